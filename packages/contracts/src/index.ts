@@ -1,0 +1,3 @@
+export * from "./subjects.js";
+export * from "./validation.js";
+export * from "./hrv.js";

@@ -1,0 +1,66 @@
+import type { JetStreamClient, JsMsg } from "@nats-io/jetstream";
+import { headers as natsHeaders } from "@nats-io/nats-core";
+
+/** Why a message was dead-lettered: the `X-Dlq-Reason` header and `dlq_messages_total{reason}`. */
+export const DlqReasons = {
+  schemaInvalid: "schema_invalid",
+  maxDeliver: "max_deliver",
+  nonRetryable: "non_retryable",
+  notFound: "not_found",
+} as const;
+export type DlqReason = (typeof DlqReasons)[keyof typeof DlqReasons];
+
+/** Headers every DLQ copy carries; the payload bytes are the original, untouched. */
+export const DlqHeaders = {
+  reason: "X-Dlq-Reason",
+  error: "X-Dlq-Error",
+  originalSubject: "X-Dlq-Original-Subject",
+  originalStream: "X-Dlq-Original-Stream",
+  originalSequence: "X-Dlq-Original-Sequence",
+  originalMsgId: "X-Dlq-Original-Msg-Id",
+  durable: "X-Dlq-Durable",
+  deliveryCount: "X-Dlq-Delivery-Count",
+  failedAt: "X-Dlq-Failed-At",
+  service: "X-Dlq-Service",
+} as const;
+
+const MAX_ERROR_TEXT = 1_000;
+
+/** `<prefix>.schema-invalid`, `<prefix>.max-deliver`, ... */
+export function dlqSubject(prefix: string, reason: string): string {
+  return `${prefix}.${reason.replaceAll("_", "-")}`;
+}
+
+export interface DeadLetterInput {
+  msg: JsMsg;
+  prefix: string;
+  reason: string;
+  error: string;
+  durable: string;
+  service: string;
+}
+
+/**
+ * Copies a message to the DLQ and waits for the PubAck. The msg id is derived from the
+ * original stream position, so a repeated attempt (after a lost term) is stored once.
+ * Throws when the DLQ did not take it: the caller must then nak, never term.
+ */
+export async function publishToDlq(js: JetStreamClient, input: DeadLetterInput, timeoutMs = 5_000): Promise<void> {
+  const { msg } = input;
+  const h = natsHeaders();
+  h.set(DlqHeaders.reason, input.reason);
+  h.set(DlqHeaders.error, input.error.replace(/\s+/g, " ").slice(0, MAX_ERROR_TEXT));
+  h.set(DlqHeaders.originalSubject, msg.subject);
+  h.set(DlqHeaders.originalStream, msg.info.stream);
+  h.set(DlqHeaders.originalSequence, String(msg.info.streamSequence));
+  h.set(DlqHeaders.originalMsgId, msg.headers?.get("Nats-Msg-Id") ?? "");
+  h.set(DlqHeaders.durable, input.durable);
+  h.set(DlqHeaders.deliveryCount, String(msg.info.deliveryCount));
+  h.set(DlqHeaders.failedAt, new Date().toISOString());
+  h.set(DlqHeaders.service, input.service);
+  await js.publish(dlqSubject(input.prefix, input.reason), msg.data, {
+    msgID: `dlq:${msg.info.stream}:${msg.info.streamSequence}`,
+    headers: h,
+    timeout: timeoutMs,
+  });
+}

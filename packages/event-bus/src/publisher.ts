@@ -1,0 +1,118 @@
+import type { JetStreamClient } from "@nats-io/jetstream";
+import { JetStreamError } from "@nats-io/jetstream";
+import { headers as natsHeaders, NoRespondersError, RequestError, TimeoutError, type MsgHdrs } from "@nats-io/nats-core";
+import { topicOf, type Validation } from "@aa/contracts";
+import type { Logger } from "pino";
+import type { Registry } from "prom-client";
+import { PublishError, SchemaInvalidError } from "./errors.js";
+import { publishMetrics, type PublishMetrics } from "./metrics.js";
+
+export interface PublisherOptions {
+  js: JetStreamClient;
+  logger: Logger;
+  registry: Registry;
+  /** Total time to keep retrying transient failures, in ms; must stay inside the 2-minute duplicate window. Default 10 000. */
+  retryBudgetMs?: number;
+  /** Wait for one PubAck, in ms. Default 5 000. */
+  ackTimeoutMs?: number;
+}
+
+/** What JetStream said about a stored event. */
+export interface PublishReceipt {
+  stream: string;
+  seq: number;
+  /** True when the stream already held this `Nats-Msg-Id`: the original was stored. */
+  duplicate: boolean;
+}
+
+export interface PublishRequest<T> {
+  subject: string;
+  /** The stable event id, sent as `Nats-Msg-Id`. */
+  msgId: string;
+  event: T;
+  validate?: (value: unknown) => Validation<unknown>;
+  headers?: Record<string, string>;
+}
+
+const MAX_DUPLICATE_WINDOW_MS = 120_000;
+
+/** Errors where the same publish, retried with the same msg id, may succeed. */
+export function isTransientPublishError(error: unknown): boolean {
+  if (error instanceof NoRespondersError || error instanceof TimeoutError) return true;
+  if (error instanceof RequestError || error instanceof JetStreamError) return /no responders|timeout|reconnect|disconnect/i.test(error.message);
+  return error instanceof Error && /no responders|timeout|reconnect/i.test(error.message);
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Publishes events to JetStream and resolves only after the PubAck: an event is
+ * accepted once it is durable in a stream. Retries transient failures with capped
+ * backoff, reusing the msg id so JetStream deduplicates a publish that did land.
+ */
+export class EventPublisher {
+  readonly #js: JetStreamClient;
+  readonly #logger: Logger;
+  readonly #metrics: PublishMetrics;
+  readonly #retryBudgetMs: number;
+  readonly #ackTimeoutMs: number;
+
+  constructor(options: PublisherOptions) {
+    this.#js = options.js;
+    this.#logger = options.logger;
+    this.#metrics = publishMetrics(options.registry);
+    this.#retryBudgetMs = Math.min(options.retryBudgetMs ?? 10_000, MAX_DUPLICATE_WINDOW_MS);
+    this.#ackTimeoutMs = options.ackTimeoutMs ?? 5_000;
+  }
+
+  async publish<T>(request: PublishRequest<T>): Promise<PublishReceipt> {
+    const topic = topicOf(request.subject);
+    if (request.validate) {
+      const result = request.validate(request.event);
+      if (!result.ok) {
+        this.#metrics.published.inc({ topic, status: "schema_invalid" });
+        throw new SchemaInvalidError(result.errors);
+      }
+    }
+    const stop = this.#metrics.duration.startTimer({ topic });
+    try {
+      const receipt = await this.#publishWithRetry(request, new TextEncoder().encode(JSON.stringify(request.event)));
+      this.#metrics.published.inc({ topic, status: receipt.duplicate ? "duplicate" : "success" });
+      return receipt;
+    } catch (error) {
+      this.#metrics.published.inc({ topic, status: "error" });
+      throw error;
+    } finally {
+      stop();
+    }
+  }
+
+  async #publishWithRetry(request: PublishRequest<unknown>, data: Uint8Array): Promise<PublishReceipt> {
+    const deadline = Date.now() + this.#retryBudgetMs;
+    const hdrs = toHeaders(request.headers);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const ack = await this.#js.publish(request.subject, data, {
+          msgID: request.msgId,
+          timeout: Math.max(100, Math.min(this.#ackTimeoutMs, deadline - Date.now())),
+          ...(hdrs ? { headers: hdrs } : {}),
+        });
+        return { stream: ack.stream, seq: ack.seq, duplicate: ack.duplicate };
+      } catch (error) {
+        const backoffMs = Math.min(100 * 2 ** (attempt - 1), 2_000);
+        if (!isTransientPublishError(error) || Date.now() + backoffMs >= deadline) {
+          throw new PublishError(`JetStream did not acknowledge ${request.subject} (msg id ${request.msgId}) after ${attempt} attempt(s): ${(error as Error).message}`, request.subject, { cause: error });
+        }
+        this.#logger.debug({ subject: request.subject, attempt, err: error }, "publish failed; retrying");
+        await sleep(backoffMs);
+      }
+    }
+  }
+}
+
+function toHeaders(values: Record<string, string> | undefined): MsgHdrs | undefined {
+  if (!values) return undefined;
+  const h = natsHeaders();
+  for (const [key, value] of Object.entries(values)) h.set(key, value);
+  return h;
+}

@@ -1,0 +1,5 @@
+export { ConfigError, loadConfig } from "./config.js";
+export { createLogger, type Logger, type LoggerOptions } from "./logger.js";
+export { createMetricsRegistry } from "./metrics.js";
+export { connectNats, type NatsConnection, type NatsConnectOptions, type NatsLink, type NatsLinkState } from "./nats.js";
+export { exitOnStartupError, onShutdownSignal } from "./lifecycle.js";
