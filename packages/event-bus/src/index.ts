@@ -11,3 +11,4 @@ export * from "./topology/apply.js";
 export * from "./consumer/retry.js";
 export * from "./consumer/binding.js";
 export * from "./consumer/runtime.js";
+export * from "./startup.js";

@@ -3,3 +3,4 @@ export { createLogger, type Logger, type LoggerOptions } from "./logger.js";
 export { createMetricsRegistry } from "./metrics.js";
 export { connectNats, type NatsConnection, type NatsConnectOptions, type NatsLink, type NatsLinkState } from "./nats.js";
 export { exitOnStartupError, onShutdownSignal } from "./lifecycle.js";
+export { createHttpServer, type HttpServerOptions } from "./http.js";

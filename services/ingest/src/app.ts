@@ -1,0 +1,38 @@
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import type { EventPublisher } from "@aa/event-bus";
+import { createHttpServer, type Logger, type NatsLink } from "@aa/service-kit";
+import type { Registry } from "prom-client";
+import { hrvRoutes } from "./routes/hrv.js";
+
+export interface IngestDeps {
+  publisher: EventPublisher;
+  link: NatsLink;
+  registry: Registry;
+  logger: Logger;
+  bodyLimitBytes?: number;
+  now?: () => Date;
+}
+
+/** Maps Fastify's own 4xx errors (bad JSON, wrong content type, too large) to `{error, details}`. */
+export function errorHandler(error: FastifyError, request: FastifyRequest, reply: FastifyReply) {
+  const status = error.statusCode ?? 500;
+  if (status >= 500) {
+    request.log.error({ err: error }, "request failed");
+    return reply.code(500).send({ error: "Internal error" });
+  }
+  return reply.code(status).send({ error: error.message, details: [{ field: "(body)", message: error.message }] });
+}
+
+/** The ingest HTTP app, not listening: `main.ts` wires and listens, tests inject. */
+export async function buildApp(deps: IngestDeps): Promise<FastifyInstance> {
+  const app = createHttpServer({ logger: deps.logger, registry: deps.registry, bodyLimitBytes: deps.bodyLimitBytes });
+  app.setErrorHandler(errorHandler);
+  await app.register(hrvRoutes(deps.publisher, deps.now ?? (() => new Date())));
+
+  app.get("/health", async (_request, reply) => {
+    const eventBus = deps.link.state();
+    const healthy = eventBus === "connected";
+    return reply.code(healthy ? 200 : 503).send({ status: healthy ? "healthy" : "unhealthy", service: "ingest", eventBus });
+  });
+  return app;
+}

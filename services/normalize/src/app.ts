@@ -1,0 +1,45 @@
+import type { FastifyInstance } from "fastify";
+import type { BindingProgress } from "@aa/event-bus";
+import { createHttpServer, type Logger, type NatsLink } from "@aa/service-kit";
+import type pg from "pg";
+import type { Registry } from "prom-client";
+import { databaseAnswers } from "./db.js";
+
+export interface NormalizeAppDeps {
+  pool: pg.Pool;
+  link: NatsLink;
+  registry: Registry;
+  logger: Logger;
+  /** Bindings of every durable this process consumes. */
+  consumers: () => BindingProgress[];
+}
+
+/**
+ * healthy: database and NATS answer and every durable has a primary binding.
+ * degraded: dependencies answer but a durable is drain-only or lost (new events would not be processed).
+ */
+function overallStatus(database: boolean, nats: boolean, consumers: BindingProgress[]): "healthy" | "degraded" | "unhealthy" {
+  if (!database || !nats) return "unhealthy";
+  const byDurable = new Map<string, BindingProgress[]>();
+  for (const c of consumers) byDurable.set(c.durable, [...(byDurable.get(c.durable) ?? []), c]);
+  const working = [...byDurable.values()].every((list) => list.some((c) => c.role === "primary" && c.error === null));
+  return working && consumers.length > 0 ? "healthy" : "degraded";
+}
+
+/** The normalize HTTP surface: health and metrics only; consuming happens in main. */
+export async function buildApp(deps: NormalizeAppDeps): Promise<FastifyInstance> {
+  const app = createHttpServer({ logger: deps.logger, registry: deps.registry });
+  app.get("/health", async (_request, reply) => {
+    const database = await databaseAnswers(deps.pool);
+    const nats = deps.link.state();
+    const consumers = deps.consumers();
+    const status = overallStatus(database, nats === "connected", consumers);
+    return reply.code(status === "healthy" ? 200 : 503).send({
+      status,
+      timestamp: new Date().toISOString(),
+      services: { database: database ? "connected" : "disconnected", nats },
+      consumers,
+    });
+  });
+  return app;
+}

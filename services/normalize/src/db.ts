@@ -1,0 +1,53 @@
+import pg from "pg";
+import { NonRetryableError, TransientError } from "@aa/event-bus";
+import type { Logger } from "@aa/service-kit";
+
+export interface PoolOptions {
+  url: string;
+  schema: string;
+  max: number;
+  logger: Logger;
+}
+
+/** A pool whose connections use `schema`; its 'error' listener keeps a PostgreSQL restart from crashing the process. */
+export function createPool(options: PoolOptions): pg.Pool {
+  const pool = new pg.Pool({
+    connectionString: options.url,
+    max: options.max,
+    connectionTimeoutMillis: 5_000,
+    options: `-c search_path=${options.schema}`,
+  });
+  pool.on("error", (error) => options.logger.warn({ err: error }, "idle PostgreSQL connection failed"));
+  return pool;
+}
+
+// SQLSTATE classes and codes where retrying later can succeed.
+const TRANSIENT_SQLSTATE = /^(08|53|57P0[123]|40001|40P01|55P03|58)/;
+const TRANSIENT_NODE = /ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|EHOSTUNREACH|ENOTFOUND|EAI_AGAIN/;
+const TRANSIENT_TEXT = /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|the database system is (starting up|shutting down)|terminating connection/i;
+
+/** One place that knows PostgreSQL failures: transient (retry, never DLQ early) vs bad data (DLQ now). */
+export function classifyDbError(error: unknown): Error {
+  const e = error as { code?: string; message?: string };
+  const code = typeof e.code === "string" ? e.code : "";
+  const message = e.message ?? String(error);
+  if (TRANSIENT_SQLSTATE.test(code) || TRANSIENT_NODE.test(code) || TRANSIENT_TEXT.test(message)) {
+    return new TransientError(`database unavailable: ${message}`, { cause: error });
+  }
+  if (/^(22|23)/.test(code)) return new NonRetryableError(`database rejected the row (${code}): ${message}`, { cause: error });
+  return error instanceof Error ? error : new Error(message);
+}
+
+/** Resolves true when PostgreSQL answers within `timeoutMs`. */
+export async function databaseAnswers(pool: pg.Pool, timeoutMs = 2_000): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<boolean>((resolve) => {
+    timer = setTimeout(() => resolve(false), timeoutMs);
+  });
+  const probe = pool.query("SELECT 1").then(() => true, () => false);
+  try {
+    return await Promise.race([probe, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

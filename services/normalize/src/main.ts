@@ -1,0 +1,52 @@
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { EventPublisher, eventBusSettings, manageStreams, streamCandidates } from "@aa/event-bus";
+import { connectNats, createLogger, createMetricsRegistry, exitOnStartupError, onShutdownSignal } from "@aa/service-kit";
+import { buildApp } from "./app.js";
+import { loadNormalizeConfig } from "./config.js";
+import { createPool } from "./db.js";
+import { hrvConsumer } from "./hrv-consumer.js";
+import { migrate } from "./migrate.js";
+
+const bootLogger = createLogger({ service: "normalize", format: process.env.LOG_FORMAT === "pretty" ? "pretty" : "json" });
+
+async function main(): Promise<void> {
+  const config = loadNormalizeConfig(process.env);
+  const logger = createLogger({ service: "normalize", level: config.LOG_LEVEL, format: config.LOG_FORMAT });
+  const settings = eventBusSettings(process.env, logger);
+  logger.info(`[normalize-service] Stream candidates: ${streamCandidates(settings.mode, settings.names).join(", ")}`);
+
+  const pool = createPool({ url: config.DATABASE_URL, schema: config.DATABASE_SCHEMA, max: config.DATABASE_POOL_MAX, logger });
+  if (config.RUN_MIGRATIONS) await migrate(pool, config.DATABASE_SCHEMA, logger);
+
+  const link = await connectNats({ url: config.NATS_URL, name: "normalize-service", logger });
+  const jsm = config.FEATURE_SERVICE_MANAGES_STREAMS ? await manageStreams(link.nc, settings, config.REPLICAS, logger) : await jetstreamManager(link.nc);
+  const js = jetstream(link.nc);
+  const registry = createMetricsRegistry();
+  const publisher = new EventPublisher({ js, logger, registry });
+
+  const hrv = hrvConsumer({ js, jsm, pool, publisher, logger, registry, settings, manageConsumer: config.FEATURE_SERVICE_MANAGES_CONSUMERS, retryBudgetMs: config.RETRY_BUDGET_MS });
+  await hrv.start();
+
+  const app = await buildApp({ pool, link, registry, logger, consumers: () => hrv.progress() });
+  await app.listen({ port: config.PORT, host: config.HOST });
+  logger.info(`[normalize] Listening on http://${config.HOST}:${config.PORT}`);
+
+  let stopping = false;
+  const fail = (message: string) => (error: unknown) => {
+    if (stopping) return;
+    logger.fatal({ err: error }, message);
+    process.exit(1);
+  };
+  hrv.done.then(fail("[normalize] HRV consume loop ended; exiting"), fail("[normalize] HRV consume loop failed; exiting"));
+  link.nc.closed().then(fail("[normalize] NATS connection closed for good; exiting"), fail("[normalize] NATS connection failed; exiting"));
+
+  onShutdownSignal(logger, async () => {
+    stopping = true;
+    await hrv.stop();
+    await app.close();
+    await link.nc.drain();
+    await pool.end();
+  });
+}
+
+main().catch((error: unknown) => exitOnStartupError(bootLogger, error));

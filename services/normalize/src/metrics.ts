@@ -1,0 +1,19 @@
+import { Counter, Histogram, type Registry } from "prom-client";
+
+export function hrvMetrics(registry: Registry) {
+  return {
+    messages: new Counter({
+      name: "normalize_hrv_messages_total",
+      help: "HRV messages handled, by result (success, schema_invalid, retry, dlq), subject, stream and durable",
+      labelNames: ["result", "subject", "stream", "durable"] as const,
+      registers: [registry],
+    }),
+    latency: new Histogram({
+      name: "normalize_hrv_publish_to_stored_seconds",
+      help: "Time from the raw event's JetStream publish to its row being committed",
+      labelNames: ["stream", "durable"] as const,
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300],
+      registers: [registry],
+    }),
+  };
+}
