@@ -1,0 +1,83 @@
+import { connect } from "@nats-io/transport-node";
+import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
+import type { NatsConnection } from "@nats-io/nats-core";
+import { applySafeChanges, DEFAULT_TOPOLOGY_NAMES, planTopology, readTopology, topologyFor, type StreamMode } from "@aa/event-bus";
+import { freePort, startNats, type PrivateNats } from "./nats.js";
+import { createTestSchema, type TestSchema } from "./postgres.js";
+import { baseUrl, startService, type RunningService } from "./service.js";
+
+/** Creates the mode's streams and all three durables, as the ops scripts would. */
+export async function applyTopology(jsm: JetStreamManager, mode: StreamMode): Promise<void> {
+  const plan = planTopology(await readTopology(jsm), topologyFor(mode, DEFAULT_TOPOLOGY_NAMES, 1));
+  const { skipped } = await applySafeChanges(jsm, plan);
+  if (skipped.length > 0) throw new Error(`topology not applied: ${skipped.map((s) => s.kind).join(", ")}`);
+}
+
+export interface Stack {
+  nats: PrivateNats;
+  nc: NatsConnection;
+  js: JetStreamClient;
+  jsm: JetStreamManager;
+  db: TestSchema;
+  ingest?: RunningService;
+  normalize?: RunningService;
+  ingestUrl: string;
+  normalizeUrl: string;
+  env: Record<string, string>;
+  startIngest(extra?: Record<string, string>): Promise<RunningService>;
+  startNormalize(extra?: Record<string, string>): Promise<RunningService>;
+  close(): Promise<void>;
+}
+
+/** A private nats-server, a schema of its own, and the services on free ports. */
+export async function createStack(options: { mode: StreamMode; topology?: boolean; databaseUrl?: string }): Promise<Stack> {
+  const nats = await startNats();
+  const nc = await connect({ servers: nats.url, maxReconnectAttempts: -1 });
+  const jsm = await jetstreamManager(nc);
+  if (options.topology !== false) await applyTopology(jsm, options.mode);
+  const db = await createTestSchema(options.databaseUrl);
+  const [ingestPort, normalizePort] = [String(await freePort()), String(await freePort())];
+  const env = { NATS_URL: nats.url, EVENT_STREAM_MODE: options.mode, DATABASE_URL: db.url, DATABASE_SCHEMA: db.schema, HOST: "127.0.0.1" };
+  const stack: Stack = {
+    nats,
+    nc,
+    js: jetstream(nc),
+    jsm,
+    db,
+    env,
+    ingestUrl: baseUrl(ingestPort),
+    normalizeUrl: baseUrl(normalizePort),
+    async startIngest(extra = {}) {
+      stack.ingest = startService("ingest", { ...env, PORT: ingestPort, ...extra });
+      await stack.ingest.waitForLog("[ingest] Listening on");
+      return stack.ingest;
+    },
+    async startNormalize(extra = {}) {
+      stack.normalize = startService("normalize", { ...env, PORT: normalizePort, ...extra });
+      await stack.normalize.waitForLog("[normalize] Listening on");
+      return stack.normalize;
+    },
+    async close() {
+      await stack.ingest?.stop();
+      await stack.normalize?.stop();
+      await nc.close();
+      await nats.stop();
+      await db.drop();
+    },
+  };
+  return stack;
+}
+
+export async function postJson(url: string, body: unknown, headers: Record<string, string> = {}): Promise<{ status: number; body: Record<string, unknown>; headers: Headers }> {
+  const response = await fetch(url, { method: "POST", headers: { "content-type": "application/json", ...headers }, body: typeof body === "string" ? body : JSON.stringify(body) });
+  return { status: response.status, body: (await response.json()) as Record<string, unknown>, headers: response.headers };
+}
+
+export async function getJson(url: string): Promise<{ status: number; body: Record<string, unknown> }> {
+  const response = await fetch(url);
+  return { status: response.status, body: (await response.json()) as Record<string, unknown> };
+}
+
+export async function streamMessages(jsm: JetStreamManager, stream: string): Promise<number> {
+  return (await jsm.streams.info(stream)).state.messages;
+}
