@@ -1,0 +1,36 @@
+import { connectNats, createLogger, type NatsConnection } from "@aa/service-kit";
+import { jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
+import { errorMessage, type Writer } from "./output.js";
+
+/** An open connection with its JetStream manager; `close()` drains it. */
+export interface OpsConnection {
+  nc: NatsConnection;
+  jsm: JetStreamManager;
+  close(): Promise<void>;
+}
+
+// An operator waiting at a terminal wants a fast, plain failure, not a service's patience.
+const CONNECT_TIMEOUT_MS = 5_000;
+
+/**
+ * Connects and checks JetStream; on failure writes one line naming the URL and returns
+ * undefined, so the caller can exit 1 without a stack trace.
+ */
+export async function openJetStream(url: string, name: string, write: Writer): Promise<OpsConnection | undefined> {
+  let nc: NatsConnection;
+  try {
+    const logger = createLogger({ service: name, level: "silent" });
+    nc = (await connectNats({ url, name, logger, connectTimeoutMs: CONNECT_TIMEOUT_MS })).nc;
+  } catch (error) {
+    write(`❌ Cannot connect to NATS at ${url}: ${errorMessage(error)}`);
+    return undefined;
+  }
+  try {
+    const jsm = await jetstreamManager(nc);
+    return { nc, jsm, close: () => nc.drain() };
+  } catch (error) {
+    write(`❌ JetStream is not available at ${url}: ${errorMessage(error)}`);
+    await nc.close();
+    return undefined;
+  }
+}
