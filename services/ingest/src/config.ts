@@ -3,7 +3,7 @@ import { loadConfig } from "@aa/service-kit";
 
 /** Every env var ingest reads. Stream names and EVENT_STREAM_MODE are read by the event bus helpers. */
 export const IngestConfigSchema = Type.Object({
-  PORT: Type.Integer({ minimum: 1, maximum: 65535, default: 4101 }),
+  PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 4101 }),
   HOST: Type.String({ default: "0.0.0.0" }),
   NATS_URL: Type.String({ default: "nats://127.0.0.1:4222" }),
   EVENT_STREAM_MODE: Type.Optional(Type.String()),

@@ -3,7 +3,7 @@ import { loadConfig } from "@aa/service-kit";
 
 /** Every env var normalize reads. Stream/durable names and EVENT_STREAM_MODE are parsed by the event bus. */
 export const NormalizeConfigSchema = Type.Object({
-  PORT: Type.Integer({ minimum: 1, maximum: 65535, default: 4102 }),
+  PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 4102 }),
   HOST: Type.String({ default: "0.0.0.0" }),
   NATS_URL: Type.String({ default: "nats://127.0.0.1:4222" }),
   DATABASE_URL: Type.String({ default: "postgres://athlete@127.0.0.1:5432/athlete_normalize" }),
