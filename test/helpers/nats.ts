@@ -52,8 +52,14 @@ export async function startNats(): Promise<PrivateNats> {
     storeDir,
     process: undefined as unknown as ChildProcess,
     async start() {
-      server.process = spawn("nats-server", ["-a", "127.0.0.1", "-p", String(port), "-js", "-sd", storeDir], { stdio: "ignore" });
-      await waitFor(() => answers(url), { timeoutMs: 10_000, what: `nats-server on ${url}` });
+      const child = spawn("nats-server", ["-a", "127.0.0.1", "-p", String(port), "-js", "-sd", storeDir], { stdio: "ignore" });
+      server.process = child;
+      // Our own child must be the one answering, not another server that took the port first.
+      const exited = () => {
+        if (child.exitCode !== null) throw new Error(`nats-server on port ${port} exited with ${child.exitCode} (port taken?)`);
+        return false;
+      };
+      await waitFor(async () => exited() || (await answers(url)), { timeoutMs: 10_000, what: `nats-server on ${url}` });
     },
     async kill(signal = "SIGKILL") {
       const child = server.process;
