@@ -207,7 +207,8 @@ export class DurableConsumer<T> {
       this.#count(binding, msg, "retry");
       return;
     }
-    msg.term(reason);
+    // No reason text: nats-server 2.9 ignores "+TERM <reason>", leaving the message unacknowledged.
+    msg.term();
     this.#metrics.dlq.inc({ consumer: binding.durable, reason });
     this.#count(binding, msg, result);
     this.#o.logger.warn({ durable: binding.durable, seq: msg.info.streamSequence, reason, error }, `[${this.#o.tag}-${this.#o.label.toLowerCase()}] message dead-lettered (${reason})`);
