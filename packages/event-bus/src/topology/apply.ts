@@ -28,7 +28,8 @@ export function streamCall(change: StreamChange): ApiCall | undefined {
 
 export function consumerCall(change: ConsumerChange): ApiCall | undefined {
   if (change.kind !== "create" && change.kind !== "update") return undefined;
-  return { api: `$JS.API.CONSUMER.DURABLE.CREATE.${change.stream}.${change.spec.durable}`, body: change.config };
+  // The subject nats.js v3 sends to a 2.9+ server for a named consumer with one filter.
+  return { api: `$JS.API.CONSUMER.CREATE.${change.stream}.${change.spec.durable}.${change.spec.filterSubject}`, body: change.config };
 }
 
 /** Sends one safe stream change; `none`, `needs_migration` and `forbidden` send nothing. */
