@@ -1,0 +1,34 @@
+import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import { after, before, test } from "node:test";
+import { promisify } from "node:util";
+import { fileURLToPath } from "node:url";
+import { createTestSchema, type TestSchema } from "./helpers/postgres.js";
+
+const run = promisify(execFile);
+const ROOT = fileURLToPath(new URL("..", import.meta.url));
+
+let db: TestSchema;
+before(async () => {
+  db = await createTestSchema();
+});
+after(async () => db.drop());
+
+const migrate = () =>
+  run(process.execPath, ["services/normalize/dist/migrate-cli.js"], { cwd: ROOT, env: { PATH: process.env.PATH, DATABASE_URL: db.url, DATABASE_SCHEMA: db.schema } });
+
+test("two migrators starting at once apply each migration exactly once", async () => {
+  const results = await Promise.all([migrate(), migrate(), migrate()]);
+  const output = results.map((r) => r.stdout).join("\n");
+  assert.equal(output.match(/Applied migrations: 0001_create-hrv-data/g)?.length, 1, output);
+  assert.equal(output.match(/Database schema is up to date/g)?.length, 2, output);
+  const applied = await db.pool.query("SELECT name FROM pgmigrations");
+  assert.deepEqual(applied.rows.map((r) => r.name), ["0001_create-hrv-data"]);
+});
+
+test("hrv_data has the runbook's snake_case columns", async () => {
+  const columns = await db.pool.query("SELECT column_name FROM information_schema.columns WHERE table_schema = $1 AND table_name = 'hrv_data'", [db.schema]);
+  const names = columns.rows.map((r) => r.column_name);
+  for (const name of ["user_id", "date", "rmssd", "ln_rmssd", "captured_at", "event_id", "created_at", "updated_at"]) assert.ok(names.includes(name), name);
+  await assert.rejects(db.pool.query("INSERT INTO hrv_data (user_id, date, rmssd, ln_rmssd, captured_at, event_id) VALUES ('u', '2025-10-02', 0, 0, now(), 'e')"), /check/);
+});
