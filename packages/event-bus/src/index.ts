@@ -10,5 +10,6 @@ export * from "./topology/diff.js";
 export * from "./topology/apply.js";
 export * from "./consumer/retry.js";
 export * from "./consumer/binding.js";
+export * from "./consumer/routing.js";
 export * from "./consumer/runtime.js";
 export * from "./startup.js";

@@ -2,7 +2,7 @@ import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
 import { dlqSubjectPrefix, Subjects, validateHrvNormalizedStored, validateHrvRawReceived, type HrvNormalizedStored, type HrvRawReceived, type Validation } from "@aa/contracts";
 import { DurableConsumer, TransientError, type EventBusSettings, type EventPublisher, type MessageHandler } from "@aa/event-bus";
 import type { Logger } from "@aa/service-kit";
-import { consumerSpecs, streamCandidates } from "@aa/event-bus";
+import { consumerSpecs, otherModeStreams, streamCandidates } from "@aa/event-bus";
 import type pg from "pg";
 import type { Registry } from "prom-client";
 import { normalizeHrv } from "./hrv.js";
@@ -64,6 +64,7 @@ export function hrvConsumer(deps: HrvConsumerDeps): DurableConsumer<HrvRawReceiv
     registry: deps.registry,
     spec,
     candidates: streamCandidates(deps.settings.mode, deps.settings.names),
+    otherStreams: otherModeStreams(deps.settings.mode, deps.settings.names),
     label: "HRV",
     tag: "normalize",
     service: "normalize-service",

@@ -37,7 +37,7 @@ async function main(): Promise<void> {
     logger.fatal({ err: error }, message);
     process.exit(1);
   };
-  hrv.done.then(fail("[normalize] HRV consume loop ended; exiting"), fail("[normalize] HRV consume loop failed; exiting"));
+  hrv.failure.catch(fail("[normalize] HRV consume loop ended unexpectedly; exiting"));
   link.nc.closed().then(fail("[normalize] NATS connection closed for good; exiting"), fail("[normalize] NATS connection failed; exiting"));
 
   onShutdownSignal(logger, async () => {

@@ -1,34 +1,15 @@
-import type { ConsumerMessages, JetStreamClient, JetStreamManager, JsMsg } from "@nats-io/jetstream";
-import type { Validation } from "@aa/contracts";
+import type { ConsumerMessages, JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
 import type { Logger } from "pino";
 import type { Counter, Histogram, Registry } from "prom-client";
-import { NonRetryableError, TransientError } from "../errors.js";
-import { DlqReasons, publishToDlq } from "../dlq.js";
 import { consumerMetrics, type ConsumerMetrics } from "../metrics.js";
 import { diffConsumer, type CurrentTopology } from "../topology/diff.js";
 import { isNotFound } from "../topology/apply.js";
 import type { ConsumerSpec } from "../topology/spec.js";
 import { coveringPattern } from "../subjects.js";
 import { resolveBindings, type Binding } from "./binding.js";
-import { retryDelayMs } from "./retry.js";
+import { MessageRouter, type MessageHandler } from "./routing.js";
 
-/** Where a message came from, for handlers that need it. */
-export interface DeliveryMeta {
-  stream: string;
-  streamSequence: number;
-  deliveryCount: number;
-  subject: string;
-}
-
-export interface MessageHandler<T> {
-  /** Parses and validates the payload; an invalid one goes to the DLQ at once. */
-  decode(data: Uint8Array): Validation<T>;
-  /** Does the work; resolves only when it is durable. Throw TransientError or NonRetryableError to steer routing. */
-  handle(event: T, meta: DeliveryMeta): Promise<void>;
-}
-
-/** Result label of `<service>_<kind>_messages_total`. */
-export type MessageResult = "success" | "schema_invalid" | "retry" | "dlq";
+export type { DeliveryMeta, MessageHandler, MessageResult } from "./routing.js";
 
 export interface DurableConsumerOptions<T> {
   js: JetStreamClient;
@@ -37,7 +18,10 @@ export interface DurableConsumerOptions<T> {
   registry: Registry;
   /** The durable as the topology defines it. */
   spec: ConsumerSpec;
+  /** Streams of this mode, in the order the runbook logs them. */
   candidates: readonly string[];
+  /** The other mode's streams: bound when they own the subject or still hold messages (migrations). */
+  otherStreams?: readonly string[];
   /** e.g. `HRV`, used in log lines. */
   label: string;
   /** Log prefix of binding lines, e.g. `normalize`. */
@@ -55,8 +39,8 @@ export interface DurableConsumerOptions<T> {
   retryBudgetMs?: number;
   /** Create the durable when missing (FEATURE_SERVICE_MANAGES_CONSUMERS); never overwrites an existing config. */
   manageConsumer?: boolean;
-  /** How often pending counts are refreshed, in ms (default 5 000). */
-  progressIntervalMs?: number;
+  /** How often bindings and pending counts are re-checked, in ms (default 5 000). */
+  reconcileIntervalMs?: number;
 }
 
 /** What health and metrics show for one binding. */
@@ -72,150 +56,172 @@ export interface BindingProgress {
 }
 
 interface ActiveBinding extends Binding {
-  messages?: ConsumerMessages;
-  loop?: Promise<void>;
+  messages: ConsumerMessages;
+  loop: Promise<void>;
   progress: BindingProgress;
+  released: boolean;
 }
 
 const DEFAULT_RETRY_BUDGET_MS = 600_000;
 
 /**
- * One durable pull consumer: binds per the runbook, then processes messages one at a
- * time per binding with `consume()` (heartbeats and pull refill by the client). Routing:
- * schema-invalid to the DLQ at once; non-retryable to the DLQ; anything else is nak'd
- * with a growing delay until the last delivery, then dead-lettered. A message is only
- * terminated after its DLQ copy is acknowledged.
+ * One durable pull consumer, bound wherever it must be consumed: the stream that owns
+ * its subject (primary) and any stream that lost the subject but still holds messages
+ * (drain-only). Bindings are re-checked periodically, so a subject handoff during a
+ * migration is followed without a restart, and a drained binding is released.
+ * Each binding processes messages one at a time with `consume()`.
  */
 export class DurableConsumer<T> {
   readonly #o: DurableConsumerOptions<T>;
   readonly #metrics: ConsumerMetrics;
+  readonly #router: MessageRouter<T>;
+  readonly #silent: Logger;
   #bindings: ActiveBinding[] = [];
   #stopping = false;
+  #reconciling = false;
   #timer: NodeJS.Timeout | undefined;
+  #failed: ((error: Error) => void) | undefined;
+  readonly #failure: Promise<never>;
 
   constructor(options: DurableConsumerOptions<T>) {
     this.#o = options;
     this.#metrics = consumerMetrics(options.registry);
+    this.#silent = options.logger.child({}, { level: "silent" });
+    this.#router = new MessageRouter({
+      js: options.js,
+      logger: options.logger,
+      handler: options.handler,
+      metrics: this.#metrics,
+      results: options.results,
+      latency: options.latency,
+      service: options.service,
+      dlqPrefix: options.dlqPrefix,
+      retryBudgetMs: options.retryBudgetMs ?? DEFAULT_RETRY_BUDGET_MS,
+      tag: `${options.tag}-${options.label.toLowerCase()}`,
+    });
+    this.#failure = new Promise<never>((_resolve, reject) => {
+      this.#failed = reject;
+    });
+    this.#failure.catch(() => undefined);
   }
 
-  /** Binds and starts consuming; throws ConsumerBindingError when no candidate has the durable. */
+  /** Binds (logging the runbook's lines) and starts consuming; throws ConsumerBindingError when no stream has the durable. */
   async start(): Promise<void> {
-    const { spec, label, tag, logger } = this.#o;
     if (this.#o.manageConsumer) await this.#ensureDurable();
-    const bindings = await resolveBindings({ jsm: this.#o.jsm, logger, candidates: this.#o.candidates, durable: spec.durable, filterSubject: spec.filterSubject, label, tag });
-    for (const binding of bindings) {
-      const active: ActiveBinding = { ...binding, progress: { stream: binding.stream, durable: binding.durable, role: binding.role, pending: null, ackPending: null, lastAckAt: null, error: null } };
-      this.#bindings.push(active);
-      this.#metrics.bound.set({ durable: binding.durable, stream: binding.stream, role: binding.role }, 1);
-      const consumer = await this.#o.js.consumers.get(binding.stream, binding.durable);
-      active.messages = await consumer.consume({ max_messages: 64 });
-      active.loop = this.#run(active);
-      logger.info(`[${tag}] ${label} durable pull consumer bound: ${binding.durable}, subject: ${binding.filterSubject}` + (binding.role === "drain_only" ? ` (drain-only on ${binding.stream})` : ""));
-    }
+    await this.#apply(await this.#resolve(this.#o.logger));
     await this.#refreshProgress();
-    this.#timer = setInterval(() => void this.#refreshProgress(), this.#o.progressIntervalMs ?? 5_000);
+    this.#timer = setInterval(() => void this.#reconcile(), this.#o.reconcileIntervalMs ?? 5_000);
     this.#timer.unref();
   }
 
-  /** Stops pulling, finishes the message in hand, returns the buffered ones for redelivery. */
+  /** Stops pulling, finishes the message in hand, naks the buffered ones for prompt redelivery. */
   async stop(): Promise<void> {
     this.#stopping = true;
     clearInterval(this.#timer);
-    await Promise.all(this.#bindings.map(async (b) => {
-      await b.messages?.close();
-      await b.loop;
-    }));
+    await Promise.all(this.#bindings.map((b) => this.#close(b)));
   }
 
   progress(): BindingProgress[] {
     return this.#bindings.map((b) => ({ ...b.progress }));
   }
 
-  /** A consume loop that ended although nobody asked it to (its promise rejects). */
-  get done(): Promise<void[]> {
-    return Promise.all(this.#bindings.map((b) => b.loop ?? Promise.resolve()));
+  /** Rejects when a consume loop ends or fails although nobody asked it to. */
+  get failure(): Promise<never> {
+    return this.#failure;
+  }
+
+  #resolve(logger: Logger): Promise<Binding[]> {
+    const { jsm, spec, candidates, otherStreams, label, tag } = this.#o;
+    return resolveBindings({ jsm, logger, candidates, otherStreams, durable: spec.durable, filterSubject: spec.filterSubject, label, tag });
+  }
+
+  async #apply(found: Binding[]): Promise<void> {
+    for (const binding of found) {
+      const active = this.#bindings.find((b) => b.stream === binding.stream);
+      if (!active) await this.#bind(binding);
+      else if (active.role !== binding.role) this.#setRole(active, binding.role);
+    }
+    for (const active of this.#bindings) {
+      if (!active.released && !found.some((b) => b.stream === active.stream)) await this.#release(active);
+    }
+    this.#bindings = this.#bindings.filter((b) => !b.released);
+  }
+
+  async #bind(binding: Binding): Promise<void> {
+    const { js, label, tag, logger } = this.#o;
+    const consumer = await js.consumers.get(binding.stream, binding.durable);
+    const messages = await consumer.consume({ max_messages: 64 });
+    const progress: BindingProgress = { stream: binding.stream, durable: binding.durable, role: binding.role, pending: binding.pending, ackPending: null, lastAckAt: null, error: null };
+    const active: ActiveBinding = { ...binding, messages, progress, released: false, loop: Promise.resolve() };
+    active.loop = this.#run(active);
+    this.#bindings.push(active);
+    this.#metrics.bound.set({ durable: binding.durable, stream: binding.stream, role: binding.role }, 1);
+    const suffix = binding.role === "drain_only" ? ` (drain-only on ${binding.stream})` : "";
+    logger.info(`[${tag}] ${label} durable pull consumer bound: ${binding.durable}, subject: ${binding.filterSubject}${suffix}`);
+  }
+
+  #setRole(active: ActiveBinding, role: Binding["role"]): void {
+    this.#metrics.bound.remove({ durable: active.durable, stream: active.stream, role: active.role });
+    this.#metrics.bound.set({ durable: active.durable, stream: active.stream, role }, 1);
+    this.#o.logger.warn(`[${this.#o.tag}] ${this.#o.label} consumer ${active.durable} on ${active.stream} is now ${role === "primary" ? "primary (the stream owns its subject again)" : "drain-only (the stream no longer owns its subject)"}`);
+    active.role = role;
+    active.progress.role = role;
+  }
+
+  async #release(active: ActiveBinding): Promise<void> {
+    active.released = true;
+    await this.#close(active);
+    this.#metrics.bound.remove({ durable: active.durable, stream: active.stream, role: active.role });
+    this.#o.logger.info(`[${this.#o.tag}] ${this.#o.label} consumer ${active.durable} on ${active.stream} drained (or gone); binding released`);
+  }
+
+  async #close(active: ActiveBinding): Promise<void> {
+    active.released = true;
+    await active.messages.close();
+    await active.loop.catch(() => undefined);
   }
 
   async #run(binding: ActiveBinding): Promise<void> {
-    const messages = binding.messages;
-    if (!messages) return;
-    void this.#watchStatus(binding, messages);
-    for await (const msg of messages) {
-      if (this.#stopping) {
-        msg.nak();
-        continue;
+    void this.#watchStatus(binding);
+    try {
+      for await (const msg of binding.messages) {
+        if (binding.released) {
+          msg.nak();
+          continue;
+        }
+        if (await this.#router.route(binding, msg)) {
+          binding.progress.lastAckAt = new Date().toISOString();
+          this.#metrics.lastAck.set({ durable: binding.durable, stream: binding.stream }, Date.now() / 1000);
+        }
       }
-      await this.#process(binding, msg);
+    } catch (error) {
+      if (!binding.released) this.#failed?.(error as Error);
+      return;
     }
-    if (!this.#stopping) throw new Error(`consume loop for ${binding.durable} on ${binding.stream} ended unexpectedly`);
+    if (!binding.released) this.#failed?.(new Error(`consume loop for ${binding.durable} on ${binding.stream} ended unexpectedly`));
   }
 
-  async #watchStatus(binding: ActiveBinding, messages: ConsumerMessages): Promise<void> {
-    for await (const status of messages.status()) {
-      if (status.type === "heartbeats_missed" || status.type === "consumer_not_found" || status.type === "consumer_deleted" || status.type === "stream_not_found") {
+  async #watchStatus(binding: ActiveBinding): Promise<void> {
+    const noisy = new Set(["heartbeats_missed", "consumer_not_found", "consumer_deleted", "stream_not_found"]);
+    for await (const status of binding.messages.status()) {
+      if (noisy.has(status.type)) {
         this.#o.logger.warn({ durable: binding.durable, stream: binding.stream, status: status.type }, `[${this.#o.tag}] ${this.#o.label} consumer status: ${status.type}`);
       }
     }
   }
 
-  async #process(binding: ActiveBinding, msg: JsMsg): Promise<void> {
-    const decoded = this.#o.handler.decode(msg.data);
-    if (!decoded.ok) {
-      const text = decoded.errors.map((e) => `${e.field} ${e.message}`).join("; ");
-      await this.#deadLetter(binding, msg, DlqReasons.schemaInvalid, text, "schema_invalid");
-      return;
-    }
+  /** Follows subject handoffs and refreshes pending counts; logs only what changed. */
+  async #reconcile(): Promise<void> {
+    if (this.#stopping || this.#reconciling) return;
+    this.#reconciling = true;
     try {
-      await this.#o.handler.handle(decoded.value, { stream: msg.info.stream, streamSequence: msg.info.streamSequence, deliveryCount: msg.info.deliveryCount, subject: msg.subject });
+      await this.#apply(await this.#resolve(this.#silent));
     } catch (error) {
-      await this.#onFailure(binding, msg, error);
-      return;
+      this.#o.logger.warn({ err: error }, `[${this.#o.tag}] ${this.#o.label} binding check failed; keeping current bindings`);
+    } finally {
+      this.#reconciling = false;
     }
-    msg.ack();
-    this.#o.latency?.observe({ stream: binding.stream, durable: binding.durable }, Math.max(0, Date.now() - msg.info.timestampNanos / 1e6) / 1000);
-    this.#count(binding, msg, "success");
-    binding.progress.lastAckAt = new Date().toISOString();
-    this.#metrics.lastAck.set({ durable: binding.durable, stream: binding.stream }, Date.now() / 1000);
-  }
-
-  async #onFailure(binding: ActiveBinding, msg: JsMsg, error: unknown): Promise<void> {
-    const text = error instanceof Error ? error.message : String(error);
-    if (error instanceof NonRetryableError) {
-      await this.#deadLetter(binding, msg, error.reason, text, error.reason === DlqReasons.schemaInvalid ? "schema_invalid" : "dlq");
-      return;
-    }
-    const { deliveryCount } = msg.info;
-    if (binding.maxDeliver > 0 && deliveryCount >= binding.maxDeliver) {
-      await this.#deadLetter(binding, msg, DlqReasons.maxDeliver, text, "dlq");
-      return;
-    }
-    const delayMs = retryDelayMs(deliveryCount, binding.maxDeliver, this.#o.retryBudgetMs ?? DEFAULT_RETRY_BUDGET_MS);
-    const level = error instanceof TransientError ? "warn" : "error";
-    this.#o.logger[level]({ durable: binding.durable, seq: msg.info.streamSequence, deliveryCount, delayMs, err: error }, `[${this.#o.tag}-${this.#o.label.toLowerCase()}] processing failed; redelivery in ${delayMs} ms`);
-    msg.nak(delayMs);
-    this.#count(binding, msg, "retry");
-  }
-
-  async #deadLetter(binding: ActiveBinding, msg: JsMsg, reason: string, error: string, result: MessageResult): Promise<void> {
-    try {
-      await publishToDlq(this.#o.js, { msg, prefix: this.#o.dlqPrefix, reason, error, durable: binding.durable, service: this.#o.service });
-    } catch (dlqError) {
-      // The DLQ did not take it: keep the message, never drop it.
-      const delayMs = retryDelayMs(1, 0, 0);
-      this.#o.logger.error({ durable: binding.durable, seq: msg.info.streamSequence, reason, err: dlqError }, `[${this.#o.tag}-${this.#o.label.toLowerCase()}] DLQ publish failed; message kept for redelivery`);
-      msg.nak(delayMs);
-      this.#count(binding, msg, "retry");
-      return;
-    }
-    // No reason text: nats-server 2.9 ignores "+TERM <reason>", leaving the message unacknowledged.
-    msg.term();
-    this.#metrics.dlq.inc({ consumer: binding.durable, reason });
-    this.#count(binding, msg, result);
-    this.#o.logger.warn({ durable: binding.durable, seq: msg.info.streamSequence, reason, error }, `[${this.#o.tag}-${this.#o.label.toLowerCase()}] message dead-lettered (${reason})`);
-  }
-
-  #count(binding: ActiveBinding, msg: JsMsg, result: MessageResult): void {
-    this.#o.results.inc({ result, subject: msg.subject, stream: binding.stream, durable: binding.durable });
+    await this.#refreshProgress();
   }
 
   async #refreshProgress(): Promise<void> {
@@ -236,10 +242,11 @@ export class DurableConsumer<T> {
   /** Creates the durable on the first candidate stream that owns its subject; logs drift, never overwrites. */
   async #ensureDurable(): Promise<void> {
     const { jsm, spec, logger, tag, label } = this.#o;
+    const orMissing = (error: unknown) => (isNotFound(error) ? undefined : Promise.reject(error));
     for (const stream of this.#o.candidates) {
-      const info = await jsm.streams.info(stream).catch((error: unknown) => (isNotFound(error) ? undefined : Promise.reject(error)));
+      const info = await jsm.streams.info(stream).catch(orMissing);
       if (!info || coveringPattern(info.config.subjects ?? [], spec.filterSubject) === undefined) continue;
-      const existing = await jsm.consumers.info(stream, spec.durable).catch((error: unknown) => (isNotFound(error) ? undefined : Promise.reject(error)));
+      const existing = await jsm.consumers.info(stream, spec.durable).catch(orMissing);
       const current: CurrentTopology = { streams: [info.config], consumers: new Map([[stream, existing ? [existing.config] : []]]) };
       const change = diffConsumer(spec, stream, current);
       if (change.kind === "create") {

@@ -22,6 +22,7 @@ export interface SubjectConflict {
  * - `none`: already as desired; nothing is sent.
  * - `create` / `update`: safe, in place.
  * - `needs_migration`: subjects are owned by another stream; only the migration hands them over.
+ *   A durable is `needs_migration` when its stream does not capture its subject until then.
  * - `forbidden`: would need delete/recreate of something that may hold data.
  */
 export type ChangeKind = "none" | "create" | "update" | "needs_migration" | "forbidden";
@@ -41,6 +42,8 @@ export interface ConsumerChange {
   stream: string | undefined;
   config: ReturnType<typeof toConsumerConfig>;
   fields: FieldChange[];
+  /** Other streams that hold a durable of this name now (e.g. the legacy stream before the migration). */
+  elsewhere: string[];
 }
 
 export interface TopologyPlan {
@@ -106,21 +109,38 @@ export function owningStream(streams: readonly StreamSpec[], subject: string): s
   return streams.find((s) => s.subjects.some((pattern) => patternCovers(pattern, subject)))?.name;
 }
 
+function durableElsewhere(durable: string, stream: string | undefined, current: CurrentTopology): string[] {
+  return [...current.consumers]
+    .filter(([name, list]) => name !== stream && list.some((c) => c.durable_name === durable))
+    .map(([name]) => name);
+}
+
 export function diffConsumer(spec: ConsumerSpec, stream: string | undefined, current: CurrentTopology): ConsumerChange {
   const config = toConsumerConfig(spec);
-  if (stream === undefined) return { kind: "forbidden", spec, stream, config, fields: [] };
+  const elsewhere = durableElsewhere(spec.durable, stream, current);
+  if (stream === undefined) return { kind: "forbidden", spec, stream, config, fields: [], elsewhere };
   const existing = current.consumers.get(stream)?.find((c) => c.durable_name === spec.durable);
-  if (existing === undefined) return { kind: "create", spec, stream, config, fields: [] };
+  if (existing === undefined) return { kind: "create", spec, stream, config, fields: [], elsewhere };
   const fixed = compare(existing as never, config, CONSUMER_FIXED);
   const fields = [...fixed, ...compare(existing as never, config, CONSUMER_EDITABLE)];
   const kind: ChangeKind = fixed.length > 0 ? "forbidden" : fields.length > 0 ? "update" : "none";
-  return { kind, spec, stream, config, fields };
+  return { kind, spec, stream, config, fields, elsewhere };
+}
+
+// A durable cannot be created on a stream that gets its subject only from the migration.
+function waitForMigration(change: ConsumerChange, streams: readonly StreamChange[], current: CurrentTopology): ConsumerChange {
+  if (change.kind !== "create" && change.kind !== "update") return change;
+  if (streams.find((s) => s.spec.name === change.stream)?.kind !== "needs_migration") return change;
+  const subjects = current.streams.find((s) => s.name === change.stream)?.subjects ?? [];
+  if (subjects.some((pattern) => patternCovers(pattern, change.spec.filterSubject))) return change;
+  return { ...change, kind: "needs_migration" };
 }
 
 /** Pure: what it takes to get from `current` to `desired`. Nothing is sent. */
 export function planTopology(current: CurrentTopology, desired: Topology): TopologyPlan {
-  return {
-    streams: desired.streams.map((spec) => diffStream(spec, current)),
-    consumers: desired.consumers.map((spec) => diffConsumer(spec, owningStream(desired.streams, spec.filterSubject), current)),
-  };
+  const streams = desired.streams.map((spec) => diffStream(spec, current));
+  const consumers = desired.consumers.map((spec) =>
+    waitForMigration(diffConsumer(spec, owningStream(desired.streams, spec.filterSubject), current), streams, current),
+  );
+  return { streams, consumers };
 }

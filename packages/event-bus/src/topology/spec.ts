@@ -107,3 +107,8 @@ export function topologyFor(mode: StreamMode, names: TopologyNames, replicas: nu
 export function streamCandidates(mode: StreamMode, names: TopologyNames): string[] {
   return mode === "multi" ? [names.core, names.legacy] : [names.legacy];
 }
+
+/** Event streams of the other mode: a durable there is followed or drained during a migration. */
+export function otherModeStreams(mode: StreamMode, names: TopologyNames): string[] {
+  return mode === "multi" ? [] : [names.core, names.vendor];
+}
