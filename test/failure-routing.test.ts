@@ -99,4 +99,20 @@ describe("failure routing", () => {
     const dlq = await waitFor(() => stack.jsm.streams.getMessage("AA_DLQ", { last_by_subj: `${PREFIX}.schema-invalid` }).catch(() => undefined), { what: "DLQ copy after recovery", timeoutMs: 15_000 });
     assert.equal(dlq.header.get(DlqHeaders.originalMsgId), "poison-2");
   });
+
+  test("on its last delivery with the DLQ down, a failing message is held, not stranded", async () => {
+    const dlqConfig = (await stack.jsm.streams.info("AA_DLQ")).config;
+    await stack.db.pool.query("ALTER TABLE hrv_data RENAME TO hrv_data_away");
+    try {
+      await stack.jsm.streams.delete("AA_DLQ");
+      const reply = await postJson(`${stack.ingestUrl}/ingest/hrv`, { userId: "held", date: "2025-10-02", rmssd: 55 });
+      await stack.normalize!.waitForLog("DLQ publish failed on the last delivery; holding the message and retrying", 30_000);
+      await stack.jsm.streams.add(dlqConfig);
+      const dlq = await waitFor(() => stack.jsm.streams.getMessage("AA_DLQ", { last_by_subj: `${PREFIX}.max-deliver` }).catch(() => undefined), { what: "held message in the DLQ", timeoutMs: 20_000 });
+      assert.equal(dlq.header.get(DlqHeaders.originalMsgId), reply.body.eventId);
+      assert.equal(dlq.header.get(DlqHeaders.deliveryCount), "5");
+    } finally {
+      await stack.db.pool.query("ALTER TABLE hrv_data_away RENAME TO hrv_data");
+    }
+  });
 });

@@ -121,6 +121,17 @@ for (const mode of ["multi", "single"] as const) {
       assert.equal(await streamMessages(stack.jsm, stream), before);
     });
 
+    test("a publish while no stream owns the subject (a handoff gap) is retried, not refused", async () => {
+      const config = (await stack.jsm.streams.info(stream)).config;
+      await stack.jsm.streams.update(stream, { ...config, subjects: config.subjects.filter((s) => s !== "athlete-ally.>") });
+      const pending = postJson(`${stack.ingestUrl}/ingest/hrv`, { userId: `gap-${mode}`, date: "2025-10-06", rmssd: 44 });
+      await new Promise((resolve) => setTimeout(resolve, 700));
+      await stack.jsm.streams.update(stream, config);
+      const reply = await pending;
+      assert.equal(reply.status, 202, JSON.stringify(reply.body));
+      await waitFor(async () => (await hrvRows(stack, `gap-${mode}`)).length === 1, { what: "row after the gap" });
+    });
+
     test("a late replay with an older capturedAt never overwrites the newer row", async () => {
       const userId = `replay-${mode}`;
       await postJson(`${stack.ingestUrl}/ingest/hrv`, { userId, date: "2025-10-05", rmssd: 70, capturedAt: "2025-10-05T08:00:00Z" });

@@ -1,5 +1,4 @@
 import type { JetStreamClient } from "@nats-io/jetstream";
-import { JetStreamError } from "@nats-io/jetstream";
 import { headers as natsHeaders, NoRespondersError, RequestError, TimeoutError, type MsgHdrs } from "@nats-io/nats-core";
 import { topicOf, type Validation } from "@aa/contracts";
 import type { Logger } from "pino";
@@ -36,11 +35,18 @@ export interface PublishRequest<T> {
 
 const MAX_DUPLICATE_WINDOW_MS = 120_000;
 
-/** Errors where the same publish, retried with the same msg id, may succeed. */
+/**
+ * Errors where the same publish, retried with the same msg id, may succeed: no
+ * responders (no stream owns the subject for a moment, as during a subject handoff;
+ * the v3 client reports that as "jetstream is not enabled"), timeouts, reconnects.
+ */
 export function isTransientPublishError(error: unknown): boolean {
   if (error instanceof NoRespondersError || error instanceof TimeoutError) return true;
-  if (error instanceof RequestError || error instanceof JetStreamError) return /no responders|timeout|reconnect|disconnect/i.test(error.message);
-  return error instanceof Error && /no responders|timeout|reconnect/i.test(error.message);
+  if (error instanceof RequestError) return error.isNoResponders() || /timeout|reconnect|disconnect/i.test(error.message);
+  if (!(error instanceof Error)) return false;
+  if (error.name === "JetStreamNotEnabled") return true;
+  if (error.cause !== undefined && isTransientPublishError(error.cause)) return true;
+  return /no responders|timeout|reconnect|disconnect/i.test(error.message);
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

@@ -55,9 +55,24 @@ export interface RouterOptions<T> {
  * Returns true when the message was acknowledged as processed.
  */
 export class MessageRouter<T> {
+  /** Until when a dependency is known to be down: buffered messages are nak'd without a doomed attempt. */
+  #backoffUntil = 0;
+  #stopping = false;
+
   constructor(private readonly o: RouterOptions<T>) {}
 
+  /** Ends any in-process DLQ retry so shutdown is not held up. */
+  stop(): void {
+    this.#stopping = true;
+  }
+
   async route(ctx: RouteContext, msg: JsMsg): Promise<boolean> {
+    // After a transient failure, each buffered message would wait out its own timeout
+    // and could pass the ack wait (redelivered without our delay, burning deliveries).
+    if (Date.now() < this.#backoffUntil && !this.#isLastDelivery(ctx, msg)) {
+      this.#retryLater(ctx, msg);
+      return false;
+    }
     const decoded = this.o.handler.decode(msg.data);
     if (!decoded.ok) {
       const text = decoded.errors.map((e) => `${e.field} ${e.message}`).join("; ");
@@ -82,33 +97,65 @@ export class MessageRouter<T> {
       await this.#deadLetter(ctx, msg, error.reason, text, error.reason === DlqReasons.schemaInvalid ? "schema_invalid" : "dlq");
       return;
     }
-    const { deliveryCount } = msg.info;
-    if (ctx.maxDeliver > 0 && deliveryCount >= ctx.maxDeliver) {
+    if (this.#isLastDelivery(ctx, msg)) {
       await this.#deadLetter(ctx, msg, DlqReasons.maxDeliver, text, "dlq");
       return;
     }
-    const delayMs = retryDelayMs(deliveryCount, ctx.maxDeliver, this.o.retryBudgetMs);
+    const delayMs = this.#retryLater(ctx, msg);
+    if (error instanceof TransientError) this.#backoffUntil = Date.now() + Math.min(delayMs, 30_000);
     const level = error instanceof TransientError ? "warn" : "error";
-    this.o.logger[level]({ durable: ctx.durable, stream: ctx.stream, seq: msg.info.streamSequence, deliveryCount, delayMs, err: error }, `[${this.o.tag}] processing failed; redelivery in ${delayMs} ms`);
+    this.o.logger[level]({ durable: ctx.durable, stream: ctx.stream, seq: msg.info.streamSequence, deliveryCount: msg.info.deliveryCount, delayMs, err: error }, `[${this.o.tag}] processing failed; redelivery in ${delayMs} ms`);
+  }
+
+  #isLastDelivery(ctx: RouteContext, msg: JsMsg): boolean {
+    return ctx.maxDeliver > 0 && msg.info.deliveryCount >= ctx.maxDeliver;
+  }
+
+  /** Naks with the delay for this delivery; returns the delay. */
+  #retryLater(ctx: RouteContext, msg: JsMsg): number {
+    const delayMs = retryDelayMs(msg.info.deliveryCount, ctx.maxDeliver, this.o.retryBudgetMs);
     msg.nak(delayMs);
     this.#count(ctx, msg, "retry");
+    return delayMs;
   }
 
   async #deadLetter(ctx: RouteContext, msg: JsMsg, reason: string, error: string, result: MessageResult): Promise<void> {
-    try {
-      await publishToDlq(this.o.js, { msg, prefix: this.o.dlqPrefix, reason, error, durable: ctx.durable, service: this.o.service });
-    } catch (dlqError) {
-      const delayMs = retryDelayMs(1, 0, 0);
-      this.o.logger.error({ durable: ctx.durable, seq: msg.info.streamSequence, reason, err: dlqError }, `[${this.o.tag}] DLQ publish failed; message kept for redelivery in ${delayMs} ms`);
-      msg.nak(delayMs);
-      this.#count(ctx, msg, "retry");
-      return;
-    }
+    if (!(await this.#copyToDlq(ctx, msg, reason, error))) return;
     // No reason text: nats-server 2.9 ignores "+TERM <reason>", leaving the message unacknowledged.
     msg.term();
     this.o.metrics.dlq.inc({ consumer: ctx.durable, reason });
     this.#count(ctx, msg, result);
     this.o.logger.warn({ durable: ctx.durable, stream: ctx.stream, seq: msg.info.streamSequence, reason, error }, `[${this.o.tag}] message dead-lettered (${reason})`);
+  }
+
+  /**
+   * Publishes the DLQ copy. When the DLQ does not take it the message is kept: nak'd
+   * for redelivery, or, on its last delivery (JetStream would not redeliver it), held
+   * here and retried while the ack wait is extended, until the DLQ answers or shutdown.
+   */
+  async #copyToDlq(ctx: RouteContext, msg: JsMsg, reason: string, error: string): Promise<boolean> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await publishToDlq(this.o.js, { msg, prefix: this.o.dlqPrefix, reason, error, durable: ctx.durable, service: this.o.service });
+        return true;
+      } catch (dlqError) {
+        const last = this.#isLastDelivery(ctx, msg);
+        const log = { durable: ctx.durable, stream: ctx.stream, seq: msg.info.streamSequence, reason, attempt, err: dlqError };
+        if (!last) {
+          this.o.logger.error(log, `[${this.o.tag}] DLQ publish failed; message kept for redelivery`);
+          msg.nak(retryDelayMs(1, 0, 0));
+          this.#count(ctx, msg, "retry");
+          return false;
+        }
+        if (this.#stopping) {
+          this.o.logger.error(log, `[${this.o.tag}] DLQ unavailable at shutdown for a message on its last delivery; it stays in ${ctx.stream} at sequence ${msg.info.streamSequence} (not redelivered: max deliver reached)`);
+          return false;
+        }
+        this.o.logger.error(log, `[${this.o.tag}] DLQ publish failed on the last delivery; holding the message and retrying`);
+        msg.working();
+        await new Promise((resolve) => setTimeout(resolve, Math.min(1_000 * 2 ** (attempt - 1), 10_000)));
+      }
+    }
   }
 
   #count(ctx: RouteContext, msg: JsMsg, result: MessageResult): void {

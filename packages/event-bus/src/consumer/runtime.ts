@@ -117,6 +117,7 @@ export class DurableConsumer<T> {
   /** Stops pulling, finishes the message in hand, naks the buffered ones for prompt redelivery. */
   async stop(): Promise<void> {
     this.#stopping = true;
+    this.#router.stop();
     clearInterval(this.#timer);
     await Promise.all(this.#bindings.map((b) => this.#close(b)));
   }
