@@ -24,3 +24,7 @@ export const NormalizeConfigSchema = Type.Object({
 export type NormalizeConfig = Static<typeof NormalizeConfigSchema>;
 
 export const loadNormalizeConfig = (env: Record<string, string | undefined>) => loadConfig(NormalizeConfigSchema, env);
+
+/** `npm run migrate` reads only the database settings. */
+export const MigrateConfigSchema = Type.Pick(NormalizeConfigSchema, ["DATABASE_URL", "DATABASE_SCHEMA"]);
+export const loadMigrateConfig = (env: Record<string, string | undefined>) => loadConfig(MigrateConfigSchema, env);

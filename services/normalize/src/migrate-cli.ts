@@ -1,12 +1,12 @@
 import { createLogger, exitOnStartupError } from "@aa/service-kit";
-import { loadNormalizeConfig } from "./config.js";
+import { loadMigrateConfig } from "./config.js";
 import { createPool } from "./db.js";
 import { migrate } from "./migrate.js";
 
 /** `npm run migrate`: applies pending migrations alone, for ops who run them before deploying. */
 const logger = createLogger({ service: "migrate", format: "pretty" });
 try {
-  const config = loadNormalizeConfig(process.env);
+  const config = loadMigrateConfig(process.env);
   const pool = createPool({ url: config.DATABASE_URL, schema: config.DATABASE_SCHEMA, max: 1, logger });
   try {
     await migrate(pool, config.DATABASE_SCHEMA, logger);
