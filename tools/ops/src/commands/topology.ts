@@ -1,0 +1,220 @@
+import {
+  applyConsumerChange,
+  applyStreamChange,
+  consumerCall,
+  parseStreamMode,
+  planTopology,
+  readTopology,
+  StreamModeError,
+  streamCall,
+  topologyFor,
+  topologyNamesFromEnv,
+  type ApiCall,
+  type ChangeKind,
+  type StreamMode,
+  type Topology,
+  type TopologyPlan,
+} from "@aa/event-bus";
+import type { JetStreamManager } from "@nats-io/jetstream";
+import { writeJson } from "../format.js";
+import { errorMessage, type Writer } from "../output.js";
+import type { OpsEnv } from "../settings.js";
+import { usageError, type CliExitCode, type Command, type CommandInput } from "./command.js";
+import { callLine, consumerDetails, consumerLabel, isSafe, planJson, streamDetails, writePlan } from "./topology-report.js";
+
+/** The desired topology from `--mode`/EVENT_STREAM_MODE, `--replicas`/REPLICAS and the name env vars. */
+export function desiredTopology(input: Pick<CommandInput, "options" | "env">): Topology {
+  const mode = modeOf(input.options.mode, input.env);
+  return topologyFor(mode, topologyNamesFromEnv(input.env), replicasOf(input.options.replicas, input.env));
+}
+
+function modeOf(option: string | boolean | undefined, env: OpsEnv): StreamMode {
+  const raw = typeof option === "string" ? option : env.EVENT_STREAM_MODE;
+  if (raw === undefined || raw.trim() === "") throw usageError("--mode is required: single or multi (or set EVENT_STREAM_MODE)");
+  try {
+    return parseStreamMode(raw);
+  } catch (error) {
+    if (!(error instanceof StreamModeError)) throw error;
+    throw usageError(typeof option === "string" ? `--mode must be single or multi, got ${JSON.stringify(raw)}` : error.message);
+  }
+}
+
+// Same default as create-streams: R3 in production unless told otherwise, so a plan run
+// there without --replicas does not propose shrinking the streams to one replica.
+function replicasOf(option: string | boolean | undefined, env: OpsEnv): number {
+  const raw = typeof option === "string" ? option : env.REPLICAS?.trim() || undefined;
+  if (raw === undefined) return env.NODE_ENV?.trim() === "production" ? 3 : 1;
+  if (/^[1-9][0-9]*$/.test(raw)) return Number(raw);
+  const source = typeof option === "string" ? "--replicas" : "REPLICAS";
+  throw usageError(`${source} must be a positive integer (1 for staging, 3 for production), got ${JSON.stringify(raw)}`);
+}
+
+/** What `topology plan` and `topology apply` work towards, and where. */
+export interface TopologyTarget {
+  desired: Topology;
+  /** Only shown, so the operator sees which server the plan is about. */
+  natsUrl: string;
+}
+
+const heading = ({ desired, natsUrl }: TopologyTarget) => ({ mode: desired.mode, replicas: desired.streams[0]?.replicas ?? 1, natsUrl });
+
+function writeHeading(write: Writer, title: string, target: TopologyTarget): void {
+  const { mode, replicas, natsUrl } = heading(target);
+  write(`${title} for mode ${mode} (replicas ${replicas}) on ${natsUrl}`);
+  write("");
+}
+
+/** `aa-ops topology plan`: current vs desired, each change classified; changes nothing. */
+export async function topologyPlan(jsm: JetStreamManager, target: TopologyTarget, write: Writer, json: boolean): Promise<CliExitCode> {
+  const plan = planTopology(await readTopology(jsm), target.desired);
+  if (json) {
+    writeJson(write, planJson(plan, heading(target)));
+    return 0;
+  }
+  writeHeading(write, "Topology plan", target);
+  writePlan(write, plan);
+  return 0;
+}
+
+/** What happened to one change during `topology apply`. */
+export interface ApplyOutcome {
+  type: "stream" | "consumer";
+  name: string;
+  kind: ChangeKind;
+  result: "unchanged" | "applied" | "would_apply" | "skipped" | "failed";
+  call?: ApiCall;
+  reasons: string[];
+}
+
+interface Step {
+  type: ApplyOutcome["type"];
+  name: string;
+  kind: ChangeKind;
+  call: ApiCall | undefined;
+  reasons: string[];
+  send(): Promise<void>;
+}
+
+async function runStep(step: Step, dryRun: boolean): Promise<ApplyOutcome> {
+  const { type, name, kind, reasons } = step;
+  const base = { type, name, kind, reasons, ...(step.call ? { call: step.call } : {}) };
+  if (kind === "none") return { ...base, result: "unchanged", reasons: [] };
+  if (!isSafe(kind)) return { ...base, result: "skipped" };
+  if (dryRun) return { ...base, result: "would_apply" };
+  try {
+    await step.send();
+    return { ...base, result: "applied" };
+  } catch (error) {
+    return { ...base, result: "failed", reasons: [errorMessage(error)] };
+  }
+}
+
+/** Sends the safe changes of a plan (streams before consumers); never deletes anything. */
+export async function applyPlan(jsm: JetStreamManager, plan: TopologyPlan, dryRun: boolean, report: (o: ApplyOutcome) => void): Promise<ApplyOutcome[]> {
+  const outcomes: ApplyOutcome[] = [];
+  const done = (outcome: ApplyOutcome): void => {
+    outcomes.push(outcome);
+    report(outcome);
+  };
+  const failedStreams = new Set<string>();
+  for (const change of plan.streams) {
+    const step = { type: "stream", name: change.spec.name, kind: change.kind, call: streamCall(change), reasons: streamDetails(change) } as const;
+    const outcome = await runStep({ ...step, send: () => applyStreamChange(jsm, change) }, dryRun);
+    if (outcome.result === "failed") failedStreams.add(change.spec.name);
+    done(outcome);
+  }
+  for (const change of plan.consumers) {
+    const step = { type: "consumer", name: consumerLabel(change), kind: change.kind, call: consumerCall(change), reasons: consumerDetails(change) } as const;
+    // A durable whose stream just failed to be created or updated would fail too.
+    if (isSafe(change.kind) && change.stream !== undefined && failedStreams.has(change.stream)) {
+      done({ ...step, result: "skipped", reasons: [`stream ${change.stream} was not ${change.kind}d (see above)`] });
+      continue;
+    }
+    done(await runStep({ ...step, send: () => applyConsumerChange(jsm, change) }, dryRun));
+  }
+  return outcomes;
+}
+
+const VERB: Record<string, string> = { create: "created", update: "updated" };
+
+function writeOutcome(write: Writer, o: ApplyOutcome): void {
+  const label = `${o.type} ${o.name}`;
+  if (o.result === "unchanged") write(`✓  ${label}: no change`);
+  if (o.result === "applied") write(`✅ ${label}: ${VERB[o.kind] ?? o.kind} (${o.call?.api ?? "?"})`);
+  if (o.result === "would_apply") {
+    write(`🔍 ${label}: would ${o.kind}`);
+    if (o.call) write(`   Would send: ${callLine(o.call)}`);
+  }
+  if (o.result === "skipped") write(`⏭  ${label}: skipped (${o.kind})`);
+  if (o.result === "failed") write(`❌ ${label}: ${o.kind} failed`);
+  if (o.result === "skipped" || o.result === "failed") for (const reason of o.reasons) write(`   - ${reason}`);
+}
+
+function writeApplySummary(write: Writer, outcomes: readonly ApplyOutcome[], dryRun: boolean): void {
+  const count = (result: ApplyOutcome["result"]) => outcomes.filter((o) => o.result === result).length;
+  write("");
+  const sent = dryRun ? `${count("would_apply")} would be applied` : `${count("applied")} applied`;
+  write(`Apply: ${sent}, ${count("unchanged")} unchanged, ${count("skipped")} skipped, ${count("failed")} failed`);
+  if (dryRun) write("Dry run: nothing was sent to the server.");
+  if (outcomes.some((o) => o.kind === "needs_migration")) {
+    write("needs_migration: two streams cannot own one subject; only a migration moves subjects between");
+    write("streams (and drains the old one). aa-ops does not migrate yet; nothing was deleted.");
+  }
+  if (outcomes.some((o) => o.kind === "forbidden")) write("forbidden: fixed fields differ; aa-ops never deletes or recreates a stream or durable.");
+}
+
+/** `aa-ops topology apply`: exit 1 when anything was skipped or failed. */
+export async function topologyApply(jsm: JetStreamManager, target: TopologyTarget, dryRun: boolean, write: Writer, json: boolean): Promise<CliExitCode> {
+  const plan = planTopology(await readTopology(jsm), target.desired);
+  if (!json) writeHeading(write, dryRun ? "Topology apply (dry run)" : "Topology apply", target);
+  const report = json ? () => undefined : (o: ApplyOutcome) => writeOutcome(write, o);
+  const outcomes = await applyPlan(jsm, plan, dryRun, report);
+  if (json) writeJson(write, { ...heading(target), dryRun, outcomes });
+  else writeApplySummary(write, outcomes, dryRun);
+  return outcomes.some((o) => o.result === "skipped" || o.result === "failed") ? 1 : 0;
+}
+
+const TOPOLOGY_OPTIONS = {
+  mode: { type: "string", value: "<single|multi>", help: "Desired stream mode (default: $EVENT_STREAM_MODE; one is required)" },
+  replicas: { type: "string", value: "<n>", help: "Stream replicas (num_replicas) (default: $REPLICAS, else 3 if NODE_ENV=production, else 1)" },
+} as const;
+
+const NAME_DETAILS = [
+  "Stream and durable names follow STREAM_CORE_NAME, STREAM_VENDOR_NAME, STREAM_DLQ_NAME, STREAM_LEGACY_NAME,",
+  "NORMALIZE_HRV_DURABLE, NORMALIZE_SLEEP_DURABLE and NORMALIZE_OURA_DURABLE when set.",
+];
+
+export const topologyCommands: readonly Command[] = [
+  {
+    words: ["topology", "plan"],
+    args: [],
+    summary: "Compare the server with the desired streams and durables of a mode",
+    details: [
+      "Each change is none, create or update (safe, in place), needs_migration (a subject is owned",
+      "by another stream) or forbidden (a fixed field differs: would need delete/recreate).",
+      "Changes nothing; exits 0 whatever the plan says.",
+      ...NAME_DETAILS,
+    ],
+    options: TOPOLOGY_OPTIONS,
+    prepare: (input) => {
+      const target = { desired: desiredTopology(input), natsUrl: input.natsUrl };
+      return (jsm, out) => topologyPlan(jsm, target, out, input.json);
+    },
+  },
+  {
+    words: ["topology", "apply"],
+    args: [],
+    summary: "Apply the safe changes of the plan (create/update); never deletes",
+    details: [
+      "Streams before consumers, only where the server differs. needs_migration and forbidden",
+      "changes (and durables that depend on them) are skipped and listed; then the exit code is 1.",
+      ...NAME_DETAILS,
+    ],
+    options: { ...TOPOLOGY_OPTIONS, "dry-run": { type: "boolean", help: "Print the API calls (subject and JSON body); send nothing" } },
+    prepare: (input) => {
+      const target = { desired: desiredTopology(input), natsUrl: input.natsUrl };
+      const dryRun = input.options["dry-run"] === true;
+      return (jsm, out) => topologyApply(jsm, target, dryRun, out, input.json);
+    },
+  },
+];
