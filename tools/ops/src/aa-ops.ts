@@ -3,13 +3,14 @@ import { CliError, usageError, type CliExitCode, type Command, type CommandRun, 
 import { consumerCommands } from "./commands/consumer.js";
 import { streamCommands } from "./commands/stream.js";
 import { topologyCommands } from "./commands/topology.js";
+import { migrateCommands } from "./commands/migrate.js";
 import { openJetStream } from "./connection.js";
 import { commandUsage, GLOBAL_OPTIONS, groupUsage, usage } from "./help.js";
 import { errorMessage, type Writer } from "./output.js";
 import { DEFAULT_NATS_URL, type OpsEnv } from "./settings.js";
 
 /** Every `aa-ops` command, in the order `--help` lists them. */
-export const COMMANDS: readonly Command[] = [...streamCommands, ...consumerCommands, ...topologyCommands];
+export const COMMANDS: readonly Command[] = [...streamCommands, ...consumerCommands, ...topologyCommands, ...migrateCommands];
 
 /** What the CLI needs from its process; `cli.ts` passes stdout, stderr and process.env. */
 export interface CliIo {
@@ -47,7 +48,7 @@ function prepare(command: Command, argv: readonly string[], env: OpsEnv): Resolu
     allowPositionals: true,
     strict: true,
   });
-  const args = positionals.slice(2);
+  const args = positionals.slice(command.words.length);
   if (args.length !== command.args.length) {
     const expected = command.args.length === 0 ? "no arguments" : command.args.join(" ");
     throw usageError(`${command.words.join(" ")} takes ${expected}, got ${args.length === 0 ? "none" : args.join(" ")}`);
@@ -63,7 +64,7 @@ function resolve(argv: readonly string[], env: OpsEnv): Resolution {
   const help = values.help === true;
   if (group === undefined) return help ? { kind: "help", lines: usage(COMMANDS) } : { kind: "usage", message: undefined, lines: usage(COMMANDS) };
   if (!COMMANDS.some((c) => c.words[0] === group)) return { kind: "usage", message: `unknown command "${group}"`, lines: usage(COMMANDS) };
-  const command = COMMANDS.find((c) => c.words[0] === group && c.words[1] === sub);
+  const command = COMMANDS.find((c) => c.words[0] === group && (c.words.length === 1 || c.words[1] === sub));
   if (command === undefined) {
     if (sub === undefined && help) return { kind: "help", lines: groupUsage(group, COMMANDS) };
     const message = sub === undefined ? `"${group}" needs a command` : `unknown command "${group} ${sub}"`;

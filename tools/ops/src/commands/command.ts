@@ -42,8 +42,8 @@ export interface CommandInput {
 export type CommandRun = (jsm: JetStreamManager, out: Writer) => Promise<CliExitCode>;
 
 export interface Command {
-  /** The command words, e.g. `["stream", "info"]`. */
-  words: readonly [string, string];
+  /** The command words, e.g. `["stream", "info"]` or `["migrate"]`. */
+  words: readonly [string] | readonly [string, string];
   /** Placeholders of the positional arguments, e.g. `["<stream>"]`. */
   args: readonly string[];
   summary: string;

@@ -150,7 +150,7 @@ function writeOutcome(write: Writer, o: ApplyOutcome): void {
   if (o.result === "skipped" || o.result === "failed") for (const reason of o.reasons) write(`   - ${reason}`);
 }
 
-function writeApplySummary(write: Writer, outcomes: readonly ApplyOutcome[], dryRun: boolean): void {
+function writeApplySummary(write: Writer, outcomes: readonly ApplyOutcome[], dryRun: boolean, mode: StreamMode): void {
   const count = (result: ApplyOutcome["result"]) => outcomes.filter((o) => o.result === result).length;
   write("");
   const sent = dryRun ? `${count("would_apply")} would be applied` : `${count("applied")} applied`;
@@ -158,7 +158,7 @@ function writeApplySummary(write: Writer, outcomes: readonly ApplyOutcome[], dry
   if (dryRun) write("Dry run: nothing was sent to the server.");
   if (outcomes.some((o) => o.kind === "needs_migration")) {
     write("needs_migration: two streams cannot own one subject; only a migration moves subjects between");
-    write("streams (and drains the old one). aa-ops does not migrate yet; nothing was deleted.");
+    write(`streams (and drains the old one): npx aa-ops migrate --to ${mode}. Nothing was deleted.`);
   }
   if (outcomes.some((o) => o.kind === "forbidden")) write("forbidden: fixed fields differ; aa-ops never deletes or recreates a stream or durable.");
 }
@@ -170,7 +170,7 @@ export async function topologyApply(jsm: JetStreamManager, target: TopologyTarge
   const report = json ? () => undefined : (o: ApplyOutcome) => writeOutcome(write, o);
   const outcomes = await applyPlan(jsm, plan, dryRun, report);
   if (json) writeJson(write, { ...heading(target), dryRun, outcomes });
-  else writeApplySummary(write, outcomes, dryRun);
+  else writeApplySummary(write, outcomes, dryRun, target.desired.mode);
   return outcomes.some((o) => o.result === "skipped" || o.result === "failed") ? 1 : 0;
 }
 

@@ -1,0 +1,82 @@
+import { topologyNamesFromEnv } from "@aa/event-bus";
+import { writeJson } from "../format.js";
+import { header } from "../output.js";
+import { migrate, type MigrateOptions } from "../migration/execute.js";
+import { usageError, type Command, type CommandInput } from "./command.js";
+import { desiredTopology } from "./topology.js";
+
+const DEFAULT_INGEST_URL = "http://127.0.0.1:4101";
+const DEFAULT_NORMALIZE_URL = "http://127.0.0.1:4102";
+
+function drainTimeoutMs(option: string | boolean | undefined): number {
+  if (option === undefined) return 30 * 60_000;
+  if (typeof option === "string" && /^[1-9][0-9]*$/.test(option)) return Number(option) * 1000;
+  throw usageError(`--drain-timeout takes whole seconds, got ${JSON.stringify(option)}`);
+}
+
+function healthUrls(input: CommandInput): string[] {
+  if (input.options["skip-health-check"] === true) return [];
+  const base = (option: string, env: string, fallback: string) => {
+    const value = input.options[option];
+    return (typeof value === "string" ? value : input.env[env]?.trim() || fallback).replace(/\/+$/, "");
+  };
+  return [`${base("ingest-url", "INGEST_URL", DEFAULT_INGEST_URL)}/health`, `${base("normalize-url", "NORMALIZE_URL", DEFAULT_NORMALIZE_URL)}/health`];
+}
+
+function optionsOf(input: CommandInput, write: MigrateOptions["write"]): MigrateOptions {
+  if (typeof input.options.to !== "string") throw usageError("--to is required: multi (the cutover) or single (the rollback)");
+  const desired = desiredTopology({ options: { mode: input.options.to, replicas: input.options.replicas }, env: input.env });
+  return {
+    to: desired.mode,
+    names: topologyNamesFromEnv(input.env),
+    replicas: desired.streams[0]?.replicas ?? 1,
+    dryRun: input.options["dry-run"] === true,
+    healthUrls: healthUrls(input),
+    drainTimeoutMs: drainTimeoutMs(input.options["drain-timeout"]),
+    pollMs: 2_000,
+    write,
+  };
+}
+
+const migrateCommand: Command = {
+  words: ["migrate"],
+  args: [],
+  summary: "Move the subjects to the other topology without losing a message (the rollback is --to single)",
+  details: [
+    "Pre-flight (services healthy, target streams and the DLQ exist or are created), then per stream pair:",
+    "remove the subjects from the source stream and add them to the target at once; create the target's",
+    "durables; publish a probe per subject that must land in the target; wait until the source durables",
+    "have nothing pending (normalize-service drains them in either mode). Re-running resumes from what",
+    "the server shows; when everything is already moved it says so and changes nothing.",
+    "Afterwards set EVENT_STREAM_MODE to the new mode and restart normalize-service, then ingest-service.",
+  ],
+  options: {
+    to: { type: "string", value: "<single|multi>", help: "the topology to move to" },
+    "dry-run": { type: "boolean", help: "print every step and API call, change nothing" },
+    replicas: { type: "string", value: "<n>", help: "replicas of streams it creates (default REPLICAS, else 3 in production, 1 otherwise)" },
+    "ingest-url": { type: "string", value: "<url>", help: `ingest-service base URL for the health check (default INGEST_URL or ${DEFAULT_INGEST_URL})` },
+    "normalize-url": { type: "string", value: "<url>", help: `normalize-service base URL (default NORMALIZE_URL or ${DEFAULT_NORMALIZE_URL})` },
+    "skip-health-check": { type: "boolean", help: "do not require healthy services before moving subjects" },
+    "drain-timeout": { type: "string", value: "<seconds>", help: "stop waiting for the drain after this long (default 1800); re-run to keep waiting" },
+  },
+  prepare(input) {
+    return async (jsm, out) => {
+      const write = input.json ? () => undefined : out;
+      const options = optionsOf(input, write);
+      header(write, `JetStream topology migration → ${options.to}`, [["NATS URL", input.natsUrl], ["Target mode", options.to], ["Dry Run", options.dryRun ? "YES" : "NO"]]);
+      const report = await migrate(jsm, options);
+      if (input.json) writeJson(out, report);
+      else if (report.ok) {
+        write("");
+        write(report.alreadyDone ? `✅ Already on the ${options.to} topology: nothing to do.` : `✅ Migration to ${options.to} complete${options.dryRun ? " (dry run: nothing changed)" : ""}.`);
+        write(`   Next: set EVENT_STREAM_MODE=${options.to} and restart normalize-service, then ingest-service.`);
+      } else {
+        write("");
+        write(`❌ Migration to ${options.to} stopped. Fix the cause above and run the same command again: it resumes from the server's state.`);
+      }
+      return report.ok ? 0 : 1;
+    };
+  },
+};
+
+export const migrateCommands: readonly Command[] = [migrateCommand];

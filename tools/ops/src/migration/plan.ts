@@ -1,0 +1,91 @@
+import type { StreamConfig } from "@nats-io/jetstream";
+import { consumerSpecs, patternCovers, topologyFor, type ConsumerSpec, type CurrentTopology, type StreamMode, type StreamSpec, type TopologyNames } from "@aa/event-bus";
+
+/**
+ * Where one subject pattern is in its handoff:
+ * - `at_source`: the old stream still owns it;
+ * - `in_gap`: nobody owns it (a run stopped between the two updates): publishes get no responders;
+ * - `at_target`: moved.
+ */
+export type MoveState = "at_source" | "in_gap" | "at_target";
+
+export interface SubjectMove {
+  pattern: string;
+  from: string;
+  to: string;
+  state: MoveState;
+}
+
+/** A durable whose messages are left on a source stream and must drain there. */
+export interface DrainWatch {
+  stream: string;
+  durable: string;
+  filterSubject: string;
+}
+
+export interface MigrationPlan {
+  to: StreamMode;
+  /** Target streams (and the DLQ) that do not exist yet: created parked, without their subjects. */
+  missingStreams: StreamSpec[];
+  moves: SubjectMove[];
+  /** Durables to create on each target stream once it owns their subject. */
+  targetDurables: { stream: string; spec: ConsumerSpec }[];
+  drains: DrainWatch[];
+}
+
+/** The placeholder subject of a stream waiting for its real subjects (a stream needs at least one). */
+export const parkedSubject = (stream: string): string => `aa-ops.parked.${stream}`;
+
+const otherMode = (mode: StreamMode): StreamMode => (mode === "multi" ? "single" : "multi");
+
+function ownerOf(streams: readonly StreamConfig[], pattern: string): string | undefined {
+  return streams.find((s) => (s.subjects ?? []).includes(pattern))?.name;
+}
+
+/**
+ * Pure: the steps from the current server state to `to`. Each subject pattern of the
+ * target topology moves from the source-topology stream that holds it; a pattern
+ * already on its target needs nothing, so a re-run resumes where the last one stopped.
+ */
+export function planMigration(current: CurrentTopology, to: StreamMode, names: TopologyNames, replicas: number): MigrationPlan {
+  const target = topologyFor(to, names, replicas);
+  const source = topologyFor(otherMode(to), names, replicas);
+  const existing = new Set(current.streams.map((s) => s.name));
+  const moves: SubjectMove[] = [];
+  for (const stream of target.streams) {
+    for (const pattern of stream.subjects) {
+      const from = source.streams.find((s) => s.subjects.includes(pattern))?.name;
+      if (from === undefined || from === stream.name) continue;
+      const owner = ownerOf(current.streams, pattern);
+      const state: MoveState = owner === stream.name ? "at_target" : owner === undefined ? "in_gap" : "at_source";
+      moves.push({ pattern, from: owner !== undefined && owner !== stream.name ? owner : from, to: stream.name, state });
+    }
+  }
+  const targetDurables = consumerSpecs(names).flatMap((spec) => {
+    const stream = target.streams.find((s) => s.subjects.some((p) => patternCovers(p, spec.filterSubject)));
+    return stream ? [{ stream: stream.name, spec }] : [];
+  });
+  const drains = consumerSpecs(names).flatMap((spec) => {
+    const stream = source.streams.find((s) => s.subjects.some((p) => patternCovers(p, spec.filterSubject)));
+    const present = stream && current.consumers.get(stream.name)?.some((c) => c.durable_name === spec.durable);
+    return stream && present ? [{ stream: stream.name, durable: spec.durable, filterSubject: spec.filterSubject }] : [];
+  });
+  return { to, missingStreams: target.streams.filter((s) => !existing.has(s.name)), moves, targetDurables, drains };
+}
+
+/** Moves that still need work, grouped by source → target pair so each pair is one pair of updates. */
+export function pendingHandoffs(plan: MigrationPlan): { from: string; to: string; moves: SubjectMove[] }[] {
+  const groups = new Map<string, { from: string; to: string; moves: SubjectMove[] }>();
+  for (const move of plan.moves.filter((m) => m.state !== "at_target")) {
+    const key = `${move.from}→${move.to}`;
+    const group = groups.get(key) ?? { from: move.from, to: move.to, moves: [] };
+    group.moves.push(move);
+    groups.set(key, group);
+  }
+  return [...groups.values()];
+}
+
+/** A concrete subject inside a pattern, used for the probe publish (no durable filters on it). */
+export function probeSubject(pattern: string): string {
+  return pattern.replace(/\.>$/, ".aa-ops.migration-probe").replace(/\*/g, "aa-ops-migration-probe");
+}
