@@ -23,7 +23,7 @@ function healthUrls(input: CommandInput): string[] {
   return [`${base("ingest-url", "INGEST_URL", DEFAULT_INGEST_URL)}/health`, `${base("normalize-url", "NORMALIZE_URL", DEFAULT_NORMALIZE_URL)}/health`];
 }
 
-function optionsOf(input: CommandInput, write: MigrateOptions["write"]): MigrateOptions {
+function optionsOf(input: CommandInput): Omit<MigrateOptions, "write"> {
   if (typeof input.options.to !== "string") throw usageError("--to is required: multi (the cutover) or single (the rollback)");
   const desired = desiredTopology({ options: { mode: input.options.to, replicas: input.options.replicas }, env: input.env });
   return {
@@ -34,7 +34,6 @@ function optionsOf(input: CommandInput, write: MigrateOptions["write"]): Migrate
     healthUrls: healthUrls(input),
     drainTimeoutMs: drainTimeoutMs(input.options["drain-timeout"]),
     pollMs: 2_000,
-    write,
   };
 }
 
@@ -60,9 +59,10 @@ const migrateCommand: Command = {
     "drain-timeout": { type: "string", value: "<seconds>", help: "stop waiting for the drain after this long (default 1800); re-run to keep waiting" },
   },
   prepare(input) {
+    const checked = optionsOf(input);
     return async (jsm, out) => {
       const write = input.json ? () => undefined : out;
-      const options = optionsOf(input, write);
+      const options: MigrateOptions = { ...checked, write };
       header(write, `JetStream topology migration → ${options.to}`, [["NATS URL", input.natsUrl], ["Target mode", options.to], ["Dry Run", options.dryRun ? "YES" : "NO"]]);
       const report = await migrate(jsm, options);
       if (input.json) writeJson(out, report);
