@@ -108,7 +108,7 @@ export class DurableConsumer<T> {
   /** Binds (logging the runbook's lines) and starts consuming; throws ConsumerBindingError when no stream has the durable. */
   async start(): Promise<void> {
     if (this.#o.manageConsumer) await this.#ensureDurable();
-    await this.#apply(await this.#resolve(this.#o.logger));
+    await this.#apply(await this.#resolve(this.#o.logger), true);
     await this.#refreshProgress();
     this.#timer = setInterval(() => void this.#reconcile(), this.#o.reconcileIntervalMs ?? 5_000);
     this.#timer.unref();
@@ -136,10 +136,10 @@ export class DurableConsumer<T> {
     return resolveBindings({ jsm, logger, candidates, otherStreams, durable: spec.durable, filterSubject: spec.filterSubject, label, tag });
   }
 
-  async #apply(found: Binding[]): Promise<void> {
+  async #apply(found: Binding[], initial: boolean): Promise<void> {
     for (const binding of found) {
       const active = this.#bindings.find((b) => b.stream === binding.stream);
-      if (!active) await this.#bind(binding);
+      if (!active) await this.#bind(binding, initial);
       else if (active.role !== binding.role) this.#setRole(active, binding.role);
     }
     for (const active of this.#bindings) {
@@ -148,7 +148,7 @@ export class DurableConsumer<T> {
     this.#bindings = this.#bindings.filter((b) => !b.released);
   }
 
-  async #bind(binding: Binding): Promise<void> {
+  async #bind(binding: Binding, initial: boolean): Promise<void> {
     const { js, label, tag, logger } = this.#o;
     const consumer = await js.consumers.get(binding.stream, binding.durable);
     const messages = await consumer.consume({ max_messages: 64 });
@@ -159,6 +159,10 @@ export class DurableConsumer<T> {
     this.#metrics.bound.set({ durable: binding.durable, stream: binding.stream, role: binding.role }, 1);
     const suffix = binding.role === "drain_only" ? ` (drain-only on ${binding.stream})` : "";
     logger.info(`[${tag}] ${label} durable pull consumer bound: ${binding.durable}, subject: ${binding.filterSubject}${suffix}`);
+    if (!initial) {
+      const why = binding.role === "primary" ? `it owns ${binding.filterSubject} now` : "it lost the subject but still holds messages";
+      logger.warn(`[${tag}] ${label} consumer ${binding.durable} followed a subject handoff: bound on ${binding.stream} (${binding.role}), because ${why}`);
+    }
   }
 
   #setRole(active: ActiveBinding, role: Binding["role"]): void {
@@ -216,7 +220,7 @@ export class DurableConsumer<T> {
     if (this.#stopping || this.#reconciling) return;
     this.#reconciling = true;
     try {
-      await this.#apply(await this.#resolve(this.#silent));
+      await this.#apply(await this.#resolve(this.#silent), false);
     } catch (error) {
       this.#o.logger.warn({ err: error }, `[${this.#o.tag}] ${this.#o.label} binding check failed; keeping current bindings`);
     } finally {
