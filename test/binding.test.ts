@@ -12,6 +12,9 @@ const names = DEFAULT_TOPOLOGY_NAMES;
 const legacySpec = topologyFor("single", names, 1).streams[0]!;
 const coreSpec = topologyFor("multi", names, 1).streams[0]!;
 const hrvConsumer = { durable_name: "normalize-hrv-durable", filter_subject: HRV, ack_policy: AckPolicy.Explicit, deliver_policy: DeliverPolicy.All, max_deliver: 5 };
+// normalize refuses to start without every durable it consumes, so each scenario has the sleep durable beside the HRV one.
+const SLEEP = "athlete-ally.sleep.raw-received";
+const sleepConsumer = { ...hrvConsumer, durable_name: "normalize-sleep-durable", filter_subject: SLEEP };
 
 function capture() {
   const lines: string[] = [];
@@ -30,6 +33,7 @@ describe("consumer binding", () => {
     await stack.jsm.streams.add(toStreamConfig(legacySpec));
     await stack.jsm.streams.add(toStreamConfig(topologyFor("multi", names, 1).streams[2]!));
     await stack.jsm.consumers.add(names.legacy, hrvConsumer);
+    await stack.jsm.consumers.add(names.legacy, sleepConsumer);
     const normalize = await stack.startNormalize();
     await normalize.waitForLog("[normalize] Found existing HRV consumer on ATHLETE_ALLY_EVENTS: normalize-hrv-durable");
     const log = normalize.messages();
@@ -44,6 +48,7 @@ describe("consumer binding", () => {
   test("a durable on a stream that lost its subject is drain-only, and health says degraded", async () => {
     // Simulate the cutover: the legacy stream gives up athlete-ally.> to AA_CORE_HOT, one message still pending there.
     await stack.js.publish(HRV, JSON.stringify({ eventId: "left-behind", userId: "drain", date: "2025-10-01", rmssd: 50, receivedAt: new Date().toISOString() }), { msgID: "left-behind" });
+    await stack.js.publish(SLEEP, JSON.stringify({ eventId: "left-behind-sleep", userId: "drain", date: "2025-10-01", durationMinutes: 400, receivedAt: new Date().toISOString() }), { msgID: "left-behind-sleep" });
     await stack.jsm.streams.update(names.legacy, { ...toStreamConfig(legacySpec), subjects: ["vendor.>"] });
     const { logger, lines } = capture();
     const bindings = await resolveBindings({ jsm: stack.jsm, logger, candidates: [names.core, names.legacy], durable: "normalize-hrv-durable", filterSubject: HRV, label: "HRV", tag: "normalize" });
@@ -64,6 +69,7 @@ describe("consumer binding", () => {
   test("the owning stream is primary and the old one drains beside it", async () => {
     await stack.jsm.streams.add(toStreamConfig(coreSpec));
     await stack.jsm.consumers.add(names.core, hrvConsumer);
+    await stack.jsm.consumers.add(names.core, sleepConsumer);
     // The previous test stored the row, but its normalized-stored announcement had no stream
     // (nobody owned athlete-ally.> then), so the message is still unacknowledged on legacy.
     const { logger, lines } = capture();
@@ -78,7 +84,8 @@ describe("consumer binding", () => {
     }, { what: "legacy durable drained", timeoutMs: 30_000 });
     const health = await getJson(`${stack.normalizeUrl}/health`);
     assert.equal(health.status, 200, JSON.stringify(health.body));
-    assert.deepEqual((health.body.consumers as { stream: string; role: string }[]).map((c) => [c.stream, c.role]), [[names.core, "primary"], [names.legacy, "drain_only"]]);
+    const hrvBindings = (health.body.consumers as { durable: string; stream: string; role: string }[]).filter((c) => c.durable === "normalize-hrv-durable");
+    assert.deepEqual(hrvBindings.map((c) => [c.stream, c.role]), [[names.core, "primary"], [names.legacy, "drain_only"]]);
     await normalize.stop();
   });
 

@@ -23,7 +23,7 @@ test("two migrators starting at once apply each migration exactly once", async (
   assert.equal(output.match(/Applied migrations: 0001_create-hrv-data/g)?.length, 1, output);
   assert.equal(output.match(/Database schema is up to date/g)?.length, 2, output);
   const applied = await db.pool.query("SELECT name FROM pgmigrations");
-  assert.deepEqual(applied.rows.map((r) => r.name), ["0001_create-hrv-data"]);
+  assert.deepEqual(applied.rows.map((r) => r.name), ["0001_create-hrv-data", "0002_create-sleep-data", "0003_create-oura-accounts"]);
 });
 
 test("hrv_data has the runbook's snake_case columns", async () => {
@@ -31,4 +31,15 @@ test("hrv_data has the runbook's snake_case columns", async () => {
   const names = columns.rows.map((r) => r.column_name);
   for (const name of ["user_id", "date", "rmssd", "ln_rmssd", "captured_at", "event_id", "created_at", "updated_at"]) assert.ok(names.includes(name), name);
   await assert.rejects(db.pool.query("INSERT INTO hrv_data (user_id, date, rmssd, ln_rmssd, captured_at, event_id) VALUES ('u', '2025-10-02', 0, 0, now(), 'e')"), /check/);
+});
+
+test("sleep_data has snake_case columns, keeps fractional minutes and checks its ranges", async () => {
+  const columns = await db.pool.query("SELECT column_name FROM information_schema.columns WHERE table_schema = $1 AND table_name = 'sleep_data'", [db.schema]);
+  const names = columns.rows.map((r) => r.column_name);
+  for (const name of ["user_id", "date", "duration_minutes", "quality_score", "captured_at", "event_id", "raw", "created_at", "updated_at"]) assert.ok(names.includes(name), name);
+  const insert = (minutes: number, score: number | null, eventId: string) =>
+    db.pool.query("INSERT INTO sleep_data (user_id, date, duration_minutes, quality_score, captured_at, event_id) VALUES ($1, '2025-10-02', $2, $3, now(), $4) RETURNING duration_minutes", [eventId, minutes, score, eventId]);
+  assert.equal((await insert(437.5, null, "s1")).rows[0].duration_minutes, 437.5);
+  await assert.rejects(insert(1441, null, "s2"), /check/);
+  await assert.rejects(insert(400, 101, "s3"), /check/);
 });

@@ -82,6 +82,9 @@ export async function getJson(url: string): Promise<{ status: number; body: Reco
   return { status: response.status, body: (await response.json()) as Record<string, unknown> };
 }
 
-export async function streamMessages(jsm: JetStreamManager, stream: string): Promise<number> {
-  return (await jsm.streams.info(stream)).state.messages;
+/** Messages in a stream, or only those on one subject (so unrelated announcements cannot race a count). */
+export async function streamMessages(jsm: JetStreamManager, stream: string, subject?: string): Promise<number> {
+  if (subject === undefined) return (await jsm.streams.info(stream)).state.messages;
+  const info = await jsm.streams.info(stream, { subjects_filter: subject });
+  return info.state.subjects?.[subject] ?? 0;
 }

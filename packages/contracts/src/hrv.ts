@@ -1,14 +1,6 @@
 import { Type, type Static } from "@sinclair/typebox";
-import { compileValidator, type FieldError, type Validation } from "./validation.js";
-
-/** A user id: 1–128 characters, none of them control or format characters. */
-export const UserId = Type.String({ minLength: 1, maxLength: 128, pattern: "^[^\\p{C}]+$" });
-/** A real calendar day, `YYYY-MM-DD` (ajv-formats checks month lengths and leap years). */
-export const CalendarDate = Type.String({ format: "date" });
-/** ISO-8601 with an explicit offset or `Z`. */
-export const Timestamp = Type.String({ format: "date-time" });
-/** Stable event id: the `Nats-Msg-Id`, the row's uniqueness key and the DLQ correlation key. */
-export const EventId = Type.String({ minLength: 1, maxLength: 128, pattern: "^[A-Za-z0-9._:-]+$" });
+import { CalendarDate, EventId, RawDocument, Timestamp, UserId, withDateRules } from "./common.js";
+import { compileValidator } from "./validation.js";
 
 /** The body of `POST /ingest/hrv`: one HRV reading. */
 export const HrvReadingSchema = Type.Object(
@@ -19,7 +11,7 @@ export const HrvReadingSchema = Type.Object(
     rmssd: Type.Number({ exclusiveMinimum: 0, maximum: 1000 }),
     capturedAt: Type.Optional(Timestamp),
     eventId: Type.Optional(EventId),
-    raw: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+    raw: Type.Optional(RawDocument),
   },
   { additionalProperties: false },
 );
@@ -51,32 +43,6 @@ export const HrvNormalizedStoredSchema = Type.Object(
   { additionalProperties: false },
 );
 export type HrvNormalizedStored = Static<typeof HrvNormalizedStoredSchema>;
-
-const DAY_MS = 86_400_000;
-
-/** Rules a JSON schema cannot say: nothing dated more than a day ahead of `now`. */
-function checkNotInFuture(reading: { date: string; capturedAt?: string }, now: Date): FieldError[] {
-  const errors: FieldError[] = [];
-  const latestDay = new Date(now.getTime() + DAY_MS).toISOString().slice(0, 10);
-  if (reading.date > latestDay) {
-    errors.push({ field: "date", message: `must not be more than one day in the future, got "${reading.date}"` });
-  }
-  if (reading.capturedAt !== undefined && Date.parse(reading.capturedAt) > now.getTime() + DAY_MS) {
-    errors.push({ field: "capturedAt", message: `must not be more than one day in the future, got "${reading.capturedAt}"` });
-  }
-  return errors;
-}
-
-function withDateRules<T extends { date: string; capturedAt?: string }>(
-  validate: (value: unknown) => Validation<T>,
-): (value: unknown, now?: Date) => Validation<T> {
-  return (value, now = new Date()) => {
-    const result = validate(value);
-    if (!result.ok) return result;
-    const errors = checkNotInFuture(result.value, now);
-    return errors.length === 0 ? result : { ok: false, errors };
-  };
-}
 
 export const validateHrvReading = withDateRules(compileValidator(HrvReadingSchema));
 export const validateHrvRawReceived = withDateRules(compileValidator(HrvRawReceivedSchema));

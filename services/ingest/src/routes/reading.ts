@@ -1,0 +1,65 @@
+import { randomUUID } from "node:crypto";
+import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import { EventId, compileValidator, type Validation } from "@aa/contracts";
+import { PublishError, type EventPublisher } from "@aa/event-bus";
+
+const validateEventId = compileValidator(EventId);
+
+/** Seconds a client should wait before retrying when JetStream could not take the event. */
+const RETRY_AFTER_SECONDS = 5;
+
+/** One kind of reading accepted over HTTP and published as `<kind>.raw-received`. */
+export interface ReadingRoute<R extends { eventId?: string }> {
+  /** Path segment: `POST /ingest/<path>` and `POST /api/v1/ingest/<path>`. */
+  path: string;
+  /** In log lines: `HRV`, `Sleep`. */
+  label: string;
+  /** In the 400 body: `Invalid <noun>`. */
+  noun: string;
+  subject: string;
+  validateReading: (value: unknown, now: Date) => Validation<R>;
+  /** Checks the event before it is published. */
+  validateEvent: (value: unknown) => Validation<unknown>;
+}
+
+type EventIdChoice = { ok: true; eventId: string } | { ok: false; message: string };
+
+/** The event id: the body's `eventId`, else the `Idempotency-Key` header, else a new UUID. */
+function chooseEventId(bodyEventId: string | undefined, header: string | string[] | undefined): EventIdChoice {
+  const key = Array.isArray(header) ? header[0] : header;
+  if (key === undefined) return { ok: true, eventId: bodyEventId ?? randomUUID() };
+  if (!validateEventId(key).ok) return { ok: false, message: `Idempotency-Key must be 1-128 characters of A-Z a-z 0-9 . _ : -, got ${JSON.stringify(key)}` };
+  if (bodyEventId !== undefined && bodyEventId !== key) return { ok: false, message: `Idempotency-Key ${JSON.stringify(key)} differs from body eventId ${JSON.stringify(bodyEventId)}` };
+  return { ok: true, eventId: key };
+}
+
+function unavailable(reply: FastifyReply, eventId: string) {
+  return reply
+    .code(503)
+    .header("Retry-After", String(RETRY_AFTER_SECONDS))
+    .send({ error: "Event bus unavailable: the event was not accepted. Retry with the same eventId or Idempotency-Key.", eventId });
+}
+
+/** Validates, picks the event id, and answers 202 only once JetStream acknowledged the event. */
+export function readingRoutes<R extends { eventId?: string }>(route: ReadingRoute<R>, publisher: EventPublisher, now: () => Date) {
+  return async (app: FastifyInstance): Promise<void> => {
+    const handler = async (request: FastifyRequest, reply: FastifyReply) => {
+      const reading = route.validateReading(request.body, now());
+      if (!reading.ok) return reply.code(400).send({ error: `Invalid ${route.noun}`, details: reading.errors });
+      const id = chooseEventId(reading.value.eventId, request.headers["idempotency-key"]);
+      if (!id.ok) return reply.code(400).send({ error: "Invalid idempotency key", details: [{ field: "Idempotency-Key", message: id.message }] });
+
+      const event = { ...reading.value, eventId: id.eventId, receivedAt: now().toISOString() };
+      try {
+        const receipt = await publisher.publish({ subject: route.subject, msgId: id.eventId, event, validate: route.validateEvent });
+        return reply.code(202).send({ status: "received", eventId: id.eventId, timestamp: event.receivedAt, ...(receipt.duplicate ? { duplicate: true } : {}) });
+      } catch (error) {
+        if (!(error instanceof PublishError)) throw error;
+        request.log.warn({ err: error, eventId: id.eventId }, `${route.label} event not accepted: JetStream unavailable`);
+        return unavailable(reply, id.eventId);
+      }
+    };
+    app.post(`/ingest/${route.path}`, handler);
+    app.post(`/api/v1/ingest/${route.path}`, handler);
+  };
+}

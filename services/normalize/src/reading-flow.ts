@@ -1,0 +1,141 @@
+import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
+import { dlqSubjectPrefix, type Validation } from "@aa/contracts";
+import { consumerSpecs, DurableConsumer, otherModeStreams, streamCandidates, TransientError, type EventBusSettings, type EventPublisher, type MessageHandler } from "@aa/event-bus";
+import type { Logger } from "@aa/service-kit";
+import type pg from "pg";
+import type { Counter, Histogram, Registry } from "prom-client";
+import { readingMetrics } from "./metrics.js";
+import type { WriteOutcome } from "./store.js";
+
+/**
+ * What one kind of reading (HRV, sleep) brings; decoding, storing-then-announcing,
+ * routing and consumer wiring are shared, so every kind has the same guarantees.
+ */
+export interface ReadingFlow<E, R extends { eventId: string }, S> {
+  /** `HRV`, `Sleep`: the runbook's log lines. Lower-cased it names the metrics (`normalize_hrv_…`) and the `[normalize-hrv]` prefix. */
+  label: string;
+  /** `athlete-ally.<kind>.raw-received`: the durable's filter subject. */
+  rawSubject: string;
+  /** `athlete-ally.<kind>.normalized-stored`: announced after the row is committed. */
+  storedSubject: string;
+  validateRaw: (value: unknown) => Validation<E>;
+  /** Pure: the row to store. */
+  toRow: (event: E) => R;
+  /** Guarded, idempotent write; committed when it resolves. */
+  write: (pool: pg.Pool, row: R) => Promise<WriteOutcome>;
+  toStored: (row: R, storedAt: string) => S;
+  validateStored: (value: unknown) => Validation<unknown>;
+}
+
+/** Parses JSON bytes and validates them; bad JSON is a field error of `(body)`, so it is dead-lettered like a schema error. */
+export function decodeJson<T>(validate: (value: unknown) => Validation<T>) {
+  return (data: Uint8Array): Validation<T> => {
+    let value: unknown;
+    try {
+      value = JSON.parse(new TextDecoder().decode(data));
+    } catch (error) {
+      return { ok: false, errors: [{ field: "(body)", message: `is not valid JSON: ${(error as Error).message}` }] };
+    }
+    return validate(value);
+  };
+}
+
+/** Announces a committed row; a failed announcement is retried through redelivery (the write is idempotent). */
+async function announceStored<E, R extends { eventId: string }, S>(publisher: EventPublisher, flow: ReadingFlow<E, R, S>, row: R): Promise<void> {
+  try {
+    const event = flow.toStored(row, new Date().toISOString());
+    await publisher.publish({ subject: flow.storedSubject, msgId: `${row.eventId}:normalized-stored`, event, validate: flow.validateStored });
+  } catch (error) {
+    throw new TransientError(`stored, but ${flow.storedSubject} was not acknowledged`, { cause: error });
+  }
+}
+
+/** Stores a reading, then announces it; a stale replay changes nothing and announces nothing. */
+export function readingHandler<E, R extends { eventId: string }, S>(flow: ReadingFlow<E, R, S>, pool: pg.Pool, publisher: EventPublisher): MessageHandler<E> {
+  return {
+    decode: decodeJson((value) => flow.validateRaw(value)),
+    async handle(event) {
+      const row = flow.toRow(event);
+      if ((await flow.write(pool, row)) === "stale") return;
+      await announceStored(publisher, flow, row);
+    },
+  };
+}
+
+export interface ConsumerDeps {
+  js: JetStreamClient;
+  jsm: JetStreamManager;
+  pool: pg.Pool;
+  publisher: EventPublisher;
+  logger: Logger;
+  registry: Registry;
+  settings: EventBusSettings;
+  manageConsumer: boolean;
+  retryBudgetMs: number;
+}
+
+/** One normalize durable: the topology's consumer on `subject`, with its handler and metrics. */
+export interface DurableSetup<T> {
+  /** `HRV`, `Sleep`, `Oura`: log lines; lower-cased, the `[normalize-<kind>]` prefix. */
+  label: string;
+  /** The durable's filter subject; it also decides the candidate streams (core or vendor). */
+  subject: string;
+  handler: MessageHandler<T>;
+  results: Counter<"result" | "subject" | "stream" | "durable">;
+  latency?: Histogram<"stream" | "durable">;
+}
+
+/** Binds the topology's durable on `setup.subject`, dead-lettering under `dlq.normalize.<subject>`. */
+export function normalizeConsumer<T>(setup: DurableSetup<T>, deps: ConsumerDeps): DurableConsumer<T> {
+  const spec = consumerSpecs(deps.settings.names).find((c) => c.filterSubject === setup.subject);
+  if (!spec) throw new Error(`topology has no ${setup.label} durable`);
+  const dlqPrefix = dlqSubjectPrefix("normalize", setup.subject);
+  deps.logger.info(`[normalize-${setup.label.toLowerCase()}] DLQ subject prefix: ${dlqPrefix}`);
+  return new DurableConsumer({
+    js: deps.js,
+    jsm: deps.jsm,
+    logger: deps.logger,
+    registry: deps.registry,
+    spec,
+    candidates: streamCandidates(deps.settings.mode, deps.settings.names, setup.subject),
+    otherStreams: otherModeStreams(deps.settings.mode, deps.settings.names),
+    label: setup.label,
+    tag: "normalize",
+    service: "normalize-service",
+    dlqPrefix,
+    handler: setup.handler,
+    results: setup.results,
+    latency: setup.latency,
+    retryBudgetMs: deps.retryBudgetMs,
+    manageConsumer: deps.manageConsumer,
+  });
+}
+
+/** The flow's durable (the topology's consumer on its raw subject), with its metrics and DLQ prefix. */
+export function readingConsumer<E, R extends { eventId: string }, S>(flow: ReadingFlow<E, R, S>, deps: ConsumerDeps): DurableConsumer<E> {
+  const metrics = readingMetrics(deps.registry, flow.label.toLowerCase(), flow.label);
+  const handler = readingHandler(flow, deps.pool, deps.publisher);
+  return normalizeConsumer({ label: flow.label, subject: flow.rawSubject, handler, results: metrics.messages, latency: metrics.latency }, deps);
+}
+
+interface Startable {
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+const messageOf = (error: unknown): string => (error instanceof Error ? error.message : String(error));
+
+/**
+ * Starts every consumer, also after one failed to bind, so the error names each missing
+ * durable. If any failed, stops the others and throws: normalize never runs with a
+ * durable silently left unconsumed.
+ */
+export async function startConsumers(consumers: readonly Startable[]): Promise<void> {
+  const failures: unknown[] = [];
+  for (const consumer of consumers) {
+    await consumer.start().catch((error: unknown) => failures.push(error));
+  }
+  if (failures.length === 0) return;
+  await Promise.all(consumers.map((c) => c.stop()));
+  throw failures.length === 1 ? failures[0] : new AggregateError(failures, failures.map(messageOf).join("\n"));
+}

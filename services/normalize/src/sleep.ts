@@ -1,0 +1,26 @@
+import type { SleepRawReceived } from "@aa/contracts";
+
+/** The row normalize stores for one night's sleep. Pure: no database, no NATS. */
+export interface SleepRow {
+  userId: string;
+  date: string;
+  /** Minutes, fractions kept (the column is double precision). */
+  durationMinutes: number;
+  qualityScore: number | null;
+  /** The reading's capture time, else when ingest received it: orders replays. */
+  capturedAt: string;
+  eventId: string;
+  raw: Record<string, unknown> | null;
+}
+
+export function normalizeSleep(event: SleepRawReceived): SleepRow {
+  return {
+    userId: event.userId,
+    date: event.date,
+    durationMinutes: event.durationMinutes,
+    qualityScore: event.qualityScore ?? null,
+    capturedAt: new Date(event.capturedAt ?? event.receivedAt).toISOString(),
+    eventId: event.eventId,
+    raw: event.raw ?? null,
+  };
+}
