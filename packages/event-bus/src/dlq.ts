@@ -7,6 +7,8 @@ export const DlqReasons = {
   maxDeliver: "max_deliver",
   nonRetryable: "non_retryable",
   notFound: "not_found",
+  /** A vendor notification for a user who has no linked account (or whose link was revoked). */
+  notLinked: "not_linked",
 } as const;
 export type DlqReason = (typeof DlqReasons)[keyof typeof DlqReasons];
 
@@ -20,8 +22,17 @@ export const DlqHeaders = {
   originalMsgId: "X-Dlq-Original-Msg-Id",
   durable: "X-Dlq-Durable",
   deliveryCount: "X-Dlq-Delivery-Count",
+  /** When this (last) failure was dead-lettered. */
   failedAt: "X-Dlq-Failed-At",
+  /**
+   * When the original was stored in its stream (`info.timestampNanos`). JetStream keeps no
+   * per-message failure history, so the first failure time is not known: it lies between this
+   * time and `X-Dlq-Failed-At` (with a delivery count of 1 it is `X-Dlq-Failed-At`). See docs/dlq.md.
+   */
+  originalPublishedAt: "X-Dlq-Original-Published-At",
   service: "X-Dlq-Service",
+  /** On a message `aa-ops dlq replay` republished: the DLQ sequence it came from (copied into a new DLQ entry). */
+  replayedFrom: "X-Dlq-Replayed-From",
 } as const;
 
 const MAX_ERROR_TEXT = 1_000;
@@ -57,7 +68,10 @@ export async function publishToDlq(js: JetStreamClient, input: DeadLetterInput, 
   h.set(DlqHeaders.durable, input.durable);
   h.set(DlqHeaders.deliveryCount, String(msg.info.deliveryCount));
   h.set(DlqHeaders.failedAt, new Date().toISOString());
+  h.set(DlqHeaders.originalPublishedAt, new Date(Math.floor(msg.info.timestampNanos / 1e6)).toISOString());
   h.set(DlqHeaders.service, input.service);
+  const replayedFrom = msg.headers?.get(DlqHeaders.replayedFrom);
+  if (replayedFrom) h.set(DlqHeaders.replayedFrom, replayedFrom);
   await js.publish(dlqSubject(input.prefix, input.reason), msg.data, {
     msgID: `dlq:${msg.info.stream}:${msg.info.streamSequence}`,
     headers: h,

@@ -33,6 +33,20 @@ export class TransientError extends EventBusError {
   }
 }
 
+/**
+ * A dependency asked us to come back later (HTTP 429 with `Retry-After`): redelivered after
+ * `delayMs` instead of the computed retry delay. Still counts against max deliver.
+ */
+export class RetryAfterError extends TransientError {
+  constructor(
+    message: string,
+    readonly delayMs: number,
+    options?: ErrorOptions,
+  ) {
+    super(message, options);
+  }
+}
+
 /** `EVENT_STREAM_MODE` has a value other than single or multi. */
 export class StreamModeError extends EventBusError {
   constructor(readonly value: string) {

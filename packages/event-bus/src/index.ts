@@ -4,6 +4,8 @@ export * from "./subjects.js";
 export * from "./metrics.js";
 export * from "./publisher.js";
 export * from "./dlq.js";
+export * from "./dlq-advisories.js";
+export * from "./dlq-depth.js";
 export * from "./topology/spec.js";
 export * from "./topology/server-config.js";
 export * from "./topology/diff.js";

@@ -38,6 +38,16 @@ export function consumerMetrics(registry: Registry) {
         registers: [registry],
       }),
     ),
+    replayed: once(registry, "dlq_replayed_total", () => {
+      const counter = new Counter({
+        name: "dlq_replayed_total",
+        help: "Messages republished by `aa-ops dlq replay` (header X-Dlq-Replayed-From) as the consumer finished them: success, schema_invalid or dlq (dead-lettered again)",
+        labelNames: ["result"] as const,
+        registers: [registry],
+      });
+      for (const result of ["success", "schema_invalid", "dlq"]) counter.inc({ result }, 0);
+      return counter;
+    }),
     bound: once(registry, "event_bus_consumer_bound", () =>
       new Gauge({
         name: "event_bus_consumer_bound",
@@ -73,3 +83,29 @@ export function consumerMetrics(registry: Registry) {
   };
 }
 export type ConsumerMetrics = ReturnType<typeof consumerMetrics>;
+
+/** `event_bus_stream_mode_info{mode} 1`: lets alerts tell a fallback onto the legacy stream from single mode. */
+export function recordStreamMode(registry: Registry, mode: string): void {
+  const info = once(registry, "event_bus_stream_mode_info", () =>
+    new Gauge({
+      name: "event_bus_stream_mode_info",
+      help: "1 for the stream mode (EVENT_STREAM_MODE: single or multi) this process runs in",
+      labelNames: ["mode"] as const,
+      registers: [registry],
+    }),
+  );
+  info.reset();
+  info.set({ mode }, 1);
+}
+
+/** `dlq_depth_messages{reason}`: messages in the DLQ stream now, refreshed by `startDlqDepthRefresher`. */
+export function dlqDepthMetric(registry: Registry) {
+  return once(registry, "dlq_depth_messages", () =>
+    new Gauge({
+      name: "dlq_depth_messages",
+      help: "Messages held by the dead-letter stream, by reason (from the last token of their dlq.> subject); refreshed every few seconds",
+      labelNames: ["reason"] as const,
+      registers: [registry],
+    }),
+  );
+}

@@ -2,8 +2,8 @@ import type { JetStreamClient, JsMsg } from "@nats-io/jetstream";
 import type { Validation } from "@aa/contracts";
 import type { Logger } from "pino";
 import type { Counter, Histogram } from "prom-client";
-import { NonRetryableError, TransientError } from "../errors.js";
-import { DlqReasons, publishToDlq } from "../dlq.js";
+import { NonRetryableError, RetryAfterError, TransientError } from "../errors.js";
+import { DlqHeaders, DlqReasons, publishToDlq } from "../dlq.js";
 import type { ConsumerMetrics } from "../metrics.js";
 import { retryDelayMs } from "./retry.js";
 
@@ -18,12 +18,16 @@ export interface DeliveryMeta {
 export interface MessageHandler<T> {
   /** Parses and validates the payload; an invalid one goes to the DLQ at once. */
   decode(data: Uint8Array): Validation<T>;
-  /** Does the work; resolves only when it is durable. Throw TransientError or NonRetryableError to steer routing. */
-  handle(event: T, meta: DeliveryMeta): Promise<void>;
+  /**
+   * Does the work; resolves only when it is durable. Throw TransientError (RetryAfterError for a
+   * delay the dependency asked for) or NonRetryableError to steer routing. Resolving `"ignored"`
+   * acknowledges a message deliberately not processed (counted as `ignored`, not `success`).
+   */
+  handle(event: T, meta: DeliveryMeta): Promise<void | "ignored">;
 }
 
 /** Result label of `<service>_<kind>_messages_total`. */
-export type MessageResult = "success" | "schema_invalid" | "retry" | "dlq";
+export type MessageResult = "success" | "schema_invalid" | "retry" | "dlq" | "ignored";
 
 /** The binding a message was delivered on, as routing needs it. */
 export interface RouteContext {
@@ -79,15 +83,16 @@ export class MessageRouter<T> {
       await this.#deadLetter(ctx, msg, DlqReasons.schemaInvalid, text, "schema_invalid");
       return false;
     }
+    let outcome: void | "ignored";
     try {
-      await this.o.handler.handle(decoded.value, { stream: msg.info.stream, streamSequence: msg.info.streamSequence, deliveryCount: msg.info.deliveryCount, subject: msg.subject });
+      outcome = await this.o.handler.handle(decoded.value, { stream: msg.info.stream, streamSequence: msg.info.streamSequence, deliveryCount: msg.info.deliveryCount, subject: msg.subject });
     } catch (error) {
       await this.#onFailure(ctx, msg, error);
       return false;
     }
     msg.ack();
-    this.o.latency?.observe({ stream: ctx.stream, durable: ctx.durable }, Math.max(0, Date.now() - msg.info.timestampNanos / 1e6) / 1000);
-    this.#count(ctx, msg, "success");
+    if (outcome !== "ignored") this.o.latency?.observe({ stream: ctx.stream, durable: ctx.durable }, Math.max(0, Date.now() - msg.info.timestampNanos / 1e6) / 1000);
+    this.#count(ctx, msg, outcome === "ignored" ? "ignored" : "success");
     return true;
   }
 
@@ -101,7 +106,7 @@ export class MessageRouter<T> {
       await this.#deadLetter(ctx, msg, DlqReasons.maxDeliver, text, "dlq");
       return;
     }
-    const delayMs = this.#retryLater(ctx, msg);
+    const delayMs = this.#retryLater(ctx, msg, error instanceof RetryAfterError ? error.delayMs : undefined);
     if (error instanceof TransientError) this.#backoffUntil = Date.now() + Math.min(delayMs, 30_000);
     const level = error instanceof TransientError ? "warn" : "error";
     this.o.logger[level]({ durable: ctx.durable, stream: ctx.stream, seq: msg.info.streamSequence, deliveryCount: msg.info.deliveryCount, delayMs, err: error }, `[${this.o.tag}] processing failed; redelivery in ${delayMs} ms`);
@@ -111,9 +116,9 @@ export class MessageRouter<T> {
     return ctx.maxDeliver > 0 && msg.info.deliveryCount >= ctx.maxDeliver;
   }
 
-  /** Naks with the delay for this delivery; returns the delay. */
-  #retryLater(ctx: RouteContext, msg: JsMsg): number {
-    const delayMs = retryDelayMs(msg.info.deliveryCount, ctx.maxDeliver, this.o.retryBudgetMs);
+  /** Naks with the delay for this delivery (or the one a dependency asked for); returns the delay. */
+  #retryLater(ctx: RouteContext, msg: JsMsg, requestedMs?: number): number {
+    const delayMs = requestedMs ?? retryDelayMs(msg.info.deliveryCount, ctx.maxDeliver, this.o.retryBudgetMs);
     msg.nak(delayMs);
     this.#count(ctx, msg, "retry");
     return delayMs;
@@ -160,5 +165,7 @@ export class MessageRouter<T> {
 
   #count(ctx: RouteContext, msg: JsMsg, result: MessageResult): void {
     this.o.results.inc({ result, subject: msg.subject, stream: ctx.stream, durable: ctx.durable });
+    // A replay's outcome is known only here, where the consumer finishes it (a CLI has no scrape endpoint).
+    if (result !== "retry" && msg.headers?.has(DlqHeaders.replayedFrom)) this.o.metrics.replayed.inc({ result });
   }
 }

@@ -1,5 +1,7 @@
 import { Subjects, SubjectPatterns } from "@aa/contracts";
 import type { StreamMode } from "../mode.js";
+import { DlqAccountingSubjects } from "../dlq-advisories.js";
+import { coveringPattern } from "../subjects.js";
 
 const HOUR_MS = 3_600_000;
 const DAY_MS = 24 * HOUR_MS;
@@ -12,6 +14,8 @@ export interface TopologyNames {
   vendor: string;
   /** STREAM_DLQ_NAME, default AA_DLQ */
   dlq: string;
+  /** STREAM_DLQ_ADVISORIES_NAME, default AA_DLQ_ADVISORIES */
+  dlqAdvisories: string;
   /** STREAM_LEGACY_NAME, default ATHLETE_ALLY_EVENTS */
   legacy: string;
   /** NORMALIZE_HRV_DURABLE, default normalize-hrv-durable */
@@ -26,6 +30,7 @@ export const DEFAULT_TOPOLOGY_NAMES: TopologyNames = Object.freeze({
   core: "AA_CORE_HOT",
   vendor: "AA_VENDOR_HOT",
   dlq: "AA_DLQ",
+  dlqAdvisories: "AA_DLQ_ADVISORIES",
   legacy: "ATHLETE_ALLY_EVENTS",
   hrvDurable: "normalize-hrv-durable",
   sleepDurable: "normalize-sleep-durable",
@@ -40,6 +45,7 @@ export function topologyNamesFromEnv(env: Record<string, string | undefined>): T
     core: pick("STREAM_CORE_NAME", d.core),
     vendor: pick("STREAM_VENDOR_NAME", d.vendor),
     dlq: pick("STREAM_DLQ_NAME", d.dlq),
+    dlqAdvisories: pick("STREAM_DLQ_ADVISORIES_NAME", d.dlqAdvisories),
     legacy: pick("STREAM_LEGACY_NAME", d.legacy),
     hrvDurable: pick("NORMALIZE_HRV_DURABLE", d.hrvDurable),
     sleepDurable: pick("NORMALIZE_SLEEP_DURABLE", d.sleepDurable),
@@ -92,20 +98,28 @@ export function consumerSpecs(names: TopologyNames): ConsumerSpec[] {
 /** The desired topology of a mode: the stream table of DESIGN-NOTES as data. */
 export function topologyFor(mode: StreamMode, names: TopologyNames, replicas: number): Topology {
   const dlq = stream(names.dlq, "Dead letter queue for failed messages", SubjectPatterns.dlq, 14 * DAY_MS, replicas);
+  const advisories = stream(names.dlqAdvisories, "Dead-letter accounting: max-deliveries and terminated advisories, DLQ replay and purge log", DlqAccountingSubjects, 14 * DAY_MS, replicas);
   const streams =
     mode === "multi"
       ? [
           stream(names.core, "Core application events (HRV, sleep, onboarding, plan generation)", SubjectPatterns.core, 48 * HOUR_MS, replicas),
           stream(names.vendor, "Vendor webhook events (Oura, etc.)", SubjectPatterns.vendor, 48 * HOUR_MS, replicas),
           dlq,
+          advisories,
         ]
-      : [stream(names.legacy, "Legacy single stream for all application and vendor events", SubjectPatterns.legacy, 24 * HOUR_MS, replicas), dlq];
+      : [stream(names.legacy, "Legacy single stream for all application and vendor events", SubjectPatterns.legacy, 24 * HOUR_MS, replicas), dlq, advisories];
   return { mode, streams, consumers: consumerSpecs(names) };
 }
 
-/** Streams a consumer may be bound on, in the order the runbook logs them. */
-export function streamCandidates(mode: StreamMode, names: TopologyNames): string[] {
-  return mode === "multi" ? [names.core, names.legacy] : [names.legacy];
+/**
+ * Streams a consumer may be bound on, in the order the runbook logs them. Without a subject
+ * (the runbook's `Stream candidates` line) and for core subjects: multi `[core, legacy]`;
+ * for a vendor subject (`vendor.>`): multi `[vendor, legacy]`. Single: `[legacy]`.
+ */
+export function streamCandidates(mode: StreamMode, names: TopologyNames, subject?: string): string[] {
+  if (mode !== "multi") return [names.legacy];
+  const vendor = subject !== undefined && coveringPattern(SubjectPatterns.vendor, subject) !== undefined;
+  return [vendor ? names.vendor : names.core, names.legacy];
 }
 
 /** Event streams of the other mode: a durable there is followed or drained during a migration. */
