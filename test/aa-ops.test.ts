@@ -8,7 +8,7 @@ import { freePort, startNats, type PrivateNats } from "./helpers/nats.js";
 import { consumerNames, deleteAllStreams, ROOT, runOpsScript, streamNames, watchMutations } from "./helpers/ops-scripts.js";
 
 const CLI = `${ROOT}/tools/ops/dist/cli.js`;
-const MULTI_STREAMS = ["AA_CORE_HOT", "AA_DLQ", "AA_VENDOR_HOT"];
+const MULTI_STREAMS = ["AA_CORE_HOT", "AA_DLQ", "AA_DLQ_ADVISORIES", "AA_VENDOR_HOT"];
 const DURABLES = ["normalize-hrv-durable", "normalize-oura", "normalize-sleep-durable"];
 const LEGACY_SUBJECTS = ["athlete-ally.>", "vendor.>", "sleep.*"];
 
@@ -183,19 +183,19 @@ test("topology plan --mode multi on the legacy stream: needs_migration naming AT
   assert.deepEqual([hrv.kind, hrv.stream, hrv.elsewhere], ["needs_migration", "AA_CORE_HOT", ["ATHLETE_ALLY_EVENTS"]]);
 });
 
-test("topology apply --mode multi on the legacy stream: applies only the DLQ, lists what it skipped, exit 1", async () => {
+test("topology apply --mode multi on the legacy stream: applies only the DLQ streams, lists what it skipped, exit 1", async () => {
   await legacyServer();
   let run: CliRun | undefined;
   const sent = await mutationsDuring(async () => (run = await aaOps(["topology", "apply", "--mode", "multi"])));
   assert.ok(run);
   assert.equal(run.code, 1, show(run));
-  assert.deepEqual(sent, ["$JS.API.STREAM.CREATE.AA_DLQ"]);
-  assert.deepEqual(await streamNames(jsm), ["AA_DLQ", "ATHLETE_ALLY_EVENTS"]);
+  assert.deepEqual(sent, ["$JS.API.STREAM.CREATE.AA_DLQ", "$JS.API.STREAM.CREATE.AA_DLQ_ADVISORIES"]);
+  assert.deepEqual(await streamNames(jsm), ["AA_DLQ", "AA_DLQ_ADVISORIES", "ATHLETE_ALLY_EVENTS"]);
   assert.deepEqual((await jsm.streams.info("ATHLETE_ALLY_EVENTS")).config.subjects, LEGACY_SUBJECTS);
   assert.deepEqual(await consumerNames(jsm, "ATHLETE_ALLY_EVENTS"), ["normalize-hrv-durable"]);
   assert.match(run.stdout, /^⏭ +stream AA_CORE_HOT: skipped \(needs_migration\)\n +- athlete-ally\.> is owned by stream ATHLETE_ALLY_EVENTS$/m);
   assert.match(run.stdout, /^⏭ +consumer normalize-hrv-durable on AA_CORE_HOT: skipped \(needs_migration\)$/m);
-  assert.match(run.stdout, /^Apply: 1 applied, 0 unchanged, 5 skipped, 0 failed$/m);
+  assert.match(run.stdout, /^Apply: 2 applied, 0 unchanged, 5 skipped, 0 failed$/m);
 });
 
 test("topology apply --dry-run on an empty server prints the CREATE calls and sends nothing", async () => {
@@ -211,7 +211,7 @@ test("topology apply --dry-run on an empty server prints the CREATE calls and se
     const body = JSON.parse(line.slice(line.indexOf("{")));
     assert.equal(body.name, name);
     assert.equal(body.num_replicas, 1);
-    assert.equal(body.max_age, nanos(name === "AA_DLQ" ? 14 * 24 * 3_600_000 : 48 * 3_600_000));
+    assert.equal(body.max_age, nanos(name.startsWith("AA_DLQ") ? 14 * 24 * 3_600_000 : 48 * 3_600_000));
   }
   assert.match(run.stdout, /Would send: \$JS\.API\.CONSUMER\.CREATE\.AA_CORE_HOT\.normalize-hrv-durable\.athlete-ally\.hrv\.raw-received \{.*"max_deliver":5/);
   assert.match(run.stdout, /^Dry run: nothing was sent to the server\.$/m);
@@ -222,7 +222,7 @@ test("topology apply creates the multi topology; a second apply sends nothing an
   const created = await mutationsDuring(async () => (first = await aaOps(["topology", "apply", "--mode", "multi"])));
   assert.ok(first);
   assert.equal(first.code, 0, show(first));
-  assert.equal(created.filter((s) => s.startsWith("$JS.API.STREAM.CREATE.")).length, 3, created.join("\n"));
+  assert.equal(created.filter((s) => s.startsWith("$JS.API.STREAM.CREATE.")).length, 4, created.join("\n"));
   assert.equal(created.filter((s) => s.startsWith("$JS.API.CONSUMER.CREATE.")).length, 3, created.join("\n"));
   assert.deepEqual(await streamNames(jsm), MULTI_STREAMS);
   assert.deepEqual([...(await consumerNames(jsm, "AA_CORE_HOT")), ...(await consumerNames(jsm, "AA_VENDOR_HOT"))].sort(), DURABLES);
@@ -234,7 +234,7 @@ test("topology apply creates the multi topology; a second apply sends nothing an
   assert.ok(second);
   assert.equal(second.code, 0, show(second));
   assert.deepEqual(again, []);
-  assert.match(second.stdout, /^Apply: 0 applied, 6 unchanged, 0 skipped, 0 failed$/m);
+  assert.match(second.stdout, /^Apply: 0 applied, 7 unchanged, 0 skipped, 0 failed$/m);
   for (const info of before) assert.equal((await jsm.streams.info(info.config.name)).created, info.created);
   assert.equal((await jsm.consumers.info("AA_CORE_HOT", "normalize-hrv-durable")).created, hrvBefore.created);
 });
@@ -279,7 +279,7 @@ test("errors: unknown stream exits 1 in one line; bad URL exits 1; --nats-url wi
 
 test("usage: --help lists the commands; unknown commands and options print usage and exit 2", async () => {
   const help = await ok(["--help"]);
-  for (const cmd of ["stream ls", "stream info <stream>", "stream get <stream> <seq>", "consumer ls <stream>", "consumer info <stream> <consumer>", "topology plan", "topology apply", "migrate"]) {
+  for (const cmd of ["stream ls", "stream info <stream>", "stream get <stream> <seq>", "consumer ls <stream>", "consumer info <stream> <consumer>", "topology plan", "topology apply", "migrate", "dlq ls", "dlq show <seq>", "dlq replay", "dlq purge"]) {
     assert.match(help.stdout, new RegExp(`^  ${cmd.replace(/[<>]/g, ".")} `, "m"), cmd);
   }
   const applyHelp = (await ok(["topology", "apply", "--help"])).stdout;

@@ -42,20 +42,21 @@ async function mutationsDuring(action: () => Promise<unknown>): Promise<string[]
   return watch.stop();
 }
 
-test("fresh server: create-streams creates the three multi streams as specified", async () => {
+test("fresh server: create-streams creates the three multi streams and the DLQ advisories stream as specified", async () => {
   let run = { code: -1 as number | null, out: "" };
   const sent = await mutationsDuring(async () => (run = await streams()));
   assert.equal(run.code, 0, run.out);
-  assert.deepEqual(sent.sort(), ["$JS.API.STREAM.CREATE.AA_CORE_HOT", "$JS.API.STREAM.CREATE.AA_DLQ", "$JS.API.STREAM.CREATE.AA_VENDOR_HOT"]);
-  assert.deepEqual(await streamNames(jsm), ["AA_CORE_HOT", "AA_DLQ", "AA_VENDOR_HOT"]);
-  const expected = { AA_CORE_HOT: ["athlete-ally.>", "sleep.*"], AA_VENDOR_HOT: ["vendor.>"], AA_DLQ: ["dlq.>"] };
+  assert.deepEqual(sent.sort(), ["$JS.API.STREAM.CREATE.AA_CORE_HOT", "$JS.API.STREAM.CREATE.AA_DLQ", "$JS.API.STREAM.CREATE.AA_DLQ_ADVISORIES", "$JS.API.STREAM.CREATE.AA_VENDOR_HOT"]);
+  assert.deepEqual(await streamNames(jsm), ["AA_CORE_HOT", "AA_DLQ", "AA_DLQ_ADVISORIES", "AA_VENDOR_HOT"]);
+  const advisorySubjects = ["$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.>", "$JS.EVENT.ADVISORY.CONSUMER.MSG_TERMINATED.>", "dlq-audit.>"];
+  const expected = { AA_CORE_HOT: ["athlete-ally.>", "sleep.*"], AA_VENDOR_HOT: ["vendor.>"], AA_DLQ: ["dlq.>"], AA_DLQ_ADVISORIES: advisorySubjects };
   for (const [name, subjects] of Object.entries(expected)) {
     const { config } = await jsm.streams.info(name);
     assert.deepEqual(config.subjects, subjects);
     assert.equal(config.num_replicas, 1);
     assert.equal(config.storage, StorageType.File);
     assert.equal(config.duplicate_window, nanos(2 * 60_000));
-    assert.equal(config.max_age, nanos(name === "AA_DLQ" ? 14 * 24 * HOUR_MS : 48 * HOUR_MS));
+    assert.equal(config.max_age, nanos(name.startsWith("AA_DLQ") ? 14 * 24 * HOUR_MS : 48 * HOUR_MS));
   }
   assert.match(run.out, /^Replicas: {5}1$/m);
   assert.match(run.out, /➕ Stream AA_CORE_HOT does not exist\n {3}Creating with: subjects=athlete-ally\.>,sleep\.\*, replicas=1, maxAge=48h\n✅ Stream AA_CORE_HOT created successfully/);
@@ -110,7 +111,7 @@ test("a stream whose storage differs is left alone and the run fails; the others
   assert.equal(run.code, 1, run.out);
   assert.match(run.out, /⛔ Stream AA_DLQ differs in fields that are fixed at creation\n {3}storage: memory → file/);
   assert.equal((await jsm.streams.info("AA_DLQ")).config.storage, StorageType.Memory);
-  assert.deepEqual(await streamNames(jsm), ["AA_CORE_HOT", "AA_DLQ", "AA_VENDOR_HOT"]);
+  assert.deepEqual(await streamNames(jsm), ["AA_CORE_HOT", "AA_DLQ", "AA_DLQ_ADVISORIES", "AA_VENDOR_HOT"]);
 });
 
 test("DRY_RUN=true prints the requests and changes nothing", async () => {

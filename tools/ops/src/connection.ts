@@ -27,7 +27,8 @@ export async function openJetStream(url: string, name: string, write: Writer): P
   }
   try {
     const jsm = await jetstreamManager(nc);
-    return { nc, jsm, close: () => nc.drain() };
+    // A drain fails while the server is down; close then, or the reconnect loop keeps the CLI alive forever.
+    return { nc, jsm, close: () => nc.drain().catch(() => nc.close()) };
   } catch (error) {
     write(`❌ JetStream is not available at ${url}: ${errorMessage(error)}`);
     await nc.close();

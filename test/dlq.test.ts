@@ -1,0 +1,279 @@
+import assert from "node:assert/strict";
+import { after, before, describe, test } from "node:test";
+import { AckPolicy } from "@nats-io/jetstream";
+import { aaOps, showRun as show, type CliRun } from "./helpers/cli.js";
+import { dlqSeqs, hrvEvent, metricValue, seedDlq, startAaOps } from "./helpers/dlq.js";
+import { createStack, postJson, type Stack } from "./helpers/stack.js";
+import { waitFor } from "./helpers/wait.js";
+
+const HRV = "athlete-ally.hrv.raw-received";
+const SLEEP = "athlete-ally.sleep.raw-received";
+const OURA = "vendor.oura.webhook.received";
+
+interface EntryJson {
+  seq: number;
+  reason: string;
+  originalSubject: string;
+  originalStream: string;
+  originalSequence: number | null;
+  originalMsgId: string;
+  durable: string;
+  deliveryCount: number | null;
+  failedAt: string;
+  originalPublishedAt: string;
+  service: string;
+  error: string;
+  replayedFrom: number | null;
+}
+
+describe("dead-letter operations (aa-ops dlq)", () => {
+  let stack: Stack;
+  const cli = (...args: string[]) => aaOps(args, { NATS_URL: stack.nats.url });
+  async function ok(...args: string[]): Promise<CliRun> {
+    const run = await cli(...args);
+    assert.equal(run.code, 0, show(run));
+    return run;
+  }
+  const lsJson = async (...args: string[]) => JSON.parse((await ok("dlq", "ls", "--json", ...args)).stdout) as EntryJson[];
+  const rows = async (like: string) =>
+    (await stack.db.pool.query<{ n: string; ids: string }>("SELECT count(*) AS n, count(DISTINCT event_id) AS ids FROM hrv_data WHERE event_id LIKE $1", [like])).rows[0];
+  const metric = (pattern: RegExp) => metricValue(stack.normalizeUrl, pattern);
+  const emptyDlq = () => stack.jsm.streams.purge("AA_DLQ");
+
+  before(async () => {
+    stack = await createStack({ mode: "multi" });
+    await stack.startNormalize();
+    await stack.startIngest();
+  });
+  after(() => stack.close());
+
+  test("50 events died: ls says why, the 40 valid are replayed at 100/s and stored once, the 10 left keep their reasons", async () => {
+    await stack.db.pool.query("ALTER TABLE hrv_data ADD CONSTRAINT dlq_test_cap CHECK (rmssd < 40)");
+    for (let i = 0; i < 40; i++) {
+      const reply = await postJson(`${stack.ingestUrl}/ingest/hrv`, { userId: `t1-valid-${i}`, date: "2025-10-02", rmssd: 55, eventId: `t1-valid-${i}` });
+      assert.equal(reply.status, 202);
+    }
+    for (let i = 0; i < 10; i++) await stack.js.publish(HRV, JSON.stringify({ ...hrvEvent(`t1-bad-${i}`), date: "2025-13-45" }), { msgID: `t1-bad-${i}` });
+    await waitFor(async () => (await stack.jsm.streams.info("AA_DLQ")).state.messages === 50, { what: "50 dead letters", timeoutMs: 30_000 });
+
+    const all = await lsJson("--limit", "100");
+    assert.equal(all.length, 50);
+    assert.deepEqual(all.map((e) => e.seq), [...all.map((e) => e.seq)].sort((a, b) => b - a), "newest first");
+    assert.equal(all.filter((e) => e.reason === "non_retryable").length, 40);
+    assert.equal(all.filter((e) => e.reason === "schema_invalid").length, 10);
+    const valid = all.find((e) => e.originalMsgId === "t1-valid-7");
+    assert.ok(valid);
+    assert.match(valid.error, /dlq_test_cap/);
+    assert.deepEqual([valid.originalSubject, valid.originalStream, valid.durable, valid.deliveryCount, valid.service], [HRV, "AA_CORE_HOT", "normalize-hrv-durable", 1, "normalize-service"]);
+    assert.equal(typeof valid.originalSequence, "number");
+    assert.ok(Date.parse(valid.originalPublishedAt) <= Date.parse(valid.failedAt), `${valid.originalPublishedAt} <= ${valid.failedAt}`);
+
+    const table = (await ok("dlq", "ls", "--reason", "schema_invalid")).stdout.trim().split("\n");
+    assert.match(table[0] ?? "", /^Seq +Failed At +Published At +Reason +Original Subject +Original +Durable +Dlv +Service +Msg Id +Error$/);
+    assert.equal(table.filter((l) => / schema_invalid +athlete-ally\.hrv\.raw-received +AA_CORE_HOT #\d+ +normalize-hrv-durable +1 +normalize-service +t1-bad-\d /.test(l)).length, 10);
+    await waitFor(async () => (await metric(/^dlq_depth_messages\{reason="non_retryable"\}/)) === 40, { what: "depth gauge", timeoutMs: 15_000 });
+    assert.equal(await metric(/^dlq_depth_messages\{reason="schema_invalid"\}/), 10);
+
+    await stack.db.pool.query("ALTER TABLE hrv_data DROP CONSTRAINT dlq_test_cap");
+    const replay = JSON.parse((await ok("dlq", "replay", "--reason", "non_retryable", "--rate", "100", "--json")).stdout) as { outcomes: { result: string; stream: string; streamSeq: number; deleted: boolean }[] };
+    assert.equal(replay.outcomes.length, 40);
+    assert.ok(replay.outcomes.every((o) => o.result === "republished" && o.deleted && o.stream === "AA_CORE_HOT"));
+    const times = await Promise.all(replay.outcomes.map(async (o) => (await stack.jsm.streams.getMessage("AA_CORE_HOT", { seq: o.streamSeq }))!.time.getTime()));
+    const spreadMs = Math.max(...times) - Math.min(...times);
+    assert.ok(spreadMs >= 380 && spreadMs < 5_000, `40 messages at 100/s take about 0.39 s, took ${spreadMs} ms`);
+
+    await waitFor(async () => (await rows("t1-valid-%"))?.n === "40", { what: "40 rows", timeoutMs: 20_000 });
+    assert.deepEqual(await rows("t1-valid-%"), { n: "40", ids: "40" });
+    const left = await lsJson();
+    assert.equal(left.length, 10);
+    assert.ok(left.every((e) => e.reason === "schema_invalid" && e.originalMsgId.startsWith("t1-bad-")), JSON.stringify(left));
+    await waitFor(async () => (await metric(/^dlq_replayed_total\{result="success"\}/)) === 40, { what: "dlq_replayed_total", timeoutMs: 10_000 });
+    await waitFor(async () => (await metric(/^dlq_depth_messages\{reason="non_retryable"\}/)) === 0, { what: "depth back to 0", timeoutMs: 15_000 });
+  });
+
+  test("filters select exactly what they say; show prints one entry; purge refuses without --yes", async () => {
+    await emptyDlq();
+    const a = await seedDlq(stack.js, { reason: "schema_invalid", originalSubject: HRV, msgId: "f-a", payload: { n: "a" } });
+    const b = await seedDlq(stack.js, { reason: "max_deliver", originalSubject: SLEEP, msgId: "f-b", payload: { n: "b" } });
+    const c = await seedDlq(stack.js, { reason: "non_retryable", originalSubject: OURA, msgId: "f-c", payload: { n: "c" } });
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const mid = new Date().toISOString();
+    const d = await seedDlq(stack.js, { reason: "max_deliver", originalSubject: HRV, msgId: "f-d", payload: { n: "d" } });
+    const e = await seedDlq(stack.js, { reason: "schema_invalid", originalSubject: SLEEP, msgId: "f-e", payload: { n: "e" } });
+    const seqs = async (...args: string[]) => (await lsJson(...args)).map((x) => x.seq);
+
+    assert.deepEqual(await seqs(), [e, d, c, b, a]);
+    assert.deepEqual(await seqs("--subject", HRV), [d, a]);
+    assert.deepEqual(await seqs("--subject", "athlete-ally.>"), [e, d, b, a]);
+    assert.deepEqual(await seqs("--subject", "athlete-ally.*.raw-received"), [e, d, b, a]);
+    assert.deepEqual(await seqs("--reason", "max-deliver"), [d, b]);
+    assert.deepEqual(await seqs("--reason", "max_deliver", "--subject", SLEEP), [b]);
+    assert.deepEqual(await seqs("--since", mid), [e, d]);
+    assert.deepEqual(await seqs("--up-to", String(c)), [c, b, a]);
+    assert.deepEqual(await seqs("--limit", "2"), [e, d]);
+    assert.match((await ok("dlq", "ls", "--limit", "2")).stdout, /^2 dead letters in AA_DLQ, newest first; more match \(raise --limit\)/m);
+    for (const bad of [["--since", "yesterday"], ["--limit", "0"], ["--subject", "a.>.b"]]) assert.equal((await cli("dlq", "ls", ...bad)).code, 2, bad.join(" "));
+
+    const one = (await ok("dlq", "show", String(b))).stdout;
+    assert.match(one, /^ *Reason: max_deliver$/m);
+    assert.match(one, /^ *Original Subject: athlete-ally\.sleep\.raw-received$/m);
+    assert.match(one, /^  X-Dlq-Original-Msg-Id: f-b$/m);
+    assert.match(one, /^Payload \(9 bytes\):\n\{\n {2}"n": "b"\n\}$/m);
+    const missing = await cli("dlq", "show", "999999");
+    assert.equal(missing.code, 1, show(missing));
+    assert.equal(missing.stderr, "aa-ops: error: stream AA_DLQ has no message with sequence 999999\n");
+
+    const deletes: string[] = [];
+    const sub = stack.nc.subscribe("$JS.API.STREAM.MSG.DELETE.>", { callback: (_err, msg) => void deletes.push(msg.subject) });
+    const refused = await cli("dlq", "purge", "--reason", "max_deliver");
+    await stack.nc.flush();
+    assert.equal(refused.code, 2, show(refused));
+    assert.deepEqual(deletes, [], "nothing deleted without --yes");
+    assert.deepEqual(await seqs(), [e, d, c, b, a]);
+    const command = `aa-ops dlq purge --reason max_deliver --up-to ${d} --yes`;
+    assert.ok(refused.stderr.includes(`refusing to purge 2 dead letters from AA_DLQ without --yes`), refused.stderr);
+    assert.ok(refused.stderr.includes(`\n  ${command}\n`), refused.stderr);
+    const purged = await ok(...command.split(" ").slice(1));
+    sub.unsubscribe();
+    assert.match(purged.stdout, new RegExp(`^🗑  #${b} removed \\(max_deliver, ${SLEEP}, msg id f-b\\)\\n🗑  #${d} removed`, "m"));
+    assert.match(purged.stdout, /^Purge: 2 of 2 removed from AA_DLQ$/m);
+    assert.deepEqual(await seqs(), [e, c, a]);
+  });
+
+  test("a schema-invalid message replayed without a fix comes back to the DLQ, marked as a replay", async () => {
+    await emptyDlq();
+    const payload = JSON.stringify({ ...hrvEvent("t3-poison"), rmssd: 0 });
+    await stack.js.publish(HRV, payload, { msgID: "t3-poison" });
+    const [first] = await waitFor(async () => {
+      const seqs = await dlqSeqs(stack.jsm);
+      return seqs.length === 1 ? seqs : undefined;
+    }, { what: "poison in the DLQ" });
+    const before = await metric(/^dlq_replayed_total\{result="schema_invalid"\}/);
+
+    const run = await ok("dlq", "replay", "--subject", HRV);
+    assert.match(run.stdout, new RegExp(`^✅ #${first} ${HRV} → AA_CORE_HOT #\\d+ as t3-poison:replay:${first}; DLQ entry deleted$`, "m"));
+    const [again] = await waitFor(async () => {
+      const now = await lsJson();
+      return now.length === 1 && now[0]?.seq !== first ? now : undefined;
+    }, { what: "the replay dead-lettered again" });
+    assert.ok(again);
+    assert.deepEqual([again.reason, again.replayedFrom, again.originalMsgId], ["schema_invalid", first, `t3-poison:replay:${first}`]);
+    const copy = await stack.jsm.streams.getMessage("AA_DLQ", { seq: again.seq });
+    assert.equal(new TextDecoder().decode(copy!.data), payload, "payload bytes untouched through DLQ, replay and DLQ");
+    await waitFor(async () => (await metric(/^dlq_replayed_total\{result="schema_invalid"\}/)) === before + 1, { what: "replayed schema_invalid counted" });
+    assert.match((await ok("dlq", "replay", "--dry-run")).stdout, new RegExp(`^🔍 #${again.seq} would republish to ${HRV} as t3-poison:replay:${again.seq}$`, "m"));
+  });
+
+  test("a max-deliver message replayed after the cause is fixed is stored once, however often it is replayed", async () => {
+    await emptyDlq();
+    await stack.db.pool.query("ALTER TABLE hrv_data RENAME TO hrv_data_away");
+    try {
+      await postJson(`${stack.ingestUrl}/ingest/hrv`, { userId: "t4", date: "2025-10-02", rmssd: 61, eventId: "t4-event" });
+      await waitFor(async () => (await lsJson("--reason", "max_deliver")).length === 1, { what: "max-deliver dead letter", timeoutMs: 30_000 });
+    } finally {
+      await stack.db.pool.query("ALTER TABLE hrv_data_away RENAME TO hrv_data");
+    }
+    const [entry] = await lsJson("--reason", "max_deliver");
+    assert.equal(entry?.deliveryCount, 5);
+
+    assert.match((await ok("dlq", "replay", "--reason", "max_deliver", "--keep")).stdout, /^✅ #\d+ .* as t4-event:replay:\d+; DLQ entry kept$/m);
+    await waitFor(async () => (await rows("t4-event"))?.n === "1", { what: "row after replay" });
+    const stored = (await stack.db.pool.query("SELECT updated_at FROM hrv_data WHERE event_id = 't4-event'")).rows[0];
+    assert.match((await ok("dlq", "replay", "--reason", "max_deliver", "--keep")).stdout, /already in AA_CORE_HOT #\d+ \(msg id t4-event:replay:\d+ replayed before/);
+    // Past the duplicate window a replay gets through with its new id: normalize's guard makes it a no-op.
+    const copy = await stack.jsm.streams.getMessage("AA_DLQ", { seq: entry!.seq });
+    await stack.js.publish(HRV, copy!.data, { msgID: "t4-event:replay:outside-window" });
+    await waitFor(async () => {
+      const info = await stack.jsm.consumers.info("AA_CORE_HOT", "normalize-hrv-durable");
+      return info.num_pending === 0 && info.num_ack_pending === 0;
+    }, { what: "late replay consumed" });
+    assert.deepEqual(await rows("t4-event"), { n: "1", ids: "1" });
+    assert.deepEqual((await stack.db.pool.query("SELECT updated_at FROM hrv_data WHERE event_id = 't4-event'")).rows[0], stored, "row untouched");
+    assert.match((await ok("dlq", "replay", "--reason", "max_deliver")).stdout, /; DLQ entry deleted$/m);
+    assert.deepEqual(await lsJson("--reason", "max_deliver"), []);
+  });
+
+  test("replay stops at the first broker error (subject removed from its stream) and deletes nothing from there on", async () => {
+    await emptyDlq();
+    const a = await seedDlq(stack.js, { reason: "max_deliver", originalSubject: HRV, msgId: "t5-a", payload: hrvEvent("t5-a") });
+    const b = await seedDlq(stack.js, { reason: "max_deliver", originalSubject: OURA, msgId: "t5-b", payload: { webhook: "t5-b" } });
+    const c = await seedDlq(stack.js, { reason: "max_deliver", originalSubject: HRV, msgId: "t5-c", payload: hrvEvent("t5-c") });
+    const vendor = (await stack.jsm.streams.info("AA_VENDOR_HOT")).config;
+    await stack.jsm.streams.update("AA_VENDOR_HOT", { ...vendor, subjects: ["aa-test.parked.vendor"] });
+    let run: CliRun;
+    try {
+      run = await cli("dlq", "replay");
+    } finally {
+      await stack.jsm.streams.update("AA_VENDOR_HOT", vendor);
+    }
+    assert.equal(run.code, 1, show(run));
+    assert.match(run.stdout, new RegExp(`^✅ #${a} ${HRV} → AA_CORE_HOT #\\d+ as t5-a:replay:${a}; DLQ entry deleted$`, "m"));
+    assert.match(run.stdout, new RegExp(`^❌ #${b} ${OURA}: publish to ${OURA} failed: no stream captures ${OURA} \\(no responders\\); DLQ entry kept$`, "m"));
+    assert.doesNotMatch(run.stdout, new RegExp(`^\\S+ +#${c} `, "m"), "nothing after the failure is attempted");
+    assert.match(run.stdout, /; 1 DLQ entries deleted; 1 not attempted/);
+    assert.deepEqual(await dlqSeqs(stack.jsm), [c, b]);
+    await waitFor(async () => (await rows("t5-a"))?.n === "1", { what: "t5-a stored" });
+    assert.equal((await rows("t5-c"))?.n, "0");
+
+    await ok("dlq", "replay");
+    assert.deepEqual((await dlqSeqs(stack.jsm)).filter((s) => s <= c), [], "every entry replayed once the subject is back");
+    await waitFor(async () => (await rows("t5-c"))?.n === "1", { what: "t5-c stored" });
+    const oura = await stack.jsm.streams.getMessage("AA_VENDOR_HOT", { last_by_subj: OURA });
+    assert.equal(oura?.header.get("X-Dlq-Replayed-From"), String(b));
+  });
+
+  test("a broker outage midway through a replay loses nothing; the same command finishes the job", async () => {
+    await emptyDlq();
+    for (let i = 0; i < 20; i++) await seedDlq(stack.js, { reason: "max_deliver", originalSubject: HRV, msgId: `t6-${i}`, payload: hrvEvent(`t6-${i}`) });
+    const replay = startAaOps(stack.nats.url, ["dlq", "replay", "--rate", "10"]);
+    await waitFor(async () => (await stack.jsm.streams.info("AA_DLQ")).state.messages <= 16, { what: "replay under way", timeoutMs: 10_000, intervalMs: 20 });
+    await stack.nats.kill();
+    const interrupted = await Promise.race([replay.done, new Promise<undefined>((resolve) => setTimeout(resolve, 30_000))]);
+    await stack.nats.start();
+    await waitFor(() => stack.jsm.streams.info("AA_DLQ"), { what: "the test's own connection back", timeoutMs: 30_000, intervalMs: 500 });
+    assert.ok(interrupted, "the CLI exits during an outage instead of hanging");
+    assert.equal(interrupted.code, 1, show(interrupted));
+    // The kill may land on the publish, the audit record or the delete: each stops the run.
+    assert.match(interrupted.stdout, /^❌ #\d+ athlete-ally\.hrv\.raw-received: .*DLQ entry (kept|deletion unconfirmed)$/m);
+
+    const finish = await waitFor(async () => {
+      const run = await cli("dlq", "replay");
+      return run.code === 0 ? run : undefined;
+    }, { what: "replay after the outage", timeoutMs: 30_000, intervalMs: 1_000 });
+    assert.match(finish.stdout, /Replay: \d+ republished, \d+ duplicate, 0 would_replay, 0 skipped, 0 failed/);
+    assert.equal((await stack.jsm.streams.info("AA_DLQ")).state.messages, 0);
+    await waitFor(async () => (await rows("t6-%"))?.n === "20", { what: "20 rows", timeoutMs: 30_000 });
+    assert.deepEqual(await rows("t6-%"), { n: "20", ids: "20" });
+  });
+
+  test("advisories: a term() by hand and a max-deliveries are captured with their stream sequence; our router's show as in DLQ or replayed", async () => {
+    await stack.jsm.consumers.add("AA_CORE_HOT", { durable_name: "by-hand", ack_policy: AckPolicy.Explicit, filter_subject: "athlete-ally.onboarding.completed", max_deliver: 1 });
+    const termed = (await stack.js.publish("athlete-ally.onboarding.completed", "{}")).seq;
+    const naked = (await stack.js.publish("athlete-ally.onboarding.completed", "{}")).seq;
+    const consumer = await stack.js.consumers.get("AA_CORE_HOT", "by-hand");
+    (await consumer.next())?.term();
+    (await consumer.next())?.nak();
+    await consumer.next({ expires: 1_000 });
+    const poisonSeq = (await stack.js.publish(HRV, JSON.stringify({ eventId: "t7-poison" }), { msgID: "t7-poison" })).seq;
+
+    type Row = { kind: string; stream: string; streamSeq: number; consumer: string; status: string; dlqSeq: number | null };
+    const advisories = async () => JSON.parse((await ok("dlq", "ls", "--advisories", "--json", "--limit", "500")).stdout) as Row[];
+    const find = (list: Row[], kind: string, seq: number) => list.find((r) => r.kind === kind && r.stream === "AA_CORE_HOT" && r.streamSeq === seq);
+    const list = await waitFor(async () => {
+      const now = await advisories();
+      return find(now, "terminated", termed) && find(now, "max_deliveries", naked) && find(now, "terminated", poisonSeq) && now;
+    }, { what: "advisories captured" });
+    assert.deepEqual(find(list, "terminated", termed), { ...find(list, "terminated", termed), consumer: "by-hand", status: "missing", dlqSeq: null });
+    assert.deepEqual(find(list, "max_deliveries", naked), { ...find(list, "max_deliveries", naked), consumer: "by-hand", status: "missing" });
+    const poison = find(list, "terminated", poisonSeq);
+    assert.equal(poison?.consumer, "normalize-hrv-durable");
+    assert.equal(poison?.status, "in_dlq");
+    const text = (await ok("dlq", "ls", "--advisories", "--limit", "500")).stdout;
+    assert.match(text, new RegExp(`^\\d+ +\\S+ +terminated +AA_CORE_HOT +${termed} +by-hand +1 +NOT IN DLQ$`, "m"));
+    assert.match(text, new RegExp(`^\\d+ +\\S+ +terminated +AA_CORE_HOT +${poisonSeq} +normalize-hrv-durable +1 +in DLQ #${poison?.dlqSeq}$`, "m"));
+
+    await ok("dlq", "replay", "--up-to", String(poison?.dlqSeq), "--since", "1m", "--subject", HRV);
+    await waitFor(async () => find(await advisories(), "terminated", poisonSeq)?.status === "replayed", { what: "marked replayed" });
+    assert.equal(find(await advisories(), "terminated", termed)?.status, "missing", "the hand-terminated one still stands out");
+  });
+});

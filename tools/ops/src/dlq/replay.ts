@@ -1,0 +1,134 @@
+import { DlqHeaders, patternCovers } from "@aa/event-bus";
+import type { JetStreamClient, JetStreamManager, PubAck } from "@nats-io/jetstream";
+import { headers as natsHeaders } from "@nats-io/nats-core";
+import { errorMessage } from "../output.js";
+import type { AuditLog } from "./audit.js";
+import type { DlqEntry, DlqMessage } from "./entry.js";
+
+export type ReplayResult = "republished" | "duplicate" | "would_replay" | "skipped" | "failed";
+
+/** What happened to one selected DLQ entry. */
+export interface ReplayOutcome {
+  seq: number;
+  originalSubject: string;
+  msgId: string;
+  result: ReplayResult;
+  /** Where the PubAck says the republished message is. */
+  stream?: string;
+  streamSeq?: number;
+  /** True once the DLQ entry was deleted (never before the PubAck and the audit record). */
+  deleted: boolean;
+  /** The delete was sent but not confirmed (e.g. the connection dropped): the entry may or may not be gone. */
+  deleteUnconfirmed?: boolean;
+  /** Why it was skipped or failed. */
+  detail?: string;
+}
+
+export interface ReplayOptions {
+  js: JetStreamClient;
+  jsm: JetStreamManager;
+  dlqStream: string;
+  audit: AuditLog;
+  dryRun: boolean;
+  keep: boolean;
+  /** Messages per second at most. */
+  ratePerSecond: number;
+  /** Each outcome as it happens. */
+  report(outcome: ReplayOutcome): void;
+}
+
+const PUBLISH_TIMEOUT_MS = 5_000;
+
+/**
+ * The msg id of a replay: `<original msg id>:replay:<dlq seq>`. The original id would be dropped
+ * by the stream's duplicate window; this one is new per DLQ entry yet stable, so running the same
+ * replay again inside the window stores nothing twice. A replay of a replay keeps the original root.
+ */
+export function replayMsgId(entry: DlqEntry): string {
+  const root = entry.originalMsgId.replace(/(:replay:[0-9]+)+$/, "") || `dlq-${entry.seq}`;
+  return `${root}:replay:${entry.seq}`;
+}
+
+/** Why an entry cannot be replayed, if it cannot. */
+function skipReason(entry: DlqEntry): string | undefined {
+  if (entry.originalSubject === "") return `no ${DlqHeaders.originalSubject} header: not a DLQ copy this tool wrote`;
+  if (patternCovers("dlq.>", entry.originalSubject)) return `original subject ${entry.originalSubject} is a DLQ subject`;
+  return undefined;
+}
+
+/** Waits until message `index` may go, so that at most `rate` leave per second. */
+async function pace(startMs: number, index: number, rate: number): Promise<void> {
+  const due = startMs + (index * 1000) / rate;
+  const wait = due - Date.now();
+  if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+}
+
+/**
+ * Replays DLQ entries in the order given (oldest first). Per entry: publish to the original
+ * subject and await the PubAck, write the audit record, then delete the DLQ entry (unless
+ * `keep`). The first broker error stops the run; that entry and all later ones stay in the DLQ.
+ */
+export async function replay(messages: readonly DlqMessage[], o: ReplayOptions): Promise<ReplayOutcome[]> {
+  const outcomes: ReplayOutcome[] = [];
+  const start = Date.now();
+  let sent = 0;
+  for (const message of messages) {
+    const skipped = skipReason(message.entry);
+    let outcome: ReplayOutcome;
+    if (skipped !== undefined) outcome = base(message.entry, "skipped", skipped);
+    else if (o.dryRun) outcome = base(message.entry, "would_replay");
+    else {
+      await pace(start, sent++, o.ratePerSecond);
+      outcome = await replayOne(message, o);
+    }
+    outcomes.push(outcome);
+    o.report(outcome);
+    if (outcome.result === "failed") break;
+  }
+  return outcomes;
+}
+
+const base = (entry: DlqEntry, result: ReplayResult, detail?: string): ReplayOutcome => ({
+  seq: entry.seq,
+  originalSubject: entry.originalSubject,
+  msgId: replayMsgId(entry),
+  result,
+  deleted: false,
+  ...(detail === undefined ? {} : { detail }),
+});
+
+async function replayOne(message: DlqMessage, o: ReplayOptions): Promise<ReplayOutcome> {
+  const { entry } = message;
+  const outcome = base(entry, "failed");
+  let ack: PubAck;
+  try {
+    ack = await publish(message, outcome.msgId, o.js);
+  } catch (error) {
+    return { ...outcome, detail: `publish to ${entry.originalSubject} failed: ${publishErrorText(error, entry.originalSubject)}` };
+  }
+  const done: ReplayOutcome = { ...outcome, result: ack.duplicate ? "duplicate" : "republished", stream: ack.stream, streamSeq: ack.seq };
+  try {
+    await o.audit.record(entry, "replayed", { replayMsgId: outcome.msgId, replayStream: ack.stream, replaySeq: ack.seq, duplicate: ack.duplicate });
+  } catch (error) {
+    return { ...done, result: "failed", detail: `republished (${ack.stream} #${ack.seq}), but the audit record failed: ${errorMessage(error)}; DLQ entry kept (replaying it again stores nothing twice)` };
+  }
+  if (o.keep) return done;
+  try {
+    await o.jsm.streams.deleteMessage(o.dlqStream, entry.seq, false);
+  } catch (error) {
+    return { ...done, result: "failed", deleteUnconfirmed: true, detail: `republished (${ack.stream} #${ack.seq}), but deleting DLQ entry #${entry.seq} was not confirmed: ${errorMessage(error)} (if it is still there, replaying it again stores nothing twice)` };
+  }
+  return { ...done, deleted: true };
+}
+
+// The v3 client reports "no responders" (no stream captures the subject) as "jetstream is not enabled".
+function publishErrorText(error: unknown, subject: string): string {
+  if (error instanceof Error && error.name === "JetStreamNotEnabled") return `no stream captures ${subject} (no responders)`;
+  return errorMessage(error);
+}
+
+function publish(message: DlqMessage, msgId: string, js: JetStreamClient): Promise<PubAck> {
+  const h = natsHeaders();
+  h.set(DlqHeaders.replayedFrom, String(message.entry.seq));
+  return js.publish(message.entry.originalSubject, message.data, { msgID: msgId, headers: h, timeout: PUBLISH_TIMEOUT_MS });
+}

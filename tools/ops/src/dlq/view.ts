@@ -1,0 +1,101 @@
+import { payloadLines, rows, table } from "../format.js";
+import type { Writer } from "../output.js";
+import type { AdvisoryRow } from "./advisories.js";
+import type { DlqEntry, DlqMessage } from "./entry.js";
+import type { PurgeOutcome } from "./purge.js";
+import type { ReplayOutcome } from "./replay.js";
+
+const ERROR_WIDTH = 60;
+
+/** `2026-11-27T03:15:14Z`: seconds are enough in a table; `show` and `--json` keep the full value. */
+const short = (iso: string): string => (iso === "" ? "-" : iso.replace(/\.[0-9]+Z$/, "Z"));
+const clip = (text: string, width: number): string => (text.length <= width ? text : `${text.slice(0, width - 1)}…`);
+const orDash = (value: string | number | null): string => (value === null || value === "" ? "-" : String(value));
+const position = (entry: DlqEntry): string => (entry.originalStream === "" ? "-" : `${entry.originalStream} #${orDash(entry.originalSequence)}`);
+
+const ENTRY_HEADINGS = ["Seq", "Failed At", "Published At", "Reason", "Original Subject", "Original", "Durable", "Dlv", "Service", "Msg Id", "Error"];
+
+function entryRow(e: DlqEntry): string[] {
+  return [String(e.seq), short(e.failedAt || e.storedAt), short(e.originalPublishedAt), orDash(e.reason), orDash(e.originalSubject), position(e), orDash(e.durable), orDash(e.deliveryCount), orDash(e.service), orDash(e.originalMsgId), clip(e.error, ERROR_WIDTH)];
+}
+
+/** The `dlq ls` table, newest first, and a line saying how much it showed. */
+export function writeEntries(write: Writer, stream: string, messages: readonly DlqMessage[], more: boolean): void {
+  if (messages.length === 0) {
+    write(`No dead letters in ${stream} match`);
+    return;
+  }
+  table(write, ENTRY_HEADINGS, messages.map((m) => entryRow(m.entry)));
+  write("");
+  write(`${messages.length} dead letter${messages.length === 1 ? "" : "s"} in ${stream}, newest first${more ? "; more match (raise --limit)" : ""}. Details: aa-ops dlq show <seq>`);
+}
+
+/** `dlq show <seq>`: what the headers say, every header, then the payload. */
+export function writeShow(write: Writer, stream: string, message: DlqMessage): void {
+  const e = message.entry;
+  write(`Dead letter ${stream} #${e.seq}`);
+  rows(write, [
+    ["Subject", e.subject],
+    ["Stored", e.storedAt],
+    ["Reason", orDash(e.reason)],
+    ["Error", orDash(e.error)],
+    ["Original Subject", orDash(e.originalSubject)],
+    ["Original", `${position(e)}, msg id ${orDash(e.originalMsgId)}`],
+    ["Durable", `${orDash(e.durable)} (service ${orDash(e.service)}), delivery ${orDash(e.deliveryCount)}`],
+    ["Published At", orDash(e.originalPublishedAt)],
+    ["Failed At", orDash(e.failedAt)],
+    ...(e.replayedFrom === null ? [] : ([["Replayed From", `#${e.replayedFrom} (it failed again after a replay)`]] as [string, string][])),
+  ]);
+  write("");
+  write("Headers:");
+  const headers = Object.entries(message.headers);
+  if (headers.length === 0) write("  (none)");
+  for (const [k, v] of headers) write(`  ${k}: ${v}`);
+  write("");
+  write(`Payload (${e.size} bytes):`);
+  for (const line of payloadLines(new TextDecoder().decode(message.data))) write(line);
+}
+
+const STATUS_TEXT: Record<AdvisoryRow["status"], (row: AdvisoryRow) => string> = {
+  in_dlq: (r) => `in DLQ #${r.dlqSeq}`,
+  replayed: (r) => `replayed (was DLQ #${r.dlqSeq})`,
+  purged: (r) => `purged (was DLQ #${r.dlqSeq})`,
+  missing: () => "NOT IN DLQ",
+};
+
+/** `dlq ls --advisories`: each advisory with the stream sequence it points to. */
+export function writeAdvisories(write: Writer, stream: string, list: readonly AdvisoryRow[], more: boolean): void {
+  if (list.length === 0) {
+    write(`No advisories in ${stream} match`);
+    return;
+  }
+  const body = list.map((r) => [String(r.seq), short(r.time), r.kind, r.stream, String(r.streamSeq), r.consumer, String(r.deliveries), STATUS_TEXT[r.status](r)]);
+  table(write, ["Seq", "Time", "Advisory", "Stream", "Stream Seq", "Consumer", "Deliveries", "Status"], body);
+  write("");
+  const missing = list.filter((r) => r.status === "missing");
+  write(`${list.length} advisor${list.length === 1 ? "y" : "ies"} in ${stream}, newest first${more ? "; more match (raise --limit)" : ""}; ${missing.length} never reached the DLQ.`);
+  if (missing.length > 0) write("Those messages stay in their stream until its max age: aa-ops stream get <stream> <stream seq>");
+}
+
+/** One line per replayed entry. */
+export function replayLine(o: ReplayOutcome): string {
+  const to = `${o.stream ?? "?"} #${o.streamSeq ?? "?"}`;
+  const fate = o.deleted ? "DLQ entry deleted" : o.deleteUnconfirmed ? "DLQ entry deletion unconfirmed" : "DLQ entry kept";
+  switch (o.result) {
+    case "republished":
+      return `✅ #${o.seq} ${o.originalSubject} → ${to} as ${o.msgId}; ${fate}`;
+    case "duplicate":
+      return `✅ #${o.seq} ${o.originalSubject} already in ${to} (msg id ${o.msgId} replayed before, within the duplicate window); ${fate}`;
+    case "would_replay":
+      return `🔍 #${o.seq} would republish to ${o.originalSubject} as ${o.msgId}`;
+    case "skipped":
+      return `⏭  #${o.seq} skipped: ${o.detail ?? ""}`;
+    case "failed":
+      return `❌ #${o.seq} ${o.originalSubject}: ${o.detail ?? "failed"}; ${fate}`;
+  }
+}
+
+export function purgeLine(o: PurgeOutcome): string {
+  const what = `${orDash(o.reason)}, ${orDash(o.originalSubject)}, msg id ${orDash(o.originalMsgId)}`;
+  return o.removed ? `🗑  #${o.seq} removed (${what})` : `❌ #${o.seq} not removed: ${o.error ?? "?"}`;
+}
