@@ -3,6 +3,9 @@ import type { EventPublisher } from "@aa/event-bus";
 import { createHttpServer, type Logger, type NatsLink } from "@aa/service-kit";
 import type { Registry } from "prom-client";
 import { hrvRoutes } from "./routes/hrv.js";
+import { sleepRoutes } from "./routes/sleep.js";
+import { ouraWebhookRoutes } from "./routes/oura-webhook.js";
+import type { OuraWebhookSettings } from "./oura.js";
 
 export interface IngestDeps {
   publisher: EventPublisher;
@@ -11,6 +14,8 @@ export interface IngestDeps {
   logger: Logger;
   bodyLimitBytes?: number;
   now?: () => Date;
+  /** `/webhooks/oura` settings; undefined answers 503 (not configured). */
+  oura?: OuraWebhookSettings;
 }
 
 /** Maps Fastify's own 4xx errors (bad JSON, wrong content type, too large) to `{error, details}`. */
@@ -27,7 +32,10 @@ export function errorHandler(error: FastifyError, request: FastifyRequest, reply
 export async function buildApp(deps: IngestDeps): Promise<FastifyInstance> {
   const app = createHttpServer({ logger: deps.logger, registry: deps.registry, bodyLimitBytes: deps.bodyLimitBytes });
   app.setErrorHandler(errorHandler);
-  await app.register(hrvRoutes(deps.publisher, deps.now ?? (() => new Date())));
+  const now = deps.now ?? (() => new Date());
+  await app.register(hrvRoutes(deps.publisher, now));
+  await app.register(sleepRoutes(deps.publisher, now));
+  await app.register(ouraWebhookRoutes(deps.oura, deps.publisher, now));
 
   app.get("/health", async (_request, reply) => {
     const eventBus = deps.link.state();

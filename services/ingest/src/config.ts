@@ -1,5 +1,6 @@
 import { Type, type Static } from "@sinclair/typebox";
-import { loadConfig } from "@aa/service-kit";
+import { ConfigError, loadConfig } from "@aa/service-kit";
+import type { OuraWebhookSettings } from "./oura.js";
 
 /** Every env var ingest reads. Stream names and EVENT_STREAM_MODE are read by the event bus helpers. */
 export const IngestConfigSchema = Type.Object({
@@ -13,9 +14,25 @@ export const IngestConfigSchema = Type.Object({
   PUBLISH_RETRY_BUDGET_MS: Type.Integer({ minimum: 0, maximum: 110_000, default: 10_000 }),
   PUBLISH_ACK_TIMEOUT_MS: Type.Integer({ minimum: 100, default: 5_000 }),
   BODY_LIMIT_BYTES: Type.Integer({ minimum: 1024, default: 262_144 }),
+  /** Signs Oura webhooks (HMAC-SHA256); unset: /webhooks/oura answers 503. */
+  OURA_WEBHOOK_SECRET: Type.Optional(Type.String()),
+  /** The secret before a rotation, also accepted until it is removed. */
+  OURA_WEBHOOK_SECRET_PREVIOUS: Type.Optional(Type.String()),
+  /** Expected `verification_token` of Oura's GET handshake. */
+  OURA_VERIFICATION_TOKEN: Type.Optional(Type.String()),
   LOG_LEVEL: Type.String({ default: "info" }),
   LOG_FORMAT: Type.Union([Type.Literal("json"), Type.Literal("pretty")], { default: "json" }),
 });
 export type IngestConfig = Static<typeof IngestConfigSchema>;
 
 export const loadIngestConfig = (env: Record<string, string | undefined>) => loadConfig(IngestConfigSchema, env);
+
+/** The webhook settings, or undefined (webhooks disabled) when no secret is set. */
+export function ouraWebhookSettings(config: IngestConfig): OuraWebhookSettings | undefined {
+  if (config.OURA_WEBHOOK_SECRET === undefined) {
+    if (config.OURA_WEBHOOK_SECRET_PREVIOUS !== undefined) throw new ConfigError(["OURA_WEBHOOK_SECRET_PREVIOUS is set but OURA_WEBHOOK_SECRET is not: set the current secret too"]);
+    return undefined;
+  }
+  const secrets = [config.OURA_WEBHOOK_SECRET, config.OURA_WEBHOOK_SECRET_PREVIOUS].filter((s): s is string => s !== undefined);
+  return { secrets, verificationToken: config.OURA_VERIFICATION_TOKEN };
+}

@@ -4,6 +4,7 @@ import { createHttpServer, type Logger, type NatsLink } from "@aa/service-kit";
 import type pg from "pg";
 import type { Registry } from "prom-client";
 import { databaseAnswers } from "./db.js";
+import { ouraLinkRoutes, type OuraLinkDeps } from "./oura-link.js";
 
 export interface NormalizeAppDeps {
   pool: pg.Pool;
@@ -12,6 +13,8 @@ export interface NormalizeAppDeps {
   logger: Logger;
   /** Bindings of every durable this process consumes. */
   consumers: () => BindingProgress[];
+  /** `/auth/oura/*`; undefined (Oura not configured) answers 503. */
+  oura?: OuraLinkDeps;
 }
 
 /**
@@ -26,9 +29,10 @@ function overallStatus(database: boolean, nats: boolean, consumers: BindingProgr
   return working && consumers.length > 0 ? "healthy" : "degraded";
 }
 
-/** The normalize HTTP surface: health and metrics only; consuming happens in main. */
+/** The normalize HTTP surface: health, metrics and Oura account linking; consuming happens in main. */
 export async function buildApp(deps: NormalizeAppDeps): Promise<FastifyInstance> {
   const app = createHttpServer({ logger: deps.logger, registry: deps.registry });
+  await app.register(ouraLinkRoutes(deps.oura));
   app.get("/health", async (_request, reply) => {
     const database = await databaseAnswers(deps.pool);
     const nats = deps.link.state();

@@ -18,6 +18,22 @@ export const NormalizeConfigSchema = Type.Object({
   REPLICAS: Type.Integer({ minimum: 1, maximum: 5, default: 1 }),
   /** How long a failing event is retried before it may be dead-lettered, in ms. */
   RETRY_BUDGET_MS: Type.Integer({ minimum: 0, default: 600_000 }),
+  /** Oura OAuth app; with OURA_CLIENT_SECRET, OURA_TOKEN_ENCRYPTION_KEY and OURA_REDIRECT_URI it enables Oura (all four or none). */
+  OURA_CLIENT_ID: Type.Optional(Type.String()),
+  OURA_CLIENT_SECRET: Type.Optional(Type.String()),
+  /** AES-256-GCM key for tokens at rest: 32 bytes, base64 (`openssl rand -base64 32`). */
+  OURA_TOKEN_ENCRYPTION_KEY: Type.Optional(Type.String()),
+  /** The callback registered with Oura: this service's `/auth/oura/callback` as the browser reaches it. */
+  OURA_REDIRECT_URI: Type.Optional(Type.String({ pattern: "^https?://" })),
+  OURA_API_BASE_URL: Type.String({ pattern: "^https?://", default: "https://api.ouraring.com" }),
+  OURA_TOKEN_URL: Type.String({ pattern: "^https?://", default: "https://api.ouraring.com/oauth/token" }),
+  OURA_AUTHORIZE_URL: Type.String({ pattern: "^https?://", default: "https://cloud.ouraring.com/oauth/authorize" }),
+  /** Space-separated OAuth scopes requested at linking (`daily` covers sleep documents). */
+  OURA_SCOPES: Type.String({ minLength: 1, default: "personal daily" }),
+  /** Per Oura request, in ms; three calls (fetch, refresh, fetch) must fit in the durable's 15 s ack wait. */
+  OURA_API_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 60_000, default: 4_000 }),
+  /** How often the webhook subscriptions are listed for `oura_webhook_subscription_expiry_seconds`, in ms. */
+  OURA_SUBSCRIPTION_CHECK_INTERVAL_MS: Type.Integer({ minimum: 1_000, default: 900_000 }),
   LOG_LEVEL: Type.String({ default: "info" }),
   LOG_FORMAT: Type.Union([Type.Literal("json"), Type.Literal("pretty")], { default: "json" }),
 });

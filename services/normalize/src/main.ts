@@ -1,16 +1,21 @@
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
-import { EventPublisher, eventBusSettings, manageStreams, streamCandidates } from "@aa/event-bus";
+import { EventPublisher, eventBusSettings, manageStreams, recordStreamMode, startDlqDepthRefresher, streamCandidates } from "@aa/event-bus";
 import { connectNats, createLogger, createMetricsRegistry, exitOnStartupError, onShutdownSignal } from "@aa/service-kit";
 import { buildApp } from "./app.js";
 import { loadNormalizeConfig } from "./config.js";
 import { createPool } from "./db.js";
 import { hrvConsumer } from "./hrv-consumer.js";
 import { migrate } from "./migrate.js";
+import { setUpOura } from "./oura.js";
+import { ouraSettings } from "./oura-settings.js";
+import { startConsumers } from "./reading-flow.js";
+import { sleepConsumer } from "./sleep-consumer.js";
 
 const bootLogger = createLogger({ service: "normalize", format: process.env.LOG_FORMAT === "pretty" ? "pretty" : "json" });
 
 async function main(): Promise<void> {
   const config = loadNormalizeConfig(process.env);
+  const ouraConfig = ouraSettings(config);
   const logger = createLogger({ service: "normalize", level: config.LOG_LEVEL, format: config.LOG_FORMAT });
   const settings = eventBusSettings(process.env, logger);
   logger.info(`[normalize-service] Stream candidates: ${streamCandidates(settings.mode, settings.names).join(", ")}`);
@@ -22,12 +27,20 @@ async function main(): Promise<void> {
   const jsm = config.FEATURE_SERVICE_MANAGES_STREAMS ? await manageStreams(link.nc, settings, config.REPLICAS, logger) : await jetstreamManager(link.nc);
   const js = jetstream(link.nc);
   const registry = createMetricsRegistry();
+  recordStreamMode(registry, settings.mode);
+  startDlqDepthRefresher({ jsm, registry, stream: settings.names.dlq, logger });
   const publisher = new EventPublisher({ js, logger, registry });
 
-  const hrv = hrvConsumer({ js, jsm, pool, publisher, logger, registry, settings, manageConsumer: config.FEATURE_SERVICE_MANAGES_CONSUMERS, retryBudgetMs: config.RETRY_BUDGET_MS });
-  await hrv.start();
+  const deps = { js, jsm, pool, publisher, logger, registry, settings, manageConsumer: config.FEATURE_SERVICE_MANAGES_CONSUMERS, retryBudgetMs: config.RETRY_BUDGET_MS };
+  const oura = setUpOura(ouraConfig, { pool, registry, logger });
+  const consumers = [
+    { label: "HRV", consumer: hrvConsumer(deps) },
+    { label: "Sleep", consumer: sleepConsumer(deps) },
+    ...oura.consumers(deps),
+  ];
+  await startConsumers(consumers.map((c) => c.consumer));
 
-  const app = await buildApp({ pool, link, registry, logger, consumers: () => hrv.progress() });
+  const app = await buildApp({ pool, link, registry, logger, consumers: () => consumers.flatMap((c) => c.consumer.progress()), oura: oura.link });
   await app.listen({ port: config.PORT, host: config.HOST });
   logger.info(`[normalize] Listening on http://${config.HOST}:${config.PORT}`);
 
@@ -37,12 +50,13 @@ async function main(): Promise<void> {
     logger.fatal({ err: error }, message);
     process.exit(1);
   };
-  hrv.failure.catch(fail("[normalize] HRV consume loop ended unexpectedly; exiting"));
+  for (const { label, consumer } of consumers) consumer.failure.catch(fail(`[normalize] ${label} consume loop ended unexpectedly; exiting`));
   link.nc.closed().then(fail("[normalize] NATS connection closed for good; exiting"), fail("[normalize] NATS connection failed; exiting"));
 
   onShutdownSignal(logger, async () => {
     stopping = true;
-    await hrv.stop();
+    oura.stop();
+    await Promise.all(consumers.map((c) => c.consumer.stop()));
     await app.close();
     await link.nc.drain();
     await pool.end();

@@ -50,6 +50,8 @@ export interface Command {
   /** More lines for `aa-ops <cmd> --help`. */
   details?: readonly string[];
   options?: Readonly<Record<string, OptionSpec>>;
+  /** `false` for a command that talks to no NATS server (e.g. the Oura API): no connection is opened, `jsm` must not be used. */
+  nats?: false;
   /** Checks arguments and options (throwing a usage error) and returns the work to do. */
   prepare(input: CommandInput): CommandRun;
 }

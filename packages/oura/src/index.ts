@@ -1,0 +1,4 @@
+export * from "./http.js";
+export * from "./oauth.js";
+export * from "./usercollection.js";
+export * from "./subscriptions.js";

@@ -1,0 +1,138 @@
+import { createHash } from "node:crypto";
+import { OuraApiError, type OuraTokens } from "@aa/oura";
+import type pg from "pg";
+import { classifyDbError } from "./db.js";
+import { seal, unseal } from "./token-crypto.js";
+
+/** A linked Oura account with its tokens decrypted (in memory only). */
+export interface OuraAccount {
+  userId: string;
+  ouraUserId: string;
+  accessToken: string;
+  refreshToken: string;
+  expiresAt: Date;
+}
+
+/** A link attempt the callback may complete once. */
+export interface LinkState {
+  userId: string;
+  codeVerifier: string;
+}
+
+/** The Oura account is already linked to another of our users. */
+export class OuraAccountTakenError extends Error {
+  constructor() {
+    super("this Oura account is already linked to another user");
+    this.name = "OuraAccountTakenError";
+  }
+}
+
+interface AccountRow {
+  user_id: string;
+  oura_user_id: string;
+  access_token: Buffer;
+  refresh_token: Buffer;
+  expires_at: Date;
+}
+
+const hashState = (state: string): string => createHash("sha256").update(state, "utf8").digest("hex");
+const ACCOUNT_COLUMNS = "user_id, oura_user_id, access_token, refresh_token, expires_at";
+
+/** `oura_link_states` and `oura_accounts`: every secret sealed with the key, bound to its row's user id. */
+export class OuraAccountStore {
+  constructor(
+    private readonly pool: pg.Pool,
+    private readonly key: Buffer,
+  ) {}
+
+  /** Stores a new single-use state (by its hash) and drops expired ones. */
+  async saveLinkState(state: string, link: LinkState, ttlMs: number): Promise<void> {
+    await this.pool.query("DELETE FROM oura_link_states WHERE expires_at < now()");
+    await this.pool.query("INSERT INTO oura_link_states (state_hash, user_id, code_verifier, expires_at) VALUES ($1, $2, $3, now() + $4 * interval '1 millisecond')", [
+      hashState(state),
+      link.userId,
+      seal(this.key, link.codeVerifier, link.userId),
+      ttlMs,
+    ]);
+  }
+
+  /** Deletes the state and returns it, once: unknown, expired or already used gives undefined. */
+  async consumeLinkState(state: string): Promise<LinkState | undefined> {
+    const result = await this.pool.query<{ user_id: string; code_verifier: Buffer; live: boolean }>(
+      "DELETE FROM oura_link_states WHERE state_hash = $1 RETURNING user_id, code_verifier, expires_at > now() AS live",
+      [hashState(state)],
+    );
+    const row = result.rows[0];
+    if (!row?.live) return undefined;
+    return { userId: row.user_id, codeVerifier: unseal(this.key, row.code_verifier, row.user_id) };
+  }
+
+  /** Links (or re-links) `userId` to the Oura account; throws OuraAccountTakenError when another user holds it. */
+  async saveAccount(userId: string, ouraUserId: string, tokens: OuraTokens): Promise<void> {
+    const sql = `
+INSERT INTO oura_accounts (user_id, oura_user_id, access_token, refresh_token, expires_at, scope)
+VALUES ($1, $2, $3, $4, $5, $6)
+ON CONFLICT (user_id) DO UPDATE
+   SET oura_user_id = EXCLUDED.oura_user_id, access_token = EXCLUDED.access_token, refresh_token = EXCLUDED.refresh_token,
+       expires_at = EXCLUDED.expires_at, scope = EXCLUDED.scope, updated_at = now()`;
+    try {
+      await this.pool.query(sql, [userId, ouraUserId, seal(this.key, tokens.accessToken, userId), seal(this.key, tokens.refreshToken, userId), tokens.expiresAt, tokens.scope]);
+    } catch (error) {
+      if ((error as { constraint?: string }).constraint === "oura_accounts_oura_user_id_key") throw new OuraAccountTakenError();
+      throw error;
+    }
+  }
+
+  /** The account whose webhooks carry `ouraUserId`, or undefined when none is linked. */
+  async findByOuraUser(ouraUserId: string): Promise<OuraAccount | undefined> {
+    try {
+      const result = await this.pool.query<AccountRow>(`SELECT ${ACCOUNT_COLUMNS} FROM oura_accounts WHERE oura_user_id = $1`, [ouraUserId]);
+      return result.rows[0] && this.#open(result.rows[0]);
+    } catch (error) {
+      throw classifyDbError(error);
+    }
+  }
+
+  /**
+   * Runs `renew` with the account's row locked (`FOR UPDATE`), so two workers never spend
+   * the same single-use refresh token; stores the tokens it returns. Resolves to the access
+   * token now current, or undefined when the account is gone.
+   */
+  async renewLocked(userId: string, renew: (current: OuraAccount) => Promise<OuraTokens | undefined>): Promise<string | undefined> {
+    const client = await this.pool.connect().catch((error: unknown) => Promise.reject(classifyDbError(error)));
+    try {
+      await client.query("BEGIN");
+      const result = await client.query<AccountRow>(`SELECT ${ACCOUNT_COLUMNS} FROM oura_accounts WHERE user_id = $1 FOR UPDATE`, [userId]);
+      const current = result.rows[0] && this.#open(result.rows[0]);
+      const tokens = current && (await renew(current));
+      if (tokens) await this.#updateTokens(client, userId, tokens);
+      await client.query("COMMIT");
+      return tokens?.accessToken ?? current?.accessToken;
+    } catch (error) {
+      await client.query("ROLLBACK").catch(() => undefined);
+      throw error instanceof OuraApiError ? error : classifyDbError(error);
+    } finally {
+      client.release();
+    }
+  }
+
+  async #updateTokens(client: pg.PoolClient, userId: string, tokens: OuraTokens): Promise<void> {
+    await client.query("UPDATE oura_accounts SET access_token = $2, refresh_token = $3, expires_at = $4, scope = COALESCE($5, scope), updated_at = now() WHERE user_id = $1", [
+      userId,
+      seal(this.key, tokens.accessToken, userId),
+      seal(this.key, tokens.refreshToken, userId),
+      tokens.expiresAt,
+      tokens.scope,
+    ]);
+  }
+
+  #open(row: AccountRow): OuraAccount {
+    return {
+      userId: row.user_id,
+      ouraUserId: row.oura_user_id,
+      accessToken: unseal(this.key, row.access_token, row.user_id),
+      refreshToken: unseal(this.key, row.refresh_token, row.user_id),
+      expiresAt: row.expires_at,
+    };
+  }
+}
