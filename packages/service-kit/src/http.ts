@@ -1,6 +1,6 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from "fastify";
 import type { Logger } from "pino";
-import type { Registry } from "prom-client";
+import { Counter, Histogram, type Registry } from "prom-client";
 
 export interface HttpServerOptions {
   logger: Logger;
@@ -8,9 +8,33 @@ export interface HttpServerOptions {
   bodyLimitBytes?: number;
 }
 
+/** Returns the metric already registered under `name`, or registers a new one (apps built twice on one registry). */
+function once<T>(registry: Registry, name: string, create: () => T): T {
+  return (registry.getSingleMetric(name) as T | undefined) ?? create();
+}
+
+/**
+ * Counts and times every response on `registry`. `route` is the matched route pattern
+ * (`/ingest/hrv`), never the raw URL, and `(unmatched)` for 404s, so label values stay bounded.
+ */
+function instrumentRequests(app: FastifyInstance, registry: Registry): void {
+  const requests = once(registry, "http_requests_total", () =>
+    new Counter({ name: "http_requests_total", help: "HTTP responses sent, by route pattern, method and status code", labelNames: ["route", "method", "status_code"] as const, registers: [registry] }),
+  );
+  const duration = once(registry, "http_request_duration_seconds", () =>
+    new Histogram({ name: "http_request_duration_seconds", help: "Time from request received to response sent, by route pattern and method", labelNames: ["route", "method"] as const, buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30], registers: [registry] }),
+  );
+  app.addHook("onResponse", async (request, reply) => {
+    const route = request.routeOptions.url ?? "(unmatched)";
+    requests.inc({ route, method: request.method, status_code: String(reply.statusCode) });
+    duration.observe({ route, method: request.method }, reply.elapsedTime / 1000);
+  });
+}
+
 /**
  * A Fastify instance with the conventions both services share: our pino logger, no
- * per-request info logs (hot path), and `GET /metrics` from the process's one registry.
+ * per-request info logs (hot path), HTTP request metrics, and `GET /metrics` from the
+ * process's one registry.
  */
 export function createHttpServer(options: HttpServerOptions): FastifyInstance {
   const app = Fastify({
@@ -18,6 +42,7 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: options.bodyLimitBytes ?? 262_144,
   });
+  instrumentRequests(app, options.registry);
   app.get("/metrics", async (_request, reply) => {
     return reply.header("Content-Type", options.registry.contentType).send(await options.registry.metrics());
   });

@@ -7,7 +7,8 @@ import { isNotFound } from "../topology/apply.js";
 import type { ConsumerSpec } from "../topology/spec.js";
 import { coveringPattern } from "../subjects.js";
 import { resolveBindings, type Binding } from "./binding.js";
-import { MessageRouter, type MessageHandler } from "./routing.js";
+import { DlqReasons } from "../dlq.js";
+import { MessageRouter, type MessageHandler, type MessageResult } from "./routing.js";
 
 export type { DeliveryMeta, MessageHandler, MessageResult } from "./routing.js";
 
@@ -63,6 +64,7 @@ interface ActiveBinding extends Binding {
 }
 
 const DEFAULT_RETRY_BUDGET_MS = 600_000;
+const RESULTS: readonly MessageResult[] = ["success", "schema_invalid", "retry", "dlq"];
 
 /**
  * One durable pull consumer, bound wherever it must be consumed: the stream that owns
@@ -157,12 +159,22 @@ export class DurableConsumer<T> {
     active.loop = this.#run(active);
     this.#bindings.push(active);
     this.#metrics.bound.set({ durable: binding.durable, stream: binding.stream, role: binding.role }, 1);
+    this.#zeroCounters(binding);
     const suffix = binding.role === "drain_only" ? ` (drain-only on ${binding.stream})` : "";
     logger.info(`[${tag}] ${label} durable pull consumer bound: ${binding.durable}, subject: ${binding.filterSubject}${suffix}`);
     if (!initial) {
       const why = binding.role === "primary" ? `it owns ${binding.filterSubject} now` : "it lost the subject but still holds messages";
       logger.warn(`[${tag}] ${label} consumer ${binding.durable} followed a subject handoff: bound on ${binding.stream} (${binding.role}), because ${why}`);
     }
+  }
+
+  /** A series born at 1 is invisible to rate()/increase(): the first DLQ of a process would never alert. */
+  #zeroCounters(binding: Binding): void {
+    for (const reason of Object.values(DlqReasons)) this.#metrics.dlq.inc({ consumer: binding.durable, reason }, 0);
+    this.#o.latency?.zero({ stream: binding.stream, durable: binding.durable });
+    // Results are labelled with the message's subject, known in advance only for a literal filter.
+    if (/[*>]/.test(binding.filterSubject)) return;
+    for (const result of RESULTS) this.#o.results.inc({ result, subject: binding.filterSubject, stream: binding.stream, durable: binding.durable }, 0);
   }
 
   #setRole(active: ActiveBinding, role: Binding["role"]): void {
@@ -177,6 +189,8 @@ export class DurableConsumer<T> {
     active.released = true;
     await this.#close(active);
     this.#metrics.bound.remove({ durable: active.durable, stream: active.stream, role: active.role });
+    // A stale pending count would keep "processing stopped" firing for a stream no longer consumed.
+    for (const gauge of [this.#metrics.pending, this.#metrics.ackPending, this.#metrics.lastAck]) gauge.remove({ durable: active.durable, stream: active.stream });
     this.#o.logger.info(`[${this.#o.tag}] ${this.#o.label} consumer ${active.durable} on ${active.stream} drained (or gone); binding released`);
   }
 
