@@ -4,13 +4,18 @@ import { consumerCommands } from "./commands/consumer.js";
 import { streamCommands } from "./commands/stream.js";
 import { topologyCommands } from "./commands/topology.js";
 import { migrateCommands } from "./commands/migrate.js";
+import { dlqCommands } from "./commands/dlq.js";
+import { statusCommands } from "./commands/status.js";
+import { verifyCommands } from "./commands/verify.js";
+import { soakCheckCommands } from "./commands/soak-check.js";
+import { ouraCommands } from "./commands/oura.js";
 import { openJetStream } from "./connection.js";
 import { commandUsage, GLOBAL_OPTIONS, groupUsage, usage } from "./help.js";
 import { errorMessage, type Writer } from "./output.js";
 import { DEFAULT_NATS_URL, type OpsEnv } from "./settings.js";
 
 /** Every `aa-ops` command, in the order `--help` lists them. */
-export const COMMANDS: readonly Command[] = [...streamCommands, ...consumerCommands, ...topologyCommands, ...migrateCommands];
+export const COMMANDS: readonly Command[] = [...streamCommands, ...consumerCommands, ...topologyCommands, ...migrateCommands, ...dlqCommands, ...statusCommands, ...verifyCommands, ...soakCheckCommands, ...ouraCommands];
 
 /** What the CLI needs from its process; `cli.ts` passes stdout, stderr and process.env. */
 export interface CliIo {
@@ -76,7 +81,8 @@ function resolve(argv: readonly string[], env: OpsEnv): Resolution {
 
 async function execute(resolution: Extract<Resolution, { kind: "run" }>, io: CliIo): Promise<CliExitCode> {
   const fail = (message: string) => io.err(`aa-ops: error: ${message}`);
-  const connection = await openJetStream(resolution.natsUrl, `aa-ops ${resolution.command.words.join(" ")}`, (line) => fail(line.replace(/^❌\s*/, "")));
+  // Commands that need no NATS get no manager (they declare `nats: false` and never read it).
+  const connection = resolution.command.nats === false ? { jsm: undefined as never, close: async () => undefined } : await openJetStream(resolution.natsUrl, `aa-ops ${resolution.command.words.join(" ")}`, (line) => fail(line.replace(/^❌\s*/, "")));
   if (connection === undefined) return 1;
   try {
     return await resolution.run(connection.jsm, io.out);

@@ -3,10 +3,8 @@ import { writeJson } from "../format.js";
 import { header } from "../output.js";
 import { migrate, type MigrateOptions } from "../migration/execute.js";
 import { usageError, type Command, type CommandInput } from "./command.js";
+import { DEFAULT_INGEST_URL, DEFAULT_NORMALIZE_URL, ingestUrlOf, normalizeUrlOf } from "./service-options.js";
 import { desiredTopology } from "./topology.js";
-
-const DEFAULT_INGEST_URL = "http://127.0.0.1:4101";
-const DEFAULT_NORMALIZE_URL = "http://127.0.0.1:4102";
 
 function drainTimeoutMs(option: string | boolean | undefined): number {
   if (option === undefined) return 30 * 60_000;
@@ -16,11 +14,7 @@ function drainTimeoutMs(option: string | boolean | undefined): number {
 
 function healthUrls(input: CommandInput): string[] {
   if (input.options["skip-health-check"] === true) return [];
-  const base = (option: string, env: string, fallback: string) => {
-    const value = input.options[option];
-    return (typeof value === "string" ? value : input.env[env]?.trim() || fallback).replace(/\/+$/, "");
-  };
-  return [`${base("ingest-url", "INGEST_URL", DEFAULT_INGEST_URL)}/health`, `${base("normalize-url", "NORMALIZE_URL", DEFAULT_NORMALIZE_URL)}/health`];
+  return [`${ingestUrlOf(input)}/health`, `${normalizeUrlOf(input)}/health`];
 }
 
 function optionsOf(input: CommandInput): Omit<MigrateOptions, "write"> {

@@ -1,0 +1,71 @@
+import type { CliExitCode } from "./commands/command.js";
+import type { Writer } from "./output.js";
+
+/** PASS: shown to hold. FAIL: shown not to hold. UNKNOWN: the data to judge it is absent (never a pass). */
+export type CheckStatus = "PASS" | "FAIL" | "UNKNOWN";
+
+/** One line of a `verify` or `soak-check` report. */
+export interface Check {
+  /** Heading the check is listed under, e.g. `Streams`. */
+  section: string;
+  /** What is checked, e.g. `stream AA_CORE_HOT`. */
+  name: string;
+  status: CheckStatus;
+  /** What was seen, in one line. */
+  detail: string;
+  /** Why it failed or cannot be judged, one reason per line. */
+  reasons: string[];
+  /** A command that shows more. */
+  investigate?: string;
+}
+
+export const pass = (section: string, name: string, detail: string): Check => ({ section, name, status: "PASS", detail, reasons: [] });
+
+export const fail = (section: string, name: string, detail: string, reasons: string[] = [], investigate?: string): Check => ({
+  section,
+  name,
+  status: "FAIL",
+  detail,
+  reasons,
+  ...(investigate === undefined ? {} : { investigate }),
+});
+
+export const unknown = (section: string, name: string, detail: string, reasons: string[] = [], investigate?: string): Check => ({
+  ...fail(section, name, detail, reasons, investigate),
+  status: "UNKNOWN",
+});
+
+const MARK: Record<CheckStatus, string> = { PASS: "✅ PASS   ", FAIL: "❌ FAIL   ", UNKNOWN: "❔ UNKNOWN" };
+const INDENT = " ".repeat(12);
+
+/** The checks as text, grouped under their sections in the order they first appear. */
+export function writeChecks(write: Writer, checks: readonly Check[]): void {
+  let section: string | undefined;
+  for (const check of checks) {
+    if (check.section !== section) {
+      if (section !== undefined) write("");
+      section = check.section;
+      write(`${section}:`);
+    }
+    write(`${MARK[check.status]}  ${check.name}: ${check.detail}`);
+    for (const reason of check.reasons) write(`${INDENT}- ${reason}`);
+    if (check.investigate !== undefined) write(`${INDENT}investigate: ${check.investigate}`);
+  }
+}
+
+export function countChecks(checks: readonly Check[]): Record<CheckStatus, number> {
+  const count = (status: CheckStatus) => checks.filter((c) => c.status === status).length;
+  return { PASS: count("PASS"), FAIL: count("FAIL"), UNKNOWN: count("UNKNOWN") };
+}
+
+/** `Result: 9 PASS, 1 FAIL, 2 UNKNOWN`. */
+export function resultLine(checks: readonly Check[]): string {
+  const n = countChecks(checks);
+  return `Result: ${n.PASS} PASS, ${n.FAIL} FAIL, ${n.UNKNOWN} UNKNOWN`;
+}
+
+/** 1 when anything failed, or anything is unknown and unknowns are not allowed. */
+export function checksExitCode(checks: readonly Check[], allowUnknown = false): CliExitCode {
+  const n = countChecks(checks);
+  return n.FAIL > 0 || (n.UNKNOWN > 0 && !allowUnknown) ? 1 : 0;
+}

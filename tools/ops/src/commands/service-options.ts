@@ -1,0 +1,88 @@
+import { parseStreamMode, StreamModeError, type StreamMode, type Topology } from "@aa/event-bus";
+import pg from "pg";
+import { usageError, type CommandInput, type OptionSpec } from "./command.js";
+import { desiredTopology } from "./topology.js";
+
+export const DEFAULT_INGEST_URL = "http://127.0.0.1:4101";
+export const DEFAULT_NORMALIZE_URL = "http://127.0.0.1:4102";
+/** normalize-service's own default, so a check reads the database the service writes. */
+export const DEFAULT_DATABASE_URL = "postgres://athlete@127.0.0.1:5432/athlete_normalize";
+
+type Input = Pick<CommandInput, "options" | "env">;
+
+/** A base URL from `--<option>`, else the env var, else the default; without a trailing slash. */
+export function serviceUrl(input: Input, option: string, envKey: string, fallback: string): string {
+  const value = input.options[option];
+  return (typeof value === "string" ? value : input.env[envKey]?.trim() || fallback).replace(/\/+$/, "");
+}
+
+export const ingestUrlOf = (input: Input): string => serviceUrl(input, "ingest-url", "INGEST_URL", DEFAULT_INGEST_URL);
+export const normalizeUrlOf = (input: Input): string => serviceUrl(input, "normalize-url", "NORMALIZE_URL", DEFAULT_NORMALIZE_URL);
+
+export const SERVICE_OPTIONS: Readonly<Record<string, OptionSpec>> = {
+  "ingest-url": { type: "string", value: "<url>", help: `ingest-service base URL (default INGEST_URL or ${DEFAULT_INGEST_URL})` },
+  "normalize-url": { type: "string", value: "<url>", help: `normalize-service base URL (default NORMALIZE_URL or ${DEFAULT_NORMALIZE_URL})` },
+};
+
+/** Where `hrv_data` is: the connection string and, when given, the schema put on the search_path. */
+export interface DatabaseTarget {
+  url: string;
+  schema: string | undefined;
+}
+
+export const DATABASE_OPTIONS: Readonly<Record<string, OptionSpec>> = {
+  "database-url": { type: "string", value: "<url>", help: `PostgreSQL holding hrv_data (default DATABASE_URL or ${DEFAULT_DATABASE_URL})` },
+  "database-schema": { type: "string", value: "<schema>", help: "schema of hrv_data, as normalize's DATABASE_SCHEMA (default DATABASE_SCHEMA, else the URL's search_path)" },
+};
+
+const SCHEMA = /^[a-z_][a-z0-9_]{0,62}$/;
+
+export function databaseTargetOf(input: Input): DatabaseTarget {
+  const url = serviceUrl(input, "database-url", "DATABASE_URL", DEFAULT_DATABASE_URL);
+  const option = input.options["database-schema"];
+  const schema = typeof option === "string" ? option : input.env.DATABASE_SCHEMA?.trim() || undefined;
+  if (schema !== undefined && !SCHEMA.test(schema)) throw usageError(`--database-schema must match [a-z_][a-z0-9_]* (at most 63 characters), got ${JSON.stringify(schema)}`);
+  return { url, schema };
+}
+
+/** A pool of at most two connections; the schema, when set, is the search_path as normalize sets it. */
+export function openDatabase(target: DatabaseTarget): pg.Pool {
+  const options = target.schema === undefined ? {} : { options: `-c search_path=${target.schema}` };
+  const pool = new pg.Pool({ connectionString: target.url, max: 2, connectionTimeoutMillis: 5_000, ...options });
+  pool.on("error", () => undefined);
+  return pool;
+}
+
+/** The URL without its password, for headers and reasons. */
+export function describeDatabase(target: DatabaseTarget): string {
+  let shown = target.url;
+  try {
+    const url = new URL(target.url);
+    if (url.password !== "") url.password = "***";
+    shown = url.toString();
+  } catch {
+    // Not a URL (a libpq keyword string): shown as given.
+  }
+  return target.schema === undefined ? shown : `${shown} (schema ${target.schema})`;
+}
+
+/** `--mode`, else EVENT_STREAM_MODE, else multi: the mode the services run in with this env. */
+export function modeOf(input: Input): StreamMode {
+  const option = input.options.mode;
+  try {
+    return parseStreamMode(typeof option === "string" ? option : input.env.EVENT_STREAM_MODE);
+  } catch (error) {
+    if (!(error instanceof StreamModeError)) throw error;
+    throw usageError(typeof option === "string" ? `--mode must be single or multi, got ${JSON.stringify(option)}` : error.message);
+  }
+}
+
+export const MODE_OPTIONS: Readonly<Record<string, OptionSpec>> = {
+  mode: { type: "string", value: "<single|multi>", help: "Stream mode to check against (default: $EVENT_STREAM_MODE, else multi as the services)" },
+  replicas: { type: "string", value: "<n>", help: "Expected stream replicas (default: $REPLICAS, else 3 if NODE_ENV=production, else 1)" },
+};
+
+/** The expected topology of the checked mode, with the env's names and replicas. */
+export function expectedTopology(input: Input): Topology {
+  return desiredTopology({ options: { mode: modeOf(input), replicas: input.options.replicas }, env: input.env });
+}
