@@ -115,4 +115,23 @@ describe("failure routing", () => {
       await stack.db.pool.query("ALTER TABLE hrv_data_away RENAME TO hrv_data");
     }
   });
+
+  test("a backlog handled in batches: one bad row and one bad payload do not fail their neighbours", async () => {
+    await stack.normalize!.stop();
+    const receivedAt = new Date().toISOString();
+    const raw = (i: number) => ({ eventId: `batch-${i}`, userId: `batch-user-${i}`, date: "2025-10-03", rmssd: 40 + (i % 50), receivedAt });
+    // An event id already stored for another user and day breaks the unique event_id: non-retryable.
+    await stack.db.pool.query("INSERT INTO hrv_data (user_id, date, rmssd, ln_rmssd, captured_at, event_id) VALUES ('owner', '2025-10-03', 50, ln(50), now(), 'batch-taken')");
+    const publishes = Array.from({ length: 300 }, (_, i) => stack.js.publish(HRV, JSON.stringify(raw(i)), { msgID: `batch-${i}` }));
+    publishes.push(stack.js.publish(HRV, JSON.stringify({ ...raw(300), eventId: "batch-taken" }), { msgID: "batch-taken-msg" }));
+    publishes.push(stack.js.publish(HRV, JSON.stringify({ eventId: "batch-garbage" }), { msgID: "batch-garbage" }));
+    await Promise.all(publishes);
+    await stack.startNormalize({ RETRY_BUDGET_MS: "12000" });
+    await waitFor(async () => Number((await stack.db.pool.query("SELECT count(*) AS n FROM hrv_data WHERE user_id LIKE 'batch-user-%'")).rows[0].n) === 300, { what: "300 rows", timeoutMs: 30_000 });
+    const conflict = await waitFor(() => stack.jsm.streams.getMessage("AA_DLQ", { last_by_subj: `${PREFIX}.non-retryable` }).catch(() => undefined), { what: "non-retryable DLQ copy" });
+    assert.equal(conflict.header.get(DlqHeaders.originalMsgId), "batch-taken-msg");
+    const garbage = await waitFor(() => stack.jsm.streams.getMessage("AA_DLQ", { last_by_subj: `${PREFIX}.schema-invalid` }).catch(() => undefined), { what: "schema-invalid DLQ copy" });
+    assert.equal(garbage.header.get(DlqHeaders.originalMsgId), "batch-garbage");
+    assert.equal((await stack.db.pool.query("SELECT user_id FROM hrv_data WHERE event_id = 'batch-taken'")).rows[0].user_id, "owner");
+  });
 });

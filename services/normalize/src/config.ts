@@ -16,6 +16,8 @@ export const NormalizeConfigSchema = Type.Object({
   FEATURE_SERVICE_MANAGES_STREAMS: Type.Boolean({ default: false }),
   FEATURE_SERVICE_MANAGES_CONSUMERS: Type.Boolean({ default: false }),
   REPLICAS: Type.Integer({ minimum: 1, maximum: 5, default: 1 }),
+  /** Most raw readings one consumer handles in one batch (one PostgreSQL statement, then the acks). */
+  CONSUMER_BATCH_SIZE: Type.Integer({ minimum: 1, maximum: 5_000, default: 500 }),
   /** How long a failing event is retried before it may be dead-lettered, in ms. */
   RETRY_BUDGET_MS: Type.Integer({ minimum: 0, default: 600_000 }),
   /** Oura OAuth app; with OURA_CLIENT_SECRET, OURA_TOKEN_ENCRYPTION_KEY and OURA_REDIRECT_URI it enables Oura (all four or none). */

@@ -1,7 +1,7 @@
 import { Subjects, validateHrvNormalizedStored, validateHrvRawReceived, type HrvNormalizedStored, type HrvRawReceived } from "@aa/contracts";
 import type { DurableConsumer } from "@aa/event-bus";
 import { normalizeHrv, type HrvRow } from "./hrv.js";
-import { writeHrv } from "./hrv-store.js";
+import { writeHrv, writeHrvBatch } from "./hrv-store.js";
 import { readingConsumer, type ConsumerDeps, type ReadingFlow } from "./reading-flow.js";
 
 /** `athlete-ally.hrv.raw-received` → `hrv_data` (with ln(rmssd)) → `athlete-ally.hrv.normalized-stored`. */
@@ -12,6 +12,7 @@ export const hrvFlow: ReadingFlow<HrvRawReceived, HrvRow, HrvNormalizedStored> =
   validateRaw: validateHrvRawReceived,
   toRow: normalizeHrv,
   write: writeHrv,
+  writeBatch: writeHrvBatch,
   toStored: (row, storedAt) => ({ eventId: row.eventId, userId: row.userId, date: row.date, rmssd: row.rmssd, lnRmssd: row.lnRmssd, capturedAt: row.capturedAt, storedAt }),
   validateStored: validateHrvNormalizedStored,
 };

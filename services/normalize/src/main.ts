@@ -31,7 +31,7 @@ async function main(): Promise<void> {
   startDlqDepthRefresher({ jsm, registry, stream: settings.names.dlq, logger });
   const publisher = new EventPublisher({ js, logger, registry });
 
-  const deps = { js, jsm, pool, publisher, logger, registry, settings, manageConsumer: config.FEATURE_SERVICE_MANAGES_CONSUMERS, retryBudgetMs: config.RETRY_BUDGET_MS };
+  const deps = { js, jsm, pool, publisher, logger, registry, settings, manageConsumer: config.FEATURE_SERVICE_MANAGES_CONSUMERS, retryBudgetMs: config.RETRY_BUDGET_MS, batchSize: config.CONSUMER_BATCH_SIZE };
   const oura = setUpOura(ouraConfig, { pool, registry, logger });
   const consumers = [
     { label: "HRV", consumer: hrvConsumer(deps) },

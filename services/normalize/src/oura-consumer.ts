@@ -98,5 +98,6 @@ function ouraMessages(registry: Registry) {
 /** The `normalize-oura` durable on the vendor stream (multi) or the legacy stream (single). */
 export function ouraConsumer(deps: ConsumerDeps, oura: OuraDeps): DurableConsumer<OuraWebhookReceived> {
   const handler = ouraHandler(oura, deps.publisher);
-  return normalizeConsumer({ label: "Oura", subject: Subjects.ouraWebhookReceived.subject, handler, results: ouraMessages(deps.registry) }, deps);
+  // One vendor HTTP call per message and a 15 s ack wait: keep only a few buffered.
+  return normalizeConsumer({ label: "Oura", subject: Subjects.ouraWebhookReceived.subject, handler, results: ouraMessages(deps.registry), batchSize: 4 }, deps);
 }

@@ -23,6 +23,8 @@ export interface ReadingFlow<E, R extends { eventId: string }, S> {
   toRow: (event: E) => R;
   /** Guarded, idempotent write; committed when it resolves. */
   write: (pool: pg.Pool, row: R) => Promise<WriteOutcome>;
+  /** The same guard for many rows in one statement (one transaction); outcome per event id. */
+  writeBatch: (pool: pg.Pool, rows: readonly R[]) => Promise<Map<string, WriteOutcome>>;
   toStored: (row: R, storedAt: string) => S;
   validateStored: (value: unknown) => Validation<unknown>;
 }
@@ -59,6 +61,13 @@ export function readingHandler<E, R extends { eventId: string }, S>(flow: Readin
       if ((await flow.write(pool, row)) === "stale") return;
       await announceStored(publisher, flow, row);
     },
+    // One transaction for the batch, then the announcements pipelined; a failed announcement
+    // fails only its own message (redelivered; the write is idempotent).
+    async handleBatch(events) {
+      const rows = events.map((event) => flow.toRow(event));
+      const outcomes = await flow.writeBatch(pool, rows);
+      return Promise.all(rows.map((row) => (outcomes.get(row.eventId) === "stale" ? undefined : announceStored(publisher, flow, row).catch((error: Error) => error))));
+    },
   };
 }
 
@@ -72,6 +81,8 @@ export interface ConsumerDeps {
   settings: EventBusSettings;
   manageConsumer: boolean;
   retryBudgetMs: number;
+  /** Messages per batch (one transaction) for the reading consumers: CONSUMER_BATCH_SIZE. */
+  batchSize: number;
 }
 
 /** One normalize durable: the topology's consumer on `subject`, with its handler and metrics. */
@@ -83,6 +94,8 @@ export interface DurableSetup<T> {
   handler: MessageHandler<T>;
   results: Counter<"result" | "subject" | "stream" | "durable">;
   latency?: Histogram<"stream" | "durable">;
+  /** Most messages handled at once; defaults to the deps' batch size. */
+  batchSize?: number;
 }
 
 /** Binds the topology's durable on `setup.subject`, dead-lettering under `dlq.normalize.<subject>`. */
@@ -108,6 +121,7 @@ export function normalizeConsumer<T>(setup: DurableSetup<T>, deps: ConsumerDeps)
     latency: setup.latency,
     retryBudgetMs: deps.retryBudgetMs,
     manageConsumer: deps.manageConsumer,
+    batchSize: setup.batchSize ?? deps.batchSize,
   });
 }
 

@@ -1,7 +1,7 @@
 import { Subjects, validateSleepNormalizedStored, validateSleepRawReceived, type SleepNormalizedStored, type SleepRawReceived } from "@aa/contracts";
 import type { DurableConsumer } from "@aa/event-bus";
 import { normalizeSleep, type SleepRow } from "./sleep.js";
-import { writeSleep } from "./sleep-store.js";
+import { writeSleep, writeSleepBatch } from "./sleep-store.js";
 import { readingConsumer, type ConsumerDeps, type ReadingFlow } from "./reading-flow.js";
 
 /** `athlete-ally.sleep.raw-received` → `sleep_data` → `athlete-ally.sleep.normalized-stored`. */
@@ -12,6 +12,7 @@ export const sleepFlow: ReadingFlow<SleepRawReceived, SleepRow, SleepNormalizedS
   validateRaw: validateSleepRawReceived,
   toRow: normalizeSleep,
   write: writeSleep,
+  writeBatch: writeSleepBatch,
   toStored: (row, storedAt) => ({
     eventId: row.eventId,
     userId: row.userId,

@@ -37,3 +37,61 @@ export async function writeGuarded(pool: pg.Pool, statements: GuardedStatements,
     throw classifyDbError(error);
   }
 }
+
+/** A guarded table's batch statements: the same guard over arrays (one statement, one transaction). */
+export interface GuardedBatchStatements {
+  /** `INSERT … SELECT FROM unnest($1…) … RETURNING event_id`: the ids it inserted or updated. */
+  upsert: string;
+  /** `$1` user_ids, `$2` dates → the `event_id` of each of those rows now. */
+  currentEvents: string;
+}
+
+const keyOf = (r: { userId: string; date: string }): string => `${r.userId}\u0000${r.date}`;
+
+/** Within one batch only the newest reading per (user_id, date) is written: one statement cannot update a row twice. */
+function newestPerKey<R extends ReadingKey & { capturedAt: string }>(rows: readonly R[]): Map<string, R> {
+  const newest = new Map<string, R>();
+  for (const row of rows) {
+    const held = newest.get(keyOf(row));
+    const newer = !held || row.capturedAt > held.capturedAt || (row.capturedAt === held.capturedAt && row.eventId > held.eventId);
+    if (newer) newest.set(keyOf(row), row);
+  }
+  return newest;
+}
+
+// unnest() takes one array per column; jsonb values travel as JSON text.
+function columnsOf(rows: readonly unknown[][]): unknown[][] {
+  const width = rows[0]?.length ?? 0;
+  return Array.from({ length: width }, (_, i) => rows.map((row) => {
+    const value = row[i];
+    return value !== null && typeof value === "object" ? JSON.stringify(value) : value;
+  }));
+}
+
+/**
+ * Writes many readings with the same guard as `writeGuarded`, in one statement (so one
+ * transaction): committed when it resolves. Returns each event id's outcome; a reading
+ * superseded inside the batch by a newer one for the same day is `stale`.
+ */
+export async function writeGuardedBatch<R extends ReadingKey & { capturedAt: string }>(
+  pool: pg.Pool,
+  statements: GuardedBatchStatements,
+  rows: readonly R[],
+  values: (row: R) => unknown[],
+): Promise<Map<string, WriteOutcome>> {
+  const winners = [...newestPerKey(rows).values()];
+  try {
+    const written = await pool.query<{ event_id: string }>(statements.upsert, columnsOf(winners.map(values)));
+    const stored = new Set(written.rows.map((r) => r.event_id));
+    const unchanged = winners.filter((w) => !stored.has(w.eventId));
+    if (unchanged.length > 0) {
+      // Unchanged rows that already hold this very event are redeliveries: stored, not stale.
+      const current = await pool.query<{ event_id: string }>(statements.currentEvents, [unchanged.map((r) => r.userId), unchanged.map((r) => r.date)]);
+      const ours = new Set(unchanged.map((u) => u.eventId));
+      for (const row of current.rows) if (ours.has(row.event_id)) stored.add(row.event_id);
+    }
+    return new Map(rows.map((r) => [r.eventId, stored.has(r.eventId) ? "stored" : "stale"]));
+  } catch (error) {
+    throw classifyDbError(error);
+  }
+}

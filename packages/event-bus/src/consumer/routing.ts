@@ -24,10 +24,19 @@ export interface MessageHandler<T> {
    * acknowledges a message deliberately not processed (counted as `ignored`, not `success`).
    */
   handle(event: T, meta: DeliveryMeta): Promise<void | "ignored">;
+  /**
+   * Optional: does the work for several decoded events at once (one transaction), resolving
+   * with one outcome per event: undefined (done), "ignored", or the Error of that event.
+   * Throwing fails the whole batch: a TransientError naks every message; any other error
+   * makes the router retry the messages one by one, so one bad row cannot fail its neighbours.
+   */
+  handleBatch?(events: T[], metas: DeliveryMeta[]): Promise<(void | "ignored" | Error)[]>;
 }
 
 /** Result label of `<service>_<kind>_messages_total`. */
 export type MessageResult = "success" | "schema_invalid" | "retry" | "dlq" | "ignored";
+
+const metaOf = (msg: JsMsg): DeliveryMeta => ({ stream: msg.info.stream, streamSequence: msg.info.streamSequence, deliveryCount: msg.info.deliveryCount, subject: msg.subject });
 
 /** The binding a message was delivered on, as routing needs it. */
 export interface RouteContext {
@@ -70,6 +79,43 @@ export class MessageRouter<T> {
     this.#stopping = true;
   }
 
+  /**
+   * Routes a batch of delivered messages; returns how many were acknowledged as processed.
+   * Invalid payloads are dead-lettered one by one; the valid ones go through `handleBatch`
+   * when the handler has it.
+   */
+  async routeBatch(ctx: RouteContext, msgs: readonly JsMsg[]): Promise<number> {
+    if (!this.o.handler.handleBatch || msgs.length === 1 || Date.now() < this.#backoffUntil) return this.#routeEach(ctx, msgs);
+    const valid: { msg: JsMsg; event: T }[] = [];
+    for (const msg of msgs) {
+      const decoded = this.o.handler.decode(msg.data);
+      if (decoded.ok) valid.push({ msg, event: decoded.value });
+      else await this.#deadLetter(ctx, msg, DlqReasons.schemaInvalid, decoded.errors.map((e) => `${e.field} ${e.message}`).join("; "), "schema_invalid");
+    }
+    if (valid.length === 0) return 0;
+    let outcomes: (void | "ignored" | Error)[];
+    try {
+      outcomes = await this.o.handler.handleBatch(valid.map((v) => v.event), valid.map((v) => metaOf(v.msg)));
+    } catch (error) {
+      if (!(error instanceof TransientError)) return this.#routeEach(ctx, valid.map((v) => v.msg));
+      for (const [i, { msg }] of valid.entries()) await this.#onFailure(ctx, msg, error, i > 0);
+      return 0;
+    }
+    let acked = 0;
+    for (const [i, { msg }] of valid.entries()) {
+      const outcome = outcomes[i];
+      if (outcome instanceof Error) await this.#onFailure(ctx, msg, outcome);
+      else acked += this.#done(ctx, msg, outcome) ? 1 : 0;
+    }
+    return acked;
+  }
+
+  async #routeEach(ctx: RouteContext, msgs: readonly JsMsg[]): Promise<number> {
+    let acked = 0;
+    for (const msg of msgs) acked += (await this.route(ctx, msg)) ? 1 : 0;
+    return acked;
+  }
+
   async route(ctx: RouteContext, msg: JsMsg): Promise<boolean> {
     // After a transient failure, each buffered message would wait out its own timeout
     // and could pass the ack wait (redelivered without our delay, burning deliveries).
@@ -85,18 +131,24 @@ export class MessageRouter<T> {
     }
     let outcome: void | "ignored";
     try {
-      outcome = await this.o.handler.handle(decoded.value, { stream: msg.info.stream, streamSequence: msg.info.streamSequence, deliveryCount: msg.info.deliveryCount, subject: msg.subject });
+      outcome = await this.o.handler.handle(decoded.value, metaOf(msg));
     } catch (error) {
       await this.#onFailure(ctx, msg, error);
       return false;
     }
+    return this.#done(ctx, msg, outcome);
+  }
+
+  /** Acknowledges a processed message (only after its work is durable) and records it. */
+  #done(ctx: RouteContext, msg: JsMsg, outcome: void | "ignored"): boolean {
     msg.ack();
     if (outcome !== "ignored") this.o.latency?.observe({ stream: ctx.stream, durable: ctx.durable }, Math.max(0, Date.now() - msg.info.timestampNanos / 1e6) / 1000);
     this.#count(ctx, msg, outcome === "ignored" ? "ignored" : "success");
     return true;
   }
 
-  async #onFailure(ctx: RouteContext, msg: JsMsg, error: unknown): Promise<void> {
+  /** `quiet`: one log line per batch is enough when a whole batch failed for the same reason. */
+  async #onFailure(ctx: RouteContext, msg: JsMsg, error: unknown, quiet = false): Promise<void> {
     const text = error instanceof Error ? error.message : String(error);
     if (error instanceof NonRetryableError) {
       await this.#deadLetter(ctx, msg, error.reason, text, error.reason === DlqReasons.schemaInvalid ? "schema_invalid" : "dlq");
@@ -108,7 +160,7 @@ export class MessageRouter<T> {
     }
     const delayMs = this.#retryLater(ctx, msg, error instanceof RetryAfterError ? error.delayMs : undefined);
     if (error instanceof TransientError) this.#backoffUntil = Date.now() + Math.min(delayMs, 30_000);
-    const level = error instanceof TransientError ? "warn" : "error";
+    const level = quiet ? "debug" : error instanceof TransientError ? "warn" : "error";
     this.o.logger[level]({ durable: ctx.durable, stream: ctx.stream, seq: msg.info.streamSequence, deliveryCount: msg.info.deliveryCount, delayMs, err: error }, `[${this.o.tag}] processing failed; redelivery in ${delayMs} ms`);
   }
 

@@ -1,4 +1,4 @@
-import type { ConsumerMessages, JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
+import type { ConsumerMessages, JetStreamClient, JetStreamManager, JsMsg } from "@nats-io/jetstream";
 import type { Logger } from "pino";
 import type { Counter, Histogram, Registry } from "prom-client";
 import { consumerMetrics, type ConsumerMetrics } from "../metrics.js";
@@ -42,6 +42,8 @@ export interface DurableConsumerOptions<T> {
   manageConsumer?: boolean;
   /** How often bindings and pending counts are re-checked, in ms (default 5 000). */
   reconcileIntervalMs?: number;
+  /** Most messages handled in one batch (one transaction when the handler has handleBatch); default 500. */
+  batchSize?: number;
 }
 
 /** What health and metrics show for one binding. */
@@ -81,12 +83,14 @@ export class DurableConsumer<T> {
   #bindings: ActiveBinding[] = [];
   #stopping = false;
   #reconciling = false;
+  readonly #batchSize: number;
   #timer: NodeJS.Timeout | undefined;
   #failed: ((error: Error) => void) | undefined;
   readonly #failure: Promise<never>;
 
   constructor(options: DurableConsumerOptions<T>) {
     this.#o = options;
+    this.#batchSize = Math.max(1, options.batchSize ?? 500);
     this.#metrics = consumerMetrics(options.registry);
     this.#silent = options.logger.child({}, { level: "silent" });
     this.#router = new MessageRouter({
@@ -153,7 +157,8 @@ export class DurableConsumer<T> {
   async #bind(binding: Binding, initial: boolean): Promise<void> {
     const { js, label, tag, logger } = this.#o;
     const consumer = await js.consumers.get(binding.stream, binding.durable);
-    const messages = await consumer.consume({ max_messages: 64 });
+    // Twice the batch size buffered, so the next batch is already here when one is done.
+    const messages = await consumer.consume({ max_messages: Math.max(8, this.#batchSize * 2) });
     const progress: BindingProgress = { stream: binding.stream, durable: binding.durable, role: binding.role, pending: binding.pending, ackPending: null, lastAckAt: null, error: null };
     const active: ActiveBinding = { ...binding, messages, progress, released: false, loop: Promise.resolve() };
     active.loop = this.#run(active);
@@ -200,24 +205,52 @@ export class DurableConsumer<T> {
     await active.loop.catch(() => undefined);
   }
 
+  /**
+   * Reads deliveries into a queue and processes whatever has queued up, up to
+   * `batchSize` at a time: one message when traffic is light (low latency), full batches
+   * under load or while draining a backlog (one transaction per batch).
+   */
   async #run(binding: ActiveBinding): Promise<void> {
     void this.#watchStatus(binding);
-    try {
-      for await (const msg of binding.messages) {
-        if (binding.released) {
-          msg.nak();
-          continue;
+    const queue: JsMsg[] = [];
+    let wake: (() => void) | undefined;
+    let readerError: unknown;
+    let ended = false;
+    const reader = (async () => {
+      try {
+        for await (const msg of binding.messages) {
+          queue.push(msg);
+          wake?.();
         }
-        if (await this.#router.route(binding, msg)) {
-          binding.progress.lastAckAt = new Date().toISOString();
-          this.#metrics.lastAck.set({ durable: binding.durable, stream: binding.stream }, Date.now() / 1000);
-        }
+      } catch (error) {
+        readerError = error;
+      } finally {
+        ended = true;
+        wake?.();
       }
-    } catch (error) {
-      if (!binding.released) this.#failed?.(error as Error);
+    })();
+    while (!ended || queue.length > 0) {
+      if (queue.length === 0) {
+        await new Promise<void>((resolve) => (wake = resolve));
+        wake = undefined;
+        continue;
+      }
+      await this.#process(binding, queue.splice(0, this.#batchSize));
+    }
+    await reader;
+    if (binding.released) return;
+    this.#failed?.(readerError instanceof Error ? readerError : new Error(`consume loop for ${binding.durable} on ${binding.stream} ended unexpectedly`));
+  }
+
+  async #process(binding: ActiveBinding, batch: JsMsg[]): Promise<void> {
+    if (binding.released) {
+      for (const msg of batch) msg.nak();
       return;
     }
-    if (!binding.released) this.#failed?.(new Error(`consume loop for ${binding.durable} on ${binding.stream} ended unexpectedly`));
+    if ((await this.#router.routeBatch(binding, batch)) > 0) {
+      binding.progress.lastAckAt = new Date().toISOString();
+      this.#metrics.lastAck.set({ durable: binding.durable, stream: binding.stream }, Date.now() / 1000);
+    }
   }
 
   async #watchStatus(binding: ActiveBinding): Promise<void> {
