@@ -14,6 +14,11 @@ export interface PublisherOptions {
   retryBudgetMs?: number;
   /** Wait for one PubAck, in ms. Default 5 000. */
   ackTimeoutMs?: number;
+  /**
+   * Publishes awaiting their PubAck at once (default unbounded). Past it `publish` fails at
+   * once with a PublishError (callers answer 503 + Retry-After) instead of queueing in memory.
+   */
+  maxInFlight?: number;
 }
 
 /** What JetStream said about a stored event. */
@@ -62,6 +67,8 @@ export class EventPublisher {
   readonly #metrics: PublishMetrics;
   readonly #retryBudgetMs: number;
   readonly #ackTimeoutMs: number;
+  readonly #maxInFlight: number;
+  #inFlight = 0;
 
   constructor(options: PublisherOptions) {
     this.#js = options.js;
@@ -69,6 +76,7 @@ export class EventPublisher {
     this.#metrics = publishMetrics(options.registry);
     this.#retryBudgetMs = Math.min(options.retryBudgetMs ?? 10_000, MAX_DUPLICATE_WINDOW_MS);
     this.#ackTimeoutMs = options.ackTimeoutMs ?? 5_000;
+    this.#maxInFlight = options.maxInFlight ?? Number.POSITIVE_INFINITY;
   }
 
   async publish<T>(request: PublishRequest<T>): Promise<PublishReceipt> {
@@ -80,6 +88,11 @@ export class EventPublisher {
         throw new SchemaInvalidError(result.errors);
       }
     }
+    if (this.#inFlight >= this.#maxInFlight) {
+      this.#metrics.published.inc({ topic, status: "error" });
+      throw new PublishError(`${this.#inFlight} publishes already await their PubAck (limit ${this.#maxInFlight}): JetStream is falling behind`, request.subject);
+    }
+    this.#inFlight++;
     const stop = this.#metrics.duration.startTimer({ topic });
     try {
       const receipt = await this.#publishWithRetry(request, new TextEncoder().encode(JSON.stringify(request.event)));
@@ -89,6 +102,7 @@ export class EventPublisher {
       this.#metrics.published.inc({ topic, status: "error" });
       throw error;
     } finally {
+      this.#inFlight--;
       stop();
     }
   }

@@ -13,6 +13,8 @@ export interface IngestDeps {
   registry: Registry;
   logger: Logger;
   bodyLimitBytes?: number;
+  /** Body limit of the `/batch` routes (up to 1,000 readings). */
+  batchBodyLimitBytes?: number;
   now?: () => Date;
   /** `/webhooks/oura` settings; undefined answers 503 (not configured). */
   oura?: OuraWebhookSettings;
@@ -33,8 +35,9 @@ export async function buildApp(deps: IngestDeps): Promise<FastifyInstance> {
   const app = createHttpServer({ logger: deps.logger, registry: deps.registry, bodyLimitBytes: deps.bodyLimitBytes });
   app.setErrorHandler(errorHandler);
   const now = deps.now ?? (() => new Date());
-  await app.register(hrvRoutes(deps.publisher, now));
-  await app.register(sleepRoutes(deps.publisher, now));
+  const batchLimit = deps.batchBodyLimitBytes ?? 2_097_152;
+  await app.register(hrvRoutes(deps.publisher, now, batchLimit));
+  await app.register(sleepRoutes(deps.publisher, now, batchLimit));
   await app.register(ouraWebhookRoutes(deps.oura, deps.publisher, now));
 
   app.get("/health", async (_request, reply) => {

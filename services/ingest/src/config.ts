@@ -14,6 +14,10 @@ export const IngestConfigSchema = Type.Object({
   PUBLISH_RETRY_BUDGET_MS: Type.Integer({ minimum: 0, maximum: 110_000, default: 10_000 }),
   PUBLISH_ACK_TIMEOUT_MS: Type.Integer({ minimum: 100, default: 5_000 }),
   BODY_LIMIT_BYTES: Type.Integer({ minimum: 1024, default: 262_144 }),
+  /** Body limit of `POST /ingest/<kind>/batch` (up to 1,000 readings). */
+  BATCH_BODY_LIMIT_BYTES: Type.Integer({ minimum: 1024, default: 2_097_152 }),
+  /** Publishes awaiting their PubAck at once; past it requests get 503 + Retry-After instead of queueing without bound. */
+  PUBLISH_MAX_IN_FLIGHT: Type.Integer({ minimum: 1, default: 20_000 }),
   /** Signs Oura webhooks (HMAC-SHA256); unset: /webhooks/oura answers 503. */
   OURA_WEBHOOK_SECRET: Type.Optional(Type.String()),
   /** The secret before a rotation, also accepted until it is removed. */

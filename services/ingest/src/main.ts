@@ -17,8 +17,8 @@ async function main(): Promise<void> {
   await logRoute(jsm, logger);
 
   const registry = createMetricsRegistry();
-  const publisher = new EventPublisher({ js: jetstream(link.nc), logger, registry, retryBudgetMs: config.PUBLISH_RETRY_BUDGET_MS, ackTimeoutMs: config.PUBLISH_ACK_TIMEOUT_MS });
-  const app = await buildApp({ publisher, link, registry, logger, bodyLimitBytes: config.BODY_LIMIT_BYTES, oura });
+  const publisher = new EventPublisher({ js: jetstream(link.nc), logger, registry, retryBudgetMs: config.PUBLISH_RETRY_BUDGET_MS, ackTimeoutMs: config.PUBLISH_ACK_TIMEOUT_MS, maxInFlight: config.PUBLISH_MAX_IN_FLIGHT });
+  const app = await buildApp({ publisher, link, registry, logger, bodyLimitBytes: config.BODY_LIMIT_BYTES, batchBodyLimitBytes: config.BATCH_BODY_LIMIT_BYTES, oura });
   logOuraWebhooks(oura, logger);
   await app.listen({ port: config.PORT, host: config.HOST });
   logger.info(`[ingest] Listening on http://${config.HOST}:${config.PORT} (stream mode ${settings.mode})`);

@@ -2,11 +2,12 @@ import { randomUUID } from "node:crypto";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { EventId, compileValidator, type Validation } from "@aa/contracts";
 import { PublishError, type EventPublisher } from "@aa/event-bus";
+import { readingBatchRoutes } from "./reading-batch.js";
 
 const validateEventId = compileValidator(EventId);
 
 /** Seconds a client should wait before retrying when JetStream could not take the event. */
-const RETRY_AFTER_SECONDS = 5;
+export const RETRY_AFTER_SECONDS = 5;
 
 /** One kind of reading accepted over HTTP and published as `<kind>.raw-received`. */
 export interface ReadingRoute<R extends { eventId?: string }> {
@@ -40,8 +41,8 @@ function unavailable(reply: FastifyReply, eventId: string) {
     .send({ error: "Event bus unavailable: the event was not accepted. Retry with the same eventId or Idempotency-Key.", eventId });
 }
 
-/** Validates, picks the event id, and answers 202 only once JetStream acknowledged the event. */
-export function readingRoutes<R extends { eventId?: string }>(route: ReadingRoute<R>, publisher: EventPublisher, now: () => Date) {
+/** Validates, picks the event id, and answers 202 only once JetStream acknowledged the event; also registers `/batch`. */
+export function readingRoutes<R extends { eventId?: string }>(route: ReadingRoute<R>, publisher: EventPublisher, now: () => Date, batchBodyLimitBytes: number) {
   return async (app: FastifyInstance): Promise<void> => {
     const handler = async (request: FastifyRequest, reply: FastifyReply) => {
       const reading = route.validateReading(request.body, now());
@@ -61,5 +62,6 @@ export function readingRoutes<R extends { eventId?: string }>(route: ReadingRout
     };
     app.post(`/ingest/${route.path}`, handler);
     app.post(`/api/v1/ingest/${route.path}`, handler);
+    await app.register(readingBatchRoutes(route, publisher, now, batchBodyLimitBytes));
   };
 }
