@@ -18,6 +18,8 @@ export const NormalizeConfigSchema = Type.Object({
   REPLICAS: Type.Integer({ minimum: 1, maximum: 5, default: 1 }),
   /** Most raw readings one consumer handles in one batch (one PostgreSQL statement, then the acks). */
   CONSUMER_BATCH_SIZE: Type.Integer({ minimum: 1, maximum: 5_000, default: 500 }),
+  /** Batches one consumer binding processes at once (each its own statement and connection). */
+  CONSUMER_CONCURRENCY: Type.Integer({ minimum: 1, maximum: 16, default: 2 }),
   /** How long a failing event is retried before it may be dead-lettered, in ms. */
   RETRY_BUDGET_MS: Type.Integer({ minimum: 0, default: 600_000 }),
   /** Oura OAuth app; with OURA_CLIENT_SECRET, OURA_TOKEN_ENCRYPTION_KEY and OURA_REDIRECT_URI it enables Oura (all four or none). */
@@ -37,6 +39,10 @@ export const NormalizeConfigSchema = Type.Object({
   /** How often the webhook subscriptions are listed for `oura_webhook_subscription_expiry_seconds`, in ms. */
   OURA_SUBSCRIPTION_CHECK_INTERVAL_MS: Type.Integer({ minimum: 1_000, default: 900_000 }),
   LOG_LEVEL: Type.String({ default: "info" }),
+  /** Test-only (fault suite): a crash point of this service, `normalize:after-commit-before-ack`; unset in production. */
+  AA_CRASH_POINT: Type.Optional(Type.String()),
+  /** Test-only: SIGKILL on this occurrence of AA_CRASH_POINT. */
+  AA_CRASH_AFTER: Type.Integer({ minimum: 1, default: 1 }),
   LOG_FORMAT: Type.Union([Type.Literal("json"), Type.Literal("pretty")], { default: "json" }),
 });
 export type NormalizeConfig = Static<typeof NormalizeConfigSchema>;

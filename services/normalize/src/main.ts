@@ -1,6 +1,6 @@
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { EventPublisher, eventBusSettings, manageStreams, recordStreamMode, startDlqDepthRefresher, streamCandidates } from "@aa/event-bus";
-import { connectNats, createLogger, createMetricsRegistry, exitOnStartupError, onShutdownSignal } from "@aa/service-kit";
+import { connectNats, crashPoint, createLogger, createMetricsRegistry, exitOnStartupError, onShutdownSignal } from "@aa/service-kit";
 import { buildApp } from "./app.js";
 import { loadNormalizeConfig } from "./config.js";
 import { createPool } from "./db.js";
@@ -31,7 +31,7 @@ async function main(): Promise<void> {
   startDlqDepthRefresher({ jsm, registry, stream: settings.names.dlq, logger });
   const publisher = new EventPublisher({ js, logger, registry });
 
-  const deps = { js, jsm, pool, publisher, logger, registry, settings, manageConsumer: config.FEATURE_SERVICE_MANAGES_CONSUMERS, retryBudgetMs: config.RETRY_BUDGET_MS, batchSize: config.CONSUMER_BATCH_SIZE };
+  const deps = { js, jsm, pool, publisher, logger, registry, settings, manageConsumer: config.FEATURE_SERVICE_MANAGES_CONSUMERS, retryBudgetMs: config.RETRY_BUDGET_MS, batchSize: config.CONSUMER_BATCH_SIZE, concurrency: config.CONSUMER_CONCURRENCY, onBeforeAck: crashPoint(config.AA_CRASH_POINT, "normalize:after-commit-before-ack", config.AA_CRASH_AFTER) };
   const oura = setUpOura(ouraConfig, { pool, registry, logger });
   const consumers = [
     { label: "HRV", consumer: hrvConsumer(deps) },

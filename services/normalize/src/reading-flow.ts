@@ -83,6 +83,10 @@ export interface ConsumerDeps {
   retryBudgetMs: number;
   /** Messages per batch (one transaction) for the reading consumers: CONSUMER_BATCH_SIZE. */
   batchSize: number;
+  /** Test-only crash point (`normalize:after-commit-before-ack`), from AA_CRASH_POINT. */
+  onBeforeAck?: () => void;
+  /** Batches in flight per binding: CONSUMER_CONCURRENCY. */
+  concurrency: number;
 }
 
 /** One normalize durable: the topology's consumer on `subject`, with its handler and metrics. */
@@ -122,6 +126,8 @@ export function normalizeConsumer<T>(setup: DurableSetup<T>, deps: ConsumerDeps)
     retryBudgetMs: deps.retryBudgetMs,
     manageConsumer: deps.manageConsumer,
     batchSize: setup.batchSize ?? deps.batchSize,
+    onBeforeAck: deps.onBeforeAck,
+    concurrency: setup.batchSize === undefined ? deps.concurrency : 1,
   });
 }
 

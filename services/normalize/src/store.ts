@@ -79,7 +79,8 @@ export async function writeGuardedBatch<R extends ReadingKey & { capturedAt: str
   rows: readonly R[],
   values: (row: R) => unknown[],
 ): Promise<Map<string, WriteOutcome>> {
-  const winners = [...newestPerKey(rows).values()];
+  // Sorted so concurrent batches lock rows in the same order (no deadlocks between them).
+  const winners = [...newestPerKey(rows).entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, row]) => row);
   try {
     const written = await pool.query<{ event_id: string }>(statements.upsert, columnsOf(winners.map(values)));
     const stored = new Set(written.rows.map((r) => r.event_id));

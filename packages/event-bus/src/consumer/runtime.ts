@@ -44,6 +44,10 @@ export interface DurableConsumerOptions<T> {
   reconcileIntervalMs?: number;
   /** Most messages handled in one batch (one transaction when the handler has handleBatch); default 500. */
   batchSize?: number;
+  /** Test-only hook (fault suite crash point): called after the work committed, before each ack. */
+  onBeforeAck?: () => void;
+  /** Batches processed at once per binding; default 1. */
+  concurrency?: number;
 }
 
 /** What health and metrics show for one binding. */
@@ -84,6 +88,7 @@ export class DurableConsumer<T> {
   #stopping = false;
   #reconciling = false;
   readonly #batchSize: number;
+  readonly #concurrency: number;
   #timer: NodeJS.Timeout | undefined;
   #failed: ((error: Error) => void) | undefined;
   readonly #failure: Promise<never>;
@@ -91,6 +96,7 @@ export class DurableConsumer<T> {
   constructor(options: DurableConsumerOptions<T>) {
     this.#o = options;
     this.#batchSize = Math.max(1, options.batchSize ?? 500);
+    this.#concurrency = Math.max(1, options.concurrency ?? 1);
     this.#metrics = consumerMetrics(options.registry);
     this.#silent = options.logger.child({}, { level: "silent" });
     this.#router = new MessageRouter({
@@ -104,6 +110,7 @@ export class DurableConsumer<T> {
       dlqPrefix: options.dlqPrefix,
       retryBudgetMs: options.retryBudgetMs ?? DEFAULT_RETRY_BUDGET_MS,
       tag: `${options.tag}-${options.label.toLowerCase()}`,
+      onBeforeAck: options.onBeforeAck,
     });
     this.#failure = new Promise<never>((_resolve, reject) => {
       this.#failed = reject;
@@ -157,8 +164,8 @@ export class DurableConsumer<T> {
   async #bind(binding: Binding, initial: boolean): Promise<void> {
     const { js, label, tag, logger } = this.#o;
     const consumer = await js.consumers.get(binding.stream, binding.durable);
-    // Twice the batch size buffered, so the next batch is already here when one is done.
-    const messages = await consumer.consume({ max_messages: Math.max(8, this.#batchSize * 2) });
+    // One batch more than can be in flight, so the next one is already here when one is done.
+    const messages = await consumer.consume({ max_messages: Math.max(8, this.#batchSize * (this.#concurrency + 1)) });
     const progress: BindingProgress = { stream: binding.stream, durable: binding.durable, role: binding.role, pending: binding.pending, ackPending: null, lastAckAt: null, error: null };
     const active: ActiveBinding = { ...binding, messages, progress, released: false, loop: Promise.resolve() };
     active.loop = this.#run(active);
@@ -229,13 +236,17 @@ export class DurableConsumer<T> {
         wake?.();
       }
     })();
-    while (!ended || queue.length > 0) {
-      if (queue.length === 0) {
-        await new Promise<void>((resolve) => (wake = resolve));
+    // Up to `concurrency` batches in flight; the row guard keeps the newest reading whatever the order.
+    const running = new Set<Promise<void>>();
+    while (!ended || queue.length > 0 || running.size > 0) {
+      if (queue.length === 0 || running.size >= this.#concurrency) {
+        const idle = new Promise<void>((resolve) => (wake = resolve));
+        await Promise.race([idle, ...running]);
         wake = undefined;
         continue;
       }
-      await this.#process(binding, queue.splice(0, this.#batchSize));
+      const work = this.#process(binding, queue.splice(0, this.#batchSize)).finally(() => running.delete(work));
+      running.add(work);
     }
     await reader;
     if (binding.released) return;
@@ -247,7 +258,16 @@ export class DurableConsumer<T> {
       for (const msg of batch) msg.nak();
       return;
     }
-    if ((await this.#router.routeBatch(binding, batch)) > 0) {
+    let acked: number;
+    try {
+      acked = await this.#router.routeBatch(binding, batch);
+    } catch (error) {
+      // Routing handles failures itself; anything left is a bug: keep the messages for redelivery.
+      this.#o.logger.error({ err: error, durable: binding.durable }, `[${this.#o.tag}] ${this.#o.label} batch failed unexpectedly; naking ${batch.length} message(s)`);
+      for (const msg of batch) msg.nak(1_000);
+      return;
+    }
+    if (acked > 0) {
       binding.progress.lastAckAt = new Date().toISOString();
       this.#metrics.lastAck.set({ durable: binding.durable, stream: binding.stream }, Date.now() / 1000);
     }
