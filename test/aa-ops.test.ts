@@ -1,13 +1,12 @@
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { after, before, beforeEach, test } from "node:test";
 import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, type ConsumerInfo, type JetStreamManager, type StreamInfo } from "@nats-io/jetstream";
 import { headers, nanos, type NatsConnection } from "@nats-io/nats-core";
 import { connect } from "@nats-io/transport-node";
 import { freePort, startNats, type PrivateNats } from "./helpers/nats.js";
-import { consumerNames, deleteAllStreams, ROOT, runOpsScript, streamNames, watchMutations } from "./helpers/ops-scripts.js";
+import { aaOps as runAaOps, showRun as show, type CliRun } from "./helpers/cli.js";
+import { consumerNames, deleteAllStreams, runOpsScript, streamNames, watchMutations } from "./helpers/ops-scripts.js";
 
-const CLI = `${ROOT}/tools/ops/dist/cli.js`;
 const MULTI_STREAMS = ["AA_CORE_HOT", "AA_DLQ", "AA_DLQ_ADVISORIES", "AA_VENDOR_HOT"];
 const DURABLES = ["normalize-hrv-durable", "normalize-oura", "normalize-sleep-durable"];
 const LEGACY_SUBJECTS = ["athlete-ally.>", "vendor.>", "sleep.*"];
@@ -29,27 +28,9 @@ after(async () => {
 
 beforeEach(() => deleteAllStreams(jsm));
 
-interface CliRun {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
 
 /** Runs the built CLI as an operator would, with a clean env (PATH, HOME, NATS_URL of our server, `env`). */
-async function aaOps(args: string[], env: Record<string, string> = {}): Promise<CliRun> {
-  const child = spawn(process.execPath, [CLI, ...args], {
-    cwd: ROOT,
-    env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", NATS_URL: server.url, ...env },
-  });
-  let stdout = "";
-  let stderr = "";
-  child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
-  child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
-  const code = await new Promise<number | null>((resolve) => child.once("close", resolve));
-  return { code, stdout, stderr };
-}
-
-const show = (run: CliRun): string => `exit ${run.code}\n--- stdout\n${run.stdout}\n--- stderr\n${run.stderr}`;
+const aaOps = (args: string[], env: Record<string, string> = {}): Promise<CliRun> => runAaOps(args, { NATS_URL: server.url, ...env });
 
 async function ok(args: string[], env?: Record<string, string>): Promise<CliRun> {
   const run = await aaOps(args, env);

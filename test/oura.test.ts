@@ -1,11 +1,10 @@
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { createDecipheriv, createHmac, randomBytes } from "node:crypto";
 import { after, before, describe, test } from "node:test";
 import { DEFAULT_TOPOLOGY_NAMES, DlqHeaders, streamCandidates } from "@aa/event-bus";
 import { startFakeOura, type FakeOura } from "./helpers/fake-oura.js";
 import { freePort } from "./helpers/nats.js";
-import { ROOT } from "./helpers/ops-scripts.js";
+import { aaOps } from "./helpers/cli.js";
 import { baseUrl, startService } from "./helpers/service.js";
 import { createStack, getJson, streamMessages, type Stack } from "./helpers/stack.js";
 import { waitFor } from "./helpers/wait.js";
@@ -302,12 +301,3 @@ function openAesGcm(sealed: Buffer, userId: string): string {
   return Buffer.concat([decipher.update(sealed.subarray(29)), decipher.final()]).toString();
 }
 
-async function aaOps(args: string[], env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, [`${ROOT}/tools/ops/dist/cli.js`, ...args], { env, stdio: ["ignore", "pipe", "pipe"] });
-  let stdout = "";
-  let stderr = "";
-  child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
-  child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
-  const code = await new Promise<number | null>((resolve) => child.once("exit", resolve));
-  return { code, stdout, stderr };
-}
