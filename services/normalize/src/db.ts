@@ -15,6 +15,10 @@ export function createPool(options: PoolOptions): pg.Pool {
     connectionString: options.url,
     max: options.max,
     connectionTimeoutMillis: 5_000,
+    // A PostgreSQL that stops answering without closing the socket must fail the batch
+    // (transient: nak and retry), not hang it until TCP gives up.
+    query_timeout: 30_000,
+    statement_timeout: 25_000,
     options: `-c search_path=${options.schema}`,
   });
   pool.on("error", (error) => options.logger.warn({ err: error }, "idle PostgreSQL connection failed"));
@@ -22,9 +26,9 @@ export function createPool(options: PoolOptions): pg.Pool {
 }
 
 // SQLSTATE classes and codes where retrying later can succeed.
-const TRANSIENT_SQLSTATE = /^(08|53|57P0[123]|40001|40P01|55P03|58)/;
+const TRANSIENT_SQLSTATE = /^(08|53|57P0[123]|57014|40001|40P01|55P03|58)/;
 const TRANSIENT_NODE = /ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|EHOSTUNREACH|ENOTFOUND|EAI_AGAIN/;
-const TRANSIENT_TEXT = /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|the database system is (starting up|shutting down)|terminating connection/i;
+const TRANSIENT_TEXT = /Connection terminated|timeout exceeded when trying to connect|Query read timeout|Client has encountered a connection error|the database system is (starting up|shutting down)|terminating connection/i;
 
 /** One place that knows PostgreSQL failures: transient (retry, never DLQ early) vs bad data (DLQ now). */
 export function classifyDbError(error: unknown): Error {
