@@ -4,3 +4,4 @@ export { createMetricsRegistry } from "./metrics.js";
 export { connectNats, type NatsConnection, type NatsConnectOptions, type NatsLink, type NatsLinkState } from "./nats.js";
 export { exitOnStartupError, onShutdownSignal } from "./lifecycle.js";
 export { createHttpServer, type HttpServerOptions } from "./http.js";
+export { crashPoint } from "./crash-point.js";

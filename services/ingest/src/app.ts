@@ -6,6 +6,7 @@ import { hrvRoutes } from "./routes/hrv.js";
 import { sleepRoutes } from "./routes/sleep.js";
 import { ouraWebhookRoutes } from "./routes/oura-webhook.js";
 import type { OuraWebhookSettings } from "./oura.js";
+import { MAX_BODY_DEPTH, nestedDeeperThan } from "./depth.js";
 
 export interface IngestDeps {
   publisher: EventPublisher;
@@ -18,6 +19,8 @@ export interface IngestDeps {
   now?: () => Date;
   /** `/webhooks/oura` settings; undefined answers 503 (not configured). */
   oura?: OuraWebhookSettings;
+  /** Test-only crash point (`ingest:after-puback-before-reply`): called after a single reading's PubAck, before the reply. */
+  afterPubAck?: () => void;
 }
 
 /** Maps Fastify's own 4xx errors (bad JSON, wrong content type, too large) to `{error, details}`. */
@@ -34,10 +37,13 @@ export function errorHandler(error: FastifyError, request: FastifyRequest, reply
 export async function buildApp(deps: IngestDeps): Promise<FastifyInstance> {
   const app = createHttpServer({ logger: deps.logger, registry: deps.registry, bodyLimitBytes: deps.bodyLimitBytes });
   app.setErrorHandler(errorHandler);
+  app.addHook("preValidation", async (request, reply) => {
+    if (nestedDeeperThan(request.body, MAX_BODY_DEPTH)) return reply.code(400).send({ error: `Request body nests deeper than ${MAX_BODY_DEPTH} levels` });
+  });
   const now = deps.now ?? (() => new Date());
   const batchLimit = deps.batchBodyLimitBytes ?? 2_097_152;
-  await app.register(hrvRoutes(deps.publisher, now, batchLimit));
-  await app.register(sleepRoutes(deps.publisher, now, batchLimit));
+  await app.register(hrvRoutes(deps.publisher, now, batchLimit, deps.afterPubAck));
+  await app.register(sleepRoutes(deps.publisher, now, batchLimit, deps.afterPubAck));
   await app.register(ouraWebhookRoutes(deps.oura, deps.publisher, now));
 
   app.get("/health", async (_request, reply) => {

@@ -25,6 +25,10 @@ export const IngestConfigSchema = Type.Object({
   /** Expected `verification_token` of Oura's GET handshake. */
   OURA_VERIFICATION_TOKEN: Type.Optional(Type.String()),
   LOG_LEVEL: Type.String({ default: "info" }),
+  /** Test-only (fault suite): a crash point of this service, e.g. `ingest:after-puback-before-reply`; unset in production. */
+  AA_CRASH_POINT: Type.Optional(Type.String()),
+  /** Test-only: SIGKILL on this occurrence of AA_CRASH_POINT. */
+  AA_CRASH_AFTER: Type.Integer({ minimum: 1, default: 1 }),
   LOG_FORMAT: Type.Union([Type.Literal("json"), Type.Literal("pretty")], { default: "json" }),
 });
 export type IngestConfig = Static<typeof IngestConfigSchema>;

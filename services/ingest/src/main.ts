@@ -1,7 +1,7 @@
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { Subjects } from "@aa/contracts";
 import { EventPublisher, eventBusSettings, manageStreams } from "@aa/event-bus";
-import { connectNats, createLogger, createMetricsRegistry, exitOnStartupError, onShutdownSignal } from "@aa/service-kit";
+import { connectNats, crashPoint, createLogger, createMetricsRegistry, exitOnStartupError, onShutdownSignal } from "@aa/service-kit";
 import { buildApp } from "./app.js";
 import { loadIngestConfig, ouraWebhookSettings } from "./config.js";
 
@@ -18,7 +18,7 @@ async function main(): Promise<void> {
 
   const registry = createMetricsRegistry();
   const publisher = new EventPublisher({ js: jetstream(link.nc), logger, registry, retryBudgetMs: config.PUBLISH_RETRY_BUDGET_MS, ackTimeoutMs: config.PUBLISH_ACK_TIMEOUT_MS, maxInFlight: config.PUBLISH_MAX_IN_FLIGHT });
-  const app = await buildApp({ publisher, link, registry, logger, bodyLimitBytes: config.BODY_LIMIT_BYTES, batchBodyLimitBytes: config.BATCH_BODY_LIMIT_BYTES, oura });
+  const app = await buildApp({ publisher, link, registry, logger, bodyLimitBytes: config.BODY_LIMIT_BYTES, batchBodyLimitBytes: config.BATCH_BODY_LIMIT_BYTES, oura, afterPubAck: crashPoint(config.AA_CRASH_POINT, "ingest:after-puback-before-reply", config.AA_CRASH_AFTER) });
   logOuraWebhooks(oura, logger);
   await app.listen({ port: config.PORT, host: config.HOST });
   logger.info(`[ingest] Listening on http://${config.HOST}:${config.PORT} (stream mode ${settings.mode})`);

@@ -1,5 +1,6 @@
 import { createHash, createHmac, timingSafeEqual } from "node:crypto";
 import { validateOuraWebhookNotification, type OuraWebhookNotification, type OuraWebhookReceived, type Validation } from "@aa/contracts";
+import { MAX_BODY_DEPTH, nestedDeeperThan } from "./depth.js";
 
 /** How far `x-oura-timestamp` may be from our clock, either way, in seconds. */
 export const TIMESTAMP_TOLERANCE_SECONDS = 300;
@@ -72,6 +73,7 @@ export function parseNotification(body: Buffer): Validation<OuraWebhookNotificat
   } catch (error) {
     return { ok: false, errors: [{ field: "(body)", message: `is not valid JSON: ${(error as Error).message}` }] };
   }
+  if (nestedDeeperThan(value, MAX_BODY_DEPTH)) return { ok: false, errors: [{ field: "(body)", message: `nests deeper than ${MAX_BODY_DEPTH} levels` }] };
   return validateOuraWebhookNotification(value);
 }
 

@@ -39,7 +39,7 @@ export const NormalizeConfigSchema = Type.Object({
   /** How often the webhook subscriptions are listed for `oura_webhook_subscription_expiry_seconds`, in ms. */
   OURA_SUBSCRIPTION_CHECK_INTERVAL_MS: Type.Integer({ minimum: 1_000, default: 900_000 }),
   LOG_LEVEL: Type.String({ default: "info" }),
-  /** Test-only (fault suite): a crash point of this service, `normalize:after-commit-before-ack`; unset in production. */
+  /** Test-only (fault suite): a crash point of this service, `normalize:after-commit-before-ack` or `normalize:before-commit`; unset in production. */
   AA_CRASH_POINT: Type.Optional(Type.String()),
   /** Test-only: SIGKILL on this occurrence of AA_CRASH_POINT. */
   AA_CRASH_AFTER: Type.Integer({ minimum: 1, default: 1 }),

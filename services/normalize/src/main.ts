@@ -31,7 +31,7 @@ async function main(): Promise<void> {
   startDlqDepthRefresher({ jsm, registry, stream: settings.names.dlq, logger });
   const publisher = new EventPublisher({ js, logger, registry });
 
-  const deps = { js, jsm, pool, publisher, logger, registry, settings, manageConsumer: config.FEATURE_SERVICE_MANAGES_CONSUMERS, retryBudgetMs: config.RETRY_BUDGET_MS, batchSize: config.CONSUMER_BATCH_SIZE, concurrency: config.CONSUMER_CONCURRENCY, onBeforeAck: crashPoint(config.AA_CRASH_POINT, "normalize:after-commit-before-ack", config.AA_CRASH_AFTER) };
+  const deps = { js, jsm, pool, publisher, logger, registry, settings, manageConsumer: config.FEATURE_SERVICE_MANAGES_CONSUMERS, retryBudgetMs: config.RETRY_BUDGET_MS, batchSize: config.CONSUMER_BATCH_SIZE, concurrency: config.CONSUMER_CONCURRENCY, onBeforeAck: crashPoint(config.AA_CRASH_POINT, "normalize:after-commit-before-ack", config.AA_CRASH_AFTER), beforeWrite: crashPoint(config.AA_CRASH_POINT, "normalize:before-commit", config.AA_CRASH_AFTER) };
   const oura = setUpOura(ouraConfig, { pool, registry, logger });
   const consumers = [
     { label: "HRV", consumer: hrvConsumer(deps) },

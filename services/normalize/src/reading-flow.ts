@@ -53,11 +53,12 @@ async function announceStored<E, R extends { eventId: string }, S>(publisher: Ev
 }
 
 /** Stores a reading, then announces it; a stale replay changes nothing and announces nothing. */
-export function readingHandler<E, R extends { eventId: string }, S>(flow: ReadingFlow<E, R, S>, pool: pg.Pool, publisher: EventPublisher): MessageHandler<E> {
+export function readingHandler<E, R extends { eventId: string }, S>(flow: ReadingFlow<E, R, S>, pool: pg.Pool, publisher: EventPublisher, beforeWrite?: () => void): MessageHandler<E> {
   return {
     decode: decodeJson((value) => flow.validateRaw(value)),
     async handle(event) {
       const row = flow.toRow(event);
+      beforeWrite?.(); // test-only crash point: the write (its own transaction) not yet sent
       if ((await flow.write(pool, row)) === "stale") return;
       await announceStored(publisher, flow, row);
     },
@@ -65,6 +66,7 @@ export function readingHandler<E, R extends { eventId: string }, S>(flow: Readin
     // fails only its own message (redelivered; the write is idempotent).
     async handleBatch(events) {
       const rows = events.map((event) => flow.toRow(event));
+      beforeWrite?.();
       const outcomes = await flow.writeBatch(pool, rows);
       return Promise.all(rows.map((row) => (outcomes.get(row.eventId) === "stale" ? undefined : announceStored(publisher, flow, row).catch((error: Error) => error))));
     },
@@ -85,6 +87,8 @@ export interface ConsumerDeps {
   batchSize: number;
   /** Test-only crash point (`normalize:after-commit-before-ack`), from AA_CRASH_POINT. */
   onBeforeAck?: () => void;
+  /** Test-only crash point (`normalize:before-commit`): called before a reading write is sent. */
+  beforeWrite?: () => void;
   /** Batches in flight per binding: CONSUMER_CONCURRENCY. */
   concurrency: number;
 }
@@ -134,7 +138,7 @@ export function normalizeConsumer<T>(setup: DurableSetup<T>, deps: ConsumerDeps)
 /** The flow's durable (the topology's consumer on its raw subject), with its metrics and DLQ prefix. */
 export function readingConsumer<E, R extends { eventId: string }, S>(flow: ReadingFlow<E, R, S>, deps: ConsumerDeps): DurableConsumer<E> {
   const metrics = readingMetrics(deps.registry, flow.label.toLowerCase(), flow.label);
-  const handler = readingHandler(flow, deps.pool, deps.publisher);
+  const handler = readingHandler(flow, deps.pool, deps.publisher, deps.beforeWrite);
   return normalizeConsumer({ label: flow.label, subject: flow.rawSubject, handler, results: metrics.messages, latency: metrics.latency }, deps);
 }
 

@@ -58,6 +58,8 @@ export interface RouterOptions<T> {
   retryBudgetMs: number;
   /** Log prefix of routing lines, e.g. `normalize-hrv`. */
   tag: string;
+  /** Test-only hook (fault suite crash point): called after the work committed, before each ack. */
+  onBeforeAck?: () => void;
 }
 
 /**
@@ -141,6 +143,7 @@ export class MessageRouter<T> {
 
   /** Acknowledges a processed message (only after its work is durable) and records it. */
   #done(ctx: RouteContext, msg: JsMsg, outcome: void | "ignored"): boolean {
+    this.o.onBeforeAck?.();
     msg.ack();
     if (outcome !== "ignored") this.o.latency?.observe({ stream: ctx.stream, durable: ctx.durable }, Math.max(0, Date.now() - msg.info.timestampNanos / 1e6) / 1000);
     this.#count(ctx, msg, outcome === "ignored" ? "ignored" : "success");

@@ -3,7 +3,7 @@ import type { EventPublisher } from "@aa/event-bus";
 import { readingRoutes } from "./reading.js";
 
 /** `POST /ingest/hrv` (and `/api/v1/ingest/hrv`) → `athlete-ally.hrv.raw-received`. */
-export function hrvRoutes(publisher: EventPublisher, now: () => Date, batchBodyLimitBytes: number) {
+export function hrvRoutes(publisher: EventPublisher, now: () => Date, batchBodyLimitBytes: number, afterPubAck?: () => void) {
   const route = { path: "hrv", label: "HRV", noun: "HRV reading", subject: Subjects.hrvRawReceived.subject, validateReading: validateHrvReading, validateEvent: validateHrvRawReceived };
-  return readingRoutes(route, publisher, now, batchBodyLimitBytes);
+  return readingRoutes(route, publisher, now, batchBodyLimitBytes, afterPubAck);
 }

@@ -42,7 +42,7 @@ function unavailable(reply: FastifyReply, eventId: string) {
 }
 
 /** Validates, picks the event id, and answers 202 only once JetStream acknowledged the event; also registers `/batch`. */
-export function readingRoutes<R extends { eventId?: string }>(route: ReadingRoute<R>, publisher: EventPublisher, now: () => Date, batchBodyLimitBytes: number) {
+export function readingRoutes<R extends { eventId?: string }>(route: ReadingRoute<R>, publisher: EventPublisher, now: () => Date, batchBodyLimitBytes: number, afterPubAck?: () => void) {
   return async (app: FastifyInstance): Promise<void> => {
     const handler = async (request: FastifyRequest, reply: FastifyReply) => {
       const reading = route.validateReading(request.body, now());
@@ -53,6 +53,7 @@ export function readingRoutes<R extends { eventId?: string }>(route: ReadingRout
       const event = { ...reading.value, eventId: id.eventId, receivedAt: now().toISOString() };
       try {
         const receipt = await publisher.publish({ subject: route.subject, msgId: id.eventId, event, validate: route.validateEvent });
+        afterPubAck?.(); // test-only crash point: stored in the stream, client not yet told
         return reply.code(202).send({ status: "received", eventId: id.eventId, timestamp: event.receivedAt, ...(receipt.duplicate ? { duplicate: true } : {}) });
       } catch (error) {
         if (!(error instanceof PublishError)) throw error;

@@ -1,0 +1,85 @@
+import { describe, test } from "node:test";
+import { audit } from "./faults/auditor.js";
+import { startLedgerLoad } from "./faults/ledger.js";
+import { assertClean, faultStack, publishPoison, restartAfterCrash, setAckWait, sleep } from "./faults/scenario.js";
+
+// The fast fault scenarios (also in `npm run test:faults`): crash points and broker kills under load.
+describe("faults: crashes under load", { concurrency: false }, () => {
+  test("ingest killed after the PubAck, before the reply: the client retries and the event is stored once", async () => {
+    const stack = await faultStack({ ingestEnv: { AA_CRASH_POINT: "ingest:after-puback-before-reply", AA_CRASH_AFTER: "50" } });
+    try {
+      const load = startLedgerLoad({ url: stack.ingestUrl, prefix: "ingest-crash", ratePerSecond: 100, maxSeconds: 4 });
+      await restartAfterCrash(stack, "ingest");
+      const faultEndedAt = Date.now();
+      const ledger = await load.finish();
+      assertClean(await audit({ scenario: "ingest SIGKILL after PubAck before reply", ledger, jsm: stack.jsm, pool: stack.db.pool, faultEndedAt }));
+    } finally {
+      await stack.close();
+    }
+  });
+
+  test("normalize killed after COMMIT before ack: redelivered after the ack wait, stored once", async () => {
+    const stack = await faultStack({ normalizeEnv: { AA_CRASH_POINT: "normalize:after-commit-before-ack", AA_CRASH_AFTER: "30" } });
+    try {
+      await setAckWait(stack.jsm, 5_000);
+      const load = startLedgerLoad({ url: stack.ingestUrl, prefix: "normalize-crash", ratePerSecond: 100, maxSeconds: 4 });
+      await restartAfterCrash(stack, "normalize");
+      const faultEndedAt = Date.now();
+      const ledger = await load.finish();
+      assertClean(await audit({ scenario: "normalize SIGKILL after COMMIT before ack", ledger, jsm: stack.jsm, pool: stack.db.pool, faultEndedAt }));
+    } finally {
+      await stack.close();
+    }
+  });
+
+  test("normalize killed before COMMIT: nothing written, redelivered after the ack wait, stored once", async () => {
+    const stack = await faultStack({ normalizeEnv: { AA_CRASH_POINT: "normalize:before-commit", AA_CRASH_AFTER: "5" } });
+    try {
+      await setAckWait(stack.jsm, 5_000);
+      const load = startLedgerLoad({ url: stack.ingestUrl, prefix: "before-commit", ratePerSecond: 100, maxSeconds: 4 });
+      await restartAfterCrash(stack, "normalize");
+      const faultEndedAt = Date.now();
+      const ledger = await load.finish();
+      assertClean(await audit({ scenario: "normalize SIGKILL before COMMIT", ledger, jsm: stack.jsm, pool: stack.db.pool, faultEndedAt }));
+    } finally {
+      await stack.close();
+    }
+  });
+
+  test("normalize killed mid-batch (before ack, load running): nothing lost after the restart", async () => {
+    const stack = await faultStack();
+    try {
+      await setAckWait(stack.jsm, 5_000);
+      const load = startLedgerLoad({ url: stack.ingestUrl, prefix: "normalize-kill", ratePerSecond: 100, maxSeconds: 5 });
+      await sleep(1_500);
+      stack.normalize!.process.kill("SIGKILL");
+      await sleep(1_500);
+      await stack.startNormalize();
+      const faultEndedAt = Date.now();
+      const ledger = await load.finish();
+      assertClean(await audit({ scenario: "normalize SIGKILL under load (in flight)", ledger, jsm: stack.jsm, pool: stack.db.pool, faultEndedAt }));
+    } finally {
+      await stack.close();
+    }
+  });
+
+  test("nats-server SIGKILL and restart three times under load, with poison among valid events", async () => {
+    const stack = await faultStack();
+    try {
+      const load = startLedgerLoad({ url: stack.ingestUrl, prefix: "nats-kill", ratePerSecond: 100, maxSeconds: 12 });
+      const poisonIds: string[] = [];
+      for (let round = 1; round <= 3; round++) {
+        await sleep(2_000);
+        poisonIds.push(...(await publishPoison(stack, load.ledger, `nats-kill-${round}`, 3)));
+        await stack.nats.kill("SIGKILL");
+        await sleep(1_500);
+        await stack.nats.start();
+      }
+      const faultEndedAt = Date.now();
+      const ledger = await load.finish();
+      assertClean(await audit({ scenario: "nats-server SIGKILL+restart x3 (+poison)", ledger, jsm: stack.jsm, pool: stack.db.pool, faultEndedAt, poisonIds }));
+    } finally {
+      await stack.close();
+    }
+  });
+});
