@@ -1,0 +1,128 @@
+import type { BenchEnv } from "./env.js";
+import { hrvReadingJson, IdSequence } from "./events.js";
+import { acceptedBatch, acceptedSingle, runLoad, runPaced, type LoadOutcome } from "./load.js";
+import type { BenchSizes } from "./options.js";
+import { latencyStats, waitCommitted, type Ledger, type LatencyStats } from "./verify.js";
+
+export interface PhaseContext {
+  env: BenchEnv;
+  sizes: BenchSizes;
+  ingestUrl: string;
+  ledger: Ledger;
+}
+
+/** One end-to-end run: HTTP → JetStream → normalize → row committed. */
+export interface ThroughputResult {
+  /** Rows committed / (first request → last row committed). */
+  eventsPerSec: number;
+  /** Events answered 2xx / load duration: what ingest took in. */
+  acceptedPerSec: number;
+  requests: number;
+  statuses: Record<string, number>;
+  errors: number;
+  accepted: number;
+  rows: number;
+  /** Every accepted event was committed before the timeout. */
+  complete: boolean;
+  loadSeconds: number;
+  totalSeconds: number;
+}
+
+export interface LatencyResult extends LatencyStats {
+  /** Every accepted event was committed before the timeout (the stats cover the rows there are). */
+  complete: boolean;
+  offeredRate: number;
+  /** Requests answered per second: whether the offered rate was held. */
+  answeredRate: number;
+  statuses: Record<string, number>;
+}
+
+export const NOT_AVAILABLE = "not available";
+
+/** Single-reading POSTs at saturation, one event per request. */
+export async function e2eSingle(ctx: PhaseContext): Promise<ThroughputResult> {
+  const ids = new IdSequence("single");
+  const load = await runLoad({
+    url: ctx.ingestUrl,
+    path: "/ingest/hrv",
+    seconds: ctx.sizes.singleSeconds,
+    connections: ctx.sizes.singleConnections,
+    maxRequests: ctx.sizes.maxRequests,
+    next: () => {
+      const id = ids.next();
+      return { body: hrvReadingJson(id), ids: [id] };
+    },
+    accepted: acceptedSingle,
+  });
+  return await settle(ctx, ids, load);
+}
+
+/** Batch POSTs of `batchItems` readings at saturation; "not available" while the endpoint answers 404. */
+export async function e2eBatch(ctx: PhaseContext): Promise<ThroughputResult | typeof NOT_AVAILABLE> {
+  if (!(await batchEndpointExists(ctx.ingestUrl))) return NOT_AVAILABLE;
+  const ids = new IdSequence("batch");
+  const load = await runLoad({
+    url: ctx.ingestUrl,
+    path: "/ingest/hrv/batch",
+    seconds: ctx.sizes.batchSeconds,
+    connections: ctx.sizes.batchConnections,
+    maxRequests: Math.ceil(ctx.sizes.maxRequests / ctx.sizes.batchItems),
+    next: () => {
+      const batch = Array.from({ length: ctx.sizes.batchItems }, () => ids.next());
+      return { body: `{"items":[${batch.map((id) => hrvReadingJson(id)).join(",")}]}`, ids: batch };
+    },
+    accepted: acceptedBatch,
+  });
+  return await settle(ctx, ids, load);
+}
+
+/** An empty batch stores nothing; only a 404 says the route is missing. */
+async function batchEndpointExists(ingestUrl: string): Promise<boolean> {
+  const response = await fetch(`${ingestUrl}/ingest/hrv/batch`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ items: [] }), signal: AbortSignal.timeout(10_000) });
+  await response.arrayBuffer();
+  return response.status !== 404;
+}
+
+/** capturedAt (the send time) → row created, at a fixed offered rate spread evenly over each second. */
+export async function e2eLatency(ctx: PhaseContext): Promise<LatencyResult> {
+  const ids = new IdSequence("latency");
+  const rate = ctx.sizes.latencyRate;
+  const load = await runPaced(
+    {
+      url: ctx.ingestUrl,
+      path: "/ingest/hrv",
+      seconds: ctx.sizes.latencySeconds,
+      connections: 100,
+      overallRate: rate,
+      maxRequests: rate * ctx.sizes.latencySeconds,
+      next: () => {
+        const id = ids.next();
+        return { body: hrvReadingJson(id, new Date().toISOString()), ids: [id] };
+      },
+      accepted: acceptedSingle,
+    },
+    10,
+  );
+  const result = await settle(ctx, ids, load);
+  const stats = await latencyStats(ctx.env.db.pool, ids.phase);
+  return { ...stats, complete: result.complete, offeredRate: rate, answeredRate: load.responses / ctx.sizes.latencySeconds, statuses: load.statuses };
+}
+
+/** Records the run in the ledger, waits for its rows, and derives its rates. */
+async function settle(ctx: PhaseContext, ids: IdSequence, load: LoadOutcome): Promise<ThroughputResult> {
+  ctx.ledger.record({ phase: ids.phase, sent: ids.sent, accepted: load.accepted, refused: load.refused, unanswered: ids.sent - load.answeredEvents });
+  const committed = await waitCommitted(ctx.env, ids.phase, load.accepted.length, ctx.sizes.drainTimeoutMs);
+  const totalSeconds = (committed.at - load.startedAt) / 1000;
+  return {
+    eventsPerSec: committed.rows / totalSeconds,
+    acceptedPerSec: load.accepted.length / load.seconds,
+    requests: load.responses,
+    statuses: load.statuses,
+    errors: load.errors,
+    accepted: load.accepted.length,
+    rows: committed.rows,
+    complete: committed.complete,
+    loadSeconds: load.seconds,
+    totalSeconds,
+  };
+}

@@ -1,0 +1,149 @@
+import type { DrainResult } from "./drain.js";
+import { NOT_AVAILABLE, type LatencyResult, type ThroughputResult } from "./e2e.js";
+import type { RawLimits } from "./raw.js";
+import type { RssSample } from "./services.js";
+import type { Audit, PhaseAudit } from "./verify.js";
+
+type Figure = number | typeof NOT_AVAILABLE;
+
+/** Everything one run measured. */
+export interface BenchRun {
+  quick: boolean;
+  /** Other work on the machine skews every figure: the 1-minute load average when the bench began. */
+  machine: { cpus: number; loadAverageAtStart: number };
+  raw: RawLimits;
+  single: ThroughputResult;
+  batch: ThroughputResult | typeof NOT_AVAILABLE;
+  latency: LatencyResult;
+  drainOne: DrainResult;
+  drainTwo: DrainResult;
+  rss: RssSample[];
+  peakRssMb: { ingest: number; normalize: number };
+  audit: Audit;
+  dlqMessages: number;
+}
+
+interface Bound {
+  limit: string;
+  value: number;
+  unit: string;
+  /** figure / limit. */
+  ratio: number | null;
+}
+
+/** One line of the table: a figure, the raw limits it is bounded by, and the issue's target. */
+export interface Comparison {
+  figure: string;
+  value: Figure;
+  unit: string;
+  boundedBy: Bound[];
+  target: string;
+  met: boolean | null;
+}
+
+const bound = (limit: string, limitValue: number, unit: string, value: Figure): Bound => ({ limit, value: limitValue, unit, ratio: typeof value === "number" ? value / limitValue : null });
+const atLeast = (value: Figure, target: number): boolean | null => (typeof value === "number" ? value >= target : null);
+const atMost = (value: Figure, target: number): boolean | null => (typeof value === "number" ? value <= target : null);
+
+function rawComparisons(raw: RawLimits): Comparison[] {
+  const line = (figure: string, value: number, unit: string): Comparison => ({ figure, value, unit, boundedBy: [], target: "", met: null });
+  return [
+    line("raw: JetStream publish, pipelined", raw.jsPublishMsgPerSec, "msg/s"),
+    line("raw: JetStream consume + ack", raw.jsConsumeAckMsgPerSec, "msg/s"),
+    line("raw: PostgreSQL batched upsert", raw.pgUpsertRowsPerSec, "rows/s"),
+    line("raw: bare Fastify POST", raw.fastifyReqPerSec, "req/s"),
+  ];
+}
+
+function pipelineComparisons(run: BenchRun): Comparison[] {
+  const { raw } = run;
+  const single = run.single.eventsPerSec;
+  const batch = run.batch === NOT_AVAILABLE ? NOT_AVAILABLE : run.batch.eventsPerSec;
+  const drainLimits = (value: number) => [bound("JetStream consume + ack", raw.jsConsumeAckMsgPerSec, "msg/s", value), bound("PostgreSQL upsert", raw.pgUpsertRowsPerSec, "rows/s", value)];
+  return [
+    { figure: "e2e single-event POSTs", value: single, unit: "events/s", boundedBy: [bound("bare Fastify POST", raw.fastifyReqPerSec, "req/s", single), bound("JetStream publish", raw.jsPublishMsgPerSec, "msg/s", single)], target: "≥ 10,000/s", met: atLeast(single, 10_000) },
+    { figure: "e2e batch POSTs", value: batch, unit: "events/s", boundedBy: [bound("JetStream publish", raw.jsPublishMsgPerSec, "msg/s", batch), bound("PostgreSQL upsert", raw.pgUpsertRowsPerSec, "rows/s", batch)], target: "≥ 25,000/s", met: atLeast(batch, 25_000) },
+    { figure: `latency p50 @ ${run.latency.offeredRate}/s`, value: run.latency.p50Ms, unit: "ms", boundedBy: [], target: "", met: null },
+    { figure: `latency p99 @ ${run.latency.offeredRate}/s`, value: run.latency.p99Ms, unit: "ms", boundedBy: [], target: "≤ 50 ms", met: atMost(run.latency.p99Ms, 50) },
+    { figure: `latency max @ ${run.latency.offeredRate}/s`, value: run.latency.maxMs, unit: "ms", boundedBy: [], target: "", met: null },
+    { figure: "drain, 1 normalize", value: run.drainOne.eventsPerSec, unit: "events/s", boundedBy: drainLimits(run.drainOne.eventsPerSec), target: "≥ 30,000/s", met: atLeast(run.drainOne.eventsPerSec, 30_000) },
+    { figure: "drain, 2 normalize", value: run.drainTwo.eventsPerSec, unit: "events/s", boundedBy: [...drainLimits(run.drainTwo.eventsPerSec), bound("drain, 1 normalize", run.drainOne.eventsPerSec, "events/s", run.drainTwo.eventsPerSec)], target: "≥ 30,000/s", met: atLeast(run.drainTwo.eventsPerSec, 30_000) },
+    { figure: "peak RSS ingest", value: run.peakRssMb.ingest, unit: "MB", boundedBy: [], target: "≤ 300 MB", met: atMost(run.peakRssMb.ingest, 300) },
+    { figure: "peak RSS normalize", value: run.peakRssMb.normalize, unit: "MB", boundedBy: [], target: "≤ 300 MB", met: atMost(run.peakRssMb.normalize, 300) },
+    { figure: "lost (2xx without a row)", value: run.audit.lost, unit: "events", boundedBy: [], target: "0", met: run.audit.lost === 0 },
+    { figure: "duplicated rows", value: run.audit.duplicated, unit: "rows", boundedBy: [], target: "0", met: run.audit.duplicated === 0 },
+  ];
+}
+
+/** The figures the smoke test checks: every one a positive number, or "not available" for the batch row. */
+function figures(run: BenchRun): Record<string, Figure> {
+  return {
+    jsPublishMsgPerSec: run.raw.jsPublishMsgPerSec,
+    jsConsumeAckMsgPerSec: run.raw.jsConsumeAckMsgPerSec,
+    pgUpsertRowsPerSec: run.raw.pgUpsertRowsPerSec,
+    fastifyReqPerSec: run.raw.fastifyReqPerSec,
+    e2eSingleEventsPerSec: run.single.eventsPerSec,
+    e2eBatchEventsPerSec: run.batch === NOT_AVAILABLE ? NOT_AVAILABLE : run.batch.eventsPerSec,
+    latencyP50Ms: run.latency.p50Ms,
+    latencyP99Ms: run.latency.p99Ms,
+    latencyMaxMs: run.latency.maxMs,
+    drainOneEventsPerSec: run.drainOne.eventsPerSec,
+    drainTwoEventsPerSec: run.drainTwo.eventsPerSec,
+    ingestPeakRssMb: run.peakRssMb.ingest,
+    normalizePeakRssMb: run.peakRssMb.normalize,
+  };
+}
+
+/** The JSON document `--json` prints. */
+export function toJson(run: BenchRun) {
+  const { quick, audit, ...details } = run;
+  return { quick, figures: figures(run), lost: audit.lost, duplicated: audit.duplicated, comparisons: [...rawComparisons(run.raw), ...pipelineComparisons(run)], details: { ...details, audit } };
+}
+
+const fmt = (value: Figure, unit: string): string => {
+  if (typeof value !== "number") return value;
+  const digits = unit === "ms" ? 1 : 0;
+  return `${value.toLocaleString("en-US", { minimumFractionDigits: digits, maximumFractionDigits: digits })} ${unit}`;
+};
+
+const pct = (ratio: number | null): string => (ratio === null ? "-" : `${(ratio * 100).toFixed(0)}%`);
+
+/** A fixed-width table: a figure per line, one extra line per further raw limit it is bounded by. */
+export function toTable(run: BenchRun): string {
+  const header = ["figure", "value", "bounded by (raw limit)", "ratio", "target", "met"];
+  const rows: string[][] = [];
+  for (const c of [...rawComparisons(run.raw), ...pipelineComparisons(run)]) {
+    const met = c.met === null ? "" : c.met ? "yes" : "NO";
+    const [first, ...rest] = c.boundedBy;
+    rows.push([c.figure, fmt(c.value, c.unit), first ? `${first.limit} ${fmt(first.value, first.unit)}` : "", first ? pct(first.ratio) : "", c.target, met]);
+    for (const b of rest) rows.push(["", "", `${b.limit} ${fmt(b.value, b.unit)}`, pct(b.ratio), "", ""]);
+  }
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
+  const render = (cells: string[]) => cells.map((cell, i) => (i === 1 ? cell.padStart(widths[i] ?? 0) : cell.padEnd(widths[i] ?? 0))).join("  ").trimEnd();
+  return [render(header), widths.map((w) => "-".repeat(w)).join("  "), ...rows.map(render), "", ...notes(run)].join("\n");
+}
+
+function notes(run: BenchRun): string[] {
+  const batch = run.batch === NOT_AVAILABLE ? "batch: not available (POST /ingest/hrv/batch answered 404)" : `batch: ${describe(run.batch)}`;
+  const drain = (d: DrainResult) => `${d.rows}/${d.events} rows, startup ${d.startupSeconds.toFixed(1)} s, total ${d.totalSeconds.toFixed(1)} s, redelivered ${d.redelivered}, processed per instance ${d.processedPerInstance.join(" + ")}`;
+  return [
+    `machine: ${run.machine.cpus} CPUs, load average ${run.machine.loadAverageAtStart.toFixed(2)} when the bench began${run.quick ? "; quick run (small counts)" : ""}`,
+    `single: ${describe(run.single)}`,
+    batch,
+    `latency: ${run.latency.rows} rows${run.latency.complete ? "" : " (INCOMPLETE)"}, offered ${run.latency.offeredRate}/s, answered ${run.latency.answeredRate.toFixed(0)}/s, statuses ${JSON.stringify(run.latency.statuses)}`,
+    `drain 1: ${drain(run.drainOne)}`,
+    `drain 2: ${drain(run.drainTwo)}`,
+    `audit: ${run.audit.phases.map(auditLine).join("; ")}; rows never sent ${run.audit.unsentRows}, event ids stored twice ${run.audit.duplicateEventIds}, DLQ messages ${run.dlqMessages}`,
+    `RSS (VmHWM per process): ${run.rss.map((s) => `${s.service}[${s.pid}] ${s.peakMb.toFixed(0)} MB`).join(", ")}`,
+  ];
+}
+
+function auditLine(p: PhaseAudit): string {
+  const refused = p.refused > 0 ? `, refused ${p.refused} (${p.storedRefused} stored)` : "";
+  const unanswered = p.unanswered > 0 ? `, cut off ${p.unanswered} (${p.storedUnanswered} stored)` : "";
+  return `${p.phase} accepted ${p.accepted}${refused}${unanswered}, rows ${p.rows}, lost ${p.lost}`;
+}
+
+function describe(r: ThroughputResult): string {
+  return `${r.requests} responses ${JSON.stringify(r.statuses)}, ${r.errors} errors, accepted ${r.accepted} (${r.acceptedPerSec.toFixed(0)}/s over ${r.loadSeconds.toFixed(1)} s), rows ${r.rows} after ${r.totalSeconds.toFixed(1)} s${r.complete ? "" : " (INCOMPLETE)"}`;
+}
