@@ -37,8 +37,6 @@ export interface LatencyResult extends LatencyStats {
   statuses: Record<string, number>;
 }
 
-export const NOT_AVAILABLE = "not available";
-
 /** Single-reading POSTs at saturation, one event per request. */
 export async function e2eSingle(ctx: PhaseContext): Promise<ThroughputResult> {
   const ids = new IdSequence("single");
@@ -57,9 +55,8 @@ export async function e2eSingle(ctx: PhaseContext): Promise<ThroughputResult> {
   return await settle(ctx, ids, load);
 }
 
-/** Batch POSTs of `batchItems` readings at saturation; "not available" while the endpoint answers 404. */
-export async function e2eBatch(ctx: PhaseContext): Promise<ThroughputResult | typeof NOT_AVAILABLE> {
-  if (!(await batchEndpointExists(ctx.ingestUrl))) return NOT_AVAILABLE;
+/** Batch POSTs of `batchItems` readings at saturation. */
+export async function e2eBatch(ctx: PhaseContext): Promise<ThroughputResult> {
   const ids = new IdSequence("batch");
   const load = await runLoad({
     url: ctx.ingestUrl,
@@ -74,13 +71,6 @@ export async function e2eBatch(ctx: PhaseContext): Promise<ThroughputResult | ty
     accepted: acceptedBatch,
   });
   return await settle(ctx, ids, load);
-}
-
-/** An empty batch stores nothing; only a 404 says the route is missing. */
-async function batchEndpointExists(ingestUrl: string): Promise<boolean> {
-  const response = await fetch(`${ingestUrl}/ingest/hrv/batch`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ items: [] }), signal: AbortSignal.timeout(10_000) });
-  await response.arrayBuffer();
-  return response.status !== 404;
 }
 
 /** capturedAt (the send time) → row created, at a fixed offered rate spread evenly over each second. */

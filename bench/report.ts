@@ -1,10 +1,9 @@
 import type { DrainResult } from "./drain.js";
-import { NOT_AVAILABLE, type LatencyResult, type ThroughputResult } from "./e2e.js";
+import type { LatencyResult, ThroughputResult } from "./e2e.js";
 import type { RawLimits } from "./raw.js";
 import type { RssSample } from "./services.js";
 import type { Audit, PhaseAudit } from "./verify.js";
 
-type Figure = number | typeof NOT_AVAILABLE;
 
 /** Everything one run measured. */
 export interface BenchRun {
@@ -13,7 +12,7 @@ export interface BenchRun {
   machine: { cpus: number; loadAverageAtStart: number };
   raw: RawLimits;
   single: ThroughputResult;
-  batch: ThroughputResult | typeof NOT_AVAILABLE;
+  batch: ThroughputResult;
   latency: LatencyResult;
   drainOne: DrainResult;
   drainTwo: DrainResult;
@@ -28,22 +27,22 @@ interface Bound {
   value: number;
   unit: string;
   /** figure / limit. */
-  ratio: number | null;
+  ratio: number;
 }
 
 /** One line of the table: a figure, the raw limits it is bounded by, and the issue's target. */
 export interface Comparison {
   figure: string;
-  value: Figure;
+  value: number;
   unit: string;
   boundedBy: Bound[];
   target: string;
   met: boolean | null;
 }
 
-const bound = (limit: string, limitValue: number, unit: string, value: Figure): Bound => ({ limit, value: limitValue, unit, ratio: typeof value === "number" ? value / limitValue : null });
-const atLeast = (value: Figure, target: number): boolean | null => (typeof value === "number" ? value >= target : null);
-const atMost = (value: Figure, target: number): boolean | null => (typeof value === "number" ? value <= target : null);
+const bound = (limit: string, limitValue: number, unit: string, value: number): Bound => ({ limit, value: limitValue, unit, ratio: value / limitValue });
+const atLeast = (value: number, target: number): boolean => value >= target;
+const atMost = (value: number, target: number): boolean => value <= target;
 
 function rawComparisons(raw: RawLimits): Comparison[] {
   const line = (figure: string, value: number, unit: string): Comparison => ({ figure, value, unit, boundedBy: [], target: "", met: null });
@@ -58,7 +57,7 @@ function rawComparisons(raw: RawLimits): Comparison[] {
 function pipelineComparisons(run: BenchRun): Comparison[] {
   const { raw } = run;
   const single = run.single.eventsPerSec;
-  const batch = run.batch === NOT_AVAILABLE ? NOT_AVAILABLE : run.batch.eventsPerSec;
+  const batch = run.batch.eventsPerSec;
   const drainLimits = (value: number) => [bound("JetStream consume + ack", raw.jsConsumeAckMsgPerSec, "msg/s", value), bound("PostgreSQL upsert", raw.pgUpsertRowsPerSec, "rows/s", value)];
   return [
     { figure: "e2e single-event POSTs", value: single, unit: "events/s", boundedBy: [bound("bare Fastify POST", raw.fastifyReqPerSec, "req/s", single), bound("JetStream publish", raw.jsPublishMsgPerSec, "msg/s", single)], target: "≥ 10,000/s", met: atLeast(single, 10_000) },
@@ -75,15 +74,15 @@ function pipelineComparisons(run: BenchRun): Comparison[] {
   ];
 }
 
-/** The figures the smoke test checks: every one a positive number, or "not available" for the batch row. */
-function figures(run: BenchRun): Record<string, Figure> {
+/** The figures the smoke test checks: every one a positive number. */
+function figures(run: BenchRun): Record<string, number> {
   return {
     jsPublishMsgPerSec: run.raw.jsPublishMsgPerSec,
     jsConsumeAckMsgPerSec: run.raw.jsConsumeAckMsgPerSec,
     pgUpsertRowsPerSec: run.raw.pgUpsertRowsPerSec,
     fastifyReqPerSec: run.raw.fastifyReqPerSec,
     e2eSingleEventsPerSec: run.single.eventsPerSec,
-    e2eBatchEventsPerSec: run.batch === NOT_AVAILABLE ? NOT_AVAILABLE : run.batch.eventsPerSec,
+    e2eBatchEventsPerSec: run.batch.eventsPerSec,
     latencyP50Ms: run.latency.p50Ms,
     latencyP99Ms: run.latency.p99Ms,
     latencyMaxMs: run.latency.maxMs,
@@ -100,13 +99,12 @@ export function toJson(run: BenchRun) {
   return { quick, figures: figures(run), lost: audit.lost, duplicated: audit.duplicated, comparisons: [...rawComparisons(run.raw), ...pipelineComparisons(run)], details: { ...details, audit } };
 }
 
-const fmt = (value: Figure, unit: string): string => {
-  if (typeof value !== "number") return value;
+const fmt = (value: number, unit: string): string => {
   const digits = unit === "ms" ? 1 : 0;
   return `${value.toLocaleString("en-US", { minimumFractionDigits: digits, maximumFractionDigits: digits })} ${unit}`;
 };
 
-const pct = (ratio: number | null): string => (ratio === null ? "-" : `${(ratio * 100).toFixed(0)}%`);
+const pct = (ratio: number): string => `${(ratio * 100).toFixed(0)}%`;
 
 /** A fixed-width table: a figure per line, one extra line per further raw limit it is bounded by. */
 export function toTable(run: BenchRun): string {
@@ -124,7 +122,7 @@ export function toTable(run: BenchRun): string {
 }
 
 function notes(run: BenchRun): string[] {
-  const batch = run.batch === NOT_AVAILABLE ? "batch: not available (POST /ingest/hrv/batch answered 404)" : `batch: ${describe(run.batch)}`;
+  const batch = `batch: ${describe(run.batch)}`;
   const drain = (d: DrainResult) => `${d.rows}/${d.events} rows, startup ${d.startupSeconds.toFixed(1)} s, total ${d.totalSeconds.toFixed(1)} s, redelivered ${d.redelivered}, processed per instance ${d.processedPerInstance.join(" + ")}`;
   return [
     `machine: ${run.machine.cpus} CPUs, load average ${run.machine.loadAverageAtStart.toFixed(2)} when the bench began${run.quick ? "; quick run (small counts)" : ""}`,
