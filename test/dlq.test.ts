@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { AckPolicy } from "@nats-io/jetstream";
+import type { DlqEntry } from "@aa/ops";
 import { aaOps, showRun as show, type CliRun } from "./helpers/cli.js";
 import { dlqSeqs, hrvEvent, metricValue, seedDlq, startAaOps } from "./helpers/dlq.js";
 import { createStack, postJson, type Stack } from "./helpers/stack.js";
@@ -10,21 +11,8 @@ const HRV = "athlete-ally.hrv.raw-received";
 const SLEEP = "athlete-ally.sleep.raw-received";
 const OURA = "vendor.oura.webhook.received";
 
-interface EntryJson {
-  seq: number;
-  reason: string;
-  originalSubject: string;
-  originalStream: string;
-  originalSequence: number | null;
-  originalMsgId: string;
-  durable: string;
-  deliveryCount: number | null;
-  failedAt: string;
-  originalPublishedAt: string;
-  service: string;
-  error: string;
-  replayedFrom: number | null;
-}
+/** `aa-ops dlq ls --json` prints the entries as the library reads them. */
+type EntryJson = DlqEntry;
 
 describe("dead-letter operations (aa-ops dlq)", () => {
   let stack: Stack;

@@ -5,3 +5,4 @@ export type { Writer } from "./output.js";
 export { streamSettingsFromEnv, consumerSettingsFromEnv, DEFAULT_NATS_URL, type OpsEnv, type StreamSettings, type ConsumerSettings } from "./settings.js";
 export { migrate, type MigrateOptions, type MigrationReport } from "./migration/execute.js";
 export { planMigration, type MigrationPlan } from "./migration/plan.js";
+export type { DlqEntry } from "./dlq/entry.js";
