@@ -1,10 +1,9 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { Subjects, validateOuraWebhookReceived } from "@aa/contracts";
 import { PublishError, type EventPublisher } from "@aa/event-bus";
+import { RETRY_AFTER_SECONDS } from "./reading.js";
 import { constantTimeEqual, parseNotification, toReceivedEvent, verifyOuraSignature, type OuraWebhookSettings } from "../oura.js";
 
-/** Seconds Oura should wait before redelivering when JetStream could not take the notification. */
-const RETRY_AFTER_SECONDS = 5;
 
 const header = (request: FastifyRequest, name: string): string | undefined => {
   const value = request.headers[name];
