@@ -4,7 +4,7 @@ import {
   consumerSpecs,
   coveringPattern,
   diffConsumer,
-  isNotFound,
+  ifExists,
   owningStream,
   readTopology,
   topologyFor,
@@ -68,10 +68,7 @@ async function createConsumers(jsm: JetStreamManager, settings: ConsumerSettings
 /** The durables whose filter subjects the named stream's actual subjects capture. */
 async function targetsOnStream(jsm: JetStreamManager, settings: ConsumerSettings, specs: ConsumerSpec[], write: Writer): Promise<Target[] | undefined> {
   const name = settings.streamName ?? "";
-  const info = await jsm.streams.info(name).catch((error: unknown) => {
-    if (isNotFound(error)) return undefined;
-    throw error;
-  });
+  const info = await ifExists(jsm.streams.info(name));
   if (info === undefined) {
     write("");
     write(`❌ Stream ${name} does not exist`);
@@ -97,10 +94,7 @@ async function targetsOnStream(jsm: JetStreamManager, settings: ConsumerSettings
 async function targetsByOwner(jsm: JetStreamManager, specs: ConsumerSpec[]): Promise<Target[]> {
   const targets: Target[] = [];
   for (const spec of specs) {
-    const stream = await jsm.streams.find(spec.filterSubject).catch((error: unknown) => {
-      if (isNotFound(error)) return undefined;
-      throw error;
-    });
+    const stream = await ifExists(jsm.streams.find(spec.filterSubject));
     targets.push({ spec, stream });
   }
   return targets;

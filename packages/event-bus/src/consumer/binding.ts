@@ -2,7 +2,7 @@ import type { ConsumerInfo, JetStreamManager, StreamInfo } from "@nats-io/jetstr
 import type { Logger } from "pino";
 import { ConsumerBindingError } from "../errors.js";
 import { coveringPattern } from "../subjects.js";
-import { isNotFound } from "../topology/apply.js";
+import { ifExists } from "../topology/apply.js";
 
 /**
  * `primary`: the stream owns the consumer's subject, so new events arrive there.
@@ -41,15 +41,6 @@ export interface BindingRequest {
   tag: string;
 }
 
-async function lookup<T>(call: () => Promise<T>): Promise<T | undefined> {
-  try {
-    return await call();
-  } catch (error) {
-    if (isNotFound(error)) return undefined;
-    throw error;
-  }
-}
-
 const ownsSubject = (info: StreamInfo, subject: string): boolean => coveringPattern(info.config.subjects ?? [], subject) !== undefined;
 const pendingOf = (info: ConsumerInfo): number => info.num_pending + info.num_ack_pending;
 
@@ -74,8 +65,8 @@ export async function resolveBindings(request: BindingRequest): Promise<Binding[
   const others = (request.otherStreams ?? []).filter((s) => !candidates.includes(s));
   for (const stream of [...candidates, ...others]) {
     const isCandidate = candidates.includes(stream);
-    const streamInfo = await lookup(() => jsm.streams.info(stream));
-    const consumerInfo = streamInfo && (await lookup(() => jsm.consumers.info(stream, durable)));
+    const streamInfo = await ifExists(jsm.streams.info(stream));
+    const consumerInfo = streamInfo && (await ifExists(jsm.consumers.info(stream, durable)));
     if (!streamInfo || !consumerInfo) {
       const what = streamInfo ? `Consumer ${durable}` : `Stream ${stream} (for consumer ${durable})`;
       if (isCandidate && bindings.length === 0) logger.warn(`[${tag}] ${what} not found on ${stream}. Trying next candidate.`);

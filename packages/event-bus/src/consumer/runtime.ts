@@ -3,7 +3,7 @@ import type { Logger } from "pino";
 import type { Counter, Histogram, Registry } from "prom-client";
 import { consumerMetrics, type ConsumerMetrics } from "../metrics.js";
 import { diffConsumer, type CurrentTopology } from "../topology/diff.js";
-import { isNotFound } from "../topology/apply.js";
+import { ifExists, isNotFound } from "../topology/apply.js";
 import type { ConsumerSpec } from "../topology/spec.js";
 import { coveringPattern } from "../subjects.js";
 import { resolveBindings, type Binding } from "./binding.js";
@@ -314,11 +314,10 @@ export class DurableConsumer<T> {
   /** Creates the durable on the first candidate stream that owns its subject; logs drift, never overwrites. */
   async #ensureDurable(): Promise<void> {
     const { jsm, spec, logger, tag, label } = this.#o;
-    const orMissing = (error: unknown) => (isNotFound(error) ? undefined : Promise.reject(error));
     for (const stream of this.#o.candidates) {
-      const info = await jsm.streams.info(stream).catch(orMissing);
+      const info = await ifExists(jsm.streams.info(stream));
       if (!info || coveringPattern(info.config.subjects ?? [], spec.filterSubject) === undefined) continue;
-      const existing = await jsm.consumers.info(stream, spec.durable).catch(orMissing);
+      const existing = await ifExists(jsm.consumers.info(stream, spec.durable));
       const current: CurrentTopology = { streams: [info.config], consumers: new Map([[stream, existing ? [existing.config] : []]]) };
       const change = diffConsumer(spec, stream, current);
       if (change.kind === "create") {

@@ -59,6 +59,16 @@ export async function applySafeChanges(jsm: JetStreamManager, plan: TopologyPlan
   return { skipped };
 }
 
+/** A lookup's result, or undefined when its stream or consumer does not exist; other errors are thrown. */
+export async function ifExists<T>(lookup: Promise<T>): Promise<T | undefined> {
+  try {
+    return await lookup;
+  } catch (error) {
+    if (isNotFound(error)) return undefined;
+    throw error;
+  }
+}
+
 export function isNotFound(error: unknown): boolean {
   return (
     error instanceof JetStreamApiError &&

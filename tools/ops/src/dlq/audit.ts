@@ -1,4 +1,4 @@
-import { DLQ_AUDIT_PREFIX, isNotFound, type DlqAuditRecord } from "@aa/event-bus";
+import { DLQ_AUDIT_PREFIX, ifExists, type DlqAuditRecord } from "@aa/event-bus";
 import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
 import type { DlqEntry } from "./entry.js";
 
@@ -13,10 +13,7 @@ export interface AuditLog {
 }
 
 export async function openAuditLog(jsm: JetStreamManager, js: JetStreamClient, dlqStream: string, auditStream: string): Promise<AuditLog> {
-  const exists = await jsm.streams.info(auditStream).then(
-    () => true,
-    (error: unknown) => (isNotFound(error) ? false : Promise.reject(error)),
-  );
+  const exists = (await ifExists(jsm.streams.info(auditStream))) !== undefined;
   return {
     enabled: exists,
     async record(entry, action, extra = {}) {

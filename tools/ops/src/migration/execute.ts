@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import type { JetStreamManager, StreamConfig } from "@nats-io/jetstream";
-import { isNotFound, readTopology, toConsumerConfig, toStreamConfig, type StreamMode, type TopologyNames } from "@aa/event-bus";
+import { ifExists, readTopology, toConsumerConfig, toStreamConfig, type StreamMode, type TopologyNames } from "@aa/event-bus";
 import { errorMessage, type Writer } from "../output.js";
 import { parkedSubject, pendingHandoffs, planMigration, probeSubject, type MigrationPlan, type SubjectMove } from "./plan.js";
 
@@ -36,13 +36,8 @@ class MigrationError extends Error {}
 const now = () => performance.now();
 
 async function pendingOf(jsm: JetStreamManager, stream: string, durable: string): Promise<number> {
-  try {
-    const info = await jsm.consumers.info(stream, durable);
-    return info.num_pending + info.num_ack_pending;
-  } catch (error) {
-    if (isNotFound(error)) return 0;
-    throw error;
-  }
+  const info = await ifExists(jsm.consumers.info(stream, durable));
+  return info ? info.num_pending + info.num_ack_pending : 0;
 }
 
 async function checkHealth(urls: readonly string[], write: Writer): Promise<void> {
@@ -104,8 +99,7 @@ async function handoff(jsm: JetStreamManager, group: { from: string; to: string;
 
 async function ensureTargetDurables(jsm: JetStreamManager, plan: MigrationPlan, o: MigrateOptions): Promise<void> {
   for (const { stream, spec } of plan.targetDurables) {
-    const exists = await jsm.consumers.info(stream, spec.durable).then(() => true, (error: unknown) => (isNotFound(error) ? false : Promise.reject(error)));
-    if (exists) continue;
+    if (await ifExists(jsm.consumers.info(stream, spec.durable))) continue;
     const config = toConsumerConfig(spec);
     o.write(`➕ Create consumer ${spec.durable} on ${stream} (filter ${spec.filterSubject}, deliver all)`);
     o.write(`   $JS.API.CONSUMER.CREATE.${stream}.${spec.durable}.${spec.filterSubject} ${JSON.stringify(config)}`);
