@@ -9,13 +9,14 @@ import { statusCommands } from "./commands/status.js";
 import { verifyCommands } from "./commands/verify.js";
 import { soakCheckCommands } from "./commands/soak-check.js";
 import { ouraCommands } from "./commands/oura.js";
+import { keysCommands } from "./commands/keys.js";
 import { openJetStream } from "./connection.js";
 import { commandUsage, GLOBAL_OPTIONS, groupUsage, usage } from "./help.js";
 import { errorMessage, type Writer } from "./output.js";
 import { DEFAULT_NATS_URL, type OpsEnv } from "./settings.js";
 
 /** Every `aa-ops` command, in the order `--help` lists them. */
-export const COMMANDS: readonly Command[] = [...streamCommands, ...consumerCommands, ...topologyCommands, ...migrateCommands, ...dlqCommands, ...statusCommands, ...verifyCommands, ...soakCheckCommands, ...ouraCommands];
+export const COMMANDS: readonly Command[] = [...streamCommands, ...consumerCommands, ...topologyCommands, ...migrateCommands, ...dlqCommands, ...statusCommands, ...verifyCommands, ...soakCheckCommands, ...ouraCommands, ...keysCommands];
 
 /** What the CLI needs from its process; `cli.ts` passes stdout, stderr and process.env. */
 export interface CliIo {

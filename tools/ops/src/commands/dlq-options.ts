@@ -1,5 +1,6 @@
 import { normalizeReason, type DlqFilter } from "../dlq/entry.js";
 import { usageError, type CommandInput } from "./command.js";
+import { durationMs } from "./duration.js";
 
 /** Help lines shared by the commands that select dead letters. */
 export const SELECTION_DETAILS = [
@@ -15,12 +16,10 @@ export function positiveInt(name: string, raw: string | boolean | undefined): nu
   return Number(raw);
 }
 
-const UNIT_MS: Record<string, number> = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };
-
 /** `30m`, `2h`, `7d` ago, or an ISO-8601 time (a date alone means its midnight UTC). */
 export function sinceMs(raw: string, nowMs = Date.now()): number {
-  const relative = /^([1-9][0-9]*)([smhd])$/.exec(raw.trim());
-  if (relative) return nowMs - Number(relative[1]) * (UNIT_MS[relative[2] ?? "s"] ?? 1_000);
+  const relative = durationMs(raw);
+  if (relative !== undefined) return nowMs - relative;
   const absolute = /^[0-9]{4}-[0-9]{2}-[0-9]{2}([T ][0-9:.]+(Z|[+-][0-9]{2}:?[0-9]{2})?)?$/.test(raw.trim()) ? Date.parse(raw.trim()) : Number.NaN;
   if (Number.isNaN(absolute)) throw usageError(`--since takes a duration (30m, 2h, 7d) or an ISO-8601 time, got ${JSON.stringify(raw)}`);
   return absolute;

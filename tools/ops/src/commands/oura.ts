@@ -3,6 +3,7 @@ import { table, writeJson } from "../format.js";
 import type { Writer } from "../output.js";
 import type { OpsEnv } from "../settings.js";
 import { CliError, usageError, type CliExitCode, type Command, type CommandInput, type OptionSpec } from "./command.js";
+import { durationMs } from "./duration.js";
 
 const DEFAULT_API_URL = "https://api.ouraring.com";
 const DEFAULT_RENEW_WITHIN = "7d";
@@ -32,12 +33,10 @@ function targetOf(input: CommandInput): OuraTarget {
   return { http: { baseUrl }, credentials: { clientId: id, clientSecret: secret } };
 }
 
-const UNIT_MS: Record<string, number> = { m: 60_000, h: 3_600_000, d: 86_400_000 };
-
 function withinMs(raw: string | boolean | undefined): number {
-  const match = /^([1-9][0-9]*)([mhd])$/.exec(typeof raw === "string" ? raw.trim() : DEFAULT_RENEW_WITHIN);
-  if (!match) throw usageError(`--within takes a duration such as 30m, 48h or 7d, got ${JSON.stringify(raw)}`);
-  return Number(match[1]) * (UNIT_MS[match[2] ?? "d"] ?? 0);
+  const ms = durationMs(typeof raw === "string" ? raw : DEFAULT_RENEW_WITHIN);
+  if (ms === undefined) throw usageError(`--within takes a duration such as 30m, 48h or 7d, got ${JSON.stringify(raw)}`);
+  return ms;
 }
 
 const listOf = (raw: string | boolean | undefined, fallback: string): string[] =>

@@ -1,0 +1,156 @@
+import { createApiKey, listApiKeys, revokeApiKey, stateOf, type ApiKeyRecord } from "@aa/api-keys";
+import { compileValidator, UserId } from "@aa/contracts";
+import type pg from "pg";
+import { table, writeJson } from "../format.js";
+import { errorMessage, type Writer } from "../output.js";
+import { CliError, usageError, type CliExitCode, type Command, type CommandInput, type OptionSpec } from "./command.js";
+import { durationMs } from "./duration.js";
+import { DATABASE_OPTIONS, databaseTargetOf, describeDatabase, openDatabase, type DatabaseTarget } from "./service-options.js";
+
+const validateUserId = compileValidator(UserId);
+const TENANT = /^[A-Za-z0-9._:-]{1,128}$/;
+
+const DETAILS = [
+  "Keys authenticate ingest's /ingest/* routes ('Authorization: Bearer <key>' or 'X-API-Key: <key>').",
+  "They live hashed in the table ingest_api_keys of normalize's database (DATABASE_URL / DATABASE_SCHEMA, or",
+  "--database-url / --database-schema). A new key works at once; a revocation takes effect within ingest's",
+  "API_KEY_REFRESH_MS (default 10 s). See docs/security.md.",
+];
+
+const CREATE_OPTIONS: Readonly<Record<string, OptionSpec>> = {
+  name: { type: "string", value: "<name>", help: "what the key is for, e.g. garmin-bridge-staging (required)" },
+  tenant: { type: "string", value: "<tenant>", help: "the tenant or service holding the key: 1-128 of A-Z a-z 0-9 . _ : - (required)" },
+  users: { type: "string", value: "<ids>", help: "comma-separated user ids the key may write for (default: any user)" },
+  "expires-in": { type: "string", value: "<duration>", help: "expire after this (30m, 12h, 90d; default: never)" },
+  ...DATABASE_OPTIONS,
+};
+
+function requiredText(input: CommandInput, name: string): string {
+  const value = input.options[name];
+  if (typeof value !== "string" || value.trim() === "") throw usageError(`keys create needs --${name} <${name}>`);
+  return value.trim();
+}
+
+interface CreateRequest {
+  name: string;
+  tenant: string;
+  userIds: string[] | undefined;
+  expiresInMs: number | undefined;
+}
+
+function createRequestOf(input: CommandInput): CreateRequest {
+  const name = requiredText(input, "name");
+  if (name.length > 200) throw usageError(`--name must be at most 200 characters, got ${name.length}`);
+  const tenant = requiredText(input, "tenant");
+  if (!TENANT.test(tenant)) throw usageError(`--tenant must be 1-128 characters of A-Z a-z 0-9 . _ : -, got ${JSON.stringify(tenant)}`);
+  const users = input.options.users;
+  let userIds: string[] | undefined;
+  if (users !== undefined) {
+    userIds = typeof users === "string" ? [...new Set(users.split(",").map((u) => u.trim()).filter(Boolean))] : [];
+    if (userIds.length === 0) throw usageError("--users needs at least one user id (leave it out for a key valid for any user)");
+    const bad = userIds.find((u) => !validateUserId(u).ok);
+    if (bad !== undefined) throw usageError(`--users: ${JSON.stringify(bad)} is not a valid user id (1-128 characters, no control characters)`);
+  }
+  const expiresIn = input.options["expires-in"];
+  const expiresInMs = expiresIn === undefined ? undefined : durationMs(String(expiresIn));
+  if (expiresIn !== undefined && expiresInMs === undefined) throw usageError(`--expires-in takes a duration such as 30m, 12h or 90d, got ${JSON.stringify(expiresIn)}`);
+  return { name, tenant, userIds, expiresInMs };
+}
+
+const KEY_ID = /^[0-9a-f]{16}$/;
+
+const when = (date: Date | undefined, none: string): string => date?.toISOString() ?? none;
+
+function asJson(key: ApiKeyRecord, now: Date) {
+  return { keyId: key.keyId, name: key.name, tenant: key.tenant, userIds: key.userIds ?? null, state: stateOf(key, now), createdAt: key.createdAt.toISOString(), expiresAt: key.expiresAt?.toISOString() ?? null, revokedAt: key.revokedAt?.toISOString() ?? null };
+}
+
+function describeUsers(key: ApiKeyRecord): string {
+  return key.userIds === undefined ? "any user" : `users ${key.userIds.join(", ")}`;
+}
+
+/** Runs a database action; "no table" says which migration is missing, other failures name the database. */
+async function withDatabase<T>(target: DatabaseTarget, action: (db: pg.Pool) => Promise<T>): Promise<T> {
+  const db = openDatabase(target);
+  try {
+    return await action(db);
+  } catch (error) {
+    if ((error as { code?: string }).code === "42P01") throw new CliError(`ingest_api_keys does not exist in ${describeDatabase(target)}: apply the migrations first (npm run migrate, with the same DATABASE_URL / DATABASE_SCHEMA)`);
+    throw new CliError(`cannot use ingest_api_keys in ${describeDatabase(target)}: ${errorMessage(error)}`);
+  } finally {
+    await db.end();
+  }
+}
+
+function writeCreated(out: Writer, token: string, key: ApiKeyRecord, json: boolean): void {
+  if (json) return writeJson(out, { ...asJson(key, new Date()), token });
+  out(`✅ Created API key ${key.keyId} (${key.name}) for tenant ${key.tenant}, ${describeUsers(key)}, expires ${when(key.expiresAt, "never")}`);
+  out("");
+  out(`   ${token}`);
+  out("");
+  out("   This is the only time the key is shown: store it in your secret manager now.");
+  out(`   Use it as: curl -H "Authorization: Bearer ${token}" …`);
+  out(`   Revoke it with: npx aa-ops keys revoke ${key.keyId}`);
+}
+
+const createCommand: Command = {
+  words: ["keys", "create"],
+  args: [],
+  nats: false,
+  summary: "Create an ingest API key (printed once, stored hashed)",
+  details: DETAILS,
+  options: CREATE_OPTIONS,
+  prepare(input) {
+    const request = createRequestOf(input);
+    const target = databaseTargetOf(input);
+    return async (_jsm, out) => {
+      const expiresAt = request.expiresInMs === undefined ? undefined : new Date(Date.now() + request.expiresInMs);
+      const { token, key } = await withDatabase(target, (db) => createApiKey(db, { name: request.name, tenant: request.tenant, userIds: request.userIds, expiresAt }));
+      writeCreated(out, token, key, input.json);
+      return 0;
+    };
+  },
+};
+
+const listCommand: Command = {
+  words: ["keys", "list"],
+  args: [],
+  nats: false,
+  summary: "List ingest API keys: id, name, tenant, user scope, state (never the keys themselves)",
+  details: DETAILS,
+  options: DATABASE_OPTIONS,
+  prepare(input) {
+    const target = databaseTargetOf(input);
+    return async (_jsm, out) => {
+      const keys = await withDatabase(target, listApiKeys);
+      const now = new Date();
+      if (input.json) writeJson(out, keys.map((key) => asJson(key, now)));
+      else if (keys.length === 0) out("No API keys. Create one with: npx aa-ops keys create --name <name> --tenant <tenant>");
+      else table(out, ["KEY ID", "NAME", "TENANT", "USERS", "STATE", "CREATED", "EXPIRES", "REVOKED"], keys.map((k) => [k.keyId, k.name, k.tenant, k.userIds?.join(",") ?? "(any)", stateOf(k, now), when(k.createdAt, "-"), when(k.expiresAt, "never"), when(k.revokedAt, "-")]));
+      return 0;
+    };
+  },
+};
+
+const revokeCommand: Command = {
+  words: ["keys", "revoke"],
+  args: ["<key-id>"],
+  nats: false,
+  summary: "Revoke an ingest API key (kept for the record; refused by ingest within API_KEY_REFRESH_MS)",
+  details: DETAILS,
+  options: DATABASE_OPTIONS,
+  prepare(input) {
+    const keyId = (input.args[0] ?? "").trim();
+    if (!KEY_ID.test(keyId)) throw usageError(`keys revoke takes a key id (16 hex characters, as keys list shows it), got ${JSON.stringify(keyId)}`);
+    const target = databaseTargetOf(input);
+    return async (_jsm, out): Promise<CliExitCode> => {
+      const key = await withDatabase(target, (db) => revokeApiKey(db, keyId));
+      if (!key) throw new CliError(`no API key ${keyId} in ${describeDatabase(target)} (see: npx aa-ops keys list)`);
+      if (input.json) writeJson(out, asJson(key, new Date()));
+      else out(`✅ Revoked API key ${key.keyId} (${key.name}, tenant ${key.tenant}) at ${when(key.revokedAt, "?")}; ingest refuses it within API_KEY_REFRESH_MS (default 10 s)`);
+      return 0;
+    };
+  },
+};
+
+export const keysCommands: readonly Command[] = [createCommand, listCommand, revokeCommand];
