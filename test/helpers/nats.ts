@@ -1,9 +1,8 @@
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtemp, rm } from "node:fs/promises";
-import { createServer } from "node:net";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { connect as connectTcp, createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { connect } from "@nats-io/transport-node";
 import { waitFor } from "./wait.js";
 
 /** A free loopback TCP port (tiny race between close and reuse; fine for tests). */
@@ -29,37 +28,60 @@ export interface PrivateNats {
   kill(signal?: NodeJS.Signals): Promise<void>;
   start(): Promise<void>;
   stop(): Promise<void>;
+  /** The server's log so far (errors such as permission violations are logged at [ERR]). */
+  log(): Promise<string>;
 }
 
-async function answers(url: string): Promise<boolean> {
-  try {
-    const nc = await connect({ servers: url, reconnect: false, timeout: 500 });
-    await nc.close();
-    return true;
-  } catch {
-    return false;
-  }
+export interface NatsServerOptions {
+  /** nats-server config (authorization, accounts, tls, ...); listen address, port and store stay the helper's. */
+  config?: string;
+  /** Extra env of the server process, for `$VARIABLE` references in `config`. */
+  env?: Record<string, string>;
 }
 
-/** A nats-server with JetStream of our own, on a random port with a temporary store. */
-export async function startNats(): Promise<PrivateNats> {
+/** True once something on `port` sends a NATS INFO line, which it does before any TLS or authentication. */
+async function sendsInfo(port: number): Promise<boolean> {
+  return await new Promise((resolve) => {
+    const socket = connectTcp(port, "127.0.0.1");
+    socket.setTimeout(500, () => socket.destroy());
+    socket.once("data", (chunk: Buffer) => {
+      socket.destroy();
+      resolve(chunk.toString().startsWith("INFO "));
+    });
+    socket.once("error", () => resolve(false));
+    socket.once("close", () => resolve(false));
+  });
+}
+
+/** A nats-server with JetStream of our own, on a random port with a temporary store (and `options.config` if given). */
+export async function startNats(options: NatsServerOptions = {}): Promise<PrivateNats> {
   const port = await freePort();
   const storeDir = await mkdtemp(join(tmpdir(), "aa-nats-"));
   const url = `nats://127.0.0.1:${port}`;
+  const logFile = join(storeDir, "nats-server.log");
+  const configArgs: string[] = [];
+  if (options.config !== undefined) {
+    await writeFile(join(storeDir, "nats-server.conf"), options.config);
+    configArgs.push("-c", join(storeDir, "nats-server.conf"));
+  }
   const server: PrivateNats = {
     url,
     port,
     storeDir,
     process: undefined as unknown as ChildProcess,
     async start() {
-      const child = spawn("nats-server", ["-a", "127.0.0.1", "-p", String(port), "-js", "-sd", storeDir], { stdio: "ignore" });
+      const args = [...configArgs, "-a", "127.0.0.1", "-p", String(port), "-js", "-sd", storeDir, "-l", logFile];
+      const child = spawn("nats-server", args, { stdio: ["ignore", "ignore", "pipe"], env: { ...process.env, ...options.env } });
       server.process = child;
+      // A config error is printed on stderr before the log file is opened.
+      let stderr = "";
+      child.stderr?.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
       // Our own child must be the one answering, not another server that took the port first.
       const exited = () => {
-        if (child.exitCode !== null) throw new Error(`nats-server on port ${port} exited with ${child.exitCode} (port taken?)`);
+        if (child.exitCode !== null) throw new Error(`nats-server on port ${port} exited with ${child.exitCode} (port taken?) ${stderr}`);
         return false;
       };
-      await waitFor(async () => exited() || (await answers(url)), { timeoutMs: 10_000, what: `nats-server on ${url}` });
+      await waitFor(async () => exited() || (await sendsInfo(port)), { timeoutMs: 10_000, what: `nats-server on ${url}` });
     },
     async kill(signal = "SIGKILL") {
       const child = server.process;
@@ -76,6 +98,7 @@ export async function startNats(): Promise<PrivateNats> {
       await server.kill("SIGTERM");
       await rm(storeDir, { recursive: true, force: true });
     },
+    log: () => readFile(logFile, "utf8").catch(() => ""),
   };
   await server.start();
   return server;

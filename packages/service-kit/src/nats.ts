@@ -1,6 +1,8 @@
 import { connect } from "@nats-io/transport-node";
 import type { NatsConnection } from "@nats-io/nats-core";
 import type { Logger } from "pino";
+import { explainConnectFailure, NatsConnectError } from "./nats-failure.js";
+import { natsConnectionOptions, natsSecurityFromEnv, type NatsSecurity } from "./nats-security.js";
 
 export type { NatsConnection };
 
@@ -12,6 +14,8 @@ export interface NatsConnectOptions {
   logger: Logger;
   /** Initial connect budget before giving up at startup, in ms (default 10 s). */
   connectTimeoutMs?: number;
+  /** Credentials, TLS and inbox prefix; default: `natsSecurityFromEnv(process.env)`. */
+  security?: NatsSecurity;
 }
 
 export type NatsLinkState = "connected" | "reconnecting" | "closed";
@@ -24,17 +28,25 @@ export interface NatsLink {
 
 /**
  * Connects with unlimited reconnects: the client's default budget gives up after
- * about 20 s of outage and a consume() loop would then end silently.
+ * about 20 s of outage and a consume() loop would then end silently. The first connect is
+ * tried once per server: a refused connection, rejected credentials or an untrusted
+ * certificate throw a NatsConnectError at once (naming the NATS_* variables to set) instead
+ * of retrying forever. Once connected, the client gives up only when the server rejects the
+ * credentials twice in a row.
  */
 export async function connectNats(options: NatsConnectOptions): Promise<NatsLink> {
-  const nc = await connect({
-    servers: options.url.split(",").map((s) => s.trim()),
-    name: options.name,
-    maxReconnectAttempts: -1,
-    reconnectTimeWait: 1000,
-    timeout: options.connectTimeoutMs ?? 10_000,
-    waitOnFirstConnect: false,
-  });
+  const servers = options.url.split(",").map((s) => s.trim());
+  const security = options.security ?? natsSecurityFromEnv(process.env);
+  const connectionOptions = natsConnectionOptions(security, servers);
+  const timeoutMs = options.connectTimeoutMs ?? 10_000;
+  let nc: NatsConnection;
+  try {
+    nc = await connect({ ...connectionOptions, servers, name: options.name, maxReconnectAttempts: -1, reconnectTimeWait: 1000, timeout: timeoutMs, waitOnFirstConnect: false });
+  } catch (error) {
+    const reason = explainConnectFailure(error, { security, tlsRequested: connectionOptions.tls !== undefined, timeoutMs });
+    throw new NatsConnectError(options.url, reason, { cause: error });
+  }
+  options.logger.info(`[nats] Connected to ${nc.getServer()} with ${security.description}`);
   let state: NatsLinkState = "connected";
   void (async () => {
     for await (const status of nc.status()) {

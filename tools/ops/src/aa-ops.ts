@@ -83,7 +83,7 @@ function resolve(argv: readonly string[], env: OpsEnv): Resolution {
 async function execute(resolution: Extract<Resolution, { kind: "run" }>, io: CliIo): Promise<CliExitCode> {
   const fail = (message: string) => io.err(`aa-ops: error: ${message}`);
   // Commands that need no NATS get no manager (they declare `nats: false` and never read it).
-  const connection = resolution.command.nats === false ? { jsm: undefined as never, close: async () => undefined } : await openJetStream(resolution.natsUrl, `aa-ops ${resolution.command.words.join(" ")}`, (line) => fail(line.replace(/^❌\s*/, "")));
+  const connection = resolution.command.nats === false ? { jsm: undefined as never, close: async () => undefined } : await openJetStream(resolution.natsUrl, io.env, `aa-ops ${resolution.command.words.join(" ")}`, (line) => fail(line.replace(/^❌\s*/, "")));
   if (connection === undefined) return 1;
   try {
     return await resolution.run(connection.jsm, io.out);

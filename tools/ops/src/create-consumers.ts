@@ -38,7 +38,7 @@ export async function runCreateConsumers(options: OpsRunOptions): Promise<ExitCo
     ["Stream", settings.streamName ?? "(the stream that owns each durable's subject)"],
     ["Dry Run", yesNo(settings.dryRun)],
   ]);
-  const connection = await openJetStream(settings.natsUrl, "aa-ops create-consumers", write);
+  const connection = await openJetStream(settings.natsUrl, options.env, "aa-ops create-consumers", write);
   if (connection === undefined) return 1;
   write("✅ Connected to NATS");
   try {

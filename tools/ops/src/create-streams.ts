@@ -23,7 +23,7 @@ export async function runCreateStreams(options: OpsRunOptions): Promise<ExitCode
     ["Replicas", String(settings.replicas)],
     ["Dry Run", yesNo(settings.dryRun)],
   ]);
-  const connection = await openJetStream(settings.natsUrl, "aa-ops create-streams", write);
+  const connection = await openJetStream(settings.natsUrl, options.env, "aa-ops create-streams", write);
   if (connection === undefined) return 1;
   write("✅ Connected to NATS");
   try {
