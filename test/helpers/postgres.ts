@@ -1,6 +1,6 @@
 import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdtemp, readdir, rm, chown } from "node:fs/promises";
+import { mkdtemp, readdir, rm, chown, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -45,20 +45,40 @@ export async function createTestSchema(url = TEST_DATABASE_URL): Promise<TestSch
 
 export interface PrivatePostgres {
   url: string;
+  /** Superuser over the Unix socket (trust), whatever pg_hba.conf says about TCP. */
+  socketUrl: string;
+  port: number;
   stop(mode?: "fast" | "immediate"): Promise<void>;
   start(): Promise<void>;
   destroy(): Promise<void>;
 }
 
-async function pgBin(name: string): Promise<string> {
+export interface PrivatePostgresOptions {
+  /** Server settings passed as `-c name=value`, e.g. `{ ssl: "on" }`. */
+  settings?: Record<string, string>;
+  /** TCP lines of pg_hba.conf (the socket stays `local all all trust`); default: trust everyone. */
+  hostRules?: string;
+  /** Files written into the data directory before the first start, readable by postgres only (e.g. server.crt, server.key). */
+  files?: Record<string, string>;
+}
+
+export async function pgBin(name: string): Promise<string> {
   const versions = (await readdir("/usr/lib/postgresql")).sort();
   const latest = versions.at(-1);
   if (!latest) throw new Error("no PostgreSQL under /usr/lib/postgresql");
   return join("/usr/lib/postgresql", latest, "bin", name);
 }
 
+async function writeDataFiles(data: string, uid: number, options: PrivatePostgresOptions): Promise<void> {
+  const files = { ...options.files, ...(options.hostRules === undefined ? {} : { "pg_hba.conf": `local all all trust\n${options.hostRules}\n` }) };
+  for (const [name, content] of Object.entries(files)) {
+    await writeFile(join(data, name), content, { mode: 0o600 });
+    await chown(join(data, name), uid, uid);
+  }
+}
+
 /** A throwaway PostgreSQL cluster (initdb + pg_ctl as the postgres OS user) that tests may stop. */
-export async function startPrivatePostgres(): Promise<PrivatePostgres> {
+export async function startPrivatePostgres(options: PrivatePostgresOptions = {}): Promise<PrivatePostgres> {
   const dir = await mkdtemp(join(tmpdir(), "aa-pg-"));
   const port = await freePort();
   const { stdout } = await run("id", ["-u", "postgres"]);
@@ -66,9 +86,12 @@ export async function startPrivatePostgres(): Promise<PrivatePostgres> {
   await chown(dir, uid, uid);
   const asPostgres = async (bin: string, args: string[]) => run("runuser", ["-u", "postgres", "--", await pgBin(bin), ...args]);
   await asPostgres("initdb", ["-D", join(dir, "data"), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync"]);
+  await writeDataFiles(join(dir, "data"), uid, options);
+  const settings = Object.entries(options.settings ?? {}).map(([name, value]) => ` -c ${name}=${value}`).join("");
   const url = `postgres://postgres@127.0.0.1:${port}/postgres`;
+  const socketUrl = `postgres://postgres@localhost:${port}/postgres?host=${encodeURIComponent(dir)}`;
   const ready = async () => {
-    const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 500 });
+    const client = new pg.Client({ connectionString: socketUrl, connectionTimeoutMillis: 500 });
     try {
       await client.connect();
       await client.end();
@@ -79,8 +102,10 @@ export async function startPrivatePostgres(): Promise<PrivatePostgres> {
   };
   const cluster: PrivatePostgres = {
     url,
+    socketUrl,
+    port,
     async start() {
-      await asPostgres("pg_ctl", ["-D", join(dir, "data"), "-l", join(dir, "log"), "-o", `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off`, "-w", "start"]);
+      await asPostgres("pg_ctl", ["-D", join(dir, "data"), "-l", join(dir, "log"), "-o", `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off${settings}`, "-w", "start"]);
       await waitFor(ready, { what: "private PostgreSQL" });
     },
     async stop(mode = "fast") {

@@ -13,11 +13,19 @@ export class ConfigError extends Error {
 // Environment variables are strings: coerce to the schema's types and fill defaults.
 const ajv = new Ajv({ allErrors: true, coerceTypes: true, useDefaults: true, strict: false });
 
+// A wrong secret is often the right one with a typo: never echo it. Likewise a URL's password.
+const SECRET_NAME = /(SECRET|PASSWORD|_KEY|_TOKEN|_SEED)(_PREVIOUS)?$/;
+const URL_PASSWORD = /(\/\/[^/:@]*:)[^/@]*@/;
+
+function shown(name: string, value: unknown): string {
+  if (value !== undefined && SECRET_NAME.test(name)) return "(hidden)";
+  return JSON.stringify(value)?.replace(URL_PASSWORD, "$1***@") ?? "undefined";
+}
+
 function describe(error: ErrorObject, env: Record<string, unknown>): string {
   const name = error.instancePath.replace(/^\//, "") || String(error.params.missingProperty ?? "");
-  const got = env[name];
   const allowed = error.keyword === "enum" ? ` (allowed: ${(error.params.allowedValues as unknown[]).join(", ")})` : "";
-  return `${name} ${error.message ?? "is invalid"}${allowed}, got ${JSON.stringify(got)}`;
+  return `${name} ${error.message ?? "is invalid"}${allowed}, got ${shown(name, env[name])}`;
 }
 
 /**

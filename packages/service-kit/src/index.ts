@@ -1,9 +1,9 @@
 export { ConfigError, loadConfig } from "./config.js";
-export { createLogger, type Logger, type LoggerOptions } from "./logger.js";
+export { createLogger, userIdHasher, type Logger, type LoggerOptions } from "./logger.js";
+export { postgresConnectionConfig, withoutPassword, type PostgresConnectionConfig, type PostgresTlsEnv } from "./postgres.js";
 export { createMetricsRegistry } from "./metrics.js";
 export { connectNats, type NatsConnection, type NatsConnectOptions, type NatsLink, type NatsLinkState } from "./nats.js";
 export { natsConnectionOptions, natsSecurityFromEnv, type NatsAuthMethod, type NatsSecurity, type NatsSecurityEnv } from "./nats-security.js";
-export { NatsConnectError } from "./nats-failure.js";
 export { exitOnStartupError, onShutdownSignal } from "./lifecycle.js";
 export { createHttpServer, type HttpServerOptions } from "./http.js";
 export { crashPoint } from "./crash-point.js";

@@ -10,6 +10,9 @@ export const NormalizeConfigSchema = Type.Object({
   /** Schema holding the tables (search_path); created by the migrations when missing. */
   DATABASE_SCHEMA: Type.String({ pattern: "^[a-z_][a-z0-9_]{0,62}$", default: "public" }),
   DATABASE_POOL_MAX: Type.Integer({ minimum: 1, default: 10 }),
+  /** libpq's TLS settings, used when DATABASE_URL has no sslmode / sslrootcert (see postgresConnectionConfig). */
+  PGSSLMODE: Type.Optional(Type.String()),
+  PGSSLROOTCERT: Type.Optional(Type.String()),
   /** Apply pending migrations at startup; set false when ops runs `npm run migrate`. */
   RUN_MIGRATIONS: Type.Boolean({ default: true }),
   EVENT_STREAM_MODE: Type.Optional(Type.String()),
@@ -39,6 +42,8 @@ export const NormalizeConfigSchema = Type.Object({
   /** How often the webhook subscriptions are listed for `oura_webhook_subscription_expiry_seconds`, in ms. */
   OURA_SUBSCRIPTION_CHECK_INTERVAL_MS: Type.Integer({ minimum: 1_000, default: 900_000 }),
   LOG_LEVEL: Type.String({ default: "info" }),
+  /** Key of the HMAC that stands for user ids in the logs; unset: a random key per process. */
+  LOG_HASH_KEY: Type.Optional(Type.String({ minLength: 32 })),
   /** Test-only (fault suite): a crash point of this service, `normalize:after-commit-before-ack` or `normalize:before-commit`; unset in production. */
   AA_CRASH_POINT: Type.Optional(Type.String()),
   /** Test-only: SIGKILL on this occurrence of AA_CRASH_POINT. */
@@ -50,5 +55,5 @@ export type NormalizeConfig = Static<typeof NormalizeConfigSchema>;
 export const loadNormalizeConfig = (env: Record<string, string | undefined>) => loadConfig(NormalizeConfigSchema, env);
 
 /** `npm run migrate` reads only the database settings. */
-export const MigrateConfigSchema = Type.Pick(NormalizeConfigSchema, ["DATABASE_URL", "DATABASE_SCHEMA"]);
+export const MigrateConfigSchema = Type.Pick(NormalizeConfigSchema, ["DATABASE_URL", "DATABASE_SCHEMA", "PGSSLMODE", "PGSSLROOTCERT"]);
 export const loadMigrateConfig = (env: Record<string, string | undefined>) => loadConfig(MigrateConfigSchema, env);

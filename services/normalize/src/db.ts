@@ -1,9 +1,11 @@
 import pg from "pg";
 import { NonRetryableError, TransientError } from "@aa/event-bus";
-import type { Logger } from "@aa/service-kit";
+import { postgresConnectionConfig, withoutPassword, type Logger, type PostgresTlsEnv } from "@aa/service-kit";
 
 export interface PoolOptions {
   url: string;
+  /** PGSSLMODE / PGSSLROOTCERT: TLS when the URL does not say. */
+  tls: PostgresTlsEnv;
   schema: string;
   max: number;
   logger: Logger;
@@ -12,7 +14,7 @@ export interface PoolOptions {
 /** A pool whose connections use `schema`; its 'error' listener keeps a PostgreSQL restart from crashing the process. */
 export function createPool(options: PoolOptions): pg.Pool {
   const pool = new pg.Pool({
-    connectionString: options.url,
+    ...postgresConnectionConfig(options.url, options.tls),
     max: options.max,
     connectionTimeoutMillis: 5_000,
     // A PostgreSQL that stops answering without closing the socket must fail the batch
@@ -23,6 +25,26 @@ export function createPool(options: PoolOptions): pg.Pool {
   });
   pool.on("error", (error) => options.logger.warn({ err: error }, "idle PostgreSQL connection failed"));
   return pool;
+}
+
+// What the operator can do about the usual refusals.
+const CONNECT_HINTS: [RegExp, string][] = [
+  [/no encryption/, "the server accepts only TLS here: set sslmode=verify-full (DATABASE_URL or PGSSLMODE)"],
+  [/does not support SSL/, "the server has no TLS: enable ssl on it, or set sslmode=disable"],
+];
+
+/**
+ * Connects once at startup, so a refusal (TLS, pg_hba, password) stops the process with one
+ * line naming the server and the reason, never the password.
+ */
+export async function checkConnection(pool: pg.Pool, url: string): Promise<void> {
+  try {
+    await pool.query("SELECT 1");
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    const hint = CONNECT_HINTS.find(([pattern]) => pattern.test(message))?.[1];
+    throw new Error(`Cannot connect to PostgreSQL at ${withoutPassword(url)}: ${message}${hint ? `; ${hint}` : ""}`, { cause: error });
+  }
 }
 
 // SQLSTATE classes and codes where retrying later can succeed.

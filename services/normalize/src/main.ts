@@ -3,9 +3,9 @@ import { EventPublisher, eventBusSettings, manageStreams, recordStreamMode, star
 import { connectNats, crashPoint, createLogger, createMetricsRegistry, exitOnStartupError, onShutdownSignal } from "@aa/service-kit";
 import { buildApp } from "./app.js";
 import { loadNormalizeConfig } from "./config.js";
-import { createPool } from "./db.js";
+import { checkConnection, createPool } from "./db.js";
 import { hrvConsumer } from "./hrv-consumer.js";
-import { migrate } from "./migrate.js";
+import { assertMigrated, migrate } from "./migrate.js";
 import { setUpOura } from "./oura.js";
 import { ouraSettings } from "./oura-settings.js";
 import { startConsumers } from "./reading-flow.js";
@@ -16,12 +16,16 @@ const bootLogger = createLogger({ service: "normalize", format: process.env.LOG_
 async function main(): Promise<void> {
   const config = loadNormalizeConfig(process.env);
   const ouraConfig = ouraSettings(config);
-  const logger = createLogger({ service: "normalize", level: config.LOG_LEVEL, format: config.LOG_FORMAT });
+  const logger = createLogger({ service: "normalize", level: config.LOG_LEVEL, format: config.LOG_FORMAT, userIdHashKey: config.LOG_HASH_KEY });
+  if (config.LOG_HASH_KEY === undefined) logger.warn("[normalize] LOG_HASH_KEY is not set: user ids in the logs are hashed with a random key of this process, so they match only within its own logs");
   const settings = eventBusSettings(process.env, logger);
   logger.info(`[normalize-service] Stream candidates: ${streamCandidates(settings.mode, settings.names).join(", ")}`);
 
-  const pool = createPool({ url: config.DATABASE_URL, schema: config.DATABASE_SCHEMA, max: config.DATABASE_POOL_MAX, logger });
+  const pool = createPool({ url: config.DATABASE_URL, tls: config, schema: config.DATABASE_SCHEMA, max: config.DATABASE_POOL_MAX, logger });
+  await checkConnection(pool, config.DATABASE_URL);
+  // A role without DDL rights (RUN_MIGRATIONS=false) only checks that ops has migrated.
   if (config.RUN_MIGRATIONS) await migrate(pool, config.DATABASE_SCHEMA, logger);
+  else await assertMigrated(pool, config.DATABASE_SCHEMA);
 
   const link = await connectNats({ url: config.NATS_URL, name: "normalize-service", logger });
   const jsm = config.FEATURE_SERVICE_MANAGES_STREAMS ? await manageStreams(link.nc, settings, config.REPLICAS, logger) : await jetstreamManager(link.nc);

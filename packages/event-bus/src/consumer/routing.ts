@@ -185,7 +185,8 @@ export class MessageRouter<T> {
     msg.term();
     this.o.metrics.dlq.inc({ consumer: ctx.durable, reason });
     this.#count(ctx, msg, result);
-    this.o.logger.warn({ durable: ctx.durable, stream: ctx.stream, seq: msg.info.streamSequence, reason, error }, `[${this.o.tag}] message dead-lettered (${reason})`);
+    // Not the error text: validation messages quote the payload (user ids included); the DLQ copy keeps it in X-Dlq-Error.
+    this.o.logger.warn({ durable: ctx.durable, stream: ctx.stream, seq: msg.info.streamSequence, reason }, `[${this.o.tag}] message dead-lettered (${reason})`);
   }
 
   /**

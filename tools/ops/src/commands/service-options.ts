@@ -1,4 +1,5 @@
 import { parseStreamMode, StreamModeError, type StreamMode, type Topology } from "@aa/event-bus";
+import { postgresConnectionConfig, withoutPassword, type PostgresTlsEnv } from "@aa/service-kit";
 import pg from "pg";
 import { usageError, type CommandInput, type OptionSpec } from "./command.js";
 import { desiredTopology } from "./topology.js";
@@ -28,6 +29,8 @@ export const SERVICE_OPTIONS: Readonly<Record<string, OptionSpec>> = {
 export interface DatabaseTarget {
   url: string;
   schema: string | undefined;
+  /** PGSSLMODE / PGSSLROOTCERT, as the services read them. */
+  tls: PostgresTlsEnv;
 }
 
 export const DATABASE_OPTIONS: Readonly<Record<string, OptionSpec>> = {
@@ -42,27 +45,20 @@ export function databaseTargetOf(input: Input): DatabaseTarget {
   const option = input.options["database-schema"];
   const schema = typeof option === "string" ? option : input.env.DATABASE_SCHEMA?.trim() || undefined;
   if (schema !== undefined && !SCHEMA.test(schema)) throw usageError(`--database-schema must match [a-z_][a-z0-9_]* (at most 63 characters), got ${JSON.stringify(schema)}`);
-  return { url, schema };
+  return { url, schema, tls: { PGSSLMODE: input.env.PGSSLMODE, PGSSLROOTCERT: input.env.PGSSLROOTCERT } };
 }
 
-/** A pool of at most two connections; the schema, when set, is the search_path as normalize sets it. */
+/** A pool of at most two connections, with the services' TLS settings; the schema, when set, is the search_path as normalize sets it. */
 export function openDatabase(target: DatabaseTarget): pg.Pool {
   const options = target.schema === undefined ? {} : { options: `-c search_path=${target.schema}` };
-  const pool = new pg.Pool({ connectionString: target.url, max: 2, connectionTimeoutMillis: 5_000, ...options });
+  const pool = new pg.Pool({ ...postgresConnectionConfig(target.url, target.tls), max: 2, connectionTimeoutMillis: 5_000, ...options });
   pool.on("error", () => undefined);
   return pool;
 }
 
 /** The URL without its password, for headers and reasons. */
 export function describeDatabase(target: DatabaseTarget): string {
-  let shown = target.url;
-  try {
-    const url = new URL(target.url);
-    if (url.password !== "") url.password = "***";
-    shown = url.toString();
-  } catch {
-    // Not a URL (a libpq keyword string): shown as given.
-  }
+  const shown = withoutPassword(target.url);
   return target.schema === undefined ? shown : `${shown} (schema ${target.schema})`;
 }
 
