@@ -5,7 +5,7 @@
 // PostgreSQL is a real server, never PGlite: PGlite serves one connection at a time,
 // while normalize uses a pg.Pool and node-pg-migrate's advisory locks.
 import { spawn, spawnSync } from "node:child_process";
-import { chownSync, createWriteStream, existsSync, mkdirSync, readdirSync } from "node:fs";
+import { chownSync, createWriteStream, existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { connect as tcpConnect, createServer } from "node:net";
 import { userInfo } from "node:os";
 import { join } from "node:path";
@@ -221,6 +221,25 @@ async function applyTopology(natsUrl, mode) {
   }
 }
 
+const DEV_KEY_FILE = join(DATA, "dev-api-key");
+
+/**
+ * A fresh development API key for ingest (the previous run's is revoked), written to
+ * .data/dev-api-key; undefined when the user chose INGEST_AUTH_MODE=none or jwt only.
+ */
+function createDevKey(serviceEnv) {
+  const mode = (serviceEnv.INGEST_AUTH_MODE || "api-key").toLowerCase();
+  if (!mode.split(",").map((m) => m.trim()).includes("api-key")) return undefined;
+  const aaOps = (args) => spawnSync(process.execPath, [join(ROOT, "tools/ops/dist/cli.js"), ...args], { cwd: ROOT, env: serviceEnv, encoding: "utf8" });
+  const previous = existsSync(DEV_KEY_FILE) ? /^aak_([0-9a-f]{16})_/.exec(readFileSync(DEV_KEY_FILE, "utf8"))?.[1] : undefined;
+  if (previous) aaOps(["keys", "revoke", previous]); // gone with a reset database: nothing to revoke then
+  const created = aaOps(["keys", "create", "--name", "local development (npm start)", "--tenant", "local-dev", "--expires-in", "30d", "--json"]);
+  if (created.status !== 0) throw new StartError(`aa-ops keys create failed: ${created.stderr || created.stdout}`);
+  const { token } = JSON.parse(created.stdout);
+  writeFileSync(DEV_KEY_FILE, `${token}\n`, { mode: 0o600 });
+  return token;
+}
+
 // Children get their own process group (detached): Ctrl-C reaches only us, and we stop
 // them in order, services before the nats-server they drain into.
 function startService(name, port, serviceEnv) {
@@ -246,7 +265,14 @@ function psqlCommand(databaseUrl, sql) {
   return `psql -h ${u.hostname}${port} -U ${decodeURIComponent(u.username)} -d ${u.pathname.slice(1)} -c "${sql}"`;
 }
 
-function printReady({ ingestUrl, normalizeUrl, natsUrl, databaseUrl }) {
+function authLines(apiKey, authMode) {
+  if (apiKey) return { header: ` -H "Authorization: Bearer ${apiKey}"`, note: `   API key    ${apiKey}\n              (development key, also in ${rel(DEV_KEY_FILE)}; more: npx aa-ops keys create --name <name> --tenant <tenant>)` };
+  if (authMode.toLowerCase() === "none") return { header: "", note: "   auth       NONE: INGEST_AUTH_MODE=none, ingest accepts requests without credentials (development only)" };
+  return { header: ' -H "Authorization: Bearer <jwt>"', note: `   auth       ${authMode}: send a JWT from INGEST_JWT_ISSUER` };
+}
+
+function printReady({ ingestUrl, normalizeUrl, natsUrl, databaseUrl, apiKey, authMode }) {
+  const auth = authLines(apiKey, authMode);
   const today = new Date().toLocaleDateString("sv");
   const body = JSON.stringify({ userId: "local-test", date: today, rmssd: 55 });
   const sql = "SELECT user_id, date, rmssd, ln_rmssd, created_at FROM hrv_data WHERE user_id = 'local-test' ORDER BY created_at DESC LIMIT 1;";
@@ -260,18 +286,20 @@ function printReady({ ingestUrl, normalizeUrl, natsUrl, databaseUrl }) {
    NATS_URL      ${natsUrl}
    DATABASE_URL  ${databaseUrl}
    logs       ${rel(join(LOGS, "ingest-service.log"))}, ${rel(join(LOGS, "normalize-service.log"))}
+${auth.note}
 
  Try it:
-   curl -X POST ${ingestUrl}/ingest/hrv -H "Content-Type: application/json" -d '${body}'
+   curl -X POST ${ingestUrl}/ingest/hrv${auth.header} -H "Content-Type: application/json" -d '${body}'
    ${psqlCommand(databaseUrl, sql)}
 ${CHECK ? "" : "\n Ctrl-C to stop\n"}================================================================
 `);
 }
 
 /** Posts one reading through ingest and waits (max 20 s) for normalize to store it. */
-async function check(ingestUrl, databaseUrl) {
+async function check(ingestUrl, databaseUrl, apiKey) {
   const reading = { userId: "local-check", date: new Date().toLocaleDateString("sv"), rmssd: 55, capturedAt: new Date().toISOString() };
-  const response = await fetch(`${ingestUrl}/ingest/hrv`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(reading) });
+  const headers = { "content-type": "application/json", ...(apiKey ? { authorization: `Bearer ${apiKey}` } : {}) };
+  const response = await fetch(`${ingestUrl}/ingest/hrv`, { method: "POST", headers, body: JSON.stringify(reading) });
   const answer = await response.json();
   if (response.status !== 202) throw new StartError(`ingest answered ${response.status}: ${JSON.stringify(answer)}`);
   say(`Posted ${JSON.stringify(reading)} -> ${response.status} eventId ${answer.eventId}`);
@@ -339,11 +367,13 @@ async function main() {
   const normalizeUrl = `http://127.0.0.1:${normalizePort}`;
   const ingestUrl = `http://127.0.0.1:${ingestPort}`;
   await waitHealthy("normalize", normalizeUrl, startService("normalize", normalizePort, serviceEnv));
+  // After normalize: its migrations create ingest_api_keys.
+  const apiKey = createDevKey(serviceEnv);
   await waitHealthy("ingest", ingestUrl, startService("ingest", ingestPort, serviceEnv));
-  printReady({ ingestUrl, normalizeUrl, natsUrl, databaseUrl });
+  printReady({ ingestUrl, normalizeUrl, natsUrl, databaseUrl, apiKey, authMode: serviceEnv.INGEST_AUTH_MODE || "api-key" });
 
   if (CHECK) {
-    await check(ingestUrl, databaseUrl);
+    await check(ingestUrl, databaseUrl, apiKey);
     await shutdown(0);
   }
 }

@@ -17,11 +17,18 @@ export interface RunningService {
   stop(): Promise<number | null>;
 }
 
+// Most tests (and the bench) drive the pipeline, not its front door: ingest runs without
+// authentication and rate limits unless a test sets them (test/ingest-auth.test.ts does).
+const DEFAULTS: Record<"ingest" | "normalize", Record<string, string>> = {
+  ingest: { INGEST_AUTH_MODE: "none", RATE_LIMIT_MAX: "0" },
+  normalize: {},
+};
+
 /** Starts a built service (`services/<name>/dist/main.js`) with only the env given plus PATH. */
 export function startService(name: "ingest" | "normalize", env: Record<string, string>): RunningService {
   const child = spawn(process.execPath, [`services/${name}/dist/main.js`], {
     cwd: ROOT,
-    env: { PATH: process.env.PATH ?? "", LOG_LEVEL: "info", ...env },
+    env: { PATH: process.env.PATH ?? "", LOG_LEVEL: "info", ...DEFAULTS[name], ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
   const lines: string[] = [];

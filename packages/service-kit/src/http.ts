@@ -6,6 +6,12 @@ export interface HttpServerOptions {
   logger: Logger;
   registry: Registry;
   bodyLimitBytes?: number;
+  /** Largest request head (request line + headers), answered 431 past it; Node's default 16 KiB. */
+  maxHeaderBytes?: number;
+  /** Whose `X-Forwarded-For` to believe (Fastify `trustProxy`); default: nobody's. */
+  trustProxy?: boolean | number | string[];
+  /** Serve `GET /metrics` here (default true); false when an admin listener serves it. */
+  metricsRoute?: boolean;
 }
 
 /** Returns the metric already registered under `name`, or registers a new one (apps built twice on one registry). */
@@ -41,10 +47,20 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
     loggerInstance: options.logger as FastifyBaseLogger,
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: options.bodyLimitBytes ?? 262_144,
+    ...(options.maxHeaderBytes === undefined ? {} : { http: { maxHeaderSize: options.maxHeaderBytes } }),
+    trustProxy: typeof options.trustProxy === "number" ? trustHops(options.trustProxy) : (options.trustProxy ?? false),
   });
   instrumentRequests(app, options.registry);
-  app.get("/metrics", async (_request, reply) => {
-    return reply.header("Content-Type", options.registry.contentType).send(await options.registry.metrics());
-  });
+  if (options.metricsRoute !== false) registerMetricsRoute(app, options.registry);
   return app;
+}
+
+/** Trusts the nearest `hops` proxies (Fastify supports a count at runtime; its types only take a function). */
+const trustHops = (hops: number) => (_address: string, hop: number) => hop < hops;
+
+/** `GET /metrics`: the process's one registry in Prometheus text format. */
+export function registerMetricsRoute(app: FastifyInstance, registry: Registry): void {
+  app.get("/metrics", async (_request, reply) => {
+    return reply.header("Content-Type", registry.contentType).send(await registry.metrics());
+  });
 }

@@ -1,18 +1,32 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import underPressure from "@fastify/under-pressure";
 import type { EventPublisher } from "@aa/event-bus";
-import { createHttpServer, type Logger, type NatsLink } from "@aa/service-kit";
+import { createHttpServer, registerMetricsRoute, type Logger, type NatsLink } from "@aa/service-kit";
 import type { Registry } from "prom-client";
 import { hrvRoutes } from "./routes/hrv.js";
 import { sleepRoutes } from "./routes/sleep.js";
 import { ouraWebhookRoutes } from "./routes/oura-webhook.js";
+import { RETRY_AFTER_SECONDS } from "./routes/reading.js";
 import type { OuraWebhookSettings } from "./oura.js";
 import { MAX_BODY_DEPTH, nestedDeeperThan } from "./depth.js";
+import type { Authenticators } from "./auth/authenticate.js";
+import { guardIngestRoutes, rejectionCounter } from "./auth/guard.js";
 
 export interface IngestDeps {
   publisher: EventPublisher;
   link: NatsLink;
   registry: Registry;
   logger: Logger;
+  /** How `/ingest/*` authenticates; undefined: INGEST_AUTH_MODE=none (anonymous). */
+  auth: Authenticators | undefined;
+  /** Requests per credential per window; 0 turns the limit off. */
+  rateLimit?: { max: number; windowMs: number };
+  /** Shed load while the event loop lags more than this (ms); 0 turns it off. */
+  maxEventLoopDelayMs?: number;
+  maxHeaderBytes?: number;
+  trustProxy?: boolean | number | string[];
+  /** false: /health and /metrics are served by the admin listener (buildAdminApp), not here. */
+  adminRoutes?: boolean;
   bodyLimitBytes?: number;
   /** Body limit of the `/batch` routes (up to 1,000 readings). */
   batchBodyLimitBytes?: number;
@@ -23,33 +37,64 @@ export interface IngestDeps {
   afterPubAck?: () => void;
 }
 
-/** Maps Fastify's own 4xx errors (bad JSON, wrong content type, too large) to `{error, details}`. */
-export function errorHandler(error: FastifyError, request: FastifyRequest, reply: FastifyReply) {
+/** Maps Fastify's own 4xx errors (bad JSON, wrong content type, too large, rate limited) to `{error, details}`. */
+export function errorHandler(error: FastifyError & { details?: unknown }, request: FastifyRequest, reply: FastifyReply) {
   const status = error.statusCode ?? 500;
   if (status >= 500) {
     request.log.error({ err: error }, "request failed");
     return reply.code(500).send({ error: "Internal error" });
   }
-  return reply.code(status).send({ error: error.message, details: [{ field: "(body)", message: error.message }] });
+  return reply.code(status).send({ error: error.message, details: error.details ?? [{ field: "(body)", message: error.message }] });
 }
+
+const ADMIN_PATHS = new Set(["/health", "/metrics"]);
 
 /** The ingest HTTP app, not listening: `main.ts` wires and listens, tests inject. */
 export async function buildApp(deps: IngestDeps): Promise<FastifyInstance> {
-  const app = createHttpServer({ logger: deps.logger, registry: deps.registry, bodyLimitBytes: deps.bodyLimitBytes });
+  const adminRoutes = deps.adminRoutes !== false;
+  const app = createHttpServer({ logger: deps.logger, registry: deps.registry, bodyLimitBytes: deps.bodyLimitBytes, maxHeaderBytes: deps.maxHeaderBytes, trustProxy: deps.trustProxy, metricsRoute: adminRoutes });
   app.setErrorHandler(errorHandler);
+  app.decorateRequest("principal", null as never);
+  const rejected = rejectionCounter(deps.registry);
+  if ((deps.maxEventLoopDelayMs ?? 0) > 0) {
+    // Health and metrics keep answering under load: an overloaded pod is not a dead one.
+    const shed = (request: FastifyRequest, reply: FastifyReply, type: string, value: number | undefined) => {
+      if (ADMIN_PATHS.has(request.routeOptions.url ?? "")) return undefined;
+      rejected("overloaded");
+      reply.code(503).header("Retry-After", String(RETRY_AFTER_SECONDS));
+      return { error: `Overloaded (${type} ${Math.round(Number(value))} ms): the request was not accepted. Retry later.` };
+    };
+    // under-pressure sends a handler's non-null return value as the body (undefined: carry on); its types only say void.
+    await app.register(underPressure, { maxEventLoopDelay: deps.maxEventLoopDelayMs, pressureHandler: shed as unknown as (...args: Parameters<typeof shed>) => void });
+  }
   app.addHook("preValidation", async (request, reply) => {
     if (nestedDeeperThan(request.body, MAX_BODY_DEPTH)) return reply.code(400).send({ error: `Request body nests deeper than ${MAX_BODY_DEPTH} levels` });
   });
   const now = deps.now ?? (() => new Date());
   const batchLimit = deps.batchBodyLimitBytes ?? 2_097_152;
-  await app.register(hrvRoutes(deps.publisher, now, batchLimit, deps.afterPubAck));
-  await app.register(sleepRoutes(deps.publisher, now, batchLimit, deps.afterPubAck));
+  await app.register(async (ingest) => {
+    await guardIngestRoutes(ingest, { auth: deps.auth, rateLimitMax: deps.rateLimit?.max ?? 0, rateLimitWindowMs: deps.rateLimit?.windowMs ?? 1_000, rejected });
+    await ingest.register(hrvRoutes(deps.publisher, now, batchLimit, deps.afterPubAck));
+    await ingest.register(sleepRoutes(deps.publisher, now, batchLimit, deps.afterPubAck));
+  });
+  // Oura proves itself with the webhook signature, not with our credentials.
   await app.register(ouraWebhookRoutes(deps.oura, deps.publisher, now));
+  if (adminRoutes) registerHealthRoute(app, deps.link);
+  return app;
+}
 
+/** /health and /metrics alone, for ADMIN_PORT: reachable by probes and Prometheus, not by clients. */
+export function buildAdminApp(deps: Pick<IngestDeps, "link" | "registry" | "logger">): FastifyInstance {
+  const app = createHttpServer({ logger: deps.logger, registry: deps.registry, metricsRoute: false });
+  registerMetricsRoute(app, deps.registry);
+  registerHealthRoute(app, deps.link);
+  return app;
+}
+
+function registerHealthRoute(app: FastifyInstance, link: NatsLink): void {
   app.get("/health", async (_request, reply) => {
-    const eventBus = deps.link.state();
+    const eventBus = link.state();
     const healthy = eventBus === "connected";
     return reply.code(healthy ? 200 : 503).send({ status: healthy ? "healthy" : "unhealthy", service: "ingest", eventBus });
   });
-  return app;
 }

@@ -24,7 +24,39 @@ export const IngestConfigSchema = Type.Object({
   OURA_WEBHOOK_SECRET_PREVIOUS: Type.Optional(Type.String()),
   /** Expected `verification_token` of Oura's GET handshake. */
   OURA_VERIFICATION_TOKEN: Type.Optional(Type.String()),
+  /** `api-key` (default), `jwt`, `api-key,jwt`, or `none` (no authentication: local development only). */
+  INGEST_AUTH_MODE: Type.String({ default: "api-key" }),
+  /** Where `ingest_api_keys` is (api-key mode): the database normalize migrates. */
+  DATABASE_URL: Type.String({ default: "postgres://athlete@127.0.0.1:5432/athlete_normalize" }),
+  DATABASE_SCHEMA: Type.String({ pattern: "^[a-z_][a-z0-9_]{0,62}$", default: "public" }),
+  /** TLS to PostgreSQL as libpq reads it (the URL's sslmode/sslrootcert win); see docs/security.md. */
+  PGSSLMODE: Type.Optional(Type.String()),
+  PGSSLROOTCERT: Type.Optional(Type.String()),
+  /** How often the API keys are reloaded: a revocation takes effect within this. */
+  API_KEY_REFRESH_MS: Type.Integer({ minimum: 100, default: 10_000 }),
+  INGEST_JWT_ISSUER: Type.Optional(Type.String()),
+  INGEST_JWT_AUDIENCE: Type.Optional(Type.String()),
+  /** HS256 shared secret, at least 32 bytes. */
+  INGEST_JWT_SECRET: Type.Optional(Type.String({ minLength: 32 })),
+  /** RS256/ES256 public keys as a JWKS document on disk ... */
+  INGEST_JWT_JWKS_FILE: Type.Optional(Type.String()),
+  /** ... or at a URL (fetched on demand, cached). */
+  INGEST_JWT_JWKS_URL: Type.Optional(Type.String({ pattern: "^https?://" })),
+  /** Requests per credential (per client IP when INGEST_AUTH_MODE=none) per RATE_LIMIT_WINDOW_MS; 0 turns rate limiting off. */
+  RATE_LIMIT_MAX: Type.Integer({ minimum: 0, default: 1_000 }),
+  RATE_LIMIT_WINDOW_MS: Type.Integer({ minimum: 100, default: 1_000 }),
+  /** Shed load (503 + Retry-After) while the event loop lags more than this; 0 turns it off. */
+  MAX_EVENT_LOOP_DELAY_MS: Type.Integer({ minimum: 0, default: 1_000 }),
+  /** Largest request head (request line + headers); larger gets 431. */
+  MAX_HEADER_BYTES: Type.Integer({ minimum: 1024, maximum: 65_536, default: 16_384 }),
+  /** `false` (default), `true`, a hop count, or comma-separated proxy IPs/CIDRs whose X-Forwarded-For is believed. */
+  TRUST_PROXY: Type.String({ default: "false" }),
+  /** Serve /health and /metrics on this port (and ADMIN_HOST) instead of PORT. */
+  ADMIN_PORT: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535 })),
+  ADMIN_HOST: Type.Optional(Type.String()),
   LOG_LEVEL: Type.String({ default: "info" }),
+  /** Key of the HMAC that stands for user ids in the logs; unset: a random key per process. */
+  LOG_HASH_KEY: Type.Optional(Type.String({ minLength: 32 })),
   /** Test-only (fault suite): a crash point of this service, e.g. `ingest:after-puback-before-reply`; unset in production. */
   AA_CRASH_POINT: Type.Optional(Type.String()),
   /** Test-only: SIGKILL on this occurrence of AA_CRASH_POINT. */
@@ -43,4 +75,13 @@ export function ouraWebhookSettings(config: IngestConfig): OuraWebhookSettings |
   }
   const secrets = [config.OURA_WEBHOOK_SECRET, config.OURA_WEBHOOK_SECRET_PREVIOUS].filter((s): s is string => s !== undefined);
   return { secrets, verificationToken: config.OURA_VERIFICATION_TOKEN };
+}
+
+/** TRUST_PROXY as Fastify's `trustProxy`: false, true, a hop count, or the proxies' addresses/CIDRs. */
+export function trustProxyOf(config: IngestConfig): boolean | number | string[] {
+  const raw = config.TRUST_PROXY.trim().toLowerCase();
+  if (raw === "false") return false;
+  if (raw === "true") return true;
+  if (/^[0-9]+$/.test(raw)) return Number(raw);
+  return raw.split(",").map((s) => s.trim()).filter(Boolean);
 }

@@ -1,25 +1,55 @@
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+import pg from "pg";
 import { Subjects } from "@aa/contracts";
 import { EventPublisher, eventBusSettings, manageStreams } from "@aa/event-bus";
-import { connectNats, crashPoint, createLogger, createMetricsRegistry, exitOnStartupError, onShutdownSignal } from "@aa/service-kit";
-import { buildApp } from "./app.js";
-import { loadIngestConfig, ouraWebhookSettings } from "./config.js";
+import { connectNats, crashPoint, createLogger, createMetricsRegistry, exitOnStartupError, onShutdownSignal, postgresConnectionConfig, type Logger } from "@aa/service-kit";
+import { buildAdminApp, buildApp } from "./app.js";
+import { loadIngestConfig, ouraWebhookSettings, trustProxyOf, type IngestConfig } from "./config.js";
+import { authSettingsOf, type AuthSettings } from "./auth/settings.js";
+import { ApiKeyCache } from "./auth/api-key-cache.js";
+import { createJwtVerifier } from "./auth/jwt.js";
+import type { Authenticators } from "./auth/authenticate.js";
 
 const bootLogger = createLogger({ service: "ingest", format: process.env.LOG_FORMAT === "pretty" ? "pretty" : "json" });
 
 async function main(): Promise<void> {
   const config = loadIngestConfig(process.env);
   const oura = ouraWebhookSettings(config);
-  const logger = createLogger({ service: "ingest", level: config.LOG_LEVEL, format: config.LOG_FORMAT });
+  const authSettings = authSettingsOf(config);
+  const logger = createLogger({ service: "ingest", level: config.LOG_LEVEL, format: config.LOG_FORMAT, userIdHashKey: config.LOG_HASH_KEY });
+  if (config.LOG_HASH_KEY === undefined) logger.warn("[ingest] LOG_HASH_KEY is not set: user ids in the logs are hashed with a random key of this process, so they match only within its own logs");
   const settings = eventBusSettings(process.env, logger);
   const link = await connectNats({ url: config.NATS_URL, name: "ingest-service", logger });
   const jsm = config.FEATURE_SERVICE_MANAGES_STREAMS ? await manageStreams(link.nc, settings, config.REPLICAS, logger) : await jetstreamManager(link.nc);
   await logRoute(jsm, logger);
+  const auth = await startAuthentication(authSettings, config, logger);
 
   const registry = createMetricsRegistry();
   const publisher = new EventPublisher({ js: jetstream(link.nc), logger, registry, retryBudgetMs: config.PUBLISH_RETRY_BUDGET_MS, ackTimeoutMs: config.PUBLISH_ACK_TIMEOUT_MS, maxInFlight: config.PUBLISH_MAX_IN_FLIGHT });
-  const app = await buildApp({ publisher, link, registry, logger, bodyLimitBytes: config.BODY_LIMIT_BYTES, batchBodyLimitBytes: config.BATCH_BODY_LIMIT_BYTES, oura, afterPubAck: crashPoint(config.AA_CRASH_POINT, "ingest:after-puback-before-reply", config.AA_CRASH_AFTER) });
+  const adminPort = config.ADMIN_PORT;
+  const app = await buildApp({
+    publisher,
+    link,
+    registry,
+    logger,
+    auth: auth?.authenticators,
+    rateLimit: { max: config.RATE_LIMIT_MAX, windowMs: config.RATE_LIMIT_WINDOW_MS },
+    maxEventLoopDelayMs: config.MAX_EVENT_LOOP_DELAY_MS,
+    maxHeaderBytes: config.MAX_HEADER_BYTES,
+    trustProxy: trustProxyOf(config),
+    adminRoutes: adminPort === undefined,
+    bodyLimitBytes: config.BODY_LIMIT_BYTES,
+    batchBodyLimitBytes: config.BATCH_BODY_LIMIT_BYTES,
+    oura,
+    afterPubAck: crashPoint(config.AA_CRASH_POINT, "ingest:after-puback-before-reply", config.AA_CRASH_AFTER),
+  });
   logOuraWebhooks(oura, logger);
+  const admin = adminPort === undefined ? undefined : buildAdminApp({ link, registry, logger });
+  if (admin) {
+    const adminHost = config.ADMIN_HOST ?? config.HOST;
+    await admin.listen({ port: adminPort, host: adminHost });
+    logger.info(`[ingest] /health and /metrics on http://${adminHost}:${adminPort} (ADMIN_PORT), not on ${config.PORT}`);
+  }
   await app.listen({ port: config.PORT, host: config.HOST });
   logger.info(`[ingest] Listening on http://${config.HOST}:${config.PORT} (stream mode ${settings.mode})`);
 
@@ -32,11 +62,39 @@ async function main(): Promise<void> {
   onShutdownSignal(logger, async () => {
     stopping = true;
     await app.close();
+    await admin?.close();
+    await auth?.stop();
     await link.nc.drain();
   });
 }
 
-function logOuraWebhooks(oura: ReturnType<typeof ouraWebhookSettings>, logger: ReturnType<typeof createLogger>): void {
+/** The configured authenticators, with the API keys loaded; undefined for INGEST_AUTH_MODE=none (logged as a warning). */
+async function startAuthentication(settings: AuthSettings, config: IngestConfig, logger: Logger): Promise<{ authenticators: Authenticators; stop(): Promise<void> } | undefined> {
+  if (settings.methods.size === 0) {
+    logger.warn("[ingest] INGEST_AUTH_MODE=none: /ingest/* accepts requests WITHOUT authentication, from anyone who can reach this port. For local development only; set INGEST_AUTH_MODE=api-key (the default) in any shared environment");
+    return undefined;
+  }
+  let pool: pg.Pool | undefined;
+  let apiKeys: ApiKeyCache | undefined;
+  if (settings.methods.has("api-key")) {
+    // Two connections are plenty: keys are reloaded in bulk every API_KEY_REFRESH_MS.
+    pool = new pg.Pool({ ...postgresConnectionConfig(config.DATABASE_URL, config), max: 2, connectionTimeoutMillis: 5_000, query_timeout: 10_000, options: `-c search_path=${config.DATABASE_SCHEMA}` });
+    pool.on("error", (error) => logger.warn({ err: error }, "idle PostgreSQL connection failed"));
+    apiKeys = new ApiKeyCache(pool, logger, config.API_KEY_REFRESH_MS);
+    await apiKeys.start();
+  }
+  const verifyJwt = settings.jwt === undefined ? undefined : createJwtVerifier(settings.jwt);
+  logger.info(`[ingest] Authentication: ${[...settings.methods].join(", ")}${settings.jwt ? ` (JWT issuer ${settings.jwt.issuer}, audience ${settings.jwt.audience}, ${settings.jwt.key.kind})` : ""}`);
+  return {
+    authenticators: { methods: settings.methods, apiKeys, verifyJwt, now: () => new Date() },
+    async stop() {
+      apiKeys?.stop();
+      await pool?.end();
+    },
+  };
+}
+
+function logOuraWebhooks(oura: ReturnType<typeof ouraWebhookSettings>, logger: Logger): void {
   if (!oura) return logger.warn("[ingest] Oura webhooks disabled: OURA_WEBHOOK_SECRET is not set; /webhooks/oura answers 503");
   const rotation = oura.secrets.length > 1 ? " (rotation: OURA_WEBHOOK_SECRET_PREVIOUS accepted too)" : "";
   const handshake = oura.verificationToken === undefined ? "; OURA_VERIFICATION_TOKEN is not set, so the subscription handshake answers 503" : "";
@@ -44,7 +102,7 @@ function logOuraWebhooks(oura: ReturnType<typeof ouraWebhookSettings>, logger: R
 }
 
 /** Says which stream will store each accepted reading: publishing follows subjects, not the mode. */
-async function logRoute(jsm: Awaited<ReturnType<typeof jetstreamManager>>, logger: ReturnType<typeof createLogger>): Promise<void> {
+async function logRoute(jsm: Awaited<ReturnType<typeof jetstreamManager>>, logger: Logger): Promise<void> {
   for (const subject of [Subjects.hrvRawReceived.subject, Subjects.sleepRawReceived.subject, Subjects.ouraWebhookReceived.subject]) {
     try {
       logger.info(`[ingest] ${subject} is stored by stream ${await jsm.streams.find(subject)}`);

@@ -32,6 +32,8 @@ interface VerifyTarget {
   topology: Topology;
   names: TopologyNames;
   ingestUrl: string;
+  /** INGEST_API_KEY: sent with the probe (env only, so the key stays out of shell history and `ps`). */
+  ingestApiKey: string | undefined;
   normalizeUrl: string;
   database: DatabaseTarget;
   probeTimeoutMs: number;
@@ -55,9 +57,15 @@ async function postProbe(t: VerifyTarget, probe: Probe): Promise<Check> {
   const now = new Date();
   const body = { userId: probe.userId, date: now.toISOString().slice(0, 10), rmssd: PROBE_RMSSD, capturedAt: now.toISOString(), eventId: probe.eventId };
   try {
-    const response = await fetch(`${t.ingestUrl}/ingest/hrv`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body), signal: AbortSignal.timeout(15_000) });
+    const headers: Record<string, string> = { "content-type": "application/json" };
+    if (t.ingestApiKey !== undefined) headers.authorization = `Bearer ${t.ingestApiKey}`;
+    const response = await fetch(`${t.ingestUrl}/ingest/hrv`, { method: "POST", headers, body: JSON.stringify(body), signal: AbortSignal.timeout(15_000) });
     const answer = (await response.json().catch(() => ({}))) as Record<string, unknown>;
     if (response.status === 202 && answer.status === "received") return pass(PROBE, name, `202 received, userId ${probe.userId}, eventId ${probe.eventId}`);
+    if (response.status === 401 || response.status === 403) {
+      const reasons = [t.ingestApiKey === undefined ? "INGEST_API_KEY is not set: ingest wants credentials" : "the key in INGEST_API_KEY was refused (revoked, expired, scoped to other user ids, or from another database)"];
+      return fail(PROBE, name, `HTTP ${response.status} ${JSON.stringify(answer)}`, reasons, "export INGEST_API_KEY=$(npx aa-ops keys create --name verify --tenant platform-ops --expires-in 1d --json | jq -r .token)");
+    }
     return fail(PROBE, name, `HTTP ${response.status} ${JSON.stringify(answer)}`, ['expected 202 {"status":"received",…}'], `curl -s ${t.ingestUrl}/health`);
   } catch (error) {
     return fail(PROBE, name, `ingest did not answer: ${fetchErrorMessage(error)}`, [], `curl -s ${t.ingestUrl}/health`);
@@ -190,6 +198,7 @@ function targetOf(input: CommandInput): VerifyTarget {
     topology: expectedTopology(input),
     names: topologyNamesFromEnv(input.env),
     ingestUrl: ingestUrlOf(input),
+    ingestApiKey: input.env.INGEST_API_KEY?.trim() || undefined,
     normalizeUrl: normalizeUrlOf(input),
     database: databaseTargetOf(input),
     probeTimeoutMs: probeTimeoutOf(input.options["probe-timeout"]),
@@ -222,6 +231,7 @@ const verifyCommand: Command = {
     "HRV probe (user aa-ops-verify-<time>) through ingest reaches hrv_data with ln_rmssd = ln(rmssd); (e) the",
     "runbook's metric lines carry the mode's stream label; (f) no new AA_DLQ message during the probe.",
     "The probe row is kept (the runbook's E2E test keeps its rows too); the report says how to delete it.",
+    "The probe authenticates with the API key in INGEST_API_KEY (npx aa-ops keys create), not scoped to user ids.",
   ],
   options: {
     ...MODE_OPTIONS,

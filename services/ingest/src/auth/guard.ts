@@ -1,0 +1,92 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import rateLimit from "@fastify/rate-limit";
+import { Counter, type Registry } from "prom-client";
+import { authenticate, type Authenticators } from "./authenticate.js";
+import { outOfScope, type Principal } from "./principal.js";
+
+declare module "fastify" {
+  interface FastifyRequest {
+    /** Set by the guard on every `/ingest/*` request before its handler runs. */
+    principal: Principal;
+  }
+}
+
+export type RejectionReason = "unauthenticated" | "forbidden" | "rate_limited" | "overloaded" | "auth_unavailable";
+const REASONS: readonly RejectionReason[] = ["unauthenticated", "forbidden", "rate_limited", "overloaded", "auth_unavailable"];
+
+export type Rejections = (reason: RejectionReason) => void;
+
+/** `ingest_requests_rejected_total{reason}`, every reason at 0 from the start so increase() sees the first. */
+export function rejectionCounter(registry: Registry): Rejections {
+  const counter = (registry.getSingleMetric("ingest_requests_rejected_total") as Counter<"reason"> | undefined) ??
+    new Counter({ name: "ingest_requests_rejected_total", help: "Requests refused before publishing: unauthenticated (401), forbidden (403), rate_limited (429), overloaded (503 load shedding), auth_unavailable (503: credentials could not be checked)", labelNames: ["reason"] as const, registers: [registry] });
+  for (const reason of REASONS) counter.inc({ reason }, 0);
+  return (reason) => counter.inc({ reason });
+}
+
+export interface GuardOptions {
+  /** undefined: INGEST_AUTH_MODE=none, every request is anonymous. */
+  auth: Authenticators | undefined;
+  /** Requests per principal per window; 0: no rate limit. */
+  rateLimitMax: number;
+  rateLimitWindowMs: number;
+  rejected: Rejections;
+}
+
+/**
+ * Guards the routes registered in `scope` after it: authentication first (onRequest: nothing is
+ * read or parsed for a stranger), then the rate limit per authenticated principal (preHandler:
+ * a forged key id cannot spend someone else's budget).
+ */
+export async function guardIngestRoutes(scope: FastifyInstance, options: GuardOptions): Promise<void> {
+  const { auth, rejected } = options;
+  scope.addHook("onRequest", async (request: FastifyRequest, reply: FastifyReply) => {
+    if (!auth) {
+      request.principal = { kind: "none", id: `ip:${request.ip}`, tenant: "anonymous", userIds: undefined };
+      return;
+    }
+    const outcome = await authenticate(request, auth);
+    if (outcome.ok) {
+      request.principal = outcome.principal;
+      return;
+    }
+    rejected(outcome.status === 401 ? "unauthenticated" : "auth_unavailable");
+    if (outcome.status === 401) reply.header("WWW-Authenticate", 'Bearer realm="ingest"');
+    else reply.header("Retry-After", "5");
+    return reply.code(outcome.status).send({ error: outcome.error, details: [{ field: outcome.field, message: outcome.message }] });
+  });
+  // Authorization: every user id the body writes for must be in the credential's scope.
+  // Before the handler, so a refused request publishes nothing, not even its in-scope items.
+  scope.addHook("preHandler", async (request: FastifyRequest, reply: FastifyReply) => {
+    const claimed = userIdsIn(request.body);
+    const refused = new Set(outOfScope(request.principal, claimed.map((c) => c.userId)));
+    if (refused.size === 0) return;
+    rejected("forbidden");
+    const details = claimed.filter((c) => refused.has(c.userId)).map((c) => ({ field: c.field, message: `${request.principal.id} may not write data for user ${JSON.stringify(c.userId)}` }));
+    return reply.code(403).send({ error: `Forbidden: this credential is scoped to ${request.principal.userIds?.size} user id(s) and may not write data for ${[...refused].map((u) => JSON.stringify(u)).join(", ")}; nothing was accepted`, details });
+  });
+  if (options.rateLimitMax === 0) return;
+  await scope.register(rateLimit, {
+    hook: "preHandler",
+    max: options.rateLimitMax,
+    timeWindow: options.rateLimitWindowMs,
+    keyGenerator: (request) => request.principal.id,
+    onExceeded: () => rejected("rate_limited"),
+    errorResponseBuilder: (_request, context) => {
+      const message = `at most ${context.max} requests per ${options.rateLimitWindowMs / 1000} s per credential; retry in ${context.after}`;
+      return Object.assign(new Error(`Rate limit exceeded: ${message}`), { statusCode: context.statusCode, details: [{ field: "(credential)", message }] });
+    },
+  });
+}
+
+/** The user ids a reading (`{userId}`) or batch (`{items: [{userId}, …]}`) body writes for; malformed ones are left to validation. */
+function userIdsIn(body: unknown): { field: string; userId: string }[] {
+  if (body === null || typeof body !== "object") return [];
+  const { userId, items } = body as { userId?: unknown; items?: unknown };
+  if (typeof userId === "string") return [{ field: "userId", userId }];
+  if (!Array.isArray(items)) return [];
+  return items.flatMap((item: unknown, index) => {
+    const id = (item as { userId?: unknown } | null)?.userId;
+    return typeof id === "string" ? [{ field: `items[${index}].userId`, userId: id }] : [];
+  });
+}

@@ -1,0 +1,17 @@
+/** Who sent a request, as authentication established it. */
+export interface Principal {
+  kind: "api-key" | "jwt" | "none";
+  /** Stable and not secret: `key:<key id>`, `jwt:<iss>#<sub>`, or `ip:<address>` without authentication. Rate limits count per id. */
+  id: string;
+  /** The tenant or service the credential belongs to. */
+  tenant: string;
+  /** The only user ids it may write for; undefined: any user. */
+  userIds: ReadonlySet<string> | undefined;
+}
+
+/** The user ids among `userIds` this principal may not write for (empty: all allowed). */
+export function outOfScope(principal: Principal, userIds: readonly string[]): string[] {
+  const allowed = principal.userIds;
+  if (allowed === undefined) return [];
+  return [...new Set(userIds.filter((id) => !allowed.has(id)))];
+}
