@@ -4,7 +4,9 @@ import { createHmac, randomBytes } from "node:crypto";
 import { after, before, describe, test } from "node:test";
 import { promisify } from "node:util";
 import { Type } from "@sinclair/typebox";
+import { SignJWT } from "jose";
 import { createLogger, loadConfig, userIdHasher } from "@aa/service-kit";
+import { aaOps, showRun } from "./helpers/cli.js";
 import { startFakeOura, type FakeOura } from "./helpers/fake-oura.js";
 import { TEST_DATABASE_URL } from "./helpers/postgres.js";
 import { createStack, postJson, type Stack } from "./helpers/stack.js";
@@ -131,9 +133,13 @@ describe("service logs through a stack: no user ids, payloads or secrets", () =>
   // Trust auth ignores the password, so a made-up one proves it never reaches the logs.
   if (database.password === "") database.password = `db-pw-${randomBytes(8).toString("hex")}`;
   const databasePassword = decodeURIComponent(database.password);
+  const natsPassword = `nats-pw-${randomBytes(8).toString("hex")}`;
+  const jwtSecret = `jwt-secret-${randomBytes(16).toString("hex")}`;
   let stack: Stack;
   let fake: FakeOura;
   let callbackUrl: URL;
+  let apiKey: string;
+  let jwt: string;
 
   const signed = (body: string, secret = webhookSecret): Record<string, string> => {
     const timestamp = String(Math.floor(Date.now() / 1000));
@@ -147,14 +153,22 @@ describe("service logs through a stack: no user ids, payloads or secrets", () =>
 
   before(async () => {
     fake = await startFakeOura();
-    stack = await createStack({ mode: "multi", databaseUrl: database.toString() });
+    stack = await createStack({ mode: "multi", databaseUrl: database.toString(), natsUser: { user: "pipeline", password: natsPassword } });
     await stack.startNormalize({
       LOG_LEVEL: "debug", LOG_HASH_KEY: HASH_KEY,
       OURA_CLIENT_ID: fake.clientId, OURA_CLIENT_SECRET: fake.clientSecret, OURA_TOKEN_ENCRYPTION_KEY: encryptionKey,
       OURA_REDIRECT_URI: `${stack.normalizeUrl}/auth/oura/callback`, OURA_API_BASE_URL: fake.url,
       OURA_TOKEN_URL: `${fake.url}/oauth/token`, OURA_AUTHORIZE_URL: `${fake.url}/oauth/authorize`, OURA_SUBSCRIPTION_CHECK_INTERVAL_MS: "1000",
     });
-    await stack.startIngest({ LOG_LEVEL: "debug", LOG_HASH_KEY: HASH_KEY, INGEST_AUTH_MODE: "none", OURA_WEBHOOK_SECRET: webhookSecret, OURA_VERIFICATION_TOKEN: verificationToken });
+    const created = await aaOps(["keys", "create", "--name", "log-test", "--tenant", "log-test", "--users", `${users.reading},${users.invalid},${users.rejected}`, "--json"], { DATABASE_URL: stack.db.url, DATABASE_SCHEMA: stack.db.schema });
+    assert.equal(created.code, 0, showRun(created));
+    apiKey = (JSON.parse(created.stdout) as { token: string }).token;
+    jwt = await new SignJWT({ user_ids: [users.reading] }).setProtectedHeader({ alg: "HS256" }).setIssuer("log-test").setAudience("ingest").setSubject("log-test-client").setExpirationTime("5m").sign(new TextEncoder().encode(jwtSecret));
+    await stack.startIngest({
+      LOG_LEVEL: "debug", LOG_HASH_KEY: HASH_KEY, OURA_WEBHOOK_SECRET: webhookSecret, OURA_VERIFICATION_TOKEN: verificationToken,
+      INGEST_AUTH_MODE: "api-key,jwt", INGEST_JWT_ISSUER: "log-test", INGEST_JWT_AUDIENCE: "ingest", INGEST_JWT_SECRET: jwtSecret, RATE_LIMIT_MAX: "4", RATE_LIMIT_WINDOW_MS: "60000",
+    });
+    const key = { authorization: `Bearer ${apiKey}` };
     // A database error whose DETAIL echoes the row, as constraint violations do.
     await stack.db.pool.query(`
       CREATE FUNCTION log_test_reject() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -168,10 +182,16 @@ describe("service logs through a stack: no user ids, payloads or secrets", () =>
 
     const today = new Date().toISOString().slice(0, 10);
     const raw = { device: payloadMarker };
-    assert.equal((await postJson(`${stack.ingestUrl}/ingest/hrv`, { userId: users.reading, date: today, rmssd: 55, raw })).status, 202);
-    assert.equal((await postJson(`${stack.ingestUrl}/ingest/sleep`, { userId: users.reading, date: today, durationMinutes: 420, raw })).status, 202);
-    assert.equal((await postJson(`${stack.ingestUrl}/ingest/hrv`, { userId: users.invalid, date: today, rmssd: -1, raw })).status, 400);
-    assert.equal((await postJson(`${stack.ingestUrl}/ingest/hrv`, { userId: users.rejected, date: today, rmssd: 50, raw })).status, 202);
+    assert.equal((await postJson(`${stack.ingestUrl}/ingest/hrv`, { userId: users.reading, date: today, rmssd: 55, raw }, key)).status, 202);
+    assert.equal((await postJson(`${stack.ingestUrl}/ingest/sleep`, { userId: users.reading, date: today, durationMinutes: 420, raw }, { authorization: `Bearer ${jwt}` })).status, 202);
+    assert.equal((await postJson(`${stack.ingestUrl}/ingest/hrv`, { userId: users.invalid, date: today, rmssd: -1, raw }, key)).status, 400);
+    assert.equal((await postJson(`${stack.ingestUrl}/ingest/hrv`, { userId: users.rejected, date: today, rmssd: 50, raw }, key)).status, 202);
+    // Refusals: a wrong secret, a forged JWT, a user outside the JWT's scope, the rate limit (4 per minute: the burst makes the key's 4th to 6th request).
+    assert.equal((await postJson(`${stack.ingestUrl}/ingest/hrv`, { userId: users.reading, date: today, rmssd: 55 }, { "x-api-key": `${apiKey.slice(0, -3)}xyz` })).status, 401);
+    assert.equal((await postJson(`${stack.ingestUrl}/ingest/hrv`, { userId: users.reading, date: today, rmssd: 55 }, { authorization: `Bearer ${jwt.slice(0, -3)}abc` })).status, 401);
+    assert.equal((await postJson(`${stack.ingestUrl}/ingest/hrv`, { userId: users.linked, date: today, rmssd: 55 }, { authorization: `Bearer ${jwt}` })).status, 403);
+    const burst = await Promise.all([1, 2, 3].map(() => postJson(`${stack.ingestUrl}/ingest/hrv`, { userId: users.reading, date: today, rmssd: 56 }, key)));
+    assert.ok(burst.some((r) => r.status === 429), "rate limited");
     // Past ingest's validation, straight onto the stream: dead-lettered as schema-invalid by normalize.
     await stack.js.publish("athlete-ally.hrv.raw-received", JSON.stringify({ eventId: `invalid-${tag}`, userId: users.invalid, date: "2025-13-45", rmssd: -1, receivedAt: new Date().toISOString(), raw }));
     await stack.js.publish("athlete-ally.hrv.raw-received", `{"userId":"${users.invalid}","${payloadMarker}": not json`);
@@ -207,6 +227,7 @@ describe("service logs through a stack: no user ids, payloads or secrets", () =>
     assert.ok(normalize.some((m) => m.includes("processing failed; redelivery")), "the database error was logged");
     assert.ok(stack.normalize!.lines.some((l) => l.includes('"detail":"[Redacted]"')), "with its detail redacted");
     assert.ok(stack.ingest!.messages().includes("[ingest] Oura webhook rejected"));
+    assert.equal(stack.ingest!.messages().filter((m) => /^\[ingest\] request refused \((401|403)\)/.test(m)).length, 3, "the two bad credentials and the out-of-scope user were logged (debug)");
     const linked = stack.normalize!.lines.map((l) => JSON.parse(l) as Record<string, unknown>).find((r) => r.msg === "[normalize-oura] Oura account linked");
     assert.equal(linked?.userId, userIdHasher(HASH_KEY)(users.linked), "the linked user appears as its keyed hash");
   });
@@ -223,6 +244,11 @@ describe("service logs through a stack: no user ids, payloads or secrets", () =>
       verificationToken,
       encryptionKey,
       logHashKey: HASH_KEY,
+      // Prefixes: the refused requests sent the key and the JWT with their last characters changed.
+      apiKeySecret: apiKey.split("_").slice(2).join("_").slice(0, 32),
+      jwtSignature: jwt.split(".")[2]?.slice(0, 32) ?? "(none)",
+      jwtSecret,
+      natsPassword,
       ouraClientSecret: fake.clientSecret,
       oauthCode: callbackUrl.searchParams.get("code") ?? "(none)",
       oauthState: callbackUrl.searchParams.get("state") ?? "(none)",

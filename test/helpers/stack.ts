@@ -30,15 +30,17 @@ export interface Stack {
 }
 
 /** A private nats-server, a schema of its own, and the services on free ports. */
-export async function createStack(options: { mode: StreamMode; topology?: boolean; databaseUrl?: string }): Promise<Stack> {
-  const nats = await startNats();
-  const nc = await connect({ servers: nats.url, maxReconnectAttempts: -1 });
+export async function createStack(options: { mode: StreamMode; topology?: boolean; databaseUrl?: string; natsUser?: { user: string; password: string } }): Promise<Stack> {
+  // With natsUser the server requires that user (password auth); the test's client and the services log in as it.
+  const login = options.natsUser;
+  const nats = await startNats(login ? { config: `authorization { user: "${login.user}", password: "${login.password}" }` } : {});
+  const nc = await connect({ servers: nats.url, maxReconnectAttempts: -1, ...(login && { user: login.user, pass: login.password }) });
   const jsm = await jetstreamManager(nc);
   if (options.topology !== false) await applyTopology(jsm, options.mode);
   const db = await createTestSchema(options.databaseUrl);
   const [ingestPort, normalizePort] = [String(await freePort()), String(await freePort())];
   // A short retry budget: nak delays of 0.2, 0.4, 0.8, 1.6 s instead of minutes.
-  const env = { NATS_URL: nats.url, EVENT_STREAM_MODE: options.mode, DATABASE_URL: db.url, DATABASE_SCHEMA: db.schema, HOST: "127.0.0.1", RETRY_BUDGET_MS: "3000" };
+  const env: Record<string, string> = { NATS_URL: nats.url, EVENT_STREAM_MODE: options.mode, DATABASE_URL: db.url, DATABASE_SCHEMA: db.schema, HOST: "127.0.0.1", RETRY_BUDGET_MS: "3000", ...(login && { NATS_USER: login.user, NATS_PASSWORD: login.password }) };
   const started: RunningService[] = [];
   const stack: Stack = {
     nats,

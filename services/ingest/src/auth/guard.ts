@@ -51,6 +51,8 @@ export async function guardIngestRoutes(scope: FastifyInstance, options: GuardOp
       return;
     }
     rejected(outcome.status === 401 ? "unauthenticated" : "auth_unavailable");
+    // Debug only: a stranger hammering the port must not flood the logs; the counter above is the signal.
+    request.log.debug({ field: outcome.field, reason: outcome.message }, `[ingest] request refused (${outcome.status})`);
     if (outcome.status === 401) reply.header("WWW-Authenticate", 'Bearer realm="ingest"');
     else reply.header("Retry-After", "5");
     return reply.code(outcome.status).send({ error: outcome.error, details: [{ field: outcome.field, message: outcome.message }] });
@@ -62,6 +64,7 @@ export async function guardIngestRoutes(scope: FastifyInstance, options: GuardOp
     const refused = new Set(outOfScope(request.principal, claimed.map((c) => c.userId)));
     if (refused.size === 0) return;
     rejected("forbidden");
+    request.log.debug({ credential: request.principal.id, userIds: [...refused] }, "[ingest] request refused (403): user ids outside the credential's scope");
     const details = claimed.filter((c) => refused.has(c.userId)).map((c) => ({ field: c.field, message: `${request.principal.id} may not write data for user ${JSON.stringify(c.userId)}` }));
     return reply.code(403).send({ error: `Forbidden: this credential is scoped to ${request.principal.userIds?.size} user id(s) and may not write data for ${[...refused].map((u) => JSON.stringify(u)).join(", ")}; nothing was accepted`, details });
   });
