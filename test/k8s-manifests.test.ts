@@ -62,7 +62,7 @@ describe("Kubernetes manifests (deploy/k8s)", () => {
     assert.deepEqual(kinds, [
       "ConfigMap/event-bus-config",
       "Deployment/ingest-service", "Deployment/normalize-service",
-      "Job/event-bus-topology",
+      "Job/event-bus-topology", "Job/normalize-migrate",
       "PodDisruptionBudget/ingest-service", "PodDisruptionBudget/normalize-service",
       "Service/ingest-service", "Service/ingest-service-pods", "Service/normalize-service", "Service/normalize-service-pods",
     ]);
@@ -121,7 +121,7 @@ describe("Kubernetes manifests (deploy/k8s)", () => {
     }
   });
 
-  test("envFrom names the ConfigMap in the manifests; DATABASE_URL comes from a Secret reference", () => {
+  test("envFrom names the ConfigMap in the manifests; DATABASE_URL comes from one Secret per role", () => {
     const configMaps = new Set(docs.filter((d) => d.kind === "ConfigMap").map((d) => d.metadata.name));
     for (const { owner, spec } of podSpecs(docs)) {
       for (const c of spec.containers as Obj[]) {
@@ -129,8 +129,12 @@ describe("Kubernetes manifests (deploy/k8s)", () => {
         for (const from of c.envFrom) assert.ok(configMaps.has(from.configMapRef?.name), `${owner}: envFrom ${JSON.stringify(from)}`);
       }
     }
-    const env = find(docs, "Deployment", "normalize-service")!.spec.template.spec.containers[0].env as Obj[];
-    assert.deepEqual(env.find((e) => e.name === "DATABASE_URL")?.valueFrom, { secretKeyRef: { name: "normalize-database", key: "DATABASE_URL" } });
+    const envOf = (kind: string, name: string) => find(docs, kind, name)!.spec.template.spec.containers[0].env as Obj[];
+    // deploy/postgres/roles.sql: the owner migrates, normalize writes readings, ingest reads API keys.
+    for (const [kind, name, secret] of [["Job", "normalize-migrate", "normalize-migrator-database"], ["Deployment", "normalize-service", "normalize-database"], ["Deployment", "ingest-service", "ingest-database"]] as const) {
+      assert.deepEqual(envOf(kind, name).find((e) => e.name === "DATABASE_URL")?.valueFrom, { secretKeyRef: { name: secret, key: "DATABASE_URL" } }, name);
+    }
+    assert.equal(envOf("Deployment", "normalize-service").find((e) => e.name === "RUN_MIGRATIONS")?.value, "false", "normalize's role has no DDL rights");
   });
 
   test("event-bus-config holds only variables the code reads, and every key of staging.env.example", async () => {
