@@ -87,3 +87,26 @@ describe("batch endpoints", () => {
     }
   });
 });
+
+describe("ANNOUNCE_STORED=false", () => {
+  let stack: Stack;
+  before(async () => {
+    stack = await createStack({ mode: "multi" });
+    await stack.startNormalize({ ANNOUNCE_STORED: "false" });
+    await stack.startIngest();
+  });
+  after(async () => stack.close());
+
+  test("readings are stored, in batches and one by one, and nothing is announced", async () => {
+    await stack.normalize!.waitForLog("[normalize] ANNOUNCE_STORED=false: stored readings are not announced");
+    const items = Array.from({ length: 20 }, (_, i) => ({ userId: `quiet-${i}`, date: "2025-10-02", rmssd: 40 + i }));
+    assert.equal((await postJson(`${stack.ingestUrl}/ingest/hrv/batch`, { items })).status, 202);
+    assert.equal((await postJson(`${stack.ingestUrl}/ingest/sleep`, { userId: "quiet-s", date: "2025-10-02", durationMinutes: 400 })).status, 202);
+    await waitFor(async () => (await rows(stack, "hrv_data", "quiet-")) === 20 && (await rows(stack, "sleep_data", "quiet-")) === 1, { what: "21 rows" });
+    // Acked after the commit: once nothing is pending, an announcement would have been published already.
+    await waitFor(async () => (await stack.jsm.consumers.info("AA_CORE_HOT", "normalize-hrv-durable")).num_ack_pending === 0, { what: "all acked" });
+    assert.equal(await streamMessages(stack.jsm, "AA_CORE_HOT", "athlete-ally.hrv.normalized-stored"), 0);
+    assert.equal(await streamMessages(stack.jsm, "AA_CORE_HOT", "athlete-ally.sleep.normalized-stored"), 0);
+    assert.equal(await streamMessages(stack.jsm, "AA_CORE_HOT", HRV), 20);
+  });
+});

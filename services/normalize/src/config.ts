@@ -23,6 +23,11 @@ export const NormalizeConfigSchema = Type.Object({
   CONSUMER_BATCH_SIZE: Type.Integer({ minimum: 1, maximum: 5_000, default: 500 }),
   /** Batches one consumer binding processes at once (each its own statement and connection). */
   CONSUMER_CONCURRENCY: Type.Integer({ minimum: 1, maximum: 16, default: 2 }),
+  /**
+   * Publish `athlete-ally.<kind>.normalized-stored` after each stored row. One JetStream publish
+   * per event halves the backlog drain rate; `false` when nothing consumes the announcements.
+   */
+  ANNOUNCE_STORED: Type.Boolean({ default: true }),
   /** How long a failing event is retried before it may be dead-lettered, in ms. */
   RETRY_BUDGET_MS: Type.Integer({ minimum: 0, default: 600_000 }),
   /** Oura OAuth app; with OURA_CLIENT_SECRET, OURA_TOKEN_ENCRYPTION_KEY and OURA_REDIRECT_URI it enables Oura (all four or none). */

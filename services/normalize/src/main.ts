@@ -35,7 +35,7 @@ async function main(): Promise<void> {
   startDlqDepthRefresher({ jsm, registry, stream: settings.names.dlq, logger });
   const publisher = new EventPublisher({ js, logger, registry });
 
-  const deps = { js, jsm, pool, publisher, logger, registry, settings, manageConsumer: config.FEATURE_SERVICE_MANAGES_CONSUMERS, retryBudgetMs: config.RETRY_BUDGET_MS, batchSize: config.CONSUMER_BATCH_SIZE, concurrency: config.CONSUMER_CONCURRENCY, onBeforeAck: crashPoint(config.AA_CRASH_POINT, "normalize:after-commit-before-ack", config.AA_CRASH_AFTER), beforeWrite: crashPoint(config.AA_CRASH_POINT, "normalize:before-commit", config.AA_CRASH_AFTER) };
+  const deps = { js, jsm, pool, publisher, logger, registry, settings, manageConsumer: config.FEATURE_SERVICE_MANAGES_CONSUMERS, retryBudgetMs: config.RETRY_BUDGET_MS, batchSize: config.CONSUMER_BATCH_SIZE, concurrency: config.CONSUMER_CONCURRENCY, announceStored: config.ANNOUNCE_STORED, onBeforeAck: crashPoint(config.AA_CRASH_POINT, "normalize:after-commit-before-ack", config.AA_CRASH_AFTER), beforeWrite: crashPoint(config.AA_CRASH_POINT, "normalize:before-commit", config.AA_CRASH_AFTER) };
   const oura = setUpOura(ouraConfig, { pool, registry, logger });
   const consumers = [
     { label: "HRV", consumer: hrvConsumer(deps) },
@@ -46,6 +46,7 @@ async function main(): Promise<void> {
 
   const app = await buildApp({ pool, link, registry, logger, consumers: () => consumers.flatMap((c) => c.consumer.progress()), oura: oura.link });
   await app.listen({ port: config.PORT, host: config.HOST });
+  if (!config.ANNOUNCE_STORED) logger.info("[normalize] ANNOUNCE_STORED=false: stored readings are not announced on athlete-ally.<kind>.normalized-stored");
   logger.info(`[normalize] Listening on http://${config.HOST}:${config.PORT}`);
 
   let stopping = false;

@@ -52,14 +52,17 @@ async function announceStored<E, R extends { eventId: string }, S>(publisher: Ev
   }
 }
 
-/** Stores a reading, then announces it; a stale replay changes nothing and announces nothing. */
-export function readingHandler<E, R extends { eventId: string }, S>(flow: ReadingFlow<E, R, S>, pool: pg.Pool, publisher: EventPublisher, beforeWrite?: () => void): MessageHandler<E> {
+/**
+ * Stores a reading, then announces it; a stale replay changes nothing and announces nothing.
+ * Without a publisher (ANNOUNCE_STORED=false) the row is stored and not announced.
+ */
+export function readingHandler<E, R extends { eventId: string }, S>(flow: ReadingFlow<E, R, S>, pool: pg.Pool, publisher: EventPublisher | undefined, beforeWrite?: () => void): MessageHandler<E> {
   return {
     decode: decodeJson((value) => flow.validateRaw(value)),
     async handle(event) {
       const row = flow.toRow(event);
       beforeWrite?.(); // test-only crash point: the write (its own transaction) not yet sent
-      if ((await flow.write(pool, row)) === "stale") return;
+      if ((await flow.write(pool, row)) === "stale" || !publisher) return;
       await announceStored(publisher, flow, row);
     },
     // One transaction for the batch, then the announcements pipelined; a failed announcement
@@ -68,6 +71,7 @@ export function readingHandler<E, R extends { eventId: string }, S>(flow: Readin
       const rows = events.map((event) => flow.toRow(event));
       beforeWrite?.();
       const outcomes = await flow.writeBatch(pool, rows);
+      if (!publisher) return rows.map(() => undefined);
       return Promise.all(rows.map((row) => (outcomes.get(row.eventId) === "stale" ? undefined : announceStored(publisher, flow, row).catch((error: Error) => error))));
     },
   };
@@ -91,6 +95,8 @@ export interface ConsumerDeps {
   beforeWrite?: () => void;
   /** Batches in flight per binding: CONSUMER_CONCURRENCY. */
   concurrency: number;
+  /** ANNOUNCE_STORED: publish `<kind>.normalized-stored` after each committed row. */
+  announceStored: boolean;
 }
 
 /** One normalize durable: the topology's consumer on `subject`, with its handler and metrics. */
@@ -138,7 +144,7 @@ export function normalizeConsumer<T>(setup: DurableSetup<T>, deps: ConsumerDeps)
 /** The flow's durable (the topology's consumer on its raw subject), with its metrics and DLQ prefix. */
 export function readingConsumer<E, R extends { eventId: string }, S>(flow: ReadingFlow<E, R, S>, deps: ConsumerDeps): DurableConsumer<E> {
   const metrics = readingMetrics(deps.registry, flow.label.toLowerCase(), flow.label);
-  const handler = readingHandler(flow, deps.pool, deps.publisher, deps.beforeWrite);
+  const handler = readingHandler(flow, deps.pool, deps.announceStored ? deps.publisher : undefined, deps.beforeWrite);
   return normalizeConsumer({ label: flow.label, subject: flow.rawSubject, handler, results: metrics.messages, latency: metrics.latency }, deps);
 }
 
