@@ -28,7 +28,7 @@ export interface DrainResult {
  * `athlete-ally.hrv.raw-received`, then starts `instances` normalize processes on the same
  * durable and times them until every row is committed; stops them afterwards.
  */
-export async function drainBacklog(ctx: PhaseContext, runner: ServiceRunner, instances: number, phase: string): Promise<DrainResult> {
+export async function drainBacklog(ctx: PhaseContext, runner: ServiceRunner, instances: number, phase: string, normalizeEnv: Record<string, string> = {}): Promise<DrainResult> {
   const ids = new IdSequence(phase);
   const events = ctx.sizes.backlog;
   await publishPipelined(ctx.env.js, Subjects.hrvRawReceived.subject, events, ctx.sizes.publishWindow, () => {
@@ -41,7 +41,7 @@ export async function drainBacklog(ctx: PhaseContext, runner: ServiceRunner, ins
   ctx.ledger.record({ phase, sent: ids.sent, accepted, refused: [], unanswered: 0 });
 
   const spawnedAt = Date.now();
-  const services = await Promise.all(Array.from({ length: instances }, () => runner.start("normalize")));
+  const services = await Promise.all(Array.from({ length: instances }, () => runner.start("normalize", normalizeEnv)));
   try {
     const committed = await waitCommitted(ctx.env, phase, events, ctx.sizes.drainTimeoutMs);
     const firstAt = await firstRowAt(ctx.env.db.pool, phase);

@@ -8,6 +8,8 @@ export interface PhaseContext {
   env: BenchEnv;
   sizes: BenchSizes;
   ingestUrl: string;
+  /** ingest's credential: the bench runs it as production does, with API-key authentication. */
+  headers: Record<string, string>;
   ledger: Ledger;
 }
 
@@ -43,6 +45,7 @@ export async function e2eSingle(ctx: PhaseContext): Promise<ThroughputResult> {
   const load = await runLoad({
     url: ctx.ingestUrl,
     path: "/ingest/hrv",
+    headers: ctx.headers,
     seconds: ctx.sizes.singleSeconds,
     connections: ctx.sizes.singleConnections,
     maxRequests: ctx.sizes.maxRequests,
@@ -61,6 +64,7 @@ export async function e2eBatch(ctx: PhaseContext): Promise<ThroughputResult> {
   const load = await runLoad({
     url: ctx.ingestUrl,
     path: "/ingest/hrv/batch",
+    headers: ctx.headers,
     seconds: ctx.sizes.batchSeconds,
     connections: ctx.sizes.batchConnections,
     maxRequests: Math.ceil(ctx.sizes.maxRequests / ctx.sizes.batchItems),
@@ -81,6 +85,7 @@ export async function e2eLatency(ctx: PhaseContext): Promise<LatencyResult> {
     {
       url: ctx.ingestUrl,
       path: "/ingest/hrv",
+      headers: ctx.headers,
       seconds: ctx.sizes.latencySeconds,
       connections: 100,
       overallRate: rate,

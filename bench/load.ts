@@ -13,6 +13,8 @@ export interface LoadSpec {
   next: () => { body: string; ids: string[] };
   /** The ids a response says were accepted. */
   accepted: (status: number, body: string, ids: string[]) => string[];
+  /** Sent with every request besides the content type (ingest's credential). */
+  headers?: Record<string, string>;
 }
 
 export interface LoadOutcome {
@@ -62,7 +64,7 @@ export async function runLoad(spec: LoadSpec): Promise<LoadOutcome> {
   const result = await autocannon({
     url: `${spec.url}${spec.path}`,
     method: "POST",
-    headers: { "content-type": "application/json" },
+    headers: { "content-type": "application/json", ...spec.headers },
     connections: spec.connections,
     pipelining: 1,
     duration: spec.seconds,

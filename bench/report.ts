@@ -16,6 +16,8 @@ export interface BenchRun {
   latency: LatencyResult;
   drainOne: DrainResult;
   drainTwo: DrainResult;
+  /** One normalize with ANNOUNCE_STORED=false: the drain without the per-event announcement. */
+  drainQuiet: DrainResult;
   rss: RssSample[];
   peakRssMb: { ingest: number; normalize: number };
   audit: Audit;
@@ -67,6 +69,7 @@ function pipelineComparisons(run: BenchRun): Comparison[] {
     { figure: `latency max @ ${run.latency.offeredRate}/s`, value: run.latency.maxMs, unit: "ms", boundedBy: [], target: "", met: null },
     { figure: "drain, 1 normalize", value: run.drainOne.eventsPerSec, unit: "events/s", boundedBy: drainLimits(run.drainOne.eventsPerSec), target: "≥ 30,000/s", met: atLeast(run.drainOne.eventsPerSec, 30_000) },
     { figure: "drain, 2 normalize", value: run.drainTwo.eventsPerSec, unit: "events/s", boundedBy: [...drainLimits(run.drainTwo.eventsPerSec), bound("drain, 1 normalize", run.drainOne.eventsPerSec, "events/s", run.drainTwo.eventsPerSec)], target: "≥ 30,000/s", met: atLeast(run.drainTwo.eventsPerSec, 30_000) },
+    { figure: "drain, 1 normalize, no announce", value: run.drainQuiet.eventsPerSec, unit: "events/s", boundedBy: [...drainLimits(run.drainQuiet.eventsPerSec), bound("drain, 1 normalize", run.drainOne.eventsPerSec, "events/s", run.drainQuiet.eventsPerSec)], target: "", met: null },
     { figure: "peak RSS ingest", value: run.peakRssMb.ingest, unit: "MB", boundedBy: [], target: "≤ 300 MB", met: atMost(run.peakRssMb.ingest, 300) },
     { figure: "peak RSS normalize", value: run.peakRssMb.normalize, unit: "MB", boundedBy: [], target: "≤ 300 MB", met: atMost(run.peakRssMb.normalize, 300) },
     { figure: "lost (2xx without a row)", value: run.audit.lost, unit: "events", boundedBy: [], target: "0", met: run.audit.lost === 0 },
@@ -88,6 +91,7 @@ function figures(run: BenchRun): Record<string, number> {
     latencyMaxMs: run.latency.maxMs,
     drainOneEventsPerSec: run.drainOne.eventsPerSec,
     drainTwoEventsPerSec: run.drainTwo.eventsPerSec,
+    drainQuietEventsPerSec: run.drainQuiet.eventsPerSec,
     ingestPeakRssMb: run.peakRssMb.ingest,
     normalizePeakRssMb: run.peakRssMb.normalize,
   };
@@ -131,6 +135,7 @@ function notes(run: BenchRun): string[] {
     `latency: ${run.latency.rows} rows${run.latency.complete ? "" : " (INCOMPLETE)"}, offered ${run.latency.offeredRate}/s, answered ${run.latency.answeredRate.toFixed(0)}/s, statuses ${JSON.stringify(run.latency.statuses)}`,
     `drain 1: ${drain(run.drainOne)}`,
     `drain 2: ${drain(run.drainTwo)}`,
+    `drain 1, ANNOUNCE_STORED=false: ${drain(run.drainQuiet)}`,
     `audit: ${run.audit.phases.map(auditLine).join("; ")}; rows never sent ${run.audit.unsentRows}, event ids stored twice ${run.audit.duplicateEventIds}, DLQ messages ${run.dlqMessages}`,
     `RSS (VmHWM per process): ${run.rss.map((s) => `${s.service}[${s.pid}] ${s.peakMb.toFixed(0)} MB`).join(", ")}`,
   ];

@@ -30,9 +30,9 @@ export class ServiceRunner {
   }
 
   /** Starts `services/<name>/dist/main.js` on a free port and waits for its /health to answer 200. */
-  async start(name: ServiceName): Promise<BenchService> {
+  async start(name: ServiceName, extraEnv: Record<string, string> = {}): Promise<BenchService> {
     const port = String(await freePort());
-    const service: BenchService = { name, url: baseUrl(port), run: startService(name, { ...this.env, PORT: port }) };
+    const service: BenchService = { name, url: baseUrl(port), run: startService(name, { ...this.env, ...extraEnv, PORT: port }) };
     this.#running.add(service);
     this.cleanup.guard(service.run.process);
     let ready = false;

@@ -20,6 +20,7 @@ const FIGURES = [
   "latencyMaxMs",
   "drainOneEventsPerSec",
   "drainTwoEventsPerSec",
+  "drainQuietEventsPerSec",
   "ingestPeakRssMb",
   "normalizePeakRssMb",
 ];
