@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import rateLimit from "@fastify/rate-limit";
 import { Counter, type Registry } from "prom-client";
+import { RETRY_AFTER_SECONDS } from "../routes/reading.js";
 import { authenticate, type Authenticators } from "./authenticate.js";
 import { outOfScope, type Principal } from "./principal.js";
 
@@ -54,7 +55,7 @@ export async function guardIngestRoutes(scope: FastifyInstance, options: GuardOp
     // Debug only: a stranger hammering the port must not flood the logs; the counter above is the signal.
     request.log.debug({ field: outcome.field, reason: outcome.message }, `[ingest] request refused (${outcome.status})`);
     if (outcome.status === 401) reply.header("WWW-Authenticate", 'Bearer realm="ingest"');
-    else reply.header("Retry-After", "5");
+    else reply.header("Retry-After", String(RETRY_AFTER_SECONDS));
     return reply.code(outcome.status).send({ error: outcome.error, details: [{ field: outcome.field, message: outcome.message }] });
   });
   // Authorization: every user id the body writes for must be in the credential's scope.
