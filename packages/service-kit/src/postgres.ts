@@ -1,5 +1,6 @@
 import { readFileSync } from "node:fs";
 import type { ConnectionOptions } from "node:tls";
+import pg from "pg";
 import { ConfigError } from "./config.js";
 
 /** libpq's `sslmode` values that node-postgres can honour (it cannot fall back between TLS and plain, as `allow`/`prefer` do). */
@@ -90,4 +91,33 @@ function clientCertificate(params: URLSearchParams): Pick<ConnectionOptions, "ce
   if (certPath === null && keyPath === null) return {};
   if (certPath === null || keyPath === null) throw new ConfigError(["DATABASE_URL: sslcert and sslkey go together"]);
   return { cert: readPem("sslcert", certPath), key: readPem("sslkey", keyPath) };
+}
+
+export interface PostgresPoolOptions {
+  url: string;
+  /** PGSSLMODE / PGSSLROOTCERT: TLS when the URL does not say. */
+  tls: PostgresTlsEnv;
+  /** Put on every connection's search_path; undefined: the role's default. */
+  schema?: string;
+  max: number;
+  /** Client-side limit per query, in ms: a PostgreSQL that stops answering without closing the socket fails the query instead of hanging it until TCP gives up. */
+  queryTimeoutMs?: number;
+  /** Server-side limit per statement, in ms. */
+  statementTimeoutMs?: number;
+  /** Told about an idle connection that failed; listening keeps a PostgreSQL restart from crashing the process. */
+  onIdleError: (error: Error) => void;
+}
+
+/** The one way this project opens a pool: TLS as libpq reads it, a 5 s connect timeout, the schema on the search_path. */
+export function createPostgresPool(options: PostgresPoolOptions): pg.Pool {
+  const pool = new pg.Pool({
+    ...postgresConnectionConfig(options.url, options.tls),
+    max: options.max,
+    connectionTimeoutMillis: 5_000,
+    ...(options.queryTimeoutMs === undefined ? {} : { query_timeout: options.queryTimeoutMs }),
+    ...(options.statementTimeoutMs === undefined ? {} : { statement_timeout: options.statementTimeoutMs }),
+    ...(options.schema === undefined ? {} : { options: `-c search_path=${options.schema}` }),
+  });
+  pool.on("error", options.onIdleError);
+  return pool;
 }

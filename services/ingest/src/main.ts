@@ -1,8 +1,8 @@
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
-import pg from "pg";
+import type pg from "pg";
 import { Subjects } from "@aa/contracts";
 import { EventPublisher, eventBusSettings, manageStreams } from "@aa/event-bus";
-import { connectNats, crashPoint, createLogger, createMetricsRegistry, exitOnStartupError, onShutdownSignal, postgresConnectionConfig, type Logger } from "@aa/service-kit";
+import { connectNats, crashPoint, createLogger, createMetricsRegistry, exitOnStartupError, onShutdownSignal, createPostgresPool, type Logger } from "@aa/service-kit";
 import { buildAdminApp, buildApp } from "./app.js";
 import { loadIngestConfig, ouraWebhookSettings, trustProxyOf, type IngestConfig } from "./config.js";
 import { authSettingsOf, type AuthSettings } from "./auth/settings.js";
@@ -78,8 +78,7 @@ async function startAuthentication(settings: AuthSettings, config: IngestConfig,
   let apiKeys: ApiKeyCache | undefined;
   if (settings.methods.has("api-key")) {
     // Two connections are plenty: keys are reloaded in bulk every API_KEY_REFRESH_MS.
-    pool = new pg.Pool({ ...postgresConnectionConfig(config.DATABASE_URL, config), max: 2, connectionTimeoutMillis: 5_000, query_timeout: 10_000, options: `-c search_path=${config.DATABASE_SCHEMA}` });
-    pool.on("error", (error) => logger.warn({ err: error }, "idle PostgreSQL connection failed"));
+    pool = createPostgresPool({ url: config.DATABASE_URL, tls: config, schema: config.DATABASE_SCHEMA, max: 2, queryTimeoutMs: 10_000, onIdleError: (error) => logger.warn({ err: error }, "idle PostgreSQL connection failed") });
     apiKeys = new ApiKeyCache(pool, logger, config.API_KEY_REFRESH_MS);
     await apiKeys.start();
   }

@@ -1,6 +1,6 @@
 import pg from "pg";
 import { NonRetryableError, TransientError } from "@aa/event-bus";
-import { postgresConnectionConfig, withoutPassword, type Logger, type PostgresTlsEnv } from "@aa/service-kit";
+import { createPostgresPool, withoutPassword, type Logger, type PostgresTlsEnv } from "@aa/service-kit";
 
 export interface PoolOptions {
   url: string;
@@ -13,18 +13,16 @@ export interface PoolOptions {
 
 /** A pool whose connections use `schema`; its 'error' listener keeps a PostgreSQL restart from crashing the process. */
 export function createPool(options: PoolOptions): pg.Pool {
-  const pool = new pg.Pool({
-    ...postgresConnectionConfig(options.url, options.tls),
+  return createPostgresPool({
+    url: options.url,
+    tls: options.tls,
+    schema: options.schema,
     max: options.max,
-    connectionTimeoutMillis: 5_000,
-    // A PostgreSQL that stops answering without closing the socket must fail the batch
-    // (transient: nak and retry), not hang it until TCP gives up.
-    query_timeout: 30_000,
-    statement_timeout: 25_000,
-    options: `-c search_path=${options.schema}`,
+    // A PostgreSQL that stops answering must fail the batch (transient: nak and retry), not hang it.
+    queryTimeoutMs: 30_000,
+    statementTimeoutMs: 25_000,
+    onIdleError: (error) => options.logger.warn({ err: error }, "idle PostgreSQL connection failed"),
   });
-  pool.on("error", (error) => options.logger.warn({ err: error }, "idle PostgreSQL connection failed"));
-  return pool;
 }
 
 // What the operator can do about the usual refusals.

@@ -1,6 +1,6 @@
 import { parseStreamMode, StreamModeError, type StreamMode, type Topology } from "@aa/event-bus";
-import { postgresConnectionConfig, withoutPassword, type PostgresTlsEnv } from "@aa/service-kit";
-import pg from "pg";
+import { createPostgresPool, withoutPassword, type PostgresTlsEnv } from "@aa/service-kit";
+import type pg from "pg";
 import { usageError, type CommandInput, type OptionSpec } from "./command.js";
 import { desiredTopology } from "./topology.js";
 
@@ -50,10 +50,8 @@ export function databaseTargetOf(input: Input): DatabaseTarget {
 
 /** A pool of at most two connections, with the services' TLS settings; the schema, when set, is the search_path as normalize sets it. */
 export function openDatabase(target: DatabaseTarget): pg.Pool {
-  const options = target.schema === undefined ? {} : { options: `-c search_path=${target.schema}` };
-  const pool = new pg.Pool({ ...postgresConnectionConfig(target.url, target.tls), max: 2, connectionTimeoutMillis: 5_000, ...options });
-  pool.on("error", () => undefined);
-  return pool;
+  // A command's query reports its own failure; an idle connection's has nobody to tell.
+  return createPostgresPool({ url: target.url, tls: target.tls, schema: target.schema, max: 2, onIdleError: () => undefined });
 }
 
 /** The URL without its password, for headers and reasons. */
