@@ -15,7 +15,7 @@ export interface HttpServerOptions {
 }
 
 /** Returns the metric already registered under `name`, or registers a new one (apps built twice on one registry). */
-function once<T>(registry: Registry, name: string, create: () => T): T {
+export function metricOnce<T>(registry: Registry, name: string, create: () => T): T {
   return (registry.getSingleMetric(name) as T | undefined) ?? create();
 }
 
@@ -24,10 +24,10 @@ function once<T>(registry: Registry, name: string, create: () => T): T {
  * (`/ingest/hrv`), never the raw URL, and `(unmatched)` for 404s, so label values stay bounded.
  */
 function instrumentRequests(app: FastifyInstance, registry: Registry): void {
-  const requests = once(registry, "http_requests_total", () =>
+  const requests = metricOnce(registry, "http_requests_total", () =>
     new Counter({ name: "http_requests_total", help: "HTTP responses sent, by route pattern, method and status code", labelNames: ["route", "method", "status_code"] as const, registers: [registry] }),
   );
-  const duration = once(registry, "http_request_duration_seconds", () =>
+  const duration = metricOnce(registry, "http_request_duration_seconds", () =>
     new Histogram({ name: "http_request_duration_seconds", help: "Time from request received to response sent, by route pattern and method", labelNames: ["route", "method"] as const, buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30], registers: [registry] }),
   );
   app.addHook("onResponse", async (request, reply) => {
