@@ -1,36 +1,19 @@
 import assert from "node:assert/strict";
-import { after, before, beforeEach, test } from "node:test";
-import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, type ConsumerInfo, type JetStreamManager, type StreamInfo } from "@nats-io/jetstream";
-import { headers, nanos, type NatsConnection } from "@nats-io/nats-core";
-import { connect } from "@nats-io/transport-node";
-import { freePort, startNats, type PrivateNats } from "./helpers/nats.js";
+import { test } from "node:test";
+import { AckPolicy, DeliverPolicy, jetstream, type ConsumerInfo, type StreamInfo } from "@nats-io/jetstream";
+import { headers, nanos } from "@nats-io/nats-core";
+import { freePort } from "./helpers/nats.js";
 import { aaOps as runAaOps, showRun as show, type CliRun } from "./helpers/cli.js";
-import { consumerNames, deleteAllStreams, runOpsScript, streamNames, watchMutations } from "./helpers/ops-scripts.js";
+import { consumerNames, emptyJetStreamPerTest, runOpsScript, streamNames, watchMutations } from "./helpers/ops-scripts.js";
 
 const MULTI_STREAMS = ["AA_CORE_HOT", "AA_DLQ", "AA_DLQ_ADVISORIES", "AA_VENDOR_HOT"];
 const DURABLES = ["normalize-hrv-durable", "normalize-oura", "normalize-sleep-durable"];
 const LEGACY_SUBJECTS = ["athlete-ally.>", "vendor.>", "sleep.*"];
 
-let server: PrivateNats;
-let nc: NatsConnection;
-let jsm: JetStreamManager;
-
-before(async () => {
-  server = await startNats();
-  nc = await connect({ servers: server.url });
-  jsm = await jetstreamManager(nc);
-});
-
-after(async () => {
-  await nc?.close();
-  await server?.stop();
-});
-
-beforeEach(() => deleteAllStreams(jsm));
-
+const nats = emptyJetStreamPerTest();
 
 /** Runs the built CLI as an operator would, with a clean env (PATH, HOME, NATS_URL of our server, `env`). */
-const aaOps = (args: string[], env: Record<string, string> = {}): Promise<CliRun> => runAaOps(args, { NATS_URL: server.url, ...env });
+const aaOps = (args: string[], env: Record<string, string> = {}): Promise<CliRun> => runAaOps(args, { NATS_URL: nats.server.url, ...env });
 
 async function ok(args: string[], env?: Record<string, string>): Promise<CliRun> {
   const run = await aaOps(args, env);
@@ -40,15 +23,15 @@ async function ok(args: string[], env?: Record<string, string>): Promise<CliRun>
 
 /** Runs `action` and returns the topology-changing API requests it sent. */
 async function mutationsDuring(action: () => Promise<unknown>): Promise<string[]> {
-  const watch = watchMutations(nc);
-  await nc.flush();
+  const watch = watchMutations(nats.nc);
+  await nats.nc.flush();
   await action();
   return (await watch.stop()).sort();
 }
 
 async function legacyServer(): Promise<void> {
-  await jsm.streams.add({ name: "ATHLETE_ALLY_EVENTS", subjects: LEGACY_SUBJECTS });
-  await jsm.consumers.add("ATHLETE_ALLY_EVENTS", {
+  await nats.jsm.streams.add({ name: "ATHLETE_ALLY_EVENTS", subjects: LEGACY_SUBJECTS });
+  await nats.jsm.consumers.add("ATHLETE_ALLY_EVENTS", {
     durable_name: "normalize-hrv-durable",
     filter_subject: "athlete-ally.hrv.raw-received",
     ack_policy: AckPolicy.Explicit,
@@ -58,7 +41,7 @@ async function legacyServer(): Promise<void> {
 
 test("stream info --json is the server's StreamInfo: .state.messages counts what was published", async () => {
   await ok(["topology", "apply", "--mode", "multi"]);
-  const js = jetstream(nc);
+  const js = jetstream(nats.nc);
   for (let i = 0; i < 7; i++) await js.publish("athlete-ally.hrv.raw-received", JSON.stringify({ i }));
   const info = JSON.parse((await ok(["stream", "info", "AA_CORE_HOT", "--json"])).stdout) as StreamInfo;
   assert.equal(info.state.messages, 7);
@@ -86,7 +69,7 @@ test("stream get shows the subject, every header on its own line and the payload
   h.set("X-Dlq-Reason", "schema_invalid");
   h.set("X-Dlq-Original-Subject", "athlete-ally.hrv.raw-received");
   const payload = JSON.stringify({ userId: "u-1", rmssd: 55 });
-  await jetstream(nc).publish("dlq.normalize.hrv.raw-received.schema-invalid", payload, { headers: h });
+  await jetstream(nats.nc).publish("dlq.normalize.hrv.raw-received.schema-invalid", payload, { headers: h });
 
   const text = (await ok(["stream", "get", "AA_DLQ", "1"])).stdout;
   assert.match(text, /^ *Subject: dlq\.normalize\.hrv\.raw-received\.schema-invalid$/m);
@@ -109,8 +92,8 @@ test("stream get shows the subject, every header on its own line and the payload
 });
 
 test("consumer info after the runbook's create-consumers: max_deliver 5, ack_wait 60s, explicit ack", async () => {
-  assert.equal((await runOpsScript("create-streams", { NATS_URL: server.url })).code, 0);
-  const created = await runOpsScript("create-consumers", { NATS_URL: server.url, STREAM_NAME: "AA_CORE_HOT" });
+  assert.equal((await runOpsScript("create-streams", { NATS_URL: nats.server.url })).code, 0);
+  const created = await runOpsScript("create-consumers", { NATS_URL: nats.server.url, STREAM_NAME: "AA_CORE_HOT" });
   assert.equal(created.code, 0, created.out);
 
   const info = JSON.parse((await ok(["consumer", "info", "AA_CORE_HOT", "normalize-hrv-durable", "--json"])).stdout) as ConsumerInfo;
@@ -171,9 +154,9 @@ test("topology apply --mode multi on the legacy stream: applies only the DLQ str
   assert.ok(run);
   assert.equal(run.code, 1, show(run));
   assert.deepEqual(sent, ["$JS.API.STREAM.CREATE.AA_DLQ", "$JS.API.STREAM.CREATE.AA_DLQ_ADVISORIES"]);
-  assert.deepEqual(await streamNames(jsm), ["AA_DLQ", "AA_DLQ_ADVISORIES", "ATHLETE_ALLY_EVENTS"]);
-  assert.deepEqual((await jsm.streams.info("ATHLETE_ALLY_EVENTS")).config.subjects, LEGACY_SUBJECTS);
-  assert.deepEqual(await consumerNames(jsm, "ATHLETE_ALLY_EVENTS"), ["normalize-hrv-durable"]);
+  assert.deepEqual(await streamNames(nats.jsm), ["AA_DLQ", "AA_DLQ_ADVISORIES", "ATHLETE_ALLY_EVENTS"]);
+  assert.deepEqual((await nats.jsm.streams.info("ATHLETE_ALLY_EVENTS")).config.subjects, LEGACY_SUBJECTS);
+  assert.deepEqual(await consumerNames(nats.jsm, "ATHLETE_ALLY_EVENTS"), ["normalize-hrv-durable"]);
   assert.match(run.stdout, /^⏭ +stream AA_CORE_HOT: skipped \(needs_migration\)\n +- athlete-ally\.> is owned by stream ATHLETE_ALLY_EVENTS$/m);
   assert.match(run.stdout, /^⏭ +consumer normalize-hrv-durable on AA_CORE_HOT: skipped \(needs_migration\)$/m);
   assert.match(run.stdout, /^Apply: 2 applied, 0 unchanged, 5 skipped, 0 failed$/m);
@@ -185,7 +168,7 @@ test("topology apply --dry-run on an empty server prints the CREATE calls and se
   assert.ok(run);
   assert.equal(run.code, 0, show(run));
   assert.deepEqual(sent, []);
-  assert.deepEqual(await streamNames(jsm), []);
+  assert.deepEqual(await streamNames(nats.jsm), []);
   for (const name of MULTI_STREAMS) {
     const line = run.stdout.split("\n").find((l) => l.includes(`Would send: $JS.API.STREAM.CREATE.${name} `));
     assert.ok(line, `no CREATE call for ${name}\n${run.stdout}`);
@@ -205,29 +188,29 @@ test("topology apply creates the multi topology; a second apply sends nothing an
   assert.equal(first.code, 0, show(first));
   assert.equal(created.filter((s) => s.startsWith("$JS.API.STREAM.CREATE.")).length, 4, created.join("\n"));
   assert.equal(created.filter((s) => s.startsWith("$JS.API.CONSUMER.CREATE.")).length, 3, created.join("\n"));
-  assert.deepEqual(await streamNames(jsm), MULTI_STREAMS);
-  assert.deepEqual([...(await consumerNames(jsm, "AA_CORE_HOT")), ...(await consumerNames(jsm, "AA_VENDOR_HOT"))].sort(), DURABLES);
+  assert.deepEqual(await streamNames(nats.jsm), MULTI_STREAMS);
+  assert.deepEqual([...(await consumerNames(nats.jsm, "AA_CORE_HOT")), ...(await consumerNames(nats.jsm, "AA_VENDOR_HOT"))].sort(), DURABLES);
 
-  const before = await Promise.all(MULTI_STREAMS.map((name) => jsm.streams.info(name)));
-  const hrvBefore = await jsm.consumers.info("AA_CORE_HOT", "normalize-hrv-durable");
+  const before = await Promise.all(MULTI_STREAMS.map((name) => nats.jsm.streams.info(name)));
+  const hrvBefore = await nats.jsm.consumers.info("AA_CORE_HOT", "normalize-hrv-durable");
   let second: CliRun | undefined;
   const again = await mutationsDuring(async () => (second = await aaOps(["topology", "apply", "--mode", "multi"])));
   assert.ok(second);
   assert.equal(second.code, 0, show(second));
   assert.deepEqual(again, []);
   assert.match(second.stdout, /^Apply: 0 applied, 7 unchanged, 0 skipped, 0 failed$/m);
-  for (const info of before) assert.equal((await jsm.streams.info(info.config.name)).created, info.created);
-  assert.equal((await jsm.consumers.info("AA_CORE_HOT", "normalize-hrv-durable")).created, hrvBefore.created);
+  for (const info of before) assert.equal((await nats.jsm.streams.info(info.config.name)).created, info.created);
+  assert.equal((await nats.jsm.consumers.info("AA_CORE_HOT", "normalize-hrv-durable")).created, hrvBefore.created);
 });
 
 test("a hand-changed max_age is planned as an update (current → desired) and applied in place", async () => {
   await ok(["topology", "apply", "--mode", "multi"]);
-  const before = await jsm.streams.info("AA_CORE_HOT");
-  await jsm.streams.update("AA_CORE_HOT", { max_age: nanos(24 * 3_600_000) });
+  const before = await nats.jsm.streams.info("AA_CORE_HOT");
+  await nats.jsm.streams.update("AA_CORE_HOT", { max_age: nanos(24 * 3_600_000) });
   assert.match((await ok(["topology", "plan", "--mode", "multi"])).stdout, /^ *update +AA_CORE_HOT\n +max_age: 24h → 48h$/m);
   const sent = await mutationsDuring(() => ok(["topology", "apply", "--mode", "multi"]));
   assert.deepEqual(sent, ["$JS.API.STREAM.UPDATE.AA_CORE_HOT"]);
-  const after = await jsm.streams.info("AA_CORE_HOT");
+  const after = await nats.jsm.streams.info("AA_CORE_HOT");
   assert.equal(after.config.max_age, nanos(48 * 3_600_000));
   assert.equal(after.created, before.created);
 });
@@ -255,7 +238,7 @@ test("errors: unknown stream exits 1 in one line; bad URL exits 1; --nats-url wi
   assert.equal(down.code, 1, show(down));
   assert.equal(down.stderr.trimEnd().split("\n").length, 1, down.stderr);
   assert.match(down.stderr, new RegExp(`^aa-ops: error: Cannot connect to NATS at ${deadUrl}`));
-  await ok(["stream", "ls", "--nats-url", server.url], { NATS_URL: deadUrl });
+  await ok(["stream", "ls", "--nats-url", nats.server.url], { NATS_URL: deadUrl });
 });
 
 test("usage: --help lists the commands; unknown commands and options print usage and exit 2", async () => {

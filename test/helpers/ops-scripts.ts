@@ -1,7 +1,10 @@
 import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
+import { after, before, beforeEach } from "node:test";
 import type { NatsConnection, Subscription } from "@nats-io/nats-core";
-import type { JetStreamManager } from "@nats-io/jetstream";
+import { jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
+import { connect } from "@nats-io/transport-node";
+import { startNats, type PrivateNats } from "./nats.js";
 
 export const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 
@@ -69,4 +72,27 @@ export async function consumerNames(jsm: JetStreamManager, stream: string): Prom
   const names: string[] = [];
   for await (const info of jsm.consumers.list(stream)) names.push(info.name);
   return names.sort();
+}
+
+/** The file's private nats-server and a connection to it; filled in by `before`. */
+export interface EmptyJetStream {
+  server: PrivateNats;
+  nc: NatsConnection;
+  jsm: JetStreamManager;
+}
+
+/** Registers the hooks of a test file whose every test starts from a server without streams. */
+export function emptyJetStreamPerTest(): EmptyJetStream {
+  const nats = {} as EmptyJetStream;
+  before(async () => {
+    nats.server = await startNats();
+    nats.nc = await connect({ servers: nats.server.url });
+    nats.jsm = await jetstreamManager(nats.nc);
+  });
+  after(async () => {
+    await nats.nc?.close();
+    await nats.server?.stop();
+  });
+  beforeEach(() => deleteAllStreams(nats.jsm));
+  return nats;
 }
