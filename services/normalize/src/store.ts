@@ -8,7 +8,7 @@ import { classifyDbError } from "./db.js";
 export type WriteOutcome = "stored" | "stale";
 
 /** The statements of a table keyed by (user_id, date) whose upsert only lets a newer (captured_at, event_id) win. */
-export interface GuardedStatements {
+interface GuardedStatements {
   /** Returns a row only when it inserted or updated one. */
   upsert: string;
   /** `$1` user_id, `$2` date → the row's event_id. */
@@ -27,7 +27,7 @@ export interface ReadingKey {
  * nothing, the row either already holds this event (a redelivery: `stored`) or a newer
  * one (`stale`). Errors come back classified (transient or non-retryable).
  */
-export async function writeGuarded(pool: pg.Pool, statements: GuardedStatements, params: unknown[], key: ReadingKey): Promise<WriteOutcome> {
+async function writeGuarded(pool: pg.Pool, statements: GuardedStatements, params: unknown[], key: ReadingKey): Promise<WriteOutcome> {
   try {
     const result = await pool.query(statements.upsert, params);
     if (result.rowCount === 1) return "stored";
@@ -39,7 +39,7 @@ export async function writeGuarded(pool: pg.Pool, statements: GuardedStatements,
 }
 
 /** A guarded table's batch statements: the same guard over arrays (one statement, one transaction). */
-export interface GuardedBatchStatements {
+interface GuardedBatchStatements {
   /** `INSERT … SELECT FROM unnest($1…) … RETURNING event_id`: the ids it inserted or updated. */
   upsert: string;
   /** `$1` user_ids, `$2` dates → the `event_id` of each of those rows now. */
@@ -73,7 +73,7 @@ function columnsOf(rows: readonly unknown[][]): unknown[][] {
  * transaction): committed when it resolves. Returns each event id's outcome; a reading
  * superseded inside the batch by a newer one for the same day is `stale`.
  */
-export async function writeGuardedBatch<R extends ReadingKey & { capturedAt: string }>(
+async function writeGuardedBatch<R extends ReadingKey & { capturedAt: string }>(
   pool: pg.Pool,
   statements: GuardedBatchStatements,
   rows: readonly R[],
@@ -95,4 +95,46 @@ export async function writeGuardedBatch<R extends ReadingKey & { capturedAt: str
   } catch (error) {
     throw classifyDbError(error);
   }
+}
+
+/** A reading table keyed by (user_id, date) with captured_at, event_id and raw: the columns in between and their SQL types. */
+export interface ReadingTable<R> {
+  name: string;
+  /** The value columns between `date` and `captured_at`, with the array element type `unnest` needs. */
+  columns: readonly { name: string; type: string }[];
+  /** The row's values for user_id, date, the value columns, captured_at, event_id and raw, in that order. */
+  values: (row: R) => unknown[];
+}
+
+/**
+ * The guarded statements of a reading table, single and batch, written once for every table:
+ * a newer (captured_at, event_id) wins; an older replay or a redelivery changes nothing.
+ */
+function guardedStatements(table: ReadingTable<unknown>): { single: GuardedStatements; batch: GuardedBatchStatements } {
+  const names = ["user_id", "date", ...table.columns.map((c) => c.name), "captured_at", "event_id", "raw"];
+  const types = ["text", "date", ...table.columns.map((c) => c.type), "timestamptz", "text", "jsonb"];
+  const insert = `INSERT INTO ${table.name} AS t (${names.join(", ")})`;
+  const guard = `ON CONFLICT (user_id, date) DO UPDATE
+   SET ${names.slice(2).map((n) => `${n} = EXCLUDED.${n}`).join(", ")}, updated_at = now()
+ WHERE (t.captured_at, t.event_id) < (EXCLUDED.captured_at, EXCLUDED.event_id)
+RETURNING event_id`;
+  return {
+    single: {
+      upsert: `${insert}\nVALUES (${names.map((_, i) => `$${i + 1}`).join(", ")})\n${guard}`,
+      currentEvent: `SELECT event_id FROM ${table.name} WHERE user_id = $1 AND date = $2`,
+    },
+    batch: {
+      upsert: `${insert}\nSELECT * FROM unnest(${types.map((type, i) => `$${i + 1}::${type}[]`).join(", ")})\n${guard}`,
+      currentEvents: `SELECT t.event_id FROM ${table.name} t JOIN unnest($1::text[], $2::date[]) AS k(user_id, date) USING (user_id, date)`,
+    },
+  };
+}
+
+/** Guarded writes of one reading table: a row at a time, or a batch in one statement. */
+export function readingStore<R extends ReadingKey & { capturedAt: string }>(table: ReadingTable<R>) {
+  const statements = guardedStatements(table as ReadingTable<unknown>);
+  return {
+    write: (pool: pg.Pool, row: R): Promise<WriteOutcome> => writeGuarded(pool, statements.single, table.values(row), row),
+    writeBatch: (pool: pg.Pool, rows: readonly R[]): Promise<Map<string, WriteOutcome>> => writeGuardedBatch(pool, statements.batch, rows, table.values),
+  };
 }
