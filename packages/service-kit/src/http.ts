@@ -37,10 +37,29 @@ function instrumentRequests(app: FastifyInstance, registry: Registry): void {
   });
 }
 
+/** Past this declared size a rejected body is not worth reading: the connection is closed instead. */
+const DRAIN_REJECTED_BODY_MAX_BYTES = 16 * 1024 * 1024;
+
+/**
+ * Fastify answers a declared-too-large body with 413 and `Connection: close`, without reading
+ * it. A client still uploading then meets a reset, which can destroy the 413 before the client
+ * reads it (fetch reports only "fetch failed"). Up to a bound, keep the connection instead:
+ * Node reads and discards the rest of the body, the client gets its 413, and can reuse the
+ * connection.
+ */
+function answerOversizedBodiesCleanly(app: FastifyInstance): void {
+  app.addHook("onSend", async (request, reply, payload) => {
+    if (reply.statusCode !== 413 || reply.getHeader("connection") !== "close") return payload;
+    const declared = Number(request.headers["content-length"]);
+    if (Number.isSafeInteger(declared) && declared <= DRAIN_REJECTED_BODY_MAX_BYTES) reply.removeHeader("connection");
+    return payload;
+  });
+}
+
 /**
  * A Fastify instance with the conventions both services share: our pino logger, no
- * per-request info logs (hot path), HTTP request metrics, and `GET /metrics` from the
- * process's one registry.
+ * per-request info logs (hot path), HTTP request metrics, `GET /metrics` from the
+ * process's one registry, and 413s a client can read.
  */
 export function createHttpServer(options: HttpServerOptions): FastifyInstance {
   const app = Fastify({
@@ -51,6 +70,7 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
     trustProxy: typeof options.trustProxy === "number" ? trustHops(options.trustProxy) : (options.trustProxy ?? false),
   });
   instrumentRequests(app, options.registry);
+  answerOversizedBodiesCleanly(app);
   if (options.metricsRoute !== false) registerMetricsRoute(app, options.registry);
   return app;
 }
