@@ -51,3 +51,31 @@ describe("HTTP server: an oversized body is answered 413 without resetting the c
     assert.equal(response.closed, true);
   });
 });
+
+describe("HTTP server: a request must arrive whole within requestTimeoutMs", () => {
+  let app: FastifyInstance;
+  let port: number;
+  before(async () => {
+    app = createHttpServer({ logger: createLogger({ service: "http-server-test", level: "silent" }), registry: new Registry(), requestTimeoutMs: 1_000 });
+    app.post("/echo", async (request) => ({ got: request.body }));
+    await app.listen({ port: 0, host: "127.0.0.1" });
+    port = (app.server.address() as { port: number }).port;
+  });
+  after(async () => app.close());
+
+  test("a body that trickles gets 408 and the connection closes; a prompt one is served", async () => {
+    const socket = await openSocket(port);
+    const started = Date.now();
+    socket.write(`${rawPost("/echo", 100)}{"a":`);
+    const dripping = setInterval(() => socket.writable && socket.write(" "), 200);
+    const response = await readResponses(socket, 5_000);
+    clearInterval(dripping);
+    const elapsed = Date.now() - started;
+    assert.match(response.text, /^HTTP\/1\.1 408 /);
+    assert.equal(response.closed, true);
+    assert.ok(elapsed >= 1_000 && elapsed < 4_000, `answered after ${elapsed} ms`);
+
+    const prompt = await fetch(`http://127.0.0.1:${port}/echo`, { method: "POST", headers: { "content-type": "application/json" }, body: '{"a":1}' });
+    assert.equal(prompt.status, 200);
+  });
+});

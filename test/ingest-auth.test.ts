@@ -8,6 +8,7 @@ import { SignJWT, exportJWK, generateKeyPair, type JWK } from "jose";
 import { aaOps, showRun } from "./helpers/cli.js";
 import { freePort } from "./helpers/nats.js";
 import { baseUrl, startService, type RunningService } from "./helpers/service.js";
+import { openSocket, rawPost, readResponses } from "./helpers/raw-http.js";
 import { createStack, getJson, postJson, streamMessages, type Stack } from "./helpers/stack.js";
 import { waitFor } from "./helpers/wait.js";
 
@@ -58,7 +59,7 @@ describe("ingest authentication, authorization and abuse limits", () => {
   before(async () => {
     stack = await createStack({ mode: "multi" });
     await stack.startNormalize(); // applies the migrations, ingest_api_keys included
-    await stack.startIngest({ INGEST_AUTH_MODE: "api-key,jwt", INGEST_JWT_ISSUER: ISSUER, INGEST_JWT_AUDIENCE: AUDIENCE, INGEST_JWT_SECRET: HS_SECRET, API_KEY_REFRESH_MS: "300", RATE_LIMIT_MAX: "20", RATE_LIMIT_WINDOW_MS: "10000", BODY_LIMIT_BYTES: "4096" });
+    await stack.startIngest({ INGEST_AUTH_MODE: "api-key,jwt", INGEST_JWT_ISSUER: ISSUER, INGEST_JWT_AUDIENCE: AUDIENCE, INGEST_JWT_SECRET: HS_SECRET, API_KEY_REFRESH_MS: "300", RATE_LIMIT_MAX: "20", RATE_LIMIT_WINDOW_MS: "10000", BODY_LIMIT_BYTES: "4096", REQUEST_TIMEOUT_MS: "1500" });
     ingest = `${stack.ingestUrl}/ingest/hrv`;
     rejected = async () => (await (await fetch(`${stack.ingestUrl}/metrics`)).text()).split("\n").filter((l) => l.startsWith("ingest_requests_rejected_total")).join("\n");
   });
@@ -212,6 +213,22 @@ describe("ingest authentication, authorization and abuse limits", () => {
     for (let i = 0; i < 100; i++) deep = { d: deep };
     const nested = await publishesNothing(() => postJson(ingest, { ...reading("auth-deep"), raw: deep }, bearer(key.token)));
     assert.equal(nested.status, 400);
+  });
+
+  test("limits on time: a body trickled past REQUEST_TIMEOUT_MS gets 408 and its connection closes; nothing published", async () => {
+    const key = await createKey(stack, "--name", "slow", "--tenant", "t6");
+    const body = JSON.stringify(reading("auth-slow"));
+    const response = await publishesNothing(async () => {
+      const socket = await openSocket(Number(new URL(stack.ingestUrl).port));
+      socket.write(`${rawPost("/ingest/hrv", Buffer.byteLength(body), `Authorization: Bearer ${key.token}\r\n`)}${body.slice(0, 10)}`);
+      const dripping = setInterval(() => socket.writable && socket.write(" "), 300);
+      const answer = await readResponses(socket, 6_000);
+      clearInterval(dripping);
+      socket.destroy();
+      return answer;
+    });
+    assert.match(response.text, /^HTTP\/1\.1 408 /);
+    assert.equal(response.closed, true);
   });
 
   test("aa-ops verify sends INGEST_API_KEY with its probe, and says how to get one when it is missing", async () => {

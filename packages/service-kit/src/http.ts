@@ -8,6 +8,11 @@ export interface HttpServerOptions {
   bodyLimitBytes?: number;
   /** Largest request head (request line + headers), answered 431 past it; Node's default 16 KiB. */
   maxHeaderBytes?: number;
+  /**
+   * Time a client has to send its whole request (head and body), answered 408 past it; default
+   * 30 s. Fastify's default (none) lets a client that trickles a body hold a connection forever.
+   */
+  requestTimeoutMs?: number;
   /** Whose `X-Forwarded-For` to believe (Fastify `trustProxy`); default: nobody's. */
   trustProxy?: boolean | number | string[];
   /** Serve `GET /metrics` here (default true); false when an admin listener serves it. */
@@ -62,11 +67,19 @@ function answerOversizedBodiesCleanly(app: FastifyInstance): void {
  * process's one registry, and 413s a client can read.
  */
 export function createHttpServer(options: HttpServerOptions): FastifyInstance {
+  const requestTimeoutMs = options.requestTimeoutMs ?? 30_000;
   const app = Fastify({
     loggerInstance: options.logger as FastifyBaseLogger,
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: options.bodyLimitBytes ?? 262_144,
-    ...(options.maxHeaderBytes === undefined ? {} : { http: { maxHeaderSize: options.maxHeaderBytes } }),
+    requestTimeout: requestTimeoutMs,
+    http: {
+      // Node enforces requestTimeout only while headersTimeout (default 60 s) is not longer.
+      headersTimeout: Math.min(requestTimeoutMs, 60_000),
+      // ... and looks for requests past it every connectionsCheckingInterval (default 30 s).
+      connectionsCheckingInterval: Math.min(requestTimeoutMs, 1_000),
+      ...(options.maxHeaderBytes === undefined ? {} : { maxHeaderSize: options.maxHeaderBytes }),
+    },
     trustProxy: typeof options.trustProxy === "number" ? trustHops(options.trustProxy) : (options.trustProxy ?? false),
   });
   instrumentRequests(app, options.registry);

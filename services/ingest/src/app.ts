@@ -24,6 +24,8 @@ export interface IngestDeps {
   /** Shed load while the event loop lags more than this (ms); 0 turns it off. */
   maxEventLoopDelayMs?: number;
   maxHeaderBytes?: number;
+  /** Time a client has to send its whole request (408 past it); service-kit's default when unset. */
+  requestTimeoutMs?: number;
   trustProxy?: boolean | number | string[];
   /** false: /health and /metrics are served by the admin listener (buildAdminApp), not here. */
   adminRoutes?: boolean;
@@ -52,7 +54,7 @@ const ADMIN_PATHS = new Set(["/health", "/metrics"]);
 /** The ingest HTTP app, not listening: `main.ts` wires and listens, tests inject. */
 export async function buildApp(deps: IngestDeps): Promise<FastifyInstance> {
   const adminRoutes = deps.adminRoutes !== false;
-  const app = createHttpServer({ logger: deps.logger, registry: deps.registry, bodyLimitBytes: deps.bodyLimitBytes, maxHeaderBytes: deps.maxHeaderBytes, trustProxy: deps.trustProxy, metricsRoute: adminRoutes });
+  const app = createHttpServer({ logger: deps.logger, registry: deps.registry, bodyLimitBytes: deps.bodyLimitBytes, maxHeaderBytes: deps.maxHeaderBytes, requestTimeoutMs: deps.requestTimeoutMs, trustProxy: deps.trustProxy, metricsRoute: adminRoutes });
   app.setErrorHandler(errorHandler);
   app.decorateRequest("principal", null as never);
   const rejected = rejectionCounter(deps.registry);

@@ -49,6 +49,8 @@ export const IngestConfigSchema = Type.Object({
   MAX_EVENT_LOOP_DELAY_MS: Type.Integer({ minimum: 0, default: 1_000 }),
   /** Largest request head (request line + headers); larger gets 431. */
   MAX_HEADER_BYTES: Type.Integer({ minimum: 1024, maximum: 65_536, default: 16_384 }),
+  /** Time a client has to send its whole request; past it 408 and the connection is closed (a trickled body cannot hold it). */
+  REQUEST_TIMEOUT_MS: Type.Integer({ minimum: 1_000, default: 30_000 }),
   /** `false` (default), `true`, a hop count, or comma-separated proxy IPs/CIDRs whose X-Forwarded-For is believed. */
   TRUST_PROXY: Type.String({ default: "false" }),
   /** Serve /health and /metrics on this port (and ADMIN_HOST) instead of PORT. */

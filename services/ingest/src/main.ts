@@ -36,6 +36,7 @@ async function main(): Promise<void> {
     rateLimit: { max: config.RATE_LIMIT_MAX, windowMs: config.RATE_LIMIT_WINDOW_MS },
     maxEventLoopDelayMs: config.MAX_EVENT_LOOP_DELAY_MS,
     maxHeaderBytes: config.MAX_HEADER_BYTES,
+    requestTimeoutMs: config.REQUEST_TIMEOUT_MS,
     trustProxy: trustProxyOf(config),
     adminRoutes: adminPort === undefined,
     bodyLimitBytes: config.BODY_LIMIT_BYTES,
