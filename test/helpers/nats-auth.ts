@@ -1,5 +1,5 @@
 import { execFile } from "node:child_process";
-import { createHash } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -49,10 +49,17 @@ async function selfSignedCa(dir: string, name: string): Promise<void> {
   await run("openssl", ["req", "-x509", ...EC_KEY, "-keyout", join(dir, `${name}-key.pem`), "-out", join(dir, `${name}.pem`), "-days", "2", "-subj", `/CN=aa test ${name}`, "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign"]);
 }
 
+/** A random positive 127-bit serial: certificates are signed concurrently, so no shared `-CAcreateserial` file (two writers corrupt it). */
+function randomSerial(): string {
+  const serial = randomBytes(16);
+  serial[0] = serial[0]! & 0x7f;
+  return `0x${serial.toString("hex")}`;
+}
+
 async function signedCertificate(dir: string, name: string, ca: string, extensions: string): Promise<void> {
   await writeFile(join(dir, `${name}.ext`), extensions);
   await run("openssl", ["req", ...EC_KEY, "-keyout", join(dir, `${name}-key.pem`), "-out", join(dir, `${name}.csr`), "-subj", `/CN=aa test ${name}`]);
-  await run("openssl", ["x509", "-req", "-in", join(dir, `${name}.csr`), "-CA", join(dir, `${ca}.pem`), "-CAkey", join(dir, `${ca}-key.pem`), "-CAcreateserial", "-days", "2", "-out", join(dir, `${name}.pem`), "-extfile", join(dir, `${name}.ext`)]);
+  await run("openssl", ["x509", "-req", "-in", join(dir, `${name}.csr`), "-CA", join(dir, `${ca}.pem`), "-CAkey", join(dir, `${ca}-key.pem`), "-set_serial", randomSerial(), "-days", "2", "-out", join(dir, `${name}.pem`), "-extfile", join(dir, `${name}.ext`)]);
 }
 
 /** Generates every certificate a mutual-TLS test needs into `dir` (about 0.1 s). */
