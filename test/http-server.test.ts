@@ -2,20 +2,23 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import type { FastifyInstance } from "fastify";
 import { Registry } from "prom-client";
-import { createHttpServer, createLogger } from "@aa/service-kit";
+import { createHttpServer, createLogger, type HttpServerOptions } from "@aa/service-kit";
 import { openSocket, rawPost, readResponses } from "./helpers/raw-http.js";
 
 const LIMIT = 1_024;
 
+/** createHttpServer with `options` and one route, `POST /echo`, answering `{ got: <body> }`. */
+async function startEchoServer(options: Partial<HttpServerOptions>): Promise<{ app: FastifyInstance; port: number }> {
+  const app = createHttpServer({ logger: createLogger({ service: "http-server-test", level: "silent" }), registry: new Registry(), ...options });
+  app.post("/echo", async (request) => ({ got: request.body }));
+  await app.listen({ port: 0, host: "127.0.0.1" });
+  return { app, port: (app.server.address() as { port: number }).port };
+}
+
 describe("HTTP server: an oversized body is answered 413 without resetting the client", () => {
   let app: FastifyInstance;
   let port: number;
-  before(async () => {
-    app = createHttpServer({ logger: createLogger({ service: "http-server-test", level: "silent" }), registry: new Registry(), bodyLimitBytes: LIMIT });
-    app.post("/echo", async (request) => ({ got: request.body }));
-    await app.listen({ port: 0, host: "127.0.0.1" });
-    port = (app.server.address() as { port: number }).port;
-  });
+  before(async () => ({ app, port } = await startEchoServer({ bodyLimitBytes: LIMIT })));
   after(async () => app.close());
 
   // A client that is still uploading when the 413 is sent: Fastify's default closes the
@@ -55,12 +58,7 @@ describe("HTTP server: an oversized body is answered 413 without resetting the c
 describe("HTTP server: a request must arrive whole within requestTimeoutMs", () => {
   let app: FastifyInstance;
   let port: number;
-  before(async () => {
-    app = createHttpServer({ logger: createLogger({ service: "http-server-test", level: "silent" }), registry: new Registry(), requestTimeoutMs: 1_000 });
-    app.post("/echo", async (request) => ({ got: request.body }));
-    await app.listen({ port: 0, host: "127.0.0.1" });
-    port = (app.server.address() as { port: number }).port;
-  });
+  before(async () => ({ app, port } = await startEchoServer({ requestTimeoutMs: 1_000 })));
   after(async () => app.close());
 
   test("a body that trickles gets 408 and the connection closes; a prompt one is served", async () => {
