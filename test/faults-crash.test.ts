@@ -1,7 +1,6 @@
 import { describe, test } from "node:test";
-import { audit } from "./faults/auditor.js";
 import { startLedgerLoad } from "./faults/ledger.js";
-import { assertClean, faultStack, publishPoison, restartAfterCrash, setAckWait, sleep } from "./faults/scenario.js";
+import { faultStack, finishAndAudit, publishPoison, restartAfterCrash, setAckWait, sleep } from "./faults/scenario.js";
 
 // The fast fault scenarios (also in `npm run test:faults`): crash points and broker kills under load.
 describe("faults: crashes under load", { concurrency: false }, () => {
@@ -10,9 +9,7 @@ describe("faults: crashes under load", { concurrency: false }, () => {
     try {
       const load = startLedgerLoad({ url: stack.ingestUrl, prefix: "ingest-crash", ratePerSecond: 100, maxSeconds: 4 });
       await restartAfterCrash(stack, "ingest");
-      const faultEndedAt = Date.now();
-      const ledger = await load.finish();
-      assertClean(await audit({ scenario: "ingest SIGKILL after PubAck before reply", ledger, jsm: stack.jsm, pool: stack.db.pool, faultEndedAt }));
+      await finishAndAudit(stack, load, "ingest SIGKILL after PubAck before reply");
     } finally {
       await stack.close();
     }
@@ -24,9 +21,7 @@ describe("faults: crashes under load", { concurrency: false }, () => {
       await setAckWait(stack.jsm, 5_000);
       const load = startLedgerLoad({ url: stack.ingestUrl, prefix: "normalize-crash", ratePerSecond: 100, maxSeconds: 4 });
       await restartAfterCrash(stack, "normalize");
-      const faultEndedAt = Date.now();
-      const ledger = await load.finish();
-      assertClean(await audit({ scenario: "normalize SIGKILL after COMMIT before ack", ledger, jsm: stack.jsm, pool: stack.db.pool, faultEndedAt }));
+      await finishAndAudit(stack, load, "normalize SIGKILL after COMMIT before ack");
     } finally {
       await stack.close();
     }
@@ -38,9 +33,7 @@ describe("faults: crashes under load", { concurrency: false }, () => {
       await setAckWait(stack.jsm, 5_000);
       const load = startLedgerLoad({ url: stack.ingestUrl, prefix: "before-commit", ratePerSecond: 100, maxSeconds: 4 });
       await restartAfterCrash(stack, "normalize");
-      const faultEndedAt = Date.now();
-      const ledger = await load.finish();
-      assertClean(await audit({ scenario: "normalize SIGKILL before COMMIT", ledger, jsm: stack.jsm, pool: stack.db.pool, faultEndedAt }));
+      await finishAndAudit(stack, load, "normalize SIGKILL before COMMIT");
     } finally {
       await stack.close();
     }
@@ -55,9 +48,7 @@ describe("faults: crashes under load", { concurrency: false }, () => {
       stack.normalize!.process.kill("SIGKILL");
       await sleep(1_500);
       await stack.startNormalize();
-      const faultEndedAt = Date.now();
-      const ledger = await load.finish();
-      assertClean(await audit({ scenario: "normalize SIGKILL under load (in flight)", ledger, jsm: stack.jsm, pool: stack.db.pool, faultEndedAt }));
+      await finishAndAudit(stack, load, "normalize SIGKILL under load (in flight)");
     } finally {
       await stack.close();
     }
@@ -75,9 +66,7 @@ describe("faults: crashes under load", { concurrency: false }, () => {
         await sleep(1_500);
         await stack.nats.start();
       }
-      const faultEndedAt = Date.now();
-      const ledger = await load.finish();
-      assertClean(await audit({ scenario: "nats-server SIGKILL+restart x3 (+poison)", ledger, jsm: stack.jsm, pool: stack.db.pool, faultEndedAt, poisonIds }));
+      await finishAndAudit(stack, load, "nats-server SIGKILL+restart x3 (+poison)", { poisonIds });
     } finally {
       await stack.close();
     }

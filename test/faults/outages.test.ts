@@ -1,19 +1,23 @@
-import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { applyTopology, createStack, type Stack } from "../helpers/stack.js";
 import { startPrivatePostgres } from "../helpers/postgres.js";
 import { waitFor } from "../helpers/wait.js";
-import { audit } from "./auditor.js";
 import { startLedgerLoad, type LedgerLoadOptions } from "./ledger.js";
-import { startFaultProxy, type FaultMode } from "./proxy.js";
-import { assertClean, faultStack, publishPoison, setAckWait, sleep } from "./scenario.js";
+import { startFaultProxy, type FaultMode, type FaultProxy } from "./proxy.js";
+import { assertServicesAlive, faultStack, finishAndAudit, publishPoison, setAckWait, sleep } from "./scenario.js";
 
 // The slow fault scenarios, run by `npm run test:faults` (not by `npm test`).
 const load = (stack: Stack, prefix: string, extra: Partial<LedgerLoadOptions> = {}) =>
   startLedgerLoad({ url: stack.ingestUrl, prefix, ratePerSecond: 80, maxSeconds: 20, maxAttempts: 80, retryDelayMs: 1_500, ...extra });
 
-function assertServicesAlive(stack: Stack): void {
-  for (const service of [stack.ingest, stack.normalize]) assert.equal(service?.process.exitCode, null, `${service?.name} exited:\n${service?.lines.slice(-5).join("\n")}`);
+/** Drives load through `proxy`, applies `mode` for `holdMs`, restores it, and audits the run. */
+async function holdProxyFault(stack: Stack, proxy: FaultProxy, mode: FaultMode, holdMs: number, prefix: string, scenario: string): Promise<void> {
+  const driver = load(stack, prefix, { maxSeconds: 15 });
+  await sleep(2_000);
+  proxy.set(mode);
+  await sleep(holdMs);
+  proxy.set({ kind: "pass" });
+  await finishAndAudit(stack, driver, scenario, { servicesAlive: true });
 }
 
 describe("faults: outages and network faults under load", { concurrency: false }, () => {
@@ -25,10 +29,7 @@ describe("faults: outages and network faults under load", { concurrency: false }
       stack.nats.process.kill("SIGSTOP");
       await sleep(10_000);
       stack.nats.process.kill("SIGCONT");
-      const faultEndedAt = Date.now();
-      const ledger = await driver.finish();
-      assertServicesAlive(stack);
-      assertClean(await audit({ scenario: "nats-server SIGSTOP 10 s", ledger, jsm: stack.jsm, pool: stack.db.pool, faultEndedAt }));
+      await finishAndAudit(stack, driver, "nats-server SIGSTOP 10 s", { servicesAlive: true });
     } finally {
       await stack.close();
     }
@@ -43,10 +44,7 @@ describe("faults: outages and network faults under load", { concurrency: false }
       await sleep(40_000);
       assertServicesAlive(stack);
       await stack.nats.start();
-      const faultEndedAt = Date.now();
-      const ledger = await driver.finish();
-      assertServicesAlive(stack);
-      assertClean(await audit({ scenario: "nats-server down 40 s", ledger, jsm: stack.jsm, pool: stack.db.pool, faultEndedAt }));
+      await finishAndAudit(stack, driver, "nats-server down 40 s", { servicesAlive: true });
     } finally {
       await stack.close();
     }
@@ -62,10 +60,7 @@ describe("faults: outages and network faults under load", { concurrency: false }
         await postgres.stop(mode);
         await sleep(30_000);
         await postgres.start();
-        const faultEndedAt = Date.now();
-        const ledger = await driver.finish();
-        assertServicesAlive(stack);
-        assertClean(await audit({ scenario: `PostgreSQL stop -m ${mode} 30 s`, ledger, jsm: stack.jsm, pool: stack.db.pool, faultEndedAt }));
+        await finishAndAudit(stack, driver, `PostgreSQL stop -m ${mode} 30 s`, { servicesAlive: true });
       } finally {
         await stack.close();
         await postgres.destroy();
@@ -87,15 +82,7 @@ describe("faults: outages and network faults under load", { concurrency: false }
         await stack.startNormalize(viaProxy);
         await stack.startIngest(viaProxy);
         await setAckWait(stack.jsm, 10_000);
-        const driver = load(stack, `nats-proxy-${mode.kind}`, { maxSeconds: 15 });
-        await sleep(2_000);
-        proxy.set(mode);
-        await sleep(holdMs);
-        proxy.set({ kind: "pass" });
-        const faultEndedAt = Date.now();
-        const ledger = await driver.finish();
-        assertServicesAlive(stack);
-        assertClean(await audit({ scenario: `proxy to NATS: ${label}`, ledger, jsm: stack.jsm, pool: stack.db.pool, faultEndedAt }));
+        await holdProxyFault(stack, proxy, mode, holdMs, `nats-proxy-${mode.kind}`, `proxy to NATS: ${label}`);
       } finally {
         await stack.close();
         await proxy.close();
@@ -111,15 +98,7 @@ describe("faults: outages and network faults under load", { concurrency: false }
         url.port = String(proxy.port);
         await stack.startNormalize({ DATABASE_URL: url.toString(), RETRY_BUDGET_MS: "60000" });
         await stack.startIngest();
-        const driver = load(stack, `pg-proxy-${mode.kind}`, { maxSeconds: 15 });
-        await sleep(2_000);
-        proxy.set(mode);
-        await sleep(holdMs);
-        proxy.set({ kind: "pass" });
-        const faultEndedAt = Date.now();
-        const ledger = await driver.finish();
-        assertServicesAlive(stack);
-        assertClean(await audit({ scenario: `proxy to PostgreSQL: ${label}`, ledger, jsm: stack.jsm, pool: stack.db.pool, faultEndedAt }));
+        await holdProxyFault(stack, proxy, mode, holdMs, `pg-proxy-${mode.kind}`, `proxy to PostgreSQL: ${label}`);
       } finally {
         await stack.close();
         await proxy.close();
@@ -138,8 +117,7 @@ describe("faults: outages and network faults under load", { concurrency: false }
       await applyTopology(stack.jsm, "multi");
       const faultEndedAt = Date.now();
       await waitFor(async () => (await stack.jsm.streams.info("AA_DLQ")).state.messages >= poisonIds.length, { timeoutMs: 120_000, what: "poison in the recreated DLQ" });
-      const ledger = await driver.finish();
-      assertClean(await audit({ scenario: "DLQ stream missing while poison arrives", ledger, jsm: stack.jsm, pool: stack.db.pool, faultEndedAt, poisonIds }));
+      await finishAndAudit(stack, driver, "DLQ stream missing while poison arrives", { poisonIds, faultEndedAt });
     } finally {
       await stack.close();
     }

@@ -4,14 +4,31 @@ import { nanos } from "@nats-io/nats-core";
 import { Subjects } from "@aa/contracts";
 import { createStack, type Stack } from "../helpers/stack.js";
 import { waitFor } from "../helpers/wait.js";
-import type { AuditReport } from "./auditor.js";
-import type { Ledger } from "./ledger.js";
+import { audit, type AuditReport } from "./auditor.js";
+import type { Ledger, LedgerLoad } from "./ledger.js";
 
 /** Every fault scenario must end like this: nothing lost, invented, doubled, or dead-lettered by a transient fault. */
 export function assertClean(report: AuditReport): void {
   const bad = { lost: report.lost, unexpected: report.unexpected, both: report.both, duplicates: report.duplicates, transientDlq: report.transientDlq };
   assert.deepEqual(bad, { lost: 0, unexpected: 0, both: 0, duplicates: 0, transientDlq: 0 }, JSON.stringify(report));
   assert.ok(report.accepted > 0, "the scenario accepted nothing");
+}
+
+/** Fails if ingest or normalize exited: an outage must not kill a service. */
+export function assertServicesAlive(stack: Stack): void {
+  for (const service of [stack.ingest, stack.normalize]) assert.equal(service?.process.exitCode, null, `${service?.name} exited:\n${service?.lines.slice(-5).join("\n")}`);
+}
+
+/**
+ * Call as the fault ends: lets `load` finish, then audits it under `scenario` (assertClean).
+ * `servicesAlive`: first fail if a service exited. `faultEndedAt`: when the fault ended, if
+ * earlier than the call (recovery is measured from it).
+ */
+export async function finishAndAudit(stack: Stack, load: LedgerLoad, scenario: string, o: { servicesAlive?: boolean; poisonIds?: string[]; faultEndedAt?: number } = {}): Promise<void> {
+  const faultEndedAt = o.faultEndedAt ?? Date.now();
+  const ledger = await load.finish();
+  if (o.servicesAlive) assertServicesAlive(stack);
+  assertClean(await audit({ scenario, ledger, jsm: stack.jsm, pool: stack.db.pool, faultEndedAt, poisonIds: o.poisonIds }));
 }
 
 /** Shortens the ack wait of every durable, so a message held by a killed worker comes back soon. */
