@@ -1,5 +1,6 @@
 import { Type, type Static } from "@sinclair/typebox";
 import { CalendarDate, EventId, RawDocument, Timestamp, UserId, withDateRules } from "./common.js";
+import { EventSource } from "./identity.js";
 import { compileValidator } from "./validation.js";
 
 /** Time asleep in minutes, fractions kept: [0, 1440] (at most a whole day). */
@@ -29,6 +30,11 @@ export const SleepRawReceivedSchema = Type.Object(
     eventId: EventId,
     /** When ingest accepted the reading; orders replays when `capturedAt` is absent. */
     receivedAt: Timestamp,
+    /**
+     * Who sent it (see `EventSource`); with kind, user and eventId it is the reading's identity.
+     * Absent only in events published before scoped identity: normalize reads that as `unscoped`.
+     */
+    source: Type.Optional(EventSource),
   },
   { additionalProperties: false },
 );

@@ -1,0 +1,48 @@
+import { createHash } from "node:crypto";
+import { Type } from "@sinclair/typebox";
+
+/**
+ * Who a reading came from, the part of its identity the client does not choose:
+ * `tenant:<tenant>` for an API key or JWT, `anonymous` when ingest runs without
+ * authentication, `vendor:oura` for readings normalize derives from Oura documents.
+ * The fixed values have no `tenant:` prefix, so no tenant name can collide with them.
+ */
+export const EventSource = Type.String({ minLength: 1, maxLength: 256, pattern: "^[^\\p{C}]+$" });
+
+export const EventSources = {
+  /** INGEST_AUTH_MODE=none: every request is anonymous, so all share one source. */
+  anonymous: "anonymous",
+  oura: "vendor:oura",
+  /**
+   * Rows and events from before scoped identity (events without `source`). Only in
+   * storage: the replay guard treats it as "any source" so a reading retried across a
+   * rolling upgrade (old ingest, then new) is still recognised as the same reading.
+   */
+  unscoped: "unscoped",
+} as const;
+
+/** The source of a reading sent with a credential of `tenant`. */
+export const tenantSource = (tenant: string): string => `tenant:${tenant}`;
+
+/** The kinds of reading with their own identity space (and table). */
+export type ReadingKind = "hrv" | "sleep";
+
+/** What identifies a reading: a retry has all four equal; any other difference makes it another reading. */
+export interface ReadingIdentity {
+  kind: ReadingKind;
+  source: string;
+  userId: string;
+  /** The client's own id (or ingest's UUID), as the client sees it in replies and rows. */
+  eventId: string;
+}
+
+/**
+ * The reading's key: its `Nats-Msg-Id`, the DLQ correlation key and the basis of the
+ * announcement's id. A digest, not the fields: message ids show up in logs, spans and
+ * `nats stream view`, and must carry no user id. JSON framing keeps fields from running
+ * into each other (`a:b` + `c` is not `a` + `b:c`).
+ */
+export function readingKey(identity: ReadingIdentity): string {
+  const fields = JSON.stringify([identity.source, identity.userId, identity.eventId]);
+  return `${identity.kind}:${createHash("sha256").update(fields, "utf8").digest("base64url")}`;
+}
