@@ -6,6 +6,7 @@ import { readingConsumer, type ConsumerDeps, type ReadingFlow } from "./reading-
 
 /** `athlete-ally.hrv.raw-received` → `hrv_data` (with ln(rmssd)) → `athlete-ally.hrv.normalized-stored`. */
 export const hrvFlow: ReadingFlow<HrvRawReceived, HrvRow, HrvNormalizedStored> = {
+  kind: "hrv",
   label: "HRV",
   rawSubject: Subjects.hrvRawReceived.subject,
   storedSubject: Subjects.hrvNormalizedStored.subject,

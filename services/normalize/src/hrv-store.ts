@@ -4,7 +4,7 @@ import type { HrvRow } from "./hrv.js";
 const hrvData = readingStore<HrvRow>({
   name: "hrv_data",
   columns: [{ name: "rmssd", type: "float8" }, { name: "ln_rmssd", type: "float8" }],
-  values: (row) => [row.userId, row.date, row.rmssd, row.lnRmssd, row.capturedAt, row.eventId, row.raw],
+  values: (row) => [row.userId, row.date, row.rmssd, row.lnRmssd, row.capturedAt, row.eventId, row.source, row.raw],
 });
 
 /** Writes one HRV reading into `hrv_data`. */

@@ -1,4 +1,4 @@
-import type { HrvRawReceived } from "@aa/contracts";
+import { EventSources, type HrvRawReceived } from "@aa/contracts";
 
 /** The row normalize stores for one HRV reading. Pure: no database, no NATS. */
 export interface HrvRow {
@@ -9,6 +9,8 @@ export interface HrvRow {
   /** The reading's capture time, else when ingest received it: orders replays. */
   capturedAt: string;
   eventId: string;
+  /** Who sent it (`EventSource`); `unscoped` for an event published before scoped identity. */
+  source: string;
   raw: Record<string, unknown> | null;
 }
 
@@ -21,6 +23,7 @@ export function normalizeHrv(event: HrvRawReceived): HrvRow {
     lnRmssd: Math.log(event.rmssd),
     capturedAt: new Date(event.capturedAt ?? event.receivedAt).toISOString(),
     eventId: event.eventId,
+    source: event.source ?? EventSources.unscoped,
     raw: event.raw ?? null,
   };
 }

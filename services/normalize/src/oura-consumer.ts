@@ -1,4 +1,4 @@
-import { Subjects, validateHrvRawReceived, validateOuraWebhookReceived, validateSleepRawReceived, type OuraWebhookReceived } from "@aa/contracts";
+import { EventSources, readingKey, Subjects, validateHrvRawReceived, validateOuraWebhookReceived, validateSleepRawReceived, type OuraWebhookReceived, type ReadingKind } from "@aa/contracts";
 import { DlqReasons, NonRetryableError, PublishError, RetryAfterError, TransientError, type DurableConsumer, type EventPublisher, type MessageHandler } from "@aa/event-bus";
 import { DEFAULT_RETRY_AFTER_MS, getSleepDocument, OuraApiError, type OuraSleepDocument } from "@aa/oura";
 import { Counter, type Registry } from "prom-client";
@@ -52,11 +52,14 @@ async function fetchSleep(deps: OuraDeps, account: OuraAccount, documentId: stri
   }
 }
 
+const msgIdOf = (kind: ReadingKind, event: { userId: string; eventId: string; source?: string }): string =>
+  readingKey({ kind, source: event.source ?? EventSources.oura, userId: event.userId, eventId: event.eventId });
+
 /** Publishes the sleep and HRV events on the core subjects (PubAck awaited); an unacknowledged publish is retried. */
 async function publishEvents(publisher: EventPublisher, events: OuraSleepEvents): Promise<void> {
   const sends = [
-    events.sleep && { subject: Subjects.sleepRawReceived.subject, msgId: events.sleep.eventId, event: events.sleep, validate: validateSleepRawReceived },
-    events.hrv && { subject: Subjects.hrvRawReceived.subject, msgId: events.hrv.eventId, event: events.hrv, validate: validateHrvRawReceived },
+    events.sleep && { subject: Subjects.sleepRawReceived.subject, msgId: msgIdOf("sleep", events.sleep), event: events.sleep, validate: validateSleepRawReceived },
+    events.hrv && { subject: Subjects.hrvRawReceived.subject, msgId: msgIdOf("hrv", events.hrv), event: events.hrv, validate: validateHrvRawReceived },
   ];
   for (const send of sends) {
     if (!send) continue;

@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import type { HrvRawReceived, OuraWebhookReceived, SleepRawReceived } from "@aa/contracts";
+import { EventSources, type HrvRawReceived, type OuraWebhookReceived, type SleepRawReceived } from "@aa/contracts";
 import type { OuraSleepDocument } from "@aa/oura";
 
 /** The events one Oura sleep document becomes. Pure: no HTTP, no NATS, no database. */
@@ -51,7 +51,8 @@ function rawOf(doc: OuraSleepDocument, notification: OuraWebhookReceived): Recor
 export function ouraSleepEvents(doc: OuraSleepDocument, userId: string, notification: OuraWebhookReceived): OuraSleepEvents {
   if (!isMappedSleep(doc)) return {};
   const version = new Date(notification.eventTime).toISOString();
-  const common = { userId, date: doc.day, capturedAt: version, receivedAt: notification.receivedAt, raw: rawOf(doc, notification) };
+  // Source `vendor:oura`: these ids can never be taken by a client's eventId (see readingKey).
+  const common = { userId, date: doc.day, capturedAt: version, receivedAt: notification.receivedAt, source: EventSources.oura, raw: rawOf(doc, notification) };
   const events: OuraSleepEvents = {};
   if (typeof doc.total_sleep_duration === "number") {
     const score = typeof doc.score === "number" ? { qualityScore: doc.score } : {};

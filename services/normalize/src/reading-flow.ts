@@ -1,17 +1,19 @@
 import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
-import { dlqSubjectPrefix, type Validation } from "@aa/contracts";
+import { dlqSubjectPrefix, readingKey, type ReadingKind, type Validation } from "@aa/contracts";
 import { consumerSpecs, DurableConsumer, otherModeStreams, streamCandidates, TransientError, type EventBusSettings, type EventPublisher, type MessageHandler } from "@aa/event-bus";
 import type { Logger } from "@aa/service-kit";
 import type pg from "pg";
 import type { Counter, Histogram, Registry } from "prom-client";
 import { readingMetrics } from "./metrics.js";
-import type { WriteOutcome } from "./store.js";
+import { identityOf, type ReadingKey, type WriteOutcome } from "./store.js";
 
 /**
  * What one kind of reading (HRV, sleep) brings; decoding, storing-then-announcing,
  * routing and consumer wiring are shared, so every kind has the same guarantees.
  */
-export interface ReadingFlow<E, R extends { eventId: string }, S> {
+export interface ReadingFlow<E, R extends ReadingKey, S> {
+  /** Part of each reading's identity (with source, user and eventId): `readingKey`. */
+  kind: ReadingKind;
   /** `HRV`, `Sleep`: the runbook's log lines. Lower-cased it names the metrics (`normalize_hrv_…`) and the `[normalize-hrv]` prefix. */
   label: string;
   /** `athlete-ally.<kind>.raw-received`: the durable's filter subject. */
@@ -23,7 +25,7 @@ export interface ReadingFlow<E, R extends { eventId: string }, S> {
   toRow: (event: E) => R;
   /** Guarded, idempotent write; committed when it resolves. */
   write: (pool: pg.Pool, row: R) => Promise<WriteOutcome>;
-  /** The same guard for many rows in one statement (one transaction); outcome per event id. */
+  /** The same guard for many rows in one statement (one transaction); outcome per reading (`identityOf`). */
   writeBatch: (pool: pg.Pool, rows: readonly R[]) => Promise<Map<string, WriteOutcome>>;
   toStored: (row: R, storedAt: string) => S;
   validateStored: (value: unknown) => Validation<unknown>;
@@ -43,10 +45,11 @@ export function decodeJson<T>(validate: (value: unknown) => Validation<T>) {
 }
 
 /** Announces a committed row; a failed announcement is retried through redelivery (the write is idempotent). */
-async function announceStored<E, R extends { eventId: string }, S>(publisher: EventPublisher, flow: ReadingFlow<E, R, S>, row: R): Promise<void> {
+async function announceStored<E, R extends ReadingKey, S>(publisher: EventPublisher, flow: ReadingFlow<E, R, S>, row: R): Promise<void> {
   try {
     const event = flow.toStored(row, new Date().toISOString());
-    await publisher.publish({ subject: flow.storedSubject, msgId: `${row.eventId}:normalized-stored`, event, validate: flow.validateStored });
+    const msgId = `${readingKey({ kind: flow.kind, source: row.source, userId: row.userId, eventId: row.eventId })}:normalized-stored`;
+    await publisher.publish({ subject: flow.storedSubject, msgId, event, validate: flow.validateStored });
   } catch (error) {
     throw new TransientError(`stored, but ${flow.storedSubject} was not acknowledged`, { cause: error });
   }
@@ -56,7 +59,7 @@ async function announceStored<E, R extends { eventId: string }, S>(publisher: Ev
  * Stores a reading, then announces it; a stale replay changes nothing and announces nothing.
  * Without a publisher (ANNOUNCE_STORED=false) the row is stored and not announced.
  */
-export function readingHandler<E, R extends { eventId: string }, S>(flow: ReadingFlow<E, R, S>, pool: pg.Pool, publisher: EventPublisher | undefined, beforeWrite?: () => void): MessageHandler<E> {
+export function readingHandler<E, R extends ReadingKey, S>(flow: ReadingFlow<E, R, S>, pool: pg.Pool, publisher: EventPublisher | undefined, beforeWrite?: () => void): MessageHandler<E> {
   return {
     decode: decodeJson((value) => flow.validateRaw(value)),
     async handle(event) {
@@ -72,7 +75,7 @@ export function readingHandler<E, R extends { eventId: string }, S>(flow: Readin
       beforeWrite?.();
       const outcomes = await flow.writeBatch(pool, rows);
       if (!publisher) return rows.map(() => undefined);
-      return Promise.all(rows.map((row) => (outcomes.get(row.eventId) === "stale" ? undefined : announceStored(publisher, flow, row).catch((error: Error) => error))));
+      return Promise.all(rows.map((row) => (outcomes.get(identityOf(row)) === "stale" ? undefined : announceStored(publisher, flow, row).catch((error: Error) => error))));
     },
   };
 }
@@ -142,7 +145,7 @@ export function normalizeConsumer<T>(setup: DurableSetup<T>, deps: ConsumerDeps)
 }
 
 /** The flow's durable (the topology's consumer on its raw subject), with its metrics and DLQ prefix. */
-export function readingConsumer<E, R extends { eventId: string }, S>(flow: ReadingFlow<E, R, S>, deps: ConsumerDeps): DurableConsumer<E> {
+export function readingConsumer<E, R extends ReadingKey, S>(flow: ReadingFlow<E, R, S>, deps: ConsumerDeps): DurableConsumer<E> {
   const metrics = readingMetrics(deps.registry, flow.label.toLowerCase(), flow.label);
   const handler = readingHandler(flow, deps.pool, deps.announceStored ? deps.publisher : undefined, deps.beforeWrite);
   return normalizeConsumer({ label: flow.label, subject: flow.rawSubject, handler, results: metrics.messages, latency: metrics.latency }, deps);

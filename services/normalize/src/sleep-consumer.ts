@@ -6,6 +6,7 @@ import { readingConsumer, type ConsumerDeps, type ReadingFlow } from "./reading-
 
 /** `athlete-ally.sleep.raw-received` → `sleep_data` → `athlete-ally.sleep.normalized-stored`. */
 export const sleepFlow: ReadingFlow<SleepRawReceived, SleepRow, SleepNormalizedStored> = {
+  kind: "sleep",
   label: "Sleep",
   rawSubject: Subjects.sleepRawReceived.subject,
   storedSubject: Subjects.sleepNormalizedStored.subject,

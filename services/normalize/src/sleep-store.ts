@@ -4,7 +4,7 @@ import type { SleepRow } from "./sleep.js";
 const sleepData = readingStore<SleepRow>({
   name: "sleep_data",
   columns: [{ name: "duration_minutes", type: "float8" }, { name: "quality_score", type: "float8" }],
-  values: (row) => [row.userId, row.date, row.durationMinutes, row.qualityScore, row.capturedAt, row.eventId, row.raw],
+  values: (row) => [row.userId, row.date, row.durationMinutes, row.qualityScore, row.capturedAt, row.eventId, row.source, row.raw],
 });
 
 /** Writes one night's sleep into `sleep_data`. */

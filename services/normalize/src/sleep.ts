@@ -1,4 +1,4 @@
-import type { SleepRawReceived } from "@aa/contracts";
+import { EventSources, type SleepRawReceived } from "@aa/contracts";
 
 /** The row normalize stores for one night's sleep. Pure: no database, no NATS. */
 export interface SleepRow {
@@ -10,6 +10,8 @@ export interface SleepRow {
   /** The reading's capture time, else when ingest received it: orders replays. */
   capturedAt: string;
   eventId: string;
+  /** Who sent it (`EventSource`); `unscoped` for an event published before scoped identity. */
+  source: string;
   raw: Record<string, unknown> | null;
 }
 
@@ -21,6 +23,7 @@ export function normalizeSleep(event: SleepRawReceived): SleepRow {
     qualityScore: event.qualityScore ?? null,
     capturedAt: new Date(event.capturedAt ?? event.receivedAt).toISOString(),
     eventId: event.eventId,
+    source: event.source ?? EventSources.unscoped,
     raw: event.raw ?? null,
   };
 }

@@ -1,25 +1,38 @@
 import type pg from "pg";
+import { EventSources } from "@aa/contracts";
 import { classifyDbError } from "./db.js";
 
 /**
  * `stored`: this event's values are now in the row (inserted, updated, or already there).
- * `stale`: the row holds a newer reading; this one changed nothing.
+ * `stale`: the row holds a newer reading, or this one under its pre-upgrade identity; this one changed nothing.
  */
 export type WriteOutcome = "stored" | "stale";
 
-/** The statements of a table keyed by (user_id, date) whose upsert only lets a newer (captured_at, event_id) win. */
+/** The statements of a table keyed by (user_id, date) whose upsert only lets a newer, different reading win. */
 interface GuardedStatements {
   /** Returns a row only when it inserted or updated one. */
   upsert: string;
-  /** `$1` user_id, `$2` date → the row's event_id. */
+  /** `$1` user_id, `$2` date → the row's event_id and source. */
   currentEvent: string;
 }
 
-/** The reading a guarded write is about. */
+/** The reading a guarded write is about: its identity within the table's kind, and its day. */
 export interface ReadingKey {
   userId: string;
   date: string;
   eventId: string;
+  source: string;
+}
+
+/** The reading's identity within one table (kind): equal for a redelivery or retry, different for another reading. */
+export const identityOf = (r: Pick<ReadingKey, "userId" | "eventId" | "source">): string => JSON.stringify([r.userId, r.source, r.eventId]);
+
+/**
+ * Does the row hold this very reading (same event id and source)? Then an unchanged write is a
+ * redelivery: `stored`, and announced again (the announcement's msg id makes that a duplicate).
+ */
+function holdsReading(row: { event_id: string; source: string }, reading: Pick<ReadingKey, "eventId" | "source">): boolean {
+  return row.event_id === reading.eventId && row.source === reading.source;
 }
 
 /**
@@ -31,8 +44,8 @@ async function writeGuarded(pool: pg.Pool, statements: GuardedStatements, params
   try {
     const result = await pool.query(statements.upsert, params);
     if (result.rowCount === 1) return "stored";
-    const current = await pool.query<{ event_id: string }>(statements.currentEvent, [key.userId, key.date]);
-    return current.rows[0]?.event_id === key.eventId ? "stored" : "stale";
+    const current = await pool.query<{ event_id: string; source: string }>(statements.currentEvent, [key.userId, key.date]);
+    return current.rows[0] !== undefined && holdsReading(current.rows[0], key) ? "stored" : "stale";
   } catch (error) {
     throw classifyDbError(error);
   }
@@ -40,21 +53,26 @@ async function writeGuarded(pool: pg.Pool, statements: GuardedStatements, params
 
 /** A guarded table's batch statements: the same guard over arrays (one statement, one transaction). */
 interface GuardedBatchStatements {
-  /** `INSERT … SELECT FROM unnest($1…) … RETURNING event_id`: the ids it inserted or updated. */
+  /** `INSERT … SELECT FROM unnest($1…) … RETURNING user_id, event_id, source`: the readings it inserted or updated. */
   upsert: string;
-  /** `$1` user_ids, `$2` dates → the `event_id` of each of those rows now. */
+  /** `$1` user_ids, `$2` dates → each of those rows' user_id, date, event_id and source now. */
   currentEvents: string;
 }
 
 const keyOf = (r: { userId: string; date: string }): string => `${r.userId}\u0000${r.date}`;
+
+/** The guard's order: (captured_at, event_id, source), as the SQL row comparison. */
+function isNewer(a: ReadingKey & { capturedAt: string }, b: ReadingKey & { capturedAt: string }): boolean {
+  if (a.capturedAt !== b.capturedAt) return a.capturedAt > b.capturedAt;
+  return a.eventId !== b.eventId ? a.eventId > b.eventId : a.source > b.source;
+}
 
 /** Within one batch only the newest reading per (user_id, date) is written: one statement cannot update a row twice. */
 function newestPerKey<R extends ReadingKey & { capturedAt: string }>(rows: readonly R[]): Map<string, R> {
   const newest = new Map<string, R>();
   for (const row of rows) {
     const held = newest.get(keyOf(row));
-    const newer = !held || row.capturedAt > held.capturedAt || (row.capturedAt === held.capturedAt && row.eventId > held.eventId);
-    if (newer) newest.set(keyOf(row), row);
+    if (!held || isNewer(row, held)) newest.set(keyOf(row), row);
   }
   return newest;
 }
@@ -68,10 +86,12 @@ function columnsOf(rows: readonly unknown[][]): unknown[][] {
   }));
 }
 
+type CurrentRow = { user_id: string; date: string; event_id: string; source: string };
+
 /**
  * Writes many readings with the same guard as `writeGuarded`, in one statement (so one
- * transaction): committed when it resolves. Returns each event id's outcome; a reading
- * superseded inside the batch by a newer one for the same day is `stale`.
+ * transaction): committed when it resolves. Returns each reading's outcome by `identityOf`;
+ * a reading superseded inside the batch by a newer one for the same day is `stale`.
  */
 async function writeGuardedBatch<R extends ReadingKey & { capturedAt: string }>(
   pool: pg.Pool,
@@ -82,50 +102,65 @@ async function writeGuardedBatch<R extends ReadingKey & { capturedAt: string }>(
   // Sorted so concurrent batches lock rows in the same order (no deadlocks between them).
   const winners = [...newestPerKey(rows).entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, row]) => row);
   try {
-    const written = await pool.query<{ event_id: string }>(statements.upsert, columnsOf(winners.map(values)));
-    const stored = new Set(written.rows.map((r) => r.event_id));
-    const unchanged = winners.filter((w) => !stored.has(w.eventId));
+    const written = await pool.query<CurrentRow>(statements.upsert, columnsOf(winners.map(values)));
+    const stored = new Set(written.rows.map((r) => identityOf({ userId: r.user_id, eventId: r.event_id, source: r.source })));
+    const unchanged = winners.filter((w) => !stored.has(identityOf(w)));
     if (unchanged.length > 0) {
-      // Unchanged rows that already hold this very event are redeliveries: stored, not stale.
-      const current = await pool.query<{ event_id: string }>(statements.currentEvents, [unchanged.map((r) => r.userId), unchanged.map((r) => r.date)]);
-      const ours = new Set(unchanged.map((u) => u.eventId));
-      for (const row of current.rows) if (ours.has(row.event_id)) stored.add(row.event_id);
+      // Unchanged rows that already hold this very reading are redeliveries: stored, not stale.
+      const current = await pool.query<CurrentRow>(statements.currentEvents, [unchanged.map((r) => r.userId), unchanged.map((r) => r.date)]);
+      const rowOfDay = new Map(current.rows.map((row) => [keyOf({ userId: row.user_id, date: row.date }), row]));
+      for (const reading of unchanged) {
+        const row = rowOfDay.get(keyOf(reading));
+        if (row && holdsReading(row, reading)) stored.add(identityOf(reading));
+      }
     }
-    return new Map(rows.map((r) => [r.eventId, stored.has(r.eventId) ? "stored" : "stale"]));
+    return new Map(rows.map((r) => [identityOf(r), stored.has(identityOf(r)) ? "stored" : "stale"]));
   } catch (error) {
     throw classifyDbError(error);
   }
 }
 
-/** A reading table keyed by (user_id, date) with captured_at, event_id and raw: the columns in between and their SQL types. */
+/** A reading table keyed by (user_id, date) with captured_at, event_id, source and raw: the columns in between and their SQL types. */
 export interface ReadingTable<R> {
   name: string;
   /** The value columns between `date` and `captured_at`, with the array element type `unnest` needs. */
   columns: readonly { name: string; type: string }[];
-  /** The row's values for user_id, date, the value columns, captured_at, event_id and raw, in that order. */
+  /** The row's values for user_id, date, the value columns, captured_at, event_id, source and raw, in that order. */
   values: (row: R) => unknown[];
 }
 
 /**
+ * The row `t` already holds the reading being written, so it must not be rewritten: the same
+ * event id and source, or the same event id where one side is `unscoped` (from before scoped
+ * identity). The latter is one reading retried across a rolling upgrade (old ingest, then new, or
+ * back): it stays as first stored, and `holdsReading` calls it `stale`, so it is not announced twice.
+ */
+const SAME_READING_SQL = `t.event_id = EXCLUDED.event_id
+   AND (t.source = EXCLUDED.source OR '${EventSources.unscoped}' IN (t.source, EXCLUDED.source))`;
+
+/**
  * The guarded statements of a reading table, single and batch, written once for every table:
- * a newer (captured_at, event_id) wins; an older replay or a redelivery changes nothing.
+ * another reading that is newer by (captured_at, event_id, source) wins; an older one, or the
+ * same reading again (a redelivery, a retry), changes nothing.
  */
 function guardedStatements(table: ReadingTable<unknown>): { single: GuardedStatements; batch: GuardedBatchStatements } {
-  const names = ["user_id", "date", ...table.columns.map((c) => c.name), "captured_at", "event_id", "raw"];
-  const types = ["text", "date", ...table.columns.map((c) => c.type), "timestamptz", "text", "jsonb"];
+  const names = ["user_id", "date", ...table.columns.map((c) => c.name), "captured_at", "event_id", "source", "raw"];
+  const types = ["text", "date", ...table.columns.map((c) => c.type), "timestamptz", "text", "text", "jsonb"];
   const insert = `INSERT INTO ${table.name} AS t (${names.join(", ")})`;
   const guard = `ON CONFLICT (user_id, date) DO UPDATE
    SET ${names.slice(2).map((n) => `${n} = EXCLUDED.${n}`).join(", ")}, updated_at = now()
- WHERE (t.captured_at, t.event_id) < (EXCLUDED.captured_at, EXCLUDED.event_id)
-RETURNING event_id`;
+ WHERE (t.captured_at, t.event_id, t.source) < (EXCLUDED.captured_at, EXCLUDED.event_id, EXCLUDED.source)
+   AND NOT (${SAME_READING_SQL})
+RETURNING user_id, event_id, source`;
+  const current = "t.user_id, to_char(t.date, 'YYYY-MM-DD') AS date, t.event_id, t.source";
   return {
     single: {
       upsert: `${insert}\nVALUES (${names.map((_, i) => `$${i + 1}`).join(", ")})\n${guard}`,
-      currentEvent: `SELECT event_id FROM ${table.name} WHERE user_id = $1 AND date = $2`,
+      currentEvent: `SELECT ${current} FROM ${table.name} t WHERE user_id = $1 AND date = $2`,
     },
     batch: {
       upsert: `${insert}\nSELECT * FROM unnest(${types.map((type, i) => `$${i + 1}::${type}[]`).join(", ")})\n${guard}`,
-      currentEvents: `SELECT t.event_id FROM ${table.name} t JOIN unnest($1::text[], $2::date[]) AS k(user_id, date) USING (user_id, date)`,
+      currentEvents: `SELECT ${current} FROM ${table.name} t JOIN unnest($1::text[], $2::date[]) AS k(user_id, date) USING (user_id, date)`,
     },
   };
 }

@@ -1,3 +1,5 @@
+import { EventSources, tenantSource } from "@aa/contracts";
+
 /** Who sent a request, as authentication established it. */
 export interface Principal {
   kind: "api-key" | "jwt" | "none";
@@ -14,4 +16,9 @@ export function outOfScope(principal: Principal, userIds: readonly string[]): st
   const allowed = principal.userIds;
   if (allowed === undefined) return [];
   return [...new Set(userIds.filter((id) => !allowed.has(id)))];
+}
+
+/** The source part of a reading's identity: the credential's tenant, or the one anonymous source without authentication. */
+export function sourceOf(principal: Principal): string {
+  return principal.kind === "none" ? EventSources.anonymous : tenantSource(principal.tenant);
 }

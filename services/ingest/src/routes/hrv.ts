@@ -4,6 +4,6 @@ import { readingRoutes } from "./reading.js";
 
 /** `POST /ingest/hrv` (and `/api/v1/ingest/hrv`) → `athlete-ally.hrv.raw-received`. */
 export function hrvRoutes(publisher: EventPublisher, now: () => Date, batchBodyLimitBytes: number, afterPubAck?: () => void) {
-  const route = { path: "hrv", label: "HRV", noun: "HRV reading", subject: Subjects.hrvRawReceived.subject, validateReading: validateHrvReading, validateEvent: validateHrvRawReceived };
+  const route = { kind: "hrv" as const, label: "HRV", noun: "HRV reading", subject: Subjects.hrvRawReceived.subject, validateReading: validateHrvReading, validateEvent: validateHrvRawReceived };
   return readingRoutes(route, publisher, now, batchBodyLimitBytes, afterPubAck);
 }

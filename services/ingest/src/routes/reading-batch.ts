@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { PublishError, type EventPublisher } from "@aa/event-bus";
 import type { FieldError } from "@aa/contracts";
-import { RETRY_AFTER_SECONDS, type ReadingRoute } from "./reading.js";
+import { readingPublish, RETRY_AFTER_SECONDS, type ReadingRoute } from "./reading.js";
 
 /** Most readings in one batch request. */
 export const MAX_BATCH_ITEMS = 1_000;
@@ -32,7 +32,7 @@ function statusOf(results: readonly ItemResult[]): number {
  * 202 all received, 207 some rejected, 503 (+ Retry-After) when JetStream did not take some:
  * retry those with the same eventIds.
  */
-export function readingBatchRoutes<R extends { eventId?: string }>(route: ReadingRoute<R>, publisher: EventPublisher, now: () => Date, bodyLimitBytes: number) {
+export function readingBatchRoutes<R extends { eventId?: string; userId: string }>(route: ReadingRoute<R>, publisher: EventPublisher, now: () => Date, bodyLimitBytes: number) {
   return async (app: FastifyInstance): Promise<void> => {
     const handler = async (request: FastifyRequest, reply: FastifyReply) => {
       const items = itemsOf(request.body);
@@ -43,7 +43,7 @@ export function readingBatchRoutes<R extends { eventId?: string }>(route: Readin
         if (!reading.ok) return { index, status: "rejected", errors: reading.errors };
         const eventId = reading.value.eventId ?? randomUUID();
         try {
-          const receipt = await publisher.publish({ subject: route.subject, msgId: eventId, event: { ...reading.value, eventId, receivedAt }, validate: route.validateEvent });
+          const receipt = await publisher.publish(readingPublish(route, reading.value, eventId, request, receivedAt));
           return receipt.duplicate ? { index, status: "received", eventId, duplicate: true } : { index, status: "received", eventId };
         } catch (error) {
           if (!(error instanceof PublishError)) throw error;
@@ -56,7 +56,7 @@ export function readingBatchRoutes<R extends { eventId?: string }>(route: Readin
       return reply.code(status).send({ received: count("received"), rejected: count("rejected"), unavailable: count("unavailable"), timestamp: receivedAt, results });
     };
     const options = { bodyLimit: bodyLimitBytes };
-    app.post(`/ingest/${route.path}/batch`, options, handler);
-    app.post(`/api/v1/ingest/${route.path}/batch`, options, handler);
+    app.post(`/ingest/${route.kind}/batch`, options, handler);
+    app.post(`/api/v1/ingest/${route.kind}/batch`, options, handler);
   };
 }

@@ -1,7 +1,8 @@
 import { randomUUID } from "node:crypto";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
-import { EventId, compileValidator, type Validation } from "@aa/contracts";
-import { PublishError, type EventPublisher } from "@aa/event-bus";
+import { EventId, compileValidator, readingKey, type ReadingKind, type Validation } from "@aa/contracts";
+import { PublishError, type EventPublisher, type PublishRequest } from "@aa/event-bus";
+import { sourceOf } from "../auth/principal.js";
 import { readingBatchRoutes } from "./reading-batch.js";
 
 const validateEventId = compileValidator(EventId);
@@ -11,8 +12,8 @@ export const RETRY_AFTER_SECONDS = 5;
 
 /** One kind of reading accepted over HTTP and published as `<kind>.raw-received`. */
 export interface ReadingRoute<R extends { eventId?: string }> {
-  /** Path segment: `POST /ingest/<path>` and `POST /api/v1/ingest/<path>`. */
-  path: string;
+  /** The reading's kind: part of its identity, and the path segment `POST /ingest/<kind>` (and `/api/v1/ingest/<kind>`). */
+  kind: ReadingKind;
   /** In log lines: `HRV`, `Sleep`. */
   label: string;
   /** In the 400 body: `Invalid <noun>`. */
@@ -21,6 +22,17 @@ export interface ReadingRoute<R extends { eventId?: string }> {
   validateReading: (value: unknown, now: Date) => Validation<R>;
   /** Checks the event before it is published. */
   validateEvent: (value: unknown) => Validation<unknown>;
+}
+
+/**
+ * The publish of one accepted reading. Its `Nats-Msg-Id` is the reading's key (kind, source,
+ * user, eventId), so a retry is a duplicate while the same eventId from another tenant, user
+ * or kind is another reading; the client keeps seeing its own `eventId`.
+ */
+export function readingPublish<R extends { userId: string }>(route: ReadingRoute<R & { eventId?: string }>, reading: R, eventId: string, request: FastifyRequest, receivedAt: string): PublishRequest<unknown> {
+  const source = sourceOf(request.principal);
+  const event = { ...reading, eventId, receivedAt, source };
+  return { subject: route.subject, msgId: readingKey({ kind: route.kind, source, userId: reading.userId, eventId }), event, validate: route.validateEvent };
 }
 
 type EventIdChoice = { ok: true; eventId: string } | { ok: false; message: string };
@@ -42,7 +54,7 @@ function unavailable(reply: FastifyReply, eventId: string) {
 }
 
 /** Validates, picks the event id, and answers 202 only once JetStream acknowledged the event; also registers `/batch`. */
-export function readingRoutes<R extends { eventId?: string }>(route: ReadingRoute<R>, publisher: EventPublisher, now: () => Date, batchBodyLimitBytes: number, afterPubAck?: () => void) {
+export function readingRoutes<R extends { eventId?: string; userId: string }>(route: ReadingRoute<R>, publisher: EventPublisher, now: () => Date, batchBodyLimitBytes: number, afterPubAck?: () => void) {
   return async (app: FastifyInstance): Promise<void> => {
     const handler = async (request: FastifyRequest, reply: FastifyReply) => {
       const reading = route.validateReading(request.body, now());
@@ -50,19 +62,19 @@ export function readingRoutes<R extends { eventId?: string }>(route: ReadingRout
       const id = chooseEventId(reading.value.eventId, request.headers["idempotency-key"]);
       if (!id.ok) return reply.code(400).send({ error: "Invalid idempotency key", details: [{ field: "Idempotency-Key", message: id.message }] });
 
-      const event = { ...reading.value, eventId: id.eventId, receivedAt: now().toISOString() };
+      const receivedAt = now().toISOString();
       try {
-        const receipt = await publisher.publish({ subject: route.subject, msgId: id.eventId, event, validate: route.validateEvent });
+        const receipt = await publisher.publish(readingPublish(route, reading.value, id.eventId, request, receivedAt));
         afterPubAck?.(); // test-only crash point: stored in the stream, client not yet told
-        return reply.code(202).send({ status: "received", eventId: id.eventId, timestamp: event.receivedAt, ...(receipt.duplicate ? { duplicate: true } : {}) });
+        return reply.code(202).send({ status: "received", eventId: id.eventId, timestamp: receivedAt, ...(receipt.duplicate ? { duplicate: true } : {}) });
       } catch (error) {
         if (!(error instanceof PublishError)) throw error;
         request.log.warn({ err: error, eventId: id.eventId }, `${route.label} event not accepted: JetStream unavailable`);
         return unavailable(reply, id.eventId);
       }
     };
-    app.post(`/ingest/${route.path}`, handler);
-    app.post(`/api/v1/ingest/${route.path}`, handler);
+    app.post(`/ingest/${route.kind}`, handler);
+    app.post(`/api/v1/ingest/${route.kind}`, handler);
     await app.register(readingBatchRoutes(route, publisher, now, batchBodyLimitBytes));
   };
 }

@@ -78,14 +78,15 @@ interface ProbeRow {
   ln_rmssd: number;
 }
 
-const ROW_SQL = "SELECT user_id, rmssd, ln_rmssd FROM hrv_data WHERE event_id = $1";
+// event_id alone is not unique (another tenant may use the same one): the user narrows it to the probe's row.
+const ROW_SQL = "SELECT user_id, rmssd, ln_rmssd FROM hrv_data WHERE user_id = $1 AND event_id = $2";
 
 async function waitForRow(t: VerifyTarget, probe: Probe): Promise<{ row: ProbeRow | undefined; ms: number }> {
   const pool = openDatabase(t.database);
   const started = Date.now();
   try {
     for (;;) {
-      const { rows } = await pool.query<ProbeRow>(ROW_SQL, [probe.eventId]);
+      const { rows } = await pool.query<ProbeRow>(ROW_SQL, [probe.userId, probe.eventId]);
       if (rows[0] !== undefined || Date.now() - started > t.probeTimeoutMs) return { row: rows[0], ms: Date.now() - started };
       await new Promise((resolve) => setTimeout(resolve, 250));
     }
