@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { AckPolicy } from "@nats-io/jetstream";
+import { EventSources, readingKey } from "@aa/contracts";
 import type { DlqEntry } from "@aa/ops";
 import { aaOps, showRun as show, type CliRun } from "./helpers/cli.js";
 import { dlqSeqs, hrvEvent, metricValue, seedDlq, startAaOps } from "./helpers/dlq.js";
@@ -49,7 +50,7 @@ describe("dead-letter operations (aa-ops dlq)", () => {
     assert.deepEqual(all.map((e) => e.seq), [...all.map((e) => e.seq)].sort((a, b) => b - a), "newest first");
     assert.equal(all.filter((e) => e.reason === "non_retryable").length, 40);
     assert.equal(all.filter((e) => e.reason === "schema_invalid").length, 10);
-    const valid = all.find((e) => e.originalMsgId === "t1-valid-7");
+    const valid = all.find((e) => e.originalMsgId === readingKey({ kind: "hrv", source: EventSources.anonymous, userId: "t1-valid-7", eventId: "t1-valid-7" }));
     assert.ok(valid);
     assert.match(valid.error, /dlq_test_cap/);
     assert.deepEqual([valid.originalSubject, valid.originalStream, valid.durable, valid.deliveryCount, valid.service], [HRV, "AA_CORE_HOT", "normalize-hrv-durable", 1, "normalize-service"]);
@@ -164,10 +165,10 @@ describe("dead-letter operations (aa-ops dlq)", () => {
     const [entry] = await lsJson("--reason", "max_deliver");
     assert.equal(entry?.deliveryCount, 5);
 
-    assert.match((await ok("dlq", "replay", "--reason", "max_deliver", "--keep")).stdout, /^✅ #\d+ .* as t4-event:replay:\d+; DLQ entry kept$/m);
+    assert.match((await ok("dlq", "replay", "--reason", "max_deliver", "--keep")).stdout, /^✅ #\d+ .* as hrv:[\w-]+:replay:\d+; DLQ entry kept$/m);
     await waitFor(async () => (await rows("t4-event"))?.n === "1", { what: "row after replay" });
     const stored = (await stack.db.pool.query("SELECT updated_at FROM hrv_data WHERE event_id = 't4-event'")).rows[0];
-    assert.match((await ok("dlq", "replay", "--reason", "max_deliver", "--keep")).stdout, /already in AA_CORE_HOT #\d+ \(msg id t4-event:replay:\d+ replayed before/);
+    assert.match((await ok("dlq", "replay", "--reason", "max_deliver", "--keep")).stdout, /already in AA_CORE_HOT #\d+ \(msg id hrv:[\w-]+:replay:\d+ replayed before/);
     // Past the duplicate window a replay gets through with its new id: normalize's guard makes it a no-op.
     const copy = await stack.jsm.streams.getMessage("AA_DLQ", { seq: entry!.seq });
     await stack.js.publish(HRV, copy!.data, { msgID: "t4-event:replay:outside-window" });

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
+import { readingKey } from "@aa/contracts";
 import { DlqHeaders } from "@aa/event-bus";
 import { startPrivatePostgres, type PrivatePostgres } from "./helpers/postgres.js";
 import { createStack, getJson, postJson, streamMessages, type Stack } from "./helpers/stack.js";
@@ -14,6 +15,13 @@ async function metric(stack: Stack, pattern: RegExp): Promise<number> {
   return line ? Number(line.split(" ").at(-1)) : 0;
 }
 const retries = (stack: Stack) => metric(stack, /^normalize_hrv_messages_total\{result="retry"/);
+
+/** The dead letter is the accepted reading: its payload has the client's eventId, its msg id the reading's key. */
+function assertDeadLetterOf(dlq: { data: Uint8Array; header: { get(name: string): string } }, eventId: unknown): void {
+  const event = JSON.parse(new TextDecoder().decode(dlq.data)) as { eventId: string; userId: string; source: string };
+  assert.equal(event.eventId, eventId);
+  assert.equal(dlq.header.get(DlqHeaders.originalMsgId), readingKey({ kind: "hrv", source: event.source, userId: event.userId, eventId: event.eventId }));
+}
 
 async function rowCount(stack: Stack, userId: string): Promise<number> {
   return (await stack.db.pool.query("SELECT 1 FROM hrv_data WHERE user_id = $1", [userId])).rowCount ?? 0;
@@ -80,7 +88,7 @@ describe("failure routing", () => {
       const dlq = await waitFor(() => stack.jsm.streams.getMessage("AA_DLQ", { last_by_subj: `${PREFIX}.max-deliver` }).catch(() => undefined), { what: "max-deliver DLQ copy", timeoutMs: 30_000 });
       assert.equal(dlq.header.get(DlqHeaders.reason), "max_deliver");
       assert.equal(dlq.header.get(DlqHeaders.deliveryCount), "5");
-      assert.equal(dlq.header.get(DlqHeaders.originalMsgId), reply.body.eventId);
+      assertDeadLetterOf(dlq, reply.body.eventId);
       assert.match(dlq.header.get(DlqHeaders.error), /hrv_data/);
     } finally {
       await stack.db.pool.query("ALTER TABLE hrv_data_away RENAME TO hrv_data");
@@ -109,7 +117,7 @@ describe("failure routing", () => {
       await stack.normalize!.waitForLog("DLQ publish failed on the last delivery; holding the message and retrying", 30_000);
       await stack.jsm.streams.add(dlqConfig);
       const dlq = await waitFor(() => stack.jsm.streams.getMessage("AA_DLQ", { last_by_subj: `${PREFIX}.max-deliver` }).catch(() => undefined), { what: "held message in the DLQ", timeoutMs: 20_000 });
-      assert.equal(dlq.header.get(DlqHeaders.originalMsgId), reply.body.eventId);
+      assertDeadLetterOf(dlq, reply.body.eventId);
       assert.equal(dlq.header.get(DlqHeaders.deliveryCount), "5");
     } finally {
       await stack.db.pool.query("ALTER TABLE hrv_data_away RENAME TO hrv_data");
@@ -120,18 +128,18 @@ describe("failure routing", () => {
     await stack.normalize!.stop();
     const receivedAt = new Date().toISOString();
     const raw = (i: number) => ({ eventId: `batch-${i}`, userId: `batch-user-${i}`, date: "2025-10-03", rmssd: 40 + (i % 50), receivedAt });
-    // An event id already stored for another user and day breaks the unique event_id: non-retryable.
-    await stack.db.pool.query("INSERT INTO hrv_data (user_id, date, rmssd, ln_rmssd, captured_at, event_id) VALUES ('owner', '2025-10-03', 50, ln(50), now(), 'batch-taken')");
+    // The same reading (user, source, event id) already stored for another day breaks its uniqueness: non-retryable.
+    await stack.db.pool.query("INSERT INTO hrv_data (user_id, date, rmssd, ln_rmssd, captured_at, event_id) VALUES ('batch-user-300', '2025-10-02', 50, ln(50), now(), 'batch-taken')");
     const publishes = Array.from({ length: 300 }, (_, i) => stack.js.publish(HRV, JSON.stringify(raw(i)), { msgID: `batch-${i}` }));
     publishes.push(stack.js.publish(HRV, JSON.stringify({ ...raw(300), eventId: "batch-taken" }), { msgID: "batch-taken-msg" }));
     publishes.push(stack.js.publish(HRV, JSON.stringify({ eventId: "batch-garbage" }), { msgID: "batch-garbage" }));
     await Promise.all(publishes);
     await stack.startNormalize({ RETRY_BUDGET_MS: "12000" });
-    await waitFor(async () => Number((await stack.db.pool.query("SELECT count(*) AS n FROM hrv_data WHERE user_id LIKE 'batch-user-%'")).rows[0].n) === 300, { what: "300 rows", timeoutMs: 30_000 });
+    await waitFor(async () => Number((await stack.db.pool.query("SELECT count(*) AS n FROM hrv_data WHERE user_id LIKE 'batch-user-%' AND date = '2025-10-03'")).rows[0].n) === 300, { what: "300 rows", timeoutMs: 30_000 });
     const conflict = await waitFor(() => stack.jsm.streams.getMessage("AA_DLQ", { last_by_subj: `${PREFIX}.non-retryable` }).catch(() => undefined), { what: "non-retryable DLQ copy" });
     assert.equal(conflict.header.get(DlqHeaders.originalMsgId), "batch-taken-msg");
     const garbage = await waitFor(() => stack.jsm.streams.getMessage("AA_DLQ", { last_by_subj: `${PREFIX}.schema-invalid` }).catch(() => undefined), { what: "schema-invalid DLQ copy" });
     assert.equal(garbage.header.get(DlqHeaders.originalMsgId), "batch-garbage");
-    assert.equal((await stack.db.pool.query("SELECT user_id FROM hrv_data WHERE event_id = 'batch-taken'")).rows[0].user_id, "owner");
+    assert.deepEqual((await stack.db.pool.query("SELECT to_char(date, 'YYYY-MM-DD') AS date FROM hrv_data WHERE event_id = 'batch-taken'")).rows, [{ date: "2025-10-02" }]);
   });
 });

@@ -3,10 +3,12 @@ import { execFile } from "node:child_process";
 import { after, before, test } from "node:test";
 import { promisify } from "node:util";
 import { fileURLToPath } from "node:url";
+import { runner } from "node-pg-migrate";
 import { createTestSchema, type TestSchema } from "./helpers/postgres.js";
 
 const run = promisify(execFile);
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
+const MIGRATIONS_DIR = fileURLToPath(new URL("../services/normalize/migrations", import.meta.url));
 
 let db: TestSchema;
 before(async () => {
@@ -23,7 +25,7 @@ test("two migrators starting at once apply each migration exactly once", async (
   assert.equal(output.match(/Applied migrations: 0001_create-hrv-data/g)?.length, 1, output);
   assert.equal(output.match(/Database schema is up to date/g)?.length, 2, output);
   const applied = await db.pool.query("SELECT name FROM pgmigrations");
-  assert.deepEqual(applied.rows.map((r) => r.name), ["0001_create-hrv-data", "0002_create-sleep-data", "0003_create-oura-accounts", "0004_create-ingest-api-keys"]);
+  assert.deepEqual(applied.rows.map((r) => r.name), ["0001_create-hrv-data", "0002_create-sleep-data", "0003_create-oura-accounts", "0004_create-ingest-api-keys", "0005_scope-reading-identity"]);
 });
 
 test("hrv_data has the runbook's snake_case columns", async () => {
@@ -42,4 +44,23 @@ test("sleep_data has snake_case columns, keeps fractional minutes and checks its
   assert.equal((await insert(437.5, null, "s1")).rows[0].duration_minutes, 437.5);
   await assert.rejects(insert(1441, null, "s2"), /check/);
   await assert.rejects(insert(400, 101, "s3"), /check/);
+});
+
+test("0005 keeps existing rows as 'unscoped' readings and scopes uniqueness to (user_id, source, event_id)", async () => {
+  const old = await createTestSchema();
+  try {
+    // The schema as the previous release left it: migrations up to 0004, a row written then.
+    await runner({ databaseUrl: old.url, dir: MIGRATIONS_DIR, direction: "up", count: 4, migrationsTable: "pgmigrations", schema: old.schema, log: () => undefined });
+    await old.pool.query("INSERT INTO hrv_data (user_id, date, rmssd, ln_rmssd, captured_at, event_id) VALUES ('u1', '2025-10-02', 50, ln(50), now(), 'X')");
+    await run(process.execPath, ["services/normalize/dist/migrate-cli.js"], { cwd: ROOT, env: { PATH: process.env.PATH, DATABASE_URL: old.url, DATABASE_SCHEMA: old.schema } });
+    assert.deepEqual((await old.pool.query("SELECT user_id, event_id, source FROM hrv_data")).rows, [{ user_id: "u1", event_id: "X", source: "unscoped" }]);
+    // The same event id for another user, or from another source, is another reading now.
+    await old.pool.query("INSERT INTO hrv_data (user_id, date, rmssd, ln_rmssd, captured_at, event_id, source) VALUES ('u2', '2025-10-02', 50, ln(50), now(), 'X', 'tenant:b')");
+    await old.pool.query("INSERT INTO hrv_data (user_id, date, rmssd, ln_rmssd, captured_at, event_id, source) VALUES ('u1', '2025-10-03', 50, ln(50), now(), 'X', 'tenant:b')");
+    await old.pool.query("INSERT INTO sleep_data (user_id, date, duration_minutes, captured_at, event_id) VALUES ('u1', '2025-10-02', 400, now(), 'X')");
+    // The same reading twice (user, source, event id) still cannot be two rows.
+    await assert.rejects(old.pool.query("INSERT INTO hrv_data (user_id, date, rmssd, ln_rmssd, captured_at, event_id) VALUES ('u1', '2025-10-04', 50, ln(50), now(), 'X')"), /hrv_data_user_id_source_event_id_key/);
+  } finally {
+    await old.drop();
+  }
 });

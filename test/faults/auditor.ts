@@ -45,14 +45,24 @@ export async function quiesce(jsm: JetStreamManager, timeoutMs = 240_000): Promi
   );
 }
 
-/** Original message id → DLQ reason, for every entry of the DLQ stream. */
+/** The client's eventId in a dead letter's payload (its Nats-Msg-Id is the scoped key); undefined for unreadable payloads. */
+function eventIdOf(data: Uint8Array): string | undefined {
+  try {
+    const eventId = (JSON.parse(new TextDecoder().decode(data)) as { eventId?: unknown }).eventId;
+    return typeof eventId === "string" ? eventId : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The event's id (the payload's eventId, else the original message id) → DLQ reasons, for every entry of the DLQ stream. */
 export async function dlqEntries(jsm: JetStreamManager, stream = "AA_DLQ"): Promise<Map<string, string[]>> {
   const entries = new Map<string, string[]>();
   const { state } = await jsm.streams.info(stream);
   for (let seq = state.first_seq; state.messages > 0 && seq <= state.last_seq; seq++) {
     const msg = await jsm.streams.getMessage(stream, { seq }).catch(() => undefined);
     if (!msg) continue;
-    const id = msg.header.get(DlqHeaders.originalMsgId);
+    const id = eventIdOf(msg.data) ?? msg.header.get(DlqHeaders.originalMsgId);
     entries.set(id, [...(entries.get(id) ?? []), msg.header.get(DlqHeaders.reason)]);
   }
   return entries;
