@@ -77,3 +77,24 @@ describe("HTTP server: a request must arrive whole within requestTimeoutMs", () 
     assert.equal(prompt.status, 200);
   });
 });
+
+// rate()/increase() cannot see a series whose first sample is already 1: a process's first 500
+// would never reach the dashboard or the 5xx alert. Every route starts with its usual answers at 0.
+test("every route's status-code series exist at 0 before the first request", async () => {
+  const registry = new Registry();
+  const app = createHttpServer({ logger: createLogger({ service: "http-server-test", level: "silent" }), registry });
+  app.post("/echo", async (request) => ({ got: request.body }));
+  app.get("/thing", async () => ({}));
+  await app.ready();
+  try {
+    const text = await registry.metrics();
+    for (const [method, route] of [["POST", "/echo"], ["GET", "/thing"]]) {
+      for (const code of ["400", "500", "503"]) {
+        assert.match(text, new RegExp(`^http_requests_total\\{route="${route}",method="${method}",status_code="${code}"\\} 0$`, "m"), `${method} ${route} ${code}`);
+      }
+    }
+    assert.doesNotMatch(text, /method="HEAD"/, "no series for Fastify's implicit HEAD routes");
+  } finally {
+    await app.close();
+  }
+});

@@ -24,6 +24,9 @@ export function metricOnce<T>(registry: Registry, name: string, create: () => T)
   return (registry.getSingleMetric(name) as T | undefined) ?? create();
 }
 
+/** The answers every route's `http_requests_total` series starts with (at 0); others appear when first sent. */
+const PRE_INITIALISED_STATUS_CODES = ["200", "202", "400", "401", "403", "413", "429", "500", "503"] as const;
+
 /**
  * Counts and times every response on `registry`. `route` is the matched route pattern
  * (`/ingest/hrv`), never the raw URL, and `(unmatched)` for 404s, so label values stay bounded.
@@ -35,6 +38,12 @@ function instrumentRequests(app: FastifyInstance, registry: Registry): void {
   const duration = metricOnce(registry, "http_request_duration_seconds", () =>
     new Histogram({ name: "http_request_duration_seconds", help: "Time from request received to response sent, by route pattern and method", labelNames: ["route", "method"] as const, buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30], registers: [registry] }),
   );
+  // A series born at its first request is invisible to increase()/rate(): the first 400 or 500
+  // of a process would never show. Every route starts with the usual answers at 0.
+  app.addHook("onRoute", (route) => {
+    const methods = (Array.isArray(route.method) ? route.method : [route.method]).filter((m) => m !== "HEAD" && m !== "OPTIONS");
+    for (const method of methods) for (const code of PRE_INITIALISED_STATUS_CODES) requests.inc({ route: route.url, method, status_code: code }, 0);
+  });
   app.addHook("onResponse", async (request, reply) => {
     const route = request.routeOptions.url ?? "(unmatched)";
     requests.inc({ route, method: request.method, status_code: String(reply.statusCode) });
