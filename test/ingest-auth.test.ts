@@ -131,6 +131,9 @@ describe("ingest authentication, authorization and abuse limits", () => {
     const both = await aaOps(["keys", "create", "--name", "n", "--tenant", "t0", "--users", "u1", "--all-users"], env);
     assert.equal(both.code, 2, showRun(both));
     assert.match(both.stderr, /keys create takes --users <ids> or --all-users, not both/);
+    const empty = await aaOps(["keys", "create", "--name", "n", "--tenant", "t0", "--users", " , "], env);
+    assert.equal(empty.code, 2, showRun(empty));
+    assert.match(empty.stderr, /--users needs at least one user id \(or --all-users for every user\)/);
     assert.equal((await stack.db.pool.query("SELECT count(*)::int AS n FROM ingest_api_keys")).rows[0].n, keysBefore, "no key was created");
     const everyone = await createKey(stack, "--name", "everyone", "--tenant", "t0");
     assert.equal(everyone.userIds, null, "--all-users: no user scope");

@@ -108,7 +108,8 @@ function refusedError(outcomes: readonly ReplayOutcome[], dlq: string, subjects:
     `Replay publishes only to the pipeline's raw subjects (${[...subjects].join(", ")}), and only when ` +
       "X-Dlq-Original-Subject matches the DLQ subject (dlq.<service>.<subject without athlete-ally.>.<reason>).",
     `The other selected entries went ahead: ${others}.`,
-    "Inspect one with: aa-ops dlq show <seq>; once understood, remove it with: aa-ops dlq purge --up-to <seq> --limit 1 --yes",
+    "Inspect one with: aa-ops dlq show <seq>; once understood, remove it with: " +
+      "aa-ops dlq purge --up-to <seq> --limit 1 --yes",
   ].join("\n"));
 }
 
@@ -125,7 +126,9 @@ async function runReplay(jsm: JetStreamManager, input: CommandInput, out: Writer
   write(`Replaying ${messages.length} dead letter${messages.length === 1 ? "" : "s"} from ${dlq}, oldest first, at most ${ratePerSecond}/s${dryRun ? " (dry run: nothing is sent)" : ""}${keep ? " (--keep: DLQ entries stay)" : ""}`);
   if (!dryRun && !audit.enabled) write(`⚠️  Stream ${dlqAdvisories} is missing: replays are not recorded for dlq ls --advisories (aa-ops topology apply creates it)`);
   const start = Date.now();
-  const outcomes = await replay([...messages].reverse(), { js, jsm, dlqStream: dlq, subjects, audit, dryRun, keep, ratePerSecond, report: (o) => write(replayLine(o)) });
+  const report = (o: ReplayOutcome): void => write(replayLine(o));
+  const options = { js, jsm, dlqStream: dlq, subjects, audit, dryRun, keep, ratePerSecond, report };
+  const outcomes = await replay([...messages].reverse(), options);
   const summary = replaySummary(outcomes, messages.length, Date.now() - start);
   const failed = outcomes.some((o) => o.result === "failed");
   if (input.json) writeJson(out, { dlqStream: dlq, dryRun, keep, ratePerSecond, selected: messages.length, outcomes });

@@ -20,8 +20,12 @@ const DETAILS = [
 const CREATE_OPTIONS: Readonly<Record<string, OptionSpec>> = {
   name: { type: "string", value: "<name>", help: "what the key is for, e.g. garmin-bridge-staging (required)" },
   tenant: { type: "string", value: "<tenant>", help: "the tenant or service holding the key: 1-128 of A-Z a-z 0-9 . _ : - (required)" },
-  users: { type: "string", value: "<ids>", help: "comma-separated user ids the key may write for (this or --all-users is required)" },
-  "all-users": { type: "boolean", help: "the key may write for every user (said explicitly: there is no default scope)" },
+  users: {
+    type: "string",
+    value: "<ids>",
+    help: "comma-separated user ids the key may write for (this or --all-users is required)",
+  },
+  "all-users": { type: "boolean", help: "the key may write for every user (there is no default scope)" },
   "expires-in": { type: "string", value: "<duration>", help: "expire after this (30m, 12h, 90d; default: never)" },
   ...DATABASE_OPTIONS,
 };
@@ -38,7 +42,8 @@ function createCommandWith(input: CommandInput, name: string, tenant: string, sc
   const { options } = input;
   if (typeof options["expires-in"] === "string") parts.push("--expires-in", shellQuote(options["expires-in"]));
   if (typeof options["database-url"] === "string") parts.push("--database-url <url>");
-  if (typeof options["database-schema"] === "string") parts.push("--database-schema", shellQuote(options["database-schema"]));
+  const schema = options["database-schema"];
+  if (typeof schema === "string") parts.push("--database-schema", shellQuote(schema));
   if (input.json) parts.push("--json");
   return `${parts.join(" ")} ${scope}`;
 }
@@ -54,15 +59,18 @@ function userScopeOf(input: CommandInput, name: string, tenant: string): string[
   if (all) return undefined;
   if (users === undefined) {
     throw usageError([
-      "keys create needs the users the key may write for: --users <id>,<id> to allow only those, or --all-users for every user. Run one of:",
+      "keys create needs the users the key may write for: --users <id>,<id> to allow only those, " +
+        "or --all-users for every user. Run one of:",
       `  ${createCommandWith(input, name, tenant, "--users a,b")}`,
       `  ${createCommandWith(input, name, tenant, "--all-users")}`,
     ].join("\n"));
   }
   const userIds = typeof users === "string" ? [...new Set(users.split(",").map((u) => u.trim()).filter(Boolean))] : [];
-  if (userIds.length === 0) throw usageError("--users needs at least one user id (or use --all-users for a key valid for every user)");
+  if (userIds.length === 0) throw usageError("--users needs at least one user id (or --all-users for every user)");
   const bad = userIds.find((u) => !validateUserId(u).ok);
-  if (bad !== undefined) throw usageError(`--users: ${JSON.stringify(bad)} is not a valid user id (1-128 characters, no control characters)`);
+  if (bad !== undefined) {
+    throw usageError(`--users: ${JSON.stringify(bad)} is not a valid user id (1-128 characters, no control characters)`);
+  }
   return userIds;
 }
 
@@ -86,6 +94,7 @@ function createRequestOf(input: CommandInput): CreateRequest {
 }
 
 const KEY_ID = /^[0-9a-f]{16}$/;
+const CREATE_HINT = "npx aa-ops keys create --name <name> --tenant <tenant> --users <id>,<id> (or --all-users)";
 
 const when = (date: Date | undefined, none: string): string => date?.toISOString() ?? none;
 
@@ -153,7 +162,7 @@ const listCommand: Command = {
       const keys = await withDatabase(target, listApiKeys);
       const now = new Date();
       if (input.json) writeJson(out, keys.map((key) => asJson(key, now)));
-      else if (keys.length === 0) out("No API keys. Create one with: npx aa-ops keys create --name <name> --tenant <tenant> --users <id>,<id> (or --all-users)");
+      else if (keys.length === 0) out(`No API keys. Create one with: ${CREATE_HINT}`);
       else table(out, ["KEY ID", "NAME", "TENANT", "USERS", "STATE", "CREATED", "EXPIRES", "REVOKED"], keys.map((k) => [k.keyId, k.name, k.tenant, k.userIds?.join(",") ?? "(any)", stateOf(k, now), when(k.createdAt, "-"), when(k.expiresAt, "never"), when(k.revokedAt, "-")]));
       return 0;
     };

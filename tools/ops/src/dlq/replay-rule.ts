@@ -25,15 +25,20 @@ export function dlqSubjectFits(dlqSubject: string, original: string): boolean {
 }
 
 /** Why replay must not publish this entry anywhere; undefined when it may go to its original subject. */
-export function refusalOf(entry: Pick<DlqEntry, "subject" | "originalSubject">, allowed: ReadonlySet<string>): string | undefined {
+export function refusalOf(
+  entry: Pick<DlqEntry, "subject" | "originalSubject">,
+  allowed: ReadonlySet<string>,
+): string | undefined {
   const original = entry.originalSubject;
   const header = DlqHeaders.originalSubject;
   if (original === "") return `no ${header} header: not a DLQ copy this pipeline wrote`;
   if (!allowed.has(original)) {
-    return `${header} ${JSON.stringify(original)} is not a raw subject the pipeline's durables consume (${[...allowed].join(", ")})`;
+    const subjects = [...allowed].join(", ");
+    return `${header} ${JSON.stringify(original)} is not a raw subject the pipeline's durables consume (${subjects})`;
   }
   if (!dlqSubjectFits(entry.subject, original)) {
-    return `${header} ${original} does not match the DLQ subject ${entry.subject} (expected ${dlqSubjectPrefix("<service>", original)}.<reason>)`;
+    const expected = `${dlqSubjectPrefix("<service>", original)}.<reason>`;
+    return `${header} ${original} does not match the DLQ subject ${entry.subject} (expected ${expected})`;
   }
   return undefined;
 }
