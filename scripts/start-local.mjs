@@ -233,7 +233,7 @@ function createDevKey(serviceEnv) {
   const aaOps = (args) => spawnSync(process.execPath, [join(ROOT, "tools/ops/dist/cli.js"), ...args], { cwd: ROOT, env: serviceEnv, encoding: "utf8" });
   const previous = existsSync(DEV_KEY_FILE) ? /^aak_([0-9a-f]{16})_/.exec(readFileSync(DEV_KEY_FILE, "utf8"))?.[1] : undefined;
   if (previous) aaOps(["keys", "revoke", previous]); // gone with a reset database: nothing to revoke then
-  const created = aaOps(["keys", "create", "--name", "local development (npm start)", "--tenant", "local-dev", "--expires-in", "30d", "--json"]);
+  const created = aaOps(["keys", "create", "--name", "local development (npm start)", "--tenant", "local-dev", "--all-users", "--expires-in", "30d", "--json"]);
   if (created.status !== 0) throw new StartError(`aa-ops keys create failed: ${created.stderr || created.stdout}`);
   const { token } = JSON.parse(created.stdout);
   writeFileSync(DEV_KEY_FILE, `${token}\n`, { mode: 0o600 });

@@ -2,7 +2,8 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { AckPolicy } from "@nats-io/jetstream";
 import { EventSources, readingKey } from "@aa/contracts";
-import type { DlqEntry } from "@aa/ops";
+import { DEFAULT_TOPOLOGY_NAMES } from "@aa/event-bus";
+import { dlqSubjectFits, refusalOf, replayableSubjects, type DlqEntry } from "@aa/ops";
 import { aaOps, showRun as show, type CliRun } from "./helpers/cli.js";
 import { dlqSeqs, hrvEvent, metricValue, seedDlq, startAaOps } from "./helpers/dlq.js";
 import { createStack, postJson, type Stack } from "./helpers/stack.js";
@@ -14,6 +15,39 @@ const OURA = "vendor.oura.webhook.received";
 
 /** `aa-ops dlq ls --json` prints the entries as the library reads them. */
 type EntryJson = DlqEntry;
+
+describe("the replay rule: only the pipeline's raw subjects, only from the matching DLQ subject", () => {
+  const allowed = replayableSubjects(DEFAULT_TOPOLOGY_NAMES);
+
+  test("the replayable subjects are the three durables' filter subjects", () => {
+    assert.deepEqual([...allowed].sort(), [HRV, SLEEP, OURA].sort());
+  });
+
+  test("the DLQ subject must be dlq.<service>.<original without athlete-ally.>.<reason>", () => {
+    assert.ok(dlqSubjectFits("dlq.normalize.hrv.raw-received.max-deliver", HRV));
+    assert.ok(dlqSubjectFits("dlq.normalize.vendor.oura.webhook.received.not-linked", OURA));
+    assert.ok(dlqSubjectFits("dlq.test.sleep.raw-received.schema-invalid", SLEEP));
+    for (const [dlq, original] of [
+      ["dlq.normalize.hrv.raw-received.max-deliver", SLEEP],
+      ["dlq.normalize.hrv.raw-received", HRV],
+      ["dlq.normalize.athlete-ally.hrv.raw-received.max-deliver", HRV],
+      ["dlq.normalize.hrv.raw-received.max-deliver.extra", HRV],
+      ["dlq.hrv.raw-received.max-deliver", HRV],
+      ["other.normalize.hrv.raw-received.max-deliver", HRV],
+      ["dlq.normalize.oura.webhook.received.not-linked", OURA],
+    ] as const) assert.equal(dlqSubjectFits(dlq, original), false, `${dlq} for ${original}`);
+  });
+
+  test("each refusal names the header and why; a fitting entry has none", () => {
+    const refusal = (subject: string, originalSubject: string) => refusalOf({ subject, originalSubject }, allowed);
+    assert.equal(refusal("dlq.normalize.hrv.raw-received.max-deliver", HRV), undefined);
+    assert.match(refusal("dlq.normalize.hrv.raw-received.non-retryable", "$JS.API.STREAM.DELETE.AA_CORE_HOT") ?? "", /^X-Dlq-Original-Subject "\$JS\.API\.STREAM\.DELETE\.AA_CORE_HOT" is not a raw subject the pipeline's durables consume/);
+    assert.match(refusal("dlq.normalize.onboarding.completed.max-deliver", "athlete-ally.onboarding.completed") ?? "", /is not a raw subject/);
+    assert.match(refusal("dlq.normalize.hrv.raw-received.max-deliver", "dlq.normalize.hrv.raw-received.max-deliver") ?? "", /is not a raw subject/);
+    assert.match(refusal("dlq.normalize.hrv.raw-received.max-deliver", "") ?? "", /^no X-Dlq-Original-Subject header/);
+    assert.equal(refusal("dlq.normalize.hrv.raw-received.max-deliver", SLEEP), `X-Dlq-Original-Subject ${SLEEP} does not match the DLQ subject dlq.normalize.hrv.raw-received.max-deliver (expected dlq.<service>.sleep.raw-received.<reason>)`);
+  });
+});
 
 describe("dead-letter operations (aa-ops dlq)", () => {
   let stack: Stack;
@@ -229,7 +263,7 @@ describe("dead-letter operations (aa-ops dlq)", () => {
       const run = await cli("dlq", "replay");
       return run.code === 0 ? run : undefined;
     }, { what: "replay after the outage", timeoutMs: 30_000, intervalMs: 1_000 });
-    assert.match(finish.stdout, /Replay: \d+ republished, \d+ duplicate, 0 would_replay, 0 skipped, 0 failed/);
+    assert.match(finish.stdout, /Replay: \d+ republished, \d+ duplicate, 0 would_replay, 0 refused, 0 failed/);
     assert.equal((await stack.jsm.streams.info("AA_DLQ")).state.messages, 0);
     await waitFor(async () => (await rows("t6-%"))?.n === "20", { what: "20 rows", timeoutMs: 30_000 });
     assert.deepEqual(await rows("t6-%"), { n: "20", ids: "20" });
@@ -264,5 +298,60 @@ describe("dead-letter operations (aa-ops dlq)", () => {
     await ok("dlq", "replay", "--up-to", String(poison?.dlqSeq), "--since", "1m", "--subject", HRV);
     await waitFor(async () => find(await advisories(), "terminated", poisonSeq)?.status === "replayed", { what: "marked replayed" });
     assert.equal(find(await advisories(), "terminated", termed)?.status, "missing", "the hand-terminated one still stands out");
+  });
+
+  // Last in the file: on a replay that obeyed the forged header, AA_CORE_HOT would be gone for the tests after it.
+  test("replay refuses an entry whose header names any other subject (a stream delete, another DLQ subject): listed, kept, exit 1; the valid ones still go", async () => {
+    await emptyDlq();
+    const FORGED = "$JS.API.STREAM.DELETE.AA_CORE_HOT";
+    const HRV_NON_RETRYABLE = "dlq.normalize.hrv.raw-received.non-retryable";
+    const good = await seedDlq(stack.js, { reason: "max_deliver", originalSubject: HRV, msgId: "t8-good", payload: hrvEvent("t8-good") });
+    const forged = await seedDlq(stack.js, { reason: "non_retryable", originalSubject: FORGED, msgId: "t8-forged", payload: {}, dlqSubject: HRV_NON_RETRYABLE });
+    const crossed = await seedDlq(stack.js, { reason: "non_retryable", originalSubject: SLEEP, msgId: "t8-crossed", payload: { n: 1 }, dlqSubject: HRV_NON_RETRYABLE });
+    const notRaw = await seedDlq(stack.js, { reason: "max_deliver", originalSubject: "athlete-ally.onboarding.completed", msgId: "t8-onboarding", payload: {} });
+    const good2 = await seedDlq(stack.js, { reason: "max_deliver", originalSubject: HRV, msgId: "t8-good-2", payload: hrvEvent("t8-good-2") });
+    const refusedSeqs = [forged, crossed, notRaw];
+    const sentToApi: string[] = [];
+    const sub = stack.nc.subscribe("$JS.API.STREAM.DELETE.>", { callback: (_err, msg) => void sentToApi.push(msg.subject) });
+    const coreBefore = (await stack.jsm.streams.info("AA_CORE_HOT")).state.last_seq;
+
+    const dry = await cli("dlq", "replay", "--dry-run", "--json");
+    assert.equal(dry.code, 1, show(dry));
+    const planned = JSON.parse(dry.stdout) as { outcomes: { seq: number; result: string; detail?: string }[] };
+    assert.deepEqual(planned.outcomes.map((o) => [o.seq, o.result]), [[forged, "refused"], [crossed, "refused"], [notRaw, "refused"], [good, "would_replay"], [good2, "would_replay"]]);
+    assert.match(dry.stderr, new RegExp(`^aa-ops: error: refused 3 dead letters \\(#${forged}, #${crossed}, #${notRaw}\\): nothing was sent for them, they stay in AA_DLQ`, "m"));
+    assert.match(dry.stderr, /^The other selected entries went ahead: 2 would be replayed/m);
+    assert.equal((await stack.jsm.streams.info("AA_CORE_HOT")).state.last_seq, coreBefore, "a dry run sends nothing");
+
+    const run = await cli("dlq", "replay");
+    await stack.nc.flush();
+    sub.unsubscribe();
+    assert.equal(run.code, 1, show(run));
+    assert.deepEqual(sentToApi, [], "nothing was published to the JetStream API");
+    assert.ok(await stack.jsm.streams.info("AA_CORE_HOT"), "AA_CORE_HOT still exists");
+    const refusedLine = (seq: number, why: string) => new RegExp(`^⛔ #${seq} refused, nothing sent, DLQ entry kept: ${why}`, "m");
+    assert.match(run.stdout, refusedLine(forged, 'X-Dlq-Original-Subject "\\$JS\\.API\\.STREAM\\.DELETE\\.AA_CORE_HOT" is not a raw subject the pipeline\'s durables consume'));
+    assert.match(run.stdout, refusedLine(crossed, `X-Dlq-Original-Subject ${SLEEP} does not match the DLQ subject ${HRV_NON_RETRYABLE}`));
+    assert.match(run.stdout, refusedLine(notRaw, 'X-Dlq-Original-Subject "athlete-ally\\.onboarding\\.completed" is not a raw subject'));
+    for (const [seq, id] of [[good, "t8-good"], [good2, "t8-good-2"]] as const) {
+      assert.match(run.stdout, new RegExp(`^✅ #${seq} ${HRV} → AA_CORE_HOT #\\d+ as ${id}:replay:${seq}; DLQ entry deleted$`, "m"));
+    }
+    assert.match(run.stdout, /^Replay: 2 republished, 0 duplicate, 0 would_replay, 3 refused, 0 failed; 2 DLQ entries deleted; 0 not attempted/m);
+    assert.match(run.stderr, /^aa-ops: error: refused 3 dead letters .*they stay in AA_DLQ; each ⛔ line says why\.$/m);
+    assert.match(run.stderr, /^The other selected entries went ahead: 2 replayed \(✅ lines\)\.$/m);
+    assert.match(run.stderr, /aa-ops dlq show <seq>; once understood, remove it with: aa-ops dlq purge --up-to <seq> --limit 1 --yes$/m);
+    assert.deepEqual(await dlqSeqs(stack.jsm), [...refusedSeqs].reverse(), "the refused entries stay in the DLQ");
+    await waitFor(async () => (await rows("t8-good%"))?.n === "2", { what: "both valid entries stored" });
+
+    // Filters still select before the rule: only HRV entries, so nothing to refuse and exit 0.
+    const third = await seedDlq(stack.js, { reason: "non_retryable", originalSubject: HRV, msgId: "t8-good-3", payload: hrvEvent("t8-good-3") });
+    const byReason = await cli("dlq", "replay", "--reason", "non_retryable", "--subject", HRV);
+    assert.equal(byReason.code, 0, show(byReason));
+    assert.match(byReason.stdout, /^Replay: 1 republished, 0 duplicate, 0 would_replay, 0 refused, 0 failed; 1 DLQ entries deleted/m);
+    assert.deepEqual(await dlqSeqs(stack.jsm), [...refusedSeqs].reverse());
+    assert.ok(!(await dlqSeqs(stack.jsm)).includes(third));
+    const purgeHint = await ok("dlq", "purge", "--up-to", String(forged), "--limit", "1", "--yes");
+    assert.match(purgeHint.stdout, new RegExp(`^🗑  #${forged} removed \\(non_retryable, \\$JS\\.API\\.STREAM\\.DELETE\\.AA_CORE_HOT, msg id t8-forged\\)$`, "m"));
+    assert.deepEqual(await dlqSeqs(stack.jsm), [notRaw, crossed]);
   });
 });

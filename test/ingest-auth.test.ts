@@ -29,8 +29,10 @@ interface CreatedKey {
   expiresAt: string | null;
 }
 
+/** `keys create --json`; a key for every user (`--all-users`) unless `--users` is among `args`. */
 async function createKey(stack: Stack, ...args: string[]): Promise<CreatedKey> {
-  const run = await aaOps(["keys", "create", "--json", ...args], { DATABASE_URL: stack.db.url, DATABASE_SCHEMA: stack.db.schema });
+  const scope = args.includes("--users") ? [] : ["--all-users"];
+  const run = await aaOps(["keys", "create", "--json", ...scope, ...args], { DATABASE_URL: stack.db.url, DATABASE_SCHEMA: stack.db.schema });
   assert.equal(run.code, 0, showRun(run));
   return JSON.parse(run.stdout) as CreatedKey;
 }
@@ -116,6 +118,26 @@ describe("ingest authentication, authorization and abuse limits", () => {
     const { rows } = await stack.db.pool.query("SELECT * FROM ingest_api_keys WHERE key_id = $1", [key.keyId]);
     assert.equal(rows.length, 1);
     assert.ok(!JSON.stringify(rows[0]).includes(key.token.split("_").slice(2).join("_")));
+  });
+
+  test("keys create without --users or --all-users refuses, quoting both commands; nothing is created", async () => {
+    const env = { DATABASE_URL: stack.db.url, DATABASE_SCHEMA: stack.db.schema };
+    const keysBefore = (await stack.db.pool.query("SELECT count(*)::int AS n FROM ingest_api_keys")).rows[0].n as number;
+    const unscoped = await aaOps(["keys", "create", "--name", "bridge (staging)", "--tenant", "t0", "--expires-in", "90d"], env);
+    assert.equal(unscoped.code, 2, showRun(unscoped));
+    assert.match(unscoped.stderr, /^aa-ops: error: keys create needs the users the key may write for: --users <id>,<id> to allow only those, or --all-users for every user\. Run one of:$/m);
+    assert.match(unscoped.stderr, /^ {2}npx aa-ops keys create --name 'bridge \(staging\)' --tenant t0 --expires-in 90d --users a,b$/m);
+    assert.match(unscoped.stderr, /^ {2}npx aa-ops keys create --name 'bridge \(staging\)' --tenant t0 --expires-in 90d --all-users$/m);
+    const both = await aaOps(["keys", "create", "--name", "n", "--tenant", "t0", "--users", "u1", "--all-users"], env);
+    assert.equal(both.code, 2, showRun(both));
+    assert.match(both.stderr, /keys create takes --users <ids> or --all-users, not both/);
+    const empty = await aaOps(["keys", "create", "--name", "n", "--tenant", "t0", "--users", " , "], env);
+    assert.equal(empty.code, 2, showRun(empty));
+    assert.match(empty.stderr, /--users needs at least one user id \(or --all-users for every user\)/);
+    assert.equal((await stack.db.pool.query("SELECT count(*)::int AS n FROM ingest_api_keys")).rows[0].n, keysBefore, "no key was created");
+    const everyone = await createKey(stack, "--name", "everyone", "--tenant", "t0");
+    assert.equal(everyone.userIds, null, "--all-users: no user scope");
+    assert.equal((await postJson(ingest, reading("auth-all-users"), bearer(everyone.token))).status, 202);
   });
 
   test("a key scoped to user ids: 403 for another user (single and batch), nothing published", async () => {

@@ -233,6 +233,46 @@ describe("PostgreSQL over TLS with passwords and least-privilege roles", () => {
     assert.deepEqual(seen, expected);
   });
 
+  test("keys as the ops role: create and revoke work; no other column of a key row can be rewritten", async () => {
+    const env = { DATABASE_URL: urlOf("ops"), DATABASE_SCHEMA: stack.db.schema };
+    const created = await aaOps(["keys", "create", "--name", "pgsec-ops", "--tenant", "pgsec", "--users", "pgsec-u1", "--json"], env);
+    assert.equal(created.code, 0, showRun(created));
+    const { keyId } = JSON.parse(created.stdout) as { keyId: string };
+    const row = async () => (await stack.db.pool.query("SELECT * FROM ingest_api_keys WHERE key_id = $1", [keyId])).rows[0] as Record<string, unknown>;
+    const original = await row();
+    const rewrites = [
+      "user_ids = NULL",
+      "secret_sha256 = '\\x00'",
+      "expires_at = NULL",
+      "name = 'renamed'",
+      "tenant = 'other'",
+      "created_at = now()",
+      "key_id = 'rewritten'",
+      "revoked_at = now(), user_ids = NULL",
+    ];
+    const refused = async () => {
+      const seen: [string, string][] = [];
+      for (const set of rewrites) seen.push([set, await outcome("ops", `UPDATE ingest_api_keys SET ${set} WHERE key_id = '${keyId}'`)]);
+      return seen;
+    };
+    assert.deepEqual(await refused(), rewrites.map((set) => [set, "42501"]));
+    assert.deepEqual(await row(), original, "the row is untouched");
+
+    // An older roles.sql granted UPDATE on the whole table: running the current one again takes it back.
+    await stack.db.pool.query(`GRANT UPDATE ON ingest_api_keys TO ${roles.ops}`);
+    assert.equal(await outcome("ops", `UPDATE ingest_api_keys SET name = name WHERE key_id = '${keyId}'`), "ok");
+    await applyRoles();
+    assert.deepEqual(await refused(), rewrites.map((set) => [set, "42501"]));
+
+    const revoked = await aaOps(["keys", "revoke", keyId], env);
+    assert.equal(revoked.code, 0, showRun(revoked));
+    assert.match(revoked.stdout, new RegExp(`Revoked API key ${keyId} \\(pgsec-ops, tenant pgsec\\)`));
+    const after = await row();
+    assert.ok(after.revoked_at instanceof Date, "revoked_at set");
+    assert.deepEqual({ ...after, revoked_at: null }, original, "only revoked_at changed");
+    assertNoPassword(created.stdout + created.stderr + revoked.stdout + revoked.stderr);
+  });
+
   test("plain TCP is refused by the server (hostssl only) with a clear message, the password never printed", async () => {
     const text = await failedStart({ DATABASE_URL: urlOf("normalize", "sslmode=disable") });
     assert.match(text, new RegExp(`Cannot connect to PostgreSQL at postgres://${roles.normalize}:\\*\\*\\*@127\\.0\\.0\\.1:${cluster.port}/postgres\\?sslmode=disable: no pg_hba.conf entry for host .*no encryption; the server accepts only TLS here`));

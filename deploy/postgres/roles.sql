@@ -64,6 +64,9 @@ SELECT format('ALTER TABLE %I.%I OWNER TO %I', :'schema', name, :'owner_role')
 --     (a link state is deleted when used or expired), reads pgmigrations at startup.
 --   ingest: loads the API keys.
 --   ops: reads readings (verify, soak-check); creates and revokes API keys (no DELETE: revoked keys stay).
+--     It may set revoked_at and nothing else of an existing key: a key's secret hash, user scope,
+--     expiry, name and tenant cannot be rewritten. REVOKE ALL above also drops column rights, so a
+--     re-run replaces an older table-wide UPDATE with this one.
 SELECT format('REVOKE ALL ON %I.%I FROM %I, %I, %I', :'schema', name, :'normalize_role', :'ingest_role', :'ops_role')
   FROM unnest(ARRAY['pgmigrations', 'hrv_data', 'sleep_data', 'oura_link_states', 'oura_accounts', 'ingest_api_keys']) AS name
  WHERE to_regclass(format('%I.%I', :'schema', name)) IS NOT NULL
@@ -78,7 +81,7 @@ SELECT format('GRANT %s ON %I.%I TO %I', rights, :'schema', name, role)
     (:'ingest_role',    'ingest_api_keys',  'SELECT'),
     (:'ops_role',       'hrv_data',         'SELECT'),
     (:'ops_role',       'sleep_data',       'SELECT'),
-    (:'ops_role',       'ingest_api_keys',  'SELECT, INSERT, UPDATE')
+    (:'ops_role',       'ingest_api_keys',  'SELECT, INSERT, UPDATE (revoked_at)')
   ) AS grants (role, name, rights)
  WHERE to_regclass(format('%I.%I', :'schema', name)) IS NOT NULL
 \gexec

@@ -27,6 +27,8 @@ export interface SeedEntry {
   payload: unknown;
   originalSequence?: number;
   deliveryCount?: number;
+  /** The DLQ subject to publish to; default: where a consumer of `originalSubject` dead-letters it. */
+  dlqSubject?: string;
 }
 
 /** Publishes a DLQ entry by hand; returns its DLQ sequence. */
@@ -44,7 +46,7 @@ export async function seedDlq(js: JetStreamClient, entry: SeedEntry): Promise<nu
   h.set(DlqHeaders.failedAt, now);
   h.set(DlqHeaders.originalPublishedAt, now);
   h.set(DlqHeaders.service, "test");
-  const subject = `dlq.test.${entry.originalSubject.replace(/^athlete-ally\./, "")}.${entry.reason.replaceAll("_", "-")}`;
+  const subject = entry.dlqSubject ?? `dlq.test.${entry.originalSubject.replace(/^athlete-ally\./, "")}.${entry.reason.replaceAll("_", "-")}`;
   return (await js.publish(subject, JSON.stringify(entry.payload), { headers: h })).seq;
 }
 

@@ -23,6 +23,9 @@ export function table(write: Writer, headings: readonly string[], body: readonly
   for (const row of body) write(line(row));
 }
 
+/** A value as a POSIX shell word: bare when safe, else single-quoted, for commands we print to be pasted. */
+export const shellQuote = (value: string): string => (/^[A-Za-z0-9_.:,/@%+=-]+$/.test(value) ? value : `'${value.replaceAll("'", `'\\''`)}'`);
+
 /** A JetStream duration (nanoseconds); 0 means no limit for ages. */
 export function formatDuration(ns: number | undefined, zero = "unlimited"): string {
   if (ns === undefined || ns <= 0) return zero;

@@ -16,7 +16,7 @@ export interface Authenticators {
   now: () => Date;
 }
 
-const CREATE_KEY = "npx aa-ops keys create --name <name> --tenant <tenant> (DATABASE_URL pointing at normalize's database)";
+const CREATE_KEY = "npx aa-ops keys create --name <name> --tenant <tenant> --users <id>,<id> (or --all-users) (DATABASE_URL pointing at normalize's database)";
 
 /** How to authenticate, for every 401: what to send and how to get it. */
 export function howToAuthenticate(methods: ReadonlySet<AuthMethod>): string {

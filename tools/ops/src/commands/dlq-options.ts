@@ -1,4 +1,5 @@
 import { normalizeReason, type DlqFilter } from "../dlq/entry.js";
+import { shellQuote } from "../format.js";
 import { usageError, type CommandInput } from "./command.js";
 import { durationMs } from "./duration.js";
 
@@ -62,8 +63,6 @@ export function rateOf(raw: string | boolean | undefined): number {
   }
   return Number(raw);
 }
-
-const shellQuote = (value: string): string => (/^[A-Za-z0-9_.:,/@%+=-]+$/.test(value) ? value : `'${value.replaceAll("'", `'\\''`)}'`);
 
 /**
  * The purge command that removes exactly what was listed: the same filters, `--since` as an

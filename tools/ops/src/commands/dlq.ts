@@ -6,6 +6,7 @@ import type { DlqFilter, DlqMessage } from "../dlq/entry.js";
 import { purge } from "../dlq/purge.js";
 import { getDlqMessage, selectDlq } from "../dlq/read.js";
 import { replay, type ReplayOutcome, type ReplayResult } from "../dlq/replay.js";
+import { replayableSubjects } from "../dlq/replay-rule.js";
 import { purgeLine, replayLine, writeAdvisories, writeEntries, writeShow } from "../dlq/view.js";
 import { writeJson } from "../format.js";
 import type { Writer } from "../output.js";
@@ -85,12 +86,36 @@ const count = (outcomes: readonly ReplayOutcome[], result: ReplayResult): number
 
 function replaySummary(outcomes: readonly ReplayOutcome[], selected: number, elapsedMs: number): string {
   const deleted = outcomes.filter((o) => o.deleted).length;
-  const counts = (["republished", "duplicate", "would_replay", "skipped", "failed"] as const).map((r) => `${count(outcomes, r)} ${r}`).join(", ");
+  const counts = (["republished", "duplicate", "would_replay", "refused", "failed"] as const).map((r) => `${count(outcomes, r)} ${r}`).join(", ");
   return `Replay: ${counts}; ${deleted} DLQ entries deleted; ${selected - outcomes.length} not attempted (${(elapsedMs / 1000).toFixed(1)} s)`;
+}
+
+const MAX_LISTED = 20;
+const plural = (n: number, one: string, many: string): string => (n === 1 ? one : many);
+
+/** The loud end of a run that refused entries: which, where they stay, what to do (exit 1). */
+function refusedError(outcomes: readonly ReplayOutcome[], dlq: string, subjects: ReadonlySet<string>): CliError {
+  const refused = outcomes.filter((o) => o.result === "refused");
+  const listed = refused.slice(0, MAX_LISTED).map((o) => `#${o.seq}`).join(", ");
+  const seqs = refused.length > MAX_LISTED ? `${listed}, …` : listed;
+  const sent = count(outcomes, "republished") + count(outcomes, "duplicate");
+  const listedOnly = count(outcomes, "would_replay");
+  const others = listedOnly > 0 ? `${listedOnly} would be replayed (🔍 lines)` : `${sent} replayed (✅ lines)`;
+  const n = refused.length;
+  return new CliError([
+    `refused ${n} dead ${plural(n, "letter", "letters")} (${seqs}): nothing was sent for ${plural(n, "it", "them")}, ` +
+      `${plural(n, "it stays", "they stay")} in ${dlq}; each ⛔ line says why.`,
+    `Replay publishes only to the pipeline's raw subjects (${[...subjects].join(", ")}), and only when ` +
+      "X-Dlq-Original-Subject matches the DLQ subject (dlq.<service>.<subject without athlete-ally.>.<reason>).",
+    `The other selected entries went ahead: ${others}.`,
+    "Inspect one with: aa-ops dlq show <seq>; once understood, remove it with: " +
+      "aa-ops dlq purge --up-to <seq> --limit 1 --yes",
+  ].join("\n"));
 }
 
 async function runReplay(jsm: JetStreamManager, input: CommandInput, out: Writer): Promise<CliExitCode> {
   const { dlq, dlqAdvisories } = names(input);
+  const subjects = replayableSubjects(names(input));
   const dryRun = input.options["dry-run"] === true;
   const keep = input.options.keep === true;
   const ratePerSecond = rateOf(input.options.rate);
@@ -101,13 +126,16 @@ async function runReplay(jsm: JetStreamManager, input: CommandInput, out: Writer
   write(`Replaying ${messages.length} dead letter${messages.length === 1 ? "" : "s"} from ${dlq}, oldest first, at most ${ratePerSecond}/s${dryRun ? " (dry run: nothing is sent)" : ""}${keep ? " (--keep: DLQ entries stay)" : ""}`);
   if (!dryRun && !audit.enabled) write(`⚠️  Stream ${dlqAdvisories} is missing: replays are not recorded for dlq ls --advisories (aa-ops topology apply creates it)`);
   const start = Date.now();
-  const outcomes = await replay([...messages].reverse(), { js, jsm, dlqStream: dlq, audit, dryRun, keep, ratePerSecond, report: (o) => write(replayLine(o)) });
+  const report = (o: ReplayOutcome): void => write(replayLine(o));
+  const options = { js, jsm, dlqStream: dlq, subjects, audit, dryRun, keep, ratePerSecond, report };
+  const outcomes = await replay([...messages].reverse(), options);
   const summary = replaySummary(outcomes, messages.length, Date.now() - start);
   const failed = outcomes.some((o) => o.result === "failed");
   if (input.json) writeJson(out, { dlqStream: dlq, dryRun, keep, ratePerSecond, selected: messages.length, outcomes });
   write("");
   write(summary);
   if (failed) write("Stopped at the first broker error: the entries after it were not attempted and are still in the DLQ. Fix the cause and run the same command again (nothing is stored twice).");
+  if (count(outcomes, "refused") > 0) throw refusedError(outcomes, dlq, subjects);
   return failed ? 1 : 0;
 }
 
@@ -121,6 +149,9 @@ const replayCommand: Command = {
     "and header X-Dlq-Replayed-From: <dlq seq>; after its PubAck (a duplicate PubAck means it was already",
     "replayed) an audit record is written and the DLQ entry deleted (kept with --keep). The first broker",
     "error stops the run and deletes nothing more. Replaying an event twice stores it once (normalize's guard).",
+    "Only the pipeline's raw subjects (those a normalize durable consumes) are published to, and only when",
+    "X-Dlq-Original-Subject matches the DLQ subject the entry is in. Any other entry is refused: listed with",
+    "the reason, left in the DLQ, never sent; the others are still replayed and the exit code is 1.",
   ],
   options: {
     ...FILTER_OPTIONS,

@@ -1,7 +1,7 @@
 import { createApiKey, listApiKeys, revokeApiKey, stateOf, type ApiKeyRecord } from "@aa/api-keys";
 import { compileValidator, UserId } from "@aa/contracts";
 import type pg from "pg";
-import { table, writeJson } from "../format.js";
+import { shellQuote, table, writeJson } from "../format.js";
 import { errorMessage, type Writer } from "../output.js";
 import { CliError, usageError, type CliExitCode, type Command, type CommandInput, type OptionSpec } from "./command.js";
 import { durationMs } from "./duration.js";
@@ -20,7 +20,12 @@ const DETAILS = [
 const CREATE_OPTIONS: Readonly<Record<string, OptionSpec>> = {
   name: { type: "string", value: "<name>", help: "what the key is for, e.g. garmin-bridge-staging (required)" },
   tenant: { type: "string", value: "<tenant>", help: "the tenant or service holding the key: 1-128 of A-Z a-z 0-9 . _ : - (required)" },
-  users: { type: "string", value: "<ids>", help: "comma-separated user ids the key may write for (default: any user)" },
+  users: {
+    type: "string",
+    value: "<ids>",
+    help: "comma-separated user ids the key may write for (this or --all-users is required)",
+  },
+  "all-users": { type: "boolean", help: "the key may write for every user (there is no default scope)" },
   "expires-in": { type: "string", value: "<duration>", help: "expire after this (30m, 12h, 90d; default: never)" },
   ...DATABASE_OPTIONS,
 };
@@ -29,6 +34,44 @@ function requiredText(input: CommandInput, name: string): string {
   const value = input.options[name];
   if (typeof value !== "string" || value.trim() === "") throw usageError(`keys create needs --${name} <${name}>`);
   return value.trim();
+}
+
+/** The command line again with a user scope, to paste: database URLs stay out (they may hold a password). */
+function createCommandWith(input: CommandInput, name: string, tenant: string, scope: string): string {
+  const parts = ["npx aa-ops keys create", "--name", shellQuote(name), "--tenant", shellQuote(tenant)];
+  const { options } = input;
+  if (typeof options["expires-in"] === "string") parts.push("--expires-in", shellQuote(options["expires-in"]));
+  if (typeof options["database-url"] === "string") parts.push("--database-url <url>");
+  const schema = options["database-schema"];
+  if (typeof schema === "string") parts.push("--database-schema", shellQuote(schema));
+  if (input.json) parts.push("--json");
+  return `${parts.join(" ")} ${scope}`;
+}
+
+/**
+ * The user ids the key may write for; undefined for every user. A key for every user must be
+ * asked for with --all-users: leaving --users out used to make one silently (issue #13).
+ */
+function userScopeOf(input: CommandInput, name: string, tenant: string): string[] | undefined {
+  const users = input.options.users;
+  const all = input.options["all-users"] === true;
+  if (users !== undefined && all) throw usageError("keys create takes --users <ids> or --all-users, not both");
+  if (all) return undefined;
+  if (users === undefined) {
+    throw usageError([
+      "keys create needs the users the key may write for: --users <id>,<id> to allow only those, " +
+        "or --all-users for every user. Run one of:",
+      `  ${createCommandWith(input, name, tenant, "--users a,b")}`,
+      `  ${createCommandWith(input, name, tenant, "--all-users")}`,
+    ].join("\n"));
+  }
+  const userIds = typeof users === "string" ? [...new Set(users.split(",").map((u) => u.trim()).filter(Boolean))] : [];
+  if (userIds.length === 0) throw usageError("--users needs at least one user id (or --all-users for every user)");
+  const bad = userIds.find((u) => !validateUserId(u).ok);
+  if (bad !== undefined) {
+    throw usageError(`--users: ${JSON.stringify(bad)} is not a valid user id (1-128 characters, no control characters)`);
+  }
+  return userIds;
 }
 
 interface CreateRequest {
@@ -43,14 +86,7 @@ function createRequestOf(input: CommandInput): CreateRequest {
   if (name.length > 200) throw usageError(`--name must be at most 200 characters, got ${name.length}`);
   const tenant = requiredText(input, "tenant");
   if (!TENANT.test(tenant)) throw usageError(`--tenant must be 1-128 characters of A-Z a-z 0-9 . _ : -, got ${JSON.stringify(tenant)}`);
-  const users = input.options.users;
-  let userIds: string[] | undefined;
-  if (users !== undefined) {
-    userIds = typeof users === "string" ? [...new Set(users.split(",").map((u) => u.trim()).filter(Boolean))] : [];
-    if (userIds.length === 0) throw usageError("--users needs at least one user id (leave it out for a key valid for any user)");
-    const bad = userIds.find((u) => !validateUserId(u).ok);
-    if (bad !== undefined) throw usageError(`--users: ${JSON.stringify(bad)} is not a valid user id (1-128 characters, no control characters)`);
-  }
+  const userIds = userScopeOf(input, name, tenant);
   const expiresIn = input.options["expires-in"];
   const expiresInMs = expiresIn === undefined ? undefined : durationMs(String(expiresIn));
   if (expiresIn !== undefined && expiresInMs === undefined) throw usageError(`--expires-in takes a duration such as 30m, 12h or 90d, got ${JSON.stringify(expiresIn)}`);
@@ -58,6 +94,7 @@ function createRequestOf(input: CommandInput): CreateRequest {
 }
 
 const KEY_ID = /^[0-9a-f]{16}$/;
+const CREATE_HINT = "npx aa-ops keys create --name <name> --tenant <tenant> --users <id>,<id> (or --all-users)";
 
 const when = (date: Date | undefined, none: string): string => date?.toISOString() ?? none;
 
@@ -125,7 +162,7 @@ const listCommand: Command = {
       const keys = await withDatabase(target, listApiKeys);
       const now = new Date();
       if (input.json) writeJson(out, keys.map((key) => asJson(key, now)));
-      else if (keys.length === 0) out("No API keys. Create one with: npx aa-ops keys create --name <name> --tenant <tenant>");
+      else if (keys.length === 0) out(`No API keys. Create one with: ${CREATE_HINT}`);
       else table(out, ["KEY ID", "NAME", "TENANT", "USERS", "STATE", "CREATED", "EXPIRES", "REVOKED"], keys.map((k) => [k.keyId, k.name, k.tenant, k.userIds?.join(",") ?? "(any)", stateOf(k, now), when(k.createdAt, "-"), when(k.expiresAt, "never"), when(k.revokedAt, "-")]));
       return 0;
     };

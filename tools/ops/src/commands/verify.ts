@@ -64,7 +64,7 @@ async function postProbe(t: VerifyTarget, probe: Probe): Promise<Check> {
     if (response.status === 202 && answer.status === "received") return pass(PROBE, name, `202 received, userId ${probe.userId}, eventId ${probe.eventId}`);
     if (response.status === 401 || response.status === 403) {
       const reasons = [t.ingestApiKey === undefined ? "INGEST_API_KEY is not set: ingest wants credentials" : "the key in INGEST_API_KEY was refused (revoked, expired, scoped to other user ids, or from another database)"];
-      return fail(PROBE, name, `HTTP ${response.status} ${JSON.stringify(answer)}`, reasons, "export INGEST_API_KEY=$(npx aa-ops keys create --name verify --tenant platform-ops --expires-in 1d --json | jq -r .token)");
+      return fail(PROBE, name, `HTTP ${response.status} ${JSON.stringify(answer)}`, reasons, "export INGEST_API_KEY=$(npx aa-ops keys create --name verify --tenant platform-ops --all-users --expires-in 1d --json | jq -r .token)");
     }
     return fail(PROBE, name, `HTTP ${response.status} ${JSON.stringify(answer)}`, ['expected 202 {"status":"received",…}'], `curl -s ${t.ingestUrl}/health`);
   } catch (error) {

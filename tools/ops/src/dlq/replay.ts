@@ -1,11 +1,13 @@
-import { DlqHeaders, patternCovers } from "@aa/event-bus";
+import { DlqHeaders } from "@aa/event-bus";
 import type { JetStreamClient, JetStreamManager, PubAck } from "@nats-io/jetstream";
 import { headers as natsHeaders } from "@nats-io/nats-core";
 import { errorMessage } from "../output.js";
 import type { AuditLog } from "./audit.js";
 import type { DlqEntry, DlqMessage } from "./entry.js";
+import { refusalOf } from "./replay-rule.js";
 
-export type ReplayResult = "republished" | "duplicate" | "would_replay" | "skipped" | "failed";
+/** `refused`: the entry names no subject replay may publish to (see replay-rule.ts); it stays in the DLQ. */
+export type ReplayResult = "republished" | "duplicate" | "would_replay" | "refused" | "failed";
 
 /** What happened to one selected DLQ entry. */
 export interface ReplayOutcome {
@@ -20,7 +22,7 @@ export interface ReplayOutcome {
   deleted: boolean;
   /** The delete was sent but not confirmed (e.g. the connection dropped): the entry may or may not be gone. */
   deleteUnconfirmed?: boolean;
-  /** Why it was skipped or failed. */
+  /** Why it was refused or failed. */
   detail?: string;
 }
 
@@ -28,6 +30,8 @@ export interface ReplayOptions {
   js: JetStreamClient;
   jsm: JetStreamManager;
   dlqStream: string;
+  /** The only subjects to publish to (`replayableSubjects`); any other entry is refused. */
+  subjects: ReadonlySet<string>;
   audit: AuditLog;
   dryRun: boolean;
   keep: boolean;
@@ -49,13 +53,6 @@ export function replayMsgId(entry: DlqEntry): string {
   return `${root}:replay:${entry.seq}`;
 }
 
-/** Why an entry cannot be replayed, if it cannot. */
-function skipReason(entry: DlqEntry): string | undefined {
-  if (entry.originalSubject === "") return `no ${DlqHeaders.originalSubject} header: not a DLQ copy this tool wrote`;
-  if (patternCovers("dlq.>", entry.originalSubject)) return `original subject ${entry.originalSubject} is a DLQ subject`;
-  return undefined;
-}
-
 /** Waits until message `index` may go, so that at most `rate` leave per second. */
 async function pace(startMs: number, index: number, rate: number): Promise<void> {
   const due = startMs + (index * 1000) / rate;
@@ -64,28 +61,34 @@ async function pace(startMs: number, index: number, rate: number): Promise<void>
 }
 
 /**
- * Replays DLQ entries in the order given (oldest first). Per entry: publish to the original
- * subject and await the PubAck, write the audit record, then delete the DLQ entry (unless
- * `keep`). The first broker error stops the run; that entry and all later ones stay in the DLQ.
+ * Replays DLQ entries in the order given (oldest first). Entries the rule refuses are reported
+ * first, all of them, and never sent nor deleted. Then per entry: publish to the original subject
+ * and await the PubAck, write the audit record, then delete the DLQ entry (unless `keep`).
+ * The first broker error stops the run; that entry and all later ones stay in the DLQ.
  */
 export async function replay(messages: readonly DlqMessage[], o: ReplayOptions): Promise<ReplayOutcome[]> {
   const outcomes: ReplayOutcome[] = [];
-  const start = Date.now();
-  let sent = 0;
+  const accepted: DlqMessage[] = [];
   for (const message of messages) {
-    const skipped = skipReason(message.entry);
-    let outcome: ReplayOutcome;
-    if (skipped !== undefined) outcome = base(message.entry, "skipped", skipped);
-    else if (o.dryRun) outcome = base(message.entry, "would_replay");
+    const refusal = refusalOf(message.entry, o.subjects);
+    if (refusal === undefined) accepted.push(message);
+    else record(outcomes, base(message.entry, "refused", refusal), o);
+  }
+  const start = Date.now();
+  for (const [index, message] of accepted.entries()) {
+    if (o.dryRun) record(outcomes, base(message.entry, "would_replay"), o);
     else {
-      await pace(start, sent++, o.ratePerSecond);
-      outcome = await replayOne(message, o);
+      await pace(start, index, o.ratePerSecond);
+      if (record(outcomes, await replayOne(message, o), o).result === "failed") break;
     }
-    outcomes.push(outcome);
-    o.report(outcome);
-    if (outcome.result === "failed") break;
   }
   return outcomes;
+}
+
+function record(outcomes: ReplayOutcome[], outcome: ReplayOutcome, o: Pick<ReplayOptions, "report">): ReplayOutcome {
+  outcomes.push(outcome);
+  o.report(outcome);
+  return outcome;
 }
 
 const base = (entry: DlqEntry, result: ReplayResult, detail?: string): ReplayOutcome => ({

@@ -88,8 +88,8 @@ export function replayLine(o: ReplayOutcome): string {
       return `✅ #${o.seq} ${o.originalSubject} already in ${to} (msg id ${o.msgId} replayed before, within the duplicate window); ${fate}`;
     case "would_replay":
       return `🔍 #${o.seq} would republish to ${o.originalSubject} as ${o.msgId}`;
-    case "skipped":
-      return `⏭  #${o.seq} skipped: ${o.detail ?? ""}`;
+    case "refused":
+      return `⛔ #${o.seq} refused, nothing sent, DLQ entry kept: ${o.detail ?? ""}`;
     case "failed":
       return `❌ #${o.seq} ${o.originalSubject}: ${o.detail ?? "failed"}; ${fate}`;
   }
