@@ -53,11 +53,15 @@ export function replayMsgId(entry: DlqEntry): string {
   return `${root}:replay:${entry.seq}`;
 }
 
-/** Waits until message `index` may go, so that at most `rate` leave per second. */
-async function pace(startMs: number, index: number, rate: number): Promise<void> {
-  const due = startMs + (index * 1000) / rate;
-  const wait = due - Date.now();
+/**
+ * Waits until `1000 / rate` ms have passed since the previous send, and returns the send time.
+ * Spacing from the previous send, not a schedule from the start: after one slow publish the
+ * next ones must not catch up in a burst above `rate`.
+ */
+async function pace(previousSendMs: number | undefined, rate: number): Promise<number> {
+  const wait = previousSendMs === undefined ? 0 : previousSendMs + 1000 / rate - Date.now();
   if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+  return Date.now();
 }
 
 /**
@@ -74,11 +78,11 @@ export async function replay(messages: readonly DlqMessage[], o: ReplayOptions):
     if (refusal === undefined) accepted.push(message);
     else record(outcomes, base(message.entry, "refused", refusal), o);
   }
-  const start = Date.now();
-  for (const [index, message] of accepted.entries()) {
+  let lastSend: number | undefined;
+  for (const message of accepted) {
     if (o.dryRun) record(outcomes, base(message.entry, "would_replay"), o);
     else {
-      await pace(start, index, o.ratePerSecond);
+      lastSend = await pace(lastSend, o.ratePerSecond);
       if (record(outcomes, await replayOne(message, o), o).result === "failed") break;
     }
   }
