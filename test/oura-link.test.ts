@@ -8,6 +8,7 @@ import { freePort } from "./helpers/nats.js";
 import { BROWSER_COOKIE, consent, finishLink, LINK_AUDIENCE, linkInBrowser, linkToken, startLink } from "./helpers/oura-link.js";
 import { baseUrl, startService } from "./helpers/service.js";
 import { createStack, type Stack } from "./helpers/stack.js";
+import { waitFor } from "./helpers/wait.js";
 
 const KEY = randomBytes(32).toString("base64");
 const SECRET = `link-secret-${randomBytes(16).toString("hex")}`;
@@ -175,14 +176,18 @@ describe("Oura account linking is authenticated, browser-bound, never a silent r
   });
 
   test("normalize with Oura enabled refuses to start without a way to authenticate linking, naming what to set", async () => {
-    const missing = startService("normalize", { ...stack.env, ...ouraEnv, PORT: "0" });
-    assert.equal(await missing.exited, 1);
-    assert.match(missing.lines.join("\n"), /OURA_LINK_TOKEN_SECRET is required when Oura is enabled: \/auth\/oura\/link accepts only link tokens/);
-    const short = startService("normalize", { ...stack.env, ...ouraEnv, PORT: "0", OURA_LINK_TOKEN_SECRET: "too-short" });
-    assert.equal(await short.exited, 1);
-    assert.match(short.lines.join("\n"), /OURA_LINK_TOKEN_SECRET must NOT have fewer than 32 characters, got \(hidden\)/);
-    const plainHttp = startService("normalize", { ...stack.env, ...ouraEnv, PORT: "0", OURA_LINK_TOKEN_SECRET: SECRET, OURA_REDIRECT_URI: "http://normalize.example/auth/oura/callback" });
-    assert.equal(await plainHttp.exited, 1);
-    assert.match(plainHttp.lines.join("\n"), /OURA_REDIRECT_URI must be https/);
+    /** The startup log of a normalize that must exit 1; one that listens instead is stopped and fails the test. */
+    const refusedStart = async (extra: Record<string, string>) => {
+      const service = startService("normalize", { ...stack.env, ...ouraEnv, PORT: "0", ...extra });
+      const listening = () => service.messages().some((m) => m.startsWith("[normalize] Listening on"));
+      await waitFor(() => service.process.exitCode !== null || listening(), { timeoutMs: 30_000, what: "normalize exits or listens" });
+      await service.stop();
+      assert.equal(service.process.exitCode, 1, `normalize should have refused to start:\n${service.lines.join("\n")}`);
+      return service.lines.join("\n");
+    };
+    assert.match(await refusedStart({}), /OURA_LINK_TOKEN_SECRET is required when Oura is enabled: \/auth\/oura\/link accepts only link tokens/);
+    assert.match(await refusedStart({ OURA_LINK_TOKEN_SECRET: "too-short" }), /OURA_LINK_TOKEN_SECRET must NOT have fewer than 32 characters, got \(hidden\)/);
+    const plainHttp = await refusedStart({ OURA_LINK_TOKEN_SECRET: SECRET, OURA_REDIRECT_URI: "http://normalize.example/auth/oura/callback" });
+    assert.match(plainHttp, /OURA_REDIRECT_URI must be https/);
   });
 });
