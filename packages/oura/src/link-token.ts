@@ -31,13 +31,17 @@ export interface LinkTokenClaims {
 export type LinkTokenOutcome = { ok: true; claims: LinkTokenClaims } | { ok: false; message: string };
 
 const secretBytes = (secret: string): Uint8Array => {
-  if (secret.length < LINK_TOKEN_SECRET_MIN_LENGTH) throw new RangeError(`the link token secret must be at least ${LINK_TOKEN_SECRET_MIN_LENGTH} characters`);
+  if (secret.length < LINK_TOKEN_SECRET_MIN_LENGTH) {
+    throw new RangeError(`the link token secret must be at least ${LINK_TOKEN_SECRET_MIN_LENGTH} characters`);
+  }
   return new TextEncoder().encode(secret);
 };
 
 /** Signs a link token for `userId`, valid `lifetimeS` seconds (at most LINK_TOKEN_MAX_LIFETIME_S). */
 export async function mintLinkToken(secret: string, userId: string, lifetimeS = LINK_TOKEN_MAX_LIFETIME_S): Promise<string> {
-  if (!validateUserId(userId).ok) throw new RangeError(`${JSON.stringify(userId)} is not a valid user id (1-128 characters, no control characters)`);
+  if (!validateUserId(userId).ok) {
+    throw new RangeError(`${JSON.stringify(userId)} is not a valid user id (1-128 characters, no control characters)`);
+  }
   if (!Number.isInteger(lifetimeS) || lifetimeS < 1 || lifetimeS > LINK_TOKEN_MAX_LIFETIME_S) {
     throw new RangeError(`a link token lives 1 to ${LINK_TOKEN_MAX_LIFETIME_S} seconds, got ${lifetimeS}`);
   }
@@ -58,7 +62,8 @@ function claimsProblem(payload: JWTPayload): string | undefined {
   if (!validateUserId(sub).ok) return "sub must be a user id (1-128 characters, no control characters)";
   if (!TOKEN_ID.test(jti)) return "jti must be 8-128 characters of A-Z a-z 0-9 . _ : -";
   // A token that claims a long life is refused outright, not trusted for its first ten minutes.
-  if (exp - iat > LINK_TOKEN_MAX_LIFETIME_S) return `the token lives ${exp - iat} s; at most ${LINK_TOKEN_MAX_LIFETIME_S} s is accepted`;
+  const lifetime = exp - iat;
+  if (lifetime > LINK_TOKEN_MAX_LIFETIME_S) return `the token lives ${lifetime} s; at most ${LINK_TOKEN_MAX_LIFETIME_S} s is accepted`;
   return undefined;
 }
 
@@ -80,6 +85,7 @@ export function linkTokenVerifier(secret: string): (token: string) => Promise<Li
     }
     const problem = claimsProblem(payload);
     if (problem !== undefined) return { ok: false, message: problem };
-    return { ok: true, claims: { userId: payload.sub!, tokenId: payload.jti!, expiresAt: new Date(payload.exp! * 1000) } };
+    const claims = { userId: payload.sub!, tokenId: payload.jti!, expiresAt: new Date(payload.exp! * 1000) };
+    return { ok: true, claims };
   };
 }

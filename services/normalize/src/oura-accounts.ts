@@ -76,19 +76,22 @@ WITH spent AS (
 INSERT INTO oura_link_states (state_hash, user_id, code_verifier, browser_hash, expires_at)
 SELECT $1, $2, $3, $4, now() + $7 * interval '1 millisecond' FROM spent`;
     const sealed = seal(this.key, link.codeVerifier, link.userId);
-    const result = await this.pool.query(sql, [hashState(state), link.userId, sealed, link.browserHash, token.tokenId, token.expiresAt, ttlMs]);
+    const values = [hashState(state), link.userId, sealed, link.browserHash, token.tokenId, token.expiresAt, ttlMs];
+    const result = await this.pool.query(sql, values);
     return result.rowCount === 1;
   }
 
   /** Deletes the state and returns it, once: unknown, expired or already used gives undefined. */
   async consumeLinkState(state: string): Promise<LinkState | undefined> {
     const result = await this.pool.query<{ user_id: string; code_verifier: Buffer; browser_hash: string; live: boolean }>(
-      "DELETE FROM oura_link_states WHERE state_hash = $1 RETURNING user_id, code_verifier, browser_hash, expires_at > now() AS live",
+      `DELETE FROM oura_link_states WHERE state_hash = $1
+       RETURNING user_id, code_verifier, browser_hash, expires_at > now() AS live`,
       [hashState(state)],
     );
     const row = result.rows[0];
     if (!row?.live) return undefined;
-    return { userId: row.user_id, codeVerifier: unseal(this.key, row.code_verifier, row.user_id), browserHash: row.browser_hash };
+    const codeVerifier = unseal(this.key, row.code_verifier, row.user_id);
+    return { userId: row.user_id, codeVerifier, browserHash: row.browser_hash };
   }
 
   /**
@@ -107,9 +110,10 @@ ON CONFLICT (user_id) DO UPDATE
        expires_at = EXCLUDED.expires_at, scope = EXCLUDED.scope, updated_at = now()
  WHERE oura_accounts.oura_user_id = EXCLUDED.oura_user_id`;
     const sealed = [seal(this.key, tokens.accessToken, userId), seal(this.key, tokens.refreshToken, userId)];
+    const values = [userId, ouraUserId, ...sealed, tokens.expiresAt, tokens.scope];
     let written: number | null;
     try {
-      ({ rowCount: written } = await this.pool.query(sql, [userId, ouraUserId, ...sealed, tokens.expiresAt, tokens.scope]));
+      ({ rowCount: written } = await this.pool.query(sql, values));
     } catch (error) {
       if ((error as { constraint?: string }).constraint === "oura_accounts_oura_user_id_key") throw new OuraAccountTakenError();
       throw error;

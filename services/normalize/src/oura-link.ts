@@ -1,8 +1,10 @@
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import rateLimit from "@fastify/rate-limit";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
-import { authorizeUrl, createPkce, createState, exchangeCode, getOuraUserId, OuraApiError, type LinkTokenOutcome, type OuraTokens } from "@aa/oura";
-import { OuraAccountTakenError, UserLinkedElsewhereError, type OuraAccountStore } from "./oura-accounts.js";
+import {
+  authorizeUrl, createPkce, createState, exchangeCode, getOuraUserId, OuraApiError, type LinkTokenOutcome, type OuraTokens,
+} from "@aa/oura";
+import { OuraAccountTakenError, UserLinkedElsewhereError, type LinkState, type OuraAccountStore } from "./oura-accounts.js";
 import type { OuraSettings } from "./oura-settings.js";
 
 /** How long a started link may take to come back through the callback. */
@@ -25,12 +27,14 @@ export interface OuraLinkDeps {
   verifyLinkToken: (token: string) => Promise<LinkTokenOutcome>;
 }
 
-const notConfigured = (reply: FastifyReply) =>
-  reply.code(503).send({ error: "Oura linking is not configured: set OURA_CLIENT_ID, OURA_CLIENT_SECRET, OURA_TOKEN_ENCRYPTION_KEY, OURA_REDIRECT_URI and OURA_LINK_TOKEN_SECRET on normalize" });
+const NOT_CONFIGURED = "Oura linking is not configured: set OURA_CLIENT_ID, OURA_CLIENT_SECRET, OURA_TOKEN_ENCRYPTION_KEY, " +
+  "OURA_REDIRECT_URI and OURA_LINK_TOKEN_SECRET on normalize";
+const notConfigured = (reply: FastifyReply) => reply.code(503).send({ error: NOT_CONFIGURED });
 
 const sha256 = (text: string): string => createHash("sha256").update(text, "utf8").digest("hex");
 
-const bindingCookie = (value: string, maxAgeS: number): string => `${BROWSER_COOKIE}=${value}; Path=/; Max-Age=${maxAgeS}; Secure; HttpOnly; SameSite=Lax`;
+const bindingCookie = (value: string, maxAgeS: number): string =>
+  `${BROWSER_COOKIE}=${value}; Path=/; Max-Age=${maxAgeS}; Secure; HttpOnly; SameSite=Lax`;
 
 /** The binding cookie's value in the request, or undefined. */
 function browserCookie(request: FastifyRequest): string | undefined {
@@ -55,8 +59,13 @@ const linkTokenOf = (request: FastifyRequest): string | undefined => {
 };
 
 const NO_TOKEN =
-  `A link token is required: open /auth/oura/link?${LINK_TOKEN_PARAM}=<token>, with a token the app's backend mints for ` +
-  "the signed-in user (the userId parameter is no longer accepted)";
+  `A link token is required: open /auth/oura/link?${LINK_TOKEN_PARAM}=<token>, with a token the app's backend ` +
+  "mints for the signed-in user (the userId parameter is no longer accepted)";
+const UNKNOWN_STATE = "Unknown, expired or already used state: start again at /auth/oura/link";
+const TOKEN_USED = "This link token was already used: a link token starts one link; ask the app for a new one";
+const OTHER_BROWSER =
+  `This link was started in another browser (cookie ${BROWSER_COOKIE} missing or different): ` +
+  "start again from the app, in this browser";
 
 /**
  * `GET /auth/oura/link?link_token=…`: spends the link token, stores a PKCE pair and single-use
@@ -68,17 +77,25 @@ function link(deps: OuraLinkDeps) {
     const token = linkTokenOf(request);
     if (token === undefined) return reply.code(401).send({ error: NO_TOKEN });
     const verified = await deps.verifyLinkToken(token);
-    if (!verified.ok) return reply.code(401).send({ error: `Invalid link token: ${verified.message}; ask the app for a new one` });
+    if (!verified.ok) {
+      return reply.code(401).send({ error: `Invalid link token: ${verified.message}; ask the app for a new one` });
+    }
     const { userId, tokenId, expiresAt } = verified.claims;
     const { verifier, challenge } = createPkce();
     const state = createState();
     const browser = randomBytes(32).toString("base64url");
-    const started = await deps.store.startLink(state, { userId, codeVerifier: verifier, browserHash: sha256(browser) }, LINK_STATE_TTL_MS, { tokenId, expiresAt });
-    if (!started) return reply.code(401).send({ error: "This link token was already used: a link token starts one link; ask the app for a new one" });
+    const link = { userId, codeVerifier: verifier, browserHash: sha256(browser) };
+    if (!(await deps.store.startLink(state, link, LINK_STATE_TTL_MS, { tokenId, expiresAt }))) {
+      return reply.code(401).send({ error: TOKEN_USED });
+    }
     const { settings } = deps;
-    const url = authorizeUrl({ authorizeUrl: settings.authorizeUrl, clientId: settings.credentials.clientId, redirectUri: settings.redirectUri, scope: settings.scope, state, codeChallenge: challenge });
-    // no-referrer: the consent page must not learn this URL (it carried the link token).
-    reply.header("set-cookie", bindingCookie(browser, LINK_STATE_TTL_MS / 1000)).header("referrer-policy", "no-referrer").header("cache-control", "no-store");
+    const url = authorizeUrl({
+      authorizeUrl: settings.authorizeUrl, clientId: settings.credentials.clientId, redirectUri: settings.redirectUri,
+      scope: settings.scope, state, codeChallenge: challenge,
+    });
+    reply.header("set-cookie", bindingCookie(browser, LINK_STATE_TTL_MS / 1000)).header("cache-control", "no-store");
+    // The consent page must not learn this URL from a Referer: it carried the link token.
+    reply.header("referrer-policy", "no-referrer");
     return reply.code(302).header("location", url).send({ authorizeUrl: url });
   };
 }
@@ -90,7 +107,8 @@ async function exchange(settings: OuraSettings, code: string, codeVerifier: stri
 }
 
 /** Exchanges the code and stores the account: 200, 409 (a link would be replaced or stolen) or 502. */
-async function complete(deps: OuraLinkDeps, request: FastifyRequest, reply: FastifyReply, code: string, userId: string, codeVerifier: string) {
+async function complete(deps: OuraLinkDeps, request: FastifyRequest, reply: FastifyReply, code: string, started: LinkState) {
+  const { userId, codeVerifier } = started;
   try {
     const { tokens, ouraUserId } = await exchange(deps.settings, code, codeVerifier);
     await deps.store.saveAccount(userId, ouraUserId, tokens);
@@ -103,7 +121,8 @@ async function complete(deps: OuraLinkDeps, request: FastifyRequest, reply: Fast
     }
     if (!(error instanceof OuraApiError)) throw error;
     request.log.warn({ err: error, userId }, "[normalize-oura] Oura code exchange failed");
-    return reply.code(502).send({ error: `Oura did not complete the link: ${error.failure}; start again at /auth/oura/link` });
+    const message = `Oura did not complete the link: ${error.failure}; start again at /auth/oura/link`;
+    return reply.code(502).send({ error: message });
   }
 }
 
@@ -118,14 +137,16 @@ function callback(deps: OuraLinkDeps) {
     const state = typeof query.state === "string" ? query.state : "";
     const started = state === "" ? undefined : await deps.store.consumeLinkState(state);
     reply.header("set-cookie", bindingCookie("", 0)).header("cache-control", "no-store");
-    if (!started) return reply.code(400).send({ error: "Unknown, expired or already used state: start again at /auth/oura/link" });
+    if (!started) return reply.code(400).send({ error: UNKNOWN_STATE });
     if (!sameBrowser(request, started.browserHash)) {
       request.log.warn({ userId: started.userId }, "[normalize-oura] Oura link refused (403): not the browser that started it");
-      return reply.code(403).send({ error: `This link was started in another browser (cookie ${BROWSER_COOKIE} missing or different): start again from the app, in this browser` });
+      return reply.code(403).send({ error: OTHER_BROWSER });
     }
-    if (typeof query.error === "string") return reply.code(400).send({ error: `Oura authorization was not granted: ${query.error.slice(0, 100)}` });
+    if (typeof query.error === "string") {
+      return reply.code(400).send({ error: `Oura authorization was not granted: ${query.error.slice(0, 100)}` });
+    }
     if (typeof query.code !== "string" || query.code === "") return reply.code(400).send({ error: "code is required" });
-    return complete(deps, request, reply, query.code, started.userId, started.codeVerifier);
+    return complete(deps, request, reply, query.code, started);
   };
 }
 
@@ -137,13 +158,14 @@ async function limitRate(scope: FastifyInstance, limit: OuraSettings["linkRateLi
     timeWindow: limit.windowMs,
     keyGenerator: (request) => request.ip,
     errorResponseBuilder: (_request, context) => {
-      const message = `Too many Oura link requests from this address: at most ${context.max} per ${limit.windowMs / 1000} s; retry in ${context.after}`;
+      const budget = `at most ${context.max} per ${limit.windowMs / 1000} s`;
+      const message = `Too many Oura link requests from this address: ${budget}; retry in ${context.after}`;
       return Object.assign(new Error(message), { statusCode: context.statusCode });
     },
   });
 }
 
-/** `/auth/oura/link` and `/auth/oura/callback`, rate limited; without Oura settings both answer 503 saying what to set. */
+/** `/auth/oura/link` and `/auth/oura/callback`, rate limited; without Oura settings both answer 503 naming what to set. */
 export function ouraLinkRoutes(deps: OuraLinkDeps | undefined) {
   return async (app: FastifyInstance): Promise<void> => {
     if (!deps) {

@@ -22,8 +22,8 @@ export interface OuraSettings {
 const REQUIRED = ["OURA_CLIENT_ID", "OURA_CLIENT_SECRET", "OURA_TOKEN_ENCRYPTION_KEY", "OURA_REDIRECT_URI"] as const;
 
 const NO_LINK_SECRET =
-  "OURA_LINK_TOKEN_SECRET is required when Oura is enabled: /auth/oura/link accepts only link tokens the app's backend signs with it " +
-  "(HS256, at least 32 characters, e.g. `openssl rand -base64 32`; see docs/security.md)";
+  "OURA_LINK_TOKEN_SECRET is required when Oura is enabled: /auth/oura/link accepts only link tokens " +
+  "the app's backend signs with it (HS256, at least 32 characters, e.g. `openssl rand -base64 32`; see docs/security.md)";
 const LOOPBACK = new Set(["localhost", "127.0.0.1", "[::1]"]);
 
 /** The key's problem, or undefined when it is 32 bytes of canonical base64. */
@@ -40,7 +40,8 @@ function keyProblem(text: string): string | undefined {
 function redirectProblem(uri: string): string | undefined {
   const url = new URL(uri);
   if (url.protocol === "https:" || LOOPBACK.has(url.hostname)) return undefined;
-  return `OURA_REDIRECT_URI must be https (the link's browser cookie is Secure); plain http is accepted only for localhost, got host ${url.hostname}`;
+  return `OURA_REDIRECT_URI must be https (the link's browser cookie is Secure); plain http is accepted only for localhost, ` +
+    `got host ${url.hostname}`;
 }
 
 /** Every problem of an enabled Oura config, each naming its variable (never a value). */

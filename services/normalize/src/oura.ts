@@ -33,7 +33,7 @@ export function setUpOura(settings: OuraSettings | undefined, deps: { pool: pg.P
   const store = new OuraAccountStore(deps.pool, settings.encryptionKey);
   const tokens = new OuraTokenSource(store, settings);
   const gauge = startSubscriptionGauge({ registry: deps.registry, settings, logger: deps.logger });
-  deps.logger.info(`[normalize-oura] Oura enabled: API ${settings.http.baseUrl}, linking at /auth/oura/link (link tokens required)`);
+  deps.logger.info(`[normalize-oura] Oura enabled: API ${settings.http.baseUrl}, linking at /auth/oura/link (link token required)`);
   return {
     link: { store, settings, verifyLinkToken: linkTokenVerifier(settings.linkTokenSecret) },
     consumers: (consumerDeps) => [{ label: "Oura", consumer: ouraConsumer(consumerDeps, { store, tokens, settings }) }],

@@ -10,8 +10,16 @@ const LINK_TOKEN_PARAM = "link_token";
 
 const OPTIONS: Readonly<Record<string, OptionSpec>> = {
   user: { type: "string", value: "<id>", help: "our user id the Oura account will be linked to (required)" },
-  "expires-in": { type: "string", value: "<duration>", help: `how long the token is valid (30s, 5m; default and most ${LINK_TOKEN_MAX_LIFETIME_S / 60}m)` },
-  "link-url": { type: "string", value: "<url>", help: "normalize's public /auth/oura/link URL: print the whole link to open instead of the token" },
+  "expires-in": {
+    type: "string",
+    value: "<duration>",
+    help: `how long the token is valid (30s, 5m; default and most ${LINK_TOKEN_MAX_LIFETIME_S / 60}m)`,
+  },
+  "link-url": {
+    type: "string",
+    value: "<url>",
+    help: "normalize's public /auth/oura/link URL: print the whole link to open instead of the token",
+  },
 };
 
 interface LinkTokenRequest {
@@ -25,26 +33,33 @@ function lifetimeOf(raw: string | boolean | undefined): number {
   if (raw === undefined) return LINK_TOKEN_MAX_LIFETIME_S;
   const ms = durationMs(String(raw));
   if (ms === undefined || ms > LINK_TOKEN_MAX_LIFETIME_S * 1000) {
-    throw usageError(`--expires-in takes a duration up to ${LINK_TOKEN_MAX_LIFETIME_S / 60}m such as 30s or 5m, got ${JSON.stringify(raw)}`);
+    const most = `${LINK_TOKEN_MAX_LIFETIME_S / 60}m`;
+    throw usageError(`--expires-in takes a duration up to ${most} such as 30s or 5m, got ${JSON.stringify(raw)}`);
   }
   return ms / 1000;
 }
 
 function linkUrlOf(raw: string | boolean | undefined): URL | undefined {
   if (raw === undefined) return undefined;
-  if (typeof raw !== "string" || !/^https?:\/\//.test(raw)) throw usageError(`--link-url takes normalize's public /auth/oura/link URL, got ${JSON.stringify(raw)}`);
+  if (typeof raw !== "string" || !/^https?:\/\//.test(raw)) {
+    throw usageError(`--link-url takes normalize's public /auth/oura/link URL, got ${JSON.stringify(raw)}`);
+  }
   return new URL(raw);
 }
 
 function requestOf(input: CommandInput): LinkTokenRequest {
   const secret = input.env.OURA_LINK_TOKEN_SECRET?.trim() ?? "";
   if (secret.length < LINK_TOKEN_SECRET_MIN_LENGTH) {
-    throw usageError(`OURA_LINK_TOKEN_SECRET must be set (at least ${LINK_TOKEN_SECRET_MIN_LENGTH} characters, the same value as normalize's)`);
+    const length = `at least ${LINK_TOKEN_SECRET_MIN_LENGTH} characters`;
+    throw usageError(`OURA_LINK_TOKEN_SECRET must be set (${length}, the same value as normalize's)`);
   }
   const userId = input.options.user;
   if (typeof userId !== "string" || userId.trim() === "") throw usageError("oura link-token needs --user <id>");
-  if (!validateUserId(userId.trim()).ok) throw usageError(`--user: ${JSON.stringify(userId)} is not a valid user id (1-128 characters, no control characters)`);
-  return { secret, userId: userId.trim(), lifetimeS: lifetimeOf(input.options["expires-in"]), linkUrl: linkUrlOf(input.options["link-url"]) };
+  if (!validateUserId(userId.trim()).ok) {
+    throw usageError(`--user: ${JSON.stringify(userId)} is not a valid user id (1-128 characters, no control characters)`);
+  }
+  const lifetimeS = lifetimeOf(input.options["expires-in"]);
+  return { secret, userId: userId.trim(), lifetimeS, linkUrl: linkUrlOf(input.options["link-url"]) };
 }
 
 async function run(request: LinkTokenRequest, json: boolean, out: Writer): Promise<CliExitCode> {
