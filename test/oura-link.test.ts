@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { createHash, randomBytes } from "node:crypto";
 import { after, before, describe, test } from "node:test";
-import { UnsecuredJWT } from "jose";
+import { decodeJwt, UnsecuredJWT } from "jose";
+import { linkTokenVerifier, mintLinkToken } from "@aa/oura";
 import { aaOps, showRun } from "./helpers/cli.js";
 import { startFakeOura, type FakeOura } from "./helpers/fake-oura.js";
 import { freePort } from "./helpers/nats.js";
@@ -13,6 +14,23 @@ import { waitFor } from "./helpers/wait.js";
 const KEY = randomBytes(32).toString("base64");
 const SECRET = `link-secret-${randomBytes(16).toString("hex")}`;
 const sha256 = (text: string) => createHash("sha256").update(text).digest("hex");
+
+describe("link tokens (@aa/oura, pure)", () => {
+  test("a minted token carries the documented claims and verifies; other secrets, users and lifetimes do not", async () => {
+    const token = await mintLinkToken(SECRET, "athlete-unit", 300);
+    const claims = decodeJwt(token);
+    assert.deepEqual([claims.sub, claims.aud, (claims.exp ?? 0) - (claims.iat ?? 0)], ["athlete-unit", LINK_AUDIENCE, 300]);
+    const verified = await linkTokenVerifier(SECRET)(token);
+    assert.ok(verified.ok);
+    assert.deepEqual([verified.claims.userId, verified.claims.tokenId], ["athlete-unit", claims.jti]);
+    assert.equal(verified.claims.expiresAt.getTime(), (claims.exp ?? 0) * 1000);
+    assert.equal((await linkTokenVerifier(`${SECRET}-other`)(token)).ok, false);
+    await assert.rejects(mintLinkToken(SECRET, "athlete-unit", 601), /a link token lives 1 to 600 seconds, got 601/);
+    await assert.rejects(mintLinkToken(SECRET, ""), /not a valid user id/);
+    await assert.rejects(mintLinkToken("short", "athlete-unit"), /at least 32 characters/);
+    assert.throws(() => linkTokenVerifier("short"), /at least 32 characters/);
+  });
+});
 
 /** Issue 13, part 2: who may link an Oura account to which user, from which browser, how often. */
 describe("Oura account linking is authenticated, browser-bound, never a silent replacement, rate limited", () => {
