@@ -84,8 +84,8 @@ function link(deps: OuraLinkDeps) {
     const { verifier, challenge } = createPkce();
     const state = createState();
     const browser = randomBytes(32).toString("base64url");
-    const link = { userId, codeVerifier: verifier, browserHash: sha256(browser) };
-    if (!(await deps.store.startLink(state, link, LINK_STATE_TTL_MS, { tokenId, expiresAt }))) {
+    const pending = { userId, codeVerifier: verifier, browserHash: sha256(browser) };
+    if (!(await deps.store.startLink(state, pending, LINK_STATE_TTL_MS, { tokenId, expiresAt }))) {
       return reply.code(401).send({ error: TOKEN_USED });
     }
     const { settings } = deps;
@@ -136,8 +136,10 @@ function callback(deps: OuraLinkDeps) {
     const query = request.query as Record<string, unknown>;
     const state = typeof query.state === "string" ? query.state : "";
     const started = state === "" ? undefined : await deps.store.consumeLinkState(state);
-    reply.header("set-cookie", bindingCookie("", 0)).header("cache-control", "no-store");
+    reply.header("cache-control", "no-store");
     if (!started) return reply.code(400).send({ error: UNKNOWN_STATE });
+    // Cleared only once a real state is spent: a stray callback must not break a link in progress.
+    reply.header("set-cookie", bindingCookie("", 0));
     if (!sameBrowser(request, started.browserHash)) {
       request.log.warn({ userId: started.userId }, "[normalize-oura] Oura link refused (403): not the browser that started it");
       return reply.code(403).send({ error: OTHER_BROWSER });
