@@ -8,6 +8,7 @@ import { SignJWT } from "jose";
 import { createLogger, loadConfig, userIdHasher } from "@aa/service-kit";
 import { aaOps, showRun } from "./helpers/cli.js";
 import { startFakeOura, type FakeOura } from "./helpers/fake-oura.js";
+import { consent, finishLink, linkInBrowser, linkToken, startLink } from "./helpers/oura-link.js";
 import { TEST_DATABASE_URL } from "./helpers/postgres.js";
 import { createStack, postJson, type Stack } from "./helpers/stack.js";
 import { waitFor } from "./helpers/wait.js";
@@ -135,9 +136,12 @@ describe("service logs through a stack: no user ids, payloads or secrets", () =>
   const databasePassword = decodeURIComponent(database.password);
   const natsPassword = `nats-pw-${randomBytes(8).toString("hex")}`;
   const jwtSecret = `jwt-secret-${randomBytes(16).toString("hex")}`;
+  const linkSecret = `link-secret-${randomBytes(16).toString("hex")}`;
   let stack: Stack;
   let fake: FakeOura;
   let callbackUrl: URL;
+  let linkTokens: string[];
+  let browserCookies: string[];
   let apiKey: string;
   let jwt: string;
 
@@ -159,6 +163,7 @@ describe("service logs through a stack: no user ids, payloads or secrets", () =>
       OURA_CLIENT_ID: fake.clientId, OURA_CLIENT_SECRET: fake.clientSecret, OURA_TOKEN_ENCRYPTION_KEY: encryptionKey,
       OURA_REDIRECT_URI: `${stack.normalizeUrl}/auth/oura/callback`, OURA_API_BASE_URL: fake.url,
       OURA_TOKEN_URL: `${fake.url}/oauth/token`, OURA_AUTHORIZE_URL: `${fake.url}/oauth/authorize`, OURA_SUBSCRIPTION_CHECK_INTERVAL_MS: "1000",
+      OURA_LINK_TOKEN_SECRET: linkSecret,
     });
     const created = await aaOps(["keys", "create", "--name", "log-test", "--tenant", "log-test", "--users", `${users.reading},${users.invalid},${users.rejected}`, "--json"], { DATABASE_URL: stack.db.url, DATABASE_SCHEMA: stack.db.schema });
     assert.equal(created.code, 0, showRun(created));
@@ -196,12 +201,18 @@ describe("service logs through a stack: no user ids, payloads or secrets", () =>
     await stack.js.publish("athlete-ally.hrv.raw-received", JSON.stringify({ eventId: `invalid-${tag}`, userId: users.invalid, date: "2025-13-45", rmssd: -1, receivedAt: new Date().toISOString(), raw }));
     await stack.js.publish("athlete-ally.hrv.raw-received", `{"userId":"${users.invalid}","${payloadMarker}": not json`);
 
-    // Oura: link (the callback URL carries the OAuth code and state), a document for the linked user, an unlinked user.
-    fake.nextOuraUserId = ouraUsers.linked;
-    const start = await fetch(`${stack.normalizeUrl}/auth/oura/link?userId=${users.linked}`, { redirect: "manual" });
-    const consent = await fetch(new URL(start.headers.get("location") ?? ""), { redirect: "manual" });
-    callbackUrl = new URL(consent.headers.get("location") ?? "");
-    assert.equal((await fetch(callbackUrl)).status, 200);
+    // Oura: a link completed in the wrong browser (refused), a forged link token, then a link (the URLs carry
+    // the link token, the OAuth code and state), a document for the linked user, an unlinked user.
+    const refusedToken = await linkToken(linkSecret, users.linked);
+    const refused = await startLink(stack.normalizeUrl, refusedToken);
+    assert.equal((await finishLink(await consent(fake, refused.authorize, ouraUsers.linked), undefined)).status, 403);
+    const forgedToken = await linkToken(`${linkSecret}x`, users.linked);
+    assert.equal((await fetch(`${stack.normalizeUrl}/auth/oura/link?link_token=${forgedToken}`, { redirect: "manual" })).status, 401);
+    const linked = await linkInBrowser(stack.normalizeUrl, fake, linkSecret, users.linked, ouraUsers.linked);
+    assert.equal(linked.status, 200);
+    callbackUrl = new URL(linked.callbackUrl);
+    linkTokens = [refusedToken, forgedToken, linked.token];
+    browserCookies = [refused.cookie, linked.cookie].map((c) => c.split("=")[1] ?? "(none)");
     fake.sleep.set(`doc-${tag}`, { id: `doc-${tag}`, day: "2025-10-02", type: "long_sleep", bedtime_start: "2025-10-01T23:10:00+02:00", bedtime_end: "2025-10-02T07:05:00+02:00", total_sleep_duration: 26_250, average_hrv: 48 });
     for (const [doc, ouraUser] of [[`doc-${tag}`, ouraUsers.linked], [`doc-unlinked-${tag}`, ouraUsers.unlinked]] as const) {
       const body = notification(doc, ouraUser);
@@ -248,6 +259,9 @@ describe("service logs through a stack: no user ids, payloads or secrets", () =>
       apiKeySecret: apiKey.split("_").slice(2).join("_").slice(0, 32),
       jwtSignature: jwt.split(".")[2]?.slice(0, 32) ?? "(none)",
       jwtSecret,
+      linkSecret,
+      ...Object.fromEntries(linkTokens.map((t, i) => [`linkToken${i}`, t.split(".").at(-1) ?? t])),
+      ...Object.fromEntries(browserCookies.map((c, i) => [`browserCookie${i}`, c])),
       natsPassword,
       ouraClientSecret: fake.clientSecret,
       oauthCode: callbackUrl.searchParams.get("code") ?? "(none)",

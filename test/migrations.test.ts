@@ -25,7 +25,7 @@ test("two migrators starting at once apply each migration exactly once", async (
   assert.equal(output.match(/Applied migrations: 0001_create-hrv-data/g)?.length, 1, output);
   assert.equal(output.match(/Database schema is up to date/g)?.length, 2, output);
   const applied = await db.pool.query("SELECT name FROM pgmigrations");
-  assert.deepEqual(applied.rows.map((r) => r.name), ["0001_create-hrv-data", "0002_create-sleep-data", "0003_create-oura-accounts", "0004_create-ingest-api-keys", "0005_scope-reading-identity"]);
+  assert.deepEqual(applied.rows.map((r) => r.name), ["0001_create-hrv-data", "0002_create-sleep-data", "0003_create-oura-accounts", "0004_create-ingest-api-keys", "0005_scope-reading-identity", "0006_oura-link-binding"]);
 });
 
 test("hrv_data has the runbook's snake_case columns", async () => {

@@ -102,6 +102,7 @@ const ouraEnv = (): Env => ({
   OURA_API_BASE_URL: oura.url,
   OURA_TOKEN_URL: `${oura.url}/oauth/token`,
   OURA_AUTHORIZE_URL: `${oura.url}/oauth/authorize`,
+  OURA_LINK_TOKEN_SECRET: randomBytes(32).toString("base64"),
 });
 
 /** A signed notification for an Oura user nobody linked: ingest publishes it, normalize dead-letters it `not_linked`. */

@@ -215,6 +215,8 @@ describe("PostgreSQL over TLS with passwords and least-privilege roles", () => {
       ["normalize", "DELETE FROM hrv_data", "42501"],
       ["normalize", "SELECT * FROM ingest_api_keys", "42501"],
       ["normalize", "DELETE FROM oura_link_states WHERE false", "ok"],
+      ["normalize", "INSERT INTO oura_link_tokens_used (token_id, user_id, expires_at) VALUES ('pgsec-jti', 'u', now()) ON CONFLICT DO NOTHING RETURNING token_id", "ok"],
+      ["normalize", "DELETE FROM oura_link_tokens_used WHERE expires_at < now()", "ok"],
       ["ingest", "SELECT key_id, secret_sha256 FROM ingest_api_keys", "ok"],
       ["ingest", "SELECT * FROM hrv_data", "42501"],
       ["ingest", "SELECT * FROM oura_accounts", "42501"],
@@ -226,6 +228,7 @@ describe("PostgreSQL over TLS with passwords and least-privilege roles", () => {
       ["ops", "DELETE FROM ingest_api_keys", "42501"],
       ["ops", "UPDATE hrv_data SET rmssd = 1", "42501"],
       ["ops", "SELECT * FROM oura_accounts", "42501"],
+      ["ops", "SELECT * FROM oura_link_tokens_used", "42501"],
       ["ops", `CREATE TABLE ${schema}.pgsec_probe (id int)`, "42501"],
     ];
     const seen: [Role, string, string][] = [];

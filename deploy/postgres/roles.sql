@@ -55,20 +55,20 @@ GRANT USAGE ON SCHEMA :"schema" TO :"normalize_role", :"ingest_role", :"ops_role
 
 -- Tables created before this role model (e.g. by RUN_MIGRATIONS=true as another role) move to the owner.
 SELECT format('ALTER TABLE %I.%I OWNER TO %I', :'schema', name, :'owner_role')
-  FROM unnest(ARRAY['pgmigrations', 'hrv_data', 'sleep_data', 'oura_link_states', 'oura_accounts', 'ingest_api_keys']) AS name
+  FROM unnest(ARRAY['pgmigrations', 'hrv_data', 'sleep_data', 'oura_link_states', 'oura_accounts', 'ingest_api_keys', 'oura_link_tokens_used']) AS name
  WHERE to_regclass(format('%I.%I', :'schema', name)) IS NOT NULL
 \gexec
 
 -- Exactly these table rights, on the tables that exist so far: what the code runs, nothing more.
 --   normalize: upserts readings (INSERT … ON CONFLICT DO UPDATE … RETURNING), links Oura accounts
---     (a link state is deleted when used or expired), reads pgmigrations at startup.
+--     (a link state is deleted when used or expired, a spent link token once expired), reads pgmigrations at startup.
 --   ingest: loads the API keys.
 --   ops: reads readings (verify, soak-check); creates and revokes API keys (no DELETE: revoked keys stay).
 --     It may set revoked_at and nothing else of an existing key: a key's secret hash, user scope,
 --     expiry, name and tenant cannot be rewritten. REVOKE ALL above also drops column rights, so a
 --     re-run replaces an older table-wide UPDATE with this one.
 SELECT format('REVOKE ALL ON %I.%I FROM %I, %I, %I', :'schema', name, :'normalize_role', :'ingest_role', :'ops_role')
-  FROM unnest(ARRAY['pgmigrations', 'hrv_data', 'sleep_data', 'oura_link_states', 'oura_accounts', 'ingest_api_keys']) AS name
+  FROM unnest(ARRAY['pgmigrations', 'hrv_data', 'sleep_data', 'oura_link_states', 'oura_accounts', 'ingest_api_keys', 'oura_link_tokens_used']) AS name
  WHERE to_regclass(format('%I.%I', :'schema', name)) IS NOT NULL
 \gexec
 SELECT format('GRANT %s ON %I.%I TO %I', rights, :'schema', name, role)
@@ -78,6 +78,7 @@ SELECT format('GRANT %s ON %I.%I TO %I', rights, :'schema', name, role)
     (:'normalize_role', 'sleep_data',       'SELECT, INSERT, UPDATE'),
     (:'normalize_role', 'oura_link_states', 'SELECT, INSERT, DELETE'),
     (:'normalize_role', 'oura_accounts',    'SELECT, INSERT, UPDATE'),
+    (:'normalize_role', 'oura_link_tokens_used', 'SELECT, INSERT, DELETE'),
     (:'ingest_role',    'ingest_api_keys',  'SELECT'),
     (:'ops_role',       'hrv_data',         'SELECT'),
     (:'ops_role',       'sleep_data',       'SELECT'),

@@ -97,6 +97,15 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
   return app;
 }
 
+/** A TRUST_PROXY value as `trustProxy`: `false`, `true`, a hop count, or comma-separated proxy IPs/CIDRs. */
+export function parseTrustProxy(text: string): boolean | number | string[] {
+  const raw = text.trim().toLowerCase();
+  if (raw === "false") return false;
+  if (raw === "true") return true;
+  if (/^[0-9]+$/.test(raw)) return Number(raw);
+  return raw.split(",").map((s) => s.trim()).filter(Boolean);
+}
+
 /** Trusts the nearest `hops` proxies (Fastify supports a count at runtime; its types only take a function). */
 const trustHops = (hops: number) => (_address: string, hop: number) => hop < hops;
 

@@ -5,5 +5,5 @@ export { createMetricsRegistry } from "./metrics.js";
 export { connectNats, type NatsConnection, type NatsConnectOptions, type NatsLink, type NatsLinkState } from "./nats.js";
 export { natsConnectionOptions, natsSecurityFromEnv, type NatsAuthMethod, type NatsSecurity, type NatsSecurityEnv } from "./nats-security.js";
 export { exitOnStartupError, onShutdownSignal } from "./lifecycle.js";
-export { createHttpServer, metricOnce, registerMetricsRoute, type HttpServerOptions } from "./http.js";
+export { createHttpServer, metricOnce, parseTrustProxy, registerMetricsRoute, type HttpServerOptions } from "./http.js";
 export { crashPoint } from "./crash-point.js";

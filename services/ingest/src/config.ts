@@ -1,5 +1,5 @@
 import { Type, type Static } from "@sinclair/typebox";
-import { ConfigError, loadConfig } from "@aa/service-kit";
+import { ConfigError, loadConfig, parseTrustProxy } from "@aa/service-kit";
 import type { OuraWebhookSettings } from "./oura.js";
 
 /** Every env var ingest reads. Stream names and EVENT_STREAM_MODE are read by the event bus helpers. */
@@ -80,10 +80,4 @@ export function ouraWebhookSettings(config: IngestConfig): OuraWebhookSettings |
 }
 
 /** TRUST_PROXY as Fastify's `trustProxy`: false, true, a hop count, or the proxies' addresses/CIDRs. */
-export function trustProxyOf(config: IngestConfig): boolean | number | string[] {
-  const raw = config.TRUST_PROXY.trim().toLowerCase();
-  if (raw === "false") return false;
-  if (raw === "true") return true;
-  if (/^[0-9]+$/.test(raw)) return Number(raw);
-  return raw.split(",").map((s) => s.trim()).filter(Boolean);
-}
+export const trustProxyOf = (config: IngestConfig): boolean | number | string[] => parseTrustProxy(config.TRUST_PROXY);

@@ -15,6 +15,8 @@ export interface NormalizeAppDeps {
   consumers: () => BindingProgress[];
   /** `/auth/oura/*`; undefined (Oura not configured) answers 503. */
   oura?: OuraLinkDeps;
+  /** Whose `X-Forwarded-For` to believe (TRUST_PROXY): the linking rate limit counts per client address. */
+  trustProxy?: boolean | number | string[];
 }
 
 /**
@@ -31,7 +33,7 @@ function overallStatus(database: boolean, nats: boolean, consumers: BindingProgr
 
 /** The normalize HTTP surface: health, metrics and Oura account linking; consuming happens in main. */
 export async function buildApp(deps: NormalizeAppDeps): Promise<FastifyInstance> {
-  const app = createHttpServer({ logger: deps.logger, registry: deps.registry });
+  const app = createHttpServer({ logger: deps.logger, registry: deps.registry, trustProxy: deps.trustProxy });
   await app.register(ouraLinkRoutes(deps.oura));
   app.get("/health", async (_request, reply) => {
     const database = await databaseAnswers(deps.pool);

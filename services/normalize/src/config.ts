@@ -37,6 +37,16 @@ export const NormalizeConfigSchema = Type.Object({
   OURA_TOKEN_ENCRYPTION_KEY: Type.Optional(Type.String()),
   /** The callback registered with Oura: this service's `/auth/oura/callback` as the browser reaches it. */
   OURA_REDIRECT_URI: Type.Optional(Type.String({ pattern: "^https?://" })),
+  /**
+   * HS256 key of the link tokens that authorize `/auth/oura/link` (minted by the app's backend for its
+   * signed-in user, or `aa-ops oura link-token`); required when Oura is enabled.
+   */
+  OURA_LINK_TOKEN_SECRET: Type.Optional(Type.String({ minLength: 32 })),
+  /** Requests to `/auth/oura/link` and `/auth/oura/callback` per client address per window; 0 turns the limit off. */
+  OURA_LINK_RATE_LIMIT_MAX: Type.Integer({ minimum: 0, default: 30 }),
+  OURA_LINK_RATE_LIMIT_WINDOW_MS: Type.Integer({ minimum: 1_000, default: 60_000 }),
+  /** `false` (default), `true`, a hop count, or comma-separated proxy IPs/CIDRs whose X-Forwarded-For is believed. */
+  TRUST_PROXY: Type.String({ default: "false" }),
   OURA_API_BASE_URL: Type.String({ pattern: "^https?://", default: "https://api.ouraring.com" }),
   OURA_TOKEN_URL: Type.String({ pattern: "^https?://", default: "https://api.ouraring.com/oauth/token" }),
   OURA_AUTHORIZE_URL: Type.String({ pattern: "^https?://", default: "https://cloud.ouraring.com/oauth/authorize" }),

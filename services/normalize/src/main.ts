@@ -1,6 +1,8 @@
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { EventPublisher, eventBusSettings, manageStreams, recordStreamMode, startDlqDepthRefresher, streamCandidates } from "@aa/event-bus";
-import { connectNats, crashPoint, createLogger, createMetricsRegistry, exitOnStartupError, onShutdownSignal } from "@aa/service-kit";
+import {
+  connectNats, crashPoint, createLogger, createMetricsRegistry, exitOnStartupError, onShutdownSignal, parseTrustProxy,
+} from "@aa/service-kit";
 import { buildApp } from "./app.js";
 import { loadNormalizeConfig } from "./config.js";
 import { checkConnection, createPool } from "./db.js";
@@ -44,7 +46,9 @@ async function main(): Promise<void> {
   ];
   await startConsumers(consumers.map((c) => c.consumer));
 
-  const app = await buildApp({ pool, link, registry, logger, consumers: () => consumers.flatMap((c) => c.consumer.progress()), oura: oura.link });
+  const progress = () => consumers.flatMap((c) => c.consumer.progress());
+  const trustProxy = parseTrustProxy(config.TRUST_PROXY);
+  const app = await buildApp({ pool, link, registry, logger, consumers: progress, oura: oura.link, trustProxy });
   await app.listen({ port: config.PORT, host: config.HOST });
   if (!config.ANNOUNCE_STORED) logger.info("[normalize] ANNOUNCE_STORED=false: stored readings are not announced on athlete-ally.<kind>.normalized-stored");
   logger.info(`[normalize] Listening on http://${config.HOST}:${config.PORT}`);

@@ -17,6 +17,14 @@ export interface OuraAccount {
 export interface LinkState {
   userId: string;
   codeVerifier: string;
+  /** SHA-256 (hex) of the browser-binding cookie of the browser that started the link. */
+  browserHash: string;
+}
+
+/** The link token that authorized a link: its `jti`, remembered until it expires. */
+export interface LinkTokenUse {
+  tokenId: string;
+  expiresAt: Date;
 }
 
 /** The Oura account is already linked to another of our users. */
@@ -24,6 +32,14 @@ export class OuraAccountTakenError extends Error {
   constructor() {
     super("this Oura account is already linked to another user");
     this.name = "OuraAccountTakenError";
+  }
+}
+
+/** Our user is already linked to a different Oura account: a link never replaces it silently. */
+export class UserLinkedElsewhereError extends Error {
+  constructor() {
+    super("this user is already linked to a different Oura account; it must be unlinked before another one is linked");
+    this.name = "UserLinkedElsewhereError";
   }
 }
 
@@ -45,42 +61,64 @@ export class OuraAccountStore {
     private readonly key: Buffer,
   ) {}
 
-  /** Stores a new single-use state (by its hash) and drops expired ones. */
-  async saveLinkState(state: string, link: LinkState, ttlMs: number): Promise<void> {
+  /**
+   * Spends the link token (its `jti`) and stores a new single-use state (by its hash), in one
+   * statement: false, and nothing stored, when the token was already used. Drops expired rows.
+   */
+  async startLink(state: string, link: LinkState, ttlMs: number, token: LinkTokenUse): Promise<boolean> {
     await this.pool.query("DELETE FROM oura_link_states WHERE expires_at < now()");
-    await this.pool.query("INSERT INTO oura_link_states (state_hash, user_id, code_verifier, expires_at) VALUES ($1, $2, $3, now() + $4 * interval '1 millisecond')", [
-      hashState(state),
-      link.userId,
-      seal(this.key, link.codeVerifier, link.userId),
-      ttlMs,
-    ]);
+    await this.pool.query("DELETE FROM oura_link_tokens_used WHERE expires_at < now()");
+    const sql = `
+WITH spent AS (
+  INSERT INTO oura_link_tokens_used (token_id, user_id, expires_at) VALUES ($5, $2, $6)
+  ON CONFLICT (token_id) DO NOTHING RETURNING token_id
+)
+INSERT INTO oura_link_states (state_hash, user_id, code_verifier, browser_hash, expires_at)
+SELECT $1, $2, $3, $4, now() + $7 * interval '1 millisecond' FROM spent`;
+    const sealed = seal(this.key, link.codeVerifier, link.userId);
+    const values = [hashState(state), link.userId, sealed, link.browserHash, token.tokenId, token.expiresAt, ttlMs];
+    const result = await this.pool.query(sql, values);
+    return result.rowCount === 1;
   }
 
   /** Deletes the state and returns it, once: unknown, expired or already used gives undefined. */
   async consumeLinkState(state: string): Promise<LinkState | undefined> {
-    const result = await this.pool.query<{ user_id: string; code_verifier: Buffer; live: boolean }>(
-      "DELETE FROM oura_link_states WHERE state_hash = $1 RETURNING user_id, code_verifier, expires_at > now() AS live",
+    const result = await this.pool.query<{ user_id: string; code_verifier: Buffer; browser_hash: string; live: boolean }>(
+      `DELETE FROM oura_link_states WHERE state_hash = $1
+       RETURNING user_id, code_verifier, browser_hash, expires_at > now() AS live`,
       [hashState(state)],
     );
     const row = result.rows[0];
     if (!row?.live) return undefined;
-    return { userId: row.user_id, codeVerifier: unseal(this.key, row.code_verifier, row.user_id) };
+    const codeVerifier = unseal(this.key, row.code_verifier, row.user_id);
+    return { userId: row.user_id, codeVerifier, browserHash: row.browser_hash };
   }
 
-  /** Links (or re-links) `userId` to the Oura account; throws OuraAccountTakenError when another user holds it. */
+  /**
+   * Links `userId` to the Oura account, or refreshes the tokens when it is already linked to the
+   * same one. Throws OuraAccountTakenError when another user holds the Oura account, and
+   * UserLinkedElsewhereError when `userId` is linked to a different Oura account.
+   */
   async saveAccount(userId: string, ouraUserId: string, tokens: OuraTokens): Promise<void> {
+    // The WHERE makes "a different Oura account" a no-op (0 rows) in the same statement, so
+    // two callbacks racing cannot replace a link between a check and a write.
     const sql = `
 INSERT INTO oura_accounts (user_id, oura_user_id, access_token, refresh_token, expires_at, scope)
 VALUES ($1, $2, $3, $4, $5, $6)
 ON CONFLICT (user_id) DO UPDATE
-   SET oura_user_id = EXCLUDED.oura_user_id, access_token = EXCLUDED.access_token, refresh_token = EXCLUDED.refresh_token,
-       expires_at = EXCLUDED.expires_at, scope = EXCLUDED.scope, updated_at = now()`;
+   SET access_token = EXCLUDED.access_token, refresh_token = EXCLUDED.refresh_token,
+       expires_at = EXCLUDED.expires_at, scope = EXCLUDED.scope, updated_at = now()
+ WHERE oura_accounts.oura_user_id = EXCLUDED.oura_user_id`;
+    const sealed = [seal(this.key, tokens.accessToken, userId), seal(this.key, tokens.refreshToken, userId)];
+    const values = [userId, ouraUserId, ...sealed, tokens.expiresAt, tokens.scope];
+    let written: number | null;
     try {
-      await this.pool.query(sql, [userId, ouraUserId, seal(this.key, tokens.accessToken, userId), seal(this.key, tokens.refreshToken, userId), tokens.expiresAt, tokens.scope]);
+      ({ rowCount: written } = await this.pool.query(sql, values));
     } catch (error) {
       if ((error as { constraint?: string }).constraint === "oura_accounts_oura_user_id_key") throw new OuraAccountTakenError();
       throw error;
     }
+    if (written === 0) throw new UserLinkedElsewhereError();
   }
 
   /** The account whose webhooks carry `ouraUserId`, or undefined when none is linked. */

@@ -1,48 +1,101 @@
+import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
+import rateLimit from "@fastify/rate-limit";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
-import { compileValidator, UserId } from "@aa/contracts";
-import { authorizeUrl, createPkce, createState, exchangeCode, getOuraUserId, OuraApiError, type OuraTokens } from "@aa/oura";
-import { OuraAccountTakenError, type OuraAccountStore } from "./oura-accounts.js";
+import {
+  authorizeUrl, createPkce, createState, exchangeCode, getOuraUserId, OuraApiError, type LinkTokenOutcome, type OuraTokens,
+} from "@aa/oura";
+import { OuraAccountTakenError, UserLinkedElsewhereError, type LinkState, type OuraAccountStore } from "./oura-accounts.js";
 import type { OuraSettings } from "./oura-settings.js";
 
 /** How long a started link may take to come back through the callback. */
 export const LINK_STATE_TTL_MS = 10 * 60_000;
 
 /**
- * Who is linking an Oura account: our user id, or undefined to refuse (401).
- * Issue 9 (authentication) plugs its session check in here.
+ * The cookie binding a link to the browser that started it. `__Host-`: Secure, Path=/, no
+ * Domain, so no other host can plant or read it. SameSite=Lax, not Strict: the callback
+ * arrives as a top-level navigation redirected from Oura's site, which Strict would strip.
  */
-export type LinkCaller = (request: FastifyRequest) => Promise<string | undefined> | string | undefined;
+export const BROWSER_COOKIE = "__Host-aa-oura-link";
 
-const validateUserId = compileValidator(UserId);
-
-/**
- * UNAUTHENTICATED until issue 9: takes the user id from the `userId` query parameter, so
- * anyone who can reach `/auth/oura/link` can link an Oura account to any user id.
- */
-export const userIdFromQuery: LinkCaller = (request) => {
-  const userId = (request.query as Record<string, unknown>).userId;
-  return validateUserId(userId).ok ? (userId as string) : undefined;
-};
+/** The query parameter carrying the link token (a browser navigation cannot send a header). */
+export const LINK_TOKEN_PARAM = "link_token";
 
 export interface OuraLinkDeps {
   store: OuraAccountStore;
   settings: OuraSettings;
-  caller?: LinkCaller;
+  /** Checks a link token (signature, audience, expiry): who the caller is acting for. */
+  verifyLinkToken: (token: string) => Promise<LinkTokenOutcome>;
 }
 
-const notConfigured = (reply: FastifyReply) =>
-  reply.code(503).send({ error: "Oura linking is not configured: set OURA_CLIENT_ID, OURA_CLIENT_SECRET, OURA_TOKEN_ENCRYPTION_KEY and OURA_REDIRECT_URI on normalize" });
+const NOT_CONFIGURED = "Oura linking is not configured: set OURA_CLIENT_ID, OURA_CLIENT_SECRET, OURA_TOKEN_ENCRYPTION_KEY, " +
+  "OURA_REDIRECT_URI and OURA_LINK_TOKEN_SECRET on normalize";
+const notConfigured = (reply: FastifyReply) => reply.code(503).send({ error: NOT_CONFIGURED });
 
-/** `GET /auth/oura/link`: a PKCE pair and single-use state in PostgreSQL, then 302 to Oura's consent page. */
+const sha256 = (text: string): string => createHash("sha256").update(text, "utf8").digest("hex");
+
+const bindingCookie = (value: string, maxAgeS: number): string =>
+  `${BROWSER_COOKIE}=${value}; Path=/; Max-Age=${maxAgeS}; Secure; HttpOnly; SameSite=Lax`;
+
+/** The binding cookie's value in the request, or undefined. */
+function browserCookie(request: FastifyRequest): string | undefined {
+  for (const part of (request.headers.cookie ?? "").split(";")) {
+    const [name, ...value] = part.trim().split("=");
+    if (name === BROWSER_COOKIE) return value.join("=");
+  }
+  return undefined;
+}
+
+/** Whether the request carries the cookie whose hash the state holds (compared in constant time). */
+function sameBrowser(request: FastifyRequest, browserHash: string): boolean {
+  const value = browserCookie(request);
+  if (value === undefined || value === "") return false;
+  const [seen, stored] = [Buffer.from(sha256(value)), Buffer.from(browserHash)];
+  return seen.length === stored.length && timingSafeEqual(seen, stored);
+}
+
+const linkTokenOf = (request: FastifyRequest): string | undefined => {
+  const value = (request.query as Record<string, unknown>)[LINK_TOKEN_PARAM];
+  return typeof value === "string" && value !== "" ? value : undefined;
+};
+
+const NO_TOKEN =
+  `A link token is required: open /auth/oura/link?${LINK_TOKEN_PARAM}=<token>, with a token the app's backend ` +
+  "mints for the signed-in user (the userId parameter is no longer accepted)";
+const UNKNOWN_STATE = "Unknown, expired or already used state: start again at /auth/oura/link";
+const TOKEN_USED = "This link token was already used: a link token starts one link; ask the app for a new one";
+const OTHER_BROWSER =
+  `This link was started in another browser (cookie ${BROWSER_COOKIE} missing or different): ` +
+  "start again from the app, in this browser";
+
+/**
+ * `GET /auth/oura/link?link_token=…`: spends the link token, stores a PKCE pair and single-use
+ * state bound to a fresh browser cookie, then 302 to Oura's consent page. Nothing is stored
+ * for a caller without a valid, unused token.
+ */
 function link(deps: OuraLinkDeps) {
   return async (request: FastifyRequest, reply: FastifyReply) => {
-    const userId = await (deps.caller ?? userIdFromQuery)(request);
-    if (userId === undefined) return reply.code(deps.caller ? 401 : 400).send({ error: deps.caller ? "Not authenticated" : "userId query parameter is required (1-128 characters)" });
+    const token = linkTokenOf(request);
+    if (token === undefined) return reply.code(401).send({ error: NO_TOKEN });
+    const verified = await deps.verifyLinkToken(token);
+    if (!verified.ok) {
+      return reply.code(401).send({ error: `Invalid link token: ${verified.message}; ask the app for a new one` });
+    }
+    const { userId, tokenId, expiresAt } = verified.claims;
     const { verifier, challenge } = createPkce();
     const state = createState();
-    await deps.store.saveLinkState(state, { userId, codeVerifier: verifier }, LINK_STATE_TTL_MS);
+    const browser = randomBytes(32).toString("base64url");
+    const pending = { userId, codeVerifier: verifier, browserHash: sha256(browser) };
+    if (!(await deps.store.startLink(state, pending, LINK_STATE_TTL_MS, { tokenId, expiresAt }))) {
+      return reply.code(401).send({ error: TOKEN_USED });
+    }
     const { settings } = deps;
-    const url = authorizeUrl({ authorizeUrl: settings.authorizeUrl, clientId: settings.credentials.clientId, redirectUri: settings.redirectUri, scope: settings.scope, state, codeChallenge: challenge });
+    const url = authorizeUrl({
+      authorizeUrl: settings.authorizeUrl, clientId: settings.credentials.clientId, redirectUri: settings.redirectUri,
+      scope: settings.scope, state, codeChallenge: challenge,
+    });
+    reply.header("set-cookie", bindingCookie(browser, LINK_STATE_TTL_MS / 1000)).header("cache-control", "no-store");
+    // The consent page must not learn this URL from a Referer: it carried the link token.
+    reply.header("referrer-policy", "no-referrer");
     return reply.code(302).header("location", url).send({ authorizeUrl: url });
   };
 }
@@ -53,33 +106,77 @@ async function exchange(settings: OuraSettings, code: string, codeVerifier: stri
   return { tokens, ouraUserId: await getOuraUserId(settings.http, tokens.accessToken) };
 }
 
-/** `GET /auth/oura/callback`: consumes the state (once), exchanges the code, stores the tokens encrypted. */
+/** Exchanges the code and stores the account: 200, 409 (a link would be replaced or stolen) or 502. */
+async function complete(deps: OuraLinkDeps, request: FastifyRequest, reply: FastifyReply, code: string, started: LinkState) {
+  const { userId, codeVerifier } = started;
+  try {
+    const { tokens, ouraUserId } = await exchange(deps.settings, code, codeVerifier);
+    await deps.store.saveAccount(userId, ouraUserId, tokens);
+    request.log.info({ userId }, "[normalize-oura] Oura account linked");
+    return reply.code(200).send({ status: "linked", userId });
+  } catch (error) {
+    if (error instanceof OuraAccountTakenError || error instanceof UserLinkedElsewhereError) {
+      request.log.warn({ userId, reason: error.name }, "[normalize-oura] Oura link refused (409)");
+      return reply.code(409).send({ error: `Not linked: ${error.message}` });
+    }
+    if (!(error instanceof OuraApiError)) throw error;
+    request.log.warn({ err: error, userId }, "[normalize-oura] Oura code exchange failed");
+    const message = `Oura did not complete the link: ${error.failure}; start again at /auth/oura/link`;
+    return reply.code(502).send({ error: message });
+  }
+}
+
+/**
+ * `GET /auth/oura/callback`: consumes the state (once), checks the browser cookie, exchanges
+ * the code, stores the tokens encrypted. A state is burnt even when the cookie is wrong, so a
+ * consent URL sent to someone else can never complete.
+ */
 function callback(deps: OuraLinkDeps) {
   return async (request: FastifyRequest, reply: FastifyReply) => {
     const query = request.query as Record<string, unknown>;
     const state = typeof query.state === "string" ? query.state : "";
-    const link = state === "" ? undefined : await deps.store.consumeLinkState(state);
-    if (!link) return reply.code(400).send({ error: "Unknown, expired or already used state: start again at /auth/oura/link" });
-    if (typeof query.error === "string") return reply.code(400).send({ error: `Oura authorization was not granted: ${query.error.slice(0, 100)}` });
-    if (typeof query.code !== "string" || query.code === "") return reply.code(400).send({ error: "code is required" });
-    try {
-      const { tokens, ouraUserId } = await exchange(deps.settings, query.code, link.codeVerifier);
-      await deps.store.saveAccount(link.userId, ouraUserId, tokens);
-      request.log.info({ userId: link.userId }, "[normalize-oura] Oura account linked");
-      return reply.code(200).send({ status: "linked", userId: link.userId });
-    } catch (error) {
-      if (error instanceof OuraAccountTakenError) return reply.code(409).send({ error: error.message });
-      if (!(error instanceof OuraApiError)) throw error;
-      request.log.warn({ err: error, userId: link.userId }, "[normalize-oura] Oura code exchange failed");
-      return reply.code(502).send({ error: `Oura did not complete the link: ${error.failure}; start again at /auth/oura/link` });
+    const started = state === "" ? undefined : await deps.store.consumeLinkState(state);
+    reply.header("cache-control", "no-store");
+    if (!started) return reply.code(400).send({ error: UNKNOWN_STATE });
+    // Cleared only once a real state is spent: a stray callback must not break a link in progress.
+    reply.header("set-cookie", bindingCookie("", 0));
+    if (!sameBrowser(request, started.browserHash)) {
+      request.log.warn({ userId: started.userId }, "[normalize-oura] Oura link refused (403): not the browser that started it");
+      return reply.code(403).send({ error: OTHER_BROWSER });
     }
+    if (typeof query.error === "string") {
+      return reply.code(400).send({ error: `Oura authorization was not granted: ${query.error.slice(0, 100)}` });
+    }
+    if (typeof query.code !== "string" || query.code === "") return reply.code(400).send({ error: "code is required" });
+    return complete(deps, request, reply, query.code, started);
   };
 }
 
-/** `/auth/oura/link` and `/auth/oura/callback`; without Oura settings both answer 503 saying what to set. */
+/** Per client address, before anything else runs: anonymous calls spend the budget too. */
+async function limitRate(scope: FastifyInstance, limit: OuraSettings["linkRateLimit"]): Promise<void> {
+  if (limit.max === 0) return;
+  await scope.register(rateLimit, {
+    max: limit.max,
+    timeWindow: limit.windowMs,
+    keyGenerator: (request) => request.ip,
+    errorResponseBuilder: (_request, context) => {
+      const budget = `at most ${context.max} per ${limit.windowMs / 1000} s`;
+      const message = `Too many Oura link requests from this address: ${budget}; retry in ${context.after}`;
+      return Object.assign(new Error(message), { statusCode: context.statusCode });
+    },
+  });
+}
+
+/** `/auth/oura/link` and `/auth/oura/callback`, rate limited; without Oura settings both answer 503 naming what to set. */
 export function ouraLinkRoutes(deps: OuraLinkDeps | undefined) {
   return async (app: FastifyInstance): Promise<void> => {
-    app.get("/auth/oura/link", deps ? link(deps) : async (_request, reply) => notConfigured(reply));
-    app.get("/auth/oura/callback", deps ? callback(deps) : async (_request, reply) => notConfigured(reply));
+    if (!deps) {
+      app.get("/auth/oura/link", async (_request, reply) => notConfigured(reply));
+      app.get("/auth/oura/callback", async (_request, reply) => notConfigured(reply));
+      return;
+    }
+    await limitRate(app, deps.settings.linkRateLimit);
+    app.get("/auth/oura/link", link(deps));
+    app.get("/auth/oura/callback", callback(deps));
   };
 }

@@ -11,11 +11,20 @@ export interface OuraSettings {
   tokenUrl: string;
   authorizeUrl: string;
   redirectUri: string;
+  /** OURA_LINK_TOKEN_SECRET: the HS256 key of the link tokens `/auth/oura/link` accepts. */
+  linkTokenSecret: string;
+  /** `/auth/oura/link` and `/auth/oura/callback` requests per client address per window; max 0: no limit. */
+  linkRateLimit: { max: number; windowMs: number };
   scope: string;
   subscriptionCheckIntervalMs: number;
 }
 
 const REQUIRED = ["OURA_CLIENT_ID", "OURA_CLIENT_SECRET", "OURA_TOKEN_ENCRYPTION_KEY", "OURA_REDIRECT_URI"] as const;
+
+const NO_LINK_SECRET =
+  "OURA_LINK_TOKEN_SECRET is required when Oura is enabled: /auth/oura/link accepts only link tokens " +
+  "the app's backend signs with it (HS256, at least 32 characters, e.g. `openssl rand -base64 32`; see docs/security.md)";
+const LOOPBACK = new Set(["localhost", "127.0.0.1", "[::1]"]);
 
 /** The key's problem, or undefined when it is 32 bytes of canonical base64. */
 function keyProblem(text: string): string | undefined {
@@ -27,26 +36,45 @@ function keyProblem(text: string): string | undefined {
   return undefined;
 }
 
-/**
- * Oura settings, or undefined (Oura disabled) when none of the four required variables is
- * set. Some but not all, or a malformed key, is a startup error naming each problem
- * (never the values).
- */
-export function ouraSettings(config: NormalizeConfig): OuraSettings | undefined {
+/** The browser-binding cookie is `__Host-` (Secure): a browser keeps it only over https, or on loopback. */
+function redirectProblem(uri: string): string | undefined {
+  const url = new URL(uri);
+  if (url.protocol === "https:" || LOOPBACK.has(url.hostname)) return undefined;
+  return `OURA_REDIRECT_URI must be https (the link's browser cookie is Secure); plain http is accepted only for localhost, ` +
+    `got host ${url.hostname}`;
+}
+
+/** Every problem of an enabled Oura config, each naming its variable (never a value). */
+function problemsOf(config: NormalizeConfig): string[] {
   const missing = REQUIRED.filter((name) => config[name] === undefined);
-  if (missing.length === REQUIRED.length) return undefined;
   const problems = missing.map((name) => `${name} is required when any of ${REQUIRED.join(", ")} is set`);
   const key = config.OURA_TOKEN_ENCRYPTION_KEY;
   const bad = key === undefined ? undefined : keyProblem(key);
   if (bad) problems.push(bad);
+  const redirect = config.OURA_REDIRECT_URI === undefined ? undefined : redirectProblem(config.OURA_REDIRECT_URI);
+  if (redirect) problems.push(redirect);
+  if (config.OURA_LINK_TOKEN_SECRET === undefined) problems.push(NO_LINK_SECRET);
+  return problems;
+}
+
+/**
+ * Oura settings, or undefined (Oura disabled) when none of the four required variables is
+ * set. Some but not all, a malformed key, or no OURA_LINK_TOKEN_SECRET (linking could not be
+ * authenticated) is a startup error naming each problem (never the values).
+ */
+export function ouraSettings(config: NormalizeConfig): OuraSettings | undefined {
+  if (REQUIRED.every((name) => config[name] === undefined)) return undefined;
+  const problems = problemsOf(config);
   if (problems.length > 0) throw new ConfigError(problems);
   return {
     credentials: { clientId: config.OURA_CLIENT_ID!, clientSecret: config.OURA_CLIENT_SECRET! },
-    encryptionKey: Buffer.from(key!, "base64"),
+    encryptionKey: Buffer.from(config.OURA_TOKEN_ENCRYPTION_KEY!, "base64"),
     http: { baseUrl: config.OURA_API_BASE_URL, timeoutMs: config.OURA_API_TIMEOUT_MS },
     tokenUrl: config.OURA_TOKEN_URL,
     authorizeUrl: config.OURA_AUTHORIZE_URL,
     redirectUri: config.OURA_REDIRECT_URI!,
+    linkTokenSecret: config.OURA_LINK_TOKEN_SECRET!,
+    linkRateLimit: { max: config.OURA_LINK_RATE_LIMIT_MAX, windowMs: config.OURA_LINK_RATE_LIMIT_WINDOW_MS },
     scope: config.OURA_SCOPES,
     subscriptionCheckIntervalMs: config.OURA_SUBSCRIPTION_CHECK_INTERVAL_MS,
   };

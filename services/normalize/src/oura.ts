@@ -1,5 +1,6 @@
 import type { OuraWebhookReceived } from "@aa/contracts";
 import type { DurableConsumer } from "@aa/event-bus";
+import { linkTokenVerifier } from "@aa/oura";
 import type { Logger } from "@aa/service-kit";
 import type pg from "pg";
 import type { Registry } from "prom-client";
@@ -32,9 +33,9 @@ export function setUpOura(settings: OuraSettings | undefined, deps: { pool: pg.P
   const store = new OuraAccountStore(deps.pool, settings.encryptionKey);
   const tokens = new OuraTokenSource(store, settings);
   const gauge = startSubscriptionGauge({ registry: deps.registry, settings, logger: deps.logger });
-  deps.logger.info(`[normalize-oura] Oura enabled: API ${settings.http.baseUrl}, linking at /auth/oura/link`);
+  deps.logger.info(`[normalize-oura] Oura enabled: API ${settings.http.baseUrl}, linking at /auth/oura/link (link token required)`);
   return {
-    link: { store, settings },
+    link: { store, settings, verifyLinkToken: linkTokenVerifier(settings.linkTokenSecret) },
     consumers: (consumerDeps) => [{ label: "Oura", consumer: ouraConsumer(consumerDeps, { store, tokens, settings }) }],
     stop: () => gauge.stop(),
   };

@@ -4,6 +4,7 @@ import type { Writer } from "../output.js";
 import type { OpsEnv } from "../settings.js";
 import { CliError, usageError, type CliExitCode, type Command, type CommandInput, type OptionSpec } from "./command.js";
 import { durationMs } from "./duration.js";
+import { linkTokenCommand } from "./oura-link-token.js";
 
 const DEFAULT_API_URL = "https://api.ouraring.com";
 const DEFAULT_RENEW_WITHIN = "7d";
@@ -125,4 +126,4 @@ const subscriptionsCommand: Command = {
   },
 };
 
-export const ouraCommands: readonly Command[] = [subscriptionsCommand];
+export const ouraCommands: readonly Command[] = [subscriptionsCommand, linkTokenCommand];
