@@ -313,6 +313,9 @@ describe("ingest auth configuration, JWKS keys, admin port, proxies and load she
       [{ INGEST_AUTH_MODE: "jwt", INGEST_JWT_ISSUER: ISSUER, INGEST_JWT_AUDIENCE: AUDIENCE }, /set exactly one of INGEST_JWT_SECRET \(HS256\), INGEST_JWT_JWKS_FILE or INGEST_JWT_JWKS_URL/],
       [{ INGEST_AUTH_MODE: "api-key", INGEST_JWT_SECRET: HS_SECRET }, /INGEST_JWT_SECRET set but INGEST_AUTH_MODE=api-key does not accept JWTs: set INGEST_AUTH_MODE=api-key,jwt/],
       [{ INGEST_AUTH_MODE: "jwt", INGEST_JWT_ISSUER: ISSUER, INGEST_JWT_AUDIENCE: AUDIENCE, INGEST_JWT_SECRET: "short" }, /INGEST_JWT_SECRET must NOT have fewer than 32 characters/],
+      // Plain http lets anyone on the path swap the key set, and with it sign any token.
+      [{ INGEST_AUTH_MODE: "jwt", INGEST_JWT_ISSUER: ISSUER, INGEST_JWT_AUDIENCE: AUDIENCE, INGEST_JWT_JWKS_URL: "http://auth.test.example/jwks.json" }, /INGEST_JWT_JWKS_URL must be an https:\/\/ URL .*http:\/\/ is accepted for loopback only/],
+      [{ INGEST_AUTH_MODE: "jwt", INGEST_JWT_ISSUER: ISSUER, INGEST_JWT_AUDIENCE: AUDIENCE, INGEST_JWT_JWKS_URL: "http://127.0.0.1.nip.io/jwks.json" }, /INGEST_JWT_JWKS_URL must be an https:\/\/ URL/],
     ];
     await Promise.all(cases.map(async ([env, message]) => {
       const service = startService("ingest", { ...stack.env, PORT: String(await freePort()), ...env });
