@@ -43,6 +43,12 @@ export const IngestConfigSchema = Type.Object({
   PGSSLROOTCERT: Type.Optional(Type.String()),
   /** How often the API keys are reloaded: a revocation takes effect within this. */
   API_KEY_REFRESH_MS: Type.Integer({ minimum: 100, default: 10_000 }),
+  /**
+   * Failed authentications per client address per window; past them the address may not make ingest
+   * look a key up in PostgreSQL (429) until the window ends. Keys already in memory keep working. 0: off.
+   */
+  AUTH_FAILURES_MAX: Type.Integer({ minimum: 0, default: 20 }),
+  AUTH_FAILURES_WINDOW_MS: Type.Integer({ minimum: 1_000, default: 60_000 }),
   INGEST_JWT_ISSUER: Type.Optional(Type.String()),
   INGEST_JWT_AUDIENCE: Type.Optional(Type.String()),
   /** HS256 shared secret, at least 32 bytes. */
@@ -51,7 +57,7 @@ export const IngestConfigSchema = Type.Object({
   INGEST_JWT_JWKS_FILE: Type.Optional(Type.String()),
   /** ... or at a URL (fetched on demand, cached). */
   INGEST_JWT_JWKS_URL: Type.Optional(Type.String({ pattern: "^https?://" })),
-  /** Requests per credential (per client IP when INGEST_AUTH_MODE=none) per RATE_LIMIT_WINDOW_MS; 0 turns rate limiting off. */
+  /** Readings per credential (per client IP when INGEST_AUTH_MODE=none) per RATE_LIMIT_WINDOW_MS, a batch counting each of its readings; 0 turns rate limiting off. */
   RATE_LIMIT_MAX: Type.Integer({ minimum: 0, default: 1_000 }),
   RATE_LIMIT_WINDOW_MS: Type.Integer({ minimum: 100, default: 1_000 }),
   /** Shed load (503 + Retry-After) while the event loop lags more than this; 0 turns it off. */
