@@ -57,7 +57,10 @@ export const IngestConfigSchema = Type.Object({
   INGEST_JWT_JWKS_FILE: Type.Optional(Type.String()),
   /** ... or at a URL (fetched on demand, cached). */
   INGEST_JWT_JWKS_URL: Type.Optional(Type.String({ pattern: "^https?://" })),
-  /** Readings per credential (per client IP when INGEST_AUTH_MODE=none) per RATE_LIMIT_WINDOW_MS, a batch counting each of its readings; 0 turns rate limiting off. */
+  /**
+   * Readings per credential (per client IP when INGEST_AUTH_MODE=none) per RATE_LIMIT_WINDOW_MS, a batch
+   * counting each of its readings; 0 turns rate limiting off.
+   */
   RATE_LIMIT_MAX: Type.Integer({ minimum: 0, default: 1_000 }),
   RATE_LIMIT_WINDOW_MS: Type.Integer({ minimum: 100, default: 1_000 }),
   /** Shed load (503 + Retry-After) while the event loop lags more than this; 0 turns it off. */
@@ -91,7 +94,8 @@ export function ouraWebhookSettings(config: IngestConfig): OuraWebhookSettings |
     return undefined;
   }
   const secrets = [config.OURA_WEBHOOK_SECRET, config.OURA_WEBHOOK_SECRET_PREVIOUS].filter((s): s is string => s !== undefined);
-  return { secrets, verificationToken: config.OURA_VERIFICATION_TOKEN, failures: { max: config.OURA_WEBHOOK_FAILURES_MAX, windowMs: config.OURA_WEBHOOK_FAILURES_WINDOW_MS } };
+  const failures = { max: config.OURA_WEBHOOK_FAILURES_MAX, windowMs: config.OURA_WEBHOOK_FAILURES_WINDOW_MS };
+  return { secrets, verificationToken: config.OURA_VERIFICATION_TOKEN, failures };
 }
 
 /** TRUST_PROXY as Fastify's `trustProxy`: false, true, a hop count, or the proxies' addresses/CIDRs. */

@@ -74,7 +74,8 @@ async function main(): Promise<void> {
 const MAX_KEY_LOOKUPS_IN_FLIGHT = 8;
 
 function failureLimiter(config: IngestConfig): WindowLimiter | undefined {
-  return config.AUTH_FAILURES_MAX === 0 ? undefined : new WindowLimiter({ max: config.AUTH_FAILURES_MAX, windowMs: config.AUTH_FAILURES_WINDOW_MS });
+  if (config.AUTH_FAILURES_MAX === 0) return undefined;
+  return new WindowLimiter({ max: config.AUTH_FAILURES_MAX, windowMs: config.AUTH_FAILURES_WINDOW_MS });
 }
 
 /** The configured authenticators, with the API keys loaded; undefined for INGEST_AUTH_MODE=none (logged as a warning). */
@@ -86,14 +87,18 @@ async function startAuthentication(settings: AuthSettings, config: IngestConfig,
   const pools: pg.Pool[] = [];
   let apiKeys: ApiKeyCache | undefined;
   if (settings.methods.has("api-key")) {
+    const onIdleError = (error: Error) => logger.warn({ err: error }, "idle PostgreSQL connection failed");
     const open = (max: number, applicationName: string) => {
-      const pool = createPostgresPool({ url: config.DATABASE_URL, tls: config, schema: config.DATABASE_SCHEMA, max, applicationName, queryTimeoutMs: 10_000, onIdleError: (error) => logger.warn({ err: error }, "idle PostgreSQL connection failed") });
+      const { DATABASE_URL: url, DATABASE_SCHEMA: schema } = config;
+      const pool = createPostgresPool({ url, tls: config, schema, max, applicationName, queryTimeoutMs: 10_000, onIdleError });
       pools.push(pool);
       return pool;
     };
     // Keys are reloaded in bulk every API_KEY_REFRESH_MS on a connection of their own, so lookups of
     // unknown key ids, however many, never queue in front of a reload (a revocation must not wait).
-    apiKeys = new ApiKeyCache({ lookups: open(2, "ingest-key-lookups"), reloads: open(1, "ingest-key-reload"), logger, refreshMs: config.API_KEY_REFRESH_MS, maxLookupsInFlight: MAX_KEY_LOOKUPS_IN_FLIGHT });
+    const [lookups, reloads] = [open(2, "ingest-key-lookups"), open(1, "ingest-key-reload")];
+    const refreshMs = config.API_KEY_REFRESH_MS;
+    apiKeys = new ApiKeyCache({ lookups, reloads, logger, refreshMs, maxLookupsInFlight: MAX_KEY_LOOKUPS_IN_FLIGHT });
     await apiKeys.start();
   }
   const verifyJwt = settings.jwt === undefined ? undefined : createJwtVerifier(settings.jwt);

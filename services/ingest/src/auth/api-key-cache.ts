@@ -50,13 +50,18 @@ export class ApiKeyCache {
     clearInterval(this.timer);
   }
 
-  /** The answer memory holds, or undefined when it would take the database (callers limit who may cause that). */
+  /** false until the keys were loaded once: a lookup then waits for that one shared reload. */
+  get ready(): boolean {
+    return this.loaded;
+  }
+
+  /** The answer memory holds, or undefined when it would take a query (callers limit who may cause one). */
   cached(keyId: string): KeyLookup | undefined {
     const cached = this.keys.get(keyId);
     if (cached) return { found: cached };
     if (!this.loaded || this.inFlight.has(keyId)) return undefined;
-    if (this.misses.has(keyId) || this.misses.size + this.inFlight.size >= MAX_MISSES_PER_RELOAD) return { found: undefined };
-    return undefined;
+    const budgetSpent = this.misses.size + this.inFlight.size >= MAX_MISSES_PER_RELOAD;
+    return this.misses.has(keyId) || budgetSpent ? { found: undefined } : undefined;
   }
 
   async lookup(keyId: string): Promise<KeyLookup> {
@@ -69,7 +74,9 @@ export class ApiKeyCache {
     }
     const pending = this.inFlight.get(keyId);
     if (pending) return pending;
-    if (this.inFlight.size >= this.options.maxLookupsInFlight) return { unavailable: `${this.inFlight.size} API key lookups are already running` };
+    if (this.inFlight.size >= this.options.maxLookupsInFlight) {
+      return { unavailable: `${this.inFlight.size} API key lookups are already running` };
+    }
     const lookup = this.find(keyId).finally(() => this.inFlight.delete(keyId));
     this.inFlight.set(keyId, lookup);
     return lookup;

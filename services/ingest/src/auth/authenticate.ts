@@ -44,12 +44,15 @@ function first(value: string | string[] | undefined): string | undefined {
  */
 function schemeOf(authorization: string): string {
   const [scheme, ...rest] = authorization.split(/\s+/);
-  if (rest.length === 0) return `got a value without a scheme${authorization.startsWith(API_KEY_PREFIX) ? " (an API key: put 'Bearer ' before it)" : ""}`;
+  if (rest.length === 0) {
+    const hint = authorization.startsWith(API_KEY_PREFIX) ? " (an API key: put 'Bearer ' before it)" : "";
+    return `got a value without a scheme${hint}`;
+  }
   return KNOWN_SCHEMES.has(String(scheme).toLowerCase()) ? `got '${scheme}'` : "got another scheme";
 }
 
 // Standard scheme names are safe to name back; anything else may be a secret sent in the wrong place.
-const KNOWN_SCHEMES = new Set(["basic", "digest", "negotiate", "ntlm", "token", "apikey", "hoba", "mutual", "aws4-hmac-sha256"]);
+const KNOWN_SCHEMES = new Set(["basic", "digest", "negotiate", "ntlm", "token", "apikey", "hoba", "mutual"]);
 
 /** The one credential a request carries, from `X-API-Key` or `Authorization: Bearer`. */
 function credentialOf(request: FastifyRequest): Credential {
@@ -105,8 +108,13 @@ export async function authenticate(request: FastifyRequest, auth: Authenticators
   return outcome;
 }
 
-async function verify(credential: Exclude<Credential, { kind: "missing" }>, auth: Authenticators, account: FailureAccount): Promise<AuthOutcome> {
-  const refuse: Refuse = (field, message) => ({ ok: false, status: 401, error: `Authentication failed: ${message}. ${howToAuthenticate(auth.methods)}`, field, message });
+type Presented = Exclude<Credential, { kind: "missing" }>;
+
+async function verify(credential: Presented, auth: Authenticators, account: FailureAccount): Promise<AuthOutcome> {
+  const refuse: Refuse = (field, message) => {
+    const error = `Authentication failed: ${message}. ${howToAuthenticate(auth.methods)}`;
+    return { ok: false, status: 401, error, field, message };
+  };
   if (credential.kind === "malformed") return refuse(credential.field, credential.message);
   if (credential.kind === "api-key") {
     if (!auth.methods.has("api-key") || !auth.apiKeys) return refuse(credential.field, "API keys are not accepted here (INGEST_AUTH_MODE does not include api-key)");
@@ -130,11 +138,14 @@ interface KeyCheck {
 async function findKey(keyId: string, field: string, { keys, account }: KeyCheck): Promise<KeyLookup | AuthOutcome> {
   const known = keys.cached(keyId);
   if (known) return known;
+  // Before the first load every request waits for the same single reload: not a lookup of its own.
+  if (!keys.ready) return keys.lookup(keyId);
   const waitMs = account.admitLookup();
   if (waitMs === undefined) return keys.lookup(keyId);
   const seconds = retryAfterSeconds(waitMs);
   const message = `too many failed authentications from this address; new API keys are looked up again in ${seconds} s`;
-  return { ok: false, status: 429, error: `Too many failed authentications: ${message}. Keys ingest already holds keep working.`, field, message, retryAfterSeconds: seconds };
+  const error = `Too many failed authentications: ${message}. Keys ingest already holds keep working.`;
+  return { ok: false, status: 429, error, field, message, retryAfterSeconds: seconds };
 }
 
 async function apiKeyOutcome(token: string, field: string, check: KeyCheck): Promise<AuthOutcome> {

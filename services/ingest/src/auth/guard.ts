@@ -78,26 +78,34 @@ export async function guardIngestRoutes(scope: FastifyInstance, options: GuardOp
     const readings = readingsIn(request.body);
     const taken = limiter.take(request.principal.id, readings);
     if (taken.ok) {
-      reply.header("x-ratelimit-limit", limiter.max).header("x-ratelimit-remaining", taken.remaining).header("x-ratelimit-reset", retryAfterSeconds(taken.resetMs));
+      reply.header("x-ratelimit-limit", limiter.max).header("x-ratelimit-remaining", taken.remaining);
+      reply.header("x-ratelimit-reset", retryAfterSeconds(taken.resetMs));
       return;
     }
     rejected("rate_limited");
     const seconds = retryAfterSeconds(taken.retryAfterMs);
     const window = `at most ${limiter.max} requests per ${options.rateLimitWindowMs / 1000} s per credential`;
+    const perReading = ", each reading of a batch counting as one";
     const message = readings > limiter.max
-      ? `${window}, each reading of a batch counting as one; this batch of ${readings} can never fit: split it`
-      : `${window}${readings > 1 ? `, each reading of a batch counting as one (this batch: ${readings})` : ""}; retry in ${seconds} s`;
+      ? `${window}${perReading}; this batch of ${readings} can never fit: split it`
+      : `${window}${readings > 1 ? `${perReading} (this batch: ${readings})` : ""}; retry in ${seconds} s`;
     reply.header("Retry-After", String(seconds)).header("x-ratelimit-limit", limiter.max).header("x-ratelimit-remaining", 0);
-    return reply.code(429).send({ error: `Rate limit exceeded: ${message}`, details: [{ field: "(credential)", message }] });
+    const details = [{ field: "(credential)", message }];
+    return reply.code(429).send({ error: `Rate limit exceeded: ${message}`, details });
   });
 }
 
-const REJECTION_OF = { 401: "unauthenticated", 429: "auth_throttled", 503: "auth_unavailable" } as const satisfies Record<number, RejectionReason>;
+const REJECTION_OF = {
+  401: "unauthenticated",
+  429: "auth_throttled",
+  503: "auth_unavailable",
+} as const satisfies Record<number, RejectionReason>;
 
 function sendRefusal(reply: FastifyReply, outcome: Exclude<AuthOutcome, { ok: true }>) {
   if (outcome.status === 401) reply.header("WWW-Authenticate", 'Bearer realm="ingest"');
   else reply.header("Retry-After", String(outcome.status === 429 ? outcome.retryAfterSeconds : RETRY_AFTER_SECONDS));
-  return reply.code(outcome.status).send({ error: outcome.error, details: [{ field: outcome.field, message: outcome.message }] });
+  const details = [{ field: outcome.field, message: outcome.message }];
+  return reply.code(outcome.status).send({ error: outcome.error, details });
 }
 
 /**

@@ -46,7 +46,10 @@ function jwtSettingsOf(config: IngestConfig): JwtSettings {
   ].filter((k) => k !== undefined);
   const jwksUrl = config.INGEST_JWT_JWKS_URL;
   if (jwksUrl !== undefined && !fetchedSafely(jwksUrl)) {
-    problems.push("INGEST_JWT_JWKS_URL must be an https:// URL (a key set fetched over plain http can be swapped in transit, and with it who may sign tokens); http:// is accepted for loopback only (127.0.0.1, [::1], localhost)");
+    problems.push(
+      "INGEST_JWT_JWKS_URL must be an https:// URL (a key set fetched over plain http can be swapped in transit, " +
+        "and with it who may sign tokens); http:// is accepted for loopback only (127.0.0.1, [::1], localhost)",
+    );
   }
   if (keys.length !== 1) problems.push(`set exactly one of INGEST_JWT_SECRET (HS256), INGEST_JWT_JWKS_FILE or INGEST_JWT_JWKS_URL (RS256/ES256), got ${keys.length}`);
   if (problems.length > 0) throw new ConfigError(problems);

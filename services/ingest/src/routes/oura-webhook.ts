@@ -40,7 +40,12 @@ function handshake(settings: OuraWebhookSettings | undefined, failures: Failures
  * `POST /webhooks/oura`: signature and timestamp first (401, its reason logged at debug only),
  * then the body (400), then the publish; `202` only after the PubAck, `503` otherwise.
  */
-function notification(settings: OuraWebhookSettings | undefined, failures: Failures, publisher: EventPublisher, now: () => Date) {
+function notification(
+  settings: OuraWebhookSettings | undefined,
+  failures: Failures,
+  publisher: EventPublisher,
+  now: () => Date,
+) {
   return async (request: FastifyRequest, reply: FastifyReply) => {
     if (!settings) return notConfigured(reply, "set OURA_WEBHOOK_SECRET");
     const body = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
@@ -95,6 +100,7 @@ function refuseFailingAddresses(failures: WindowLimiter) {
     if (waitMs === undefined) return;
     const seconds = retryAfterSeconds(waitMs);
     request.log.debug("[ingest] Oura webhook refused (429): too many failed checks from this address");
-    return reply.code(429).header("Retry-After", String(seconds)).send({ error: `Too many rejected webhooks from this address: at most ${failures.max} failed checks per window; retry in ${seconds} s` });
+    const error = `Too many rejected webhooks from this address: at most ${failures.max} failed checks per window; retry in ${seconds} s`;
+    return reply.code(429).header("Retry-After", String(seconds)).send({ error });
   };
 }
