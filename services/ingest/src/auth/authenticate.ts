@@ -143,8 +143,8 @@ async function findKey(keyId: string, field: string, { keys, account }: KeyCheck
   const waitMs = account.admitLookup();
   if (waitMs === undefined) return keys.lookup(keyId);
   const seconds = retryAfterSeconds(waitMs);
-  const message = `too many failed authentications from this address; new API keys are looked up again in ${seconds} s`;
-  const error = `Too many failed authentications: ${message}. Keys ingest already holds keep working.`;
+  const message = `too many failed authentications from this address; retry in ${seconds} s`;
+  const error = `Too many failed authentications from this address: new API keys are looked up again in ${seconds} s (keys ingest already holds keep working)`;
   return { ok: false, status: 429, error, field, message, retryAfterSeconds: seconds };
 }
 
