@@ -3,7 +3,7 @@ import { createHmac } from "node:crypto";
 import { after, before, describe, test } from "node:test";
 import { createStack, getJson, type Stack } from "./helpers/stack.js";
 
-const SECRET = "whsec-bad-input";
+const SECRET = "whsec-bad-input-0123456789abcdef0123";
 const SINGLE = ["/ingest/hrv", "/api/v1/ingest/hrv", "/ingest/sleep", "/api/v1/ingest/sleep"];
 const BATCH = SINGLE.map((path) => `${path}/batch`);
 

@@ -61,7 +61,7 @@ describe("ingest authentication, authorization and abuse limits", () => {
   before(async () => {
     stack = await createStack({ mode: "multi" });
     await stack.startNormalize(); // applies the migrations, ingest_api_keys included
-    await stack.startIngest({ INGEST_AUTH_MODE: "api-key,jwt", INGEST_JWT_ISSUER: ISSUER, INGEST_JWT_AUDIENCE: AUDIENCE, INGEST_JWT_SECRET: HS_SECRET, API_KEY_REFRESH_MS: "300", RATE_LIMIT_MAX: "20", RATE_LIMIT_WINDOW_MS: "10000", BODY_LIMIT_BYTES: "4096", REQUEST_TIMEOUT_MS: "1500" });
+    await stack.startIngest({ INGEST_AUTH_MODE: "api-key,jwt", INGEST_JWT_ISSUER: ISSUER, INGEST_JWT_AUDIENCE: AUDIENCE, INGEST_JWT_SECRET: HS_SECRET, API_KEY_REFRESH_MS: "300", AUTH_FAILURES_MAX: "1000", RATE_LIMIT_MAX: "20", RATE_LIMIT_WINDOW_MS: "10000", BODY_LIMIT_BYTES: "4096", REQUEST_TIMEOUT_MS: "1500" });
     ingest = `${stack.ingestUrl}/ingest/hrv`;
     rejected = async () => (await (await fetch(`${stack.ingestUrl}/metrics`)).text()).split("\n").filter((l) => l.startsWith("ingest_requests_rejected_total")).join("\n");
   });
@@ -98,11 +98,17 @@ describe("ingest authentication, authorization and abuse limits", () => {
       ["wrong secret", { "x-api-key": wrongSecret }, /unknown API key/],
       ["basic scheme", { authorization: "Basic dXNlcjpwYXNz" }, /use the Bearer scheme/],
       ["two credentials", { ...bearer(key.token), "x-api-key": key.token }, /either X-API-Key or Authorization, not both/],
+      // A credential in the wrong place is still a credential: the answer must never quote it.
+      ["key without Bearer", { authorization: key.token }, /got a value without a scheme \(an API key: put 'Bearer ' before it\)/],
+      ["key under another scheme", { authorization: `Token ${key.token}` }, /use the Bearer scheme \('Authorization: Bearer <credential>'\), got 'Token'/],
+      ["secret as the scheme", { authorization: `${key.token} extra` }, /use the Bearer scheme \('Authorization: Bearer <credential>'\), got another scheme/],
     ];
+    const secret = key.token.split("_").slice(2).join("_");
     for (const [name, headers, message] of cases) {
       const response = await publishesNothing(() => postJson(ingest, reading("auth-bad"), headers));
       assert.equal(response.status, 401, name);
       assert.match(String(response.body.error), message, name);
+      assert.ok(!JSON.stringify(response.body).includes(secret.slice(0, 20)), `${name}: the key's secret is quoted back: ${JSON.stringify(response.body)}`);
     }
     assert.match(await rejected(), /ingest_requests_rejected_total\{reason="unauthenticated"\} ([6-9]|\d\d)/);
   });
@@ -224,6 +230,26 @@ describe("ingest authentication, authorization and abuse limits", () => {
     assert.match(await rejected(), /ingest_requests_rejected_total\{reason="rate_limited"\} 10/);
   });
 
+  test("rate limit counts readings: a batch spends one per reading, a refused one spends nothing, one over the limit is told to split", async () => {
+    const key = await createKey(stack, "--name", "batcher", "--tenant", "t4");
+    const limitedSoFar = async () => Number(/ingest_requests_rejected_total\{reason="rate_limited"\} (\d+)/.exec(await rejected())?.[1]);
+    const before = await limitedSoFar();
+    const batch = (tag: string, n: number) => ({ items: Array.from({ length: n }, (_, i) => reading(`auth-batch-${tag}-${i}`)) });
+    assert.equal((await postJson(`${ingest}/batch`, batch("a", 15), bearer(key.token))).status, 202);
+    const over = await publishesNothing(() => postJson(`${ingest}/batch`, batch("b", 6), bearer(key.token)));
+    assert.equal(over.status, 429, "15 + 6 readings > RATE_LIMIT_MAX=20");
+    assert.ok(Number(over.headers.get("retry-after")) > 0, "Retry-After in seconds");
+    assert.match(String(over.body.error), /^Rate limit exceeded: at most 20 requests per 10 s per credential, each reading of a batch counting as one \(this batch: 6\); retry in \d+ s$/);
+    assert.deepEqual(over.body.details, [{ field: "(credential)", message: String(over.body.error).replace("Rate limit exceeded: ", "") }]);
+    assert.equal((await postJson(`${ingest}/batch`, batch("c", 5), bearer(key.token))).status, 202, "the refused batch spent nothing");
+    assert.equal((await publishesNothing(() => postJson(ingest, reading("auth-batch-d"), bearer(key.token)))).status, 429, "20 readings spent");
+    const other = await createKey(stack, "--name", "big-batcher", "--tenant", "t4");
+    const tooBig = await publishesNothing(() => postJson(`${ingest}/batch`, batch("e", 21), bearer(other.token)));
+    assert.equal(tooBig.status, 429);
+    assert.match(String(tooBig.body.error), /this batch of 21 can never fit: split it$/);
+    assert.equal(await limitedSoFar(), before + 3);
+  });
+
   test("limits on size: 413 for a body over BODY_LIMIT_BYTES, 431 for oversized headers, 400 for deep nesting; nothing published", async () => {
     const key = await createKey(stack, "--name", "limits", "--tenant", "t5");
     const tooLarge = await publishesNothing(() => postJson(ingest, { ...reading("auth-big"), raw: { blob: "x".repeat(5_000) } }, bearer(key.token)));
@@ -335,6 +361,9 @@ describe("ingest auth configuration, JWKS keys, admin port, proxies and load she
       [{ INGEST_AUTH_MODE: "jwt", INGEST_JWT_ISSUER: ISSUER, INGEST_JWT_AUDIENCE: AUDIENCE }, /set exactly one of INGEST_JWT_SECRET \(HS256\), INGEST_JWT_JWKS_FILE or INGEST_JWT_JWKS_URL/],
       [{ INGEST_AUTH_MODE: "api-key", INGEST_JWT_SECRET: HS_SECRET }, /INGEST_JWT_SECRET set but INGEST_AUTH_MODE=api-key does not accept JWTs: set INGEST_AUTH_MODE=api-key,jwt/],
       [{ INGEST_AUTH_MODE: "jwt", INGEST_JWT_ISSUER: ISSUER, INGEST_JWT_AUDIENCE: AUDIENCE, INGEST_JWT_SECRET: "short" }, /INGEST_JWT_SECRET must NOT have fewer than 32 characters/],
+      // Plain http lets anyone on the path swap the key set, and with it sign any token.
+      [{ INGEST_AUTH_MODE: "jwt", INGEST_JWT_ISSUER: ISSUER, INGEST_JWT_AUDIENCE: AUDIENCE, INGEST_JWT_JWKS_URL: "http://auth.test.example/jwks.json" }, /INGEST_JWT_JWKS_URL must be an https:\/\/ URL .*http:\/\/ is accepted for loopback only/],
+      [{ INGEST_AUTH_MODE: "jwt", INGEST_JWT_ISSUER: ISSUER, INGEST_JWT_AUDIENCE: AUDIENCE, INGEST_JWT_JWKS_URL: "http://127.0.0.1.nip.io/jwks.json" }, /INGEST_JWT_JWKS_URL must be an https:\/\/ URL/],
     ];
     await Promise.all(cases.map(async ([env, message]) => {
       const service = startService("ingest", { ...stack.env, PORT: String(await freePort()), ...env });

@@ -127,7 +127,7 @@ describe("service logs through a stack: no user ids, payloads or secrets", () =>
   const users = { reading: `log-user-${tag}`, rejected: `log-rejected-${tag}`, invalid: `log-invalid-${tag}`, linked: `log-linked-${tag}` };
   const ouraUsers = { linked: `log-oura-linked-${tag}`, unlinked: `log-oura-unlinked-${tag}` };
   const payloadMarker = `payload-marker-${tag}`;
-  const webhookSecret = `whsec-${randomBytes(12).toString("hex")}`;
+  const webhookSecret = `whsec-${randomBytes(16).toString("hex")}`;
   const verificationToken = `verify-${randomBytes(12).toString("hex")}`;
   const encryptionKey = randomBytes(32).toString("base64");
   const database = new URL(TEST_DATABASE_URL);
@@ -193,6 +193,10 @@ describe("service logs through a stack: no user ids, payloads or secrets", () =>
     assert.equal((await postJson(`${stack.ingestUrl}/ingest/hrv`, { userId: users.rejected, date: today, rmssd: 50, raw }, key)).status, 202);
     // Refusals: a wrong secret, a forged JWT, a user outside the JWT's scope, the rate limit (4 per minute: the burst makes the key's 4th to 6th request).
     assert.equal((await postJson(`${stack.ingestUrl}/ingest/hrv`, { userId: users.reading, date: today, rmssd: 55 }, { "x-api-key": `${apiKey.slice(0, -3)}xyz` })).status, 401);
+    // The whole key in the wrong place (no 'Bearer '): refused without quoting it, in the answer or the debug log.
+    const unscheme = await postJson(`${stack.ingestUrl}/ingest/hrv`, { userId: users.reading, date: today, rmssd: 55 }, { authorization: apiKey });
+    assert.equal(unscheme.status, 401);
+    assert.ok(!JSON.stringify(unscheme.body).includes(apiKey.split("_").slice(2).join("_").slice(0, 32)), "the key is not quoted back");
     assert.equal((await postJson(`${stack.ingestUrl}/ingest/hrv`, { userId: users.reading, date: today, rmssd: 55 }, { authorization: `Bearer ${jwt.slice(0, -3)}abc` })).status, 401);
     assert.equal((await postJson(`${stack.ingestUrl}/ingest/hrv`, { userId: users.linked, date: today, rmssd: 55 }, { authorization: `Bearer ${jwt}` })).status, 403);
     const burst = await Promise.all([1, 2, 3].map(() => postJson(`${stack.ingestUrl}/ingest/hrv`, { userId: users.reading, date: today, rmssd: 56 }, key)));
@@ -238,7 +242,7 @@ describe("service logs through a stack: no user ids, payloads or secrets", () =>
     assert.ok(normalize.some((m) => m.includes("processing failed; redelivery")), "the database error was logged");
     assert.ok(stack.normalize!.lines.some((l) => l.includes('"detail":"[Redacted]"')), "with its detail redacted");
     assert.ok(stack.ingest!.messages().includes("[ingest] Oura webhook rejected"));
-    assert.equal(stack.ingest!.messages().filter((m) => /^\[ingest\] request refused \((401|403)\)/.test(m)).length, 3, "the two bad credentials and the out-of-scope user were logged (debug)");
+    assert.equal(stack.ingest!.messages().filter((m) => /^\[ingest\] request refused \((401|403)\)/.test(m)).length, 4, "the three bad credentials and the out-of-scope user were logged (debug)");
     const linked = stack.normalize!.lines.map((l) => JSON.parse(l) as Record<string, unknown>).find((r) => r.msg === "[normalize-oura] Oura account linked");
     assert.equal(linked?.userId, userIdHasher(HASH_KEY)(users.linked), "the linked user appears as its keyed hash");
   });

@@ -91,7 +91,7 @@ const violations = async (): Promise<string[]> => (await nats.log()).split("\n")
 
 const today = () => new Date().toISOString().slice(0, 10);
 
-const WEBHOOK_SECRET = "perm-webhook-secret";
+const WEBHOOK_SECRET = "perm-webhook-secret-0123456789abcdef";
 
 /** Oura enabled (against a fake Oura API), so normalize binds and serves the Oura durable too. */
 const ouraEnv = (): Env => ({

@@ -12,8 +12,8 @@ import { waitFor } from "./helpers/wait.js";
 
 const VENDOR = "AA_VENDOR_HOT";
 const DLQ_PREFIX = "dlq.normalize.vendor.oura.webhook.received";
-const SECRET = `whsec-current-${randomBytes(8).toString("hex")}`;
-const PREVIOUS = `whsec-previous-${randomBytes(8).toString("hex")}`;
+const SECRET = `whsec-current-${randomBytes(16).toString("hex")}`;
+const PREVIOUS = `whsec-previous-${randomBytes(16).toString("hex")}`;
 const VERIFICATION_TOKEN = `verify-${randomBytes(8).toString("hex")}`;
 const KEY = randomBytes(32).toString("base64");
 const LINK_SECRET = `link-secret-${randomBytes(16).toString("hex")}`;
@@ -116,7 +116,36 @@ describe("Oura: webhooks, linking, normalize-oura (multi mode)", () => {
     assert.equal(await streamMessages(stack.jsm, VENDOR), before);
     const log = stack.ingest!.lines.join("\n");
     for (const secret of [SECRET, PREVIOUS, replayed["x-oura-signature"]!]) assert.ok(!log.includes(secret), "no secret or signature in the log");
-    assert.match(log, /Oura webhook rejected/);
+    // No line per rejection at info or above (a stranger's forgeries must not flood the logs): the counter tells.
+    assert.doesNotMatch(log, /Oura webhook (handshake )?rejected/);
+    assert.ok((await metricValue(stack.ingestUrl, /^http_requests_total\{route="\/webhooks\/oura",method="POST",status_code="401"\} (\d+)$/m)) >= 7);
+  });
+
+  test("an address whose webhooks keep failing their checks gets 429 before its body is read; signed deliveries never count", async () => {
+    const port = String(await freePort());
+    const ingest = startService("ingest", { ...stack.env, PORT: port, TRUST_PROXY: "127.0.0.1", OURA_WEBHOOK_SECRET: SECRET, OURA_VERIFICATION_TOKEN: VERIFICATION_TOKEN, OURA_WEBHOOK_FAILURES_MAX: "3", OURA_WEBHOOK_FAILURES_WINDOW_MS: "60000" });
+    try {
+      await ingest.waitForLog("[ingest] Listening on");
+      const url = `${baseUrl(port)}/webhooks/oura`;
+      const from = (address: string, body: string, headers: Record<string, string>) => fetch(url, { method: "POST", headers: { "content-type": "application/json", "x-forwarded-for": address, ...headers }, body });
+      const signedButInvalid = JSON.stringify({ event_type: "create" });
+      // Oura's deliveries are never limited: ten signed ones (invalid bodies: nothing is published) spend nothing.
+      for (let i = 0; i < 10; i++) assert.equal((await from("198.51.100.1", signedButInvalid, sign(signedButInvalid))).status, 400);
+      const forged = notification("doc-flood", "oura-flood");
+      const statuses = [];
+      for (let i = 0; i < 5; i++) statuses.push((await from("198.51.100.1", forged, sign(forged, "not-the-secret"))).status);
+      assert.deepEqual(statuses, [401, 401, 401, 429, 429]);
+      const limited = await from("198.51.100.1", signedButInvalid, sign(signedButInvalid));
+      assert.equal(limited.status, 429, "refused before the body is read, so even a signed one");
+      assert.ok(Number(limited.headers.get("retry-after")) > 0);
+      assert.match(((await limited.json()) as { error: string }).error, /^Too many rejected webhooks from this address: at most 3 failed checks per window; retry in \d+ s$/);
+      const handshake = await fetch(`${url}?verification_token=wrong&challenge=x`, { headers: { "x-forwarded-for": "198.51.100.1" } });
+      assert.equal(handshake.status, 429);
+      assert.equal((await from("198.51.100.2", forged, sign(forged, "not-the-secret"))).status, 401, "another address has its own budget");
+      assert.doesNotMatch(ingest.lines.join("\n"), /Oura webhook (rejected|refused|handshake)/, "nothing logged per refusal at info");
+    } finally {
+      await ingest.stop();
+    }
   });
 
   test("OAuth link: PKCE S256 verifier sent, state single-use, tokens encrypted at rest", async () => {
@@ -275,6 +304,16 @@ describe("Oura: webhooks, linking, normalize-oura (multi mode)", () => {
       assert.match(((await reply.json()) as { error: string }).error, /not configured.*OURA_WEBHOOK_SECRET/);
     } finally {
       await ingest.stop();
+    }
+  });
+
+  test("ingest refuses an OURA_WEBHOOK_SECRET (or _PREVIOUS) shorter than 32 characters at startup, naming it", async () => {
+    for (const [name, env] of [["OURA_WEBHOOK_SECRET", { OURA_WEBHOOK_SECRET: "whsec-short-0123456789abcdef" }], ["OURA_WEBHOOK_SECRET_PREVIOUS", { OURA_WEBHOOK_SECRET: SECRET, OURA_WEBHOOK_SECRET_PREVIOUS: "whsec-short" }]] as const) {
+      const ingest = startService("ingest", { ...stack.env, PORT: String(await freePort()), ...env });
+      assert.equal(await ingest.exited, 1);
+      const text = ingest.lines.join("\n");
+      assert.match(text, new RegExp(`${name} must NOT have fewer than 32 characters, got \\(hidden\\)`));
+      assert.ok(!text.includes("whsec-short"), "the secret is not quoted");
     }
   });
 

@@ -97,6 +97,8 @@ export interface PostgresPoolOptions {
   url: string;
   /** PGSSLMODE / PGSSLROOTCERT: TLS when the URL does not say. */
   tls: PostgresTlsEnv;
+  /** `application_name` of its connections (pg_stat_activity shows who holds them); undefined: pg's default. */
+  applicationName?: string;
   /** Put on every connection's search_path; undefined: the role's default. */
   schema?: string;
   max: number;
@@ -117,6 +119,7 @@ export function createPostgresPool(options: PostgresPoolOptions): pg.Pool {
     ...(options.queryTimeoutMs === undefined ? {} : { query_timeout: options.queryTimeoutMs }),
     ...(options.statementTimeoutMs === undefined ? {} : { statement_timeout: options.statementTimeoutMs }),
     ...(options.schema === undefined ? {} : { options: `-c search_path=${options.schema}` }),
+    ...(options.applicationName === undefined ? {} : { application_name: options.applicationName }),
   });
   pool.on("error", options.onIdleError);
   return pool;

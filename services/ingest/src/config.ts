@@ -2,6 +2,9 @@ import { Type, type Static } from "@sinclair/typebox";
 import { ConfigError, loadConfig, parseTrustProxy } from "@aa/service-kit";
 import type { OuraWebhookSettings } from "./oura.js";
 
+/** Oura's client secrets (the key of its webhook HMAC) are 32 characters. */
+const MIN_WEBHOOK_SECRET_LENGTH = 32;
+
 /** Every env var ingest reads. Stream names and EVENT_STREAM_MODE are read by the event bus helpers. */
 export const IngestConfigSchema = Type.Object({
   PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 4101 }),
@@ -18,10 +21,16 @@ export const IngestConfigSchema = Type.Object({
   BATCH_BODY_LIMIT_BYTES: Type.Integer({ minimum: 1024, default: 2_097_152 }),
   /** Publishes awaiting their PubAck at once; past it requests get 503 + Retry-After instead of queueing without bound. */
   PUBLISH_MAX_IN_FLIGHT: Type.Integer({ minimum: 1, default: 20_000 }),
-  /** Signs Oura webhooks (HMAC-SHA256); unset: /webhooks/oura answers 503. */
-  OURA_WEBHOOK_SECRET: Type.Optional(Type.String()),
-  /** The secret before a rotation, also accepted until it is removed. */
-  OURA_WEBHOOK_SECRET_PREVIOUS: Type.Optional(Type.String()),
+  /**
+   * Signs Oura webhooks (HMAC-SHA256; Oura keys it with the app's 32-character client secret);
+   * unset: /webhooks/oura answers 503. Shorter than 32 characters is refused: it could be guessed.
+   */
+  OURA_WEBHOOK_SECRET: Type.Optional(Type.String({ minLength: MIN_WEBHOOK_SECRET_LENGTH })),
+  /** The secret before a rotation, also accepted until it is removed; the same minimum. */
+  OURA_WEBHOOK_SECRET_PREVIOUS: Type.Optional(Type.String({ minLength: MIN_WEBHOOK_SECRET_LENGTH })),
+  /** Failed signature checks per client address per window; past them 429 before the body is read. 0: off. */
+  OURA_WEBHOOK_FAILURES_MAX: Type.Integer({ minimum: 0, default: 30 }),
+  OURA_WEBHOOK_FAILURES_WINDOW_MS: Type.Integer({ minimum: 1_000, default: 60_000 }),
   /** Expected `verification_token` of Oura's GET handshake. */
   OURA_VERIFICATION_TOKEN: Type.Optional(Type.String()),
   /** `api-key` (default), `jwt`, `api-key,jwt`, or `none` (no authentication: local development only). */
@@ -34,6 +43,12 @@ export const IngestConfigSchema = Type.Object({
   PGSSLROOTCERT: Type.Optional(Type.String()),
   /** How often the API keys are reloaded: a revocation takes effect within this. */
   API_KEY_REFRESH_MS: Type.Integer({ minimum: 100, default: 10_000 }),
+  /**
+   * Failed authentications per client address per window; past them the address may not make ingest
+   * look a key up in PostgreSQL (429) until the window ends. Keys already in memory keep working. 0: off.
+   */
+  AUTH_FAILURES_MAX: Type.Integer({ minimum: 0, default: 20 }),
+  AUTH_FAILURES_WINDOW_MS: Type.Integer({ minimum: 1_000, default: 60_000 }),
   INGEST_JWT_ISSUER: Type.Optional(Type.String()),
   INGEST_JWT_AUDIENCE: Type.Optional(Type.String()),
   /** HS256 shared secret, at least 32 bytes. */
@@ -42,7 +57,10 @@ export const IngestConfigSchema = Type.Object({
   INGEST_JWT_JWKS_FILE: Type.Optional(Type.String()),
   /** ... or at a URL (fetched on demand, cached). */
   INGEST_JWT_JWKS_URL: Type.Optional(Type.String({ pattern: "^https?://" })),
-  /** Requests per credential (per client IP when INGEST_AUTH_MODE=none) per RATE_LIMIT_WINDOW_MS; 0 turns rate limiting off. */
+  /**
+   * Readings per credential (per client IP when INGEST_AUTH_MODE=none) per RATE_LIMIT_WINDOW_MS, a batch
+   * counting each of its readings; 0 turns rate limiting off.
+   */
   RATE_LIMIT_MAX: Type.Integer({ minimum: 0, default: 1_000 }),
   RATE_LIMIT_WINDOW_MS: Type.Integer({ minimum: 100, default: 1_000 }),
   /** Shed load (503 + Retry-After) while the event loop lags more than this; 0 turns it off. */
@@ -76,7 +94,8 @@ export function ouraWebhookSettings(config: IngestConfig): OuraWebhookSettings |
     return undefined;
   }
   const secrets = [config.OURA_WEBHOOK_SECRET, config.OURA_WEBHOOK_SECRET_PREVIOUS].filter((s): s is string => s !== undefined);
-  return { secrets, verificationToken: config.OURA_VERIFICATION_TOKEN };
+  const failures = { max: config.OURA_WEBHOOK_FAILURES_MAX, windowMs: config.OURA_WEBHOOK_FAILURES_WINDOW_MS };
+  return { secrets, verificationToken: config.OURA_VERIFICATION_TOKEN, failures };
 }
 
 /** TRUST_PROXY as Fastify's `trustProxy`: false, true, a hop count, or the proxies' addresses/CIDRs. */

@@ -9,6 +9,7 @@ import { authSettingsOf, type AuthSettings } from "./auth/settings.js";
 import { ApiKeyCache } from "./auth/api-key-cache.js";
 import { createJwtVerifier } from "./auth/jwt.js";
 import type { Authenticators } from "./auth/authenticate.js";
+import { WindowLimiter } from "./limits/window-limiter.js";
 
 const bootLogger = createLogger({ service: "ingest", format: process.env.LOG_FORMAT === "pretty" ? "pretty" : "json" });
 
@@ -69,27 +70,44 @@ async function main(): Promise<void> {
   });
 }
 
+// Two connections, each lookup a millisecond: more than this in flight is a flood, answered 503 at once.
+const MAX_KEY_LOOKUPS_IN_FLIGHT = 8;
+
+function failureLimiter(config: IngestConfig): WindowLimiter | undefined {
+  if (config.AUTH_FAILURES_MAX === 0) return undefined;
+  return new WindowLimiter({ max: config.AUTH_FAILURES_MAX, windowMs: config.AUTH_FAILURES_WINDOW_MS });
+}
+
 /** The configured authenticators, with the API keys loaded; undefined for INGEST_AUTH_MODE=none (logged as a warning). */
 async function startAuthentication(settings: AuthSettings, config: IngestConfig, logger: Logger): Promise<{ authenticators: Authenticators; stop(): Promise<void> } | undefined> {
   if (settings.methods.size === 0) {
     logger.warn("[ingest] INGEST_AUTH_MODE=none: /ingest/* accepts requests WITHOUT authentication, from anyone who can reach this port. For local development only; set INGEST_AUTH_MODE=api-key (the default) in any shared environment");
     return undefined;
   }
-  let pool: pg.Pool | undefined;
+  const pools: pg.Pool[] = [];
   let apiKeys: ApiKeyCache | undefined;
   if (settings.methods.has("api-key")) {
-    // Two connections are plenty: keys are reloaded in bulk every API_KEY_REFRESH_MS.
-    pool = createPostgresPool({ url: config.DATABASE_URL, tls: config, schema: config.DATABASE_SCHEMA, max: 2, queryTimeoutMs: 10_000, onIdleError: (error) => logger.warn({ err: error }, "idle PostgreSQL connection failed") });
-    apiKeys = new ApiKeyCache(pool, logger, config.API_KEY_REFRESH_MS);
+    const onIdleError = (error: Error) => logger.warn({ err: error }, "idle PostgreSQL connection failed");
+    const open = (max: number, applicationName: string) => {
+      const { DATABASE_URL: url, DATABASE_SCHEMA: schema } = config;
+      const pool = createPostgresPool({ url, tls: config, schema, max, applicationName, queryTimeoutMs: 10_000, onIdleError });
+      pools.push(pool);
+      return pool;
+    };
+    // Keys are reloaded in bulk every API_KEY_REFRESH_MS on a connection of their own, so lookups of
+    // unknown key ids, however many, never queue in front of a reload (a revocation must not wait).
+    const [lookups, reloads] = [open(2, "ingest-key-lookups"), open(1, "ingest-key-reload")];
+    const refreshMs = config.API_KEY_REFRESH_MS;
+    apiKeys = new ApiKeyCache({ lookups, reloads, logger, refreshMs, maxLookupsInFlight: MAX_KEY_LOOKUPS_IN_FLIGHT });
     await apiKeys.start();
   }
   const verifyJwt = settings.jwt === undefined ? undefined : createJwtVerifier(settings.jwt);
   logger.info(`[ingest] Authentication: ${[...settings.methods].join(", ")}${settings.jwt ? ` (JWT issuer ${settings.jwt.issuer}, audience ${settings.jwt.audience}, ${settings.jwt.key.kind})` : ""}`);
   return {
-    authenticators: { methods: settings.methods, apiKeys, verifyJwt, now: () => new Date() },
+    authenticators: { methods: settings.methods, apiKeys, verifyJwt, now: () => new Date(), failures: failureLimiter(config) },
     async stop() {
       apiKeys?.stop();
-      await pool?.end();
+      await Promise.all(pools.map((pool) => pool.end()));
     },
   };
 }

@@ -11,6 +11,8 @@ export interface OuraWebhookSettings {
   secrets: readonly string[];
   /** OURA_VERIFICATION_TOKEN: the GET handshake's `verification_token`; undefined answers the handshake 503. */
   verificationToken: string | undefined;
+  /** Failed signature checks per client address per window; past them 429 before the body is read. max 0: off. */
+  failures: { max: number; windowMs: number };
 }
 
 export type SignatureCheck = { ok: true } | { ok: false; reason: "missing_headers" | "timestamp_format" | "timestamp_stale" | "signature_mismatch"; message: string };

@@ -4,33 +4,45 @@ import type { Logger } from "@aa/service-kit";
 
 export type KeyLookup = { found: StoredApiKey } | { found: undefined } | { unavailable: string };
 
-// Unknown key ids looked up since the last reload; past this many, unknown ids wait for the
-// next reload instead of each costing a query (a flood of made-up keys must not load the database).
+type Queryable = Pick<pg.Pool, "query">;
+
+// Unknown key ids looked up since the last reload, those in flight included; past this many,
+// unknown ids wait for the next reload instead of each costing a query (a flood of made-up keys
+// must not load the database).
 const MAX_MISSES_PER_RELOAD = 10_000;
+
+export interface ApiKeyCacheOptions {
+  /** Single-key lookups: a key created since the last reload. */
+  lookups: Queryable;
+  /** The periodic reload, on a connection of its own: a flood of lookups cannot queue in front of it. */
+  reloads: Queryable;
+  logger: Logger;
+  refreshMs: number;
+  /** Lookups running at once; past it a lookup answers `unavailable` (503) at once instead of queueing. */
+  maxLookupsInFlight: number;
+}
 
 /**
  * The API keys in memory, reloaded every `refreshMs`: authentication costs no query on the hot
  * path, a revocation takes effect within `refreshMs`, and a PostgreSQL outage keeps the last
- * loaded keys working. A key created since the last reload is looked up once on first use.
+ * loaded keys working. A key created since the last reload is looked up once on first use:
+ * one query per key id however many requests carry it at once.
  */
 export class ApiKeyCache {
   private keys = new Map<string, StoredApiKey>();
   private misses = new Set<string>();
+  private readonly inFlight = new Map<string, Promise<KeyLookup>>();
   private loaded = false;
   private failing = false;
   private reloading: Promise<void> | undefined;
   private timer: NodeJS.Timeout | undefined;
 
-  constructor(
-    private readonly db: Pick<pg.Pool, "query">,
-    private readonly logger: Logger,
-    private readonly refreshMs: number,
-  ) {}
+  constructor(private readonly options: ApiKeyCacheOptions) {}
 
   /** Loads the keys once (a failure is logged, not thrown: requests then get 503) and starts the reloads. */
   async start(): Promise<void> {
     await this.reload();
-    this.timer = setInterval(() => void this.reload(), this.refreshMs);
+    this.timer = setInterval(() => void this.reload(), this.options.refreshMs);
     this.timer.unref();
   }
 
@@ -38,17 +50,41 @@ export class ApiKeyCache {
     clearInterval(this.timer);
   }
 
-  async lookup(keyId: string): Promise<KeyLookup> {
+  /** false until the keys were loaded once: a lookup then waits for that one shared reload. */
+  get ready(): boolean {
+    return this.loaded;
+  }
+
+  /** The answer memory holds, or undefined when it would take a query (callers limit who may cause one). */
+  cached(keyId: string): KeyLookup | undefined {
     const cached = this.keys.get(keyId);
     if (cached) return { found: cached };
+    if (!this.loaded || this.inFlight.has(keyId)) return undefined;
+    const budgetSpent = this.misses.size + this.inFlight.size >= MAX_MISSES_PER_RELOAD;
+    return this.misses.has(keyId) || budgetSpent ? { found: undefined } : undefined;
+  }
+
+  async lookup(keyId: string): Promise<KeyLookup> {
+    const known = this.cached(keyId);
+    if (known) return known;
     if (!this.loaded) {
       await this.reload();
       if (!this.loaded) return { unavailable: "the API key store (PostgreSQL) has not answered since startup" };
       return { found: this.keys.get(keyId) };
     }
-    if (this.misses.has(keyId) || this.misses.size >= MAX_MISSES_PER_RELOAD) return { found: undefined };
+    const pending = this.inFlight.get(keyId);
+    if (pending) return pending;
+    if (this.inFlight.size >= this.options.maxLookupsInFlight) {
+      return { unavailable: `${this.inFlight.size} API key lookups are already running` };
+    }
+    const lookup = this.find(keyId).finally(() => this.inFlight.delete(keyId));
+    this.inFlight.set(keyId, lookup);
+    return lookup;
+  }
+
+  private async find(keyId: string): Promise<KeyLookup> {
     try {
-      const key = await findApiKey(this.db, keyId);
+      const key = await findApiKey(this.options.lookups, keyId);
       if (key) this.keys.set(keyId, key);
       else this.misses.add(keyId);
       return { found: key };
@@ -65,16 +101,17 @@ export class ApiKeyCache {
   }
 
   private async loadAll(): Promise<void> {
+    const { logger } = this.options;
     try {
-      const keys = await loadApiKeys(this.db);
+      const keys = await loadApiKeys(this.options.reloads);
       this.keys = new Map(keys.map((key) => [key.keyId, key]));
       this.misses = new Set();
-      if (this.failing || !this.loaded) this.logger.info(`[ingest] API keys loaded: ${keys.length}`);
+      if (this.failing || !this.loaded) logger.info(`[ingest] API keys loaded: ${keys.length}`);
       this.loaded = true;
       this.failing = false;
     } catch (error) {
       // Once per outage, not every reload.
-      if (!this.failing) this.logger.error({ err: error }, `[ingest] Cannot load API keys from ingest_api_keys; ${this.loaded ? "keeping the keys loaded before" : "API-key requests get 503 until it answers"}. Is the database migrated (npm run migrate) and reachable?`);
+      if (!this.failing) logger.error({ err: error }, `[ingest] Cannot load API keys from ingest_api_keys; ${this.loaded ? "keeping the keys loaded before" : "API-key requests get 503 until it answers"}. Is the database migrated (npm run migrate) and reachable?`);
       this.failing = true;
     }
   }

@@ -1,9 +1,10 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
-import rateLimit from "@fastify/rate-limit";
 import { Counter, type Registry } from "prom-client";
 import { metricOnce } from "@aa/service-kit";
 import { RETRY_AFTER_SECONDS } from "../routes/reading.js";
-import { authenticate, type Authenticators } from "./authenticate.js";
+import { MAX_BATCH_ITEMS } from "../routes/reading-batch.js";
+import { retryAfterSeconds, WindowLimiter } from "../limits/window-limiter.js";
+import { authenticate, type AuthOutcome, type Authenticators } from "./authenticate.js";
 import { outOfScope, type Principal } from "./principal.js";
 
 declare module "fastify" {
@@ -13,15 +14,15 @@ declare module "fastify" {
   }
 }
 
-export type RejectionReason = "unauthenticated" | "forbidden" | "rate_limited" | "overloaded" | "auth_unavailable";
-const REASONS: readonly RejectionReason[] = ["unauthenticated", "forbidden", "rate_limited", "overloaded", "auth_unavailable"];
+export type RejectionReason = "unauthenticated" | "forbidden" | "rate_limited" | "overloaded" | "auth_unavailable" | "auth_throttled";
+const REASONS: readonly RejectionReason[] = ["unauthenticated", "forbidden", "rate_limited", "overloaded", "auth_unavailable", "auth_throttled"];
 
 export type Rejections = (reason: RejectionReason) => void;
 
 /** `ingest_requests_rejected_total{reason}`, every reason at 0 from the start so increase() sees the first. */
 export function rejectionCounter(registry: Registry): Rejections {
   const counter = metricOnce(registry, "ingest_requests_rejected_total", () =>
-    new Counter({ name: "ingest_requests_rejected_total", help: "Requests refused before publishing: unauthenticated (401), forbidden (403), rate_limited (429), overloaded (503 load shedding), auth_unavailable (503: credentials could not be checked)", labelNames: ["reason"] as const, registers: [registry] }),
+    new Counter({ name: "ingest_requests_rejected_total", help: "Requests refused before publishing: unauthenticated (401), forbidden (403), rate_limited (429), overloaded (503 load shedding), auth_unavailable (503: credentials could not be checked), auth_throttled (429: too many failed authentications from the client's address)", labelNames: ["reason"] as const, registers: [registry] }),
   );
   for (const reason of REASONS) counter.inc({ reason }, 0);
   return (reason) => counter.inc({ reason });
@@ -30,7 +31,7 @@ export function rejectionCounter(registry: Registry): Rejections {
 export interface GuardOptions {
   /** undefined: INGEST_AUTH_MODE=none, every request is anonymous. */
   auth: Authenticators | undefined;
-  /** Requests per principal per window; 0: no rate limit. */
+  /** Readings per principal per window (a batch spends one per reading); 0: no rate limit. */
   rateLimitMax: number;
   rateLimitWindowMs: number;
   rejected: Rejections;
@@ -53,12 +54,10 @@ export async function guardIngestRoutes(scope: FastifyInstance, options: GuardOp
       request.principal = outcome.principal;
       return;
     }
-    rejected(outcome.status === 401 ? "unauthenticated" : "auth_unavailable");
+    rejected(REJECTION_OF[outcome.status]);
     // Debug only: a stranger hammering the port must not flood the logs; the counter above is the signal.
     request.log.debug({ field: outcome.field, reason: outcome.message }, `[ingest] request refused (${outcome.status})`);
-    if (outcome.status === 401) reply.header("WWW-Authenticate", 'Bearer realm="ingest"');
-    else reply.header("Retry-After", String(RETRY_AFTER_SECONDS));
-    return reply.code(outcome.status).send({ error: outcome.error, details: [{ field: outcome.field, message: outcome.message }] });
+    return sendRefusal(reply, outcome);
   });
   // Authorization: every user id the body writes for must be in the credential's scope.
   // Before the handler, so a refused request publishes nothing, not even its in-scope items.
@@ -74,17 +73,48 @@ export async function guardIngestRoutes(scope: FastifyInstance, options: GuardOp
     return reply.code(403).send({ error: `Forbidden: this credential is scoped to ${request.principal.userIds?.size} user id(s) and may not write data for ${[...refused].map((u) => JSON.stringify(u)).join(", ")}; nothing was accepted`, details });
   });
   if (options.rateLimitMax === 0) return;
-  await scope.register(rateLimit, {
-    hook: "preHandler",
-    max: options.rateLimitMax,
-    timeWindow: options.rateLimitWindowMs,
-    keyGenerator: (request) => request.principal.id,
-    onExceeded: () => rejected("rate_limited"),
-    errorResponseBuilder: (_request, context) => {
-      const message = `at most ${context.max} requests per ${options.rateLimitWindowMs / 1000} s per credential; retry in ${context.after}`;
-      return Object.assign(new Error(`Rate limit exceeded: ${message}`), { statusCode: context.statusCode, details: [{ field: "(credential)", message }] });
-    },
+  const limiter = new WindowLimiter({ max: options.rateLimitMax, windowMs: options.rateLimitWindowMs });
+  scope.addHook("preHandler", async (request: FastifyRequest, reply: FastifyReply) => {
+    const readings = readingsIn(request.body);
+    const taken = limiter.take(request.principal.id, readings);
+    if (taken.ok) {
+      reply.header("x-ratelimit-limit", limiter.max).header("x-ratelimit-remaining", taken.remaining);
+      reply.header("x-ratelimit-reset", retryAfterSeconds(taken.resetMs));
+      return;
+    }
+    rejected("rate_limited");
+    const seconds = retryAfterSeconds(taken.retryAfterMs);
+    const window = `at most ${limiter.max} requests per ${options.rateLimitWindowMs / 1000} s per credential`;
+    const perReading = ", each reading of a batch counting as one";
+    const message = readings > limiter.max
+      ? `${window}${perReading}; this batch of ${readings} can never fit: split it`
+      : `${window}${readings > 1 ? `${perReading} (this batch: ${readings})` : ""}; retry in ${seconds} s`;
+    reply.header("Retry-After", String(seconds)).header("x-ratelimit-limit", limiter.max).header("x-ratelimit-remaining", 0);
+    const details = [{ field: "(credential)", message }];
+    return reply.code(429).send({ error: `Rate limit exceeded: ${message}`, details });
   });
+}
+
+const REJECTION_OF = {
+  401: "unauthenticated",
+  429: "auth_throttled",
+  503: "auth_unavailable",
+} as const satisfies Record<number, RejectionReason>;
+
+function sendRefusal(reply: FastifyReply, outcome: Exclude<AuthOutcome, { ok: true }>) {
+  if (outcome.status === 401) reply.header("WWW-Authenticate", 'Bearer realm="ingest"');
+  else reply.header("Retry-After", String(outcome.status === 429 ? outcome.retryAfterSeconds : RETRY_AFTER_SECONDS));
+  const details = [{ field: outcome.field, message: outcome.message }];
+  return reply.code(outcome.status).send({ error: outcome.error, details });
+}
+
+/**
+ * Units a request spends: one per reading, so a batch of 1,000 costs what 1,000 single requests
+ * cost. A body that is not a batch of 1 to 1,000 readings counts once (validation answers it).
+ */
+function readingsIn(body: unknown): number {
+  const items = (body as { items?: unknown } | null)?.items;
+  return Array.isArray(items) && items.length > 0 && items.length <= MAX_BATCH_ITEMS ? items.length : 1;
 }
 
 /** The user ids a reading (`{userId}`) or batch (`{items: [{userId}, …]}`) body writes for; malformed ones are left to validation. */

@@ -44,7 +44,24 @@ function jwtSettingsOf(config: IngestConfig): JwtSettings {
     config.INGEST_JWT_JWKS_FILE === undefined ? undefined : ({ kind: "jwks-file", path: config.INGEST_JWT_JWKS_FILE } as const),
     config.INGEST_JWT_JWKS_URL === undefined ? undefined : ({ kind: "jwks-url", url: config.INGEST_JWT_JWKS_URL } as const),
   ].filter((k) => k !== undefined);
+  const jwksUrl = config.INGEST_JWT_JWKS_URL;
+  if (jwksUrl !== undefined && !fetchedSafely(jwksUrl)) {
+    problems.push(
+      "INGEST_JWT_JWKS_URL must be an https:// URL (a key set fetched over plain http can be swapped in transit, " +
+        "and with it who may sign tokens); http:// is accepted for loopback only (127.0.0.1, [::1], localhost)",
+    );
+  }
   if (keys.length !== 1) problems.push(`set exactly one of INGEST_JWT_SECRET (HS256), INGEST_JWT_JWKS_FILE or INGEST_JWT_JWKS_URL (RS256/ES256), got ${keys.length}`);
   if (problems.length > 0) throw new ConfigError(problems);
   return { issuer: config.INGEST_JWT_ISSUER as string, audience: config.INGEST_JWT_AUDIENCE as string, key: keys[0]! };
+}
+
+const LOOPBACK_HOSTS = new Set(["localhost", "[::1]"]);
+
+/** https, or http to this machine (tests, a sidecar); never quotes the URL, which may carry credentials. */
+function fetchedSafely(url: string): boolean {
+  if (!URL.canParse(url)) return false;
+  const { protocol, hostname } = new URL(url);
+  if (protocol === "https:") return true;
+  return protocol === "http:" && (LOOPBACK_HOSTS.has(hostname) || /^127(\.\d{1,3}){3}$/.test(hostname));
 }
