@@ -6,3 +6,4 @@ export { streamSettingsFromEnv, consumerSettingsFromEnv, DEFAULT_NATS_URL, type 
 export { migrate, type MigrateOptions, type MigrationReport } from "./migration/execute.js";
 export { planMigration, type MigrationPlan } from "./migration/plan.js";
 export type { DlqEntry } from "./dlq/entry.js";
+export { checkHealth, healthFailureMessage, healthVerdict, type HealthAnswer, type HealthTarget, type HealthVerdict } from "./migration/preflight.js";
