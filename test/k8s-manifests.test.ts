@@ -190,8 +190,10 @@ describe("Kubernetes manifests (deploy/k8s)", () => {
     const names = (re: RegExp) => [...new Set([...text.matchAll(re)].map((m) => m[1]!))];
     const deployments = names(/deployment\/([a-z0-9-]+)/g);
     assert.ok(deployments.length > 0, "no kubectl deployment/… found");
-    for (const name of [...deployments, ...names(/-l app=([a-z0-9-]+)/g)]) assert.ok(find(docs, "Deployment", name), `deployment ${name}`);
-    for (const name of names(/configmap ([a-z0-9-]+)/gi)) assert.ok(find(docs, "ConfigMap", name), `configmap ${name}`);
+    for (const name of deployments) assert.ok(find(docs, "Deployment", name), `deployment ${name}`);
+    for (const name of names(/-l app=([a-z0-9-]+)/g)) assert.ok(["Deployment", "Job", "Pod"].some((kind) => find(docs, kind, name)), `-l app=${name}`);
+    for (const name of names(/(?:job|pod)\/([a-z0-9-]+)/g)) assert.ok(find(docs, "Job", name) ?? find(docs, "Pod", name), `job or pod ${name}`);
+    for (const name of names(/configmap ([a-z0-9-]+)/g)) assert.ok(find(docs, "ConfigMap", name), `configmap ${name}`);
     for (const ns of names(/(?:-n |--namespace=)([a-z0-9-]+)/g)) await access(join(OVERLAYS, ns, "kustomization.yaml"));
   });
 
