@@ -52,6 +52,8 @@ const migrateCommand: Command = {
     "have nothing pending (normalize-service drains them in either mode). Re-running resumes from what",
     "the server shows; when everything is already moved it says so and changes nothing.",
     "Afterwards set EVENT_STREAM_MODE to the new mode and restart normalize-service, then ingest-service.",
+    "When the services are unhealthy (a rollback), the pre-flight says for each /health whether",
+    "--skip-health-check is safe; on a drain timeout the subjects are already moved: re-run to keep waiting.",
   ],
   options: {
     to: { type: "string", value: "<single|multi>", help: "the topology to move to" },
@@ -77,6 +79,7 @@ const migrateCommand: Command = {
         write("");
         write(report.alreadyDone ? `✅ Already on the ${options.to} topology: nothing to do.` : `✅ Migration to ${options.to} complete${options.dryRun ? " (dry run: nothing changed)" : ""}.`);
         write(`   Next: set EVENT_STREAM_MODE=${options.to} and restart normalize-service, then ingest-service.`);
+        write("   In Kubernetes: the line in deploy/k8s/overlays/<env>/event-bus-config.yaml, then apply -k (not kubectl patch).");
       } else {
         write("");
         write(`❌ Migration to ${options.to} stopped. Fix the cause above and run the same command again: it resumes from the server's state.`);
