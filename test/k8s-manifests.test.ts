@@ -276,6 +276,19 @@ describe("the rendered production overlay (issue 13 part 5, issue 17)", () => {
     assert.deepEqual(clientRule.from.map((f: Obj) => f.podSelector?.matchLabels), [{ [PART_OF]: "athlete-ally-event-pipeline" }]);
   });
 
+  test("`apply -k …/ops -l app=<name>` brings each ops object with its own NetworkPolicy, DNS included", (t) => {
+    const docs = rendered(t);
+    if (!docs) return;
+    for (const app of ["normalize-migrate", "event-bus-topology", "aa-ops"]) {
+      const selected = docs.filter((d) => d.metadata.labels?.app === app);
+      assert.ok(selected.some((d) => ["Job", "Pod"].includes(d.kind)), `${app}: the workload`);
+      const policy = selected.find((d) => d.kind === "NetworkPolicy");
+      assert.ok(policy, `${app}: its NetworkPolicy is selected too`);
+      const ports = (policy.spec.egress as Obj[]).flatMap((r) => (r.ports as Obj[]).map((x) => x.port as number));
+      assert.ok(ports.includes(53), `${app}: DNS, also before the base's policies exist`);
+    }
+  });
+
   test("NATS credentials and TLS come from one Secret per component, required, with a tls:// URL", (t) => {
     const docs = rendered(t);
     if (!docs) return;
