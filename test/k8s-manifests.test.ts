@@ -295,7 +295,7 @@ describe("the rendered production overlay (issue 13 part 5, issue 17)", () => {
     assert.match(find(docs, "ConfigMap", "event-bus-config")!.data.NATS_URL, /^tls:\/\//);
     const seen = new Map<string, string>();
     for (const [kind, name] of [["Deployment", "ingest-service"], ["Deployment", "normalize-service"], ["Job", "event-bus-topology"], ["Pod", "aa-ops"]] as const) {
-      const { spec } = podSpecs(docs).find((p) => p.owner === `${kind}/${name}`)!;
+      const spec: Obj = podSpecs(docs).find((p) => p.owner === `${kind}/${name}`)!.spec;
       const container = spec.containers[0] as Obj;
       const mounts = new Map((container.volumeMounts as Obj[]).map((m) => [m.name as string, m.mountPath as string]));
       for (const variable of ["NATS_NKEY_SEED_FILE", "NATS_TLS_CA_FILE", "NATS_TLS_CERT_FILE", "NATS_TLS_KEY_FILE"]) {
