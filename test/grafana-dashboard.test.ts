@@ -46,12 +46,16 @@ describe("Grafana dashboard: Event Bus - Multi-Stream Overview", () => {
     assert.deepEqual(job?.datasource, DATASOURCE);
     assert.ok(job?.multi && job.includeAll);
     assert.match(JSON.stringify(job?.query), /label_values\(up[^)]*, job\)/);
+    // One Prometheus may scrape staging and production: the namespace keeps them apart.
+    const namespace = vars.find((v) => v.name === "namespace");
+    assert.equal(namespace?.type, "query");
+    assert.match(JSON.stringify(namespace?.query), /label_values\(up[^)]*, namespace\)/);
   });
 
-  test("has the runbook's 8 panels with unique ids, on the grid without overlap", async () => {
+  test("has the runbook's 8 panels and the NATS connection, with unique ids, on the grid without overlap", async () => {
     const panels = (await load()).panels ?? [];
     const titles = panels.map((p) => p.title ?? "");
-    const wanted = [/success rate by stream/i, /result distribution/i, /dlq rate/i, /publish success \/ error/i, /schema validation failures/i, /p50 \/ p95 \/ p99/i, /fallback detection/i, /service up/i];
+    const wanted = [/success rate by stream/i, /result distribution/i, /dlq rate/i, /publish success \/ error/i, /schema validation failures/i, /p50 \/ p95 \/ p99/i, /fallback detection/i, /service up/i, /nats connection/i];
     assert.equal(panels.length, wanted.length, titles.join(", "));
     for (const pattern of wanted) assert.ok(titles.some((t) => pattern.test(t)), `no panel matching ${pattern}`);
     assert.equal(new Set(panels.map((p) => p.id)).size, panels.length, "unique ids");
@@ -78,7 +82,7 @@ describe("Grafana dashboard: Event Bus - Multi-Stream Overview", () => {
         assert.deepEqual(t.datasource, DATASOURCE, `${p.title} ${t.refId}: datasource`);
         assert.match(t.refId ?? "", /^[A-Z]$/);
         assert.ok((t.expr ?? "").trim().length > 0, `${p.title} ${t.refId}: expr`);
-        assert.match(t.expr ?? "", /job=~"\$job"/, `${p.title} ${t.refId}: filtered by $job`);
+        assert.match(t.expr ?? "", /job=~"\$job", namespace=~"\$namespace"/, `${p.title} ${t.refId}: filtered by $job and $namespace`);
       }
     }
   });

@@ -99,7 +99,7 @@ describe("migration under load", () => {
   test("a run interrupted between the two subject updates resumes when run again", async () => {
     const names = DEFAULT_TOPOLOGY_NAMES;
     const lines: string[] = [];
-    const report = await migrate(stack.jsm, { to: "single", names, replicas: 1, dryRun: false, healthUrls: [], drainTimeoutMs: 60_000, pollMs: 500, write: (l) => lines.push(l), interruptAfterSourceUpdate: true });
+    const report = await migrate(stack.jsm, { to: "single", names, replicas: 1, dryRun: false, health: [], allowUnknownConsumers: false, drainIgnore: [], drainTimeoutMs: 60_000, pollMs: 500, write: (l) => lines.push(l), interruptAfterSourceUpdate: true });
     assert.equal(report.ok, false);
     assert.ok(!(await stack.jsm.streams.info(names.core)).config.subjects.includes("athlete-ally.>"), "source gave up the subject");
     assert.ok(!(await stack.jsm.streams.info(names.legacy)).config.subjects.includes("athlete-ally.>"), "target does not have it yet");

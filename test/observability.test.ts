@@ -51,6 +51,8 @@ describe("observability: a real Prometheus scraping the live stack", () => {
     prom = await startRulesPrometheus({
       targets: { "ingest-service": hostOf(stack.ingestUrl), "normalize-service": hostOf(stack.normalizeUrl) },
       ruleFiles: [RULES],
+      // As deploy/prometheus/prometheus.yml sets it: runbook links are absolute.
+      externalLabels: { runbook_base_url: "https://git.example.test/athlete-ally/blob/v1" },
     });
     // Counters must be seen at 0 before they move, or rate() and increase() miss the first step.
     await data('sum(up{job=~"ingest-service|normalize-service"}) == 2');
@@ -100,7 +102,7 @@ describe("observability: a real Prometheus scraping the live stack", () => {
 
   test("every dashboard panel query returns data through Prometheus", async () => {
     const panels = await dashboardPanels();
-    assert.equal(panels.length, 8);
+    assert.equal(panels.length, 9, "the runbook's 8 panels and the NATS connection");
     for (const panel of panels) {
       for (const target of panel.targets) {
         const samples = await data(expandDashboardVariables(target.expr, JOBS, "5m"));
@@ -133,9 +135,9 @@ describe("observability: a real Prometheus scraping the live stack", () => {
     assert.equal(alert.labels.consumer, "normalize-hrv-durable");
     assert.equal(alert.labels.reason, "schema_invalid");
     assert.equal(alert.labels.severity, "warning");
-    assert.equal(alert.annotations.runbook_url, "docs/phase-3/ops/monitoring-queries.md#eventbusdlqmessagesdetected");
+    assert.equal(alert.annotations.runbook_url, "https://git.example.test/athlete-ally/blob/v1/docs/phase-3/ops/monitoring-queries.md#eventbusdlqmessagesdetected");
     // Nothing pending, both services up, multi mode on AA_CORE_HOT: none of these is even pending.
-    const quiet = ["EventBusProcessingStopped", "EventBusServiceDown", "EventBusStreamFallbackDetected", "EventBusConsumerDrainOnlyTooLong", "IngestHttp5xxRatioHigh", "EventBusDLQSpike"];
+    const quiet = ["EventBusProcessingStopped", "EventBusServiceDown", "EventBusStreamFallbackDetected", "EventBusConsumerDrainOnlyTooLong", "IngestHttp5xxRatioHigh", "EventBusDLQSpike", "EventBusNatsDisconnected", "IngestNoReadyEndpoints"];
     const noisy = (await prom!.alerts()).filter((a) => quiet.includes(a.labels.alertname ?? ""));
     assert.deepEqual(noisy.map((a) => `${a.labels.alertname} ${a.state}`), []);
   });

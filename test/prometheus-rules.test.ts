@@ -90,10 +90,39 @@ describe("Prometheus alert rules", () => {
       assert.ok(["critical", "warning"].includes(rule.labels?.severity ?? ""), `${rule.alert}: severity ${rule.labels?.severity}`);
       assert.match(rule.labels?.category ?? "", /^[a-z-]+$/, `${rule.alert}: category`);
       const [path, anchor] = (rule.annotations.runbook_url ?? "").split("#");
-      assert.equal(path, "docs/phase-3/ops/monitoring-queries.md", rule.alert);
+      // Absolute: prometheus.yml's runbook_base_url (a repository-relative link opens nowhere from a page).
+      assert.equal(path, "{{ $externalLabels.runbook_base_url }}/docs/phase-3/ops/monitoring-queries.md", rule.alert);
       assert.equal(anchor, rule.alert.toLowerCase(), `${rule.alert}: anchor`);
       assert.ok(anchors.has(anchor ?? ""), `${rule.alert}: no heading for #${anchor} in monitoring-queries.md`);
     }
+  });
+
+  test("prometheus.yml: an absolute runbook_base_url, and each environment's jobs labelled apart", async () => {
+    const config = parse(await readFile(CONFIG, "utf8")) as { global: { external_labels: Record<string, string> }; scrape_configs: { job_name: string; relabel_configs: { target_label: string; replacement: string }[] }[] };
+    assert.match(config.global.external_labels.runbook_base_url ?? "", /^https:\/\/[^ ]+[^/]$/, "absolute, without a trailing slash");
+    assert.equal(config.global.external_labels.environment, undefined, "environment is a target label: one Prometheus may scrape both");
+    const labelled = config.scrape_configs.map((c) => Object.fromEntries(c.relabel_configs.map((r) => [r.target_label, r.replacement])));
+    for (const environment of ["staging", "production"]) {
+      for (const job of ["ingest-service", "normalize-service"]) {
+        assert.ok(labelled.some((l) => l.job === job && l.environment === environment && l.namespace === environment), `${job} in ${environment}`);
+      }
+    }
+  });
+
+  test("every aggregation keeps environment and namespace apart", () => {
+    for (const rule of rules) {
+      for (const [, labels] of rule.expr.matchAll(/\b(?:by|on) \(([^)]*)\)/g)) {
+        const list = (labels ?? "").split(",").map((l) => l.trim());
+        if (list.includes("instance") && !list.includes("environment")) continue; // an instance is one pod of one environment
+        assert.ok(list.includes("environment") && list.includes("namespace"), `${rule.alert}: by/on (${labels})`);
+      }
+    }
+  });
+
+  test("a full NATS outage pages: the connection gauge and ingest without ready endpoints", () => {
+    const expr = (name: string) => rules.filter((r) => r.alert === name).map((r) => r.expr).join("\n");
+    assert.match(expr("EventBusNatsDisconnected"), /event_bus_nats_connected == 0/);
+    assert.match(expr("IngestNoReadyEndpoints"), /event_bus_nats_connected\{job="ingest-service"\} == 1/);
   });
 
   test("the runbook's alerts exist, corrected as issue 7 says", () => {

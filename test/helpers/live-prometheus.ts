@@ -36,10 +36,11 @@ async function api<T>(url: string): Promise<T> {
   return body.data;
 }
 
-function configText(targets: Record<string, string>, ruleFiles: string[]): string {
+function configText(targets: Record<string, string>, ruleFiles: string[], externalLabels: Record<string, string>): string {
   const scrapes = Object.entries(targets).map(([job, target]) => `  - job_name: ${job}\n    static_configs:\n      - targets: ["${target}"]`);
+  const labels = Object.entries(externalLabels).map(([name, value]) => `\n    ${name}: ${JSON.stringify(value)}`).join("");
   return [
-    "global:\n  scrape_interval: 1s\n  scrape_timeout: 900ms\n  evaluation_interval: 1s",
+    `global:\n  scrape_interval: 1s\n  scrape_timeout: 900ms\n  evaluation_interval: 1s${labels ? `\n  external_labels:${labels}` : ""}`,
     `rule_files:\n${ruleFiles.map((file) => `  - ${JSON.stringify(file)}`).join("\n")}`,
     `scrape_configs:\n${scrapes.join("\n")}`,
   ].join("\n");
@@ -50,10 +51,10 @@ function configText(targets: Record<string, string>, ruleFiles: string[]): strin
  * every second and evaluating `ruleFiles` every second, with its storage in a temporary
  * directory that `stop()` removes.
  */
-export async function startRulesPrometheus(options: { targets: Record<string, string>; ruleFiles: string[] }): Promise<RulesPrometheus> {
+export async function startRulesPrometheus(options: { targets: Record<string, string>; ruleFiles: string[]; externalLabels?: Record<string, string> }): Promise<RulesPrometheus> {
   const dir = await mkdtemp(join(tmpdir(), "aa-prom-rules-"));
   const port = await freePort();
-  await writeFile(join(dir, "prometheus.yml"), `${configText(options.targets, options.ruleFiles)}\n`);
+  await writeFile(join(dir, "prometheus.yml"), `${configText(options.targets, options.ruleFiles, options.externalLabels ?? {})}\n`);
   const child: ChildProcess = spawn(PROMETHEUS_BIN, [
     `--config.file=${join(dir, "prometheus.yml")}`,
     `--storage.tsdb.path=${join(dir, "data")}`,

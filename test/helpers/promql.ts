@@ -36,5 +36,6 @@ export function exposedNames(text: string): Set<string> {
 
 /** Substitutes the dashboard's variables as Grafana would with "All" jobs selected. */
 export function expandDashboardVariables(expr: string, jobs: readonly string[], rateInterval = "1m"): string {
-  return expr.replaceAll("$__rate_interval", rateInterval).replaceAll("$job", jobs.join("|"));
+  // $namespace is "All" (.*): the test Prometheus scrapes one environment without that label.
+  return expr.replaceAll("$__rate_interval", rateInterval).replaceAll("$job", jobs.join("|")).replaceAll("$namespace", ".*");
 }

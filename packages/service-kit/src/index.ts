@@ -1,7 +1,7 @@
 export { ConfigError, loadConfig } from "./config.js";
 export { createLogger, userIdHasher, type Logger, type LoggerOptions } from "./logger.js";
 export { createPostgresPool, postgresConnectionConfig, withoutPassword, type PostgresConnectionConfig, type PostgresPoolOptions, type PostgresTlsEnv } from "./postgres.js";
-export { createMetricsRegistry } from "./metrics.js";
+export { createMetricsRegistry, recordNatsConnection } from "./metrics.js";
 export { connectNats, type NatsConnection, type NatsConnectOptions, type NatsLink, type NatsLinkState } from "./nats.js";
 export { natsConnectionOptions, natsSecurityFromEnv, type NatsAuthMethod, type NatsSecurity, type NatsSecurityEnv } from "./nats-security.js";
 export { exitOnStartupError, onShutdownSignal } from "./lifecycle.js";

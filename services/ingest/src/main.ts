@@ -2,7 +2,7 @@ import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import type pg from "pg";
 import { Subjects } from "@aa/contracts";
 import { EventPublisher, eventBusSettings, manageStreams } from "@aa/event-bus";
-import { connectNats, crashPoint, createLogger, createMetricsRegistry, exitOnStartupError, onShutdownSignal, createPostgresPool, type Logger } from "@aa/service-kit";
+import { connectNats, crashPoint, createLogger, createMetricsRegistry, exitOnStartupError, onShutdownSignal, createPostgresPool, recordNatsConnection, type Logger } from "@aa/service-kit";
 import { buildAdminApp, buildApp } from "./app.js";
 import { loadIngestConfig, ouraWebhookSettings, trustProxyOf, type IngestConfig } from "./config.js";
 import { authSettingsOf, type AuthSettings } from "./auth/settings.js";
@@ -26,6 +26,7 @@ async function main(): Promise<void> {
   const auth = await startAuthentication(authSettings, config, logger);
 
   const registry = createMetricsRegistry();
+  recordNatsConnection(registry, link);
   const publisher = new EventPublisher({ js: jetstream(link.nc), logger, registry, retryBudgetMs: config.PUBLISH_RETRY_BUDGET_MS, ackTimeoutMs: config.PUBLISH_ACK_TIMEOUT_MS, maxInFlight: config.PUBLISH_MAX_IN_FLIGHT });
   const adminPort = config.ADMIN_PORT;
   const app = await buildApp({

@@ -1,7 +1,7 @@
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { EventPublisher, eventBusSettings, manageStreams, recordStreamMode, startDlqDepthRefresher, streamCandidates } from "@aa/event-bus";
 import {
-  connectNats, crashPoint, createLogger, createMetricsRegistry, exitOnStartupError, onShutdownSignal, parseTrustProxy,
+  connectNats, crashPoint, createLogger, createMetricsRegistry, exitOnStartupError, onShutdownSignal, parseTrustProxy, recordNatsConnection,
 } from "@aa/service-kit";
 import { buildApp } from "./app.js";
 import { loadNormalizeConfig } from "./config.js";
@@ -33,6 +33,7 @@ async function main(): Promise<void> {
   const jsm = config.FEATURE_SERVICE_MANAGES_STREAMS ? await manageStreams(link.nc, settings, config.REPLICAS, logger) : await jetstreamManager(link.nc);
   const js = jetstream(link.nc);
   const registry = createMetricsRegistry();
+  recordNatsConnection(registry, link);
   recordStreamMode(registry, settings.mode);
   startDlqDepthRefresher({ jsm, registry, stream: settings.names.dlq, logger });
   const publisher = new EventPublisher({ js, logger, registry });

@@ -7,3 +7,4 @@ export { migrate, type MigrateOptions, type MigrationReport } from "./migration/
 export { planMigration, type MigrationPlan } from "./migration/plan.js";
 export type { DlqEntry } from "./dlq/entry.js";
 export { dlqSubjectFits, refusalOf, replayableSubjects } from "./dlq/replay-rule.js";
+export { checkHealth, healthFailureMessage, healthVerdict, type HealthAnswer, type HealthTarget, type HealthVerdict } from "./migration/preflight.js";

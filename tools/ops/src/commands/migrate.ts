@@ -3,7 +3,8 @@ import { writeJson } from "../format.js";
 import { header } from "../output.js";
 import { migrate, type MigrateOptions } from "../migration/execute.js";
 import { usageError, type Command, type CommandInput } from "./command.js";
-import { DEFAULT_INGEST_URL, DEFAULT_NORMALIZE_URL, ingestUrlOf, normalizeUrlOf } from "./service-options.js";
+import type { HealthTarget } from "../migration/preflight.js";
+import { DEFAULT_INGEST_URL, DEFAULT_NORMALIZE_URL, INGEST_ADMIN_URL_OPTION, ingestAdminUrlOf, normalizeUrlOf } from "./service-options.js";
 import { desiredTopology } from "./topology.js";
 
 function drainTimeoutMs(option: string | boolean | undefined): number {
@@ -12,9 +13,15 @@ function drainTimeoutMs(option: string | boolean | undefined): number {
   throw usageError(`--drain-timeout takes whole seconds, got ${JSON.stringify(option)}`);
 }
 
-function healthUrls(input: CommandInput): string[] {
+function drainIgnoreOf(option: string | boolean | undefined): string[] {
+  if (option === undefined) return [];
+  if (typeof option === "string" && option.trim() !== "") return option.split(",").map((d) => d.trim()).filter((d) => d !== "");
+  throw usageError("--drain-ignore takes durable names, comma-separated");
+}
+
+function healthTargets(input: CommandInput): HealthTarget[] {
   if (input.options["skip-health-check"] === true) return [];
-  return [`${ingestUrlOf(input)}/health`, `${normalizeUrlOf(input)}/health`];
+  return [{ service: "ingest", url: `${ingestAdminUrlOf(input)}/health` }, { service: "normalize", url: `${normalizeUrlOf(input)}/health` }];
 }
 
 function optionsOf(input: CommandInput): Omit<MigrateOptions, "write"> {
@@ -25,7 +32,9 @@ function optionsOf(input: CommandInput): Omit<MigrateOptions, "write"> {
     names: topologyNamesFromEnv(input.env),
     replicas: desired.streams[0]?.replicas ?? 1,
     dryRun: input.options["dry-run"] === true,
-    healthUrls: healthUrls(input),
+    health: healthTargets(input),
+    allowUnknownConsumers: input.options["allow-unknown-consumers"] === true,
+    drainIgnore: drainIgnoreOf(input.options["drain-ignore"]),
     drainTimeoutMs: drainTimeoutMs(input.options["drain-timeout"]),
     pollMs: 2_000,
   };
@@ -36,12 +45,15 @@ const migrateCommand: Command = {
   args: [],
   summary: "Move the subjects to the other topology without losing a message (the rollback is --to single)",
   details: [
-    "Pre-flight (services healthy, target streams and the DLQ exist or are created), then per stream pair:",
+    "Pre-flight (no consumer but the pipeline's durables on a source stream, services healthy, target",
+    "streams and the DLQ exist or are created), then per stream pair:",
     "remove the subjects from the source stream and add them to the target at once; create the target's",
     "durables; publish a probe per subject that must land in the target; wait until the source durables",
     "have nothing pending (normalize-service drains them in either mode). Re-running resumes from what",
     "the server shows; when everything is already moved it says so and changes nothing.",
     "Afterwards set EVENT_STREAM_MODE to the new mode and restart normalize-service, then ingest-service.",
+    "When the services are unhealthy (a rollback), the pre-flight says for each /health whether",
+    "--skip-health-check is safe; on a drain timeout the subjects are already moved: re-run to keep waiting.",
   ],
   options: {
     to: { type: "string", value: "<single|multi>", help: "the topology to move to" },
@@ -49,7 +61,10 @@ const migrateCommand: Command = {
     replicas: { type: "string", value: "<n>", help: "replicas of streams it creates (default REPLICAS, else 3 in production, 1 otherwise)" },
     "ingest-url": { type: "string", value: "<url>", help: `ingest-service base URL for the health check (default INGEST_URL or ${DEFAULT_INGEST_URL})` },
     "normalize-url": { type: "string", value: "<url>", help: `normalize-service base URL (default NORMALIZE_URL or ${DEFAULT_NORMALIZE_URL})` },
-    "skip-health-check": { type: "boolean", help: "do not require healthy services before moving subjects" },
+    ...INGEST_ADMIN_URL_OPTION,
+    "skip-health-check": { type: "boolean", help: "do not require healthy services before moving subjects (the refusal says when that is safe)" },
+    "allow-unknown-consumers": { type: "boolean", help: "move even when a source stream has consumers that are not the pipeline's (they get nothing new)" },
+    "drain-ignore": { type: "string", value: "<durable,...>", help: "source durables not to wait for (left until max_age), e.g. normalize-oura when Oura is off" },
     "drain-timeout": { type: "string", value: "<seconds>", help: "stop waiting for the drain after this long (default 1800); re-run to keep waiting" },
   },
   prepare(input) {
@@ -64,6 +79,7 @@ const migrateCommand: Command = {
         write("");
         write(report.alreadyDone ? `✅ Already on the ${options.to} topology: nothing to do.` : `✅ Migration to ${options.to} complete${options.dryRun ? " (dry run: nothing changed)" : ""}.`);
         write(`   Next: set EVENT_STREAM_MODE=${options.to} and restart normalize-service, then ingest-service.`);
+        write("   In Kubernetes: the line in deploy/k8s/overlays/<env>/event-bus-config.yaml, then apply -k (not kubectl patch).");
       } else {
         write("");
         write(`❌ Migration to ${options.to} stopped. Fix the cause above and run the same command again: it resumes from the server's state.`);

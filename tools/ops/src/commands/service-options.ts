@@ -19,10 +19,17 @@ export function serviceUrl(input: Input, option: string, envKey: string, fallbac
 
 export const ingestUrlOf = (input: Input): string => serviceUrl(input, "ingest-url", "INGEST_URL", DEFAULT_INGEST_URL);
 export const normalizeUrlOf = (input: Input): string => serviceUrl(input, "normalize-url", "NORMALIZE_URL", DEFAULT_NORMALIZE_URL);
+/** Where ingest serves /health and /metrics: its ADMIN_PORT listener when it has one, else --ingest-url. */
+export const ingestAdminUrlOf = (input: Input): string => serviceUrl(input, "ingest-admin-url", "INGEST_ADMIN_URL", ingestUrlOf(input));
+
+export const INGEST_ADMIN_URL_OPTION: Readonly<Record<string, OptionSpec>> = {
+  "ingest-admin-url": { type: "string", value: "<url>", help: "ingest's ADMIN_PORT base URL, for /health and /metrics (default INGEST_ADMIN_URL, else --ingest-url)" },
+};
 
 export const SERVICE_OPTIONS: Readonly<Record<string, OptionSpec>> = {
   "ingest-url": { type: "string", value: "<url>", help: `ingest-service base URL (default INGEST_URL or ${DEFAULT_INGEST_URL})` },
   "normalize-url": { type: "string", value: "<url>", help: `normalize-service base URL (default NORMALIZE_URL or ${DEFAULT_NORMALIZE_URL})` },
+  ...INGEST_ADMIN_URL_OPTION,
 };
 
 /** Where `hrv_data` is: the connection string and, when given, the schema put on the search_path. */

@@ -13,6 +13,7 @@ import {
   databaseTargetOf,
   describeDatabase,
   expectedTopology,
+  ingestAdminUrlOf,
   ingestUrlOf,
   MODE_OPTIONS,
   normalizeUrlOf,
@@ -32,6 +33,8 @@ interface VerifyTarget {
   topology: Topology;
   names: TopologyNames;
   ingestUrl: string;
+  /** ingest's /health and /metrics (its ADMIN_PORT listener in production). */
+  ingestAdminUrl: string;
   /** INGEST_API_KEY: sent with the probe (env only, so the key stays out of shell history and `ps`). */
   ingestApiKey: string | undefined;
   normalizeUrl: string;
@@ -66,9 +69,9 @@ async function postProbe(t: VerifyTarget, probe: Probe): Promise<Check> {
       const reasons = [t.ingestApiKey === undefined ? "INGEST_API_KEY is not set: ingest wants credentials" : "the key in INGEST_API_KEY was refused (revoked, expired, scoped to other user ids, or from another database)"];
       return fail(PROBE, name, `HTTP ${response.status} ${JSON.stringify(answer)}`, reasons, "export INGEST_API_KEY=$(npx aa-ops keys create --name verify --tenant platform-ops --all-users --expires-in 1d --json | jq -r .token)");
     }
-    return fail(PROBE, name, `HTTP ${response.status} ${JSON.stringify(answer)}`, ['expected 202 {"status":"received",…}'], `curl -s ${t.ingestUrl}/health`);
+    return fail(PROBE, name, `HTTP ${response.status} ${JSON.stringify(answer)}`, ['expected 202 {"status":"received",…}'], `curl -s ${t.ingestAdminUrl}/health`);
   } catch (error) {
-    return fail(PROBE, name, `ingest did not answer: ${fetchErrorMessage(error)}`, [], `curl -s ${t.ingestUrl}/health`);
+    return fail(PROBE, name, `ingest did not answer: ${fetchErrorMessage(error)}`, [], `curl -s ${t.ingestAdminUrl}/health`);
   }
 }
 
@@ -146,7 +149,7 @@ async function metricChecks(t: VerifyTarget): Promise<Check[]> {
   const normalizeLabels = { result: "success", subject: HRV.subject, stream, durable: t.names.hrvDurable };
   return [
     await seriesCheck("normalize", t.normalizeUrl, "normalize_hrv_messages_total", normalizeLabels, 3_000),
-    await seriesCheck("ingest", t.ingestUrl, "event_bus_events_published_total", { topic: HRV.topic, status: "success" }, 0),
+    await seriesCheck("ingest", t.ingestAdminUrl, "event_bus_events_published_total", { topic: HRV.topic, status: "success" }, 0),
   ];
 }
 
@@ -181,7 +184,7 @@ export async function runVerify(jsm: JetStreamManager, t: VerifyTarget, probe: P
   const plan = planTopology(await readTopology(jsm), t.topology);
   const mode = t.topology.mode;
   const checks = [...streamChecks(plan, mode), ...consumerChecks(plan, mode)];
-  checks.push(await ingestHealthCheck(t.ingestUrl), ...(await normalizeHealthChecks(t.normalizeUrl, t.topology, t.names.hrvDurable)));
+  checks.push(await ingestHealthCheck(t.ingestAdminUrl), ...(await normalizeHealthChecks(t.normalizeUrl, t.topology, t.names.hrvDurable)));
   const before = await dlqState(jsm, t.names.dlq);
   checks.push(...(await probeChecks(t, probe)), ...(await metricChecks(t)));
   checks.push(dlqCheck(t.names.dlq, before, await dlqState(jsm, t.names.dlq), mode));
@@ -199,6 +202,7 @@ function targetOf(input: CommandInput): VerifyTarget {
     topology: expectedTopology(input),
     names: topologyNamesFromEnv(input.env),
     ingestUrl: ingestUrlOf(input),
+    ingestAdminUrl: ingestAdminUrlOf(input),
     ingestApiKey: input.env.INGEST_API_KEY?.trim() || undefined,
     normalizeUrl: normalizeUrlOf(input),
     database: databaseTargetOf(input),

@@ -2,15 +2,23 @@ import { randomUUID } from "node:crypto";
 import type { JetStreamManager, StreamConfig } from "@nats-io/jetstream";
 import { ifExists, readTopology, toConsumerConfig, toStreamConfig, type StreamMode, type TopologyNames } from "@aa/event-bus";
 import { errorMessage, type Writer } from "../output.js";
-import { parkedSubject, pendingHandoffs, planMigration, probeSubject, type MigrationPlan, type SubjectMove } from "./plan.js";
+import { parkedSubject, pendingHandoffs, planMigration, probeSubject, type MigrationPlan, type SubjectMove, type UnknownConsumer } from "./plan.js";
+import { checkHealth, type HealthTarget } from "./preflight.js";
 
 export interface MigrateOptions {
   to: StreamMode;
   names: TopologyNames;
   replicas: number;
   dryRun: boolean;
-  /** `/health` URLs that must answer 200 before anything moves. */
-  healthUrls: readonly string[];
+  /** `/health` endpoints that must answer 200 before anything moves (empty: --skip-health-check). */
+  health: readonly HealthTarget[];
+  /**
+   * Source durables not waited for: their backlog stays on the source stream until its max_age
+   * (e.g. normalize-oura when normalize runs without Oura: nothing consumes it in either topology).
+   */
+  drainIgnore: readonly string[];
+  /** Move even when a source stream has consumers the pipeline does not define (they are cut off). */
+  allowUnknownConsumers: boolean;
   /** Give up waiting for the source durables to drain after this long, in ms. */
   drainTimeoutMs: number;
   /** How often drain progress is polled and shown, in ms. */
@@ -27,6 +35,8 @@ export interface MigrationReport {
   moved: { pattern: string; from: string; to: string; gapMs: number }[];
   probes: { subject: string; stream: string }[];
   drainMs: number;
+  /** Consumers cut off (or, refused, that would be) by the move: not the pipeline's durables. */
+  unknownConsumers: UnknownConsumer[];
   ok: boolean;
   error?: string;
 }
@@ -40,15 +50,20 @@ async function pendingOf(jsm: JetStreamManager, stream: string, durable: string)
   return info ? info.num_pending + info.num_ack_pending : 0;
 }
 
-async function checkHealth(urls: readonly string[], write: Writer): Promise<void> {
-  for (const url of urls) {
-    const response = await fetch(url, { signal: AbortSignal.timeout(5_000) }).catch((error: unknown) => new Error(errorMessage(error)));
-    if (response instanceof Error || response.status !== 200) {
-      const why = response instanceof Error ? response.message : `HTTP ${response.status}`;
-      throw new MigrationError(`${url} is not healthy (${why}); fix the services first, or pass --skip-health-check`);
-    }
-    write(`✓  ${url} healthy`);
+/**
+ * Another reader of a source stream gets nothing new after the handoff and nobody notices:
+ * refuse unless the operator said those readers may be cut off.
+ */
+function checkUnknownConsumers(plan: MigrationPlan, o: MigrateOptions): void {
+  if (plan.unknownConsumers.length === 0) return;
+  const list = plan.unknownConsumers.map((c) => `${c.stream}/${c.name}${c.filterSubject ? ` (filter ${c.filterSubject})` : ""}`).join(", ");
+  const streams = [...new Set(plan.unknownConsumers.map((c) => c.stream))];
+  const why = `consumers that are not the pipeline's durables: ${list}. After the handoff they receive nothing new, silently`;
+  if (!o.allowUnknownConsumers) {
+    const check = streams.map((s) => `aa-ops consumer ls ${s}`).join("; ");
+    throw new MigrationError(`${why}. Move their readers to the target streams first (check: ${check}), or pass --allow-unknown-consumers to cut them off`);
   }
+  o.write(`⚠️  ${why} (--allow-unknown-consumers)`);
 }
 
 /** Creates missing target streams parked (a placeholder subject), so they exist before the handoff. */
@@ -128,17 +143,26 @@ async function probe(jsm: JetStreamManager, plan: MigrationPlan, o: MigrateOptio
 /** Waits until every source durable has nothing pending, showing progress. */
 async function drain(jsm: JetStreamManager, plan: MigrationPlan, o: MigrateOptions): Promise<number> {
   const start = now();
+  const watched = plan.drains.filter((d) => !o.drainIgnore.includes(d.durable));
+  for (const d of plan.drains.filter((w) => o.drainIgnore.includes(w.durable))) {
+    o.write(`⚠️  Not waiting for ${d.stream}/${d.durable} (--drain-ignore): its messages stay there until the stream's max_age`);
+  }
   for (;;) {
-    const pending = await Promise.all(plan.drains.map(async (d) => ({ ...d, pending: await pendingOf(jsm, d.stream, d.durable) })));
+    const pending = await Promise.all(watched.map(async (d) => ({ ...d, pending: await pendingOf(jsm, d.stream, d.durable) })));
     const left = pending.filter((p) => p.pending > 0);
     if (left.length === 0) {
-      o.write(`✅ Source durables drained (${plan.drains.map((d) => `${d.stream}/${d.durable}`).join(", ") || "none"})`);
+      o.write(`✅ Source durables drained (${watched.map((d) => `${d.stream}/${d.durable}`).join(", ") || "none"})`);
       return Math.round(now() - start);
     }
     o.write(`⏳ Draining: ${left.map((p) => `${p.stream}/${p.durable} ${p.pending} pending`).join(", ")} (${Math.round((now() - start) / 1000)} s)`);
     if (o.dryRun) return 0;
     if (now() - start > o.drainTimeoutMs) {
-      throw new MigrationError(`source durables still have messages after ${Math.round(o.drainTimeoutMs / 1000)} s: is normalize-service running? It drains them in either mode. Re-run this command to keep waiting.`);
+      throw new MigrationError(
+        `source durables still have messages after ${Math.round(o.drainTimeoutMs / 1000)} s (the subjects are moved; nothing is lost): ` +
+          "is normalize-service of this image running? It drains them in either mode. Re-run this command to keep waiting; " +
+          "do not roll the image back until it reports drained. A durable nothing consumes (normalize-oura without Oura) " +
+          "never drains: --drain-ignore <durable>",
+      );
     }
     await new Promise((resolve) => setTimeout(resolve, o.pollMs));
   }
@@ -153,7 +177,7 @@ function alreadyDone(plan: MigrationPlan): boolean {
  * single: the reverse). Resumable: each step starts from what the server shows.
  */
 export async function migrate(jsm: JetStreamManager, o: MigrateOptions): Promise<MigrationReport> {
-  const report: MigrationReport = { to: o.to, alreadyDone: false, moved: [], probes: [], drainMs: 0, ok: false };
+  const report: MigrationReport = { to: o.to, alreadyDone: false, moved: [], probes: [], drainMs: 0, unknownConsumers: [], ok: false };
   try {
     const plan = planMigration(await readTopology(jsm), o.to, o.names, o.replicas);
     for (const move of plan.moves) o.write(`   ${move.pattern}: ${move.state === "at_target" ? `on ${move.to}` : move.state === "in_gap" ? `owned by no stream (interrupted handoff) → ${move.to}` : `${move.from} → ${move.to}`}`);
@@ -162,7 +186,10 @@ export async function migrate(jsm: JetStreamManager, o: MigrateOptions): Promise
       o.write(`✓  Subjects are already on the ${o.to} streams.`);
     } else {
       o.write("── Pre-flight");
-      await checkHealth(o.healthUrls, o.write);
+      report.unknownConsumers = plan.unknownConsumers;
+      checkUnknownConsumers(plan, o);
+      const unhealthy = await checkHealth(o.health, o.write);
+      if (unhealthy !== undefined) throw new MigrationError(unhealthy);
       await createMissingStreams(jsm, plan, o);
       o.write("── Subject handoff");
       for (const group of pendingHandoffs(plan)) {

@@ -31,6 +31,19 @@ export interface MigrationPlan {
   /** Durables to create on each target stream once it owns their subject. */
   targetDurables: { stream: string; spec: ConsumerSpec }[];
   drains: DrainWatch[];
+  /**
+   * Consumers on a stream that gives up subjects and that the pipeline does not define
+   * (another team's reader, a forgotten test durable): after the handoff they receive nothing
+   * new, silently. The migration refuses unless told to move anyway.
+   */
+  unknownConsumers: UnknownConsumer[];
+}
+
+/** A consumer that is not one of the pipeline's durables, on a stream that loses its subjects. */
+export interface UnknownConsumer {
+  stream: string;
+  name: string;
+  filterSubject: string | undefined;
 }
 
 /** The placeholder subject of a stream waiting for its real subjects (a stream needs at least one). */
@@ -70,7 +83,19 @@ export function planMigration(current: CurrentTopology, to: StreamMode, names: T
     const present = stream && current.consumers.get(stream.name)?.some((c) => c.durable_name === spec.durable);
     return stream && present ? [{ stream: stream.name, durable: spec.durable, filterSubject: spec.filterSubject }] : [];
   });
-  return { to, missingStreams: target.streams.filter((s) => !existing.has(s.name)), moves, targetDurables, drains };
+  const unknownConsumers = unknownConsumersOf(current, moves, names);
+  return { to, missingStreams: target.streams.filter((s) => !existing.has(s.name)), moves, targetDurables, drains, unknownConsumers };
+}
+
+/** Consumers (durable or ephemeral) of the streams that still hold a subject to move, other than the pipeline's. */
+function unknownConsumersOf(current: CurrentTopology, moves: readonly SubjectMove[], names: TopologyNames): UnknownConsumer[] {
+  const known = new Set(consumerSpecs(names).map((spec) => spec.durable));
+  const sources = new Set(moves.filter((m) => m.state === "at_source").map((m) => m.from));
+  return [...sources].flatMap((stream) =>
+    (current.consumers.get(stream) ?? [])
+      .map((c) => ({ stream, name: c.durable_name ?? c.name ?? "(unnamed)", filterSubject: c.filter_subject ?? c.filter_subjects?.join(",") }))
+      .filter((c) => !known.has(c.name)),
+  );
 }
 
 /** Moves that still need work, grouped by source → target pair so each pair is one pair of updates. */
