@@ -391,8 +391,11 @@ describe("ingest auth configuration, JWKS keys, admin port, proxies and load she
     const admin = baseUrl(adminPort);
     assert.deepEqual((await getJson(`${admin}/health`)).body, { status: "healthy", service: "ingest", eventBus: "connected" });
     assert.match(await (await fetch(`${admin}/metrics`)).text(), /ingest_requests_rejected_total/);
-    assert.equal((await fetch(`${url}/health`)).status, 404);
-    assert.equal((await fetch(`${url}/metrics`)).status, 404);
+    // The runbook curls /health on the client port: it answers there too. /metrics says where it went.
+    assert.deepEqual((await getJson(`${url}/health`)).body, { status: "healthy", service: "ingest", eventBus: "connected" });
+    const moved = await fetch(`${url}/metrics`);
+    assert.equal(moved.status, 404);
+    assert.match(((await moved.json()) as { error: string }).error, new RegExp(`served on port ${adminPort} \\(ADMIN_PORT\\).*curl http://127\\.0\\.0\\.1:${adminPort}/metrics`));
     assert.equal((await postJson(`${admin}/ingest/hrv`, reading("admin-x"))).status, 404);
     assert.equal((await postJson(`${url}/ingest/hrv`, reading("admin-ok"))).status, 202);
   });

@@ -27,8 +27,10 @@ export interface IngestDeps {
   /** Time a client has to send its whole request (408 past it); service-kit's default when unset. */
   requestTimeoutMs?: number;
   trustProxy?: boolean | number | string[];
-  /** false: /health and /metrics are served by the admin listener (buildAdminApp), not here. */
+  /** false: /metrics is served by the admin listener (buildAdminApp), not here; /health is served by both. */
   adminRoutes?: boolean;
+  /** ADMIN_PORT, named in the 404 of `/metrics` on this port. */
+  adminPort?: number;
   bodyLimitBytes?: number;
   /** Body limit of the `/batch` routes (up to 1,000 readings). */
   batchBodyLimitBytes?: number;
@@ -81,7 +83,9 @@ export async function buildApp(deps: IngestDeps): Promise<FastifyInstance> {
   });
   // Oura proves itself with the webhook signature, not with our credentials.
   await app.register(ouraWebhookRoutes(deps.oura, deps.publisher, now));
-  if (adminRoutes) registerHealthRoute(app, deps.link);
+  // /health stays on the client port too: the runbook curls it there, and it tells nothing secret.
+  registerHealthRoute(app, deps.link);
+  if (!adminRoutes) registerMetricsMovedRoute(app, deps.adminPort);
   return app;
 }
 
@@ -91,6 +95,15 @@ export function buildAdminApp(deps: Pick<IngestDeps, "link" | "registry" | "logg
   registerMetricsRoute(app, deps.registry);
   registerHealthRoute(app, deps.link);
   return app;
+}
+
+/** With ADMIN_PORT, `/metrics` on the client port says where it went instead of a bare 404. */
+function registerMetricsMovedRoute(app: FastifyInstance, adminPort: number | undefined): void {
+  const where = adminPort === undefined ? "the admin port (ADMIN_PORT)" : `port ${adminPort} (ADMIN_PORT)`;
+  app.get("/metrics", async (request, reply) => {
+    const host = (request.headers.host ?? "<ingest host>").replace(/:\d+$/, "");
+    return reply.code(404).send({ error: `/metrics is served on ${where}, not on this port: curl http://${host}:${adminPort ?? "<ADMIN_PORT>"}/metrics` });
+  });
 }
 
 function registerHealthRoute(app: FastifyInstance, link: NatsLink): void {

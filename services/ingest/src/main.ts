@@ -41,6 +41,7 @@ async function main(): Promise<void> {
     requestTimeoutMs: config.REQUEST_TIMEOUT_MS,
     trustProxy: trustProxyOf(config),
     adminRoutes: adminPort === undefined,
+    adminPort,
     bodyLimitBytes: config.BODY_LIMIT_BYTES,
     batchBodyLimitBytes: config.BATCH_BODY_LIMIT_BYTES,
     oura,
@@ -51,7 +52,7 @@ async function main(): Promise<void> {
   if (admin) {
     const adminHost = config.ADMIN_HOST ?? config.HOST;
     await admin.listen({ port: adminPort, host: adminHost });
-    logger.info(`[ingest] /health and /metrics on http://${adminHost}:${adminPort} (ADMIN_PORT), not on ${config.PORT}`);
+    logger.info(`[ingest] /health and /metrics on http://${adminHost}:${adminPort} (ADMIN_PORT); /metrics not on ${config.PORT}`);
   }
   await app.listen({ port: config.PORT, host: config.HOST });
   logger.info(`[ingest] Listening on http://${config.HOST}:${config.PORT} (stream mode ${settings.mode})`);
