@@ -93,7 +93,7 @@ describe("consumer binding", () => {
     const { logger } = capture();
     await assert.rejects(
       resolveBindings({ jsm: stack.jsm, logger, candidates: [names.core, names.legacy], durable: "missing-durable", filterSubject: HRV, label: "HRV", tag: "normalize" }),
-      (error: Error) => error instanceof ConsumerBindingError && error.message.includes("Failed to find HRV consumer on any available stream"),
+      (error: Error) => error instanceof ConsumerBindingError && error.message.includes("Failed to find HRV consumer on any available stream") && error.message.includes("npx aa-ops topology apply"),
     );
     const normalize = startService("normalize", { ...stack.env, PORT: "0", NORMALIZE_HRV_DURABLE: "missing-durable" });
     assert.notEqual(await normalize.exited, 0);
