@@ -66,6 +66,15 @@ describe("consumer binding", () => {
     await normalize.stop();
   });
 
+  test("ingest with no stream owning a subject names the deployed tool and the runbook script", async () => {
+    // athlete-ally.> has had no owner since the previous test's cutover.
+    const ingest = await stack.startIngest();
+    const line = ingest.messages().find((m) => m.startsWith(`[ingest] No stream owns ${HRV}`));
+    assert.ok(line?.includes("Create streams with: npx aa-ops topology apply --mode multi"), ingest.lines.join("\n"));
+    assert.ok(line?.includes("docs/phase-3/ops/create-streams.js"), line);
+    await ingest.stop();
+  });
+
   test("the owning stream is primary and the old one drains beside it", async () => {
     await stack.jsm.streams.add(toStreamConfig(coreSpec));
     await stack.jsm.consumers.add(names.core, hrvConsumer);
