@@ -66,6 +66,15 @@ describe("consumer binding", () => {
     await normalize.stop();
   });
 
+  test("ingest with no stream owning a subject names the deployed tool and the runbook script", async () => {
+    // athlete-ally.> has had no owner since the previous test's cutover.
+    const ingest = await stack.startIngest();
+    const line = ingest.messages().find((m) => m.startsWith(`[ingest] No stream owns ${HRV}`));
+    assert.ok(line?.includes("Create streams with: npx aa-ops topology apply --mode multi"), ingest.lines.join("\n"));
+    assert.ok(line?.includes("docs/phase-3/ops/create-streams.js"), line);
+    await ingest.stop();
+  });
+
   test("the owning stream is primary and the old one drains beside it", async () => {
     await stack.jsm.streams.add(toStreamConfig(coreSpec));
     await stack.jsm.consumers.add(names.core, hrvConsumer);
@@ -93,7 +102,7 @@ describe("consumer binding", () => {
     const { logger } = capture();
     await assert.rejects(
       resolveBindings({ jsm: stack.jsm, logger, candidates: [names.core, names.legacy], durable: "missing-durable", filterSubject: HRV, label: "HRV", tag: "normalize" }),
-      (error: Error) => error instanceof ConsumerBindingError && error.message.includes("Failed to find HRV consumer on any available stream"),
+      (error: Error) => error instanceof ConsumerBindingError && error.message.includes("Failed to find HRV consumer on any available stream") && error.message.includes("npx aa-ops topology apply"),
     );
     const normalize = startService("normalize", { ...stack.env, PORT: "0", NORMALIZE_HRV_DURABLE: "missing-durable" });
     assert.notEqual(await normalize.exited, 0);

@@ -176,7 +176,7 @@ for (const mode of ["multi", "single"] as const) {
         const normalize = startService("normalize", { ...stack.env, PORT: "0", NORMALIZE_SLEEP_DURABLE: "missing-sleep-durable" });
         assert.notEqual(await normalize.exited, 0);
         const log = normalize.messages();
-        assert.ok(log.some((m) => m.includes("Failed to find Sleep consumer on any available stream (durable missing-sleep-durable") && m.includes("create-consumers.js")), normalize.lines.join("\n"));
+        assert.ok(log.some((m) => m.includes("Failed to find Sleep consumer on any available stream (durable missing-sleep-durable") && m.includes("create-consumers.js") && m.includes("npx aa-ops topology apply")), normalize.lines.join("\n"));
         assert.ok(log.includes(`[normalize] HRV durable pull consumer bound: normalize-hrv-durable, subject: athlete-ally.hrv.raw-received`), "HRV lines unchanged");
       });
 

@@ -1,7 +1,8 @@
+import assert from "node:assert/strict";
 import { test } from "node:test";
 import { connect } from "@nats-io/transport-node";
 import { jetstreamManager } from "@nats-io/jetstream";
-import { applySafeChanges, DEFAULT_TOPOLOGY_NAMES, planTopology, readTopology, topologyFor } from "@aa/event-bus";
+import { applyPlan, DEFAULT_TOPOLOGY_NAMES, planTopology, readTopology, topologyFor, unfinished } from "@aa/event-bus";
 import { freePort } from "../helpers/nats.js";
 import { createTestSchema } from "../helpers/postgres.js";
 import { baseUrl, startService, type RunningService } from "../helpers/service.js";
@@ -18,7 +19,8 @@ test("3-node cluster, R3 streams: the HRV stream leader is SIGKILLed under load 
   const db = await createTestSchema();
   const services: RunningService[] = [];
   try {
-    await applySafeChanges(jsm, planTopology(await readTopology(jsm), topologyFor("multi", DEFAULT_TOPOLOGY_NAMES, 3)));
+    const plan = planTopology(await readTopology(jsm), topologyFor("multi", DEFAULT_TOPOLOGY_NAMES, 3));
+    assert.deepEqual(unfinished(await applyPlan(jsm, plan)), [], "the R3 topology must apply completely");
     const env = { NATS_URL: cluster.url, EVENT_STREAM_MODE: "multi", DATABASE_URL: db.url, DATABASE_SCHEMA: db.schema, HOST: "127.0.0.1", RETRY_BUDGET_MS: "60000" };
     const [normalizePort, ingestPort] = [String(await freePort()), String(await freePort())];
     services.push(startService("normalize", { ...env, PORT: normalizePort }), startService("ingest", { ...env, PORT: ingestPort }));

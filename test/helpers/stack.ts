@@ -1,7 +1,7 @@
 import { connect } from "@nats-io/transport-node";
 import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
-import { applySafeChanges, DEFAULT_TOPOLOGY_NAMES, planTopology, readTopology, topologyFor, type StreamMode } from "@aa/event-bus";
+import { applyPlan, DEFAULT_TOPOLOGY_NAMES, planTopology, readTopology, topologyFor, unfinished, type StreamMode } from "@aa/event-bus";
 import { freePort, startNats, type PrivateNats } from "./nats.js";
 import { createTestSchema, type TestSchema } from "./postgres.js";
 import { baseUrl, startService, type RunningService } from "./service.js";
@@ -9,8 +9,8 @@ import { baseUrl, startService, type RunningService } from "./service.js";
 /** Creates the mode's streams and all three durables, as the ops scripts would. */
 export async function applyTopology(jsm: JetStreamManager, mode: StreamMode): Promise<void> {
   const plan = planTopology(await readTopology(jsm), topologyFor(mode, DEFAULT_TOPOLOGY_NAMES, 1));
-  const { skipped } = await applySafeChanges(jsm, plan);
-  if (skipped.length > 0) throw new Error(`topology not applied: ${skipped.map((s) => s.kind).join(", ")}`);
+  const left = unfinished(await applyPlan(jsm, plan));
+  if (left.length > 0) throw new Error(`topology not applied: ${left.map((o) => `${o.change.kind} ${o.result}`).join(", ")}`);
 }
 
 export interface Stack {

@@ -2,7 +2,7 @@ import { jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 import type { Logger } from "pino";
 import { describeStreamMode, parseStreamMode, type StreamMode } from "./mode.js";
-import { applySafeChanges, readTopology } from "./topology/apply.js";
+import { applyPlan, readTopology, type ChangeOutcome } from "./topology/apply.js";
 import { planTopology } from "./topology/diff.js";
 import { topologyFor, topologyNamesFromEnv, type TopologyNames } from "./topology/spec.js";
 
@@ -28,15 +28,19 @@ export async function manageStreams(nc: NatsConnection, settings: EventBusSettin
   const jsm = await jetstreamManager(nc);
   const desired = topologyFor(settings.mode, settings.names, replicas);
   const plan = planTopology(await readTopology(jsm), { ...desired, consumers: [] });
-  const { skipped } = await applySafeChanges(jsm, plan);
-  for (const change of plan.streams) {
-    if (change.kind === "create" || change.kind === "update") logger.info({ fields: change.fields }, `[event-bus] Stream ${change.spec.name}: ${change.kind}d`);
-  }
-  for (const change of skipped) {
-    if ("conflicts" in change) {
-      const owners = change.conflicts.map((c) => `${c.subject} owned by ${c.ownedBy}`).join(", ");
-      logger.warn(`[event-bus] Stream ${change.spec.name} not applied (${change.kind}): ${owners || change.fields.map((f) => f.field).join(", ")}. Run: npx aa-ops migrate --to ${settings.mode}`);
-    }
-  }
+  const outcomes = await applyPlan(jsm, plan, { onChange: (outcome) => logStreamOutcome(outcome, settings.mode, logger) });
+  // A stream the service cannot create or correct stops the startup.
+  const failed = outcomes.find((outcome) => outcome.result === "failed");
+  if (failed !== undefined) throw failed.error;
   return jsm;
+}
+
+function logStreamOutcome(outcome: ChangeOutcome, mode: StreamMode, logger: Logger): void {
+  if (outcome.type !== "stream") return;
+  const { change } = outcome;
+  if (outcome.result === "applied") logger.info({ fields: change.fields }, `[event-bus] Stream ${change.spec.name}: ${change.kind}d`);
+  if (outcome.result !== "skipped") return;
+  const owners = change.conflicts.map((c) => `${c.subject} owned by ${c.ownedBy}`).join(", ");
+  const why = owners || change.fields.map((f) => f.field).join(", ");
+  logger.warn(`[event-bus] Stream ${change.spec.name} not applied (${change.kind}): ${why}. Run: npx aa-ops migrate --to ${mode}`);
 }

@@ -1,7 +1,7 @@
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import type pg from "pg";
 import { Subjects } from "@aa/contracts";
-import { EventPublisher, eventBusSettings, manageStreams } from "@aa/event-bus";
+import { EventPublisher, eventBusSettings, manageStreams, type StreamMode } from "@aa/event-bus";
 import { connectNats, crashPoint, createLogger, createMetricsRegistry, exitOnStartupError, onShutdownSignal, createPostgresPool, recordNatsConnection, type Logger } from "@aa/service-kit";
 import { buildAdminApp, buildApp } from "./app.js";
 import { loadIngestConfig, ouraWebhookSettings, trustProxyOf, type IngestConfig } from "./config.js";
@@ -22,7 +22,7 @@ async function main(): Promise<void> {
   const settings = eventBusSettings(process.env, logger);
   const link = await connectNats({ url: config.NATS_URL, name: "ingest-service", logger });
   const jsm = config.FEATURE_SERVICE_MANAGES_STREAMS ? await manageStreams(link.nc, settings, config.REPLICAS, logger) : await jetstreamManager(link.nc);
-  await logRoute(jsm, logger);
+  await logRoute(jsm, settings.mode, logger);
   const auth = await startAuthentication(authSettings, config, logger);
 
   const registry = createMetricsRegistry();
@@ -122,12 +122,14 @@ function logOuraWebhooks(oura: ReturnType<typeof ouraWebhookSettings>, logger: L
 }
 
 /** Says which stream will store each accepted reading: publishing follows subjects, not the mode. */
-async function logRoute(jsm: Awaited<ReturnType<typeof jetstreamManager>>, logger: Logger): Promise<void> {
+async function logRoute(jsm: Awaited<ReturnType<typeof jetstreamManager>>, mode: StreamMode, logger: Logger): Promise<void> {
+  // Name what Kubernetes runs (the topology Job) and the runbook's script doing the same.
+  const create = `npx aa-ops topology apply --mode ${mode} (runbook equivalent: node docs/phase-3/ops/create-streams.js)`;
   for (const subject of [Subjects.hrvRawReceived.subject, Subjects.sleepRawReceived.subject, Subjects.ouraWebhookReceived.subject]) {
     try {
       logger.info(`[ingest] ${subject} is stored by stream ${await jsm.streams.find(subject)}`);
     } catch {
-      logger.error(`[ingest] No stream owns ${subject}: publishes will fail with 503 until one does. Create streams with: node docs/phase-3/ops/create-streams.js`);
+      logger.error(`[ingest] No stream owns ${subject}: publishes will fail with 503 until one does. Create streams with: ${create}`);
     }
   }
 }

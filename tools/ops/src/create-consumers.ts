@@ -1,6 +1,5 @@
 import {
-  applyConsumerChange,
-  consumerCall,
+  applyPlan,
   consumerSpecs,
   coveringPattern,
   diffConsumer,
@@ -8,13 +7,14 @@ import {
   owningStream,
   readTopology,
   topologyFor,
+  unfinished,
+  type ChangeOutcome,
   type ConsumerChange,
   type ConsumerSpec,
-  type CurrentTopology,
 } from "@aa/event-bus";
 import type { JetStreamManager } from "@nats-io/jetstream";
 import { openJetStream } from "./connection.js";
-import { migrateCommand } from "./create-streams.js";
+import { migrateCommand, reportSent } from "./create-streams.js";
 import { errorMessage, fieldLines, footer, formatMs, header, type Writer } from "./output.js";
 import { loadOrReport, yesNo, type ExitCode, type OpsRunOptions } from "./run.js";
 import { consumerSettingsFromEnv, type ConsumerSettings } from "./settings.js";
@@ -57,9 +57,13 @@ async function createConsumers(jsm: JetStreamManager, settings: ConsumerSettings
     settings.streamName === undefined ? await targetsByOwner(jsm, specs) : await targetsOnStream(jsm, settings, specs, write);
   if (targets === undefined) return 1;
   const current = await readTopology(jsm);
-  let ok = true;
-  // One failing durable must not hide the others: process all, then report.
-  for (const target of targets) ok = (await processTarget(jsm, target, current, settings, write)) && ok;
+  const consumers = targets.map(({ spec, stream }) => diffConsumer(spec, stream, current));
+  const onChange = (outcome: ChangeOutcome): void => {
+    if (outcome.type === "consumer") reportConsumer(outcome.change, outcome, settings, write);
+  };
+  // One failing durable must not hide the others: the applier goes on, then we report.
+  const outcomes = await applyPlan(jsm, { streams: [], consumers }, { dryRun: settings.dryRun, onChange });
+  const ok = unfinished(outcomes).length === 0;
   const closing = ok ? "✅ All consumers processed successfully" : "❌ Some consumers were not created or corrected (see above)";
   footer(write, settings.dryRun ? [closing, "   Dry run: nothing was sent to the server"] : [closing]);
   return ok ? 0 : 1;
@@ -104,67 +108,40 @@ function writeCreateStreamsHint(stream: string, settings: ConsumerSettings, writ
   const modePrefix = settings.mode === "multi" ? "" : `EVENT_STREAM_MODE=${settings.mode} `;
   write("   Create the streams first:");
   write(`   ${modePrefix}NATS_URL=${settings.natsUrl} node create-streams.js`);
+  // The same plan and applier as the runbook script; what the Kubernetes topology Job runs.
+  write(`   (or: NATS_URL=${settings.natsUrl} npx aa-ops topology apply --mode ${settings.mode})`);
   const expected = topologyFor(settings.mode, settings.names, 1).streams.map((s) => s.name);
   if (stream !== "" && !expected.includes(stream)) {
     write(`   (${stream} is not a stream of EVENT_STREAM_MODE=${settings.mode}, whose streams are ${expected.join(", ")})`);
   }
 }
 
-async function processTarget(jsm: JetStreamManager, target: Target, current: CurrentTopology, settings: ConsumerSettings, write: Writer): Promise<boolean> {
-  const { spec, stream } = target;
+/** The runbook's lines for one durable: what differs, then what the applier did about it. */
+function reportConsumer(change: ConsumerChange, outcome: ChangeOutcome, settings: ConsumerSettings, write: Writer): void {
+  const { spec, stream } = change;
   write("");
   write(`Processing consumer: ${spec.durable}`);
   write(`  Description: ${spec.description}`);
   if (stream === undefined) return reportNoStream(spec, settings, write);
-  return processConsumer(jsm, diffConsumer(spec, stream, current), settings, write);
-}
-
-function reportNoStream(spec: ConsumerSpec, settings: ConsumerSettings, write: Writer): boolean {
-  write(`❌ No stream captures subject ${spec.filterSubject}; consumer ${spec.durable} not created`);
-  writeCreateStreamsHint("", settings, write);
-  return false;
-}
-
-/** Reports and applies one consumer change; false when the durable is not as desired afterwards. */
-async function processConsumer(jsm: JetStreamManager, change: ConsumerChange, settings: ConsumerSettings, write: Writer): Promise<boolean> {
-  const name = change.spec.durable;
   if (settings.streamName === undefined) noteUnexpectedOwner(change, settings, write);
-  if (change.kind === "none") {
-    write(`✓  Consumer ${name} exists with correct config`);
-    return true;
-  }
-  if (change.kind !== "create" && change.kind !== "update") {
-    reportForbidden(change, write);
-    return false;
-  }
+  const name = spec.durable;
+  if (change.kind === "none") return write(`✓  Consumer ${name} exists with correct config`);
+  if (change.kind !== "create" && change.kind !== "update") return reportForbidden(change, write);
   if (change.kind === "create") {
     write(`➕ Consumer ${name} does not exist`);
-    write(`   Creating on stream: ${change.stream ?? ""}`);
-    write(`   Filter subject: ${change.spec.filterSubject}`);
-    write(`   Max deliver: ${change.spec.maxDeliver}, Ack wait: ${formatMs(change.spec.ackWaitMs)}`);
+    write(`   Creating on stream: ${stream}`);
+    write(`   Filter subject: ${spec.filterSubject}`);
+    write(`   Max deliver: ${spec.maxDeliver}, Ack wait: ${formatMs(spec.ackWaitMs)}`);
   } else {
-    write(`🔄 Consumer ${name} config differs (stream ${change.stream ?? ""})`);
+    write(`🔄 Consumer ${name} config differs (stream ${stream})`);
     for (const line of fieldLines(change.fields)) write(line);
   }
-  return send(jsm, change, settings.dryRun, change.kind === "create" ? "created" : "updated", write);
+  reportSent("consumer", name, change.kind === "create" ? "created" : "updated", outcome, write);
 }
 
-async function send(jsm: JetStreamManager, change: ConsumerChange, dryRun: boolean, done: string, write: Writer): Promise<boolean> {
-  const name = change.spec.durable;
-  if (dryRun) {
-    const call = consumerCall(change);
-    if (call !== undefined) write(`   Would send: ${call.api} ${JSON.stringify(call.body)}`);
-    write(`🔍 Dry run: consumer ${name} not ${done}`);
-    return true;
-  }
-  try {
-    await applyConsumerChange(jsm, change);
-  } catch (error) {
-    write(`❌ Consumer ${name} could not be ${done}: ${errorMessage(error)}`);
-    return false;
-  }
-  write(`✅ Consumer ${name} ${done} successfully`);
-  return true;
+function reportNoStream(spec: ConsumerSpec, settings: ConsumerSettings, write: Writer): void {
+  write(`❌ No stream captures subject ${spec.filterSubject}; consumer ${spec.durable} not created`);
+  writeCreateStreamsHint("", settings, write);
 }
 
 function reportForbidden(change: ConsumerChange, write: Writer): void {

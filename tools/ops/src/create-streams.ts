@@ -1,4 +1,12 @@
-import { applyStreamChange, planTopology, readTopology, streamCall, topologyFor, type StreamChange } from "@aa/event-bus";
+import {
+  applyPlan,
+  planTopology,
+  readTopology,
+  topologyFor,
+  unfinished,
+  type ChangeOutcome,
+  type StreamChange,
+} from "@aa/event-bus";
 import type { JetStreamManager } from "@nats-io/jetstream";
 import { openJetStream } from "./connection.js";
 import { errorMessage, fieldLines, footer, formatMs, header, type Writer } from "./output.js";
@@ -44,8 +52,11 @@ async function createStreams(jsm: JetStreamManager, settings: StreamSettings, wr
     reportMigrationNeeded(streams, settings.mode, write);
     return 1;
   }
-  let ok = true;
-  for (const change of streams) ok = (await processStream(jsm, change, settings.dryRun, write)) && ok;
+  const onChange = (outcome: ChangeOutcome): void => {
+    if (outcome.type === "stream") reportStream(outcome.change, outcome, write);
+  };
+  const outcomes = await applyPlan(jsm, { streams, consumers: [] }, { dryRun: settings.dryRun, onChange });
+  const ok = unfinished(outcomes).length === 0;
   const closing = ok ? "✅ All streams processed successfully" : "❌ Some streams were not created or corrected (see above)";
   footer(write, settings.dryRun ? [closing, "   Dry run: nothing was sent to the server"] : [closing]);
   return ok ? 0 : 1;
@@ -57,45 +68,34 @@ function introduce(change: StreamChange, write: Writer): void {
   write(`  Description: ${change.spec.description}`);
 }
 
-/** Reports and applies one stream change; false when the stream is not as desired afterwards. */
-async function processStream(jsm: JetStreamManager, change: StreamChange, dryRun: boolean, write: Writer): Promise<boolean> {
+/** The runbook's lines for one stream: what differs, then what the applier did about it. */
+function reportStream(change: StreamChange, outcome: ChangeOutcome, write: Writer): void {
   introduce(change, write);
   const name = change.spec.name;
-  if (change.kind === "none") {
-    write(`✓  Stream ${name} exists with correct config`);
-    return true;
-  }
-  if (change.kind === "forbidden") {
-    reportForbidden(change, write);
-    return false;
-  }
-  const created = change.kind === "create";
-  if (created) {
+  if (change.kind === "none") return write(`✓  Stream ${name} exists with correct config`);
+  if (change.kind === "forbidden") return reportForbidden(change, write);
+  if (change.kind === "needs_migration") return reportConflicts(change, write);
+  if (change.kind === "create") {
     write(`➕ Stream ${name} does not exist`);
     write(`   Creating with: ${creationSummary(change)}`);
   } else {
     write(`🔄 Stream ${name} config differs`);
     for (const line of fieldLines(change.fields)) write(line);
   }
-  return send(jsm, change, dryRun, created ? "created" : "updated", write);
+  reportSent("stream", name, change.kind === "create" ? "created" : "updated", outcome, write);
 }
 
-async function send(jsm: JetStreamManager, change: StreamChange, dryRun: boolean, done: string, write: Writer): Promise<boolean> {
-  const name = change.spec.name;
-  if (dryRun) {
-    const call = streamCall(change);
-    if (call !== undefined) write(`   Would send: ${call.api} ${JSON.stringify(call.body)}`);
-    write(`🔍 Dry run: stream ${name} not ${done}`);
-    return true;
+/** The closing line of one sent (or, in a dry run, unsent) change; shared with create-consumers. */
+export function reportSent(noun: "stream" | "consumer", name: string, done: string, outcome: ChangeOutcome, write: Writer): void {
+  const what = `${noun === "stream" ? "Stream" : "Consumer"} ${name}`;
+  if (outcome.result === "would_apply") {
+    if (outcome.call !== undefined) write(`   Would send: ${outcome.call.api} ${JSON.stringify(outcome.call.body)}`);
+    write(`🔍 Dry run: ${noun} ${name} not ${done}`);
+  } else if (outcome.result === "failed") {
+    write(`❌ ${what} could not be ${done}: ${errorMessage(outcome.error)}`);
+  } else {
+    write(`✅ ${what} ${done} successfully`);
   }
-  try {
-    await applyStreamChange(jsm, change);
-  } catch (error) {
-    write(`❌ Stream ${name} could not be ${done}: ${errorMessage(error)}`);
-    return false;
-  }
-  write(`✅ Stream ${name} ${done} successfully`);
-  return true;
 }
 
 function creationSummary(change: StreamChange): string {
@@ -111,13 +111,19 @@ function reportForbidden(change: StreamChange, write: Writer): void {
   write(`   stream that may hold data. Stream ${name} was not changed.`);
 }
 
+function reportConflicts(change: StreamChange, write: Writer): void {
+  write(`⛔ Stream ${change.spec.name}: its subjects are owned by another stream`);
+  for (const c of change.conflicts) {
+    write(`   ${c.subject} is owned by stream ${c.ownedBy}${c.ownerPattern === c.subject ? "" : ` (its subject ${c.ownerPattern})`}`);
+  }
+}
+
 /** Our subjects are owned by another stream: say by whom, change nothing, name the migration. */
 function reportMigrationNeeded(streams: readonly StreamChange[], mode: string, write: Writer): void {
   for (const change of streams) {
     introduce(change, write);
     if (change.kind === "needs_migration") {
-      write(`⛔ Stream ${change.spec.name}: its subjects are owned by another stream`);
-      for (const c of change.conflicts) write(`   ${c.subject} is owned by stream ${c.ownedBy}${c.ownerPattern === c.subject ? "" : ` (its subject ${c.ownerPattern})`}`);
+      reportConflicts(change, write);
     } else if (change.kind === "none") {
       write(`✓  Stream ${change.spec.name} exists with correct config`);
     } else {

@@ -42,28 +42,65 @@ function parseDryRun(raw: string | undefined, problems: string[]): boolean {
   return false;
 }
 
-function parseMode(raw: string | undefined, problems: string[]): StreamMode {
+/** A bad setting, said in one line that names where the value came from (option or env var). */
+export class SettingError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "SettingError";
+  }
+}
+
+/** A command-line option's value, when one was given (a bare `--mode` parses as `true`). */
+type OptionValue = string | boolean | undefined;
+
+const given = (option: OptionValue): option is string => typeof option === "string";
+
+/**
+ * The one stream-mode parser of the ops tools: `--mode` when given, else EVENT_STREAM_MODE.
+ * Unset means multi (the services' default) unless `required`: `topology plan/apply` and
+ * `migrate` change the server, so they make the operator say which mode.
+ */
+export function streamModeSetting(option: OptionValue, env: OpsEnv, required: boolean): StreamMode {
+  const raw = given(option) ? option : env.EVENT_STREAM_MODE;
+  if (required && (raw === undefined || raw.trim() === "")) {
+    throw new SettingError("--mode is required: single or multi (or set EVENT_STREAM_MODE)");
+  }
   try {
     return parseStreamMode(raw);
   } catch (error) {
     if (!(error instanceof StreamModeError)) throw error;
-    problems.push(error.message);
-    return "multi";
+    throw new SettingError(given(option) ? `--mode must be single or multi, got ${JSON.stringify(raw)}` : error.message);
   }
 }
 
-function parseReplicas(raw: string | undefined, environment: string, problems: string[]): number {
-  if (raw === undefined) return environment === "production" ? 3 : 1;
+/**
+ * The one replicas parser: `--replicas` when given, else REPLICAS; unset means 3 when
+ * NODE_ENV=production, else 1, so a plan run there does not propose shrinking R3 streams to R1.
+ */
+export function replicasSetting(option: OptionValue, env: OpsEnv): number {
+  const raw = given(option) ? option : text(env, "REPLICAS");
+  if (raw === undefined) return text(env, "NODE_ENV") === "production" ? 3 : 1;
   if (/^[0-9]+$/.test(raw) && Number(raw) > 0) return Number(raw);
-  problems.push(`REPLICAS must be a positive integer (1 for staging, 3 for production), got ${JSON.stringify(raw)}`);
-  return 1;
+  const source = given(option) ? "--replicas" : "REPLICAS";
+  throw new SettingError(`${source} must be a positive integer (1 for staging, 3 for production), got ${JSON.stringify(raw)}`);
+}
+
+/** A setting's value, or `fallback` with its problem added to the list (to report all at once). */
+function collect<T>(parse: () => T, fallback: T, problems: string[]): T {
+  try {
+    return parse();
+  } catch (error) {
+    if (!(error instanceof SettingError)) throw error;
+    problems.push(error.message);
+    return fallback;
+  }
 }
 
 function parseCommon(env: OpsEnv, problems: string[]): CommonSettings {
   return {
     natsUrl: text(env, "NATS_URL") ?? DEFAULT_NATS_URL,
     dryRun: parseDryRun(text(env, "DRY_RUN"), problems),
-    mode: parseMode(env.EVENT_STREAM_MODE, problems),
+    mode: collect(() => streamModeSetting(undefined, env, false), "multi", problems),
     names: topologyNamesFromEnv(env),
   };
 }
@@ -78,7 +115,8 @@ export function streamSettingsFromEnv(env: OpsEnv): Readonly<StreamSettings> {
   const problems: string[] = [];
   const environment = text(env, "NODE_ENV") ?? "development";
   const common = parseCommon(env, problems);
-  return done({ ...common, environment, replicas: parseReplicas(text(env, "REPLICAS"), environment, problems) }, problems);
+  const replicas = collect(() => replicasSetting(undefined, env), 1, problems);
+  return done({ ...common, environment, replicas }, problems);
 }
 
 /** Settings of create-consumers; throws one ConfigError listing every problem. */

@@ -86,8 +86,11 @@ export async function resolveBindings(request: BindingRequest): Promise<Binding[
     }
   }
   if (bindings.length === 0) {
+    // Name what Kubernetes runs (the topology Job) and the runbook's script doing the same.
+    const create = "npx aa-ops topology apply --mode <single|multi>";
+    const runbook = "NATS_URL=<url> STREAM_NAME=<stream> node docs/phase-3/ops/create-consumers.js";
     throw new ConsumerBindingError(
-      `[${tag}] Failed to find ${label} consumer on any available stream (durable ${durable}, candidates: ${candidates.join(", ")}). Create it with: NATS_URL=<url> STREAM_NAME=<stream> node docs/phase-3/ops/create-consumers.js`,
+      `[${tag}] Failed to find ${label} consumer on any available stream (durable ${durable}, candidates: ${candidates.join(", ")}). Create it with: ${create} (runbook equivalent: ${runbook})`,
     );
   }
   if (!bindings.some((b) => b.role === "primary")) {

@@ -1,8 +1,9 @@
-import { parseStreamMode, StreamModeError, type StreamMode, type Topology } from "@aa/event-bus";
+import type { StreamMode, Topology } from "@aa/event-bus";
 import { createPostgresPool, withoutPassword, type PostgresTlsEnv } from "@aa/service-kit";
 import type pg from "pg";
 import { usageError, type CommandInput, type OptionSpec } from "./command.js";
-import { desiredTopology } from "./topology.js";
+import { streamModeSetting } from "../settings.js";
+import { asUsage, desiredTopology } from "./topology.js";
 
 export const DEFAULT_INGEST_URL = "http://127.0.0.1:4101";
 export const DEFAULT_NORMALIZE_URL = "http://127.0.0.1:4102";
@@ -68,15 +69,7 @@ export function describeDatabase(target: DatabaseTarget): string {
 }
 
 /** `--mode`, else EVENT_STREAM_MODE, else multi: the mode the services run in with this env. */
-export function modeOf(input: Input): StreamMode {
-  const option = input.options.mode;
-  try {
-    return parseStreamMode(typeof option === "string" ? option : input.env.EVENT_STREAM_MODE);
-  } catch (error) {
-    if (!(error instanceof StreamModeError)) throw error;
-    throw usageError(typeof option === "string" ? `--mode must be single or multi, got ${JSON.stringify(option)}` : error.message);
-  }
-}
+export const modeOf = (input: Input): StreamMode => asUsage(() => streamModeSetting(input.options.mode, input.env, false));
 
 export const MODE_OPTIONS: Readonly<Record<string, OptionSpec>> = {
   mode: { type: "string", value: "<single|multi>", help: "Stream mode to check against (default: $EVENT_STREAM_MODE, else multi as the services)" },

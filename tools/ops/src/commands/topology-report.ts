@@ -1,9 +1,6 @@
 import { consumerCall, streamCall, type ApiCall, type ChangeKind, type ConsumerChange, type StreamChange, type TopologyPlan } from "@aa/event-bus";
 import { fieldLines, formatValue, type Writer } from "../output.js";
 
-/** Kinds `topology apply` sends; the others it skips and reports. */
-export const isSafe = (kind: ChangeKind): kind is "create" | "update" => kind === "create" || kind === "update";
-
 const summary = (config: Record<string, unknown>): string =>
   Object.entries(config)
     .filter(([field]) => field !== "name" && field !== "durable_name" && field !== "description")

@@ -1,52 +1,38 @@
 import {
-  applyConsumerChange,
-  applyStreamChange,
-  consumerCall,
-  parseStreamMode,
+  applyPlan,
   planTopology,
   readTopology,
-  StreamModeError,
-  streamCall,
   topologyFor,
   topologyNamesFromEnv,
   type ApiCall,
+  type ApplyResult,
   type ChangeKind,
+  type ChangeOutcome,
   type StreamMode,
   type Topology,
-  type TopologyPlan,
 } from "@aa/event-bus";
 import type { JetStreamManager } from "@nats-io/jetstream";
 import { writeJson } from "../format.js";
 import { errorMessage, type Writer } from "../output.js";
-import type { OpsEnv } from "../settings.js";
+import { replicasSetting, SettingError, streamModeSetting } from "../settings.js";
 import { usageError, type CliExitCode, type Command, type CommandInput } from "./command.js";
-import { callLine, consumerDetails, consumerLabel, isSafe, planJson, streamDetails, writePlan } from "./topology-report.js";
+import { callLine, consumerDetails, consumerLabel, planJson, streamDetails, writePlan } from "./topology-report.js";
 
 /** The desired topology from `--mode`/EVENT_STREAM_MODE, `--replicas`/REPLICAS and the name env vars. */
 export function desiredTopology(input: Pick<CommandInput, "options" | "env">): Topology {
-  const mode = modeOf(input.options.mode, input.env);
-  return topologyFor(mode, topologyNamesFromEnv(input.env), replicasOf(input.options.replicas, input.env));
+  const { options, env } = input;
+  const mode = asUsage(() => streamModeSetting(options.mode, env, true));
+  return topologyFor(mode, topologyNamesFromEnv(env), asUsage(() => replicasSetting(options.replicas, env)));
 }
 
-function modeOf(option: string | boolean | undefined, env: OpsEnv): StreamMode {
-  const raw = typeof option === "string" ? option : env.EVENT_STREAM_MODE;
-  if (raw === undefined || raw.trim() === "") throw usageError("--mode is required: single or multi (or set EVENT_STREAM_MODE)");
+/** A setting parsed for a command line: a bad value is a usage error (exit 2). */
+export function asUsage<T>(parse: () => T): T {
   try {
-    return parseStreamMode(raw);
+    return parse();
   } catch (error) {
-    if (!(error instanceof StreamModeError)) throw error;
-    throw usageError(typeof option === "string" ? `--mode must be single or multi, got ${JSON.stringify(raw)}` : error.message);
+    if (error instanceof SettingError) throw usageError(error.message);
+    throw error;
   }
-}
-
-// Same default as create-streams: R3 in production unless told otherwise, so a plan run
-// there without --replicas does not propose shrinking the streams to one replica.
-function replicasOf(option: string | boolean | undefined, env: OpsEnv): number {
-  const raw = typeof option === "string" ? option : env.REPLICAS?.trim() || undefined;
-  if (raw === undefined) return env.NODE_ENV?.trim() === "production" ? 3 : 1;
-  if (/^[1-9][0-9]*$/.test(raw)) return Number(raw);
-  const source = typeof option === "string" ? "--replicas" : "REPLICAS";
-  throw usageError(`${source} must be a positive integer (1 for staging, 3 for production), got ${JSON.stringify(raw)}`);
 }
 
 /** What `topology plan` and `topology apply` work towards, and where. */
@@ -76,63 +62,28 @@ export async function topologyPlan(jsm: JetStreamManager, target: TopologyTarget
   return 0;
 }
 
-/** What happened to one change during `topology apply`. */
+/** What happened to one change during `topology apply`, as printed and as `--json` shows it. */
 export interface ApplyOutcome {
   type: "stream" | "consumer";
   name: string;
   kind: ChangeKind;
-  result: "unchanged" | "applied" | "would_apply" | "skipped" | "failed";
+  result: ApplyResult;
   call?: ApiCall;
   reasons: string[];
 }
 
-interface Step {
-  type: ApplyOutcome["type"];
-  name: string;
-  kind: ChangeKind;
-  call: ApiCall | undefined;
-  reasons: string[];
-  send(): Promise<void>;
-}
-
-async function runStep(step: Step, dryRun: boolean): Promise<ApplyOutcome> {
-  const { type, name, kind, reasons } = step;
-  const base = { type, name, kind, reasons, ...(step.call ? { call: step.call } : {}) };
-  if (kind === "none") return { ...base, result: "unchanged", reasons: [] };
-  if (!isSafe(kind)) return { ...base, result: "skipped" };
-  if (dryRun) return { ...base, result: "would_apply" };
-  try {
-    await step.send();
-    return { ...base, result: "applied" };
-  } catch (error) {
-    return { ...base, result: "failed", reasons: [errorMessage(error)] };
+/** The report of one outcome of the shared applier: its label, and why it was skipped or failed. */
+function describeOutcome(outcome: ChangeOutcome): ApplyOutcome {
+  const { type, result, call } = outcome;
+  const base = { type, kind: outcome.change.kind, result, ...(call ? { call } : {}) };
+  const name = outcome.type === "stream" ? outcome.change.spec.name : consumerLabel(outcome.change);
+  if (result === "unchanged") return { ...base, name, reasons: [] };
+  if (result === "failed") return { ...base, name, reasons: [errorMessage(outcome.error)] };
+  if (outcome.type === "stream") return { ...base, name, reasons: streamDetails(outcome.change) };
+  if (outcome.blockedBy !== undefined) {
+    return { ...base, name, reasons: [`stream ${outcome.blockedBy} was not ${outcome.change.kind}d (see above)`] };
   }
-}
-
-/** Sends the safe changes of a plan (streams before consumers); never deletes anything. */
-export async function applyPlan(jsm: JetStreamManager, plan: TopologyPlan, dryRun: boolean, report: (o: ApplyOutcome) => void): Promise<ApplyOutcome[]> {
-  const outcomes: ApplyOutcome[] = [];
-  const done = (outcome: ApplyOutcome): void => {
-    outcomes.push(outcome);
-    report(outcome);
-  };
-  const failedStreams = new Set<string>();
-  for (const change of plan.streams) {
-    const step = { type: "stream", name: change.spec.name, kind: change.kind, call: streamCall(change), reasons: streamDetails(change) } as const;
-    const outcome = await runStep({ ...step, send: () => applyStreamChange(jsm, change) }, dryRun);
-    if (outcome.result === "failed") failedStreams.add(change.spec.name);
-    done(outcome);
-  }
-  for (const change of plan.consumers) {
-    const step = { type: "consumer", name: consumerLabel(change), kind: change.kind, call: consumerCall(change), reasons: consumerDetails(change) } as const;
-    // A durable whose stream just failed to be created or updated would fail too.
-    if (isSafe(change.kind) && change.stream !== undefined && failedStreams.has(change.stream)) {
-      done({ ...step, result: "skipped", reasons: [`stream ${change.stream} was not ${change.kind}d (see above)`] });
-      continue;
-    }
-    done(await runStep({ ...step, send: () => applyConsumerChange(jsm, change) }, dryRun));
-  }
-  return outcomes;
+  return { ...base, name, reasons: consumerDetails(outcome.change) };
 }
 
 const VERB: Record<string, string> = { create: "created", update: "updated" };
@@ -167,8 +118,13 @@ function writeApplySummary(write: Writer, outcomes: readonly ApplyOutcome[], dry
 export async function topologyApply(jsm: JetStreamManager, target: TopologyTarget, dryRun: boolean, write: Writer, json: boolean): Promise<CliExitCode> {
   const plan = planTopology(await readTopology(jsm), target.desired);
   if (!json) writeHeading(write, dryRun ? "Topology apply (dry run)" : "Topology apply", target);
-  const report = json ? () => undefined : (o: ApplyOutcome) => writeOutcome(write, o);
-  const outcomes = await applyPlan(jsm, plan, dryRun, report);
+  const outcomes: ApplyOutcome[] = [];
+  const onChange = (outcome: ChangeOutcome): void => {
+    const described = describeOutcome(outcome);
+    outcomes.push(described);
+    if (!json) writeOutcome(write, described);
+  };
+  await applyPlan(jsm, plan, { dryRun, onChange });
   if (json) writeJson(write, { ...heading(target), dryRun, outcomes });
   else writeApplySummary(write, outcomes, dryRun, target.desired.mode);
   return outcomes.some((o) => o.result === "skipped" || o.result === "failed") ? 1 : 0;
