@@ -33,6 +33,7 @@ describe("tracing: one trace from the HTTP request through JetStream to the stor
   const marker = `trace-payload-${tag}`;
   let stack: Stack;
   let receiver: OtlpReceiver;
+  let normalizeEnv: Record<string, string>;
   const spansOf = (traceId: string) => receiver.spans.filter((s) => s.traceId === traceId);
   const one = (spans: readonly ReceivedSpan[], what: string, match: (s: ReceivedSpan) => boolean) => {
     const found = spans.filter(match);
@@ -45,7 +46,8 @@ describe("tracing: one trace from the HTTP request through JetStream to the stor
     stack = await createStack({ mode: "multi" });
     // A short batch delay so spans arrive within the test's patience; each service one encoding.
     const otel = { OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url, OTEL_BSP_SCHEDULE_DELAY: "100" };
-    await stack.startNormalize({ ...otel, OTEL_EXPORTER_OTLP_PROTOCOL: "http/json", OTEL_SERVICE_NAME: `normalize-under-test-${tag}` });
+    normalizeEnv = { ...otel, OTEL_EXPORTER_OTLP_PROTOCOL: "http/json", OTEL_SERVICE_NAME: `normalize-under-test-${tag}` };
+    await stack.startNormalize(normalizeEnv);
     await stack.startIngest({ ...otel, OTEL_EXPORTER_OTLP_PROTOCOL: "http/protobuf" });
   });
   after(async () => {
@@ -93,6 +95,31 @@ describe("tracing: one trace from the HTTP request through JetStream to the stor
     const exported = JSON.stringify(receiver.spans);
     assert.ok(!exported.includes(userId) && !exported.includes(marker), "no user id or payload in any exported span");
     assert.deepEqual(receiver.errors, []);
+  });
+
+  test("a backlog consumed as a batch: one CONSUMER span with a link to each message's trace, the batch write its child", async () => {
+    await stack.normalize!.stop();
+    const traces = Array.from({ length: 8 }, () => [hex(16), hex(8)] as const);
+    for (const [i, [traceId, spanId]] of traces.entries()) {
+      const h = natsHeaders();
+      h.set("traceparent", traceparentOf(traceId, spanId));
+      const event = { eventId: `batch-${tag}-${i}`, userId, date: `2025-09-0${i + 1}`, rmssd: 50 + i, receivedAt: new Date().toISOString() };
+      await stack.js.publish(HRV, JSON.stringify(event), { msgID: event.eventId, headers: h });
+    }
+    await stack.startNormalize(normalizeEnv);
+    // Deliveries queue up as they arrive: some messages may be processed alone, the rest in batches.
+    const consumers = () => receiver.spans.filter((s) => s.kind === SpanKinds.consumer && s.service === `normalize-under-test-${tag}`);
+    const covered = (spanId: string) => consumers().some((s) => s.parentSpanId === spanId || s.links.some((l) => l.spanId === spanId));
+    await waitFor(() => traces.every(([, spanId]) => covered(spanId)), { timeoutMs: 20_000, what: "a consumer span (child or link) for every message" })
+      .catch((error: Error) => assert.fail(`${error.message}: ${JSON.stringify(consumers().filter((s) => !s.parentSpanId))}`));
+    const batch = consumers().find((s) => s.links.some((l) => traces.some(([, spanId]) => spanId === l.spanId)));
+    assert.ok(batch, "at least two of the eight were consumed as a batch");
+    const count = Number(batch.attributes["messaging.batch.message_count"]);
+    assert.ok(count >= 2 && batch.links.length === count, `a link per message: ${JSON.stringify(batch)}`);
+    assert.ok(batch.links.every((l) => traces.some(([traceId, spanId]) => l.traceId === traceId && l.spanId === spanId)), "each link is the context its message carried");
+    assert.equal(batch.parentSpanId, "", "a batch has many parents: it starts a trace of its own");
+    const write = await waitFor(() => receiver.spans.find((s) => s.kind === SpanKinds.client && s.parentSpanId === batch.spanId), { what: "the batch write span" });
+    assert.equal(write.attributes["db.operation.batch.size"], count);
   });
 
   test("a poison message: the DLQ copy carries the trace, the dead-letter log line its ids, and a replay continues it", async () => {
