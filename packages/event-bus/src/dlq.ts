@@ -77,7 +77,13 @@ export async function publishToDlq(js: JetStreamClient, input: DeadLetterInput, 
   }
 }
 
-async function sendCopy(js: JetStreamClient, input: DeadLetterInput, subject: string, msgId: string, timeoutMs: number): Promise<void> {
+async function sendCopy(
+  js: JetStreamClient,
+  input: DeadLetterInput,
+  subject: string,
+  msgId: string,
+  timeoutMs: number,
+): Promise<void> {
   const { msg } = input;
   const h = natsHeaders();
   h.set(DlqHeaders.reason, input.reason);

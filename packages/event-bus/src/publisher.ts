@@ -21,7 +21,7 @@ export interface PublisherOptions {
    * once with a PublishError (callers answer 503 + Retry-After) instead of queueing in memory.
    */
   maxInFlight?: number;
-  /** Spans of each publish (PRODUCER, child of the active context); default the global API tracer, a no-op without an SDK. */
+  /** PRODUCER span per publish, child of the active context; default the global API tracer (no-op without an SDK). */
   tracer?: Tracer;
 }
 
@@ -94,7 +94,8 @@ export class EventPublisher {
     return inSpanContext(span, async () => {
       try {
         const receipt = await this.#publish(request);
-        span.setAttributes({ [MessagingAttributes.stream]: receipt.stream, [MessagingAttributes.streamSequence]: receipt.seq, [MessagingAttributes.duplicate]: receipt.duplicate });
+        const { stream, streamSequence, duplicate } = MessagingAttributes;
+        span.setAttributes({ [stream]: receipt.stream, [streamSequence]: receipt.seq, [duplicate]: receipt.duplicate });
         return receipt;
       } catch (error) {
         markFailed(span, error);
@@ -165,4 +166,5 @@ function toHeaders(values: Record<string, string> | undefined): MsgHdrs | undefi
   return h.keys().length > 0 ? h : undefined;
 }
 
-const inSpanContext = <T>(span: Span, work: () => Promise<T>): Promise<T> => context.with(trace.setSpan(context.active(), span), work);
+const inSpanContext = <T>(span: Span, work: () => Promise<T>): Promise<T> =>
+  context.with(trace.setSpan(context.active(), span), work);

@@ -83,11 +83,15 @@ export async function inSpan<T>(span: Span, parent: Context, work: () => Promise
   }
 }
 
+const NATS_SEND: Attributes = { [A.system]: "nats", [A.operationName]: "publish", [A.operationType]: "send" };
+const NATS_PROCESS: Attributes = { [A.system]: "nats", [A.operationName]: "process", [A.operationType]: "process" };
+const msgIdOf = (msg: JsMsg): string => msg.headers?.get("Nats-Msg-Id") ?? "";
+
 /** The PRODUCER span of one JetStream publish, child of the active context. */
 export function startPublishSpan(tracer: Tracer, subject: string, msgId: string): Span {
   return tracer.startSpan(`publish ${subject}`, {
     kind: SpanKind.PRODUCER,
-    attributes: { [A.system]: "nats", [A.operationName]: "publish", [A.operationType]: "send", [A.destination]: subject, [A.messageId]: msgId },
+    attributes: { ...NATS_SEND, [A.destination]: subject, [A.messageId]: msgId },
   });
 }
 
@@ -99,15 +103,13 @@ export interface DeliveryTarget {
 
 function deliveryAttributes(target: DeliveryTarget, msg: JsMsg): Attributes {
   return {
-    [A.system]: "nats",
-    [A.operationName]: "process",
-    [A.operationType]: "process",
+    ...NATS_PROCESS,
     [A.destination]: msg.subject,
     [A.stream]: target.stream,
     [A.consumerGroup]: target.durable,
     [A.deliveryCount]: msg.info.deliveryCount,
     [A.streamSequence]: msg.info.streamSequence,
-    [A.messageId]: msg.headers?.get("Nats-Msg-Id") ?? "",
+    [A.messageId]: msgIdOf(msg),
   };
 }
 
@@ -115,11 +117,17 @@ function deliveryAttributes(target: DeliveryTarget, msg: JsMsg): Attributes {
  * Runs `work` in a CONSUMER span that continues the trace the message carries (child of its
  * PRODUCER span); a span active here (a batch) becomes a link, so the two stay connected.
  */
-export function processMessage<T>(tracer: Tracer, target: DeliveryTarget, msg: JsMsg, work: () => Promise<T>): Promise<T> {
+export function processMessage<T>(
+  tracer: Tracer,
+  target: DeliveryTarget,
+  msg: JsMsg,
+  work: () => Promise<T>,
+): Promise<T> {
   const parent = extractTraceContext(msg.headers);
   const around = trace.getSpanContext(context.active());
   const links: Link[] = around ? [{ context: around }] : [];
-  const span = tracer.startSpan(`process ${msg.subject}`, { kind: SpanKind.CONSUMER, attributes: deliveryAttributes(target, msg), links }, parent);
+  const attributes = deliveryAttributes(target, msg);
+  const span = tracer.startSpan(`process ${msg.subject}`, { kind: SpanKind.CONSUMER, attributes, links }, parent);
   return inSpan(span, parent, work);
 }
 
@@ -127,22 +135,36 @@ export function processMessage<T>(tracer: Tracer, target: DeliveryTarget, msg: J
  * Runs `work` in one CONSUMER span for a batch, a new trace with a link to each message's
  * context (a batch has many parents: semantic conventions model that with links).
  */
-export function processBatch<T>(tracer: Tracer, target: DeliveryTarget, msgs: readonly JsMsg[], work: () => Promise<T>): Promise<T> {
+export function processBatch<T>(
+  tracer: Tracer,
+  target: DeliveryTarget,
+  msgs: readonly JsMsg[],
+  work: () => Promise<T>,
+): Promise<T> {
   const links: Link[] = [];
   for (const msg of msgs) {
     const origin = trace.getSpanContext(extractTraceContext(msg.headers));
-    if (origin) links.push({ context: origin, attributes: { [A.messageId]: msg.headers?.get("Nats-Msg-Id") ?? "", [A.deliveryCount]: msg.info.deliveryCount } });
+    const attributes = { [A.messageId]: msgIdOf(msg), [A.deliveryCount]: msg.info.deliveryCount };
+    if (origin) links.push({ context: origin, attributes });
   }
   const subject = msgs[0]?.subject ?? "";
-  const attributes: Attributes = { [A.system]: "nats", [A.operationName]: "process", [A.operationType]: "process", [A.destination]: subject, [A.stream]: target.stream, [A.consumerGroup]: target.durable, [A.batchCount]: msgs.length };
+  const attributes: Attributes = {
+    ...NATS_PROCESS,
+    [A.destination]: subject,
+    [A.stream]: target.stream,
+    [A.consumerGroup]: target.durable,
+    [A.batchCount]: msgs.length,
+  };
   const span = tracer.startSpan(`process ${subject}`, { kind: SpanKind.CONSUMER, attributes, links }, ROOT_CONTEXT);
   return inSpan(span, ROOT_CONTEXT, work);
 }
 
-/** Notes a message's outcome on the active span (a batch span gets one event per message that did not succeed). */
+/** Notes a message's outcome on the active span: an event per message that did not succeed. */
 export function recordOutcome(result: string, msg: JsMsg): void {
   const span = result === "success" ? undefined : trace.getActiveSpan();
   if (!span) return;
   span.addEvent(result, { [A.streamSequence]: msg.info.streamSequence, [A.deliveryCount]: msg.info.deliveryCount });
-  if (result === "dlq" || result === "schema_invalid") span.setStatus({ code: SpanStatusCode.ERROR, message: `dead-lettered (${result})` });
+  if (result === "dlq" || result === "schema_invalid") {
+    span.setStatus({ code: SpanStatusCode.ERROR, message: `dead-lettered (${result})` });
+  }
 }

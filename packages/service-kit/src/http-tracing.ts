@@ -1,4 +1,5 @@
-import { context, propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Span, type Tracer } from "@opentelemetry/api";
+import { context, propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace } from "@opentelemetry/api";
+import type { Attributes, Span, Tracer } from "@opentelemetry/api";
 import type { FastifyInstance, FastifyRequest } from "fastify";
 
 /** Routes that get no span by default: probes and scrapes every few seconds would drown the traces. */
@@ -18,10 +19,14 @@ export function traceRequests(app: FastifyInstance, tracer: Tracer, untraced: re
     const route = request.routeOptions.url;
     if (route !== undefined && skip.has(route)) return done();
     const parent = propagation.extract(ROOT_CONTEXT, request.headers);
-    const span = tracer.startSpan(route === undefined ? request.method : `${request.method} ${route}`, {
-      kind: SpanKind.SERVER,
-      attributes: { "http.request.method": request.method, "url.scheme": request.protocol, "network.protocol.version": request.raw.httpVersion, ...(route === undefined ? {} : { "http.route": route }) },
-    }, parent);
+    const attributes: Attributes = {
+      "http.request.method": request.method,
+      "url.scheme": request.protocol,
+      "network.protocol.version": request.raw.httpVersion,
+      ...(route === undefined ? {} : { "http.route": route }),
+    };
+    const name = route === undefined ? request.method : `${request.method} ${route}`;
+    const span = tracer.startSpan(name, { kind: SpanKind.SERVER, attributes }, parent);
     const active = trace.setSpan(parent, span);
     traces.set(request, span);
     // Every later hook and the handler continue from here, so they (and their log lines) run inside the span.

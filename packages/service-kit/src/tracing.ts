@@ -1,10 +1,5 @@
 import { diag, DiagLogLevel } from "@opentelemetry/api";
-import { W3CTraceContextPropagator } from "@opentelemetry/core";
-import { OTLPTraceExporter as OtlpJsonExporter } from "@opentelemetry/exporter-trace-otlp-http";
-import { OTLPTraceExporter as OtlpProtobufExporter } from "@opentelemetry/exporter-trace-otlp-proto";
-import { defaultResource, detectResources, envDetector, resourceFromAttributes } from "@opentelemetry/resources";
-import { BatchSpanProcessor, NodeTracerProvider, type SpanExporter } from "@opentelemetry/sdk-trace-node";
-import { ATTR_SERVICE_NAME } from "@opentelemetry/semantic-conventions";
+import type { SpanExporter } from "@opentelemetry/sdk-trace-node";
 import type { Logger } from "pino";
 import { ConfigError } from "./config.js";
 import { withoutPassword } from "./postgres.js";
@@ -18,13 +13,14 @@ export interface TracingSettings {
   disabled: boolean;
   /** `OTEL_SERVICE_NAME`, else the service's default (`ingest-service`, `normalize-service`). */
   serviceName: string;
-  /** The OTLP traces endpoint (`OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` or `OTEL_EXPORTER_OTLP_ENDPOINT`); none: nothing is exported. */
+  /** `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`, else `OTEL_EXPORTER_OTLP_ENDPOINT`; none: nothing is exported. */
   endpoint: string | undefined;
   /** `OTEL_EXPORTER_OTLP_(TRACES_)PROTOCOL`, default `http/protobuf` as the specification says. */
   protocol: OtlpProtocol;
 }
 
-const set = (value: string | undefined): string | undefined => (value === undefined || value.trim() === "" ? undefined : value.trim());
+/** The trimmed value; empty counts as unset, as the specification says. */
+const set = (value: string | undefined): string | undefined => value?.trim() || undefined;
 
 /**
  * Reads the `OTEL_*` variables this process decides on, reporting every problem at once. The SDK
@@ -32,13 +28,17 @@ const set = (value: string | undefined): string | undefined => (value === undefi
  */
 export function tracingSettings(env: Record<string, string | undefined>, defaultServiceName: string): TracingSettings {
   const problems: string[] = [];
-  const protocolVar = set(env.OTEL_EXPORTER_OTLP_TRACES_PROTOCOL) ? "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL" : "OTEL_EXPORTER_OTLP_PROTOCOL";
+  const tracesProtocol = set(env.OTEL_EXPORTER_OTLP_TRACES_PROTOCOL) !== undefined;
+  const protocolVar = tracesProtocol ? "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL" : "OTEL_EXPORTER_OTLP_PROTOCOL";
   const protocol = set(env[protocolVar]) ?? "http/protobuf";
   if (!(OTLP_PROTOCOLS as readonly string[]).includes(protocol)) {
-    problems.push(`${protocolVar} must be one of ${OTLP_PROTOCOLS.join(", ")} (grpc is not built in), got ${JSON.stringify(protocol)}`);
+    const allowed = OTLP_PROTOCOLS.join(", ");
+    problems.push(`${protocolVar} must be one of ${allowed} (grpc is not built in), got ${JSON.stringify(protocol)}`);
   }
   const exporter = set(env.OTEL_TRACES_EXPORTER) ?? "otlp";
-  if (exporter !== "otlp" && exporter !== "none") problems.push(`OTEL_TRACES_EXPORTER must be otlp or none, got ${JSON.stringify(exporter)}`);
+  if (exporter !== "otlp" && exporter !== "none") {
+    problems.push(`OTEL_TRACES_EXPORTER must be otlp or none, got ${JSON.stringify(exporter)}`);
+  }
   if (problems.length > 0) throw new ConfigError(problems);
   const endpoint = set(env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT) ?? set(env.OTEL_EXPORTER_OTLP_ENDPOINT);
   return {
@@ -51,19 +51,23 @@ export function tracingSettings(env: Record<string, string | undefined>, default
 
 /** The started SDK (or its absence). Libraries reach it through the global API (`trace.getTracer`). */
 export interface Tracing {
-  /** Exports what is buffered and stops; resolves also when the collector does not answer (bounded by OTEL_EXPORTER_OTLP_TIMEOUT). */
+  /** Exports what is buffered and stops; bounded by OTEL_EXPORTER_OTLP_TIMEOUT when the collector does not answer. */
   shutdown(): Promise<void>;
 }
 
-function exporterFor(protocol: OtlpProtocol): SpanExporter {
+// The SDK and the exporters are loaded only when used: a process that exports nothing does not
+// pay for loading the OTLP serializers (nor one with OTEL_SDK_DISABLED for the SDK).
+async function exporterFor(protocol: OtlpProtocol): Promise<SpanExporter> {
   // Both read the endpoint, headers, timeout and compression from OTEL_EXPORTER_OTLP_*.
-  return protocol === "http/json" ? new OtlpJsonExporter() : new OtlpProtobufExporter();
+  if (protocol === "http/json") return new (await import("@opentelemetry/exporter-trace-otlp-http")).OTLPTraceExporter();
+  return new (await import("@opentelemetry/exporter-trace-otlp-proto")).OTLPTraceExporter();
 }
 
 /** Sends the SDK's own complaints (an unreachable collector) to our log, not to the console. */
 function routeDiagnostics(logger: Logger): void {
   const warn = (message: string) => logger.warn(`[tracing] ${message}`);
-  diag.setLogger({ error: warn, warn, info: () => undefined, debug: () => undefined, verbose: () => undefined }, DiagLogLevel.WARN);
+  const quiet = () => undefined;
+  diag.setLogger({ error: warn, warn, info: quiet, debug: quiet, verbose: quiet }, DiagLogLevel.WARN);
 }
 
 /**
@@ -71,18 +75,25 @@ function routeDiagnostics(logger: Logger): void {
  * `@opentelemetry/api` produce spans. Call once, first thing in `main`. Only the W3C trace context
  * is propagated (no baggage: clients' baggage would travel on in message headers unchecked).
  */
-export function startTracing(settings: TracingSettings, logger: Logger): Tracing {
+export async function startTracing(settings: TracingSettings, logger: Logger): Promise<Tracing> {
   const tag = `[${settings.serviceName}]`;
   if (settings.disabled) {
     logger.info(`${tag} Tracing off (OTEL_SDK_DISABLED=true)`);
     return { shutdown: async () => undefined };
   }
   routeDiagnostics(logger);
+  const [{ W3CTraceContextPropagator }, resources, sdk] = await Promise.all([
+    import("@opentelemetry/core"),
+    import("@opentelemetry/resources"),
+    import("@opentelemetry/sdk-trace-node"),
+  ]);
+  const { defaultResource, detectResources, envDetector, resourceFromAttributes } = resources;
   const resource = defaultResource()
-    .merge(resourceFromAttributes({ [ATTR_SERVICE_NAME]: settings.serviceName }))
+    .merge(resourceFromAttributes({ "service.name": settings.serviceName }))
     .merge(detectResources({ detectors: [envDetector] }));
-  const spanProcessors = settings.endpoint === undefined ? [] : [new BatchSpanProcessor(exporterFor(settings.protocol))];
-  const provider = new NodeTracerProvider({ resource, spanProcessors });
+  const exporter = settings.endpoint === undefined ? undefined : await exporterFor(settings.protocol);
+  const spanProcessors = exporter === undefined ? [] : [new sdk.BatchSpanProcessor(exporter)];
+  const provider = new sdk.NodeTracerProvider({ resource, spanProcessors });
   provider.register({ propagator: new W3CTraceContextPropagator() });
   logger.info(settings.endpoint === undefined
     ? `${tag} Tracing on: trace context propagated and trace ids logged; no OTLP endpoint set, so no span is exported`

@@ -18,7 +18,7 @@ async function main(): Promise<void> {
   const ouraConfig = ouraSettings(config);
   const logger = createLogger({ service: "normalize", level: config.LOG_LEVEL, format: config.LOG_FORMAT, userIdHashKey: config.LOG_HASH_KEY });
   // First, so every span of this process (HTTP, publish, consume) goes to the registered SDK.
-  const tracing = startTracing(tracingSettings(process.env, "normalize-service"), logger);
+  const tracing = await startTracing(tracingSettings(process.env, "normalize-service"), logger);
   if (config.LOG_HASH_KEY === undefined) logger.warn("[normalize] LOG_HASH_KEY is not set: user ids in the logs are hashed with a random key of this process, so they match only within its own logs");
   const settings = eventBusSettings(process.env, logger);
   logger.info(`[normalize-service] Stream candidates: ${streamCandidates(settings.mode, settings.names).join(", ")}`);

@@ -18,8 +18,18 @@ function markFailed(span: Span, error: unknown): void {
   span.setStatus({ code: SpanStatusCode.ERROR });
 }
 
-async function inDbSpan<T>(table: string, rows: number, write: () => Promise<T>, outcome: (result: T) => Attributes): Promise<T> {
-  const attributes = { "db.system.name": "postgresql", "db.operation.name": "INSERT", "db.collection.name": table, ...(rows > 1 ? { "db.operation.batch.size": rows } : {}) };
+async function inDbSpan<T>(
+  table: string,
+  rows: number,
+  write: () => Promise<T>,
+  outcome: (result: T) => Attributes,
+): Promise<T> {
+  const attributes: Attributes = {
+    "db.system.name": "postgresql",
+    "db.operation.name": "INSERT",
+    "db.collection.name": table,
+    ...(rows > 1 ? { "db.operation.batch.size": rows } : {}),
+  };
   return tracer.startActiveSpan(`INSERT ${table}`, { kind: SpanKind.CLIENT, attributes }, async (span) => {
     try {
       const result = await write();
@@ -40,10 +50,13 @@ async function inDbSpan<T>(table: string, rows: number, write: () => Promise<T>,
  */
 export function tracedWrites<R>(table: string, store: ReadingWrites<R>): ReadingWrites<R> {
   return {
-    write: (pool, row) => inDbSpan(table, 1, () => store.write(pool, row), (outcome) => ({ "aa.write.stale_count": outcome === "stale" ? 1 : 0 })),
-    writeBatch: (pool, rows) => inDbSpan(table, rows.length, () => store.writeBatch(pool, rows), (outcomes) => ({ "aa.write.stale_count": staleCount(outcomes) })),
+    write: (pool, row) => inDbSpan(table, 1, () => store.write(pool, row), (o) => stale(o === "stale" ? 1 : 0)),
+    writeBatch: (pool, rows) =>
+      inDbSpan(table, rows.length, () => store.writeBatch(pool, rows), (o) => stale(staleCount(o))),
   };
 }
+
+const stale = (count: number): Attributes => ({ "aa.write.stale_count": count });
 
 /** Readings that changed nothing (a newer one is stored): a replay's signature in a trace. */
 function staleCount(outcomes: Map<string, WriteOutcome>): number {

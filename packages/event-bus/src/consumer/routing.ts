@@ -35,6 +35,10 @@ export interface MessageHandler<T> {
   handleBatch?(events: T[], metas: DeliveryMeta[]): Promise<(void | "ignored" | Error)[]>;
 }
 
+type BatchHandler<T> = NonNullable<MessageHandler<T>["handleBatch"]>;
+
+const errorText = (errors: readonly { field: string; message: string }[]): string => errors.map((e) => `${e.field} ${e.message}`).join("; ");
+
 /** Result label of `<service>_<kind>_messages_total`. */
 export type MessageResult = "success" | "schema_invalid" | "retry" | "dlq" | "ignored";
 
@@ -95,7 +99,8 @@ export class MessageRouter<T> {
    */
   async routeBatch(ctx: RouteContext, msgs: readonly JsMsg[]): Promise<number> {
     if (!this.o.handler.handleBatch || msgs.length === 1 || Date.now() < this.#backoffUntil) return this.#routeEach(ctx, msgs);
-    return processBatch(this.#tracer, ctx, msgs, () => this.#routeTogether(ctx, msgs, this.o.handler.handleBatch!.bind(this.o.handler)));
+    const handleBatch = this.o.handler.handleBatch.bind(this.o.handler);
+    return processBatch(this.#tracer, ctx, msgs, () => this.#routeTogether(ctx, msgs, handleBatch));
   }
 
   /** A message of a batch that did not succeed gets a span of its own, in its own trace (the DLQ copy carries it). */
@@ -103,12 +108,12 @@ export class MessageRouter<T> {
     return processMessage(this.#tracer, ctx, msg, work);
   }
 
-  async #routeTogether(ctx: RouteContext, msgs: readonly JsMsg[], handleBatch: NonNullable<MessageHandler<T>["handleBatch"]>): Promise<number> {
+  async #routeTogether(ctx: RouteContext, msgs: readonly JsMsg[], handleBatch: BatchHandler<T>): Promise<number> {
     const valid: { msg: JsMsg; event: T }[] = [];
     for (const msg of msgs) {
       const decoded = this.o.handler.decode(msg.data);
       if (decoded.ok) valid.push({ msg, event: decoded.value });
-      else await this.#alone(ctx, msg, () => this.#deadLetter(ctx, msg, DlqReasons.schemaInvalid, decoded.errors.map((e) => `${e.field} ${e.message}`).join("; "), "schema_invalid"));
+      else await this.#alone(ctx, msg, () => this.#deadLetter(ctx, msg, DlqReasons.schemaInvalid, errorText(decoded.errors), "schema_invalid"));
     }
     if (valid.length === 0) return 0;
     let outcomes: (void | "ignored" | Error)[];
@@ -218,7 +223,8 @@ export class MessageRouter<T> {
   async #copyToDlq(ctx: RouteContext, msg: JsMsg, reason: string, error: string): Promise<boolean> {
     for (let attempt = 1; ; attempt++) {
       try {
-        await publishToDlq(this.o.js, { msg, prefix: this.o.dlqPrefix, reason, error, durable: ctx.durable, service: this.o.service, tracer: this.#tracer });
+        const { dlqPrefix: prefix, service } = this.o;
+        await publishToDlq(this.o.js, { msg, prefix, reason, error, durable: ctx.durable, service, tracer: this.#tracer });
         return true;
       } catch (dlqError) {
         const last = this.#isLastDelivery(ctx, msg);
