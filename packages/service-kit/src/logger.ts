@@ -64,15 +64,14 @@ function serializers(hash: (userId: string) => string) {
   };
 }
 
-const NO_TRACE = Object.freeze({});
-
 /**
  * `trace_id` and `span_id` of the span active where a line is logged (a request's, a message's),
  * so one event can be followed across both services' logs; nothing outside a span or with tracing off.
  */
 function activeTraceIds(): { trace_id?: string; span_id?: string } {
   const span = trace.getSpanContext(context.active());
-  return span && isSpanContextValid(span) ? { trace_id: span.traceId, span_id: span.spanId } : NO_TRACE;
+  // A new object each time: pino merges the record's own fields into what the mixin returns.
+  return span && isSpanContextValid(span) ? { trace_id: span.traceId, span_id: span.spanId } : {};
 }
 
 /** One logger per process; libraries receive it (or a child) as an argument. */
