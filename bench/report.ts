@@ -19,7 +19,7 @@ export interface BenchRun {
   drainTwo: DrainResult;
   /** One normalize with ANNOUNCE_STORED=false: the drain without the per-event announcement. */
   drainQuiet: DrainResult;
-  /** e2e single-event POSTs with tracing off, on without an endpoint, on exporting to a local sink. */
+  /** e2e single-event POSTs with tracing off, without an endpoint (no SDK), exporting to a local sink. */
   tracing: TracingResult[];
   rss: RssSample[];
   peakRssMb: { ingest: number; normalize: number };
@@ -83,8 +83,8 @@ function pipelineComparisons(run: BenchRun): Comparison[] {
 
 const TRACING_FIGURES: Record<TracingResult["mode"], string> = {
   off: "e2eSingleTracingOffEventsPerSec",
-  "on, no endpoint": "e2eSingleTracingNoEndpointEventsPerSec",
-  "on, exporting": "e2eSingleTracingExportingEventsPerSec",
+  "no endpoint": "e2eSingleTracingNoEndpointEventsPerSec",
+  exporting: "e2eSingleTracingExportingEventsPerSec",
 };
 
 const tracingOff = (run: BenchRun): number | undefined => run.tracing.find((t) => t.mode === "off")?.single.eventsPerSec;

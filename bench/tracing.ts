@@ -5,7 +5,7 @@ import type { Cleanup } from "./env.js";
 import type { ServiceRunner } from "./services.js";
 
 /** The three ways tracing can run, with the env each service gets. */
-export const TRACING_MODES = ["off", "on, no endpoint", "on, exporting"] as const;
+export const TRACING_MODES = ["off", "no endpoint", "exporting"] as const;
 export type TracingMode = (typeof TRACING_MODES)[number];
 
 export interface TracingResult {
@@ -37,7 +37,7 @@ async function startSink(cleanup: Cleanup): Promise<{ url: string; requests: num
 
 function envOf(mode: TracingMode, sinkUrl: string): Record<string, string> {
   if (mode === "off") return { OTEL_SDK_DISABLED: "true" };
-  if (mode === "on, no endpoint") return {};
+  if (mode === "no endpoint") return {};
   return { OTEL_EXPORTER_OTLP_ENDPOINT: sinkUrl, OTEL_EXPORTER_OTLP_PROTOCOL: "http/protobuf" };
 }
 

@@ -7,8 +7,9 @@ import { InMemorySpanExporter, NodeTracerProvider, SimpleSpanProcessor } from "@
 import { ConfigError, createHttpServer, createLogger, createMetricsRegistry, tracingSettings } from "@aa/service-kit";
 
 describe("tracing settings from the standard OTEL_* variables", () => {
-  test("defaults: the service's own name, http/protobuf, no endpoint (nothing exported), SDK on", () => {
-    assert.deepEqual(tracingSettings({}, "ingest-service"), { disabled: false, serviceName: "ingest-service", endpoint: undefined, protocol: "http/protobuf" });
+  test("defaults: the service's own name, http/protobuf, no endpoint (so no SDK is started: nothing to pay)", () => {
+    const expected = { disabled: false, serviceName: "ingest-service", endpoint: undefined, exporter: "otlp", protocol: "http/protobuf" };
+    assert.deepEqual(tracingSettings({}, "ingest-service"), expected);
   });
 
   test("OTEL_SERVICE_NAME overrides the default; the traces endpoint and protocol win over the general ones", () => {
@@ -19,7 +20,8 @@ describe("tracing settings from the standard OTEL_* variables", () => {
       OTEL_EXPORTER_OTLP_PROTOCOL: "grpc",
       OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: "http/json",
     };
-    assert.deepEqual(tracingSettings(env, "ingest-service"), { disabled: false, serviceName: "ingest-eu", endpoint: "http://tempo:4318/v1/traces", protocol: "http/json" });
+    const expected = { disabled: false, serviceName: "ingest-eu", endpoint: "http://tempo:4318/v1/traces", exporter: "otlp", protocol: "http/json" };
+    assert.deepEqual(tracingSettings(env, "ingest-service"), expected);
   });
 
   test("OTEL_SDK_DISABLED=true (any case) turns the SDK off; any other value leaves it on", () => {
@@ -29,7 +31,8 @@ describe("tracing settings from the standard OTEL_* variables", () => {
   });
 
   test("OTEL_TRACES_EXPORTER=none exports nothing even with an endpoint", () => {
-    assert.equal(tracingSettings({ OTEL_TRACES_EXPORTER: "none", OTEL_EXPORTER_OTLP_ENDPOINT: "http://collector:4318" }, "x").endpoint, undefined);
+    const settings = tracingSettings({ OTEL_TRACES_EXPORTER: "none", OTEL_EXPORTER_OTLP_ENDPOINT: "http://collector:4318" }, "x");
+    assert.deepEqual([settings.exporter, settings.endpoint], ["none", undefined]);
   });
 
   test("grpc or an unknown exporter is a startup error naming the variable and the value, every problem at once", () => {

@@ -122,24 +122,33 @@ describe("tracing: one trace from the HTTP request through JetStream to the stor
     assert.equal(write.attributes["db.operation.batch.size"], count);
   });
 
-  test("OTEL_SDK_DISABLED=true: no span exported, no trace context put into the message, no trace ids in the logs", async () => {
-    await stack.ingest!.stop();
-    const ingest = await stack.startIngest({ OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url, OTEL_BSP_SCHEDULE_DELAY: "100", OTEL_SDK_DISABLED: "true" });
-    await ingest.waitForLog("[ingest-service] Tracing off (OTEL_SDK_DISABLED=true)");
-    const [traceId, callerSpanId] = [hex(16), hex(8)];
-    const seen = await stack.js.publish("athlete-ally.hrv.normalized-stored", "{}"); // a marker: the stream position before ours
-    const posted = await postJson(`${stack.ingestUrl}/ingest/hrv`, { userId, date: "2025-08-01", rmssd: 60 }, { traceparent: traceparentOf(traceId, callerSpanId) });
-    assert.equal(posted.status, 202);
-    const raw = await waitFor(async () => {
-      const message = await stack.jsm.streams.getMessage("AA_CORE_HOT", { last_by_subj: HRV });
-      return message && message.seq > seen.seq ? message : undefined;
-    }, { what: "the reading in the stream" });
-    assert.equal(raw.header?.get("traceparent") ?? "", "", "nothing injected");
-    // normalize (tracing on) starts a trace of its own for it; ingest exported nothing under the caller's.
-    await waitFor(async () => (await stack.db.pool.query("SELECT 1 FROM hrv_data WHERE user_id = $1 AND date = '2025-08-01'", [userId])).rowCount === 1, { what: "the row" });
-    assert.deepEqual(spansOf(traceId), []);
-    assert.ok(!ingest.lines.some((l) => l.includes('"trace_id"')), "no trace ids in ingest's log");
-  });
+  // Disabled wins over a configured endpoint; without an endpoint no SDK is started at all.
+  const untraced: [string, () => Record<string, string>, string][] = [
+    ["OTEL_SDK_DISABLED=true", () => ({ OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url, OTEL_SDK_DISABLED: "true" }), "Tracing off (OTEL_SDK_DISABLED=true)"],
+    ["no OTLP endpoint", () => ({}), "Tracing off: no OTLP endpoint set"],
+  ];
+  for (const [what, env, line] of untraced) {
+    test(`${what}: no SDK, so no span, no trace context put into the message, no trace ids in the logs`, async () => {
+      await stack.ingest!.stop();
+      const ingest = await stack.startIngest(env());
+      await ingest.waitForLog(`[ingest-service] ${line}`);
+      const [traceId, callerSpanId] = [hex(16), hex(8)];
+      const seen = await stack.js.publish("athlete-ally.hrv.normalized-stored", "{}"); // the stream position before ours
+      const date = what.startsWith("no") ? "2025-08-02" : "2025-08-01";
+      const posted = await postJson(`${stack.ingestUrl}/ingest/hrv`, { userId, date, rmssd: 60 }, { traceparent: traceparentOf(traceId, callerSpanId) });
+      assert.equal(posted.status, 202);
+      const raw = await waitFor(async () => {
+        const message = await stack.jsm.streams.getMessage("AA_CORE_HOT", { last_by_subj: HRV });
+        return message && message.seq > seen.seq ? message : undefined;
+      }, { what: "the reading in the stream" });
+      assert.equal(raw.header?.get("traceparent") ?? "", "", "nothing injected");
+      // normalize (exporting) starts a trace of its own for it; nothing arrives under the caller's trace id.
+      const stored = async () => (await stack.db.pool.query("SELECT 1 FROM hrv_data WHERE user_id = $1 AND date = $2", [userId, date])).rowCount === 1;
+      await waitFor(stored, { what: "the row" });
+      assert.deepEqual(spansOf(traceId), []);
+      assert.ok(!ingest.lines.some((l) => l.includes('"trace_id"')), "no trace ids in ingest's log");
+    });
+  }
 
   test("a poison message: the DLQ copy carries the trace, the dead-letter log line its ids, and a replay continues it", async () => {
     const [traceId, callerSpanId] = [hex(16), hex(8)];

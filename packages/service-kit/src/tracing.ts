@@ -15,6 +15,12 @@ export interface TracingSettings {
   serviceName: string;
   /** `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`, else `OTEL_EXPORTER_OTLP_ENDPOINT`; none: nothing is exported. */
   endpoint: string | undefined;
+  /**
+   * `OTEL_TRACES_EXPORTER`: `otlp` (default) starts the SDK only with an endpoint, so a process with
+   * nowhere to send spans pays nothing; `none` starts it without exporting (trace ids in logs, context
+   * propagated, at the cost of making spans).
+   */
+  exporter: "otlp" | "none";
   /** `OTEL_EXPORTER_OTLP_(TRACES_)PROTOCOL`, default `http/protobuf` as the specification says. */
   protocol: OtlpProtocol;
 }
@@ -45,6 +51,7 @@ export function tracingSettings(env: Record<string, string | undefined>, default
     disabled: set(env.OTEL_SDK_DISABLED)?.toLowerCase() === "true",
     serviceName: set(env.OTEL_SERVICE_NAME) ?? defaultServiceName,
     endpoint: exporter === "none" ? undefined : endpoint,
+    exporter: exporter as TracingSettings["exporter"],
     protocol: protocol as OtlpProtocol,
   };
 }
@@ -81,6 +88,10 @@ export async function startTracing(settings: TracingSettings, logger: Logger): P
     logger.info(`${tag} Tracing off (OTEL_SDK_DISABLED=true)`);
     return { shutdown: async () => undefined };
   }
+  if (settings.exporter === "otlp" && settings.endpoint === undefined) {
+    logger.info(`${tag} Tracing off: no OTLP endpoint set (OTEL_EXPORTER_OTLP_ENDPOINT); an incoming traceparent is not continued`);
+    return { shutdown: async () => undefined };
+  }
   routeDiagnostics(logger);
   const [{ W3CTraceContextPropagator }, resources, sdk] = await Promise.all([
     import("@opentelemetry/core"),
@@ -96,7 +107,7 @@ export async function startTracing(settings: TracingSettings, logger: Logger): P
   const provider = new sdk.NodeTracerProvider({ resource, spanProcessors });
   provider.register({ propagator: new W3CTraceContextPropagator() });
   logger.info(settings.endpoint === undefined
-    ? `${tag} Tracing on: trace context propagated and trace ids logged; no OTLP endpoint set, so no span is exported`
+    ? `${tag} Tracing on without export (OTEL_TRACES_EXPORTER=none): trace context propagated and trace ids logged`
     : `${tag} Tracing on: spans exported to ${withoutPassword(settings.endpoint)} (${settings.protocol})`);
   return { shutdown: () => provider.shutdown() };
 }
