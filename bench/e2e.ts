@@ -40,8 +40,8 @@ export interface LatencyResult extends LatencyStats {
 }
 
 /** Single-reading POSTs at saturation, one event per request. */
-export async function e2eSingle(ctx: PhaseContext): Promise<ThroughputResult> {
-  const ids = new IdSequence("single");
+export async function e2eSingle(ctx: PhaseContext, phase = "single"): Promise<ThroughputResult> {
+  const ids = new IdSequence(phase);
   const load = await runLoad({
     url: ctx.ingestUrl,
     path: "/ingest/hrv",

@@ -68,7 +68,7 @@ const QUICK: BenchSizes = {
   latencyRate: 200,
   backlog: 5_000,
   drainTimeoutMs: 45_000,
-  runTimeoutMs: 150_000,
+  runTimeoutMs: 240_000,
 };
 
 export const DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/test";

@@ -2,6 +2,7 @@ import type { DrainResult } from "./drain.js";
 import type { LatencyResult, ThroughputResult } from "./e2e.js";
 import type { RawLimits } from "./raw.js";
 import type { RssSample } from "./services.js";
+import type { TracingResult } from "./tracing.js";
 import type { Audit, PhaseAudit } from "./verify.js";
 
 
@@ -18,6 +19,8 @@ export interface BenchRun {
   drainTwo: DrainResult;
   /** One normalize with ANNOUNCE_STORED=false: the drain without the per-event announcement. */
   drainQuiet: DrainResult;
+  /** e2e single-event POSTs with tracing off, without an endpoint (no SDK), exporting to a local sink. */
+  tracing: TracingResult[];
   rss: RssSample[];
   peakRssMb: { ingest: number; normalize: number };
   audit: Audit;
@@ -70,12 +73,21 @@ function pipelineComparisons(run: BenchRun): Comparison[] {
     { figure: "drain, 1 normalize", value: run.drainOne.eventsPerSec, unit: "events/s", boundedBy: drainLimits(run.drainOne.eventsPerSec), target: "≥ 30,000/s", met: atLeast(run.drainOne.eventsPerSec, 30_000) },
     { figure: "drain, 2 normalize", value: run.drainTwo.eventsPerSec, unit: "events/s", boundedBy: [...drainLimits(run.drainTwo.eventsPerSec), bound("drain, 1 normalize", run.drainOne.eventsPerSec, "events/s", run.drainTwo.eventsPerSec)], target: "≥ 30,000/s", met: atLeast(run.drainTwo.eventsPerSec, 30_000) },
     { figure: "drain, 1 normalize, no announce", value: run.drainQuiet.eventsPerSec, unit: "events/s", boundedBy: [...drainLimits(run.drainQuiet.eventsPerSec), bound("drain, 1 normalize", run.drainOne.eventsPerSec, "events/s", run.drainQuiet.eventsPerSec)], target: "", met: null },
+    ...run.tracing.map((t): Comparison => ({ figure: `e2e single, tracing ${t.mode}`, value: t.single.eventsPerSec, unit: "events/s", boundedBy: tracingOff(run) === undefined || t.mode === "off" ? [] : [bound("tracing off", tracingOff(run)!, "events/s", t.single.eventsPerSec)], target: "", met: null })),
     { figure: "peak RSS ingest", value: run.peakRssMb.ingest, unit: "MB", boundedBy: [], target: "≤ 300 MB", met: atMost(run.peakRssMb.ingest, 300) },
     { figure: "peak RSS normalize", value: run.peakRssMb.normalize, unit: "MB", boundedBy: [], target: "≤ 300 MB", met: atMost(run.peakRssMb.normalize, 300) },
     { figure: "lost (2xx without a row)", value: run.audit.lost, unit: "events", boundedBy: [], target: "0", met: run.audit.lost === 0 },
     { figure: "duplicated rows", value: run.audit.duplicated, unit: "rows", boundedBy: [], target: "0", met: run.audit.duplicated === 0 },
   ];
 }
+
+const TRACING_FIGURES: Record<TracingResult["mode"], string> = {
+  off: "e2eSingleTracingOffEventsPerSec",
+  "no endpoint": "e2eSingleTracingNoEndpointEventsPerSec",
+  exporting: "e2eSingleTracingExportingEventsPerSec",
+};
+
+const tracingOff = (run: BenchRun): number | undefined => run.tracing.find((t) => t.mode === "off")?.single.eventsPerSec;
 
 /** The figures the smoke test checks: every one a positive number. */
 function figures(run: BenchRun): Record<string, number> {
@@ -92,6 +104,7 @@ function figures(run: BenchRun): Record<string, number> {
     drainOneEventsPerSec: run.drainOne.eventsPerSec,
     drainTwoEventsPerSec: run.drainTwo.eventsPerSec,
     drainQuietEventsPerSec: run.drainQuiet.eventsPerSec,
+    ...Object.fromEntries(run.tracing.map((t) => [TRACING_FIGURES[t.mode], t.single.eventsPerSec])),
     ingestPeakRssMb: run.peakRssMb.ingest,
     normalizePeakRssMb: run.peakRssMb.normalize,
   };
@@ -136,6 +149,7 @@ function notes(run: BenchRun): string[] {
     `drain 1: ${drain(run.drainOne)}`,
     `drain 2: ${drain(run.drainTwo)}`,
     `drain 1, ANNOUNCE_STORED=false: ${drain(run.drainQuiet)}`,
+    ...run.tracing.map((t) => `tracing ${t.mode}: ${describe(t.single)}; OTLP export ${t.exportRequests} requests, ${(t.exportBytes / 1e6).toFixed(1)} MB`),
     `audit: ${run.audit.phases.map(auditLine).join("; ")}; rows never sent ${run.audit.unsentRows}, event ids stored twice ${run.audit.duplicateEventIds}, DLQ messages ${run.dlqMessages}`,
     `RSS (VmHWM per process): ${run.rss.map((s) => `${s.service}[${s.pid}] ${s.peakMb.toFixed(0)} MB`).join(", ")}`,
   ];

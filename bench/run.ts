@@ -12,6 +12,7 @@ import { parseOptions, type BenchOptions } from "./options.js";
 import { measureRawLimits } from "./raw.js";
 import { toJson, toTable, type BenchRun } from "./report.js";
 import { ServiceRunner } from "./services.js";
+import { e2eTracing, TRACING_MODES } from "./tracing.js";
 import { Ledger } from "./verify.js";
 
 const progress = (message: string) => console.error(`[bench] ${message}`);
@@ -29,7 +30,8 @@ async function benchmark(options: BenchOptions, cleanup: Cleanup): Promise<Bench
   // ingest as deployed: API keys (the key table exists once normalize has migrated). Rate limit
   // off: the bench measures capacity, and one credential would otherwise be capped at 1,000/s.
   const { token } = await createApiKey(env.db.pool, { name: "bench", tenant: "bench" });
-  const ingest = await runner.start("ingest", { INGEST_AUTH_MODE: "api-key", RATE_LIMIT_MAX: "0" });
+  const ingestEnv = { INGEST_AUTH_MODE: "api-key", RATE_LIMIT_MAX: "0" };
+  const ingest = await runner.start("ingest", ingestEnv);
   const ctx: PhaseContext = { env, sizes, ingestUrl: ingest.url, headers: { authorization: `Bearer ${token}` }, ledger: new Ledger() };
   progress(`e2e single-event POSTs: ${sizes.singleSeconds} s, ${sizes.singleConnections} connections`);
   const single = await e2eSingle(ctx);
@@ -47,9 +49,11 @@ async function benchmark(options: BenchOptions, cleanup: Cleanup): Promise<Bench
   // What the per-event normalized-stored announcement costs: the same drain without it.
   progress(`drain a backlog of ${sizes.backlog} with one normalize, ANNOUNCE_STORED=false`);
   const drainQuiet = await drainBacklog(ctx, runner, 1, "drain-quiet", { ANNOUNCE_STORED: "false" });
+  progress(`e2e single-event POSTs with tracing ${TRACING_MODES.join(" / ")}: ${sizes.singleSeconds} s each`);
+  const tracing = await e2eTracing(ctx, runner, cleanup, ingestEnv);
   progress("audit: lost and duplicated events");
   const audit = await ctx.ledger.audit(env.db.pool);
-  return { quick: options.quick, machine, raw, single, batch, latency, drainOne, drainTwo, drainQuiet, rss: runner.samples, peakRssMb: peakRss(runner), audit, dlqMessages: await dlqMessages(env) };
+  return { quick: options.quick, machine, raw, single, batch, latency, drainOne, drainTwo, drainQuiet, tracing, rss: runner.samples, peakRssMb: peakRss(runner), audit, dlqMessages: await dlqMessages(env) };
 }
 
 function peakRss(runner: ServiceRunner): { ingest: number; normalize: number } {

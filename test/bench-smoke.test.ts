@@ -21,15 +21,18 @@ const FIGURES = [
   "drainOneEventsPerSec",
   "drainTwoEventsPerSec",
   "drainQuietEventsPerSec",
+  "e2eSingleTracingOffEventsPerSec",
+  "e2eSingleTracingNoEndpointEventsPerSec",
+  "e2eSingleTracingExportingEventsPerSec",
   "ingestPeakRssMb",
   "normalizePeakRssMb",
 ];
 
-test("bench --quick measures every figure and loses or duplicates nothing", { timeout: 110_000 }, async () => {
+test("bench --quick measures every figure and loses or duplicates nothing", { timeout: 200_000 }, async () => {
   await run("npm", ["run", "build", "--silent"], { cwd: ROOT });
   const { stdout } = await run(process.execPath, ["--import", "tsx", "bench/run.ts", "--quick", "--json"], {
     cwd: ROOT,
-    timeout: 90_000,
+    timeout: 180_000,
     maxBuffer: 16 * 1024 * 1024,
     env: { ...process.env, BENCH_DATABASE_URL: TEST_DATABASE_URL },
   });

@@ -1,5 +1,7 @@
 import type { JetStreamClient, JsMsg } from "@nats-io/jetstream";
 import { headers as natsHeaders } from "@nats-io/nats-core";
+import { context, trace, type Tracer } from "@opentelemetry/api";
+import { defaultTracer, injectTraceContext, markFailed, startPublishSpan } from "./tracing.js";
 
 /** Why a message was dead-lettered: the `X-Dlq-Reason` header and `dlq_messages_total{reason}`. */
 export const DlqReasons = {
@@ -36,6 +38,8 @@ export const DlqHeaders = {
 } as const;
 
 const MAX_ERROR_TEXT = 1_000;
+/** W3C trace context headers (a DLQ copy and a replay keep them). */
+export const TRACE_HEADERS = ["traceparent", "tracestate"] as const;
 
 /** `<prefix>.schema-invalid`, `<prefix>.max-deliver`, ... */
 export function dlqSubject(prefix: string, reason: string): string {
@@ -49,14 +53,37 @@ export interface DeadLetterInput {
   error: string;
   durable: string;
   service: string;
+  /** PRODUCER span of the copy, child of the active (consumer) span; default the global API tracer. */
+  tracer?: Tracer;
 }
 
 /**
  * Copies a message to the DLQ and waits for the PubAck. The msg id is derived from the
  * original stream position, so a repeated attempt (after a lost term) is stored once.
- * Throws when the DLQ did not take it: the caller must then nak, never term.
+ * Throws when the DLQ did not take it: the caller must then nak, never term. The copy carries
+ * the trace context (`traceparent`) of its PRODUCER span, so a replay continues the trace.
  */
 export async function publishToDlq(js: JetStreamClient, input: DeadLetterInput, timeoutMs = 5_000): Promise<void> {
+  const subject = dlqSubject(input.prefix, input.reason);
+  const msgId = `dlq:${input.msg.info.stream}:${input.msg.info.streamSequence}`;
+  const span = startPublishSpan(input.tracer ?? defaultTracer(), subject, msgId);
+  try {
+    await context.with(trace.setSpan(context.active(), span), () => sendCopy(js, input, subject, msgId, timeoutMs));
+  } catch (error) {
+    markFailed(span, error);
+    throw error;
+  } finally {
+    span.end();
+  }
+}
+
+async function sendCopy(
+  js: JetStreamClient,
+  input: DeadLetterInput,
+  subject: string,
+  msgId: string,
+  timeoutMs: number,
+): Promise<void> {
   const { msg } = input;
   const h = natsHeaders();
   h.set(DlqHeaders.reason, input.reason);
@@ -72,8 +99,14 @@ export async function publishToDlq(js: JetStreamClient, input: DeadLetterInput, 
   h.set(DlqHeaders.service, input.service);
   const replayedFrom = msg.headers?.get(DlqHeaders.replayedFrom);
   if (replayedFrom) h.set(DlqHeaders.replayedFrom, replayedFrom);
-  await js.publish(dlqSubject(input.prefix, input.reason), msg.data, {
-    msgID: `dlq:${msg.info.stream}:${msg.info.streamSequence}`,
+  injectTraceContext(h);
+  // Tracing off here: still pass on the context the message came with, so the trace is not cut.
+  for (const key of TRACE_HEADERS) {
+    const value = msg.headers?.get(key);
+    if (value && !h.has(key)) h.set(key, value);
+  }
+  await js.publish(subject, msg.data, {
+    msgID: msgId,
     headers: h,
     timeout: timeoutMs,
   });

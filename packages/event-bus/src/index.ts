@@ -15,3 +15,4 @@ export * from "./consumer/binding.js";
 export * from "./consumer/routing.js";
 export * from "./consumer/runtime.js";
 export * from "./startup.js";
+export * from "./tracing.js";

@@ -1,10 +1,12 @@
 import type { JetStreamClient } from "@nats-io/jetstream";
 import { headers as natsHeaders, NoRespondersError, RequestError, TimeoutError, type MsgHdrs } from "@nats-io/nats-core";
 import { topicOf, type Validation } from "@aa/contracts";
+import { context, trace, type Span, type Tracer } from "@opentelemetry/api";
 import type { Logger } from "pino";
 import type { Registry } from "prom-client";
 import { PublishError, SchemaInvalidError } from "./errors.js";
 import { publishMetrics, type PublishMetrics } from "./metrics.js";
+import { defaultTracer, injectTraceContext, markFailed, MessagingAttributes, startPublishSpan } from "./tracing.js";
 
 export interface PublisherOptions {
   js: JetStreamClient;
@@ -19,6 +21,8 @@ export interface PublisherOptions {
    * once with a PublishError (callers answer 503 + Retry-After) instead of queueing in memory.
    */
   maxInFlight?: number;
+  /** PRODUCER span per publish, child of the active context; default the global API tracer (no-op without an SDK). */
+  tracer?: Tracer;
 }
 
 /** What JetStream said about a stored event. */
@@ -68,6 +72,7 @@ export class EventPublisher {
   readonly #retryBudgetMs: number;
   readonly #ackTimeoutMs: number;
   readonly #maxInFlight: number;
+  readonly #tracer: Tracer;
   #inFlight = 0;
 
   constructor(options: PublisherOptions) {
@@ -77,9 +82,31 @@ export class EventPublisher {
     this.#retryBudgetMs = Math.min(options.retryBudgetMs ?? 10_000, MAX_DUPLICATE_WINDOW_MS);
     this.#ackTimeoutMs = options.ackTimeoutMs ?? 5_000;
     this.#maxInFlight = options.maxInFlight ?? Number.POSITIVE_INFINITY;
+    this.#tracer = options.tracer ?? defaultTracer();
   }
 
-  async publish<T>(request: PublishRequest<T>): Promise<PublishReceipt> {
+  /**
+   * Validates, publishes and awaits the PubAck, in a PRODUCER span whose W3C context travels in
+   * the message headers (`traceparent`), so the consumer continues the trace.
+   */
+  publish<T>(request: PublishRequest<T>): Promise<PublishReceipt> {
+    const span = startPublishSpan(this.#tracer, request.subject, request.msgId);
+    return inSpanContext(span, async () => {
+      try {
+        const receipt = await this.#publish(request);
+        const { stream, streamSequence, duplicate } = MessagingAttributes;
+        span.setAttributes({ [stream]: receipt.stream, [streamSequence]: receipt.seq, [duplicate]: receipt.duplicate });
+        return receipt;
+      } catch (error) {
+        markFailed(span, error);
+        throw error;
+      } finally {
+        span.end();
+      }
+    });
+  }
+
+  async #publish<T>(request: PublishRequest<T>): Promise<PublishReceipt> {
     const topic = topicOf(request.subject);
     if (request.validate) {
       const result = request.validate(request.event);
@@ -109,6 +136,7 @@ export class EventPublisher {
 
   async #publishWithRetry(request: PublishRequest<unknown>, data: Uint8Array): Promise<PublishReceipt> {
     const deadline = Date.now() + this.#retryBudgetMs;
+    // Injected inside the PRODUCER span: the consumer's span becomes its child.
     const hdrs = toHeaders(request.headers);
     for (let attempt = 1; ; attempt++) {
       try {
@@ -130,9 +158,13 @@ export class EventPublisher {
   }
 }
 
+/** The request's headers plus the trace context; undefined when there is neither (tracing off). */
 function toHeaders(values: Record<string, string> | undefined): MsgHdrs | undefined {
-  if (!values) return undefined;
   const h = natsHeaders();
-  for (const [key, value] of Object.entries(values)) h.set(key, value);
-  return h;
+  for (const [key, value] of Object.entries(values ?? {})) h.set(key, value);
+  injectTraceContext(h);
+  return h.keys().length > 0 ? h : undefined;
 }
+
+const inSpanContext = <T>(span: Span, work: () => Promise<T>): Promise<T> =>
+  context.with(trace.setSpan(context.active(), span), work);

@@ -1,6 +1,8 @@
+import { trace, type Tracer } from "@opentelemetry/api";
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from "fastify";
 import type { Logger } from "pino";
 import { Counter, Histogram, type Registry } from "prom-client";
+import { traceRequests, UNTRACED_ROUTES } from "./http-tracing.js";
 
 export interface HttpServerOptions {
   logger: Logger;
@@ -17,6 +19,10 @@ export interface HttpServerOptions {
   trustProxy?: boolean | number | string[];
   /** Serve `GET /metrics` here (default true); false when an admin listener serves it. */
   metricsRoute?: boolean;
+  /** SERVER span per request; default the global API tracer, a no-op until an SDK is registered (startTracing). */
+  tracer?: Tracer;
+  /** Route patterns without spans; default `/health` and `/metrics`. */
+  untracedRoutes?: readonly string[];
 }
 
 /** Returns the metric already registered under `name`, or registers a new one (apps built twice on one registry). */
@@ -91,6 +97,8 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
     },
     trustProxy: typeof options.trustProxy === "number" ? trustHops(options.trustProxy) : (options.trustProxy ?? false),
   });
+  // First hook of all: every later hook, and every log line of the request, runs inside its span.
+  traceRequests(app, options.tracer ?? trace.getTracer("@aa/service-kit"), options.untracedRoutes ?? UNTRACED_ROUTES);
   instrumentRequests(app, options.registry);
   answerOversizedBodiesCleanly(app);
   if (options.metricsRoute !== false) registerMetricsRoute(app, options.registry);

@@ -7,3 +7,5 @@ export { natsConnectionOptions, natsSecurityFromEnv, type NatsAuthMethod, type N
 export { exitOnStartupError, onShutdownSignal } from "./lifecycle.js";
 export { createHttpServer, metricOnce, parseTrustProxy, registerMetricsRoute, type HttpServerOptions } from "./http.js";
 export { crashPoint } from "./crash-point.js";
+export { startTracing, tracingSettings, OTLP_PROTOCOLS, type OtlpProtocol, type Tracing, type TracingSettings } from "./tracing.js";
+export { traceRequests, UNTRACED_ROUTES } from "./http-tracing.js";

@@ -1,4 +1,5 @@
 import { createHmac, randomBytes } from "node:crypto";
+import { context, isSpanContextValid, trace } from "@opentelemetry/api";
 import { pino, type DestinationStream, type Logger } from "pino";
 import pretty from "pino-pretty";
 
@@ -63,6 +64,16 @@ function serializers(hash: (userId: string) => string) {
   };
 }
 
+/**
+ * `trace_id` and `span_id` of the span active where a line is logged (a request's, a message's),
+ * so one event can be followed across both services' logs; nothing outside a span or with tracing off.
+ */
+function activeTraceIds(): { trace_id?: string; span_id?: string } {
+  const span = trace.getSpanContext(context.active());
+  // A new object each time: pino merges the record's own fields into what the mixin returns.
+  return span && isSpanContextValid(span) ? { trace_id: span.traceId, span_id: span.spanId } : {};
+}
+
 /** One logger per process; libraries receive it (or a child) as an argument. */
 export function createLogger(options: LoggerOptions): Logger {
   const hash = userIdHasher(options.userIdHashKey ?? randomBytes(32));
@@ -71,6 +82,7 @@ export function createLogger(options: LoggerOptions): Logger {
     base: { service: options.service },
     redact: { paths: [...REDACTED_PATHS] },
     serializers: serializers(hash),
+    mixin: activeTraceIds,
   };
   if (options.format === "pretty") {
     return pino(base, pretty({ sync: true, colorize: false, ignore: "pid,hostname,service", translateTime: "SYS:HH:MM:ss.l" }));

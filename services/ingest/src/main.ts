@@ -2,7 +2,10 @@ import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import type pg from "pg";
 import { Subjects } from "@aa/contracts";
 import { EventPublisher, eventBusSettings, manageStreams, type StreamMode } from "@aa/event-bus";
-import { connectNats, crashPoint, createLogger, createMetricsRegistry, exitOnStartupError, onShutdownSignal, createPostgresPool, recordNatsConnection, type Logger } from "@aa/service-kit";
+import {
+  connectNats, crashPoint, createLogger, createMetricsRegistry, exitOnStartupError, onShutdownSignal, startTracing, tracingSettings,
+  createPostgresPool, recordNatsConnection, type Logger,
+} from "@aa/service-kit";
 import { buildAdminApp, buildApp } from "./app.js";
 import { loadIngestConfig, ouraWebhookSettings, trustProxyOf, type IngestConfig } from "./config.js";
 import { authSettingsOf, type AuthSettings } from "./auth/settings.js";
@@ -18,6 +21,8 @@ async function main(): Promise<void> {
   const oura = ouraWebhookSettings(config);
   const authSettings = authSettingsOf(config);
   const logger = createLogger({ service: "ingest", level: config.LOG_LEVEL, format: config.LOG_FORMAT, userIdHashKey: config.LOG_HASH_KEY });
+  // First, so every span of this process (HTTP, publish, consume) goes to the registered SDK.
+  const tracing = await startTracing(tracingSettings(process.env, "ingest-service"), logger);
   if (config.LOG_HASH_KEY === undefined) logger.warn("[ingest] LOG_HASH_KEY is not set: user ids in the logs are hashed with a random key of this process, so they match only within its own logs");
   const settings = eventBusSettings(process.env, logger);
   const link = await connectNats({ url: config.NATS_URL, name: "ingest-service", logger });
@@ -69,6 +74,7 @@ async function main(): Promise<void> {
     await admin?.close();
     await auth?.stop();
     await link.nc.drain();
+    await tracing.shutdown();
   });
 }
 

@@ -2,6 +2,7 @@ import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { EventPublisher, eventBusSettings, manageStreams, recordStreamMode, startDlqDepthRefresher, streamCandidates } from "@aa/event-bus";
 import {
   connectNats, crashPoint, createLogger, createMetricsRegistry, exitOnStartupError, onShutdownSignal, parseTrustProxy, recordNatsConnection,
+  startTracing, tracingSettings,
 } from "@aa/service-kit";
 import { buildApp } from "./app.js";
 import { loadNormalizeConfig } from "./config.js";
@@ -19,6 +20,8 @@ async function main(): Promise<void> {
   const config = loadNormalizeConfig(process.env);
   const ouraConfig = ouraSettings(config);
   const logger = createLogger({ service: "normalize", level: config.LOG_LEVEL, format: config.LOG_FORMAT, userIdHashKey: config.LOG_HASH_KEY });
+  // First, so every span of this process (HTTP, publish, consume) goes to the registered SDK.
+  const tracing = await startTracing(tracingSettings(process.env, "normalize-service"), logger);
   if (config.LOG_HASH_KEY === undefined) logger.warn("[normalize] LOG_HASH_KEY is not set: user ids in the logs are hashed with a random key of this process, so they match only within its own logs");
   const settings = eventBusSettings(process.env, logger);
   logger.info(`[normalize-service] Stream candidates: ${streamCandidates(settings.mode, settings.names).join(", ")}`);
@@ -70,6 +73,7 @@ async function main(): Promise<void> {
     await app.close();
     await link.nc.drain();
     await pool.end();
+    await tracing.shutdown();
   });
 }
 

@@ -1,11 +1,13 @@
 import type { JetStreamClient, JsMsg } from "@nats-io/jetstream";
 import type { Validation } from "@aa/contracts";
+import type { Tracer } from "@opentelemetry/api";
 import type { Logger } from "pino";
 import type { Counter, Histogram } from "prom-client";
 import { NonRetryableError, RetryAfterError, TransientError } from "../errors.js";
 import { DlqHeaders, DlqReasons, publishToDlq } from "../dlq.js";
 import type { ConsumerMetrics } from "../metrics.js";
 import { retryDelayMs } from "./retry.js";
+import { defaultTracer, processBatch, processMessage, recordOutcome } from "../tracing.js";
 
 /** Where a message came from, for handlers that need it. */
 export interface DeliveryMeta {
@@ -32,6 +34,10 @@ export interface MessageHandler<T> {
    */
   handleBatch?(events: T[], metas: DeliveryMeta[]): Promise<(void | "ignored" | Error)[]>;
 }
+
+type BatchHandler<T> = NonNullable<MessageHandler<T>["handleBatch"]>;
+
+const errorText = (errors: readonly { field: string; message: string }[]): string => errors.map((e) => `${e.field} ${e.message}`).join("; ");
 
 /** Result label of `<service>_<kind>_messages_total`. */
 export type MessageResult = "success" | "schema_invalid" | "retry" | "dlq" | "ignored";
@@ -60,6 +66,8 @@ export interface RouterOptions<T> {
   tag: string;
   /** Test-only hook (fault suite crash point): called after the work committed, before each ack. */
   onBeforeAck?: () => void;
+  /** CONSUMER spans per message (and per batch); default the global API tracer, a no-op without an SDK. */
+  tracer?: Tracer;
 }
 
 /**
@@ -73,8 +81,11 @@ export class MessageRouter<T> {
   /** Until when a dependency is known to be down: buffered messages are nak'd without a doomed attempt. */
   #backoffUntil = 0;
   #stopping = false;
+  readonly #tracer: Tracer;
 
-  constructor(private readonly o: RouterOptions<T>) {}
+  constructor(private readonly o: RouterOptions<T>) {
+    this.#tracer = o.tracer ?? defaultTracer();
+  }
 
   /** Ends any in-process DLQ retry so shutdown is not held up. */
   stop(): void {
@@ -88,16 +99,26 @@ export class MessageRouter<T> {
    */
   async routeBatch(ctx: RouteContext, msgs: readonly JsMsg[]): Promise<number> {
     if (!this.o.handler.handleBatch || msgs.length === 1 || Date.now() < this.#backoffUntil) return this.#routeEach(ctx, msgs);
+    const handleBatch = this.o.handler.handleBatch.bind(this.o.handler);
+    return processBatch(this.#tracer, ctx, msgs, () => this.#routeTogether(ctx, msgs, handleBatch));
+  }
+
+  /** A message of a batch that did not succeed gets a span of its own, in its own trace (the DLQ copy carries it). */
+  #alone(ctx: RouteContext, msg: JsMsg, work: () => Promise<void>): Promise<void> {
+    return processMessage(this.#tracer, ctx, msg, work);
+  }
+
+  async #routeTogether(ctx: RouteContext, msgs: readonly JsMsg[], handleBatch: BatchHandler<T>): Promise<number> {
     const valid: { msg: JsMsg; event: T }[] = [];
     for (const msg of msgs) {
       const decoded = this.o.handler.decode(msg.data);
       if (decoded.ok) valid.push({ msg, event: decoded.value });
-      else await this.#deadLetter(ctx, msg, DlqReasons.schemaInvalid, decoded.errors.map((e) => `${e.field} ${e.message}`).join("; "), "schema_invalid");
+      else await this.#alone(ctx, msg, () => this.#deadLetter(ctx, msg, DlqReasons.schemaInvalid, errorText(decoded.errors), "schema_invalid"));
     }
     if (valid.length === 0) return 0;
     let outcomes: (void | "ignored" | Error)[];
     try {
-      outcomes = await this.o.handler.handleBatch(valid.map((v) => v.event), valid.map((v) => metaOf(v.msg)));
+      outcomes = await handleBatch(valid.map((v) => v.event), valid.map((v) => metaOf(v.msg)));
     } catch (error) {
       if (!(error instanceof TransientError)) return this.#routeEach(ctx, valid.map((v) => v.msg));
       for (const [i, { msg }] of valid.entries()) await this.#onFailure(ctx, msg, error, i > 0);
@@ -106,7 +127,7 @@ export class MessageRouter<T> {
     let acked = 0;
     for (const [i, { msg }] of valid.entries()) {
       const outcome = outcomes[i];
-      if (outcome instanceof Error) await this.#onFailure(ctx, msg, outcome);
+      if (outcome instanceof Error) await this.#alone(ctx, msg, () => this.#onFailure(ctx, msg, outcome));
       else acked += this.#done(ctx, msg, outcome) ? 1 : 0;
     }
     return acked;
@@ -118,7 +139,12 @@ export class MessageRouter<T> {
     return acked;
   }
 
-  async route(ctx: RouteContext, msg: JsMsg): Promise<boolean> {
+  /** Routes one message in a CONSUMER span that continues the trace it carries. */
+  route(ctx: RouteContext, msg: JsMsg): Promise<boolean> {
+    return processMessage(this.#tracer, ctx, msg, () => this.#route(ctx, msg));
+  }
+
+  async #route(ctx: RouteContext, msg: JsMsg): Promise<boolean> {
     // After a transient failure, each buffered message would wait out its own timeout
     // and could pass the ack wait (redelivered without our delay, burning deliveries).
     if (Date.now() < this.#backoffUntil && !this.#isLastDelivery(ctx, msg)) {
@@ -197,7 +223,8 @@ export class MessageRouter<T> {
   async #copyToDlq(ctx: RouteContext, msg: JsMsg, reason: string, error: string): Promise<boolean> {
     for (let attempt = 1; ; attempt++) {
       try {
-        await publishToDlq(this.o.js, { msg, prefix: this.o.dlqPrefix, reason, error, durable: ctx.durable, service: this.o.service });
+        const { dlqPrefix: prefix, service } = this.o;
+        await publishToDlq(this.o.js, { msg, prefix, reason, error, durable: ctx.durable, service, tracer: this.#tracer });
         return true;
       } catch (dlqError) {
         const last = this.#isLastDelivery(ctx, msg);
@@ -221,6 +248,7 @@ export class MessageRouter<T> {
 
   #count(ctx: RouteContext, msg: JsMsg, result: MessageResult): void {
     this.o.results.inc({ result, subject: msg.subject, stream: ctx.stream, durable: ctx.durable });
+    recordOutcome(result, msg);
     // A replay's outcome is known only here, where the consumer finishes it (a CLI has no scrape endpoint).
     if (result !== "retry" && msg.headers?.has(DlqHeaders.replayedFrom)) this.o.metrics.replayed.inc({ result });
   }

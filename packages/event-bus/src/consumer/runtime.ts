@@ -1,4 +1,5 @@
 import type { ConsumerMessages, JetStreamClient, JetStreamManager, JsMsg } from "@nats-io/jetstream";
+import type { Tracer } from "@opentelemetry/api";
 import type { Logger } from "pino";
 import type { Counter, Histogram, Registry } from "prom-client";
 import { consumerMetrics, type ConsumerMetrics } from "../metrics.js";
@@ -48,6 +49,8 @@ export interface DurableConsumerOptions<T> {
   onBeforeAck?: () => void;
   /** Batches processed at once per binding; default 1. */
   concurrency?: number;
+  /** CONSUMER spans per message or batch; default the global API tracer, a no-op without an SDK. */
+  tracer?: Tracer;
 }
 
 /** What health and metrics show for one binding. */
@@ -111,6 +114,7 @@ export class DurableConsumer<T> {
       retryBudgetMs: options.retryBudgetMs ?? DEFAULT_RETRY_BUDGET_MS,
       tag: `${options.tag}-${options.label.toLowerCase()}`,
       onBeforeAck: options.onBeforeAck,
+      tracer: options.tracer,
     });
     this.#failure = new Promise<never>((_resolve, reject) => {
       this.#failed = reject;

@@ -1,4 +1,4 @@
-import { DlqHeaders } from "@aa/event-bus";
+import { DlqHeaders, TRACE_HEADERS } from "@aa/event-bus";
 import type { JetStreamClient, JetStreamManager, PubAck } from "@nats-io/jetstream";
 import { headers as natsHeaders } from "@nats-io/nats-core";
 import { errorMessage } from "../output.js";
@@ -137,5 +137,7 @@ function publishErrorText(error: unknown, subject: string): string {
 function publish(message: DlqMessage, msgId: string, js: JetStreamClient): Promise<PubAck> {
   const h = natsHeaders();
   h.set(DlqHeaders.replayedFrom, String(message.entry.seq));
+  // The copy's W3C trace context: the replay continues the trace of the original event.
+  for (const key of TRACE_HEADERS) if (message.headers[key]) h.set(key, message.headers[key]);
   return js.publish(message.entry.originalSubject, message.data, { msgID: msgId, headers: h, timeout: PUBLISH_TIMEOUT_MS });
 }

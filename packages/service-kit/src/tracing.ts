@@ -1,0 +1,113 @@
+import { diag, DiagLogLevel } from "@opentelemetry/api";
+import type { SpanExporter } from "@opentelemetry/sdk-trace-node";
+import type { Logger } from "pino";
+import { ConfigError } from "./config.js";
+import { withoutPassword } from "./postgres.js";
+
+export const OTLP_PROTOCOLS = ["http/protobuf", "http/json"] as const;
+export type OtlpProtocol = (typeof OTLP_PROTOCOLS)[number];
+
+/** What the process edge decided from the standard `OTEL_*` variables. */
+export interface TracingSettings {
+  /** `OTEL_SDK_DISABLED=true`: no SDK at all; the API stays a no-op (no spans, no propagation, no ids in logs). */
+  disabled: boolean;
+  /** `OTEL_SERVICE_NAME`, else the service's default (`ingest-service`, `normalize-service`). */
+  serviceName: string;
+  /** `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`, else `OTEL_EXPORTER_OTLP_ENDPOINT`; none: nothing is exported. */
+  endpoint: string | undefined;
+  /**
+   * `OTEL_TRACES_EXPORTER`: `otlp` (default) starts the SDK only with an endpoint, so a process with
+   * nowhere to send spans pays nothing; `none` starts it without exporting (trace ids in logs, context
+   * propagated, at the cost of making spans).
+   */
+  exporter: "otlp" | "none";
+  /** `OTEL_EXPORTER_OTLP_(TRACES_)PROTOCOL`, default `http/protobuf` as the specification says. */
+  protocol: OtlpProtocol;
+}
+
+/** The trimmed value; empty counts as unset, as the specification says. */
+const set = (value: string | undefined): string | undefined => value?.trim() || undefined;
+
+/**
+ * Reads the `OTEL_*` variables this process decides on, reporting every problem at once. The SDK
+ * reads the others itself (sampler, headers, timeouts, batch sizes, resource attributes).
+ */
+export function tracingSettings(env: Record<string, string | undefined>, defaultServiceName: string): TracingSettings {
+  const problems: string[] = [];
+  const tracesProtocol = set(env.OTEL_EXPORTER_OTLP_TRACES_PROTOCOL) !== undefined;
+  const protocolVar = tracesProtocol ? "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL" : "OTEL_EXPORTER_OTLP_PROTOCOL";
+  const protocol = set(env[protocolVar]) ?? "http/protobuf";
+  if (!(OTLP_PROTOCOLS as readonly string[]).includes(protocol)) {
+    const allowed = OTLP_PROTOCOLS.join(", ");
+    problems.push(`${protocolVar} must be one of ${allowed} (grpc is not built in), got ${JSON.stringify(protocol)}`);
+  }
+  const exporter = set(env.OTEL_TRACES_EXPORTER) ?? "otlp";
+  if (exporter !== "otlp" && exporter !== "none") {
+    problems.push(`OTEL_TRACES_EXPORTER must be otlp or none, got ${JSON.stringify(exporter)}`);
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+  const endpoint = set(env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT) ?? set(env.OTEL_EXPORTER_OTLP_ENDPOINT);
+  return {
+    disabled: set(env.OTEL_SDK_DISABLED)?.toLowerCase() === "true",
+    serviceName: set(env.OTEL_SERVICE_NAME) ?? defaultServiceName,
+    endpoint: exporter === "none" ? undefined : endpoint,
+    exporter: exporter as TracingSettings["exporter"],
+    protocol: protocol as OtlpProtocol,
+  };
+}
+
+/** The started SDK (or its absence). Libraries reach it through the global API (`trace.getTracer`). */
+export interface Tracing {
+  /** Exports what is buffered and stops; bounded by OTEL_EXPORTER_OTLP_TIMEOUT when the collector does not answer. */
+  shutdown(): Promise<void>;
+}
+
+// The SDK and the exporters are loaded only when used: a process that exports nothing does not
+// pay for loading the OTLP serializers (nor one with OTEL_SDK_DISABLED for the SDK).
+async function exporterFor(protocol: OtlpProtocol): Promise<SpanExporter> {
+  // Both read the endpoint, headers, timeout and compression from OTEL_EXPORTER_OTLP_*.
+  if (protocol === "http/json") return new (await import("@opentelemetry/exporter-trace-otlp-http")).OTLPTraceExporter();
+  return new (await import("@opentelemetry/exporter-trace-otlp-proto")).OTLPTraceExporter();
+}
+
+/** Sends the SDK's own complaints (an unreachable collector) to our log, not to the console. */
+function routeDiagnostics(logger: Logger): void {
+  const warn = (message: string) => logger.warn(`[tracing] ${message}`);
+  const quiet = () => undefined;
+  diag.setLogger({ error: warn, warn, info: quiet, debug: quiet, verbose: quiet }, DiagLogLevel.WARN);
+}
+
+/**
+ * Starts the tracing SDK, registered globally, so libraries (event bus, HTTP server) that use
+ * `@opentelemetry/api` produce spans. Call once, first thing in `main`. Only the W3C trace context
+ * is propagated (no baggage: clients' baggage would travel on in message headers unchecked).
+ */
+export async function startTracing(settings: TracingSettings, logger: Logger): Promise<Tracing> {
+  const tag = `[${settings.serviceName}]`;
+  if (settings.disabled) {
+    logger.info(`${tag} Tracing off (OTEL_SDK_DISABLED=true)`);
+    return { shutdown: async () => undefined };
+  }
+  if (settings.exporter === "otlp" && settings.endpoint === undefined) {
+    logger.info(`${tag} Tracing off: no OTLP endpoint set (OTEL_EXPORTER_OTLP_ENDPOINT); an incoming traceparent is not continued`);
+    return { shutdown: async () => undefined };
+  }
+  routeDiagnostics(logger);
+  const [{ W3CTraceContextPropagator }, resources, sdk] = await Promise.all([
+    import("@opentelemetry/core"),
+    import("@opentelemetry/resources"),
+    import("@opentelemetry/sdk-trace-node"),
+  ]);
+  const { defaultResource, detectResources, envDetector, resourceFromAttributes } = resources;
+  const resource = defaultResource()
+    .merge(resourceFromAttributes({ "service.name": settings.serviceName }))
+    .merge(detectResources({ detectors: [envDetector] }));
+  const exporter = settings.endpoint === undefined ? undefined : await exporterFor(settings.protocol);
+  const spanProcessors = exporter === undefined ? [] : [new sdk.BatchSpanProcessor(exporter)];
+  const provider = new sdk.NodeTracerProvider({ resource, spanProcessors });
+  provider.register({ propagator: new W3CTraceContextPropagator() });
+  logger.info(settings.endpoint === undefined
+    ? `${tag} Tracing on without export (OTEL_TRACES_EXPORTER=none): trace context propagated and trace ids logged`
+    : `${tag} Tracing on: spans exported to ${withoutPassword(settings.endpoint)} (${settings.protocol})`);
+  return { shutdown: () => provider.shutdown() };
+}
