@@ -60,6 +60,9 @@ describe("postgres-binaries", () => {
     await mkdir(pgdata);
     await writeFile(join(pgdata, "PG_VERSION"), "12\n");
     assert.equal(dataDirectoryMajor(pgdata), 12);
+    // The fake Debian 16 comes first, unless a cluster of the embedded major asks for those.
+    const embedded = postgresCandidates({ debianRoot: root }).candidates.at(-1)!;
+    assert.equal(findPostgresBinaries({ debianRoot: root, major: embedded.major, owner: clusterOwner() }).source, "embedded");
     assert.throws(
       () => findPostgresBinaries({ debianRoot: root, major: 12 }),
       (error: unknown) => {
