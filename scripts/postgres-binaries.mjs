@@ -115,7 +115,8 @@ export function findPostgresBinaries({ debianRoot = DEBIAN_ROOT, major, owner } 
     checked = versionOf(candidate, owner);
   }
   if (checked.error) {
-    const as = owner ? ` as the OS user ${owner.user}` : "";
+    // As root, a private parent directory (such as /root) keeps the postgres user from the binaries.
+    const as = owner ? ` as the OS user ${owner.user} (who must be able to reach it)` : "";
     throw new PostgresSetupError(`${join(candidate.dir, "postgres")} does not run${as}: ${checked.error}`);
   }
   const { source, dir, label } = candidate;

@@ -50,6 +50,9 @@ function whyNotHidden(): string | false {
   if (missing) return `needs ${missing}`;
   const embedded = embeddedCandidate();
   if (embedded.missing !== undefined) return embedded.missing;
+  // The cluster runs as postgres: it must reach the binaries and .data (not so in a clone under /root).
+  const reach = spawnSync("runuser", ["-u", "postgres", "--", join(embedded.dir, "postgres"), "--version"], { cwd: ROOT });
+  if (reach.status !== 0) return `the OS user postgres cannot run ${embedded.dir} (a private parent directory?)`;
   const allowed = spawnSync("unshare", ["--mount", "--net", "--pid", "--fork", "true"]).status === 0;
   return allowed ? false : "unshare --mount --net --pid is not allowed here";
 }
