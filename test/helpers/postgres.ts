@@ -26,7 +26,8 @@ let testDatabase: Promise<string> | undefined;
 
 /**
  * The shared test database: TEST_DATABASE_URL, else the local server on 5432 as today, else (a machine
- * without PostgreSQL) a private cluster of this process from the embedded binaries, removed at exit.
+ * without a server) a private cluster of this process, removed when it exits: Debian's binaries if any,
+ * else the embedded ones. A process killed by a signal leaves its cluster behind in the temp directory.
  */
 export function testDatabaseUrl(): Promise<string> {
   testDatabase ??= resolveTestDatabase();
