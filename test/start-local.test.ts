@@ -29,7 +29,8 @@ async function runIn(command: string, args: string[], env: Record<string, string
 // directory over .data (the user's stays untouched), and a PID namespace that takes every process it started
 // with it when it ends, even if this test is killed (setpriv --pdeathsig). After start:check, the cluster it
 // left in .data/pg is started again by hand and read with the query command start:check printed.
-const NAMESPACES = ["--pdeathsig", "KILL", "unshare", "--mount", "--net", "--pid", "--fork", "--kill-child=KILL"];
+const NAMESPACES = ["--pdeathsig", "KILL", "unshare", "--mount", "--net", "--pid", "--fork", "--mount-proc"];
+NAMESPACES.push("--kill-child=KILL");
 const HIDE_POSTGRES_AND_CHECK = `set -e
 ip link set lo up
 if [ -d /usr/lib/postgresql ]; then mount -t tmpfs -o mode=755 none /usr/lib/postgresql; fi
