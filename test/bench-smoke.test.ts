@@ -3,7 +3,7 @@ import { execFile } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { test } from "node:test";
 import { promisify } from "node:util";
-import { TEST_DATABASE_URL } from "./helpers/postgres.js";
+import { testDatabaseUrl } from "./helpers/postgres.js";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const run = promisify(execFile);
@@ -34,7 +34,7 @@ test("bench --quick measures every figure and loses or duplicates nothing", { ti
     cwd: ROOT,
     timeout: 180_000,
     maxBuffer: 16 * 1024 * 1024,
-    env: { ...process.env, BENCH_DATABASE_URL: TEST_DATABASE_URL },
+    env: { ...process.env, BENCH_DATABASE_URL: await testDatabaseUrl() },
   });
   const report = JSON.parse(stdout) as { figures: Record<string, unknown>; lost: unknown; duplicated: unknown };
 

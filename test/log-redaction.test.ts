@@ -9,7 +9,7 @@ import { createLogger, loadConfig, userIdHasher } from "@aa/service-kit";
 import { aaOps, showRun } from "./helpers/cli.js";
 import { startFakeOura, type FakeOura } from "./helpers/fake-oura.js";
 import { consent, finishLink, linkInBrowser, linkToken, startLink } from "./helpers/oura-link.js";
-import { TEST_DATABASE_URL } from "./helpers/postgres.js";
+import { testDatabaseUrl } from "./helpers/postgres.js";
 import { createStack, postJson, type Stack } from "./helpers/stack.js";
 import { waitFor } from "./helpers/wait.js";
 
@@ -130,10 +130,7 @@ describe("service logs through a stack: no user ids, payloads or secrets", () =>
   const webhookSecret = `whsec-${randomBytes(16).toString("hex")}`;
   const verificationToken = `verify-${randomBytes(12).toString("hex")}`;
   const encryptionKey = randomBytes(32).toString("base64");
-  const database = new URL(TEST_DATABASE_URL);
-  // Trust auth ignores the password, so a made-up one proves it never reaches the logs.
-  if (database.password === "") database.password = `db-pw-${randomBytes(8).toString("hex")}`;
-  const databasePassword = decodeURIComponent(database.password);
+  let databasePassword: string;
   const natsPassword = `nats-pw-${randomBytes(8).toString("hex")}`;
   const jwtSecret = `jwt-secret-${randomBytes(16).toString("hex")}`;
   const linkSecret = `link-secret-${randomBytes(16).toString("hex")}`;
@@ -157,6 +154,10 @@ describe("service logs through a stack: no user ids, payloads or secrets", () =>
 
   before(async () => {
     fake = await startFakeOura();
+    const database = new URL(await testDatabaseUrl());
+    // Trust auth ignores the password, so a made-up one proves it never reaches the logs.
+    if (database.password === "") database.password = `db-pw-${randomBytes(8).toString("hex")}`;
+    databasePassword = decodeURIComponent(database.password);
     stack = await createStack({ mode: "multi", databaseUrl: database.toString(), natsUser: { user: "pipeline", password: natsPassword } });
     await stack.startNormalize({
       LOG_LEVEL: "debug", LOG_HASH_KEY: HASH_KEY,

@@ -10,7 +10,8 @@ import { promisify } from "node:util";
 import pg from "pg";
 import { ConfigError, postgresConnectionConfig } from "@aa/service-kit";
 import { aaOps, showRun } from "./helpers/cli.js";
-import { pgBin, startPrivatePostgres, type PrivatePostgres } from "./helpers/postgres.js";
+import { findPsql } from "../scripts/postgres-binaries.mjs";
+import { startPrivatePostgres, type PrivatePostgres } from "./helpers/postgres.js";
 import { startService } from "./helpers/service.js";
 import { createStack, postJson, type Stack } from "./helpers/stack.js";
 import { waitFor } from "./helpers/wait.js";
@@ -18,6 +19,8 @@ import { waitFor } from "./helpers/wait.js";
 const run = promisify(execFile);
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const ROLES_SQL = join(ROOT, "deploy/postgres/roles.sql");
+// roles.sql is a psql script (its :'variables'); the embedded PostgreSQL ships no psql.
+const PSQL = findPsql();
 
 /** A CA, a server certificate it signed for 127.0.0.1 / localhost, and an unrelated CA. */
 async function makeCertificates(dir: string): Promise<{ ca: string; otherCa: string; serverCrt: string; serverKey: string }> {
@@ -88,7 +91,9 @@ describe("postgresConnectionConfig: libpq's sslmode, whatever pg 8 would make of
   });
 });
 
-describe("PostgreSQL over TLS with passwords and least-privilege roles", () => {
+const noPsql = PSQL ? false : "no psql here (Debian: apt-get install postgresql-client): roles.sql needs it";
+
+describe("PostgreSQL over TLS with passwords and least-privilege roles", { skip: noPsql }, () => {
   const prefix = `aa_pgsec_${randomBytes(4).toString("hex")}`;
   const roles = { owner: `${prefix}_owner`, normalize: `${prefix}_normalize`, ingest: `${prefix}_ingest`, ops: `${prefix}_ops` };
   const passwords = { owner: `pw-owner-${randomUUID()}`, normalize: `pw-normalize-${randomUUID()}`, ingest: `pw-ingest-${randomUUID()}`, ops: `pw-ops-${randomUUID()}` };
@@ -105,7 +110,7 @@ describe("PostgreSQL over TLS with passwords and least-privilege roles", () => {
   async function applyRoles(): Promise<void> {
     const variables = { schema: stack.db.schema, owner_role: roles.owner, normalize_role: roles.normalize, ingest_role: roles.ingest, ops_role: roles.ops };
     const args = Object.entries(variables).flatMap(([name, value]) => ["-v", `${name}=${value}`]);
-    await run(await pgBin("psql"), [cluster.socketUrl, "-q", "-v", "ON_ERROR_STOP=1", ...args, "-f", ROLES_SQL]);
+    await run(PSQL!, [cluster.socketUrl, "-q", "-v", "ON_ERROR_STOP=1", ...args, "-f", ROLES_SQL]);
   }
 
   async function asRole<T>(role: Role, action: (client: pg.Client) => Promise<T>): Promise<T> {

