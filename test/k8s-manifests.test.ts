@@ -51,13 +51,14 @@ function variablesTheCodeReads(): Set<string> {
 
 const envOf = (container: Obj, name: string): string | undefined => (container.env as Obj[] | undefined)?.find((e) => e.name === name)?.value;
 
-async function kustomize(overlay: string): Promise<Obj[] | undefined> {
+/** The rendered overlay. Without kubectl this fails (never skips): a green run must have built the manifests. */
+async function kustomize(overlay: string): Promise<Obj[]> {
   try {
     const { stdout } = await promisify(execFile)("kubectl", ["kustomize", join(OVERLAYS, overlay)], { timeout: 60_000 });
     return parseAllDocuments(stdout).map((d) => d.toJS() as Obj);
   } catch (error) {
-    if ((error as { code?: unknown }).code === "ENOENT") return undefined;
-    throw error;
+    if ((error as { code?: unknown }).code !== "ENOENT") throw error;
+    throw new Error("kubectl is not installed: these tests build the overlays with `kubectl kustomize` (Debian: apt-get install kubernetes-client; .ci/run installs it)", { cause: error });
   }
 }
 
@@ -198,10 +199,9 @@ describe("Kubernetes manifests (deploy/k8s)", () => {
   });
 
   for (const [overlay, replicas] of [["staging", 1], ["production", 3]] as const) {
-    test(`kustomize build of overlays/${overlay} and its ops/: namespace, ${replicas} replica(s), REPLICAS=${replicas}, one image tag`, async (t) => {
+    test(`kustomize build of overlays/${overlay} and its ops/: namespace, ${replicas} replica(s), REPLICAS=${replicas}, one image tag`, async () => {
       const built = await kustomize(overlay);
       const ops = await kustomize(`${overlay}/ops`);
-      if (!built || !ops) return t.skip("kubectl is not installed (kustomize build not checked)");
       assert.ok(find(built, "Namespace", overlay));
       for (const d of [...built, ...ops].filter((o) => o.kind !== "Namespace")) assert.equal(d.metadata.namespace, overlay, `${d.kind}/${d.metadata.name}`);
       for (const { name } of SERVICES) assert.equal(find(built, "Deployment", name)?.spec.replicas, replicas);
@@ -224,22 +224,15 @@ describe("Kubernetes manifests (deploy/k8s)", () => {
 });
 
 describe("the rendered production overlay (issue 13 part 5, issue 17)", () => {
-  let all: Obj[] | undefined;
+  let all: Obj[] = [];
   before(async () => {
-    const built = await kustomize("production");
-    const ops = await kustomize("production/ops");
-    all = built && ops ? [...built, ...ops] : undefined;
+    all = [...(await kustomize("production")), ...(await kustomize("production/ops"))];
   });
-  const rendered = (t: { skip(message: string): void }): Obj[] | undefined => {
-    if (!all) t.skip("kubectl is not installed (kustomize build not checked)");
-    return all;
-  };
   const policies = (docs: Obj[]) => docs.filter((d) => d.kind === "NetworkPolicy");
   const selects = (policy: Obj, labels: Record<string, string>) => matches(policy.spec.podSelector.matchLabels ?? {}, labels);
 
-  test("a default-deny NetworkPolicy covers every pod of the pipeline", (t) => {
-    const docs = rendered(t);
-    if (!docs) return;
+  test("a default-deny NetworkPolicy covers every pod of the pipeline", () => {
+    const docs = all;
     const deny = policies(docs).find((p) => p.metadata.name === "event-pipeline-default-deny")!;
     assert.deepEqual(deny.spec.policyTypes, ["Ingress", "Egress"]);
     assert.equal(deny.spec.ingress, undefined);
@@ -247,9 +240,8 @@ describe("the rendered production overlay (issue 13 part 5, issue 17)", () => {
     for (const { owner, labels } of podSpecs(docs)) assert.ok(selects(deny, labels), `${owner} carries ${PART_OF}`);
   });
 
-  test("ingress: ingest's public port from anyone, the admin ports only from Prometheus and aa-ops", (t) => {
-    const docs = rendered(t);
-    if (!docs) return;
+  test("ingress: ingest's public port from anyone, the admin ports only from Prometheus and aa-ops", () => {
+    const docs = all;
     const rulesFor = (app: string, port: number) => policies(docs).filter((p) => selects(p, { app, [PART_OF]: "athlete-ally-event-pipeline" }))
       .flatMap((p) => (p.spec.ingress ?? []) as Obj[]).filter((r) => (r.ports as Obj[]).some((x) => x.port === port));
     assert.ok(rulesFor("ingest-service", 4101).some((r) => r.from === undefined), "clients reach ingest :4101");
@@ -263,9 +255,8 @@ describe("the rendered production overlay (issue 13 part 5, issue 17)", () => {
     }
   });
 
-  test("egress: the services reach NATS and PostgreSQL; NATS takes clients only from the pipeline", (t) => {
-    const docs = rendered(t);
-    if (!docs) return;
+  test("egress: the services reach NATS and PostgreSQL; NATS takes clients only from the pipeline", () => {
+    const docs = all;
     const egressPorts = (app: string) => new Set(policies(docs).filter((p) => selects(p, { app, [PART_OF]: "athlete-ally-event-pipeline" }))
       .flatMap((p) => (p.spec.egress ?? []) as Obj[]).flatMap((r) => (r.ports as Obj[]).map((x) => x.port as number)));
     for (const app of ["ingest-service", "normalize-service", "aa-ops"]) for (const port of [53, 4222, 5432]) assert.ok(egressPorts(app).has(port), `${app} → :${port}`);
@@ -276,9 +267,8 @@ describe("the rendered production overlay (issue 13 part 5, issue 17)", () => {
     assert.deepEqual(clientRule.from.map((f: Obj) => f.podSelector?.matchLabels), [{ [PART_OF]: "athlete-ally-event-pipeline" }]);
   });
 
-  test("`apply -k …/ops -l app=<name>` brings each ops object with its own NetworkPolicy, DNS included", (t) => {
-    const docs = rendered(t);
-    if (!docs) return;
+  test("`apply -k …/ops -l app=<name>` brings each ops object with its own NetworkPolicy, DNS included", () => {
+    const docs = all;
     for (const app of ["normalize-migrate", "event-bus-topology", "aa-ops"]) {
       const selected = docs.filter((d) => d.metadata.labels?.app === app);
       assert.ok(selected.some((d) => ["Job", "Pod"].includes(d.kind)), `${app}: the workload`);
@@ -289,9 +279,8 @@ describe("the rendered production overlay (issue 13 part 5, issue 17)", () => {
     }
   });
 
-  test("NATS credentials and TLS come from one Secret per component, required, with a tls:// URL", (t) => {
-    const docs = rendered(t);
-    if (!docs) return;
+  test("NATS credentials and TLS come from one Secret per component, required, with a tls:// URL", () => {
+    const docs = all;
     assert.match(find(docs, "ConfigMap", "event-bus-config")!.data.NATS_URL, /^tls:\/\//);
     const seen = new Map<string, string>();
     for (const [kind, name] of [["Deployment", "ingest-service"], ["Deployment", "normalize-service"], ["Job", "event-bus-topology"], ["Pod", "aa-ops"]] as const) {
@@ -314,8 +303,7 @@ describe("the rendered production overlay (issue 13 part 5, issue 17)", () => {
   });
 
   test("every pod runs without a service account token; the Jobs can be run again with a new image (delete, then apply)", async (t) => {
-    const docs = rendered(t);
-    if (!docs) return;
+    const docs = all;
     for (const { owner, spec } of podSpecs(docs)) assert.equal(spec.automountServiceAccountToken, false, owner);
     const runbook = await readFile(join(ROOT, "docs/phase-3/ops/PHASE_B_RUNBOOK.md"), "utf8");
     for (const job of ["normalize-migrate", "event-bus-topology"]) {
