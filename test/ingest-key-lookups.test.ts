@@ -18,7 +18,7 @@ describe("API key lookups: made-up keys cannot load the database or hold back a 
   let revocable: { keyId: string; token: string };
 
   const createKey = async (name: string) => {
-    const run = await aaOps(["keys", "create", "--json", "--name", name, "--tenant", "lookups"], { DATABASE_URL: stack.db.url, DATABASE_SCHEMA: stack.db.schema });
+    const run = await aaOps(["keys", "create", "--json", "--name", name, "--tenant", "lookups", "--all-users"], { DATABASE_URL: stack.db.url, DATABASE_SCHEMA: stack.db.schema });
     assert.equal(run.code, 0, showRun(run));
     return JSON.parse(run.stdout) as { keyId: string; token: string };
   };
