@@ -1,28 +1,22 @@
 // `npm start` on a machine without PostgreSQL, as a newcomer's laptop is: the start script must fall back
 // to the embedded PostgreSQL, print a way to read the rows that needs no psql, and keep the data.
 import assert from "node:assert/strict";
-import { spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { chmod, mkdir, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { embeddedCandidate } from "../scripts/postgres-binaries.mjs";
-import { type CliRun, showRun } from "./helpers/cli.js";
+import { type CliRun, runProcess, showRun } from "./helpers/cli.js";
 import { ROOT } from "./helpers/ops-scripts.js";
 import { testDatabaseUrl } from "./helpers/postgres.js";
 
 /** Runs `command` in the repository with `env` on top of ours, less anything that points at servers. */
-async function runIn(command: string, args: string[], env: Record<string, string> = {}): Promise<CliRun> {
+function runIn(command: string, args: string[], env: Record<string, string> = {}): Promise<CliRun> {
   const base = { ...process.env };
   const pointers = ["DATABASE_URL", "DATABASE_SCHEMA", "NATS_URL", "LOCAL_NATS_PORT", "TEST_DATABASE_URL"];
   for (const name of pointers) delete base[name];
-  const child = spawn(command, args, { cwd: ROOT, env: { ...base, ...env } });
-  let stdout = "";
-  let stderr = "";
-  child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
-  child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
-  const code = await new Promise<number | null>((resolve) => child.once("close", resolve));
-  return { code, stdout, stderr };
+  return runProcess(command, args, { ...base, ...env });
 }
 
 // In private namespaces: a tmpfs over Debian's PostgreSQL, a network of our own (nothing on 5432), a scratch

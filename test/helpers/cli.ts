@@ -8,11 +8,13 @@ export interface CliRun {
 }
 
 /** Runs the built `aa-ops` as an operator would, with a clean env: PATH, HOME and `env` only. */
-export async function aaOps(args: readonly string[], env: Record<string, string> = {}): Promise<CliRun> {
-  const child = spawn(process.execPath, [`${ROOT}/tools/ops/dist/cli.js`, ...args], {
-    cwd: ROOT,
-    env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", ...env },
-  });
+export function aaOps(args: readonly string[], env: Record<string, string> = {}): Promise<CliRun> {
+  return runProcess(process.execPath, [`${ROOT}/tools/ops/dist/cli.js`, ...args], { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", ...env });
+}
+
+/** Runs `command` in the repository with exactly `env`, collecting its output and exit code. */
+export async function runProcess(command: string, args: readonly string[], env: NodeJS.ProcessEnv): Promise<CliRun> {
+  const child = spawn(command, args, { cwd: ROOT, env });
   let stdout = "";
   let stderr = "";
   child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
