@@ -20,7 +20,7 @@ import {
   SERVICE_OPTIONS,
   type DatabaseTarget,
 } from "./service-options.js";
-import { judgeBindings, judgeDlq, judgeRestarts, judgeRows, judgeSuccesses, processName, type ProcessStart, type Read, type SoakWindow } from "./soak-criteria.js";
+import { judgeBindings, judgeDlq, judgeRestarts, judgeRows, judgeSuccesses, processName, type ProcessStart, type Read, type SoakWindow } from "../soak/criteria.js";
 
 const HRV = Subjects.hrvRawReceived;
 const DEFAULT_SELECTOR = 'job=~"ingest-service|normalize-service"';

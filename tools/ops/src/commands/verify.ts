@@ -21,7 +21,7 @@ import {
   SERVICE_OPTIONS,
   type DatabaseTarget,
 } from "./service-options.js";
-import { consumerChecks, ingestHealthCheck, normalizeHealthChecks, streamChecks } from "./verify-checks.js";
+import { consumerChecks, ingestHealthCheck, normalizeHealthChecks, streamChecks } from "../verify/checks.js";
 
 const PROBE = "End-to-end probe (runbook: E2E Test: HRV Ingestion Flow)";
 const METRICS = "Metric labels (runbook: Metrics Verification)";
