@@ -4,7 +4,7 @@ import type pg from "pg";
 import { shellQuote, table, writeJson } from "../format.js";
 import { errorMessage, type Writer } from "../output.js";
 import { CliError, usageError, type CliExitCode, type Command, type CommandInput, type OptionSpec } from "./command.js";
-import { durationMs } from "./duration.js";
+import { durationMs } from "../duration.js";
 import { DATABASE_OPTIONS, databaseTargetOf, describeDatabase, openDatabase, type DatabaseTarget } from "./service-options.js";
 
 const validateUserId = compileValidator(UserId);

@@ -3,7 +3,7 @@ import { compileValidator, UserId } from "@aa/contracts";
 import { writeJson } from "../format.js";
 import type { Writer } from "../output.js";
 import { usageError, type CliExitCode, type Command, type CommandInput, type OptionSpec } from "./command.js";
-import { durationMs } from "./duration.js";
+import { durationMs } from "../duration.js";
 
 const validateUserId = compileValidator(UserId);
 const LINK_TOKEN_PARAM = "link_token";

@@ -3,7 +3,7 @@ import { table, writeJson } from "../format.js";
 import type { Writer } from "../output.js";
 import type { OpsEnv } from "../settings.js";
 import { CliError, usageError, type CliExitCode, type Command, type CommandInput, type OptionSpec } from "./command.js";
-import { durationMs } from "./duration.js";
+import { durationMs } from "../duration.js";
 import { linkTokenCommand } from "./oura-link-token.js";
 
 const DEFAULT_API_URL = "https://api.ouraring.com";

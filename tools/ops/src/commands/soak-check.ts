@@ -4,6 +4,7 @@ import { isNotFound, owningStream, topologyNamesFromEnv, type Topology, type Top
 import { AckPolicy, DeliverPolicy, type JetStreamManager } from "@nats-io/jetstream";
 import { nanos } from "@nats-io/nats-core";
 import { checksExitCode, countChecks, resultLine, writeChecks, type Check } from "../checks.js";
+import { durationMs } from "../duration.js";
 import { writeJson } from "../format.js";
 import { errorMessage, footer, header, type Writer } from "../output.js";
 import { queryPrometheus, samplesOf, scrape, type Sample } from "../prometheus.js";
@@ -138,12 +139,10 @@ async function fromScrape(jsm: JetStreamManager, t: SoakTarget, w: SoakWindow): 
   ];
 }
 
-const UNIT_SECONDS: Record<string, number> = { s: 1, m: 60, h: 3_600, d: 86_400, w: 604_800 };
-
 function sinceOf(option: string | boolean | undefined): SoakTarget["since"] {
-  const match = typeof option === "string" ? /^([1-9][0-9]*)([smhdw])$/.exec(option.trim()) : null;
-  if (match === null) throw usageError(`--since is required: a duration such as 30m, 2h or 48h, got ${option === undefined ? "none" : JSON.stringify(option)}`);
-  return { text: option as string, seconds: Number(match[1]) * (UNIT_SECONDS[match[2] ?? "s"] ?? 1) };
+  const ms = typeof option === "string" ? durationMs(option, { units: ["s", "m", "h", "d", "w"] }) : undefined;
+  if (ms === undefined) throw usageError(`--since is required: a duration such as 30m, 2h or 48h, got ${option === undefined ? "none" : JSON.stringify(option)}`);
+  return { text: option as string, seconds: ms / 1000 };
 }
 
 function toleranceOf(option: string | boolean | undefined): number {

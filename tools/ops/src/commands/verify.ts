@@ -3,6 +3,7 @@ import { Subjects } from "@aa/contracts";
 import { isNotFound, owningStream, planTopology, readTopology, topologyNamesFromEnv, type Topology, type TopologyNames } from "@aa/event-bus";
 import type { JetStreamManager } from "@nats-io/jetstream";
 import { checksExitCode, fail, pass, resultLine, writeChecks, type Check } from "../checks.js";
+import { durationMs, WHOLE_SECONDS } from "../duration.js";
 import { writeJson } from "../format.js";
 import { fetchErrorMessage } from "../http.js";
 import { errorMessage, footer, header, type Writer } from "../output.js";
@@ -193,7 +194,8 @@ export async function runVerify(jsm: JetStreamManager, t: VerifyTarget, probe: P
 
 function probeTimeoutOf(option: string | boolean | undefined): number {
   if (option === undefined) return 15_000;
-  if (typeof option === "string" && /^[1-9][0-9]*$/.test(option)) return Number(option) * 1000;
+  const ms = typeof option === "string" ? durationMs(option, WHOLE_SECONDS) : undefined;
+  if (ms !== undefined) return ms;
   throw usageError(`--probe-timeout takes whole seconds, got ${JSON.stringify(option)}`);
 }
 
