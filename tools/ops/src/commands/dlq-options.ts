@@ -1,5 +1,5 @@
 import { normalizeReason, type DlqFilter } from "../dlq/entry.js";
-import { shellQuote } from "../format.js";
+import { shellQuote } from "../output.js";
 import { usageError, type CommandInput } from "./command.js";
 import { durationMs } from "../duration.js";
 

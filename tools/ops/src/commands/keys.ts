@@ -1,8 +1,7 @@
 import { createApiKey, listApiKeys, revokeApiKey, stateOf, type ApiKeyRecord } from "@aa/api-keys";
 import { compileValidator, UserId } from "@aa/contracts";
 import type pg from "pg";
-import { shellQuote, table, writeJson } from "../format.js";
-import { errorMessage, type Writer } from "../output.js";
+import { errorMessage, shellQuote, table, writeJson, type Writer } from "../output.js";
 import { CliError, usageError, type CliExitCode, type Command, type CommandInput, type OptionSpec } from "./command.js";
 import { durationMs } from "../duration.js";
 import { DATABASE_OPTIONS, databaseTargetOf, describeDatabase, openDatabase, type DatabaseTarget } from "./service-options.js";

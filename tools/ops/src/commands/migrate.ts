@@ -1,7 +1,6 @@
 import { topologyNamesFromEnv } from "@aa/event-bus";
 import { durationMs, WHOLE_SECONDS } from "../duration.js";
-import { writeJson } from "../format.js";
-import { header } from "../output.js";
+import { header, writeJson } from "../output.js";
 import { migrate, type MigrateOptions } from "../migration/execute.js";
 import { usageError, type Command, type CommandInput } from "./command.js";
 import type { HealthTarget } from "../migration/preflight.js";

@@ -1,7 +1,6 @@
 import { LINK_TOKEN_MAX_LIFETIME_S, LINK_TOKEN_SECRET_MIN_LENGTH, mintLinkToken } from "@aa/oura";
 import { compileValidator, UserId } from "@aa/contracts";
-import { writeJson } from "../format.js";
-import type { Writer } from "../output.js";
+import { writeJson, type Writer } from "../output.js";
 import { usageError, type CliExitCode, type Command, type CommandInput, type OptionSpec } from "./command.js";
 import { durationMs } from "../duration.js";
 

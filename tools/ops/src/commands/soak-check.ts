@@ -5,8 +5,7 @@ import { AckPolicy, DeliverPolicy, type JetStreamManager } from "@nats-io/jetstr
 import { nanos } from "@nats-io/nats-core";
 import { checksExitCode, countChecks, resultLine, writeChecks, type Check } from "../checks.js";
 import { durationMs } from "../duration.js";
-import { writeJson } from "../format.js";
-import { errorMessage, footer, header, type Writer } from "../output.js";
+import { errorMessage, footer, header, writeJson, type Writer } from "../output.js";
 import { queryPrometheus, samplesOf, scrape, type Sample } from "../prometheus.js";
 import { usageError, type CliExitCode, type Command, type CommandInput } from "./command.js";
 import {

@@ -1,6 +1,5 @@
 import { topologyNamesFromEnv } from "@aa/event-bus";
-import { list, table, writeJson } from "../format.js";
-import type { Writer } from "../output.js";
+import { list, table, writeJson, type Writer } from "../output.js";
 import { ownerText, readStatus, type DurableStatus, type ServerStatus } from "../topology/status.js";
 import type { CliExitCode, Command } from "./command.js";
 

@@ -4,9 +4,8 @@ import { isNotFound, owningStream, planTopology, readTopology, topologyNamesFrom
 import type { JetStreamManager } from "@nats-io/jetstream";
 import { checksExitCode, fail, pass, resultLine, writeChecks, type Check } from "../checks.js";
 import { durationMs, WHOLE_SECONDS } from "../duration.js";
-import { writeJson } from "../format.js";
+import { errorMessage, footer, header, writeJson, type Writer } from "../output.js";
 import { fetchErrorMessage } from "../http.js";
-import { errorMessage, footer, header, type Writer } from "../output.js";
 import { sampleLine, samplesOf, scrape, type Sample } from "../prometheus.js";
 import { usageError, type CliExitCode, type Command, type CommandInput } from "./command.js";
 import {

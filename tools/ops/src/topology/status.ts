@@ -2,7 +2,7 @@ import { SubjectPatterns } from "@aa/contracts";
 import { coveringPattern, patternsOverlap, type TopologyNames } from "@aa/event-bus";
 import type { ConsumerInfo, JetStreamManager, StreamInfo } from "@nats-io/jetstream";
 import { collect } from "../commands/command.js";
-import { list } from "../format.js";
+import { list } from "../output.js";
 import { parkedSubject } from "../migration/plan.js";
 
 /** Who holds one of the subject patterns that decide the mode. */
