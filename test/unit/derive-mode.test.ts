@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { DEFAULT_TOPOLOGY_NAMES } from "@aa/event-bus";
-import { deriveMode, type SubjectOwnership } from "../../tools/ops/src/commands/status.js";
+import { deriveMode, type SubjectOwnership } from "../../tools/ops/src/topology/status.js";
 
 const names = DEFAULT_TOPOLOGY_NAMES;
 

@@ -9,7 +9,7 @@ import {
   judgeSuccesses,
   type RowCounts,
   type SoakWindow,
-} from "../../tools/ops/src/commands/soak-criteria.js";
+} from "../../tools/ops/src/soak/criteria.js";
 import type { Sample } from "../../tools/ops/src/prometheus.js";
 
 const END = new Date("2026-01-03T00:00:00Z");

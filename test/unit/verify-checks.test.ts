@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { DEFAULT_TOPOLOGY_NAMES, owningStream, planTopology, topologyFor } from "@aa/event-bus";
-import { consumerChecks, streamChecks } from "../../tools/ops/src/commands/verify-checks.js";
+import { consumerChecks, streamChecks } from "../../tools/ops/src/verify/checks.js";
 import { serverAsDesired, serverState } from "./helpers.js";
 
 const multi = topologyFor("multi", DEFAULT_TOPOLOGY_NAMES, 1);

@@ -1,5 +1,5 @@
 import { parseArgs } from "node:util";
-import { CliError, usageError, type CliExitCode, type Command, type CommandRun, type OptionSpec } from "./commands/command.js";
+import { CliError, usageError, type CliExitCode, type Command, type CommandRun, type OfflineRun, type OptionSpec } from "./commands/command.js";
 import { consumerCommands } from "./commands/consumer.js";
 import { streamCommands } from "./commands/stream.js";
 import { topologyCommands } from "./commands/topology.js";
@@ -28,7 +28,10 @@ export interface CliIo {
 type Resolution =
   | { kind: "help"; lines: string[] }
   | { kind: "usage"; message: string | undefined; lines: string[] }
-  | { kind: "run"; command: Command; run: CommandRun; natsUrl: string };
+  | { kind: "run"; label: string; work: Work; natsUrl: string };
+
+/** The prepared work, tagged with whether it needs a NATS connection. */
+type Work = { nats: true; run: CommandRun } | { nats: false; run: OfflineRun };
 
 type ParseOptions = Record<string, { type: "string" | "boolean"; short?: string }>;
 
@@ -60,8 +63,10 @@ function prepare(command: Command, argv: readonly string[], env: OpsEnv): Resolu
     throw usageError(`${command.words.join(" ")} takes ${expected}, got ${args.length === 0 ? "none" : args.join(" ")}`);
   }
   const natsUrl = natsUrlOf(values["nats-url"], env);
-  const run = command.prepare({ args, options: values, env, json: values.json === true, natsUrl });
-  return { kind: "run", command, run, natsUrl };
+  const input = { args, options: values, env, json: values.json === true, natsUrl };
+  const work: Work =
+    command.nats === false ? { nats: false, run: command.prepare(input) } : { nats: true, run: command.prepare(input) };
+  return { kind: "run", label: `aa-ops ${command.words.join(" ")}`, work, natsUrl };
 }
 
 function resolve(argv: readonly string[], env: OpsEnv): Resolution {
@@ -80,16 +85,25 @@ function resolve(argv: readonly string[], env: OpsEnv): Resolution {
   return prepare(command, argv, env);
 }
 
-async function execute(resolution: Extract<Resolution, { kind: "run" }>, io: CliIo): Promise<CliExitCode> {
-  const fail = (message: string) => io.err(`aa-ops: error: ${message}`);
-  // Commands that need no NATS get no manager (they declare `nats: false` and never read it).
-  const connection = resolution.command.nats === false ? { jsm: undefined as never, close: async () => undefined } : await openJetStream(resolution.natsUrl, io.env, `aa-ops ${resolution.command.words.join(" ")}`, (line) => fail(line.replace(/^❌\s*/, "")));
-  if (connection === undefined) return 1;
+/** Runs the work, turning a thrown error into one line on `err` and its exit code. */
+async function reported(run: () => Promise<CliExitCode>, fail: Writer): Promise<CliExitCode> {
   try {
-    return await resolution.run(connection.jsm, io.out);
+    return await run();
   } catch (error) {
     fail(errorMessage(error));
     return error instanceof CliError ? error.exitCode : 1;
+  }
+}
+
+async function execute(resolution: Extract<Resolution, { kind: "run" }>, io: CliIo): Promise<CliExitCode> {
+  const fail = (message: string) => io.err(`aa-ops: error: ${message}`);
+  const { work } = resolution;
+  // Commands that need no NATS (Oura API, API keys) open no connection at all.
+  if (!work.nats) return reported(() => work.run(io.out), fail);
+  const connection = await openJetStream(resolution.natsUrl, io.env, resolution.label, (line) => fail(line.replace(/^❌\s*/, "")));
+  if (connection === undefined) return 1;
+  try {
+    return await reported(() => work.run(connection.jsm, io.out), fail);
   } finally {
     await connection.close().catch(() => undefined);
   }

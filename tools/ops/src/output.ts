@@ -1,3 +1,7 @@
+import type { MsgHdrs } from "@nats-io/nats-core";
+
+// Everything aa-ops and the runbook scripts print goes through here: frames, tables, JSON, durations, sizes.
+
 /** Receives each output line (no trailing newline); the entry points pass console.log. */
 export type Writer = (line: string) => void;
 
@@ -60,3 +64,73 @@ export function fieldLines(fields: readonly { field: string; current: unknown; d
 export function errorMessage(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
+
+/** Writes a value as indented JSON: what `--json` prints, so `jq` sees the server's fields. */
+export function writeJson(write: Writer, value: unknown): void {
+  write(JSON.stringify(value, null, 2));
+}
+
+/**
+ * `Label: value` rows with the labels right-aligned, as natscli prints them, so a line
+ * such as `Ack Wait: 60s` reads (and greps) the way the runbook quotes it.
+ */
+export function rows(write: Writer, entries: readonly [string, string][]): void {
+  const width = Math.max(0, ...entries.map(([label]) => label.length));
+  for (const [label, value] of entries) write(`  ${label.padStart(width)}: ${value}`);
+}
+
+/** A plain table: a header row, then one row per item, columns padded to the widest cell. */
+export function table(write: Writer, headings: readonly string[], body: readonly (readonly string[])[]): void {
+  const widths = headings.map((h, i) => Math.max(h.length, ...body.map((row) => (row[i] ?? "").length)));
+  const line = (cells: readonly string[]) => cells.map((cell, i) => cell.padEnd(widths[i] ?? 0)).join("  ").trimEnd();
+  write(line(headings));
+  for (const row of body) write(line(row));
+}
+
+/** A value as a POSIX shell word: bare when safe, else single-quoted, for commands we print to be pasted. */
+export const shellQuote = (value: string): string => (/^[A-Za-z0-9_.:,/@%+=-]+$/.test(value) ? value : `'${value.replaceAll("'", `'\\''`)}'`);
+
+/** A JetStream duration (nanoseconds); 0 means no limit for ages. */
+export function formatDuration(ns: number | undefined, zero = "unlimited"): string {
+  if (ns === undefined || ns <= 0) return zero;
+  return formatNanos(ns);
+}
+
+/** A JetStream limit where -1 (or 0 for some fields) means none. */
+export function formatLimit(value: number | undefined): string {
+  return value === undefined || value < 0 ? "unlimited" : String(value);
+}
+
+const BYTE_UNITS = ["B", "KiB", "MiB", "GiB", "TiB"] as const;
+
+/** 512 B, 1.5 KiB, 3.2 MiB. */
+export function formatBytes(bytes: number): string {
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < BYTE_UNITS.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return unit === 0 ? `${bytes} B` : `${value.toFixed(1)} ${BYTE_UNITS[unit]}`;
+}
+
+/** Message headers as one record; repeated values of a key are joined with ", ". */
+export function headerRecord(headers: MsgHdrs | undefined): Record<string, string> {
+  const record: Record<string, string> = {};
+  if (headers === undefined) return record;
+  for (const key of headers.keys()) record[key] = headers.values(key).join(", ");
+  return record;
+}
+
+/** A payload for reading: indented JSON when it parses as JSON, else the UTF-8 text. */
+export function payloadLines(text: string): string[] {
+  if (text === "") return ["(empty)"];
+  try {
+    return JSON.stringify(JSON.parse(text), null, 2).split("\n");
+  } catch {
+    return text.split("\n");
+  }
+}
+
+/** `a, b, c`, or a placeholder for none. */
+export const list = (items: readonly string[] | undefined, none = "(none)"): string => (items && items.length > 0 ? items.join(", ") : none);

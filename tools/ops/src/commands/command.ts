@@ -41,7 +41,11 @@ export interface CommandInput {
 /** Does the work once connected; writes results to `out`. */
 export type CommandRun = (jsm: JetStreamManager, out: Writer) => Promise<CliExitCode>;
 
-export interface Command {
+/** Does work that talks to no NATS server (the Oura API, PostgreSQL); writes results to `out`. */
+export type OfflineRun = (out: Writer) => Promise<CliExitCode>;
+
+/** What help shows and the parser needs, whatever the command talks to. */
+interface CommandShape {
   /** The command words, e.g. `["stream", "info"]` or `["migrate"]`. */
   words: readonly [string] | readonly [string, string];
   /** Placeholders of the positional arguments, e.g. `["<stream>"]`. */
@@ -50,11 +54,23 @@ export interface Command {
   /** More lines for `aa-ops <cmd> --help`. */
   details?: readonly string[];
   options?: Readonly<Record<string, OptionSpec>>;
-  /** `false` for a command that talks to no NATS server (e.g. the Oura API): no connection is opened, `jsm` must not be used. */
-  nats?: false;
+}
+
+/** A command on the NATS server: aa-ops connects first and hands it the JetStream manager. */
+export interface NatsCommand extends CommandShape {
+  nats?: true;
   /** Checks arguments and options (throwing a usage error) and returns the work to do. */
   prepare(input: CommandInput): CommandRun;
 }
+
+/** A command that talks to no NATS server: no connection is opened, so a NATS outage cannot stop it. */
+export interface OfflineCommand extends CommandShape {
+  nats: false;
+  /** Checks arguments and options (throwing a usage error) and returns the work to do. */
+  prepare(input: CommandInput): OfflineRun;
+}
+
+export type Command = NatsCommand | OfflineCommand;
 
 /** The stream and consumer a request named, for a readable "not found". */
 export interface Target {

@@ -1,7 +1,7 @@
 import { normalizeReason, type DlqFilter } from "../dlq/entry.js";
-import { shellQuote } from "../format.js";
+import { shellQuote } from "../output.js";
 import { usageError, type CommandInput } from "./command.js";
-import { durationMs } from "./duration.js";
+import { durationMs } from "../duration.js";
 
 /** Help lines shared by the commands that select dead letters. */
 export const SELECTION_DETAILS = [

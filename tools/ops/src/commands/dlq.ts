@@ -8,8 +8,7 @@ import { getDlqMessage, selectDlq } from "../dlq/read.js";
 import { replay, type ReplayOutcome, type ReplayResult } from "../dlq/replay.js";
 import { replayableSubjects } from "../dlq/replay-rule.js";
 import { purgeLine, replayLine, writeAdvisories, writeEntries, writeShow } from "../dlq/view.js";
-import { writeJson } from "../format.js";
-import type { Writer } from "../output.js";
+import { writeJson, type Writer } from "../output.js";
 import { CliError, request, type CliExitCode, type Command, type CommandInput, type OptionSpec } from "./command.js";
 import { dlqFilterOf, positiveInt, purgeCommandLine, rateOf, SELECTION_DETAILS } from "./dlq-options.js";
 

@@ -1,10 +1,9 @@
 import { createApiKey, listApiKeys, revokeApiKey, stateOf, type ApiKeyRecord } from "@aa/api-keys";
 import { compileValidator, UserId } from "@aa/contracts";
 import type pg from "pg";
-import { shellQuote, table, writeJson } from "../format.js";
-import { errorMessage, type Writer } from "../output.js";
-import { CliError, usageError, type CliExitCode, type Command, type CommandInput, type OptionSpec } from "./command.js";
-import { durationMs } from "./duration.js";
+import { errorMessage, shellQuote, table, writeJson, type Writer } from "../output.js";
+import { CliError, usageError, type CliExitCode, type Command, type OfflineCommand, type CommandInput, type OptionSpec } from "./command.js";
+import { durationMs } from "../duration.js";
 import { DATABASE_OPTIONS, databaseTargetOf, describeDatabase, openDatabase, type DatabaseTarget } from "./service-options.js";
 
 const validateUserId = compileValidator(UserId);
@@ -130,7 +129,7 @@ function writeCreated(out: Writer, token: string, key: ApiKeyRecord, json: boole
   out(`   Revoke it with: npx aa-ops keys revoke ${key.keyId}`);
 }
 
-const createCommand: Command = {
+const createCommand: OfflineCommand = {
   words: ["keys", "create"],
   args: [],
   nats: false,
@@ -140,7 +139,7 @@ const createCommand: Command = {
   prepare(input) {
     const request = createRequestOf(input);
     const target = databaseTargetOf(input);
-    return async (_jsm, out) => {
+    return async (out) => {
       const expiresAt = request.expiresInMs === undefined ? undefined : new Date(Date.now() + request.expiresInMs);
       const { token, key } = await withDatabase(target, (db) => createApiKey(db, { name: request.name, tenant: request.tenant, userIds: request.userIds, expiresAt }));
       writeCreated(out, token, key, input.json);
@@ -149,7 +148,7 @@ const createCommand: Command = {
   },
 };
 
-const listCommand: Command = {
+const listCommand: OfflineCommand = {
   words: ["keys", "list"],
   args: [],
   nats: false,
@@ -158,7 +157,7 @@ const listCommand: Command = {
   options: DATABASE_OPTIONS,
   prepare(input) {
     const target = databaseTargetOf(input);
-    return async (_jsm, out) => {
+    return async (out) => {
       const keys = await withDatabase(target, listApiKeys);
       const now = new Date();
       if (input.json) writeJson(out, keys.map((key) => asJson(key, now)));
@@ -169,7 +168,7 @@ const listCommand: Command = {
   },
 };
 
-const revokeCommand: Command = {
+const revokeCommand: OfflineCommand = {
   words: ["keys", "revoke"],
   args: ["<key-id>"],
   nats: false,
@@ -180,7 +179,7 @@ const revokeCommand: Command = {
     const keyId = (input.args[0] ?? "").trim();
     if (!KEY_ID.test(keyId)) throw usageError(`keys revoke takes a key id (16 hex characters, as keys list shows it), got ${JSON.stringify(keyId)}`);
     const target = databaseTargetOf(input);
-    return async (_jsm, out): Promise<CliExitCode> => {
+    return async (out): Promise<CliExitCode> => {
       const key = await withDatabase(target, (db) => revokeApiKey(db, keyId));
       if (!key) throw new CliError(`no API key ${keyId} in ${describeDatabase(target)} (see: npx aa-ops keys list)`);
       if (input.json) writeJson(out, asJson(key, new Date()));

@@ -1,6 +1,6 @@
 import { topologyNamesFromEnv } from "@aa/event-bus";
-import { writeJson } from "../format.js";
-import { header } from "../output.js";
+import { durationMs, WHOLE_SECONDS } from "../duration.js";
+import { header, writeJson } from "../output.js";
 import { migrate, type MigrateOptions } from "../migration/execute.js";
 import { usageError, type Command, type CommandInput } from "./command.js";
 import type { HealthTarget } from "../migration/preflight.js";
@@ -9,7 +9,8 @@ import { desiredTopology } from "./topology.js";
 
 function drainTimeoutMs(option: string | boolean | undefined): number {
   if (option === undefined) return 30 * 60_000;
-  if (typeof option === "string" && /^[1-9][0-9]*$/.test(option)) return Number(option) * 1000;
+  const ms = typeof option === "string" ? durationMs(option, WHOLE_SECONDS) : undefined;
+  if (ms !== undefined) return ms;
   throw usageError(`--drain-timeout takes whole seconds, got ${JSON.stringify(option)}`);
 }
 

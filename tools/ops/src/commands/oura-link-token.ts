@@ -1,9 +1,8 @@
 import { LINK_TOKEN_MAX_LIFETIME_S, LINK_TOKEN_SECRET_MIN_LENGTH, mintLinkToken } from "@aa/oura";
 import { compileValidator, UserId } from "@aa/contracts";
-import { writeJson } from "../format.js";
-import type { Writer } from "../output.js";
-import { usageError, type CliExitCode, type Command, type CommandInput, type OptionSpec } from "./command.js";
-import { durationMs } from "./duration.js";
+import { writeJson, type Writer } from "../output.js";
+import { usageError, type CliExitCode, type OfflineCommand, type CommandInput, type OptionSpec } from "./command.js";
+import { durationMs } from "../duration.js";
 
 const validateUserId = compileValidator(UserId);
 const LINK_TOKEN_PARAM = "link_token";
@@ -73,7 +72,7 @@ async function run(request: LinkTokenRequest, json: boolean, out: Writer): Promi
 }
 
 /** `aa-ops oura link-token`: what the app's backend does for its signed-in user, for operators and tests. */
-export const linkTokenCommand: Command = {
+export const linkTokenCommand: OfflineCommand = {
   words: ["oura", "link-token"],
   args: [],
   nats: false,
@@ -88,6 +87,6 @@ export const linkTokenCommand: Command = {
   options: OPTIONS,
   prepare(input) {
     const request = requestOf(input);
-    return (_jsm, out) => run(request, input.json, out);
+    return (out) => run(request, input.json, out);
   },
 };

@@ -1,9 +1,8 @@
 import { createSubscription, listSubscriptions, renewSubscription, type OuraClientCredentials, type OuraHttp, type OuraSubscription } from "@aa/oura";
-import { table, writeJson } from "../format.js";
-import type { Writer } from "../output.js";
+import { table, writeJson, type Writer } from "../output.js";
 import type { OpsEnv } from "../settings.js";
-import { CliError, usageError, type CliExitCode, type Command, type CommandInput, type OptionSpec } from "./command.js";
-import { durationMs } from "./duration.js";
+import { CliError, usageError, type CliExitCode, type Command, type OfflineCommand, type CommandInput, type OptionSpec } from "./command.js";
+import { durationMs } from "../duration.js";
 import { linkTokenCommand } from "./oura-link-token.js";
 
 const DEFAULT_API_URL = "https://api.ouraring.com";
@@ -105,7 +104,7 @@ async function run(action: Action, target: OuraTarget, input: CommandInput, out:
   }
 }
 
-const subscriptionsCommand: Command = {
+const subscriptionsCommand: OfflineCommand = {
   words: ["oura", "subscriptions"],
   args: ["<list|create|renew>"],
   nats: false,
@@ -122,7 +121,7 @@ const subscriptionsCommand: Command = {
     const action = actionOf(input.args[0]);
     const target = targetOf(input);
     if (action === "renew") withinMs(input.options.within);
-    return (_jsm, out) => run(action, target, input, out);
+    return (out) => run(action, target, input, out);
   },
 };
 

@@ -4,8 +4,8 @@ import { isNotFound, owningStream, topologyNamesFromEnv, type Topology, type Top
 import { AckPolicy, DeliverPolicy, type JetStreamManager } from "@nats-io/jetstream";
 import { nanos } from "@nats-io/nats-core";
 import { checksExitCode, countChecks, resultLine, writeChecks, type Check } from "../checks.js";
-import { writeJson } from "../format.js";
-import { errorMessage, footer, header, type Writer } from "../output.js";
+import { durationMs } from "../duration.js";
+import { errorMessage, footer, header, writeJson, type Writer } from "../output.js";
 import { queryPrometheus, samplesOf, scrape, type Sample } from "../prometheus.js";
 import { usageError, type CliExitCode, type Command, type CommandInput } from "./command.js";
 import {
@@ -20,7 +20,7 @@ import {
   SERVICE_OPTIONS,
   type DatabaseTarget,
 } from "./service-options.js";
-import { judgeBindings, judgeDlq, judgeRestarts, judgeRows, judgeSuccesses, processName, type ProcessStart, type Read, type SoakWindow } from "./soak-criteria.js";
+import { judgeBindings, judgeDlq, judgeRestarts, judgeRows, judgeSuccesses, processName, type ProcessStart, type Read, type SoakWindow } from "../soak/criteria.js";
 
 const HRV = Subjects.hrvRawReceived;
 const DEFAULT_SELECTOR = 'job=~"ingest-service|normalize-service"';
@@ -138,12 +138,10 @@ async function fromScrape(jsm: JetStreamManager, t: SoakTarget, w: SoakWindow): 
   ];
 }
 
-const UNIT_SECONDS: Record<string, number> = { s: 1, m: 60, h: 3_600, d: 86_400, w: 604_800 };
-
 function sinceOf(option: string | boolean | undefined): SoakTarget["since"] {
-  const match = typeof option === "string" ? /^([1-9][0-9]*)([smhdw])$/.exec(option.trim()) : null;
-  if (match === null) throw usageError(`--since is required: a duration such as 30m, 2h or 48h, got ${option === undefined ? "none" : JSON.stringify(option)}`);
-  return { text: option as string, seconds: Number(match[1]) * (UNIT_SECONDS[match[2] ?? "s"] ?? 1) };
+  const ms = typeof option === "string" ? durationMs(option, { units: ["s", "m", "h", "d", "w"] }) : undefined;
+  if (ms === undefined) throw usageError(`--since is required: a duration such as 30m, 2h or 48h, got ${option === undefined ? "none" : JSON.stringify(option)}`);
+  return { text: option as string, seconds: ms / 1000 };
 }
 
 function toleranceOf(option: string | boolean | undefined): number {

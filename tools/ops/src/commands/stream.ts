@@ -1,6 +1,7 @@
 import type { JetStreamManager, StoredMsg, StreamInfo } from "@nats-io/jetstream";
-import { formatBytes, formatDuration, formatLimit, headerRecord, list, payloadLines, rows, table, writeJson } from "../format.js";
-import type { Writer } from "../output.js";
+import {
+  formatBytes, formatDuration, formatLimit, headerRecord, list, payloadLines, rows, table, writeJson, type Writer,
+} from "../output.js";
 import { CliError, collect, request, usageError, type CliExitCode, type Command } from "./command.js";
 
 /** `aa-ops stream ls`: one row per stream; `--json` prints the servers' StreamInfo objects. */

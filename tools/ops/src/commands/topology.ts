@@ -12,11 +12,10 @@ import {
   type Topology,
 } from "@aa/event-bus";
 import type { JetStreamManager } from "@nats-io/jetstream";
-import { writeJson } from "../format.js";
-import { errorMessage, type Writer } from "../output.js";
+import { errorMessage, writeJson, type Writer } from "../output.js";
 import { replicasSetting, SettingError, streamModeSetting } from "../settings.js";
 import { usageError, type CliExitCode, type Command, type CommandInput } from "./command.js";
-import { callLine, consumerDetails, consumerLabel, planJson, streamDetails, writePlan } from "./topology-report.js";
+import { callLine, consumerDetails, consumerLabel, planJson, streamDetails, writePlan } from "../topology/report.js";
 
 /** The desired topology from `--mode`/EVENT_STREAM_MODE, `--replicas`/REPLICAS and the name env vars. */
 export function desiredTopology(input: Pick<CommandInput, "options" | "env">): Topology {

@@ -3,9 +3,9 @@ import { Subjects } from "@aa/contracts";
 import { isNotFound, owningStream, planTopology, readTopology, topologyNamesFromEnv, type Topology, type TopologyNames } from "@aa/event-bus";
 import type { JetStreamManager } from "@nats-io/jetstream";
 import { checksExitCode, fail, pass, resultLine, writeChecks, type Check } from "../checks.js";
-import { writeJson } from "../format.js";
+import { durationMs, WHOLE_SECONDS } from "../duration.js";
+import { errorMessage, footer, header, writeJson, type Writer } from "../output.js";
 import { fetchErrorMessage } from "../http.js";
-import { errorMessage, footer, header, type Writer } from "../output.js";
 import { sampleLine, samplesOf, scrape, type Sample } from "../prometheus.js";
 import { usageError, type CliExitCode, type Command, type CommandInput } from "./command.js";
 import {
@@ -21,7 +21,7 @@ import {
   SERVICE_OPTIONS,
   type DatabaseTarget,
 } from "./service-options.js";
-import { consumerChecks, ingestHealthCheck, normalizeHealthChecks, streamChecks } from "./verify-checks.js";
+import { consumerChecks, ingestHealthCheck, normalizeHealthChecks, streamChecks } from "../verify/checks.js";
 
 const PROBE = "End-to-end probe (runbook: E2E Test: HRV Ingestion Flow)";
 const METRICS = "Metric labels (runbook: Metrics Verification)";
@@ -193,7 +193,8 @@ export async function runVerify(jsm: JetStreamManager, t: VerifyTarget, probe: P
 
 function probeTimeoutOf(option: string | boolean | undefined): number {
   if (option === undefined) return 15_000;
-  if (typeof option === "string" && /^[1-9][0-9]*$/.test(option)) return Number(option) * 1000;
+  const ms = typeof option === "string" ? durationMs(option, WHOLE_SECONDS) : undefined;
+  if (ms !== undefined) return ms;
   throw usageError(`--probe-timeout takes whole seconds, got ${JSON.stringify(option)}`);
 }
 

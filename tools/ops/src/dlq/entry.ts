@@ -1,6 +1,6 @@
 import { DlqHeaders, patternCovers } from "@aa/event-bus";
 import type { StoredMsg } from "@nats-io/jetstream";
-import { headerRecord } from "../format.js";
+import { headerRecord } from "../output.js";
 
 /** One DLQ message as the operator sees it: the DLQ headers, parsed. Strings are "" when a header is absent. */
 export interface DlqEntry {

@@ -1,5 +1,4 @@
-import { payloadLines, rows, table } from "../format.js";
-import type { Writer } from "../output.js";
+import { payloadLines, rows, table, type Writer } from "../output.js";
 import type { AdvisoryRow } from "./advisories.js";
 import type { DlqEntry, DlqMessage } from "./entry.js";
 import type { PurgeOutcome } from "./purge.js";

@@ -1,9 +1,8 @@
 import { owningStream, type ConsumerChange, type StreamChange, type Topology, type TopologyPlan } from "@aa/event-bus";
 import { fail, pass, type Check } from "../checks.js";
-import { list } from "../format.js";
+import { formatMs, list } from "../output.js";
 import { answerText, getAnswer, type Answer } from "../http.js";
-import { formatMs } from "../output.js";
-import { consumerDetails, consumerLabel, streamDetails } from "./topology-report.js";
+import { consumerDetails, consumerLabel, streamDetails } from "../topology/report.js";
 
 const STREAMS = "Streams of the mode (runbook: nats stream info)";
 const CONSUMERS = "Consumers (runbook: nats consumer info)";
