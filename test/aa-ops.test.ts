@@ -74,8 +74,8 @@ test("stream get shows the subject, every header on its own line and the payload
   const text = (await ok(["stream", "get", "AA_DLQ", "1"])).stdout;
   assert.match(text, /^ *Subject: dlq\.normalize\.hrv\.raw-received\.schema-invalid$/m);
   assert.match(text, /^ *Sequence: 1$/m);
-  assert.match(text, /^  X-Dlq-Reason: schema_invalid$/m);
-  assert.match(text, /^  X-Dlq-Original-Subject: athlete-ally\.hrv\.raw-received$/m);
+  assert.match(text, /^ {2}X-Dlq-Reason: schema_invalid$/m);
+  assert.match(text, /^ {2}X-Dlq-Original-Subject: athlete-ally\.hrv\.raw-received$/m);
   assert.match(text, /^Payload:\n\{\n {2}"userId": "u-1",\n {2}"rmssd": 55\n\}$/m);
 
   const json = JSON.parse((await ok(["stream", "get", "AA_DLQ", "1", "--json"])).stdout);

@@ -140,7 +140,7 @@ describe("dead-letter operations (aa-ops dlq)", () => {
     const one = (await ok("dlq", "show", String(b))).stdout;
     assert.match(one, /^ *Reason: max_deliver$/m);
     assert.match(one, /^ *Original Subject: athlete-ally\.sleep\.raw-received$/m);
-    assert.match(one, /^  X-Dlq-Original-Msg-Id: f-b$/m);
+    assert.match(one, /^ {2}X-Dlq-Original-Msg-Id: f-b$/m);
     assert.match(one, /^Payload \(9 bytes\):\n\{\n {2}"n": "b"\n\}$/m);
     const missing = await cli("dlq", "show", "999999");
     assert.equal(missing.code, 1, show(missing));

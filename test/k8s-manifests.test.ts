@@ -18,6 +18,8 @@ const DOCKERFILE = join(ROOT, "deploy/docker/Dockerfile");
 const SERVICE_SHUTDOWN_GRACE_S = 25;
 
 // Parsed YAML, checked field by field by the assertions below.
+// Parsed YAML of any shape: the tests walk it like the manifests' own readers would.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Obj = Record<string, any>;
 /** `admin`: where /health and /metrics are served (ingest's ADMIN_PORT; normalize has no public traffic). */
 const SERVICES = [{ name: "ingest-service", port: 4101, admin: 9101 }, { name: "normalize-service", port: 4102, admin: 4102 }] as const;
@@ -302,7 +304,7 @@ describe("the rendered production overlay (issue 13 part 5, issue 17)", () => {
     assert.equal(secrets.size, 3, "ingest, normalize and ops each have their own seed (the topology Job and aa-ops share ops')");
   });
 
-  test("every pod runs without a service account token; the Jobs can be run again with a new image (delete, then apply)", async (t) => {
+  test("every pod runs without a service account token; the Jobs can be run again with a new image (delete, then apply)", async () => {
     const docs = all;
     for (const { owner, spec } of podSpecs(docs)) assert.equal(spec.automountServiceAccountToken, false, owner);
     const runbook = await readFile(join(ROOT, "docs/phase-3/ops/PHASE_B_RUNBOOK.md"), "utf8");

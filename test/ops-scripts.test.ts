@@ -144,7 +144,7 @@ test("create-consumers on AA_CORE_HOT creates the HRV and Sleep durables as spec
     assert.equal(config.ack_wait, nanos(60_000));
     assert.equal(config.max_ack_pending, 1000);
   }
-  assert.match(run.out, /✓  Stream AA_CORE_HOT exists\n {3}Subjects: athlete-ally\.>, sleep\.\*\n {3}Messages: 0/);
+  assert.match(run.out, /✓ {2}Stream AA_CORE_HOT exists\n {3}Subjects: athlete-ally\.>, sleep\.\*\n {3}Messages: 0/);
   assert.match(run.out, /➕ Consumer normalize-hrv-durable does not exist\n {3}Creating on stream: AA_CORE_HOT\n {3}Filter subject: athlete-ally\.hrv\.raw-received\n {3}Max deliver: 5, Ack wait: 60s\n✅ Consumer normalize-hrv-durable created successfully/);
 });
 
@@ -164,7 +164,7 @@ test("create-consumers on AA_VENDOR_HOT creates normalize-oura; re-runs send not
     assert.deepEqual(sent, []);
     assert.doesNotMatch(run.out, /➕|🔄/);
   }
-  assert.match(run.out, /✓  Consumer normalize-oura exists with correct config/);
+  assert.match(run.out, /✓ {2}Consumer normalize-oura exists with correct config/);
 });
 
 test("without STREAM_NAME every durable goes on the stream owning its subject", async () => {

@@ -56,7 +56,6 @@ export async function startFakeOura(): Promise<FakeOura> {
   const access = new Map<string, string>();
   const refresh = new Map<string, string>();
   const scripted = new Map<string, { status: number; headers?: Record<string, string>; body?: unknown }[]>();
-  let server: Server;
   const fake: FakeOura = {
     url: "",
     clientId: "fake-client-id",
@@ -150,7 +149,7 @@ export async function startFakeOura(): Promise<FakeOura> {
     return json(res, 404, { detail: "Not found" });
   }
 
-  server = createServer((req, res) => void route(req, res).catch((error: unknown) => json(res, 500, { detail: String(error) })));
+  const server: Server = createServer((req, res) => void route(req, res).catch((error: unknown) => json(res, 500, { detail: String(error) })));
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   fake.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   return fake;

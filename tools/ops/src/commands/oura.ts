@@ -1,6 +1,5 @@
 import { createSubscription, listSubscriptions, renewSubscription, type OuraClientCredentials, type OuraHttp, type OuraSubscription } from "@aa/oura";
 import { table, writeJson, type Writer } from "../output.js";
-import type { OpsEnv } from "../settings.js";
 import { CliError, usageError, type CliExitCode, type Command, type OfflineCommand, type CommandInput, type OptionSpec } from "./command.js";
 import { durationMs } from "../duration.js";
 import { linkTokenCommand } from "./oura-link-token.js";
