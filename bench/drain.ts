@@ -28,7 +28,13 @@ export interface DrainResult {
  * `athlete-ally.hrv.raw-received`, then starts `instances` normalize processes on the same
  * durable and times them until every row is committed; stops them afterwards.
  */
-export async function drainBacklog(ctx: PhaseContext, runner: ServiceRunner, instances: number, phase: string, normalizeEnv: Record<string, string> = {}): Promise<DrainResult> {
+export async function drainBacklog(
+  ctx: PhaseContext,
+  runner: ServiceRunner,
+  instances: number,
+  phase: string,
+  normalizeEnv: Record<string, string> = {},
+): Promise<DrainResult> {
   const ids = new IdSequence(phase);
   const events = ctx.sizes.backlog;
   await publishPipelined(ctx.env.js, Subjects.hrvRawReceived.subject, events, ctx.sizes.publishWindow, () => {
@@ -36,7 +42,8 @@ export async function drainBacklog(ctx: PhaseContext, runner: ServiceRunner, ins
     return { id, data: hrvRawEvent(id) };
   });
   const before = await hrvBacklog(ctx.env);
-  if (before.pending !== events || before.ackPending !== 0) throw new Error(`backlog not as published: ${JSON.stringify(before)}, expected ${events} pending`);
+  if (before.pending !== events || before.ackPending !== 0)
+    throw new Error(`backlog not as published: ${JSON.stringify(before)}, expected ${events} pending`);
   const accepted = Array.from({ length: events }, (_, k) => `${phase}:${k + 1}`);
   ctx.ledger.record({ phase, sent: ids.sent, accepted, refused: [], unanswered: 0 });
 
@@ -65,7 +72,9 @@ export async function drainBacklog(ctx: PhaseContext, runner: ServiceRunner, ins
 /** Sum of `normalize_hrv_messages_total{result="success",…}` on an instance's /metrics. */
 async function successCount(service: BenchService): Promise<number | null> {
   const text = await (await fetch(`${service.url}/metrics`, { signal: AbortSignal.timeout(10_000) })).text();
-  const lines = text.split("\n").filter((l) => l.startsWith("normalize_hrv_messages_total{") && l.includes('result="success"'));
+  const lines = text
+    .split("\n")
+    .filter((l) => l.startsWith("normalize_hrv_messages_total{") && l.includes('result="success"'));
   if (lines.length === 0) return null;
   return lines.reduce((sum, line) => sum + Number(line.slice(line.lastIndexOf(" ") + 1)), 0);
 }

@@ -100,12 +100,24 @@ export async function e2eLatency(ctx: PhaseContext): Promise<LatencyResult> {
   );
   const result = await settle(ctx, ids, load);
   const stats = await latencyStats(ctx.env.db.pool, ids.phase);
-  return { ...stats, complete: result.complete, offeredRate: rate, answeredRate: load.responses / ctx.sizes.latencySeconds, statuses: load.statuses };
+  return {
+    ...stats,
+    complete: result.complete,
+    offeredRate: rate,
+    answeredRate: load.responses / ctx.sizes.latencySeconds,
+    statuses: load.statuses,
+  };
 }
 
 /** Records the run in the ledger, waits for its rows, and derives its rates. */
 async function settle(ctx: PhaseContext, ids: IdSequence, load: LoadOutcome): Promise<ThroughputResult> {
-  ctx.ledger.record({ phase: ids.phase, sent: ids.sent, accepted: load.accepted, refused: load.refused, unanswered: ids.sent - load.answeredEvents });
+  ctx.ledger.record({
+    phase: ids.phase,
+    sent: ids.sent,
+    accepted: load.accepted,
+    refused: load.refused,
+    unanswered: ids.sent - load.answeredEvents,
+  });
   const committed = await waitCommitted(ctx.env, ids.phase, load.accepted.length, ctx.sizes.drainTimeoutMs);
   const totalSeconds = (committed.at - load.startedAt) / 1000;
   return {

@@ -18,7 +18,8 @@ export class Cleanup {
   constructor() {
     // Last resort when the process exits without running the steps: no child or temp dir outlives the bench.
     process.once("exit", () => {
-      for (const child of this.#children) if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+      for (const child of this.#children)
+        if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
       for (const dir of this.#dirs) rmSync(dir, { recursive: true, force: true });
     });
   }

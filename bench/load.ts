@@ -74,7 +74,18 @@ export async function runLoad(spec: LoadSpec): Promise<LoadOutcome> {
     ...(spec.overallRate === undefined ? {} : { overallRate: spec.overallRate }),
   });
   const responses = Object.values(statuses).reduce((a, b) => a + b, 0);
-  return { responses, ok2xx: result["2xx"], non2xx: result.non2xx, errors: result.errors, statuses, accepted, refused, answeredEvents, startedAt, seconds: (Date.now() - startedAt) / 1000 };
+  return {
+    responses,
+    ok2xx: result["2xx"],
+    non2xx: result.non2xx,
+    errors: result.errors,
+    statuses,
+    accepted,
+    refused,
+    answeredEvents,
+    startedAt,
+    seconds: (Date.now() - startedAt) / 1000,
+  };
 }
 
 function without(ids: readonly string[], taken: readonly string[]): string[] {
@@ -92,23 +103,42 @@ export async function runPaced(spec: LoadSpec & { overallRate: number }, instanc
   const connections = Math.max(1, Math.floor(spec.connections / instances));
   const runs = Array.from({ length: instances }, async (_, k) => {
     await new Promise((resolve) => setTimeout(resolve, (k * 1000) / instances));
-    return runLoad({ ...spec, connections, overallRate: perInstance, maxRequests: Math.ceil(spec.maxRequests / instances) });
+    return runLoad({
+      ...spec,
+      connections,
+      overallRate: perInstance,
+      maxRequests: Math.ceil(spec.maxRequests / instances),
+    });
   });
   return mergeOutcomes(await Promise.all(runs));
 }
 
 function mergeOutcomes(outcomes: LoadOutcome[]): LoadOutcome {
   const statuses: Record<string, number> = {};
-  for (const o of outcomes) for (const [code, n] of Object.entries(o.statuses)) statuses[code] = (statuses[code] ?? 0) + n;
-  const sum = (key: "responses" | "ok2xx" | "non2xx" | "errors" | "answeredEvents") => outcomes.reduce((a, o) => a + o[key], 0);
+  for (const o of outcomes)
+    for (const [code, n] of Object.entries(o.statuses)) statuses[code] = (statuses[code] ?? 0) + n;
+  const sum = (key: "responses" | "ok2xx" | "non2xx" | "errors" | "answeredEvents") =>
+    outcomes.reduce((a, o) => a + o[key], 0);
   const startedAt = Math.min(...outcomes.map((o) => o.startedAt));
   const endedAt = Math.max(...outcomes.map((o) => o.startedAt + o.seconds * 1000));
   const ids = (key: "accepted" | "refused") => outcomes.flatMap((o) => o[key]);
-  return { responses: sum("responses"), ok2xx: sum("ok2xx"), non2xx: sum("non2xx"), errors: sum("errors"), statuses, accepted: ids("accepted"), refused: ids("refused"), answeredEvents: sum("answeredEvents"), startedAt, seconds: (endedAt - startedAt) / 1000 };
+  return {
+    responses: sum("responses"),
+    ok2xx: sum("ok2xx"),
+    non2xx: sum("non2xx"),
+    errors: sum("errors"),
+    statuses,
+    accepted: ids("accepted"),
+    refused: ids("refused"),
+    answeredEvents: sum("answeredEvents"),
+    startedAt,
+    seconds: (endedAt - startedAt) / 1000,
+  };
 }
 
 /** A single-reading POST answers 2xx only when its one event was accepted. */
-export const acceptedSingle = (status: number, _body: string, ids: string[]): string[] => (status >= 200 && status < 300 ? ids : []);
+export const acceptedSingle = (status: number, _body: string, ids: string[]): string[] =>
+  status >= 200 && status < 300 ? ids : [];
 
 interface BatchItemResult {
   index: number;
@@ -121,5 +151,8 @@ export function acceptedBatch(status: number, body: string, ids: string[]): stri
   if (status === 202) return ids;
   if (status !== 207 && status !== 503) return [];
   const results = (JSON.parse(body) as { results?: BatchItemResult[] }).results ?? [];
-  return results.filter((r) => r.status === "received").map((r) => ids[r.index] ?? "").filter((id) => id !== "");
+  return results
+    .filter((r) => r.status === "received")
+    .map((r) => ids[r.index] ?? "")
+    .filter((id) => id !== "");
 }

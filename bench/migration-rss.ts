@@ -15,12 +15,20 @@ import { publishPipelined } from "./pipelined.js";
 
 const N = Number(process.env.N ?? 60_000);
 const RAW = JSON.stringify({ samples: "x".repeat(Number(process.env.RAW_BYTES ?? 0)) });
-const sleepEvent = (id: string) => `{"eventId":"${id}","userId":"${id}","date":"2025-10-01","durationMinutes":400,"raw":${RAW},"receivedAt":"${new Date().toISOString()}"}`;
-const statusMb = (pid: number, field: string) => Number(new RegExp(`${field}:\\s+(\\d+)`).exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? 0) / 1024;
+const sleepEvent = (id: string) =>
+  `{"eventId":"${id}","userId":"${id}","date":"2025-10-01","durationMinutes":400,"raw":${RAW},"receivedAt":"${new Date().toISOString()}"}`;
+const statusMb = (pid: number, field: string) =>
+  Number(new RegExp(`${field}:\\s+(\\d+)`).exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? 0) / 1024;
 
 async function publishBoth(stack: Stack, ids: IdSequence): Promise<void> {
-  await publishPipelined(stack.js, "athlete-ally.hrv.raw-received", N, 2000, () => { const id = ids.next(); return { id, data: hrvRawEvent(id) }; });
-  await publishPipelined(stack.js, "athlete-ally.sleep.raw-received", N, 2000, () => { const id = ids.next(); return { id, data: sleepEvent(id) }; });
+  await publishPipelined(stack.js, "athlete-ally.hrv.raw-received", N, 2000, () => {
+    const id = ids.next();
+    return { id, data: hrvRawEvent(id) };
+  });
+  await publishPipelined(stack.js, "athlete-ally.sleep.raw-received", N, 2000, () => {
+    const id = ids.next();
+    return { id, data: sleepEvent(id) };
+  });
 }
 
 async function owns(stack: Stack, stream: string, subject: string): Promise<boolean> {
@@ -28,7 +36,9 @@ async function owns(stack: Stack, stream: string, subject: string): Promise<bool
 }
 
 async function rows(stack: Stack): Promise<number> {
-  const result = await stack.db.pool.query<{ count: string }>("SELECT (SELECT count(*) FROM hrv_data) + (SELECT count(*) FROM sleep_data) AS count");
+  const result = await stack.db.pool.query<{ count: string }>(
+    "SELECT (SELECT count(*) FROM hrv_data) + (SELECT count(*) FROM sleep_data) AS count",
+  );
   return Number(result.rows[0]?.count ?? 0);
 }
 
@@ -39,13 +49,39 @@ try {
   const normalize = await stack.startNormalize({ EVENT_STREAM_MODE: "multi" });
   const pid = normalize.process.pid ?? 0;
   console.log(`legacy backlog ${2 * N}; normalize started, RSS ${statusMb(pid, "VmRSS").toFixed(0)} MB`);
-  const args = ["tools/ops/dist/cli.js", "migrate", "--to", "multi", "--nats-url", stack.nats.url, "--skip-health-check", "--drain-ignore", "normalize-oura", "--drain-timeout", "1800"];
+  const args = [
+    "tools/ops/dist/cli.js",
+    "migrate",
+    "--to",
+    "multi",
+    "--nats-url",
+    stack.nats.url,
+    "--skip-health-check",
+    "--drain-ignore",
+    "normalize-oura",
+    "--drain-timeout",
+    "1800",
+  ];
   const migration = promisify(execFile)(process.execPath, args, { timeout: 1_900_000 });
-  await waitFor(async () => (await owns(stack, "AA_CORE_HOT", "sleep.*")) && (await owns(stack, "AA_VENDOR_HOT", "vendor.>")), { timeoutMs: 120_000, what: "handoff" });
+  await waitFor(
+    async () => (await owns(stack, "AA_CORE_HOT", "sleep.*")) && (await owns(stack, "AA_VENDOR_HOT", "vendor.>")),
+    { timeoutMs: 120_000, what: "handoff" },
+  );
   await publishBoth(stack, ids);
-  console.log((await migration).stdout.split("\n").filter((l) => l.includes("drained")).join("\n"));
-  await waitFor(async () => (await rows(stack)) >= 4 * N, { timeoutMs: 1_800_000, intervalMs: 1000, what: "every row" });
-  console.log(`RESULT N=${N} RAW_BYTES=${process.env.RAW_BYTES ?? 0}: normalize peak RSS (VmHWM) ${statusMb(pid, "VmHWM").toFixed(0)} MB`);
+  console.log(
+    (await migration).stdout
+      .split("\n")
+      .filter((l) => l.includes("drained"))
+      .join("\n"),
+  );
+  await waitFor(async () => (await rows(stack)) >= 4 * N, {
+    timeoutMs: 1_800_000,
+    intervalMs: 1000,
+    what: "every row",
+  });
+  console.log(
+    `RESULT N=${N} RAW_BYTES=${process.env.RAW_BYTES ?? 0}: normalize peak RSS (VmHWM) ${statusMb(pid, "VmHWM").toFixed(0)} MB`,
+  );
 } finally {
   await stack.close();
 }

@@ -76,7 +76,13 @@ export const DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/test";
 /** `--json`, `--quick`; BENCH_DATABASE_URL picks the database the bench makes its schema in. */
 export function parseOptions(argv: readonly string[], env: Record<string, string | undefined>): BenchOptions {
   const unknown = argv.filter((a) => a !== "--json" && a !== "--quick");
-  if (unknown.length > 0) throw new Error(`unknown argument(s) ${unknown.join(" ")}; usage: bench/run.ts [--json] [--quick]`);
+  if (unknown.length > 0)
+    throw new Error(`unknown argument(s) ${unknown.join(" ")}; usage: bench/run.ts [--json] [--quick]`);
   const quick = argv.includes("--quick");
-  return { json: argv.includes("--json"), quick, databaseUrl: env.BENCH_DATABASE_URL || DEFAULT_DATABASE_URL, sizes: quick ? QUICK : FULL };
+  return {
+    json: argv.includes("--json"),
+    quick,
+    databaseUrl: env.BENCH_DATABASE_URL || DEFAULT_DATABASE_URL,
+    sizes: quick ? QUICK : FULL,
+  };
 }

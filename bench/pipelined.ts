@@ -7,7 +7,11 @@ export interface PipelineOutcome {
 }
 
 /** Runs `task(0)` … `task(count - 1)` keeping at most `window` of them in flight. */
-export async function pipelined(count: number, window: number, task: (i: number) => Promise<unknown>): Promise<PipelineOutcome> {
+export async function pipelined(
+  count: number,
+  window: number,
+  task: (i: number) => Promise<unknown>,
+): Promise<PipelineOutcome> {
   const outcome: PipelineOutcome = { ok: 0, failed: 0 };
   if (count <= 0) return outcome;
   let next = 0;
@@ -21,13 +25,15 @@ export async function pipelined(count: number, window: number, task: (i: number)
     const launch = () => {
       while (inFlight < window && next < count) {
         inFlight++;
-        task(next++).then(
-          () => void outcome.ok++,
-          (error: unknown) => {
-            outcome.failed++;
-            outcome.firstError ??= error;
-          },
-        ).finally(settle);
+        task(next++)
+          .then(
+            () => void outcome.ok++,
+            (error: unknown) => {
+              outcome.failed++;
+              outcome.firstError ??= error;
+            },
+          )
+          .finally(settle);
       }
     };
     launch();
@@ -36,12 +42,21 @@ export async function pipelined(count: number, window: number, task: (i: number)
 }
 
 /** Publishes `count` messages with their own `Nats-Msg-Id`s, `window` un-acknowledged at a time; fails if any was not acknowledged. */
-export async function publishPipelined(js: JetStreamClient, subject: string, count: number, window: number, message: (i: number) => { id: string; data: string }): Promise<void> {
+export async function publishPipelined(
+  js: JetStreamClient,
+  subject: string,
+  count: number,
+  window: number,
+  message: (i: number) => { id: string; data: string },
+): Promise<void> {
   const outcome = await pipelined(count, window, (i) => {
     const { id, data } = message(i);
     return js.publish(subject, data, { msgID: id, timeout: 30_000 });
   });
-  if (outcome.failed > 0) throw new Error(`${outcome.failed} of ${count} publishes to ${subject} were not acknowledged: ${String(outcome.firstError)}`);
+  if (outcome.failed > 0)
+    throw new Error(
+      `${outcome.failed} of ${count} publishes to ${subject} were not acknowledged: ${String(outcome.firstError)}`,
+    );
 }
 
 /** Milliseconds since `startedAt` (a `performance.now()` value), never 0. */

@@ -35,7 +35,12 @@ export async function measureRawLimits(env: BenchEnv, sizes: BenchSizes, cleanup
 
 /** Pipelined publishes with msg ids (as ingest sends them) to a file stream shaped like the real ones. */
 async function measurePublish(env: BenchEnv, sizes: BenchSizes): Promise<number> {
-  await env.jsm.streams.add({ name: RAW_STREAM, subjects: [RAW_SUBJECT], storage: StorageType.File, duplicate_window: nanos(120_000) });
+  await env.jsm.streams.add({
+    name: RAW_STREAM,
+    subjects: [RAW_SUBJECT],
+    storage: StorageType.File,
+    duplicate_window: nanos(120_000),
+  });
   const ids = new IdSequence("raw");
   const started = performance.now();
   await publishPipelined(env.js, RAW_SUBJECT, sizes.rawMessages, sizes.publishWindow, () => {
@@ -49,7 +54,11 @@ async function measurePublish(env: BenchEnv, sizes: BenchSizes): Promise<number>
 async function measureConsumeAck(env: BenchEnv, sizes: BenchSizes): Promise<number> {
   const hrv = await env.jsm.consumers.info(env.names.core, env.names.hrvDurable);
   const maxAckPending = hrv.config.max_ack_pending ?? 1_000;
-  await env.jsm.consumers.add(RAW_STREAM, { durable_name: RAW_DURABLE, ack_policy: AckPolicy.Explicit, max_ack_pending: maxAckPending });
+  await env.jsm.consumers.add(RAW_STREAM, {
+    durable_name: RAW_DURABLE,
+    ack_policy: AckPolicy.Explicit,
+    max_ack_pending: maxAckPending,
+  });
   const consumer = await env.js.consumers.get(RAW_STREAM, RAW_DURABLE);
   const started = performance.now();
   const messages = await consumer.consume({ max_messages: maxAckPending });
@@ -75,7 +84,12 @@ CREATE TABLE bench_upsert (
   await pool.query("CREATE INDEX ON bench_upsert (created_at)");
   const statements = Math.ceil(sizes.upsertRows / sizes.upsertBatch);
   const started = performance.now();
-  const outcome = await pipelined(statements, 2, (i) => pool.query(UPSERT, upsertColumns(i * sizes.upsertBatch, Math.min(sizes.upsertBatch, sizes.upsertRows - i * sizes.upsertBatch))));
+  const outcome = await pipelined(statements, 2, (i) =>
+    pool.query(
+      UPSERT,
+      upsertColumns(i * sizes.upsertBatch, Math.min(sizes.upsertBatch, sizes.upsertRows - i * sizes.upsertBatch)),
+    ),
+  );
   const ms = elapsedMs(started);
   if (outcome.failed > 0) throw new Error(`raw upsert failed: ${String(outcome.firstError)}`);
   await pool.query("DROP TABLE bench_upsert");
@@ -101,7 +115,11 @@ function upsertColumns(from: number, count: number): unknown[][] {
 /** A child Fastify app that parses the JSON body and answers 200, loaded like the e2e single run. */
 async function measureBareFastify(sizes: BenchSizes, cleanup: Cleanup): Promise<number> {
   const port = await freePort();
-  const child = spawn(process.execPath, ["--import", "tsx", "bench/bare-fastify.ts"], { cwd: ROOT, env: { ...process.env, PORT: String(port) }, stdio: "ignore" });
+  const child = spawn(process.execPath, ["--import", "tsx", "bench/bare-fastify.ts"], {
+    cwd: ROOT,
+    env: { ...process.env, PORT: String(port) },
+    stdio: "ignore",
+  });
   const exited = new Promise((resolve) => child.once("exit", resolve));
   const stop = async () => {
     if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
@@ -110,7 +128,10 @@ async function measureBareFastify(sizes: BenchSizes, cleanup: Cleanup): Promise<
   cleanup.guard(child);
   cleanup.add("stop the bare Fastify app", stop);
   const url = `http://127.0.0.1:${port}`;
-  await waitFor(async () => (await fetch(`${url}/health`, { signal: AbortSignal.timeout(2_000) })).ok, { timeoutMs: 20_000, what: "bare Fastify app" });
+  await waitFor(async () => (await fetch(`${url}/health`, { signal: AbortSignal.timeout(2_000) })).ok, {
+    timeoutMs: 20_000,
+    what: "bare Fastify app",
+  });
   const ids = new IdSequence("bare");
   const outcome = await runLoad({
     url,

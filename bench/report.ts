@@ -5,7 +5,6 @@ import type { RssSample } from "./services.js";
 import type { TracingResult } from "./tracing.js";
 import type { Audit, PhaseAudit } from "./verify.js";
 
-
 /** Everything one run measured. */
 export interface BenchRun {
   quick: boolean;
@@ -45,12 +44,24 @@ export interface Comparison {
   met: boolean | null;
 }
 
-const bound = (limit: string, limitValue: number, unit: string, value: number): Bound => ({ limit, value: limitValue, unit, ratio: value / limitValue });
+const bound = (limit: string, limitValue: number, unit: string, value: number): Bound => ({
+  limit,
+  value: limitValue,
+  unit,
+  ratio: value / limitValue,
+});
 const atLeast = (value: number, target: number): boolean => value >= target;
 const atMost = (value: number, target: number): boolean => value <= target;
 
 function rawComparisons(raw: RawLimits): Comparison[] {
-  const line = (figure: string, value: number, unit: string): Comparison => ({ figure, value, unit, boundedBy: [], target: "", met: null });
+  const line = (figure: string, value: number, unit: string): Comparison => ({
+    figure,
+    value,
+    unit,
+    boundedBy: [],
+    target: "",
+    met: null,
+  });
   return [
     line("raw: JetStream publish, pipelined", raw.jsPublishMsgPerSec, "msg/s"),
     line("raw: JetStream consume + ack", raw.jsConsumeAckMsgPerSec, "msg/s"),
@@ -63,21 +74,130 @@ function pipelineComparisons(run: BenchRun): Comparison[] {
   const { raw } = run;
   const single = run.single.eventsPerSec;
   const batch = run.batch.eventsPerSec;
-  const drainLimits = (value: number) => [bound("JetStream consume + ack", raw.jsConsumeAckMsgPerSec, "msg/s", value), bound("PostgreSQL upsert", raw.pgUpsertRowsPerSec, "rows/s", value)];
+  const drainLimits = (value: number) => [
+    bound("JetStream consume + ack", raw.jsConsumeAckMsgPerSec, "msg/s", value),
+    bound("PostgreSQL upsert", raw.pgUpsertRowsPerSec, "rows/s", value),
+  ];
   return [
-    { figure: "e2e single-event POSTs", value: single, unit: "events/s", boundedBy: [bound("bare Fastify POST", raw.fastifyReqPerSec, "req/s", single), bound("JetStream publish", raw.jsPublishMsgPerSec, "msg/s", single)], target: "≥ 10,000/s", met: atLeast(single, 10_000) },
-    { figure: "e2e batch POSTs", value: batch, unit: "events/s", boundedBy: [bound("JetStream publish", raw.jsPublishMsgPerSec, "msg/s", batch), bound("PostgreSQL upsert", raw.pgUpsertRowsPerSec, "rows/s", batch)], target: "≥ 25,000/s", met: atLeast(batch, 25_000) },
-    { figure: `latency p50 @ ${run.latency.offeredRate}/s`, value: run.latency.p50Ms, unit: "ms", boundedBy: [], target: "", met: null },
-    { figure: `latency p99 @ ${run.latency.offeredRate}/s`, value: run.latency.p99Ms, unit: "ms", boundedBy: [], target: "≤ 50 ms", met: atMost(run.latency.p99Ms, 50) },
-    { figure: `latency max @ ${run.latency.offeredRate}/s`, value: run.latency.maxMs, unit: "ms", boundedBy: [], target: "", met: null },
-    { figure: "drain, 1 normalize", value: run.drainOne.eventsPerSec, unit: "events/s", boundedBy: drainLimits(run.drainOne.eventsPerSec), target: "≥ 30,000/s", met: atLeast(run.drainOne.eventsPerSec, 30_000) },
-    { figure: "drain, 2 normalize", value: run.drainTwo.eventsPerSec, unit: "events/s", boundedBy: [...drainLimits(run.drainTwo.eventsPerSec), bound("drain, 1 normalize", run.drainOne.eventsPerSec, "events/s", run.drainTwo.eventsPerSec)], target: "≥ 30,000/s", met: atLeast(run.drainTwo.eventsPerSec, 30_000) },
-    { figure: "drain, 1 normalize, no announce", value: run.drainQuiet.eventsPerSec, unit: "events/s", boundedBy: [...drainLimits(run.drainQuiet.eventsPerSec), bound("drain, 1 normalize", run.drainOne.eventsPerSec, "events/s", run.drainQuiet.eventsPerSec)], target: "", met: null },
-    ...run.tracing.map((t): Comparison => ({ figure: `e2e single, tracing ${t.mode}`, value: t.single.eventsPerSec, unit: "events/s", boundedBy: tracingOff(run) === undefined || t.mode === "off" ? [] : [bound("tracing off", tracingOff(run)!, "events/s", t.single.eventsPerSec)], target: "", met: null })),
-    { figure: "peak RSS ingest", value: run.peakRssMb.ingest, unit: "MB", boundedBy: [], target: "≤ 300 MB", met: atMost(run.peakRssMb.ingest, 300) },
-    { figure: "peak RSS normalize", value: run.peakRssMb.normalize, unit: "MB", boundedBy: [], target: "≤ 300 MB", met: atMost(run.peakRssMb.normalize, 300) },
-    { figure: "lost (2xx without a row)", value: run.audit.lost, unit: "events", boundedBy: [], target: "0", met: run.audit.lost === 0 },
-    { figure: "duplicated rows", value: run.audit.duplicated, unit: "rows", boundedBy: [], target: "0", met: run.audit.duplicated === 0 },
+    {
+      figure: "e2e single-event POSTs",
+      value: single,
+      unit: "events/s",
+      boundedBy: [
+        bound("bare Fastify POST", raw.fastifyReqPerSec, "req/s", single),
+        bound("JetStream publish", raw.jsPublishMsgPerSec, "msg/s", single),
+      ],
+      target: "≥ 10,000/s",
+      met: atLeast(single, 10_000),
+    },
+    {
+      figure: "e2e batch POSTs",
+      value: batch,
+      unit: "events/s",
+      boundedBy: [
+        bound("JetStream publish", raw.jsPublishMsgPerSec, "msg/s", batch),
+        bound("PostgreSQL upsert", raw.pgUpsertRowsPerSec, "rows/s", batch),
+      ],
+      target: "≥ 25,000/s",
+      met: atLeast(batch, 25_000),
+    },
+    {
+      figure: `latency p50 @ ${run.latency.offeredRate}/s`,
+      value: run.latency.p50Ms,
+      unit: "ms",
+      boundedBy: [],
+      target: "",
+      met: null,
+    },
+    {
+      figure: `latency p99 @ ${run.latency.offeredRate}/s`,
+      value: run.latency.p99Ms,
+      unit: "ms",
+      boundedBy: [],
+      target: "≤ 50 ms",
+      met: atMost(run.latency.p99Ms, 50),
+    },
+    {
+      figure: `latency max @ ${run.latency.offeredRate}/s`,
+      value: run.latency.maxMs,
+      unit: "ms",
+      boundedBy: [],
+      target: "",
+      met: null,
+    },
+    {
+      figure: "drain, 1 normalize",
+      value: run.drainOne.eventsPerSec,
+      unit: "events/s",
+      boundedBy: drainLimits(run.drainOne.eventsPerSec),
+      target: "≥ 30,000/s",
+      met: atLeast(run.drainOne.eventsPerSec, 30_000),
+    },
+    {
+      figure: "drain, 2 normalize",
+      value: run.drainTwo.eventsPerSec,
+      unit: "events/s",
+      boundedBy: [
+        ...drainLimits(run.drainTwo.eventsPerSec),
+        bound("drain, 1 normalize", run.drainOne.eventsPerSec, "events/s", run.drainTwo.eventsPerSec),
+      ],
+      target: "≥ 30,000/s",
+      met: atLeast(run.drainTwo.eventsPerSec, 30_000),
+    },
+    {
+      figure: "drain, 1 normalize, no announce",
+      value: run.drainQuiet.eventsPerSec,
+      unit: "events/s",
+      boundedBy: [
+        ...drainLimits(run.drainQuiet.eventsPerSec),
+        bound("drain, 1 normalize", run.drainOne.eventsPerSec, "events/s", run.drainQuiet.eventsPerSec),
+      ],
+      target: "",
+      met: null,
+    },
+    ...run.tracing.map((t): Comparison => ({
+      figure: `e2e single, tracing ${t.mode}`,
+      value: t.single.eventsPerSec,
+      unit: "events/s",
+      boundedBy:
+        tracingOff(run) === undefined || t.mode === "off"
+          ? []
+          : [bound("tracing off", tracingOff(run)!, "events/s", t.single.eventsPerSec)],
+      target: "",
+      met: null,
+    })),
+    {
+      figure: "peak RSS ingest",
+      value: run.peakRssMb.ingest,
+      unit: "MB",
+      boundedBy: [],
+      target: "≤ 300 MB",
+      met: atMost(run.peakRssMb.ingest, 300),
+    },
+    {
+      figure: "peak RSS normalize",
+      value: run.peakRssMb.normalize,
+      unit: "MB",
+      boundedBy: [],
+      target: "≤ 300 MB",
+      met: atMost(run.peakRssMb.normalize, 300),
+    },
+    {
+      figure: "lost (2xx without a row)",
+      value: run.audit.lost,
+      unit: "events",
+      boundedBy: [],
+      target: "0",
+      met: run.audit.lost === 0,
+    },
+    {
+      figure: "duplicated rows",
+      value: run.audit.duplicated,
+      unit: "rows",
+      boundedBy: [],
+      target: "0",
+      met: run.audit.duplicated === 0,
+    },
   ];
 }
 
@@ -87,7 +207,8 @@ const TRACING_FIGURES: Record<TracingResult["mode"], string> = {
   exporting: "e2eSingleTracingExportingEventsPerSec",
 };
 
-const tracingOff = (run: BenchRun): number | undefined => run.tracing.find((t) => t.mode === "off")?.single.eventsPerSec;
+const tracingOff = (run: BenchRun): number | undefined =>
+  run.tracing.find((t) => t.mode === "off")?.single.eventsPerSec;
 
 /** The figures the smoke test checks: every one a positive number. */
 function figures(run: BenchRun): Record<string, number> {
@@ -113,7 +234,14 @@ function figures(run: BenchRun): Record<string, number> {
 /** The JSON document `--json` prints. */
 export function toJson(run: BenchRun) {
   const { quick, audit, ...details } = run;
-  return { quick, figures: figures(run), lost: audit.lost, duplicated: audit.duplicated, comparisons: [...rawComparisons(run.raw), ...pipelineComparisons(run)], details: { ...details, audit } };
+  return {
+    quick,
+    figures: figures(run),
+    lost: audit.lost,
+    duplicated: audit.duplicated,
+    comparisons: [...rawComparisons(run.raw), ...pipelineComparisons(run)],
+    details: { ...details, audit },
+  };
 }
 
 const fmt = (value: number, unit: string): string => {
@@ -130,17 +258,31 @@ export function toTable(run: BenchRun): string {
   for (const c of [...rawComparisons(run.raw), ...pipelineComparisons(run)]) {
     const met = c.met === null ? "" : c.met ? "yes" : "NO";
     const [first, ...rest] = c.boundedBy;
-    rows.push([c.figure, fmt(c.value, c.unit), first ? `${first.limit} ${fmt(first.value, first.unit)}` : "", first ? pct(first.ratio) : "", c.target, met]);
+    rows.push([
+      c.figure,
+      fmt(c.value, c.unit),
+      first ? `${first.limit} ${fmt(first.value, first.unit)}` : "",
+      first ? pct(first.ratio) : "",
+      c.target,
+      met,
+    ]);
     for (const b of rest) rows.push(["", "", `${b.limit} ${fmt(b.value, b.unit)}`, pct(b.ratio), "", ""]);
   }
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
-  const render = (cells: string[]) => cells.map((cell, i) => (i === 1 ? cell.padStart(widths[i] ?? 0) : cell.padEnd(widths[i] ?? 0))).join("  ").trimEnd();
-  return [render(header), widths.map((w) => "-".repeat(w)).join("  "), ...rows.map(render), "", ...notes(run)].join("\n");
+  const render = (cells: string[]) =>
+    cells
+      .map((cell, i) => (i === 1 ? cell.padStart(widths[i] ?? 0) : cell.padEnd(widths[i] ?? 0)))
+      .join("  ")
+      .trimEnd();
+  return [render(header), widths.map((w) => "-".repeat(w)).join("  "), ...rows.map(render), "", ...notes(run)].join(
+    "\n",
+  );
 }
 
 function notes(run: BenchRun): string[] {
   const batch = `batch: ${describe(run.batch)}`;
-  const drain = (d: DrainResult) => `${d.rows}/${d.events} rows, startup ${d.startupSeconds.toFixed(1)} s, total ${d.totalSeconds.toFixed(1)} s, redelivered ${d.redelivered}, processed per instance ${d.processedPerInstance.join(" + ")}`;
+  const drain = (d: DrainResult) =>
+    `${d.rows}/${d.events} rows, startup ${d.startupSeconds.toFixed(1)} s, total ${d.totalSeconds.toFixed(1)} s, redelivered ${d.redelivered}, processed per instance ${d.processedPerInstance.join(" + ")}`;
   return [
     `machine: ${run.machine.cpus} CPUs, load average ${run.machine.loadAverageAtStart.toFixed(2)} when the bench began${run.quick ? "; quick run (small counts)" : ""}`,
     `single: ${describe(run.single)}`,
@@ -149,7 +291,10 @@ function notes(run: BenchRun): string[] {
     `drain 1: ${drain(run.drainOne)}`,
     `drain 2: ${drain(run.drainTwo)}`,
     `drain 1, ANNOUNCE_STORED=false: ${drain(run.drainQuiet)}`,
-    ...run.tracing.map((t) => `tracing ${t.mode}: ${describe(t.single)}; OTLP export ${t.exportRequests} requests, ${(t.exportBytes / 1e6).toFixed(1)} MB`),
+    ...run.tracing.map(
+      (t) =>
+        `tracing ${t.mode}: ${describe(t.single)}; OTLP export ${t.exportRequests} requests, ${(t.exportBytes / 1e6).toFixed(1)} MB`,
+    ),
     `audit: ${run.audit.phases.map(auditLine).join("; ")}; rows never sent ${run.audit.unsentRows}, event ids stored twice ${run.audit.duplicateEventIds}, DLQ messages ${run.dlqMessages}`,
     `RSS (VmHWM per process): ${run.rss.map((s) => `${s.service}[${s.pid}] ${s.peakMb.toFixed(0)} MB`).join(", ")}`,
   ];

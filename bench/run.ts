@@ -32,7 +32,13 @@ async function benchmark(options: BenchOptions, cleanup: Cleanup): Promise<Bench
   const { token } = await createApiKey(env.db.pool, { name: "bench", tenant: "bench" });
   const ingestEnv = { INGEST_AUTH_MODE: "api-key", RATE_LIMIT_MAX: "0" };
   const ingest = await runner.start("ingest", ingestEnv);
-  const ctx: PhaseContext = { env, sizes, ingestUrl: ingest.url, headers: { authorization: `Bearer ${token}` }, ledger: new Ledger() };
+  const ctx: PhaseContext = {
+    env,
+    sizes,
+    ingestUrl: ingest.url,
+    headers: { authorization: `Bearer ${token}` },
+    ledger: new Ledger(),
+  };
   progress(`e2e single-event POSTs: ${sizes.singleSeconds} s, ${sizes.singleConnections} connections`);
   const single = await e2eSingle(ctx);
   progress(`e2e batch POSTs: ${sizes.batchSeconds} s, ${sizes.batchItems} items per request`);
@@ -53,13 +59,29 @@ async function benchmark(options: BenchOptions, cleanup: Cleanup): Promise<Bench
   const tracing = await e2eTracing(ctx, runner, cleanup, ingestEnv);
   progress("audit: lost and duplicated events");
   const audit = await ctx.ledger.audit(env.db.pool);
-  return { quick: options.quick, machine, raw, single, batch, latency, drainOne, drainTwo, drainQuiet, tracing, rss: runner.samples, peakRssMb: peakRss(runner), audit, dlqMessages: await dlqMessages(env) };
+  return {
+    quick: options.quick,
+    machine,
+    raw,
+    single,
+    batch,
+    latency,
+    drainOne,
+    drainTwo,
+    drainQuiet,
+    tracing,
+    rss: runner.samples,
+    peakRssMb: peakRss(runner),
+    audit,
+    dlqMessages: await dlqMessages(env),
+  };
 }
 
 function peakRss(runner: ServiceRunner): { ingest: number; normalize: number } {
   const ingest = runner.peakMb("ingest");
   const normalize = runner.peakMb("normalize");
-  if (ingest === undefined || normalize === undefined) throw new Error("no RSS sample of a service (/proc unreadable?)");
+  if (ingest === undefined || normalize === undefined)
+    throw new Error("no RSS sample of a service (/proc unreadable?)");
   return { ingest, normalize };
 }
 

@@ -25,23 +25,34 @@ export class ServiceRunner {
   readonly samples: RssSample[] = [];
   readonly #running = new Set<BenchService>();
 
-  constructor(readonly env: Record<string, string>, readonly cleanup: Cleanup) {
+  constructor(
+    readonly env: Record<string, string>,
+    readonly cleanup: Cleanup,
+  ) {
     cleanup.add("stop the services", () => this.stopAll());
   }
 
   /** Starts `services/<name>/dist/main.js` on a free port and waits for its /health to answer 200. */
   async start(name: ServiceName, extraEnv: Record<string, string> = {}): Promise<BenchService> {
     const port = String(await freePort());
-    const service: BenchService = { name, url: baseUrl(port), run: startService(name, { ...this.env, ...extraEnv, PORT: port }) };
+    const service: BenchService = {
+      name,
+      url: baseUrl(port),
+      run: startService(name, { ...this.env, ...extraEnv, PORT: port }),
+    };
     this.#running.add(service);
     this.cleanup.guard(service.run.process);
     let ready = false;
     // A service that dies while starting fails the bench at once, with its last log lines.
     const died = service.run.exited.then((code) => {
-      if (!ready) throw new Error(`${name} exited with ${code} while starting:\n${service.run.lines.slice(-20).join("\n")}`);
+      if (!ready)
+        throw new Error(`${name} exited with ${code} while starting:\n${service.run.lines.slice(-20).join("\n")}`);
     });
     died.catch(() => {});
-    await Promise.race([waitFor(async () => healthy(service), { timeoutMs: 30_000, intervalMs: 50, what: `${name} /health` }), died]);
+    await Promise.race([
+      waitFor(async () => healthy(service), { timeoutMs: 30_000, intervalMs: 50, what: `${name} /health` }),
+      died,
+    ]);
     ready = true;
     return service;
   }
@@ -49,7 +60,8 @@ export class ServiceRunner {
   async stop(service: BenchService): Promise<void> {
     if (!this.#running.delete(service)) return;
     const peakMb = await peakRssMb(service.run.process.pid);
-    if (peakMb !== undefined && service.run.process.pid !== undefined) this.samples.push({ service: service.name, pid: service.run.process.pid, peakMb });
+    if (peakMb !== undefined && service.run.process.pid !== undefined)
+      this.samples.push({ service: service.name, pid: service.run.process.pid, peakMb });
     await service.run.stop();
   }
 

@@ -42,7 +42,12 @@ function envOf(mode: TracingMode, sinkUrl: string): Record<string, string> {
 }
 
 /** Single-event POSTs at saturation once per tracing mode, both services restarted in that mode. */
-export async function e2eTracing(ctx: PhaseContext, runner: ServiceRunner, cleanup: Cleanup, ingestEnv: Record<string, string>): Promise<TracingResult[]> {
+export async function e2eTracing(
+  ctx: PhaseContext,
+  runner: ServiceRunner,
+  cleanup: Cleanup,
+  ingestEnv: Record<string, string>,
+): Promise<TracingResult[]> {
   const sink = await startSink(cleanup);
   const results: TracingResult[] = [];
   for (const [i, mode] of TRACING_MODES.entries()) {

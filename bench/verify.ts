@@ -22,7 +22,12 @@ export async function phaseRows(pool: pg.Pool, phase: string): Promise<number> {
  * commit (to one poll interval); the row count, which costs a table scan, then confirms it.
  * Gives up at `timeoutMs`, or 3 s after the durable drained short of rows (dead-lettered or lost).
  */
-export async function waitCommitted(env: BenchEnv, phase: string, expected: number, timeoutMs: number): Promise<Committed> {
+export async function waitCommitted(
+  env: BenchEnv,
+  phase: string,
+  expected: number,
+  timeoutMs: number,
+): Promise<Committed> {
   const deadline = Date.now() + timeoutMs;
   let drainedShortSince: number | undefined;
   let rows = 0;
@@ -42,7 +47,8 @@ export async function waitCommitted(env: BenchEnv, phase: string, expected: numb
 
 /** When the phase's first row was created (epoch ms, the database clock: same machine). */
 export async function firstRowAt(pool: pg.Pool, phase: string): Promise<number> {
-  const sql = "SELECT (extract(epoch FROM min(created_at)) * 1000)::float8 AS t FROM hrv_data WHERE split_part(event_id, ':', 1) = $1";
+  const sql =
+    "SELECT (extract(epoch FROM min(created_at)) * 1000)::float8 AS t FROM hrv_data WHERE split_part(event_id, ':', 1) = $1";
   const t = (await pool.query<{ t: number | null }>(sql, [phase])).rows[0]?.t;
   if (t === null || t === undefined) throw new Error(`no row of phase ${phase}`);
   return t;
@@ -128,12 +134,23 @@ async function auditPhase(pool: pg.Pool, p: PhaseLedger): Promise<PhaseAudit> {
   const storedRefused = await countStored(pool, p.refused);
   const rows = await phaseRows(pool, p.phase);
   const storedUnanswered = rows - (p.accepted.length - lost) - storedRefused;
-  return { phase: p.phase, sent: p.sent, accepted: p.accepted.length, refused: p.refused.length, unanswered: p.unanswered, rows, lost, storedRefused, storedUnanswered };
+  return {
+    phase: p.phase,
+    sent: p.sent,
+    accepted: p.accepted.length,
+    refused: p.refused.length,
+    unanswered: p.unanswered,
+    rows,
+    lost,
+    storedRefused,
+    storedUnanswered,
+  };
 }
 
 /** How many of these event ids have a row (through the unique index on event_id). */
 async function countStored(pool: pg.Pool, ids: readonly string[]): Promise<number> {
-  const sql = "SELECT count(*)::int AS n FROM unnest($1::text[]) AS a(id) WHERE EXISTS (SELECT 1 FROM hrv_data h WHERE h.event_id = a.id)";
+  const sql =
+    "SELECT count(*)::int AS n FROM unnest($1::text[]) AS a(id) WHERE EXISTS (SELECT 1 FROM hrv_data h WHERE h.event_id = a.id)";
   return ids.length === 0 ? 0 : ((await pool.query<{ n: number }>(sql, [ids])).rows[0]?.n ?? 0);
 }
 

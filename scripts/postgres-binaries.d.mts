@@ -26,7 +26,8 @@ export interface ClusterOwner {
 }
 
 export declare function debianCandidates(root?: string): PostgresCandidate[];
-export declare function embeddedCandidate(): (PostgresCandidate & { packageDir: string; missing?: undefined }) | { missing: string };
+export declare function embeddedCandidate():
+  (PostgresCandidate & { packageDir: string; missing?: undefined }) | { missing: string };
 export declare function postgresCandidates(options?: { debianRoot?: string }): {
   candidates: PostgresCandidate[];
   embeddedMissing: string | undefined;

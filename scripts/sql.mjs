@@ -29,7 +29,14 @@ async function main() {
   try {
     await client.connect();
     const result = await client.query(sql);
-    console.log(result.fields.length > 0 ? table(result.fields.map((f) => f.name), result.rows) : result.command);
+    console.log(
+      result.fields.length > 0
+        ? table(
+            result.fields.map((f) => f.name),
+            result.rows,
+          )
+        : result.command,
+    );
     return 0;
   } catch (error) {
     console.error(`ERROR: ${error.message}`);

@@ -42,7 +42,8 @@ async function waitFor(check, what, { timeoutMs = 30_000, child } = {}) {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     if (await check().catch(() => false)) return;
-    if (child && (child.exitCode ?? child.signalCode) !== null) throw new StartError(`${what}: the process exited (code ${child.exitCode})`);
+    if (child && (child.exitCode ?? child.signalCode) !== null)
+      throw new StartError(`${what}: the process exited (code ${child.exitCode})`);
     if (Date.now() > deadline) throw new StartError(`timed out after ${timeoutMs / 1000} s waiting for ${what}`);
     await sleep(200);
   }
@@ -80,7 +81,9 @@ function natsAnswers(url) {
 function track(name, child) {
   child.on("exit", (code, signal) => {
     if (shuttingDown) return;
-    console.error(`\n[start-local] ✖ ${name} exited unexpectedly (${signal ? `signal ${signal}` : `exit code ${code}`}); stopping the rest`);
+    console.error(
+      `\n[start-local] ✖ ${name} exited unexpectedly (${signal ? `signal ${signal}` : `exit code ${code}`}); stopping the rest`,
+    );
     void shutdown(1);
   });
   started.push({ name, child, stop: () => child.kill("SIGTERM") });
@@ -114,12 +117,18 @@ async function startNats() {
   const store = join(DATA, "nats");
   mkdirSync(store, { recursive: true });
   const out = createWriteStream(join(LOGS, "nats-server.log"), { flags: "a" });
-  const child = spawn("nats-server", ["-a", "127.0.0.1", "-p", String(port), "-js", "-sd", store], { detached: true, stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn("nats-server", ["-a", "127.0.0.1", "-p", String(port), "-js", "-sd", store], {
+    detached: true,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   child.stdout.pipe(out);
   child.stderr.pipe(out);
   track("nats-server", child);
   const url = `nats://127.0.0.1:${port}`;
-  await waitFor(() => natsAnswers(url), `nats-server on ${url} (log: ${rel(join(LOGS, "nats-server.log"))})`, { timeoutMs: 10_000, child });
+  await waitFor(() => natsAnswers(url), `nats-server on ${url} (log: ${rel(join(LOGS, "nats-server.log"))})`, {
+    timeoutMs: 10_000,
+    child,
+  });
   say(`Started nats-server on ${url} with JetStream store ${rel(store)}`);
   return url;
 }
@@ -129,7 +138,13 @@ async function startNats() {
 /** A superuser session on database `postgres`: the `postgres` role first, then the OS user. */
 async function superuser(port) {
   for (const user of ["postgres", userInfo().username]) {
-    const client = new pg.Client({ host: "127.0.0.1", port, user, database: "postgres", connectionTimeoutMillis: 3000 });
+    const client = new pg.Client({
+      host: "127.0.0.1",
+      port,
+      user,
+      database: "postgres",
+      connectionTimeoutMillis: 3000,
+    });
     try {
       await client.connect();
       const { rows } = await client.query("SELECT rolsuper FROM pg_roles WHERE rolname = current_user");
@@ -139,7 +154,9 @@ async function superuser(port) {
     }
     await client.end().catch(() => {});
   }
-  throw new StartError(`cannot connect to PostgreSQL on 127.0.0.1:${port} as a superuser (tried postgres, ${userInfo().username}). Set DATABASE_URL instead.`);
+  throw new StartError(
+    `cannot connect to PostgreSQL on 127.0.0.1:${port} as a superuser (tried postgres, ${userInfo().username}). Set DATABASE_URL instead.`,
+  );
 }
 
 /** Creates the login role `athlete` and the database `athlete_normalize` it owns, if missing. */
@@ -166,7 +183,8 @@ const ignoreCode = (code) => (error) => {
 /** Runs a PostgreSQL program as the cluster's owner (see clusterOwner); throws with its output on failure. */
 function pgRun(owner, bin, args) {
   const result = spawnSync(...ownerCommand(owner, bin, args), { encoding: "utf8" });
-  if (result.status !== 0) throw new StartError(`${bin.split("/").pop()} failed: ${result.stderr || result.stdout || result.error}`);
+  if (result.status !== 0)
+    throw new StartError(`${bin.split("/").pop()} failed: ${result.stderr || result.stdout || result.error}`);
   return result.stdout;
 }
 
@@ -250,11 +268,35 @@ const DEV_KEY_FILE = join(DATA, "dev-api-key");
  */
 function createDevKey(serviceEnv) {
   const mode = (serviceEnv.INGEST_AUTH_MODE || "api-key").toLowerCase();
-  if (!mode.split(",").map((m) => m.trim()).includes("api-key")) return undefined;
-  const aaOps = (args) => spawnSync(process.execPath, [join(ROOT, "tools/ops/dist/cli.js"), ...args], { cwd: ROOT, env: serviceEnv, encoding: "utf8" });
-  const previous = existsSync(DEV_KEY_FILE) ? /^aak_([0-9a-f]{16})_/.exec(readFileSync(DEV_KEY_FILE, "utf8"))?.[1] : undefined;
+  if (
+    !mode
+      .split(",")
+      .map((m) => m.trim())
+      .includes("api-key")
+  )
+    return undefined;
+  const aaOps = (args) =>
+    spawnSync(process.execPath, [join(ROOT, "tools/ops/dist/cli.js"), ...args], {
+      cwd: ROOT,
+      env: serviceEnv,
+      encoding: "utf8",
+    });
+  const previous = existsSync(DEV_KEY_FILE)
+    ? /^aak_([0-9a-f]{16})_/.exec(readFileSync(DEV_KEY_FILE, "utf8"))?.[1]
+    : undefined;
   if (previous) aaOps(["keys", "revoke", previous]); // gone with a reset database: nothing to revoke then
-  const created = aaOps(["keys", "create", "--name", "local development (npm start)", "--tenant", "local-dev", "--all-users", "--expires-in", "30d", "--json"]);
+  const created = aaOps([
+    "keys",
+    "create",
+    "--name",
+    "local development (npm start)",
+    "--tenant",
+    "local-dev",
+    "--all-users",
+    "--expires-in",
+    "30d",
+    "--json",
+  ]);
   if (created.status !== 0) throw new StartError(`aa-ops keys create failed: ${created.stderr || created.stdout}`);
   const { token } = JSON.parse(created.stdout);
   writeFileSync(DEV_KEY_FILE, `${token}\n`, { mode: 0o600 });
@@ -264,7 +306,12 @@ function createDevKey(serviceEnv) {
 // Children get their own process group (detached): Ctrl-C reaches only us, and we stop
 // them in order, services before the nats-server they drain into.
 function startService(name, port, serviceEnv) {
-  const child = spawn(process.execPath, [`services/${name}/dist/main.js`], { cwd: ROOT, env: { ...serviceEnv, PORT: String(port) }, detached: true, stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(process.execPath, [`services/${name}/dist/main.js`], {
+    cwd: ROOT,
+    env: { ...serviceEnv, PORT: String(port) },
+    detached: true,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   const file = createWriteStream(join(LOGS, `${name}-service.log`), { flags: "a" });
   pipeLines(child, (line) => {
     console.log(`${name.padEnd(9)} | ${line}`);
@@ -293,16 +340,28 @@ function queryCommands(databaseUrl, sql) {
 }
 
 function authLines(apiKey, authMode) {
-  if (apiKey) return { header: ` -H "Authorization: Bearer ${apiKey}"`, note: `   API key    ${apiKey}\n              (development key, also in ${rel(DEV_KEY_FILE)}; more: npx aa-ops keys create --name <name> --tenant <tenant>)` };
-  if (authMode.toLowerCase() === "none") return { header: "", note: "   auth       NONE: INGEST_AUTH_MODE=none, ingest accepts requests without credentials (development only)" };
-  return { header: ' -H "Authorization: Bearer <jwt>"', note: `   auth       ${authMode}: send a JWT from INGEST_JWT_ISSUER` };
+  if (apiKey)
+    return {
+      header: ` -H "Authorization: Bearer ${apiKey}"`,
+      note: `   API key    ${apiKey}\n              (development key, also in ${rel(DEV_KEY_FILE)}; more: npx aa-ops keys create --name <name> --tenant <tenant>)`,
+    };
+  if (authMode.toLowerCase() === "none")
+    return {
+      header: "",
+      note: "   auth       NONE: INGEST_AUTH_MODE=none, ingest accepts requests without credentials (development only)",
+    };
+  return {
+    header: ' -H "Authorization: Bearer <jwt>"',
+    note: `   auth       ${authMode}: send a JWT from INGEST_JWT_ISSUER`,
+  };
 }
 
 function printReady({ ingestUrl, normalizeUrl, natsUrl, databaseUrl, apiKey, authMode }) {
   const auth = authLines(apiKey, authMode);
   const today = new Date().toLocaleDateString("sv");
   const body = JSON.stringify({ userId: "local-test", date: today, rmssd: 55 });
-  const sql = "SELECT user_id, date, rmssd, ln_rmssd, created_at FROM hrv_data WHERE user_id = 'local-test' ORDER BY created_at DESC LIMIT 1;";
+  const sql =
+    "SELECT user_id, date, rmssd, ln_rmssd, created_at FROM hrv_data WHERE user_id = 'local-test' ORDER BY created_at DESC LIMIT 1;";
   console.log(`
 ================================================================
  Pipeline is up
@@ -324,22 +383,37 @@ ${CHECK ? "" : "\n Ctrl-C to stop\n"}===========================================
 
 /** Posts one reading through ingest and waits (max 20 s) for normalize to store it. */
 async function check(ingestUrl, databaseUrl, apiKey) {
-  const reading = { userId: "local-check", date: new Date().toLocaleDateString("sv"), rmssd: 55, capturedAt: new Date().toISOString() };
+  const reading = {
+    userId: "local-check",
+    date: new Date().toLocaleDateString("sv"),
+    rmssd: 55,
+    capturedAt: new Date().toISOString(),
+  };
   const headers = { "content-type": "application/json", ...(apiKey ? { authorization: `Bearer ${apiKey}` } : {}) };
   const response = await fetch(`${ingestUrl}/ingest/hrv`, { method: "POST", headers, body: JSON.stringify(reading) });
   const answer = await response.json();
   if (response.status !== 202) throw new StartError(`ingest answered ${response.status}: ${JSON.stringify(answer)}`);
   say(`Posted ${JSON.stringify(reading)} -> ${response.status} eventId ${answer.eventId}`);
-  const db = new pg.Client({ connectionString: databaseUrl, options: `-c search_path=${env.DATABASE_SCHEMA || "public"}` });
+  const db = new pg.Client({
+    connectionString: databaseUrl,
+    options: `-c search_path=${env.DATABASE_SCHEMA || "public"}`,
+  });
   await db.connect();
   try {
     let row;
     const stored = async () => {
-      ({ rows: [row] } = await db.query("SELECT user_id, date::text, rmssd, ln_rmssd, event_id, created_at FROM hrv_data WHERE event_id = $1", [answer.eventId]));
+      ({
+        rows: [row],
+      } = await db.query(
+        "SELECT user_id, date::text, rmssd, ln_rmssd, event_id, created_at FROM hrv_data WHERE event_id = $1",
+        [answer.eventId],
+      ));
       return row !== undefined;
     };
     await waitFor(stored, `event ${answer.eventId} to appear in hrv_data`, { timeoutMs: 20_000 });
-    console.log(`\n[start-local] PASS: HRV reading went ingest -> NATS -> normalize -> PostgreSQL\n${JSON.stringify(row, null, 2)}\n`);
+    console.log(
+      `\n[start-local] PASS: HRV reading went ingest -> NATS -> normalize -> PostgreSQL\n${JSON.stringify(row, null, 2)}\n`,
+    );
   } finally {
     await db.end();
   }
@@ -348,7 +422,9 @@ async function check(ingestUrl, databaseUrl, apiKey) {
 async function stopOne({ name, child, stop }) {
   if (child && (child.exitCode !== null || child.signalCode !== null)) return;
   const exited = child ? new Promise((resolve) => child.once("exit", () => resolve(true))) : true;
-  await Promise.resolve().then(stop).catch((error) => console.error(`[start-local] stopping ${name}: ${error.message}`));
+  await Promise.resolve()
+    .then(stop)
+    .catch((error) => console.error(`[start-local] stopping ${name}: ${error.message}`));
   // The services give themselves 25 s to drain; past that, do not hang the terminal.
   if (!(await Promise.race([exited, sleep(30_000)]))) child.kill("SIGKILL");
 }
@@ -372,9 +448,13 @@ async function main() {
   process.on("exit", () => started.forEach((s) => s.child?.exitCode === null && s.child.kill("SIGKILL")));
 
   const [normalizePort, ingestPort] = [Number(env.NORMALIZE_PORT || 4102), Number(env.INGEST_PORT || 4101)];
-  for (const [name, port] of [["NORMALIZE_PORT", normalizePort], ["INGEST_PORT", ingestPort]]) {
+  for (const [name, port] of [
+    ["NORMALIZE_PORT", normalizePort],
+    ["INGEST_PORT", ingestPort],
+  ]) {
     // Otherwise an old instance could answer our health check.
-    if (!(await portFree(port))) throw new StartError(`port ${port} is already in use (a previous run still up?); stop it or set ${name}`);
+    if (!(await portFree(port)))
+      throw new StartError(`port ${port} is already in use (a previous run still up?); stop it or set ${name}`);
   }
   const natsUrl = await startNats();
   const databaseUrl = await preparePostgres();
@@ -398,7 +478,14 @@ async function main() {
   // After normalize: its migrations create ingest_api_keys.
   const apiKey = createDevKey(serviceEnv);
   await waitHealthy("ingest", ingestUrl, startService("ingest", ingestPort, serviceEnv));
-  printReady({ ingestUrl, normalizeUrl, natsUrl, databaseUrl, apiKey, authMode: serviceEnv.INGEST_AUTH_MODE || "api-key" });
+  printReady({
+    ingestUrl,
+    normalizeUrl,
+    natsUrl,
+    databaseUrl,
+    apiKey,
+    authMode: serviceEnv.INGEST_AUTH_MODE || "api-key",
+  });
 
   if (CHECK) {
     await check(ingestUrl, databaseUrl, apiKey);

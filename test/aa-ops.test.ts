@@ -4,7 +4,13 @@ import { AckPolicy, DeliverPolicy, jetstream, type ConsumerInfo, type StreamInfo
 import { headers, nanos } from "@nats-io/nats-core";
 import { freePort } from "./helpers/nats.js";
 import { aaOps as runAaOps, showRun as show, type CliRun } from "./helpers/cli.js";
-import { consumerNames, emptyJetStreamPerTest, runOpsScript, streamNames, watchMutations } from "./helpers/ops-scripts.js";
+import {
+  consumerNames,
+  emptyJetStreamPerTest,
+  runOpsScript,
+  streamNames,
+  watchMutations,
+} from "./helpers/ops-scripts.js";
 
 const MULTI_STREAMS = ["AA_CORE_HOT", "AA_DLQ", "AA_DLQ_ADVISORIES", "AA_VENDOR_HOT"];
 const DURABLES = ["normalize-hrv-durable", "normalize-oura", "normalize-sleep-durable"];
@@ -13,7 +19,8 @@ const LEGACY_SUBJECTS = ["athlete-ally.>", "vendor.>", "sleep.*"];
 const nats = emptyJetStreamPerTest();
 
 /** Runs the built CLI as an operator would, with a clean env (PATH, HOME, NATS_URL of our server, `env`). */
-const aaOps = (args: string[], env: Record<string, string> = {}): Promise<CliRun> => runAaOps(args, { NATS_URL: nats.server.url, ...env });
+const aaOps = (args: string[], env: Record<string, string> = {}): Promise<CliRun> =>
+  runAaOps(args, { NATS_URL: nats.server.url, ...env });
 
 async function ok(args: string[], env?: Record<string, string>): Promise<CliRun> {
   const run = await aaOps(args, env);
@@ -96,7 +103,9 @@ test("consumer info after the runbook's create-consumers: max_deliver 5, ack_wai
   const created = await runOpsScript("create-consumers", { NATS_URL: nats.server.url, STREAM_NAME: "AA_CORE_HOT" });
   assert.equal(created.code, 0, created.out);
 
-  const info = JSON.parse((await ok(["consumer", "info", "AA_CORE_HOT", "normalize-hrv-durable", "--json"])).stdout) as ConsumerInfo;
+  const info = JSON.parse(
+    (await ok(["consumer", "info", "AA_CORE_HOT", "normalize-hrv-durable", "--json"])).stdout,
+  ) as ConsumerInfo;
   assert.equal(info.config.max_deliver, 5);
   assert.equal(info.config.ack_wait, 60e9);
   assert.equal(info.config.filter_subject, "athlete-ally.hrv.raw-received");
@@ -112,10 +121,16 @@ test("consumer info after the runbook's create-consumers: max_deliver 5, ack_wai
 
   const ls = (await ok(["consumer", "ls", "AA_CORE_HOT"])).stdout.split("\n");
   assert.match(ls[0] ?? "", /^Consumer +Filter Subject +Ack +Deliver +Max Deliver +Ack Wait/);
-  assert.match(ls[1] ?? "", /^normalize-hrv-durable +athlete-ally\.hrv\.raw-received +explicit +all +5 +60s +1000 +0 +0 +0 +0$/);
+  assert.match(
+    ls[1] ?? "",
+    /^normalize-hrv-durable +athlete-ally\.hrv\.raw-received +explicit +all +5 +60s +1000 +0 +0 +0 +0$/,
+  );
   assert.match(ls[2] ?? "", /^normalize-sleep-durable /);
   const lsJson = JSON.parse((await ok(["consumer", "ls", "AA_CORE_HOT", "--json"])).stdout) as ConsumerInfo[];
-  assert.deepEqual(lsJson.map((c) => c.name), ["normalize-hrv-durable", "normalize-sleep-durable"]);
+  assert.deepEqual(
+    lsJson.map((c) => c.name),
+    ["normalize-hrv-durable", "normalize-sleep-durable"],
+  );
 
   const missing = await aaOps(["consumer", "info", "AA_CORE_HOT", "normalize-oura"]);
   assert.equal(missing.code, 1, show(missing));
@@ -129,20 +144,29 @@ test("topology plan --mode multi on the legacy stream: needs_migration naming AT
   assert.ok(run);
   assert.equal(run.code, 0, show(run));
   assert.deepEqual(sent, []);
-  assert.match(run.stdout, /^ *needs_migration +AA_CORE_HOT\n +athlete-ally\.> is owned by stream ATHLETE_ALLY_EVENTS\n +sleep\.\* is owned by stream ATHLETE_ALLY_EVENTS$/m);
+  assert.match(
+    run.stdout,
+    /^ *needs_migration +AA_CORE_HOT\n +athlete-ally\.> is owned by stream ATHLETE_ALLY_EVENTS\n +sleep\.\* is owned by stream ATHLETE_ALLY_EVENTS$/m,
+  );
   assert.match(run.stdout, /^ *needs_migration +AA_VENDOR_HOT\n +vendor\.> is owned by stream ATHLETE_ALLY_EVENTS$/m);
   assert.match(run.stdout, /^ *create +AA_DLQ$/m);
   // The durable is not "created" on a stream that cannot exist yet; where it lives now is said.
-  assert.match(run.stdout, /^ *needs_migration +normalize-hrv-durable on AA_CORE_HOT\n.*until the migration.*\n +the durable normalize-hrv-durable exists now on ATHLETE_ALLY_EVENTS$/m);
+  assert.match(
+    run.stdout,
+    /^ *needs_migration +normalize-hrv-durable on AA_CORE_HOT\n.*until the migration.*\n +the durable normalize-hrv-durable exists now on ATHLETE_ALLY_EVENTS$/m,
+  );
   assert.match(run.stdout, /^ *needs_migration +normalize-oura on AA_VENDOR_HOT$/m);
 
   const plan = JSON.parse((await ok(["topology", "plan", "--mode", "multi", "--json"])).stdout);
   const core = plan.streams.find((s: { stream: string }) => s.stream === "AA_CORE_HOT");
   assert.equal(core.kind, "needs_migration");
-  assert.deepEqual(core.conflicts.map((c: { subject: string; ownedBy: string }) => [c.subject, c.ownedBy]), [
-    ["athlete-ally.>", "ATHLETE_ALLY_EVENTS"],
-    ["sleep.*", "ATHLETE_ALLY_EVENTS"],
-  ]);
+  assert.deepEqual(
+    core.conflicts.map((c: { subject: string; ownedBy: string }) => [c.subject, c.ownedBy]),
+    [
+      ["athlete-ally.>", "ATHLETE_ALLY_EVENTS"],
+      ["sleep.*", "ATHLETE_ALLY_EVENTS"],
+    ],
+  );
   const hrv = plan.consumers.find((c: { durable: string }) => c.durable === "normalize-hrv-durable");
   assert.deepEqual([hrv.kind, hrv.stream, hrv.elsewhere], ["needs_migration", "AA_CORE_HOT", ["ATHLETE_ALLY_EVENTS"]]);
 });
@@ -157,14 +181,19 @@ test("topology apply --mode multi on the legacy stream: applies only the DLQ str
   assert.deepEqual(await streamNames(nats.jsm), ["AA_DLQ", "AA_DLQ_ADVISORIES", "ATHLETE_ALLY_EVENTS"]);
   assert.deepEqual((await nats.jsm.streams.info("ATHLETE_ALLY_EVENTS")).config.subjects, LEGACY_SUBJECTS);
   assert.deepEqual(await consumerNames(nats.jsm, "ATHLETE_ALLY_EVENTS"), ["normalize-hrv-durable"]);
-  assert.match(run.stdout, /^⏭ +stream AA_CORE_HOT: skipped \(needs_migration\)\n +- athlete-ally\.> is owned by stream ATHLETE_ALLY_EVENTS$/m);
+  assert.match(
+    run.stdout,
+    /^⏭ +stream AA_CORE_HOT: skipped \(needs_migration\)\n +- athlete-ally\.> is owned by stream ATHLETE_ALLY_EVENTS$/m,
+  );
   assert.match(run.stdout, /^⏭ +consumer normalize-hrv-durable on AA_CORE_HOT: skipped \(needs_migration\)$/m);
   assert.match(run.stdout, /^Apply: 2 applied, 0 unchanged, 5 skipped, 0 failed$/m);
 });
 
 test("topology apply --dry-run on an empty server prints the CREATE calls and sends nothing", async () => {
   let run: CliRun | undefined;
-  const sent = await mutationsDuring(async () => (run = await aaOps(["topology", "apply", "--mode", "multi", "--dry-run"])));
+  const sent = await mutationsDuring(
+    async () => (run = await aaOps(["topology", "apply", "--mode", "multi", "--dry-run"])),
+  );
   assert.ok(run);
   assert.equal(run.code, 0, show(run));
   assert.deepEqual(sent, []);
@@ -177,7 +206,10 @@ test("topology apply --dry-run on an empty server prints the CREATE calls and se
     assert.equal(body.num_replicas, 1);
     assert.equal(body.max_age, nanos(name.startsWith("AA_DLQ") ? 14 * 24 * 3_600_000 : 48 * 3_600_000));
   }
-  assert.match(run.stdout, /Would send: \$JS\.API\.CONSUMER\.CREATE\.AA_CORE_HOT\.normalize-hrv-durable\.athlete-ally\.hrv\.raw-received \{.*"max_deliver":5/);
+  assert.match(
+    run.stdout,
+    /Would send: \$JS\.API\.CONSUMER\.CREATE\.AA_CORE_HOT\.normalize-hrv-durable\.athlete-ally\.hrv\.raw-received \{.*"max_deliver":5/,
+  );
   assert.match(run.stdout, /^Dry run: nothing was sent to the server\.$/m);
 });
 
@@ -189,7 +221,10 @@ test("topology apply creates the multi topology; a second apply sends nothing an
   assert.equal(created.filter((s) => s.startsWith("$JS.API.STREAM.CREATE.")).length, 4, created.join("\n"));
   assert.equal(created.filter((s) => s.startsWith("$JS.API.CONSUMER.CREATE.")).length, 3, created.join("\n"));
   assert.deepEqual(await streamNames(nats.jsm), MULTI_STREAMS);
-  assert.deepEqual([...(await consumerNames(nats.jsm, "AA_CORE_HOT")), ...(await consumerNames(nats.jsm, "AA_VENDOR_HOT"))].sort(), DURABLES);
+  assert.deepEqual(
+    [...(await consumerNames(nats.jsm, "AA_CORE_HOT")), ...(await consumerNames(nats.jsm, "AA_VENDOR_HOT"))].sort(),
+    DURABLES,
+  );
 
   const before = await Promise.all(MULTI_STREAMS.map((name) => nats.jsm.streams.info(name)));
   const hrvBefore = await nats.jsm.consumers.info("AA_CORE_HOT", "normalize-hrv-durable");
@@ -207,7 +242,10 @@ test("a hand-changed max_age is planned as an update (current → desired) and a
   await ok(["topology", "apply", "--mode", "multi"]);
   const before = await nats.jsm.streams.info("AA_CORE_HOT");
   await nats.jsm.streams.update("AA_CORE_HOT", { max_age: nanos(24 * 3_600_000) });
-  assert.match((await ok(["topology", "plan", "--mode", "multi"])).stdout, /^ *update +AA_CORE_HOT\n +max_age: 24h → 48h$/m);
+  assert.match(
+    (await ok(["topology", "plan", "--mode", "multi"])).stdout,
+    /^ *update +AA_CORE_HOT\n +max_age: 24h → 48h$/m,
+  );
   const sent = await mutationsDuring(() => ok(["topology", "apply", "--mode", "multi"]));
   assert.deepEqual(sent, ["$JS.API.STREAM.UPDATE.AA_CORE_HOT"]);
   const after = await nats.jsm.streams.info("AA_CORE_HOT");
@@ -216,8 +254,13 @@ test("a hand-changed max_age is planned as an update (current → desired) and a
 });
 
 test("names and replicas follow the env: STREAM_CORE_NAME and REPLICAS reach the plan", async () => {
-  const run = await ok(["topology", "apply", "--mode", "multi", "--dry-run", "--json"], { STREAM_CORE_NAME: "X_CORE", REPLICAS: "3" });
-  const { outcomes } = JSON.parse(run.stdout) as { outcomes: { name: string; call?: { api: string; body: { num_replicas?: number } } }[] };
+  const run = await ok(["topology", "apply", "--mode", "multi", "--dry-run", "--json"], {
+    STREAM_CORE_NAME: "X_CORE",
+    REPLICAS: "3",
+  });
+  const { outcomes } = JSON.parse(run.stdout) as {
+    outcomes: { name: string; call?: { api: string; body: { num_replicas?: number } } }[];
+  };
   const core = outcomes.find((o) => o.name === "X_CORE");
   assert.equal(core?.call?.api, "$JS.API.STREAM.CREATE.X_CORE");
   assert.equal(core?.call?.body.num_replicas, 3);
@@ -243,11 +286,25 @@ test("errors: unknown stream exits 1 in one line; bad URL exits 1; --nats-url wi
 
 test("usage: --help lists the commands; unknown commands and options print usage and exit 2", async () => {
   const help = await ok(["--help"]);
-  for (const cmd of ["stream ls", "stream info <stream>", "stream get <stream> <seq>", "consumer ls <stream>", "consumer info <stream> <consumer>", "topology plan", "topology apply", "migrate", "dlq ls", "dlq show <seq>", "dlq replay", "dlq purge"]) {
+  for (const cmd of [
+    "stream ls",
+    "stream info <stream>",
+    "stream get <stream> <seq>",
+    "consumer ls <stream>",
+    "consumer info <stream> <consumer>",
+    "topology plan",
+    "topology apply",
+    "migrate",
+    "dlq ls",
+    "dlq show <seq>",
+    "dlq replay",
+    "dlq purge",
+  ]) {
     assert.match(help.stdout, new RegExp(`^  ${cmd.replace(/[<>]/g, ".")} `, "m"), cmd);
   }
   const applyHelp = (await ok(["topology", "apply", "--help"])).stdout;
-  for (const option of ["--mode <single|multi>", "--replicas <n>", "--dry-run", "--nats-url <url>", "--json"]) assert.ok(applyHelp.includes(option), option);
+  for (const option of ["--mode <single|multi>", "--replicas <n>", "--dry-run", "--nats-url <url>", "--json"])
+    assert.ok(applyHelp.includes(option), option);
 
   for (const argv of [["strem", "ls"], ["stream", "rm", "AA_DLQ"], []]) {
     const run = await aaOps(argv);

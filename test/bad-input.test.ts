@@ -18,7 +18,9 @@ const nest = (depth: number) => `${'{"a":'.repeat(depth)}1${"}".repeat(depth)}`;
 
 /** A reading of the route's kind with one field replaced by raw JSON text (`undefined`: field left out). */
 function reading(path: string, field: string, rawJson: string | undefined): string {
-  const base: Record<string, string> = path.includes("hrv") ? { userId: '"bad-input"', date: '"2025-10-02"', rmssd: "50" } : { userId: '"bad-input"', date: '"2025-10-02"', durationMinutes: "480" };
+  const base: Record<string, string> = path.includes("hrv")
+    ? { userId: '"bad-input"', date: '"2025-10-02"', rmssd: "50" }
+    : { userId: '"bad-input"', date: '"2025-10-02"', durationMinutes: "480" };
   // Entries, not an object: assigning `__proto__` on an object would set its prototype, not add the key.
   const entries = Object.entries(base).filter(([k]) => k !== field);
   if (rawJson !== undefined) entries.push([field, rawJson]);
@@ -28,10 +30,48 @@ function reading(path: string, field: string, rawJson: string | undefined): stri
 /** Field-level hostility: every value here is invalid for its field. */
 function fieldCases(path: string): Hostile[] {
   const metric = path.includes("hrv") ? "rmssd" : "durationMinutes";
-  const badNumbers = path.includes("hrv") ? ["0", "-0", "1e308", "-1e308", "1000.0001", "-1", "1e-400"] : ["1440.5", "-1", "1e308", "-1e308", "-0.0001", "1440.0001"];
-  const tokens = ["NaN", "Infinity", "-Infinity", "undefined", '"NaN"', '"Infinity"', '"-Infinity"', '"50"', "true", "null", "[]", "{}", "[50]", "0x10", "1_000", "+5", ".5"];
-  const dates = ['"2025-02-29"', '"2025-13-45"', '"0000-00-00"', '""', "20251002", '"2025-10-02\\u0000"', '"10/02/2025"', "null"];
-  const userIds = ["123", '""', `"${"u".repeat(129)}"`, `"${"u".repeat(200_000)}"`, '"\\u0000"', '"a\\u0007b"', "null", '{"$gt":""}'];
+  const badNumbers = path.includes("hrv")
+    ? ["0", "-0", "1e308", "-1e308", "1000.0001", "-1", "1e-400"]
+    : ["1440.5", "-1", "1e308", "-1e308", "-0.0001", "1440.0001"];
+  const tokens = [
+    "NaN",
+    "Infinity",
+    "-Infinity",
+    "undefined",
+    '"NaN"',
+    '"Infinity"',
+    '"-Infinity"',
+    '"50"',
+    "true",
+    "null",
+    "[]",
+    "{}",
+    "[50]",
+    "0x10",
+    "1_000",
+    "+5",
+    ".5",
+  ];
+  const dates = [
+    '"2025-02-29"',
+    '"2025-13-45"',
+    '"0000-00-00"',
+    '""',
+    "20251002",
+    '"2025-10-02\\u0000"',
+    '"10/02/2025"',
+    "null",
+  ];
+  const userIds = [
+    "123",
+    '""',
+    `"${"u".repeat(129)}"`,
+    `"${"u".repeat(200_000)}"`,
+    '"\\u0000"',
+    '"a\\u0007b"',
+    "null",
+    '{"$gt":""}',
+  ];
   return [
     ...[...badNumbers, ...tokens].map((v) => ({ name: `${metric}=${v.slice(0, 20)}`, body: reading(path, metric, v) })),
     ...dates.map((v) => ({ name: `date=${v.slice(0, 20)}`, body: reading(path, "date", v) })),
@@ -53,12 +93,44 @@ function fieldCases(path: string): Hostile[] {
 
 /** Body-level hostility, the same for every route. */
 function bodyCases(): Hostile[] {
-  const bad = ["", " ", "{", "}", '{"a":}', "[1,2", "nul", "'single'", '{"userId":"u",}', "{}{}", '{"a":1} trailing', "\u0000", "NaN", "Infinity", "null", "true", "42", '"string"', "[]", "{}", "[{}]"];
+  const bad = [
+    "",
+    " ",
+    "{",
+    "}",
+    '{"a":}',
+    "[1,2",
+    "nul",
+    "'single'",
+    '{"userId":"u",}',
+    "{}{}",
+    '{"a":1} trailing',
+    "\u0000",
+    "NaN",
+    "Infinity",
+    "null",
+    "true",
+    "42",
+    '"string"',
+    "[]",
+    "{}",
+    "[{}]",
+  ];
   return [
     ...bad.map((body) => ({ name: `body ${JSON.stringify(body).slice(0, 20)}`, body })),
     { name: "invalid UTF-8", body: Buffer.from([0x7b, 0x22, 0xff, 0xfe, 0x22, 0x3a, 0x31, 0x7d]) },
-    { name: "invalid UTF-8 in a value", body: Buffer.concat([Buffer.from('{"userId":"'), Buffer.from([0xc3, 0x28, 0xa0, 0xa1]), Buffer.from('","date":"2025-10-02","rmssd":50,"durationMinutes":480}')]) },
-    { name: "lone surrogate escape", body: '{"userId":"\\ud800","date":"2025-10-02","rmssd":50,"durationMinutes":480}' },
+    {
+      name: "invalid UTF-8 in a value",
+      body: Buffer.concat([
+        Buffer.from('{"userId":"'),
+        Buffer.from([0xc3, 0x28, 0xa0, 0xa1]),
+        Buffer.from('","date":"2025-10-02","rmssd":50,"durationMinutes":480}'),
+      ]),
+    },
+    {
+      name: "lone surrogate escape",
+      body: '{"userId":"\\ud800","date":"2025-10-02","rmssd":50,"durationMinutes":480}',
+    },
     { name: "UTF-16 BOM body", body: Buffer.from("\ufeff{}", "utf16le") },
     { name: "deep array", body: `${"[".repeat(100_000)}${"]".repeat(100_000)}` },
     { name: "deep object", body: nest(20_000) },
@@ -70,7 +142,11 @@ function bodyCases(): Hostile[] {
     { name: "json with bad charset", body: "{}", contentType: "application/json; charset=utf-7" },
     { name: "no content type", body: "{}", contentType: "" },
     { name: "oversized header (431)", body: "{}", headers: { "x-big": "h".repeat(40_000) } },
-    { name: "bad Idempotency-Key", body: '{"userId":"u","date":"2025-10-02","rmssd":50,"durationMinutes":480,"qualityScore":1}', headers: { "idempotency-key": "has spaces" } },
+    {
+      name: "bad Idempotency-Key",
+      body: '{"userId":"u","date":"2025-10-02","rmssd":50,"durationMinutes":480,"qualityScore":1}',
+      headers: { "idempotency-key": "has spaces" },
+    },
   ];
 }
 
@@ -84,14 +160,31 @@ function batchCases(path: string): Hostile[] {
     { name: "extra key", body: '{"items":[{}],"x":1}' },
     { name: "top-level array", body: "[{}]" },
     { name: "__proto__ beside items", body: '{"items":[{}],"__proto__":{"a":1}}' },
-    ...items.map((item) => ({ name: `items [${item.name}]`, body: `{"items":[${String(item.body)}]}`, allRejected: true })),
+    ...items.map((item) => ({
+      name: `items [${item.name}]`,
+      body: `{"items":[${String(item.body)}]}`,
+      allRejected: true,
+    })),
   ];
 }
 
-async function send(url: string, c: Hostile, extra: Record<string, string> = {}): Promise<{ status: number; text: string }> {
-  const headers: Record<string, string> = { ...(c.contentType === "" ? {} : { "content-type": c.contentType ?? "application/json" }), ...c.headers, ...extra };
+async function send(
+  url: string,
+  c: Hostile,
+  extra: Record<string, string> = {},
+): Promise<{ status: number; text: string }> {
+  const headers: Record<string, string> = {
+    ...(c.contentType === "" ? {} : { "content-type": c.contentType ?? "application/json" }),
+    ...c.headers,
+    ...extra,
+  };
   try {
-    const response = await fetch(url, { method: "POST", headers, body: typeof c.body === "string" ? c.body : new Uint8Array(c.body), signal: AbortSignal.timeout(30_000) });
+    const response = await fetch(url, {
+      method: "POST",
+      headers,
+      body: typeof c.body === "string" ? c.body : new Uint8Array(c.body),
+      signal: AbortSignal.timeout(30_000),
+    });
     return { status: response.status, text: await response.text() };
   } catch (error) {
     return { status: 0, text: String(error) };
@@ -100,7 +193,10 @@ async function send(url: string, c: Hostile, extra: Record<string, string> = {})
 
 function sign(body: string | Buffer): Record<string, string> {
   const timestamp = String(Math.floor(Date.now() / 1000));
-  return { "x-oura-signature": createHmac("sha256", SECRET).update(timestamp).update(body).digest("hex"), "x-oura-timestamp": timestamp };
+  return {
+    "x-oura-signature": createHmac("sha256", SECRET).update(timestamp).update(body).digest("hex"),
+    "x-oura-timestamp": timestamp,
+  };
 }
 
 async function storedMessages(stack: Stack): Promise<number> {
@@ -143,9 +239,12 @@ describe("bad input", () => {
         partialBatches++;
         continue;
       }
-      if (status < 400 || status >= 500 || typeof body.error !== "string") failures.push(`${route} ${c.name}: ${status} ${text.slice(0, 120)}`);
+      if (status < 400 || status >= 500 || typeof body.error !== "string")
+        failures.push(`${route} ${c.name}: ${status} ${text.slice(0, 120)}`);
     }
-    console.log(`[bad-input] ${requests.length} hostile requests, ${partialBatches} item-invalid batches answered 207 (all rejected)`);
+    console.log(
+      `[bad-input] ${requests.length} hostile requests, ${partialBatches} item-invalid batches answered 207 (all rejected)`,
+    );
     assert.deepEqual(failures, []);
     assert.equal((await getJson(`${stack.ingestUrl}/health`)).status, 200);
     assert.equal(stack.ingest!.process.exitCode, null);

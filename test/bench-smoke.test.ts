@@ -40,7 +40,10 @@ test("bench --quick measures every figure and loses or duplicates nothing", { ti
 
   assert.deepEqual(Object.keys(report.figures).sort(), [...FIGURES].sort());
   for (const [name, value] of Object.entries(report.figures)) {
-    assert.ok(typeof value === "number" && Number.isFinite(value) && value > 0, `${name} should be a positive number, got ${JSON.stringify(value)}`);
+    assert.ok(
+      typeof value === "number" && Number.isFinite(value) && value > 0,
+      `${name} should be a positive number, got ${JSON.stringify(value)}`,
+    );
   }
   assert.equal(report.lost, 0);
   assert.equal(report.duplicated, 0);

@@ -2,7 +2,13 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { AckPolicy, DeliverPolicy } from "@nats-io/jetstream";
 import { pino } from "pino";
-import { ConsumerBindingError, resolveBindings, toStreamConfig, topologyFor, DEFAULT_TOPOLOGY_NAMES } from "@aa/event-bus";
+import {
+  ConsumerBindingError,
+  resolveBindings,
+  toStreamConfig,
+  topologyFor,
+  DEFAULT_TOPOLOGY_NAMES,
+} from "@aa/event-bus";
 import { createStack, getJson, postJson, type Stack } from "./helpers/stack.js";
 import { startService } from "./helpers/service.js";
 import { waitFor } from "./helpers/wait.js";
@@ -11,7 +17,13 @@ const HRV = "athlete-ally.hrv.raw-received";
 const names = DEFAULT_TOPOLOGY_NAMES;
 const legacySpec = topologyFor("single", names, 1).streams[0]!;
 const coreSpec = topologyFor("multi", names, 1).streams[0]!;
-const hrvConsumer = { durable_name: "normalize-hrv-durable", filter_subject: HRV, ack_policy: AckPolicy.Explicit, deliver_policy: DeliverPolicy.All, max_deliver: 5 };
+const hrvConsumer = {
+  durable_name: "normalize-hrv-durable",
+  filter_subject: HRV,
+  ack_policy: AckPolicy.Explicit,
+  deliver_policy: DeliverPolicy.All,
+  max_deliver: 5,
+};
 // normalize refuses to start without every durable it consumes, so each scenario has the sleep durable beside the HRV one.
 const SLEEP = "athlete-ally.sleep.raw-received";
 const sleepConsumer = { ...hrvConsumer, durable_name: "normalize-sleep-durable", filter_subject: SLEEP };
@@ -37,32 +49,86 @@ describe("consumer binding", () => {
     const normalize = await stack.startNormalize();
     await normalize.waitForLog("[normalize] Found existing HRV consumer on ATHLETE_ALLY_EVENTS: normalize-hrv-durable");
     const log = normalize.messages();
-    assert.ok(log.some((m) => m.startsWith("[normalize] Stream AA_CORE_HOT (for consumer normalize-hrv-durable) not found on AA_CORE_HOT. Trying next candidate.")), log.join("\n"));
+    assert.ok(
+      log.some((m) =>
+        m.startsWith(
+          "[normalize] Stream AA_CORE_HOT (for consumer normalize-hrv-durable) not found on AA_CORE_HOT. Trying next candidate.",
+        ),
+      ),
+      log.join("\n"),
+    );
     await stack.startIngest();
     await postJson(`${stack.ingestUrl}/ingest/hrv`, { userId: "fallback", date: "2025-10-02", rmssd: 55 });
-    await waitFor(async () => (await stack.db.pool.query("SELECT 1 FROM hrv_data WHERE user_id = 'fallback'")).rowCount === 1, { what: "row via legacy" });
+    await waitFor(
+      async () => (await stack.db.pool.query("SELECT 1 FROM hrv_data WHERE user_id = 'fallback'")).rowCount === 1,
+      { what: "row via legacy" },
+    );
     await stack.ingest!.stop();
     await normalize.stop();
   });
 
   test("a durable on a stream that lost its subject is drain-only, and health says degraded", async () => {
     // Simulate the cutover: the legacy stream gives up athlete-ally.> to AA_CORE_HOT, one message still pending there.
-    await stack.js.publish(HRV, JSON.stringify({ eventId: "left-behind", userId: "drain", date: "2025-10-01", rmssd: 50, receivedAt: new Date().toISOString() }), { msgID: "left-behind" });
-    await stack.js.publish(SLEEP, JSON.stringify({ eventId: "left-behind-sleep", userId: "drain", date: "2025-10-01", durationMinutes: 400, receivedAt: new Date().toISOString() }), { msgID: "left-behind-sleep" });
+    await stack.js.publish(
+      HRV,
+      JSON.stringify({
+        eventId: "left-behind",
+        userId: "drain",
+        date: "2025-10-01",
+        rmssd: 50,
+        receivedAt: new Date().toISOString(),
+      }),
+      { msgID: "left-behind" },
+    );
+    await stack.js.publish(
+      SLEEP,
+      JSON.stringify({
+        eventId: "left-behind-sleep",
+        userId: "drain",
+        date: "2025-10-01",
+        durationMinutes: 400,
+        receivedAt: new Date().toISOString(),
+      }),
+      { msgID: "left-behind-sleep" },
+    );
     await stack.jsm.streams.update(names.legacy, { ...toStreamConfig(legacySpec), subjects: ["vendor.>"] });
     const { logger, lines } = capture();
-    const bindings = await resolveBindings({ jsm: stack.jsm, logger, candidates: [names.core, names.legacy], durable: "normalize-hrv-durable", filterSubject: HRV, label: "HRV", tag: "normalize" });
-    assert.deepEqual(bindings.map((b) => [b.stream, b.role]), [[names.legacy, "drain_only"]]);
-    assert.ok(lines.some((l) => l.includes("is drain-only: ATHLETE_ALLY_EVENTS no longer owns athlete-ally.hrv.raw-received (owned by no stream)")), lines.join("\n"));
+    const bindings = await resolveBindings({
+      jsm: stack.jsm,
+      logger,
+      candidates: [names.core, names.legacy],
+      durable: "normalize-hrv-durable",
+      filterSubject: HRV,
+      label: "HRV",
+      tag: "normalize",
+    });
+    assert.deepEqual(
+      bindings.map((b) => [b.stream, b.role]),
+      [[names.legacy, "drain_only"]],
+    );
+    assert.ok(
+      lines.some((l) =>
+        l.includes(
+          "is drain-only: ATHLETE_ALLY_EVENTS no longer owns athlete-ally.hrv.raw-received (owned by no stream)",
+        ),
+      ),
+      lines.join("\n"),
+    );
     assert.ok(lines.some((l) => l.includes("new HRV events will not be consumed")));
 
     const normalize = await stack.startNormalize();
-    await waitFor(async () => (await stack.db.pool.query("SELECT 1 FROM hrv_data WHERE user_id = 'drain'")).rowCount === 1, { what: "drained row" });
+    await waitFor(
+      async () => (await stack.db.pool.query("SELECT 1 FROM hrv_data WHERE user_id = 'drain'")).rowCount === 1,
+      { what: "drained row" },
+    );
     const health = await getJson(`${stack.normalizeUrl}/health`);
     assert.equal(health.status, 503);
     assert.equal(health.body.status, "degraded");
     const metrics = await (await fetch(`${stack.normalizeUrl}/metrics`)).text();
-    assert.match(metrics, /^event_bus_consumer_bound\{durable="normalize-hrv-durable",stream="ATHLETE_ALLY_EVENTS",role="drain_only"\} 1$/m);
+    assert.match(
+      metrics,
+      /^event_bus_consumer_bound\{durable="normalize-hrv-durable",stream="ATHLETE_ALLY_EVENTS",role="drain_only"\} 1$/m,
+    );
     await normalize.stop();
   });
 
@@ -82,38 +148,80 @@ describe("consumer binding", () => {
     // The previous test stored the row, but its normalized-stored announcement had no stream
     // (nobody owned athlete-ally.> then), so the message is still unacknowledged on legacy.
     const { logger, lines } = capture();
-    const bindings = await resolveBindings({ jsm: stack.jsm, logger, candidates: [names.core, names.legacy], durable: "normalize-hrv-durable", filterSubject: HRV, label: "HRV", tag: "normalize" });
-    assert.deepEqual(bindings.map((b) => [b.stream, b.role]), [[names.core, "primary"], [names.legacy, "drain_only"]]);
+    const bindings = await resolveBindings({
+      jsm: stack.jsm,
+      logger,
+      candidates: [names.core, names.legacy],
+      durable: "normalize-hrv-durable",
+      filterSubject: HRV,
+      label: "HRV",
+      tag: "normalize",
+    });
+    assert.deepEqual(
+      bindings.map((b) => [b.stream, b.role]),
+      [
+        [names.core, "primary"],
+        [names.legacy, "drain_only"],
+      ],
+    );
     assert.ok(lines.includes("[normalize] Found existing HRV consumer on AA_CORE_HOT: normalize-hrv-durable"));
 
     const normalize = await stack.startNormalize();
-    await waitFor(async () => {
-      const info = await stack.jsm.consumers.info(names.legacy, "normalize-hrv-durable");
-      return info.num_pending + info.num_ack_pending === 0;
-    }, { what: "legacy durable drained", timeoutMs: 30_000 });
+    await waitFor(
+      async () => {
+        const info = await stack.jsm.consumers.info(names.legacy, "normalize-hrv-durable");
+        return info.num_pending + info.num_ack_pending === 0;
+      },
+      { what: "legacy durable drained", timeoutMs: 30_000 },
+    );
     const health = await getJson(`${stack.normalizeUrl}/health`);
     assert.equal(health.status, 200, JSON.stringify(health.body));
-    const hrvBindings = (health.body.consumers as { durable: string; stream: string; role: string }[]).filter((c) => c.durable === "normalize-hrv-durable");
-    assert.deepEqual(hrvBindings.map((c) => [c.stream, c.role]), [[names.core, "primary"], [names.legacy, "drain_only"]]);
+    const hrvBindings = (health.body.consumers as { durable: string; stream: string; role: string }[]).filter(
+      (c) => c.durable === "normalize-hrv-durable",
+    );
+    assert.deepEqual(
+      hrvBindings.map((c) => [c.stream, c.role]),
+      [
+        [names.core, "primary"],
+        [names.legacy, "drain_only"],
+      ],
+    );
     await normalize.stop();
   });
 
   test("no durable on any candidate: the runbook's error and a non-zero exit", async () => {
     const { logger } = capture();
     await assert.rejects(
-      resolveBindings({ jsm: stack.jsm, logger, candidates: [names.core, names.legacy], durable: "missing-durable", filterSubject: HRV, label: "HRV", tag: "normalize" }),
-      (error: Error) => error instanceof ConsumerBindingError && error.message.includes("Failed to find HRV consumer on any available stream") && error.message.includes("npx aa-ops topology apply"),
+      resolveBindings({
+        jsm: stack.jsm,
+        logger,
+        candidates: [names.core, names.legacy],
+        durable: "missing-durable",
+        filterSubject: HRV,
+        label: "HRV",
+        tag: "normalize",
+      }),
+      (error: Error) =>
+        error instanceof ConsumerBindingError &&
+        error.message.includes("Failed to find HRV consumer on any available stream") &&
+        error.message.includes("npx aa-ops topology apply"),
     );
     const normalize = startService("normalize", { ...stack.env, PORT: "0", NORMALIZE_HRV_DURABLE: "missing-durable" });
     assert.notEqual(await normalize.exited, 0);
-    assert.ok(normalize.messages().some((m) => m.includes("Failed to find HRV consumer on any available stream")), normalize.lines.join("\n"));
+    assert.ok(
+      normalize.messages().some((m) => m.includes("Failed to find HRV consumer on any available stream")),
+      normalize.lines.join("\n"),
+    );
   });
 
   test("an invalid EVENT_STREAM_MODE is a startup error naming the value", async () => {
     for (const service of ["normalize", "ingest"] as const) {
       const child = startService(service, { ...stack.env, PORT: "0", EVENT_STREAM_MODE: "mutli" });
       assert.equal(await child.exited, 1);
-      assert.ok(child.messages().some((m) => m.includes('Invalid EVENT_STREAM_MODE="mutli": expected "single" or "multi"')), child.lines.join("\n"));
+      assert.ok(
+        child.messages().some((m) => m.includes('Invalid EVENT_STREAM_MODE="mutli": expected "single" or "multi"')),
+        child.lines.join("\n"),
+      );
     }
   });
 

@@ -35,17 +35,30 @@ describe("the replay rule: only the pipeline's raw subjects, only from the match
       ["dlq.hrv.raw-received.max-deliver", HRV],
       ["other.normalize.hrv.raw-received.max-deliver", HRV],
       ["dlq.normalize.oura.webhook.received.not-linked", OURA],
-    ] as const) assert.equal(dlqSubjectFits(dlq, original), false, `${dlq} for ${original}`);
+    ] as const)
+      assert.equal(dlqSubjectFits(dlq, original), false, `${dlq} for ${original}`);
   });
 
   test("each refusal names the header and why; a fitting entry has none", () => {
     const refusal = (subject: string, originalSubject: string) => refusalOf({ subject, originalSubject }, allowed);
     assert.equal(refusal("dlq.normalize.hrv.raw-received.max-deliver", HRV), undefined);
-    assert.match(refusal("dlq.normalize.hrv.raw-received.non-retryable", "$JS.API.STREAM.DELETE.AA_CORE_HOT") ?? "", /^X-Dlq-Original-Subject "\$JS\.API\.STREAM\.DELETE\.AA_CORE_HOT" is not a raw subject the pipeline's durables consume/);
-    assert.match(refusal("dlq.normalize.onboarding.completed.max-deliver", "athlete-ally.onboarding.completed") ?? "", /is not a raw subject/);
-    assert.match(refusal("dlq.normalize.hrv.raw-received.max-deliver", "dlq.normalize.hrv.raw-received.max-deliver") ?? "", /is not a raw subject/);
+    assert.match(
+      refusal("dlq.normalize.hrv.raw-received.non-retryable", "$JS.API.STREAM.DELETE.AA_CORE_HOT") ?? "",
+      /^X-Dlq-Original-Subject "\$JS\.API\.STREAM\.DELETE\.AA_CORE_HOT" is not a raw subject the pipeline's durables consume/,
+    );
+    assert.match(
+      refusal("dlq.normalize.onboarding.completed.max-deliver", "athlete-ally.onboarding.completed") ?? "",
+      /is not a raw subject/,
+    );
+    assert.match(
+      refusal("dlq.normalize.hrv.raw-received.max-deliver", "dlq.normalize.hrv.raw-received.max-deliver") ?? "",
+      /is not a raw subject/,
+    );
     assert.match(refusal("dlq.normalize.hrv.raw-received.max-deliver", "") ?? "", /^no X-Dlq-Original-Subject header/);
-    assert.equal(refusal("dlq.normalize.hrv.raw-received.max-deliver", SLEEP), `X-Dlq-Original-Subject ${SLEEP} does not match the DLQ subject dlq.normalize.hrv.raw-received.max-deliver (expected dlq.<service>.sleep.raw-received.<reason>)`);
+    assert.equal(
+      refusal("dlq.normalize.hrv.raw-received.max-deliver", SLEEP),
+      `X-Dlq-Original-Subject ${SLEEP} does not match the DLQ subject dlq.normalize.hrv.raw-received.max-deliver (expected dlq.<service>.sleep.raw-received.<reason>)`,
+    );
   });
 });
 
@@ -57,9 +70,15 @@ describe("dead-letter operations (aa-ops dlq)", () => {
     assert.equal(run.code, 0, show(run));
     return run;
   }
-  const lsJson = async (...args: string[]) => JSON.parse((await ok("dlq", "ls", "--json", ...args)).stdout) as EntryJson[];
+  const lsJson = async (...args: string[]) =>
+    JSON.parse((await ok("dlq", "ls", "--json", ...args)).stdout) as EntryJson[];
   const rows = async (like: string) =>
-    (await stack.db.pool.query<{ n: string; ids: string }>("SELECT count(*) AS n, count(DISTINCT event_id) AS ids FROM hrv_data WHERE event_id LIKE $1", [like])).rows[0];
+    (
+      await stack.db.pool.query<{ n: string; ids: string }>(
+        "SELECT count(*) AS n, count(DISTINCT event_id) AS ids FROM hrv_data WHERE event_id LIKE $1",
+        [like],
+      )
+    ).rows[0];
   const metric = (pattern: RegExp) => metricValue(stack.normalizeUrl, pattern);
   const emptyDlq = () => stack.jsm.streams.purge("AA_DLQ");
 
@@ -73,35 +92,79 @@ describe("dead-letter operations (aa-ops dlq)", () => {
   test("50 events died: ls says why, the 40 valid are replayed at 100/s and stored once, the 10 left keep their reasons", async () => {
     await stack.db.pool.query("ALTER TABLE hrv_data ADD CONSTRAINT dlq_test_cap CHECK (rmssd < 40)");
     for (let i = 0; i < 40; i++) {
-      const reply = await postJson(`${stack.ingestUrl}/ingest/hrv`, { userId: `t1-valid-${i}`, date: "2025-10-02", rmssd: 55, eventId: `t1-valid-${i}` });
+      const reply = await postJson(`${stack.ingestUrl}/ingest/hrv`, {
+        userId: `t1-valid-${i}`,
+        date: "2025-10-02",
+        rmssd: 55,
+        eventId: `t1-valid-${i}`,
+      });
       assert.equal(reply.status, 202);
     }
-    for (let i = 0; i < 10; i++) await stack.js.publish(HRV, JSON.stringify({ ...hrvEvent(`t1-bad-${i}`), date: "2025-13-45" }), { msgID: `t1-bad-${i}` });
-    await waitFor(async () => (await stack.jsm.streams.info("AA_DLQ")).state.messages === 50, { what: "50 dead letters", timeoutMs: 30_000 });
+    for (let i = 0; i < 10; i++)
+      await stack.js.publish(HRV, JSON.stringify({ ...hrvEvent(`t1-bad-${i}`), date: "2025-13-45" }), {
+        msgID: `t1-bad-${i}`,
+      });
+    await waitFor(async () => (await stack.jsm.streams.info("AA_DLQ")).state.messages === 50, {
+      what: "50 dead letters",
+      timeoutMs: 30_000,
+    });
 
     const all = await lsJson("--limit", "100");
     assert.equal(all.length, 50);
-    assert.deepEqual(all.map((e) => e.seq), [...all.map((e) => e.seq)].sort((a, b) => b - a), "newest first");
+    assert.deepEqual(
+      all.map((e) => e.seq),
+      [...all.map((e) => e.seq)].sort((a, b) => b - a),
+      "newest first",
+    );
     assert.equal(all.filter((e) => e.reason === "non_retryable").length, 40);
     assert.equal(all.filter((e) => e.reason === "schema_invalid").length, 10);
-    const valid = all.find((e) => e.originalMsgId === readingKey({ kind: "hrv", source: EventSources.anonymous, userId: "t1-valid-7", eventId: "t1-valid-7" }));
+    const valid = all.find(
+      (e) =>
+        e.originalMsgId ===
+        readingKey({ kind: "hrv", source: EventSources.anonymous, userId: "t1-valid-7", eventId: "t1-valid-7" }),
+    );
     assert.ok(valid);
     assert.match(valid.error, /dlq_test_cap/);
-    assert.deepEqual([valid.originalSubject, valid.originalStream, valid.durable, valid.deliveryCount, valid.service], [HRV, "AA_CORE_HOT", "normalize-hrv-durable", 1, "normalize-service"]);
+    assert.deepEqual(
+      [valid.originalSubject, valid.originalStream, valid.durable, valid.deliveryCount, valid.service],
+      [HRV, "AA_CORE_HOT", "normalize-hrv-durable", 1, "normalize-service"],
+    );
     assert.equal(typeof valid.originalSequence, "number");
-    assert.ok(Date.parse(valid.originalPublishedAt) <= Date.parse(valid.failedAt), `${valid.originalPublishedAt} <= ${valid.failedAt}`);
+    assert.ok(
+      Date.parse(valid.originalPublishedAt) <= Date.parse(valid.failedAt),
+      `${valid.originalPublishedAt} <= ${valid.failedAt}`,
+    );
 
     const table = (await ok("dlq", "ls", "--reason", "schema_invalid")).stdout.trim().split("\n");
-    assert.match(table[0] ?? "", /^Seq +Failed At +Published At +Reason +Original Subject +Original +Durable +Dlv +Service +Msg Id +Error$/);
-    assert.equal(table.filter((l) => / schema_invalid +athlete-ally\.hrv\.raw-received +AA_CORE_HOT #\d+ +normalize-hrv-durable +1 +normalize-service +t1-bad-\d /.test(l)).length, 10);
-    await waitFor(async () => (await metric(/^dlq_depth_messages\{reason="non_retryable"\}/)) === 40, { what: "depth gauge", timeoutMs: 15_000 });
+    assert.match(
+      table[0] ?? "",
+      /^Seq +Failed At +Published At +Reason +Original Subject +Original +Durable +Dlv +Service +Msg Id +Error$/,
+    );
+    assert.equal(
+      table.filter((l) =>
+        / schema_invalid +athlete-ally\.hrv\.raw-received +AA_CORE_HOT #\d+ +normalize-hrv-durable +1 +normalize-service +t1-bad-\d /.test(
+          l,
+        ),
+      ).length,
+      10,
+    );
+    await waitFor(async () => (await metric(/^dlq_depth_messages\{reason="non_retryable"\}/)) === 40, {
+      what: "depth gauge",
+      timeoutMs: 15_000,
+    });
     assert.equal(await metric(/^dlq_depth_messages\{reason="schema_invalid"\}/), 10);
 
     await stack.db.pool.query("ALTER TABLE hrv_data DROP CONSTRAINT dlq_test_cap");
-    const replay = JSON.parse((await ok("dlq", "replay", "--reason", "non_retryable", "--rate", "100", "--json")).stdout) as { outcomes: { result: string; stream: string; streamSeq: number; deleted: boolean }[] };
+    const replay = JSON.parse(
+      (await ok("dlq", "replay", "--reason", "non_retryable", "--rate", "100", "--json")).stdout,
+    ) as { outcomes: { result: string; stream: string; streamSeq: number; deleted: boolean }[] };
     assert.equal(replay.outcomes.length, 40);
     assert.ok(replay.outcomes.every((o) => o.result === "republished" && o.deleted && o.stream === "AA_CORE_HOT"));
-    const times = await Promise.all(replay.outcomes.map(async (o) => (await stack.jsm.streams.getMessage("AA_CORE_HOT", { seq: o.streamSeq }))!.time.getTime()));
+    const times = await Promise.all(
+      replay.outcomes.map(async (o) =>
+        (await stack.jsm.streams.getMessage("AA_CORE_HOT", { seq: o.streamSeq }))!.time.getTime(),
+      ),
+    );
     const spreadMs = Math.max(...times) - Math.min(...times);
     assert.ok(spreadMs >= 380 && spreadMs < 5_000, `40 messages at 100/s take about 0.39 s, took ${spreadMs} ms`);
 
@@ -109,20 +172,54 @@ describe("dead-letter operations (aa-ops dlq)", () => {
     assert.deepEqual(await rows("t1-valid-%"), { n: "40", ids: "40" });
     const left = await lsJson();
     assert.equal(left.length, 10);
-    assert.ok(left.every((e) => e.reason === "schema_invalid" && e.originalMsgId.startsWith("t1-bad-")), JSON.stringify(left));
-    await waitFor(async () => (await metric(/^dlq_replayed_total\{result="success"\}/)) === 40, { what: "dlq_replayed_total", timeoutMs: 10_000 });
-    await waitFor(async () => (await metric(/^dlq_depth_messages\{reason="non_retryable"\}/)) === 0, { what: "depth back to 0", timeoutMs: 15_000 });
+    assert.ok(
+      left.every((e) => e.reason === "schema_invalid" && e.originalMsgId.startsWith("t1-bad-")),
+      JSON.stringify(left),
+    );
+    await waitFor(async () => (await metric(/^dlq_replayed_total\{result="success"\}/)) === 40, {
+      what: "dlq_replayed_total",
+      timeoutMs: 10_000,
+    });
+    await waitFor(async () => (await metric(/^dlq_depth_messages\{reason="non_retryable"\}/)) === 0, {
+      what: "depth back to 0",
+      timeoutMs: 15_000,
+    });
   });
 
   test("filters select exactly what they say; show prints one entry; purge refuses without --yes", async () => {
     await emptyDlq();
-    const a = await seedDlq(stack.js, { reason: "schema_invalid", originalSubject: HRV, msgId: "f-a", payload: { n: "a" } });
-    const b = await seedDlq(stack.js, { reason: "max_deliver", originalSubject: SLEEP, msgId: "f-b", payload: { n: "b" } });
-    const c = await seedDlq(stack.js, { reason: "non_retryable", originalSubject: OURA, msgId: "f-c", payload: { n: "c" } });
+    const a = await seedDlq(stack.js, {
+      reason: "schema_invalid",
+      originalSubject: HRV,
+      msgId: "f-a",
+      payload: { n: "a" },
+    });
+    const b = await seedDlq(stack.js, {
+      reason: "max_deliver",
+      originalSubject: SLEEP,
+      msgId: "f-b",
+      payload: { n: "b" },
+    });
+    const c = await seedDlq(stack.js, {
+      reason: "non_retryable",
+      originalSubject: OURA,
+      msgId: "f-c",
+      payload: { n: "c" },
+    });
     await new Promise((resolve) => setTimeout(resolve, 50));
     const mid = new Date().toISOString();
-    const d = await seedDlq(stack.js, { reason: "max_deliver", originalSubject: HRV, msgId: "f-d", payload: { n: "d" } });
-    const e = await seedDlq(stack.js, { reason: "schema_invalid", originalSubject: SLEEP, msgId: "f-e", payload: { n: "e" } });
+    const d = await seedDlq(stack.js, {
+      reason: "max_deliver",
+      originalSubject: HRV,
+      msgId: "f-d",
+      payload: { n: "d" },
+    });
+    const e = await seedDlq(stack.js, {
+      reason: "schema_invalid",
+      originalSubject: SLEEP,
+      msgId: "f-e",
+      payload: { n: "e" },
+    });
     const seqs = async (...args: string[]) => (await lsJson(...args)).map((x) => x.seq);
 
     assert.deepEqual(await seqs(), [e, d, c, b, a]);
@@ -134,8 +231,16 @@ describe("dead-letter operations (aa-ops dlq)", () => {
     assert.deepEqual(await seqs("--since", mid), [e, d]);
     assert.deepEqual(await seqs("--up-to", String(c)), [c, b, a]);
     assert.deepEqual(await seqs("--limit", "2"), [e, d]);
-    assert.match((await ok("dlq", "ls", "--limit", "2")).stdout, /^2 dead letters in AA_DLQ, newest first; more match \(raise --limit\)/m);
-    for (const bad of [["--since", "yesterday"], ["--limit", "0"], ["--subject", "a.>.b"]]) assert.equal((await cli("dlq", "ls", ...bad)).code, 2, bad.join(" "));
+    assert.match(
+      (await ok("dlq", "ls", "--limit", "2")).stdout,
+      /^2 dead letters in AA_DLQ, newest first; more match \(raise --limit\)/m,
+    );
+    for (const bad of [
+      ["--since", "yesterday"],
+      ["--limit", "0"],
+      ["--subject", "a.>.b"],
+    ])
+      assert.equal((await cli("dlq", "ls", ...bad)).code, 2, bad.join(" "));
 
     const one = (await ok("dlq", "show", String(b))).stdout;
     assert.match(one, /^ *Reason: max_deliver$/m);
@@ -147,7 +252,9 @@ describe("dead-letter operations (aa-ops dlq)", () => {
     assert.equal(missing.stderr, "aa-ops: error: stream AA_DLQ has no message with sequence 999999\n");
 
     const deletes: string[] = [];
-    const sub = stack.nc.subscribe("$JS.API.STREAM.MSG.DELETE.>", { callback: (_err, msg) => void deletes.push(msg.subject) });
+    const sub = stack.nc.subscribe("$JS.API.STREAM.MSG.DELETE.>", {
+      callback: (_err, msg) => void deletes.push(msg.subject),
+    });
     const refused = await cli("dlq", "purge", "--reason", "max_deliver");
     await stack.nc.flush();
     assert.equal(refused.code, 2, show(refused));
@@ -158,7 +265,10 @@ describe("dead-letter operations (aa-ops dlq)", () => {
     assert.ok(refused.stderr.includes(`\n  ${command}\n`), refused.stderr);
     const purged = await ok(...command.split(" ").slice(1));
     sub.unsubscribe();
-    assert.match(purged.stdout, new RegExp(`^🗑  #${b} removed \\(max_deliver, ${SLEEP}, msg id f-b\\)\\n🗑  #${d} removed`, "m"));
+    assert.match(
+      purged.stdout,
+      new RegExp(`^🗑  #${b} removed \\(max_deliver, ${SLEEP}, msg id f-b\\)\\n🗑  #${d} removed`, "m"),
+    );
     assert.match(purged.stdout, /^Purge: 2 of 2 removed from AA_DLQ$/m);
     assert.deepEqual(await seqs(), [e, c, a]);
   });
@@ -167,60 +277,113 @@ describe("dead-letter operations (aa-ops dlq)", () => {
     await emptyDlq();
     const payload = JSON.stringify({ ...hrvEvent("t3-poison"), rmssd: 0 });
     await stack.js.publish(HRV, payload, { msgID: "t3-poison" });
-    const [first] = await waitFor(async () => {
-      const seqs = await dlqSeqs(stack.jsm);
-      return seqs.length === 1 ? seqs : undefined;
-    }, { what: "poison in the DLQ" });
+    const [first] = await waitFor(
+      async () => {
+        const seqs = await dlqSeqs(stack.jsm);
+        return seqs.length === 1 ? seqs : undefined;
+      },
+      { what: "poison in the DLQ" },
+    );
     const before = await metric(/^dlq_replayed_total\{result="schema_invalid"\}/);
 
     const run = await ok("dlq", "replay", "--subject", HRV);
-    assert.match(run.stdout, new RegExp(`^✅ #${first} ${HRV} → AA_CORE_HOT #\\d+ as t3-poison:replay:${first}; DLQ entry deleted$`, "m"));
-    const [again] = await waitFor(async () => {
-      const now = await lsJson();
-      return now.length === 1 && now[0]?.seq !== first ? now : undefined;
-    }, { what: "the replay dead-lettered again" });
+    assert.match(
+      run.stdout,
+      new RegExp(`^✅ #${first} ${HRV} → AA_CORE_HOT #\\d+ as t3-poison:replay:${first}; DLQ entry deleted$`, "m"),
+    );
+    const [again] = await waitFor(
+      async () => {
+        const now = await lsJson();
+        return now.length === 1 && now[0]?.seq !== first ? now : undefined;
+      },
+      { what: "the replay dead-lettered again" },
+    );
     assert.ok(again);
-    assert.deepEqual([again.reason, again.replayedFrom, again.originalMsgId], ["schema_invalid", first, `t3-poison:replay:${first}`]);
+    assert.deepEqual(
+      [again.reason, again.replayedFrom, again.originalMsgId],
+      ["schema_invalid", first, `t3-poison:replay:${first}`],
+    );
     const copy = await stack.jsm.streams.getMessage("AA_DLQ", { seq: again.seq });
     assert.equal(new TextDecoder().decode(copy!.data), payload, "payload bytes untouched through DLQ, replay and DLQ");
-    await waitFor(async () => (await metric(/^dlq_replayed_total\{result="schema_invalid"\}/)) === before + 1, { what: "replayed schema_invalid counted" });
-    assert.match((await ok("dlq", "replay", "--dry-run")).stdout, new RegExp(`^🔍 #${again.seq} would republish to ${HRV} as t3-poison:replay:${again.seq}$`, "m"));
+    await waitFor(async () => (await metric(/^dlq_replayed_total\{result="schema_invalid"\}/)) === before + 1, {
+      what: "replayed schema_invalid counted",
+    });
+    assert.match(
+      (await ok("dlq", "replay", "--dry-run")).stdout,
+      new RegExp(`^🔍 #${again.seq} would republish to ${HRV} as t3-poison:replay:${again.seq}$`, "m"),
+    );
   });
 
   test("a max-deliver message replayed after the cause is fixed is stored once, however often it is replayed", async () => {
     await emptyDlq();
     await stack.db.pool.query("ALTER TABLE hrv_data RENAME TO hrv_data_away");
     try {
-      await postJson(`${stack.ingestUrl}/ingest/hrv`, { userId: "t4", date: "2025-10-02", rmssd: 61, eventId: "t4-event" });
-      await waitFor(async () => (await lsJson("--reason", "max_deliver")).length === 1, { what: "max-deliver dead letter", timeoutMs: 30_000 });
+      await postJson(`${stack.ingestUrl}/ingest/hrv`, {
+        userId: "t4",
+        date: "2025-10-02",
+        rmssd: 61,
+        eventId: "t4-event",
+      });
+      await waitFor(async () => (await lsJson("--reason", "max_deliver")).length === 1, {
+        what: "max-deliver dead letter",
+        timeoutMs: 30_000,
+      });
     } finally {
       await stack.db.pool.query("ALTER TABLE hrv_data_away RENAME TO hrv_data");
     }
     const [entry] = await lsJson("--reason", "max_deliver");
     assert.equal(entry?.deliveryCount, 5);
 
-    assert.match((await ok("dlq", "replay", "--reason", "max_deliver", "--keep")).stdout, /^✅ #\d+ .* as hrv:[\w-]+:replay:\d+; DLQ entry kept$/m);
+    assert.match(
+      (await ok("dlq", "replay", "--reason", "max_deliver", "--keep")).stdout,
+      /^✅ #\d+ .* as hrv:[\w-]+:replay:\d+; DLQ entry kept$/m,
+    );
     await waitFor(async () => (await rows("t4-event"))?.n === "1", { what: "row after replay" });
     const stored = (await stack.db.pool.query("SELECT updated_at FROM hrv_data WHERE event_id = 't4-event'")).rows[0];
-    assert.match((await ok("dlq", "replay", "--reason", "max_deliver", "--keep")).stdout, /already in AA_CORE_HOT #\d+ \(msg id hrv:[\w-]+:replay:\d+ replayed before/);
+    assert.match(
+      (await ok("dlq", "replay", "--reason", "max_deliver", "--keep")).stdout,
+      /already in AA_CORE_HOT #\d+ \(msg id hrv:[\w-]+:replay:\d+ replayed before/,
+    );
     // Past the duplicate window a replay gets through with its new id: normalize's guard makes it a no-op.
     const copy = await stack.jsm.streams.getMessage("AA_DLQ", { seq: entry!.seq });
     await stack.js.publish(HRV, copy!.data, { msgID: "t4-event:replay:outside-window" });
-    await waitFor(async () => {
-      const info = await stack.jsm.consumers.info("AA_CORE_HOT", "normalize-hrv-durable");
-      return info.num_pending === 0 && info.num_ack_pending === 0;
-    }, { what: "late replay consumed" });
+    await waitFor(
+      async () => {
+        const info = await stack.jsm.consumers.info("AA_CORE_HOT", "normalize-hrv-durable");
+        return info.num_pending === 0 && info.num_ack_pending === 0;
+      },
+      { what: "late replay consumed" },
+    );
     assert.deepEqual(await rows("t4-event"), { n: "1", ids: "1" });
-    assert.deepEqual((await stack.db.pool.query("SELECT updated_at FROM hrv_data WHERE event_id = 't4-event'")).rows[0], stored, "row untouched");
+    assert.deepEqual(
+      (await stack.db.pool.query("SELECT updated_at FROM hrv_data WHERE event_id = 't4-event'")).rows[0],
+      stored,
+      "row untouched",
+    );
     assert.match((await ok("dlq", "replay", "--reason", "max_deliver")).stdout, /; DLQ entry deleted$/m);
     assert.deepEqual(await lsJson("--reason", "max_deliver"), []);
   });
 
   test("replay stops at the first broker error (subject removed from its stream) and deletes nothing from there on", async () => {
     await emptyDlq();
-    const a = await seedDlq(stack.js, { reason: "max_deliver", originalSubject: HRV, msgId: "t5-a", payload: hrvEvent("t5-a") });
-    const b = await seedDlq(stack.js, { reason: "max_deliver", originalSubject: OURA, msgId: "t5-b", payload: { webhook: "t5-b" } });
-    const c = await seedDlq(stack.js, { reason: "max_deliver", originalSubject: HRV, msgId: "t5-c", payload: hrvEvent("t5-c") });
+    const a = await seedDlq(stack.js, {
+      reason: "max_deliver",
+      originalSubject: HRV,
+      msgId: "t5-a",
+      payload: hrvEvent("t5-a"),
+    });
+    const b = await seedDlq(stack.js, {
+      reason: "max_deliver",
+      originalSubject: OURA,
+      msgId: "t5-b",
+      payload: { webhook: "t5-b" },
+    });
+    const c = await seedDlq(stack.js, {
+      reason: "max_deliver",
+      originalSubject: HRV,
+      msgId: "t5-c",
+      payload: hrvEvent("t5-c"),
+    });
     const vendor = (await stack.jsm.streams.info("AA_VENDOR_HOT")).config;
     await stack.jsm.streams.update("AA_VENDOR_HOT", { ...vendor, subjects: ["aa-test.parked.vendor"] });
     let run: CliRun;
@@ -230,8 +393,17 @@ describe("dead-letter operations (aa-ops dlq)", () => {
       await stack.jsm.streams.update("AA_VENDOR_HOT", vendor);
     }
     assert.equal(run.code, 1, show(run));
-    assert.match(run.stdout, new RegExp(`^✅ #${a} ${HRV} → AA_CORE_HOT #\\d+ as t5-a:replay:${a}; DLQ entry deleted$`, "m"));
-    assert.match(run.stdout, new RegExp(`^❌ #${b} ${OURA}: publish to ${OURA} failed: no stream captures ${OURA} \\(no responders\\); DLQ entry kept$`, "m"));
+    assert.match(
+      run.stdout,
+      new RegExp(`^✅ #${a} ${HRV} → AA_CORE_HOT #\\d+ as t5-a:replay:${a}; DLQ entry deleted$`, "m"),
+    );
+    assert.match(
+      run.stdout,
+      new RegExp(
+        `^❌ #${b} ${OURA}: publish to ${OURA} failed: no stream captures ${OURA} \\(no responders\\); DLQ entry kept$`,
+        "m",
+      ),
+    );
     assert.doesNotMatch(run.stdout, new RegExp(`^\\S+ +#${c} `, "m"), "nothing after the failure is attempted");
     assert.match(run.stdout, /; 1 DLQ entries deleted; 1 not attempted/);
     assert.deepEqual(await dlqSeqs(stack.jsm), [c, b]);
@@ -239,7 +411,11 @@ describe("dead-letter operations (aa-ops dlq)", () => {
     assert.equal((await rows("t5-c"))?.n, "0");
 
     await ok("dlq", "replay");
-    assert.deepEqual((await dlqSeqs(stack.jsm)).filter((s) => s <= c), [], "every entry replayed once the subject is back");
+    assert.deepEqual(
+      (await dlqSeqs(stack.jsm)).filter((s) => s <= c),
+      [],
+      "every entry replayed once the subject is back",
+    );
     await waitFor(async () => (await rows("t5-c"))?.n === "1", { what: "t5-c stored" });
     const oura = await stack.jsm.streams.getMessage("AA_VENDOR_HOT", { last_by_subj: OURA });
     assert.equal(oura?.header.get("X-Dlq-Replayed-From"), String(b));
@@ -247,22 +423,45 @@ describe("dead-letter operations (aa-ops dlq)", () => {
 
   test("a broker outage midway through a replay loses nothing; the same command finishes the job", async () => {
     await emptyDlq();
-    for (let i = 0; i < 20; i++) await seedDlq(stack.js, { reason: "max_deliver", originalSubject: HRV, msgId: `t6-${i}`, payload: hrvEvent(`t6-${i}`) });
+    for (let i = 0; i < 20; i++)
+      await seedDlq(stack.js, {
+        reason: "max_deliver",
+        originalSubject: HRV,
+        msgId: `t6-${i}`,
+        payload: hrvEvent(`t6-${i}`),
+      });
     const replay = startAaOps(stack.nats.url, ["dlq", "replay", "--rate", "10"]);
-    await waitFor(async () => (await stack.jsm.streams.info("AA_DLQ")).state.messages <= 16, { what: "replay under way", timeoutMs: 10_000, intervalMs: 20 });
+    await waitFor(async () => (await stack.jsm.streams.info("AA_DLQ")).state.messages <= 16, {
+      what: "replay under way",
+      timeoutMs: 10_000,
+      intervalMs: 20,
+    });
     await stack.nats.kill();
-    const interrupted = await Promise.race([replay.done, new Promise<undefined>((resolve) => setTimeout(resolve, 30_000))]);
+    const interrupted = await Promise.race([
+      replay.done,
+      new Promise<undefined>((resolve) => setTimeout(resolve, 30_000)),
+    ]);
     await stack.nats.start();
-    await waitFor(() => stack.jsm.streams.info("AA_DLQ"), { what: "the test's own connection back", timeoutMs: 30_000, intervalMs: 500 });
+    await waitFor(() => stack.jsm.streams.info("AA_DLQ"), {
+      what: "the test's own connection back",
+      timeoutMs: 30_000,
+      intervalMs: 500,
+    });
     assert.ok(interrupted, "the CLI exits during an outage instead of hanging");
     assert.equal(interrupted.code, 1, show(interrupted));
     // The kill may land on the publish, the audit record or the delete: each stops the run.
-    assert.match(interrupted.stdout, /^❌ #\d+ athlete-ally\.hrv\.raw-received: .*DLQ entry (kept|deletion unconfirmed)$/m);
+    assert.match(
+      interrupted.stdout,
+      /^❌ #\d+ athlete-ally\.hrv\.raw-received: .*DLQ entry (kept|deletion unconfirmed)$/m,
+    );
 
-    const finish = await waitFor(async () => {
-      const run = await cli("dlq", "replay");
-      return run.code === 0 ? run : undefined;
-    }, { what: "replay after the outage", timeoutMs: 30_000, intervalMs: 1_000 });
+    const finish = await waitFor(
+      async () => {
+        const run = await cli("dlq", "replay");
+        return run.code === 0 ? run : undefined;
+      },
+      { what: "replay after the outage", timeoutMs: 30_000, intervalMs: 1_000 },
+    );
     assert.match(finish.stdout, /Replay: \d+ republished, \d+ duplicate, 0 would_replay, 0 refused, 0 failed/);
     assert.equal((await stack.jsm.streams.info("AA_DLQ")).state.messages, 0);
     await waitFor(async () => (await rows("t6-%"))?.n === "20", { what: "20 rows", timeoutMs: 30_000 });
@@ -270,34 +469,78 @@ describe("dead-letter operations (aa-ops dlq)", () => {
   });
 
   test("advisories: a term() by hand and a max-deliveries are captured with their stream sequence; our router's show as in DLQ or replayed", async () => {
-    await stack.jsm.consumers.add("AA_CORE_HOT", { durable_name: "by-hand", ack_policy: AckPolicy.Explicit, filter_subject: "athlete-ally.onboarding.completed", max_deliver: 1 });
+    await stack.jsm.consumers.add("AA_CORE_HOT", {
+      durable_name: "by-hand",
+      ack_policy: AckPolicy.Explicit,
+      filter_subject: "athlete-ally.onboarding.completed",
+      max_deliver: 1,
+    });
     const termed = (await stack.js.publish("athlete-ally.onboarding.completed", "{}")).seq;
     const naked = (await stack.js.publish("athlete-ally.onboarding.completed", "{}")).seq;
     const consumer = await stack.js.consumers.get("AA_CORE_HOT", "by-hand");
     (await consumer.next())?.term();
     (await consumer.next())?.nak();
     await consumer.next({ expires: 1_000 });
-    const poisonSeq = (await stack.js.publish(HRV, JSON.stringify({ eventId: "t7-poison" }), { msgID: "t7-poison" })).seq;
+    const poisonSeq = (await stack.js.publish(HRV, JSON.stringify({ eventId: "t7-poison" }), { msgID: "t7-poison" }))
+      .seq;
 
-    type Row = { kind: string; stream: string; streamSeq: number; consumer: string; status: string; dlqSeq: number | null };
-    const advisories = async () => JSON.parse((await ok("dlq", "ls", "--advisories", "--json", "--limit", "500")).stdout) as Row[];
-    const find = (list: Row[], kind: string, seq: number) => list.find((r) => r.kind === kind && r.stream === "AA_CORE_HOT" && r.streamSeq === seq);
-    const list = await waitFor(async () => {
-      const now = await advisories();
-      return find(now, "terminated", termed) && find(now, "max_deliveries", naked) && find(now, "terminated", poisonSeq) && now;
-    }, { what: "advisories captured" });
-    assert.deepEqual(find(list, "terminated", termed), { ...find(list, "terminated", termed), consumer: "by-hand", status: "missing", dlqSeq: null });
-    assert.deepEqual(find(list, "max_deliveries", naked), { ...find(list, "max_deliveries", naked), consumer: "by-hand", status: "missing" });
+    type Row = {
+      kind: string;
+      stream: string;
+      streamSeq: number;
+      consumer: string;
+      status: string;
+      dlqSeq: number | null;
+    };
+    const advisories = async () =>
+      JSON.parse((await ok("dlq", "ls", "--advisories", "--json", "--limit", "500")).stdout) as Row[];
+    const find = (list: Row[], kind: string, seq: number) =>
+      list.find((r) => r.kind === kind && r.stream === "AA_CORE_HOT" && r.streamSeq === seq);
+    const list = await waitFor(
+      async () => {
+        const now = await advisories();
+        return (
+          find(now, "terminated", termed) &&
+          find(now, "max_deliveries", naked) &&
+          find(now, "terminated", poisonSeq) &&
+          now
+        );
+      },
+      { what: "advisories captured" },
+    );
+    assert.deepEqual(find(list, "terminated", termed), {
+      ...find(list, "terminated", termed),
+      consumer: "by-hand",
+      status: "missing",
+      dlqSeq: null,
+    });
+    assert.deepEqual(find(list, "max_deliveries", naked), {
+      ...find(list, "max_deliveries", naked),
+      consumer: "by-hand",
+      status: "missing",
+    });
     const poison = find(list, "terminated", poisonSeq);
     assert.equal(poison?.consumer, "normalize-hrv-durable");
     assert.equal(poison?.status, "in_dlq");
     const text = (await ok("dlq", "ls", "--advisories", "--limit", "500")).stdout;
     assert.match(text, new RegExp(`^\\d+ +\\S+ +terminated +AA_CORE_HOT +${termed} +by-hand +1 +NOT IN DLQ$`, "m"));
-    assert.match(text, new RegExp(`^\\d+ +\\S+ +terminated +AA_CORE_HOT +${poisonSeq} +normalize-hrv-durable +1 +in DLQ #${poison?.dlqSeq}$`, "m"));
+    assert.match(
+      text,
+      new RegExp(
+        `^\\d+ +\\S+ +terminated +AA_CORE_HOT +${poisonSeq} +normalize-hrv-durable +1 +in DLQ #${poison?.dlqSeq}$`,
+        "m",
+      ),
+    );
 
     await ok("dlq", "replay", "--up-to", String(poison?.dlqSeq), "--since", "1m", "--subject", HRV);
-    await waitFor(async () => find(await advisories(), "terminated", poisonSeq)?.status === "replayed", { what: "marked replayed" });
-    assert.equal(find(await advisories(), "terminated", termed)?.status, "missing", "the hand-terminated one still stands out");
+    await waitFor(async () => find(await advisories(), "terminated", poisonSeq)?.status === "replayed", {
+      what: "marked replayed",
+    });
+    assert.equal(
+      find(await advisories(), "terminated", termed)?.status,
+      "missing",
+      "the hand-terminated one still stands out",
+    );
   });
 
   // Last in the file: on a replay that obeyed the forged header, AA_CORE_HOT would be gone for the tests after it.
@@ -305,21 +548,65 @@ describe("dead-letter operations (aa-ops dlq)", () => {
     await emptyDlq();
     const FORGED = "$JS.API.STREAM.DELETE.AA_CORE_HOT";
     const HRV_NON_RETRYABLE = "dlq.normalize.hrv.raw-received.non-retryable";
-    const good = await seedDlq(stack.js, { reason: "max_deliver", originalSubject: HRV, msgId: "t8-good", payload: hrvEvent("t8-good") });
-    const forged = await seedDlq(stack.js, { reason: "non_retryable", originalSubject: FORGED, msgId: "t8-forged", payload: {}, dlqSubject: HRV_NON_RETRYABLE });
-    const crossed = await seedDlq(stack.js, { reason: "non_retryable", originalSubject: SLEEP, msgId: "t8-crossed", payload: { n: 1 }, dlqSubject: HRV_NON_RETRYABLE });
-    const notRaw = await seedDlq(stack.js, { reason: "max_deliver", originalSubject: "athlete-ally.onboarding.completed", msgId: "t8-onboarding", payload: {} });
-    const good2 = await seedDlq(stack.js, { reason: "max_deliver", originalSubject: HRV, msgId: "t8-good-2", payload: hrvEvent("t8-good-2") });
+    const good = await seedDlq(stack.js, {
+      reason: "max_deliver",
+      originalSubject: HRV,
+      msgId: "t8-good",
+      payload: hrvEvent("t8-good"),
+    });
+    const forged = await seedDlq(stack.js, {
+      reason: "non_retryable",
+      originalSubject: FORGED,
+      msgId: "t8-forged",
+      payload: {},
+      dlqSubject: HRV_NON_RETRYABLE,
+    });
+    const crossed = await seedDlq(stack.js, {
+      reason: "non_retryable",
+      originalSubject: SLEEP,
+      msgId: "t8-crossed",
+      payload: { n: 1 },
+      dlqSubject: HRV_NON_RETRYABLE,
+    });
+    const notRaw = await seedDlq(stack.js, {
+      reason: "max_deliver",
+      originalSubject: "athlete-ally.onboarding.completed",
+      msgId: "t8-onboarding",
+      payload: {},
+    });
+    const good2 = await seedDlq(stack.js, {
+      reason: "max_deliver",
+      originalSubject: HRV,
+      msgId: "t8-good-2",
+      payload: hrvEvent("t8-good-2"),
+    });
     const refusedSeqs = [forged, crossed, notRaw];
     const sentToApi: string[] = [];
-    const sub = stack.nc.subscribe("$JS.API.STREAM.DELETE.>", { callback: (_err, msg) => void sentToApi.push(msg.subject) });
+    const sub = stack.nc.subscribe("$JS.API.STREAM.DELETE.>", {
+      callback: (_err, msg) => void sentToApi.push(msg.subject),
+    });
     const coreBefore = (await stack.jsm.streams.info("AA_CORE_HOT")).state.last_seq;
 
     const dry = await cli("dlq", "replay", "--dry-run", "--json");
     assert.equal(dry.code, 1, show(dry));
     const planned = JSON.parse(dry.stdout) as { outcomes: { seq: number; result: string; detail?: string }[] };
-    assert.deepEqual(planned.outcomes.map((o) => [o.seq, o.result]), [[forged, "refused"], [crossed, "refused"], [notRaw, "refused"], [good, "would_replay"], [good2, "would_replay"]]);
-    assert.match(dry.stderr, new RegExp(`^aa-ops: error: refused 3 dead letters \\(#${forged}, #${crossed}, #${notRaw}\\): nothing was sent for them, they stay in AA_DLQ`, "m"));
+    assert.deepEqual(
+      planned.outcomes.map((o) => [o.seq, o.result]),
+      [
+        [forged, "refused"],
+        [crossed, "refused"],
+        [notRaw, "refused"],
+        [good, "would_replay"],
+        [good2, "would_replay"],
+      ],
+    );
+    assert.match(
+      dry.stderr,
+      new RegExp(
+        `^aa-ops: error: refused 3 dead letters \\(#${forged}, #${crossed}, #${notRaw}\\): nothing was sent for them, they stay in AA_DLQ`,
+        "m",
+      ),
+    );
     assert.match(dry.stderr, /^The other selected entries went ahead: 2 would be replayed/m);
     assert.equal((await stack.jsm.streams.info("AA_CORE_HOT")).state.last_seq, coreBefore, "a dry run sends nothing");
 
@@ -329,29 +616,68 @@ describe("dead-letter operations (aa-ops dlq)", () => {
     assert.equal(run.code, 1, show(run));
     assert.deepEqual(sentToApi, [], "nothing was published to the JetStream API");
     assert.ok(await stack.jsm.streams.info("AA_CORE_HOT"), "AA_CORE_HOT still exists");
-    const refusedLine = (seq: number, why: string) => new RegExp(`^⛔ #${seq} refused, nothing sent, DLQ entry kept: ${why}`, "m");
-    assert.match(run.stdout, refusedLine(forged, 'X-Dlq-Original-Subject "\\$JS\\.API\\.STREAM\\.DELETE\\.AA_CORE_HOT" is not a raw subject the pipeline\'s durables consume'));
-    assert.match(run.stdout, refusedLine(crossed, `X-Dlq-Original-Subject ${SLEEP} does not match the DLQ subject ${HRV_NON_RETRYABLE}`));
-    assert.match(run.stdout, refusedLine(notRaw, 'X-Dlq-Original-Subject "athlete-ally\\.onboarding\\.completed" is not a raw subject'));
-    for (const [seq, id] of [[good, "t8-good"], [good2, "t8-good-2"]] as const) {
-      assert.match(run.stdout, new RegExp(`^✅ #${seq} ${HRV} → AA_CORE_HOT #\\d+ as ${id}:replay:${seq}; DLQ entry deleted$`, "m"));
+    const refusedLine = (seq: number, why: string) =>
+      new RegExp(`^⛔ #${seq} refused, nothing sent, DLQ entry kept: ${why}`, "m");
+    assert.match(
+      run.stdout,
+      refusedLine(
+        forged,
+        'X-Dlq-Original-Subject "\\$JS\\.API\\.STREAM\\.DELETE\\.AA_CORE_HOT" is not a raw subject the pipeline\'s durables consume',
+      ),
+    );
+    assert.match(
+      run.stdout,
+      refusedLine(crossed, `X-Dlq-Original-Subject ${SLEEP} does not match the DLQ subject ${HRV_NON_RETRYABLE}`),
+    );
+    assert.match(
+      run.stdout,
+      refusedLine(notRaw, 'X-Dlq-Original-Subject "athlete-ally\\.onboarding\\.completed" is not a raw subject'),
+    );
+    for (const [seq, id] of [
+      [good, "t8-good"],
+      [good2, "t8-good-2"],
+    ] as const) {
+      assert.match(
+        run.stdout,
+        new RegExp(`^✅ #${seq} ${HRV} → AA_CORE_HOT #\\d+ as ${id}:replay:${seq}; DLQ entry deleted$`, "m"),
+      );
     }
-    assert.match(run.stdout, /^Replay: 2 republished, 0 duplicate, 0 would_replay, 3 refused, 0 failed; 2 DLQ entries deleted; 0 not attempted/m);
+    assert.match(
+      run.stdout,
+      /^Replay: 2 republished, 0 duplicate, 0 would_replay, 3 refused, 0 failed; 2 DLQ entries deleted; 0 not attempted/m,
+    );
     assert.match(run.stderr, /^aa-ops: error: refused 3 dead letters .*they stay in AA_DLQ; each ⛔ line says why\.$/m);
     assert.match(run.stderr, /^The other selected entries went ahead: 2 replayed \(✅ lines\)\.$/m);
-    assert.match(run.stderr, /aa-ops dlq show <seq>; once understood, remove it with: aa-ops dlq purge --up-to <seq> --limit 1 --yes$/m);
+    assert.match(
+      run.stderr,
+      /aa-ops dlq show <seq>; once understood, remove it with: aa-ops dlq purge --up-to <seq> --limit 1 --yes$/m,
+    );
     assert.deepEqual(await dlqSeqs(stack.jsm), [...refusedSeqs].reverse(), "the refused entries stay in the DLQ");
     await waitFor(async () => (await rows("t8-good%"))?.n === "2", { what: "both valid entries stored" });
 
     // Filters still select before the rule: only HRV entries, so nothing to refuse and exit 0.
-    const third = await seedDlq(stack.js, { reason: "non_retryable", originalSubject: HRV, msgId: "t8-good-3", payload: hrvEvent("t8-good-3") });
+    const third = await seedDlq(stack.js, {
+      reason: "non_retryable",
+      originalSubject: HRV,
+      msgId: "t8-good-3",
+      payload: hrvEvent("t8-good-3"),
+    });
     const byReason = await cli("dlq", "replay", "--reason", "non_retryable", "--subject", HRV);
     assert.equal(byReason.code, 0, show(byReason));
-    assert.match(byReason.stdout, /^Replay: 1 republished, 0 duplicate, 0 would_replay, 0 refused, 0 failed; 1 DLQ entries deleted/m);
+    assert.match(
+      byReason.stdout,
+      /^Replay: 1 republished, 0 duplicate, 0 would_replay, 0 refused, 0 failed; 1 DLQ entries deleted/m,
+    );
     assert.deepEqual(await dlqSeqs(stack.jsm), [...refusedSeqs].reverse());
     assert.ok(!(await dlqSeqs(stack.jsm)).includes(third));
     const purgeHint = await ok("dlq", "purge", "--up-to", String(forged), "--limit", "1", "--yes");
-    assert.match(purgeHint.stdout, new RegExp(`^🗑  #${forged} removed \\(non_retryable, \\$JS\\.API\\.STREAM\\.DELETE\\.AA_CORE_HOT, msg id t8-forged\\)$`, "m"));
+    assert.match(
+      purgeHint.stdout,
+      new RegExp(
+        `^🗑  #${forged} removed \\(non_retryable, \\$JS\\.API\\.STREAM\\.DELETE\\.AA_CORE_HOT, msg id t8-forged\\)$`,
+        "m",
+      ),
+    );
     assert.deepEqual(await dlqSeqs(stack.jsm), [notRaw, crossed]);
   });
 });

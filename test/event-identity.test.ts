@@ -11,7 +11,10 @@ const today = new Date().toISOString().slice(0, 10);
 const daysAgo = (n: number) => new Date(Date.now() - n * 86_400_000).toISOString().slice(0, 10);
 
 async function createKey(stack: Stack, tenant: string, users: string): Promise<string> {
-  const run = await aaOps(["keys", "create", "--json", "--name", `${tenant}-key`, "--tenant", tenant, "--users", users], { DATABASE_URL: stack.db.url, DATABASE_SCHEMA: stack.db.schema });
+  const run = await aaOps(
+    ["keys", "create", "--json", "--name", `${tenant}-key`, "--tenant", tenant, "--users", users],
+    { DATABASE_URL: stack.db.url, DATABASE_SCHEMA: stack.db.schema },
+  );
   assert.equal(run.code, 0, showRun(run));
   return (JSON.parse(run.stdout) as { token: string }).token;
 }
@@ -23,9 +26,17 @@ describe("a reading's identity is its kind, source, user and eventId", () => {
   const post = (kind: "hrv" | "sleep", key: string, body: Record<string, unknown>) =>
     postJson(`${stack.ingestUrl}/ingest/${kind}`, body, { authorization: `Bearer ${key}` });
   const rows = async (table: string, userId: string) =>
-    (await stack.db.pool.query(`SELECT event_id, source, to_char(date, 'YYYY-MM-DD') AS date FROM ${table} WHERE user_id = $1 ORDER BY date`, [userId])).rows;
+    (
+      await stack.db.pool.query(
+        `SELECT event_id, source, to_char(date, 'YYYY-MM-DD') AS date FROM ${table} WHERE user_id = $1 ORDER BY date`,
+        [userId],
+      )
+    ).rows;
   const waitRows = (table: string, userId: string, n: number) =>
-    waitFor(async () => ((await rows(table, userId)).length === n ? rows(table, userId) : undefined), { what: `${n} row(s) in ${table} for ${userId}`, timeoutMs: 20_000 });
+    waitFor(async () => ((await rows(table, userId)).length === n ? rows(table, userId) : undefined), {
+      what: `${n} row(s) in ${table} for ${userId}`,
+      timeoutMs: 20_000,
+    });
 
   before(async () => {
     stack = await createStack({ mode: "multi" });
@@ -43,12 +54,22 @@ describe("a reading's identity is its kind, source, user and eventId", () => {
     assert.equal(b.status, 202, JSON.stringify(b.body));
     assert.equal(b.body.duplicate, undefined, "B's reading is not A's duplicate");
     assert.equal(b.body.eventId, "shared-X", "the client sees its own eventId");
-    assert.deepEqual(await waitRows("hrv_data", "id-a", 1), [{ event_id: "shared-X", source: "tenant:tenant-a", date: today }]);
-    assert.deepEqual(await waitRows("hrv_data", "id-b", 1), [{ event_id: "shared-X", source: "tenant:tenant-b", date: today }]);
+    assert.deepEqual(await waitRows("hrv_data", "id-a", 1), [
+      { event_id: "shared-X", source: "tenant:tenant-a", date: today },
+    ]);
+    assert.deepEqual(await waitRows("hrv_data", "id-b", 1), [
+      { event_id: "shared-X", source: "tenant:tenant-b", date: today },
+    ]);
   });
 
   test("the source comes from the credential: a body that names one is refused", async () => {
-    const forged = await post("hrv", keyB, { userId: "id-b", date: today, rmssd: 60, eventId: "forge-1", source: "tenant:tenant-a" });
+    const forged = await post("hrv", keyB, {
+      userId: "id-b",
+      date: today,
+      rmssd: 60,
+      eventId: "forge-1",
+      source: "tenant:tenant-a",
+    });
     assert.equal(forged.status, 400, JSON.stringify(forged.body));
     assert.match(JSON.stringify(forged.body.details), /source/);
   });
@@ -67,33 +88,68 @@ describe("a reading's identity is its kind, source, user and eventId", () => {
 
   test("the same user's HRV and sleep readings with one eventId are two readings", async () => {
     const hrv = await post("hrv", keyA, { userId: "id-a", date: daysAgo(2), rmssd: 52, eventId: "id-a-day" });
-    const sleep = await post("sleep", keyA, { userId: "id-a", date: daysAgo(2), durationMinutes: 420, eventId: "id-a-day" });
+    const sleep = await post("sleep", keyA, {
+      userId: "id-a",
+      date: daysAgo(2),
+      durationMinutes: 420,
+      eventId: "id-a-day",
+    });
     assert.equal(hrv.status, 202);
     assert.equal(sleep.status, 202);
     assert.equal(sleep.body.duplicate, undefined, JSON.stringify(sleep.body));
-    assert.deepEqual(await waitRows("sleep_data", "id-a", 1), [{ event_id: "id-a-day", source: "tenant:tenant-a", date: daysAgo(2) }]);
+    assert.deepEqual(await waitRows("sleep_data", "id-a", 1), [
+      { event_id: "id-a-day", source: "tenant:tenant-a", date: daysAgo(2) },
+    ]);
   });
 
   test("past the duplicate window the database does not confuse two tenants' readings either", async () => {
     // As if tenant-b's reading arrived after the 2-minute window: a new message, the same eventId as tenant-a's row.
     await post("hrv", keyA, { userId: "id-u", date: daysAgo(3), rmssd: 53, eventId: "late-X" });
     await waitRows("hrv_data", "id-u", 1);
-    const event = { userId: "id-u", date: daysAgo(4), rmssd: 54, eventId: "late-X", receivedAt: new Date().toISOString(), source: tenantSource("tenant-b") };
-    await stack.js.publish(HRV, JSON.stringify(event), { msgID: readingKey({ kind: "hrv", source: event.source, userId: "id-u", eventId: "late-X" }) });
+    const event = {
+      userId: "id-u",
+      date: daysAgo(4),
+      rmssd: 54,
+      eventId: "late-X",
+      receivedAt: new Date().toISOString(),
+      source: tenantSource("tenant-b"),
+    };
+    await stack.js.publish(HRV, JSON.stringify(event), {
+      msgID: readingKey({ kind: "hrv", source: event.source, userId: "id-u", eventId: "late-X" }),
+    });
     const both = await waitRows("hrv_data", "id-u", 2);
-    assert.deepEqual(both.map((r) => r.source), ["tenant:tenant-b", "tenant:tenant-a"]);
+    assert.deepEqual(
+      both.map((r) => r.source),
+      ["tenant:tenant-b", "tenant:tenant-a"],
+    );
   });
 
   test("a client's eventId that looks like an Oura-derived id takes nothing from Oura", async () => {
     const ouraId = "oura:hrv:doc-1:2025-10-02T07:30:00.000Z";
-    assert.equal((await post("hrv", keyA, { userId: "id-u", date: daysAgo(5), rmssd: 55, eventId: ouraId })).status, 202);
+    assert.equal(
+      (await post("hrv", keyA, { userId: "id-u", date: daysAgo(5), rmssd: 55, eventId: ouraId })).status,
+      202,
+    );
     await waitRows("hrv_data", "id-u", 3);
     // What normalize's Oura consumer publishes for the same user (another day): source vendor:oura.
-    const event = { userId: "id-u", date: daysAgo(6), rmssd: 56, eventId: ouraId, capturedAt: new Date().toISOString(), receivedAt: new Date().toISOString(), source: EventSources.oura };
-    const ack = await stack.js.publish(HRV, JSON.stringify(event), { msgID: readingKey({ kind: "hrv", source: EventSources.oura, userId: "id-u", eventId: ouraId }) });
+    const event = {
+      userId: "id-u",
+      date: daysAgo(6),
+      rmssd: 56,
+      eventId: ouraId,
+      capturedAt: new Date().toISOString(),
+      receivedAt: new Date().toISOString(),
+      source: EventSources.oura,
+    };
+    const ack = await stack.js.publish(HRV, JSON.stringify(event), {
+      msgID: readingKey({ kind: "hrv", source: EventSources.oura, userId: "id-u", eventId: ouraId }),
+    });
     assert.equal(ack.duplicate, false);
     const stored = await waitRows("hrv_data", "id-u", 4);
-    assert.deepEqual(stored.filter((r) => r.event_id === ouraId).map((r) => r.source), ["vendor:oura", "tenant:tenant-a"]);
+    assert.deepEqual(
+      stored.filter((r) => r.event_id === ouraId).map((r) => r.source),
+      ["vendor:oura", "tenant:tenant-a"],
+    );
   });
 });
 
@@ -109,12 +165,21 @@ describe("rolling upgrade: events of the previous release and of this one", () =
   after(async () => stack.close());
 
   const announcements = () => streamMessages(stack.jsm, "AA_CORE_HOT", HRV_STORED);
-  const rowsOf = async (userId: string) => (await stack.db.pool.query("SELECT event_id, source, rmssd FROM hrv_data WHERE user_id = $1", [userId])).rows;
+  const rowsOf = async (userId: string) =>
+    (await stack.db.pool.query("SELECT event_id, source, rmssd FROM hrv_data WHERE user_id = $1", [userId])).rows;
   /** What the previous ingest published: no `source`, the client's eventId as the Nats-Msg-Id. */
   const publishOld = (userId: string, eventId: string, capturedAt: string) =>
-    stack.js.publish(HRV, JSON.stringify({ userId, date: today, rmssd: 61, capturedAt, eventId, receivedAt: new Date().toISOString() }), { msgID: eventId });
+    stack.js.publish(
+      HRV,
+      JSON.stringify({ userId, date: today, rmssd: 61, capturedAt, eventId, receivedAt: new Date().toISOString() }),
+      { msgID: eventId },
+    );
   const postNew = (userId: string, eventId: string, capturedAt: string) =>
-    postJson(`${stack.ingestUrl}/ingest/hrv`, { userId, date: today, rmssd: 61, capturedAt, eventId }, { authorization: `Bearer ${key}` });
+    postJson(
+      `${stack.ingestUrl}/ingest/hrv`,
+      { userId, date: today, rmssd: 61, capturedAt, eventId },
+      { authorization: `Bearer ${key}` },
+    );
 
   for (const [name, userId, first, second] of [
     ["accepted by the old ingest, retried to the new one", "id-r1", "old", "new"],
@@ -123,13 +188,19 @@ describe("rolling upgrade: events of the previous release and of this one", () =
     test(`${name}: stored once and announced once`, async () => {
       const capturedAt = new Date(Date.now() - 60_000).toISOString();
       const before = await announcements();
-      const send = (which: "old" | "new") => (which === "old" ? publishOld(userId, `up-${userId}`, capturedAt) : postNew(userId, `up-${userId}`, capturedAt));
+      const send = (which: "old" | "new") =>
+        which === "old" ? publishOld(userId, `up-${userId}`, capturedAt) : postNew(userId, `up-${userId}`, capturedAt);
       await send(first);
       await waitFor(async () => (await rowsOf(userId)).length === 1, { what: "first row" });
       const stored = await rowsOf(userId);
       await send(second);
       // The second copy is in the stream; wait until normalize has consumed everything, then compare.
-      await waitFor(async () => (await stack.jsm.consumers.info("AA_CORE_HOT", "normalize-hrv-durable")).num_ack_pending === 0 && (await stack.jsm.consumers.info("AA_CORE_HOT", "normalize-hrv-durable")).num_pending === 0, { what: "durable drained" });
+      await waitFor(
+        async () =>
+          (await stack.jsm.consumers.info("AA_CORE_HOT", "normalize-hrv-durable")).num_ack_pending === 0 &&
+          (await stack.jsm.consumers.info("AA_CORE_HOT", "normalize-hrv-durable")).num_pending === 0,
+        { what: "durable drained" },
+      );
       assert.deepEqual(await rowsOf(userId), stored, "the row is unchanged");
       assert.equal(await announcements(), before + 1, "one normalized-stored announcement");
     });

@@ -5,7 +5,9 @@ import { faultStack, finishAndAudit, publishPoison, restartAfterCrash, setAckWai
 // The fast fault scenarios (also in `npm run test:faults`): crash points and broker kills under load.
 describe("faults: crashes under load", { concurrency: false }, () => {
   test("ingest killed after the PubAck, before the reply: the client retries and the event is stored once", async () => {
-    const stack = await faultStack({ ingestEnv: { AA_CRASH_POINT: "ingest:after-puback-before-reply", AA_CRASH_AFTER: "50" } });
+    const stack = await faultStack({
+      ingestEnv: { AA_CRASH_POINT: "ingest:after-puback-before-reply", AA_CRASH_AFTER: "50" },
+    });
     try {
       const load = startLedgerLoad({ url: stack.ingestUrl, prefix: "ingest-crash", ratePerSecond: 100, maxSeconds: 4 });
       await restartAfterCrash(stack, "ingest");
@@ -16,10 +18,17 @@ describe("faults: crashes under load", { concurrency: false }, () => {
   });
 
   test("normalize killed after COMMIT before ack: redelivered after the ack wait, stored once", async () => {
-    const stack = await faultStack({ normalizeEnv: { AA_CRASH_POINT: "normalize:after-commit-before-ack", AA_CRASH_AFTER: "30" } });
+    const stack = await faultStack({
+      normalizeEnv: { AA_CRASH_POINT: "normalize:after-commit-before-ack", AA_CRASH_AFTER: "30" },
+    });
     try {
       await setAckWait(stack.jsm, 5_000);
-      const load = startLedgerLoad({ url: stack.ingestUrl, prefix: "normalize-crash", ratePerSecond: 100, maxSeconds: 4 });
+      const load = startLedgerLoad({
+        url: stack.ingestUrl,
+        prefix: "normalize-crash",
+        ratePerSecond: 100,
+        maxSeconds: 4,
+      });
       await restartAfterCrash(stack, "normalize");
       await finishAndAudit(stack, load, "normalize SIGKILL after COMMIT before ack");
     } finally {
@@ -28,10 +37,17 @@ describe("faults: crashes under load", { concurrency: false }, () => {
   });
 
   test("normalize killed before COMMIT: nothing written, redelivered after the ack wait, stored once", async () => {
-    const stack = await faultStack({ normalizeEnv: { AA_CRASH_POINT: "normalize:before-commit", AA_CRASH_AFTER: "5" } });
+    const stack = await faultStack({
+      normalizeEnv: { AA_CRASH_POINT: "normalize:before-commit", AA_CRASH_AFTER: "5" },
+    });
     try {
       await setAckWait(stack.jsm, 5_000);
-      const load = startLedgerLoad({ url: stack.ingestUrl, prefix: "before-commit", ratePerSecond: 100, maxSeconds: 4 });
+      const load = startLedgerLoad({
+        url: stack.ingestUrl,
+        prefix: "before-commit",
+        ratePerSecond: 100,
+        maxSeconds: 4,
+      });
       await restartAfterCrash(stack, "normalize");
       await finishAndAudit(stack, load, "normalize SIGKILL before COMMIT");
     } finally {
@@ -43,7 +59,12 @@ describe("faults: crashes under load", { concurrency: false }, () => {
     const stack = await faultStack();
     try {
       await setAckWait(stack.jsm, 5_000);
-      const load = startLedgerLoad({ url: stack.ingestUrl, prefix: "normalize-kill", ratePerSecond: 100, maxSeconds: 5 });
+      const load = startLedgerLoad({
+        url: stack.ingestUrl,
+        prefix: "normalize-kill",
+        ratePerSecond: 100,
+        maxSeconds: 5,
+      });
       await sleep(1_500);
       stack.normalize!.process.kill("SIGKILL");
       await sleep(1_500);

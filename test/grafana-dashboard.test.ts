@@ -11,10 +11,35 @@ import { expandDashboardVariables } from "./helpers/promql.js";
 const DASHBOARD = join(ROOT, "deploy/grafana/event-bus-multi-stream-overview.json");
 const DATASOURCE = { type: "prometheus", uid: "${datasource}" };
 
-interface Target { datasource?: unknown; expr?: string; refId?: string }
-interface Panel { id?: number; type?: string; title?: string; datasource?: unknown; gridPos?: { h: number; w: number; x: number; y: number }; targets?: Target[] }
-interface Variable { name: string; type: string; query?: unknown; datasource?: unknown; multi?: boolean; includeAll?: boolean }
-interface Dashboard { uid?: string; title?: string; schemaVersion?: number; panels?: Panel[]; templating?: { list?: Variable[] }; time?: unknown }
+interface Target {
+  datasource?: unknown;
+  expr?: string;
+  refId?: string;
+}
+interface Panel {
+  id?: number;
+  type?: string;
+  title?: string;
+  datasource?: unknown;
+  gridPos?: { h: number; w: number; x: number; y: number };
+  targets?: Target[];
+}
+interface Variable {
+  name: string;
+  type: string;
+  query?: unknown;
+  datasource?: unknown;
+  multi?: boolean;
+  includeAll?: boolean;
+}
+interface Dashboard {
+  uid?: string;
+  title?: string;
+  schemaVersion?: number;
+  panels?: Panel[];
+  templating?: { list?: Variable[] };
+  time?: unknown;
+}
 
 const load = async () => JSON.parse(await readFile(DASHBOARD, "utf8")) as Dashboard;
 
@@ -55,16 +80,42 @@ describe("Grafana dashboard: Event Bus - Multi-Stream Overview", () => {
   test("has the runbook's 8 panels and the NATS connection, with unique ids, on the grid without overlap", async () => {
     const panels = (await load()).panels ?? [];
     const titles = panels.map((p) => p.title ?? "");
-    const wanted = [/success rate by stream/i, /result distribution/i, /dlq rate/i, /publish success \/ error/i, /schema validation failures/i, /p50 \/ p95 \/ p99/i, /fallback detection/i, /service up/i, /nats connection/i];
+    const wanted = [
+      /success rate by stream/i,
+      /result distribution/i,
+      /dlq rate/i,
+      /publish success \/ error/i,
+      /schema validation failures/i,
+      /p50 \/ p95 \/ p99/i,
+      /fallback detection/i,
+      /service up/i,
+      /nats connection/i,
+    ];
     assert.equal(panels.length, wanted.length, titles.join(", "));
-    for (const pattern of wanted) assert.ok(titles.some((t) => pattern.test(t)), `no panel matching ${pattern}`);
+    for (const pattern of wanted)
+      assert.ok(
+        titles.some((t) => pattern.test(t)),
+        `no panel matching ${pattern}`,
+      );
     assert.equal(new Set(panels.map((p) => p.id)).size, panels.length, "unique ids");
     assert.ok(panels.every((p) => Number.isInteger(p.id) && (p.id ?? 0) > 0));
     const seen = new Map<string, string>();
     for (const p of panels) {
       const g = p.gridPos;
-      assert.ok(g && [g.h, g.w, g.x, g.y].every(Number.isInteger) && g.h > 0 && g.w > 0 && g.x >= 0 && g.y >= 0 && g.x + g.w <= 24, `${p.title}: gridPos ${JSON.stringify(g)}`);
-      assert.ok(["timeseries", "stat", "table", "state-timeline", "piechart", "bargauge"].includes(p.type ?? ""), `${p.title}: type ${p.type}`);
+      assert.ok(
+        g &&
+          [g.h, g.w, g.x, g.y].every(Number.isInteger) &&
+          g.h > 0 &&
+          g.w > 0 &&
+          g.x >= 0 &&
+          g.y >= 0 &&
+          g.x + g.w <= 24,
+        `${p.title}: gridPos ${JSON.stringify(g)}`,
+      );
+      assert.ok(
+        ["timeseries", "stat", "table", "state-timeline", "piechart", "bargauge"].includes(p.type ?? ""),
+        `${p.title}: type ${p.type}`,
+      );
       for (const cell of cells(p)) {
         assert.ok(!seen.has(cell), `${p.title} overlaps ${seen.get(cell)} at ${cell}`);
         seen.set(cell, p.title ?? "");
@@ -82,14 +133,22 @@ describe("Grafana dashboard: Event Bus - Multi-Stream Overview", () => {
         assert.deepEqual(t.datasource, DATASOURCE, `${p.title} ${t.refId}: datasource`);
         assert.match(t.refId ?? "", /^[A-Z]$/);
         assert.ok((t.expr ?? "").trim().length > 0, `${p.title} ${t.refId}: expr`);
-        assert.match(t.expr ?? "", /job=~"\$job", namespace=~"\$namespace"/, `${p.title} ${t.refId}: filtered by $job and $namespace`);
+        assert.match(
+          t.expr ?? "",
+          /job=~"\$job", namespace=~"\$namespace"/,
+          `${p.title} ${t.refId}: filtered by $job and $namespace`,
+        );
       }
     }
   });
 
   test("every query is valid PromQL (parsed by promtool)", async () => {
-    const exprs = ((await load()).panels ?? []).flatMap((p) => (p.targets ?? []).map((t) => expandDashboardVariables(t.expr ?? "", ["ingest-service", "normalize-service"])));
-    const rules = exprs.map((expr, i) => `      - record: dashboard:query_${i}\n        expr: ${JSON.stringify(expr)}`).join("\n");
+    const exprs = ((await load()).panels ?? []).flatMap((p) =>
+      (p.targets ?? []).map((t) => expandDashboardVariables(t.expr ?? "", ["ingest-service", "normalize-service"])),
+    );
+    const rules = exprs
+      .map((expr, i) => `      - record: dashboard:query_${i}\n        expr: ${JSON.stringify(expr)}`)
+      .join("\n");
     const dir = await mkdtemp(join(tmpdir(), "aa-dash-"));
     try {
       const file = join(dir, "dashboard.rules.yml");

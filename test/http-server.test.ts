@@ -9,7 +9,11 @@ const LIMIT = 1_024;
 
 /** createHttpServer with `options` and one route, `POST /echo`, answering `{ got: <body> }`. */
 async function startEchoServer(options: Partial<HttpServerOptions>): Promise<{ app: FastifyInstance; port: number }> {
-  const app = createHttpServer({ logger: createLogger({ service: "http-server-test", level: "silent" }), registry: new Registry(), ...options });
+  const app = createHttpServer({
+    logger: createLogger({ service: "http-server-test", level: "silent" }),
+    registry: new Registry(),
+    ...options,
+  });
   app.post("/echo", async (request) => ({ got: request.body }));
   await app.listen({ port: 0, host: "127.0.0.1" });
   return { app, port: (app.server.address() as { port: number }).port };
@@ -39,7 +43,11 @@ describe("HTTP server: an oversized body is answered 413 without resetting the c
     const small = '{"b":1}';
     socket.write(`${rawPost("/echo", small.length)}${small}`);
     const second = await readResponses(socket);
-    assert.equal(second.closed, false, `the server closed the connection while the rejected body was arriving: ${second.text}`);
+    assert.equal(
+      second.closed,
+      false,
+      `the server closed the connection while the rejected body was arriving: ${second.text}`,
+    );
     assert.match(second.text, /^HTTP\/1\.1 200 /);
     assert.match(second.text, /\{"got":\{"b":1\}\}/);
     socket.destroy();
@@ -73,7 +81,11 @@ describe("HTTP server: a request must arrive whole within requestTimeoutMs", () 
     assert.equal(response.closed, true);
     assert.ok(elapsed >= 1_000 && elapsed < 4_000, `answered after ${elapsed} ms`);
 
-    const prompt = await fetch(`http://127.0.0.1:${port}/echo`, { method: "POST", headers: { "content-type": "application/json" }, body: '{"a":1}' });
+    const prompt = await fetch(`http://127.0.0.1:${port}/echo`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: '{"a":1}',
+    });
     assert.equal(prompt.status, 200);
   });
 });
@@ -88,9 +100,16 @@ test("every route's status-code series exist at 0 before the first request", asy
   await app.ready();
   try {
     const text = await registry.metrics();
-    for (const [method, route] of [["POST", "/echo"], ["GET", "/thing"]]) {
+    for (const [method, route] of [
+      ["POST", "/echo"],
+      ["GET", "/thing"],
+    ]) {
       for (const code of ["400", "500", "503"]) {
-        assert.match(text, new RegExp(`^http_requests_total\\{route="${route}",method="${method}",status_code="${code}"\\} 0$`, "m"), `${method} ${route} ${code}`);
+        assert.match(
+          text,
+          new RegExp(`^http_requests_total\\{route="${route}",method="${method}",status_code="${code}"\\} 0$`, "m"),
+          `${method} ${route} ${code}`,
+        );
       }
     }
     assert.doesNotMatch(text, /method="HEAD"/, "no series for Fastify's implicit HEAD routes");

@@ -18,15 +18,23 @@ describe("API key lookups: made-up keys cannot load the database or hold back a 
   let revocable: { keyId: string; token: string };
 
   const createKey = async (name: string) => {
-    const run = await aaOps(["keys", "create", "--json", "--name", name, "--tenant", "lookups", "--all-users"], { DATABASE_URL: stack.db.url, DATABASE_SCHEMA: stack.db.schema });
+    const run = await aaOps(["keys", "create", "--json", "--name", name, "--tenant", "lookups", "--all-users"], {
+      DATABASE_URL: stack.db.url,
+      DATABASE_SCHEMA: stack.db.schema,
+    });
     assert.equal(run.code, 0, showRun(run));
     return JSON.parse(run.stdout) as { keyId: string; token: string };
   };
   /** Sends a reading with `key` as if from `address` (ingest trusts the test's X-Forwarded-For). */
   const send = (key: string, address: string) =>
-    postJson(`${stack.ingestUrl}/ingest/hrv`, { userId: "lookup-user", date: today, rmssd: 50 }, { authorization: `Bearer ${key}`, "x-forwarded-for": address });
+    postJson(
+      `${stack.ingestUrl}/ingest/hrv`,
+      { userId: "lookup-user", date: today, rmssd: 50 },
+      { authorization: `Bearer ${key}`, "x-forwarded-for": address },
+    );
   /** Single-key lookups PostgreSQL has run so far (the reloads read the whole table, without WHERE). */
-  const lookups = async () => Number((await stack.db.pool.query("SELECT count(*) AS n FROM key_queries WHERE lookup")).rows[0].n);
+  const lookups = async () =>
+    Number((await stack.db.pool.query("SELECT count(*) AS n FROM key_queries WHERE lookup")).rows[0].n);
 
   before(async () => {
     stack = await createStack({ mode: "multi" });
@@ -45,7 +53,13 @@ describe("API key lookups: made-up keys cannot load the database or hold back a 
         RETURN QUERY SELECT * FROM ${s}.ingest_api_keys_stored;
       END $$;
       CREATE VIEW ${s}.ingest_api_keys AS SELECT * FROM ${s}.slow_api_keys();`);
-    await stack.startIngest({ INGEST_AUTH_MODE: "api-key", API_KEY_REFRESH_MS: "500", TRUST_PROXY: "127.0.0.1", AUTH_FAILURES_MAX: "5", AUTH_FAILURES_WINDOW_MS: "60000" });
+    await stack.startIngest({
+      INGEST_AUTH_MODE: "api-key",
+      API_KEY_REFRESH_MS: "500",
+      TRUST_PROXY: "127.0.0.1",
+      AUTH_FAILURES_MAX: "5",
+      AUTH_FAILURES_WINDOW_MS: "60000",
+    });
   });
   after(async () => stack?.close());
 
@@ -53,7 +67,10 @@ describe("API key lookups: made-up keys cannot load the database or hold back a 
     const before = await lookups();
     const key = madeUpKey();
     const answers = await Promise.all([1, 2, 3, 4].map(() => send(key, "198.51.100.10")));
-    assert.deepEqual(answers.map((a) => a.status), [401, 401, 401, 401]);
+    assert.deepEqual(
+      answers.map((a) => a.status),
+      [401, 401, 401, 401],
+    );
     assert.equal((await lookups()) - before, 1, "the four requests shared one query");
   });
 
@@ -66,7 +83,10 @@ describe("API key lookups: made-up keys cannot load the database or hold back a 
     assert.equal((await lookups()) - before, 5, "only the five admitted lookups reached PostgreSQL");
     const refused = answers.find((a) => a.status === 429)!;
     assert.ok(Number(refused.headers.get("retry-after")) > 0);
-    assert.match(String(refused.body.error), /^Too many failed authentications from this address: new API keys are looked up again in \d+ s \(keys ingest already holds keep working\)$/);
+    assert.match(
+      String(refused.body.error),
+      /^Too many failed authentications from this address: new API keys are looked up again in \d+ s \(keys ingest already holds keep working\)$/,
+    );
     assert.equal((await send(valid, "198.51.100.20")).status, 202, "a key in memory costs no lookup and is accepted");
     assert.equal((await send(madeUpKey(), "198.51.100.21")).status, 401, "another address has its own budget");
     const metrics = await (await fetch(`${stack.ingestUrl}/metrics`)).text();
@@ -91,9 +111,15 @@ describe("API key lookups: made-up keys cannot load the database or hold back a 
     try {
       await waitFor(() => sent >= 60, { what: "the flood under way" });
       assert.equal((await send(valid, "192.0.2.1")).status, 202, "keys in memory keep working during the flood");
-      await stack.db.pool.query("UPDATE ingest_api_keys_stored SET revoked_at = now() WHERE key_id = $1", [revocable.keyId]);
+      await stack.db.pool.query("UPDATE ingest_api_keys_stored SET revoked_at = now() WHERE key_id = $1", [
+        revocable.keyId,
+      ]);
       const revokedAt = Date.now();
-      await waitFor(async () => (await send(revocable.token, "192.0.2.2")).status === 401, { timeoutMs: 8_000, intervalMs: 50, what: "the revocation to take effect" });
+      await waitFor(async () => (await send(revocable.token, "192.0.2.2")).status === 401, {
+        timeoutMs: 8_000,
+        intervalMs: 50,
+        what: "the revocation to take effect",
+      });
       const tookMs = Date.now() - revokedAt;
       // One reload interval (0.5 s) plus one slow reload (0.5 s), with room for a loaded machine.
       assert.ok(tookMs < 3_000, `the revocation took ${tookMs} ms under the flood`);
@@ -101,7 +127,11 @@ describe("API key lookups: made-up keys cannot load the database or hold back a 
       flooding = false;
       await Promise.all(workers);
     }
-    assert.deepEqual([...statuses.keys()].filter((s) => s !== 401 && s !== 503), [], `statuses: ${JSON.stringify([...statuses])}`);
+    assert.deepEqual(
+      [...statuses.keys()].filter((s) => s !== 401 && s !== 503),
+      [],
+      `statuses: ${JSON.stringify([...statuses])}`,
+    );
     assert.ok((statuses.get(503) ?? 0) > 0, "lookups past the cap were answered 503");
     // At once, not after waiting for a pool connection (the pool gives up after 5 s).
     assert.ok(slowest503Ms < 1_500, `a 503 took ${slowest503Ms} ms: lookups queued`);

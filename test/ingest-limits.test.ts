@@ -46,7 +46,11 @@ describe("ingest limits (pure)", () => {
     assert.equal(addressKey("203.0.113.7"), "203.0.113.7");
     assert.equal(addressKey("::ffff:203.0.113.7"), "203.0.113.7");
     assert.equal(addressKey("2001:db8:1:2:aaaa::1"), "2001:db8:1:2::/64");
-    assert.equal(addressKey("2001:0DB8:0001:0002:bbbb:cccc:dddd:eeee"), "2001:db8:1:2::/64", "same /64, any case and padding");
+    assert.equal(
+      addressKey("2001:0DB8:0001:0002:bbbb:cccc:dddd:eeee"),
+      "2001:db8:1:2::/64",
+      "same /64, any case and padding",
+    );
     assert.equal(addressKey("2001:db8::1"), "2001:db8:0:0::/64");
     assert.equal(addressKey("fe80::1%eth0"), "fe80:0:0:0::/64");
     assert.equal(addressKey("::1"), "0:0:0:0::/64");

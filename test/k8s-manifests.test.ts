@@ -22,7 +22,10 @@ const SERVICE_SHUTDOWN_GRACE_S = 25;
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Obj = Record<string, any>;
 /** `admin`: where /health and /metrics are served (ingest's ADMIN_PORT; normalize has no public traffic). */
-const SERVICES = [{ name: "ingest-service", port: 4101, admin: 9101 }, { name: "normalize-service", port: 4102, admin: 4102 }] as const;
+const SERVICES = [
+  { name: "ingest-service", port: 4101, admin: 9101 },
+  { name: "normalize-service", port: 4102, admin: 4102 },
+] as const;
 const PART_OF = "app.kubernetes.io/part-of";
 
 async function loadDir(dir: string): Promise<Obj[]> {
@@ -40,27 +43,46 @@ async function loadDir(dir: string): Promise<Obj[]> {
 /** The base and the ops objects (Jobs, aa-ops pod), as written. */
 const loadBase = async (): Promise<Obj[]> => [...(await loadDir(BASE)), ...(await loadDir(OPS))];
 
-const find = (docs: Obj[], kind: string, name: string) => docs.find((d) => d.kind === kind && d.metadata?.name === name);
-const matches = (selector: Record<string, string>, labels: Record<string, string>) => Object.entries(selector).every(([k, v]) => labels[k] === v);
-const podSpecs = (docs: Obj[]) => docs.filter((d) => ["Deployment", "Job", "Pod"].includes(d.kind)).map((d) => ({ owner: `${d.kind}/${d.metadata.name}`, spec: (d.kind === "Pod" ? d.spec : d.spec.template.spec) as Obj, labels: (d.kind === "Pod" ? d.metadata.labels : d.spec.template.metadata.labels) as Record<string, string> }));
+const find = (docs: Obj[], kind: string, name: string) =>
+  docs.find((d) => d.kind === kind && d.metadata?.name === name);
+const matches = (selector: Record<string, string>, labels: Record<string, string>) =>
+  Object.entries(selector).every(([k, v]) => labels[k] === v);
+const podSpecs = (docs: Obj[]) =>
+  docs
+    .filter((d) => ["Deployment", "Job", "Pod"].includes(d.kind))
+    .map((d) => ({
+      owner: `${d.kind}/${d.metadata.name}`,
+      spec: (d.kind === "Pod" ? d.spec : d.spec.template.spec) as Obj,
+      labels: (d.kind === "Pod" ? d.metadata.labels : d.spec.template.metadata.labels) as Record<string, string>,
+    }));
 
 /** Every environment variable name the services and the ops tooling read. */
 function variablesTheCodeReads(): Set<string> {
-  const read = new Set([...Object.keys(IngestConfigSchema.properties), ...Object.keys(NormalizeConfigSchema.properties), "NODE_ENV"]);
+  const read = new Set([
+    ...Object.keys(IngestConfigSchema.properties),
+    ...Object.keys(NormalizeConfigSchema.properties),
+    "NODE_ENV",
+  ]);
   topologyNamesFromEnv(new Proxy({}, { get: (_t, key) => (typeof key === "string" && read.add(key), undefined) }));
   return read;
 }
 
-const envOf = (container: Obj, name: string): string | undefined => (container.env as Obj[] | undefined)?.find((e) => e.name === name)?.value;
+const envOf = (container: Obj, name: string): string | undefined =>
+  (container.env as Obj[] | undefined)?.find((e) => e.name === name)?.value;
 
 /** The rendered overlay. Without kubectl this fails (never skips): a green run must have built the manifests. */
 async function kustomize(overlay: string): Promise<Obj[]> {
   try {
-    const { stdout } = await promisify(execFile)("kubectl", ["kustomize", join(OVERLAYS, overlay)], { timeout: 60_000 });
+    const { stdout } = await promisify(execFile)("kubectl", ["kustomize", join(OVERLAYS, overlay)], {
+      timeout: 60_000,
+    });
     return parseAllDocuments(stdout).map((d) => d.toJS() as Obj);
   } catch (error) {
     if ((error as { code?: unknown }).code !== "ENOENT") throw error;
-    throw new Error("kubectl is not installed: these tests build the overlays with `kubectl kustomize` (Debian: apt-get install kubernetes-client; .ci/run installs it)", { cause: error });
+    throw new Error(
+      "kubectl is not installed: these tests build the overlays with `kubectl kustomize` (Debian: apt-get install kubernetes-client; .ci/run installs it)",
+      { cause: error },
+    );
   }
 }
 
@@ -72,15 +94,32 @@ describe("Kubernetes manifests (deploy/k8s)", () => {
     const kinds = docs.map((d) => `${d.kind}/${d.metadata?.name}`).sort();
     assert.deepEqual(kinds, [
       "ConfigMap/event-bus-config",
-      "Deployment/ingest-service", "Deployment/normalize-service",
-      "Job/event-bus-topology", "Job/normalize-migrate",
-      "NetworkPolicy/aa-ops", "NetworkPolicy/event-bus-topology", "NetworkPolicy/event-pipeline-default-deny", "NetworkPolicy/event-pipeline-dns",
-      "NetworkPolicy/ingest-service", "NetworkPolicy/nats", "NetworkPolicy/normalize-migrate", "NetworkPolicy/normalize-service",
+      "Deployment/ingest-service",
+      "Deployment/normalize-service",
+      "Job/event-bus-topology",
+      "Job/normalize-migrate",
+      "NetworkPolicy/aa-ops",
+      "NetworkPolicy/event-bus-topology",
+      "NetworkPolicy/event-pipeline-default-deny",
+      "NetworkPolicy/event-pipeline-dns",
+      "NetworkPolicy/ingest-service",
+      "NetworkPolicy/nats",
+      "NetworkPolicy/normalize-migrate",
+      "NetworkPolicy/normalize-service",
       "Pod/aa-ops",
-      "PodDisruptionBudget/ingest-service", "PodDisruptionBudget/normalize-service",
-      "Service/ingest-service", "Service/ingest-service-pods", "Service/normalize-service", "Service/normalize-service-pods",
+      "PodDisruptionBudget/ingest-service",
+      "PodDisruptionBudget/normalize-service",
+      "Service/ingest-service",
+      "Service/ingest-service-pods",
+      "Service/normalize-service",
+      "Service/normalize-service-pods",
     ]);
-    for (const d of docs) assert.match(String(d.apiVersion), /^(v1|apps\/v1|batch\/v1|policy\/v1|networking\.k8s\.io\/v1)$/, `${d.kind}: apiVersion`);
+    for (const d of docs)
+      assert.match(
+        String(d.apiVersion),
+        /^(v1|apps\/v1|batch\/v1|policy\/v1|networking\.k8s\.io\/v1)$/,
+        `${d.kind}: apiVersion`,
+      );
     assert.ok(!JSON.stringify(docs).includes("postgres://"), "no credentials in the manifests");
   });
 
@@ -107,17 +146,29 @@ describe("Kubernetes manifests (deploy/k8s)", () => {
       const pod = find(docs, "Deployment", name)!.spec.template;
       const [container] = pod.spec.containers as Obj[];
       const ports = container!.ports as { name: string; containerPort: number }[];
-      assert.deepEqual(ports.map((p) => p.containerPort), [...new Set([port, admin])]);
+      assert.deepEqual(
+        ports.map((p) => p.containerPort),
+        [...new Set([port, admin])],
+      );
       for (const probe of ["readinessProbe", "livenessProbe"]) {
         const target = container![probe]?.httpGet?.port;
-        assert.equal(ports.find((p) => p.name === target || p.containerPort === target)?.containerPort, admin, `${name} ${probe}: port ${target}`);
+        assert.equal(
+          ports.find((p) => p.name === target || p.containerPort === target)?.containerPort,
+          admin,
+          `${name} ${probe}: port ${target}`,
+        );
       }
       assert.equal(container!.readinessProbe.httpGet.path, "/health");
       assert.ok(container!.livenessProbe.httpGet.path.length > 0);
       assert.equal(pod.metadata.annotations["prometheus.io/scrape"], "true");
-      assert.equal(pod.metadata.annotations["prometheus.io/port"], String(admin), "/metrics is scraped where it is served");
+      assert.equal(
+        pod.metadata.annotations["prometheus.io/port"],
+        String(admin),
+        "/metrics is scraped where it is served",
+      );
       assert.equal(envOf(container!, "PORT"), String(port));
-      if (admin !== port) assert.equal(envOf(container!, "ADMIN_PORT"), String(admin), "/metrics is not on the public port");
+      if (admin !== port)
+        assert.equal(envOf(container!, "ADMIN_PORT"), String(admin), "/metrics is not on the public port");
     }
     const normalize = find(docs, "Deployment", "normalize-service")!.spec.template.spec.containers[0];
     assert.notEqual(normalize.livenessProbe.httpGet.path, "/health", "a database blip must not restart normalize");
@@ -129,11 +180,18 @@ describe("Kubernetes manifests (deploy/k8s)", () => {
       assert.equal(spec.automountServiceAccountToken, false, `${owner}: automountServiceAccountToken`);
       assert.ok(spec.securityContext.runAsUser > 0, `${owner}: runAsUser`);
       for (const c of spec.containers as Obj[]) {
-        assert.ok(c.resources?.requests?.cpu && c.resources.requests.memory && c.resources.limits?.memory, `${owner}: resources`);
+        assert.ok(
+          c.resources?.requests?.cpu && c.resources.requests.memory && c.resources.limits?.memory,
+          `${owner}: resources`,
+        );
         assert.equal(c.securityContext?.allowPrivilegeEscalation, false, `${owner}: allowPrivilegeEscalation`);
         assert.deepEqual(c.securityContext?.capabilities?.drop, ["ALL"]);
       }
-      if (owner.startsWith("Deployment/")) assert.ok(spec.terminationGracePeriodSeconds >= 30 && spec.terminationGracePeriodSeconds > SERVICE_SHUTDOWN_GRACE_S, `${owner}: grace`);
+      if (owner.startsWith("Deployment/"))
+        assert.ok(
+          spec.terminationGracePeriodSeconds >= 30 && spec.terminationGracePeriodSeconds > SERVICE_SHUTDOWN_GRACE_S,
+          `${owner}: grace`,
+        );
     }
   });
 
@@ -142,34 +200,62 @@ describe("Kubernetes manifests (deploy/k8s)", () => {
     for (const { owner, spec } of podSpecs(docs)) {
       for (const c of spec.containers as Obj[]) {
         assert.ok((c.envFrom ?? []).length > 0, `${owner}: envFrom`);
-        for (const from of c.envFrom) assert.ok(configMaps.has(from.configMapRef?.name), `${owner}: envFrom ${JSON.stringify(from)}`);
+        for (const from of c.envFrom)
+          assert.ok(configMaps.has(from.configMapRef?.name), `${owner}: envFrom ${JSON.stringify(from)}`);
       }
     }
-    const envList = (kind: string, name: string) => find(docs, kind, name)!.spec.template.spec.containers[0].env as Obj[];
+    const envList = (kind: string, name: string) =>
+      find(docs, kind, name)!.spec.template.spec.containers[0].env as Obj[];
     // deploy/postgres/roles.sql: the owner migrates, normalize writes readings, ingest reads API keys.
-    for (const [kind, name, secret] of [["Job", "normalize-migrate", "normalize-migrator-database"], ["Deployment", "normalize-service", "normalize-database"], ["Deployment", "ingest-service", "ingest-database"]] as const) {
-      assert.deepEqual(envList(kind, name).find((e) => e.name === "DATABASE_URL")?.valueFrom, { secretKeyRef: { name: secret, key: "DATABASE_URL" } }, name);
+    for (const [kind, name, secret] of [
+      ["Job", "normalize-migrate", "normalize-migrator-database"],
+      ["Deployment", "normalize-service", "normalize-database"],
+      ["Deployment", "ingest-service", "ingest-database"],
+    ] as const) {
+      assert.deepEqual(
+        envList(kind, name).find((e) => e.name === "DATABASE_URL")?.valueFrom,
+        { secretKeyRef: { name: secret, key: "DATABASE_URL" } },
+        name,
+      );
     }
-    assert.deepEqual(find(docs, "Pod", "aa-ops")!.spec.containers[0].env.find((e: Obj) => e.name === "DATABASE_URL")?.valueFrom, { secretKeyRef: { name: "ops-database", key: "DATABASE_URL" } }, "aa-ops: the ops role");
-    assert.equal(envList("Deployment", "normalize-service").find((e) => e.name === "RUN_MIGRATIONS")?.value, "false", "normalize's role has no DDL rights");
+    assert.deepEqual(
+      find(docs, "Pod", "aa-ops")!.spec.containers[0].env.find((e: Obj) => e.name === "DATABASE_URL")?.valueFrom,
+      { secretKeyRef: { name: "ops-database", key: "DATABASE_URL" } },
+      "aa-ops: the ops role",
+    );
+    assert.equal(
+      envList("Deployment", "normalize-service").find((e) => e.name === "RUN_MIGRATIONS")?.value,
+      "false",
+      "normalize's role has no DDL rights",
+    );
   });
 
   test("event-bus-config holds only variables the code reads, and every key of staging.env.example", async () => {
     const data = find(docs, "ConfigMap", "event-bus-config")!.data as Record<string, string>;
     const read = variablesTheCodeReads();
     assert.ok(read.has("STREAM_CORE_NAME") && read.has("NATS_URL"), [...read].join(", "));
-    assert.deepEqual(Object.keys(data).filter((k) => !read.has(k)), [], "keys nobody reads");
+    assert.deepEqual(
+      Object.keys(data).filter((k) => !read.has(k)),
+      [],
+      "keys nobody reads",
+    );
     assert.ok(!("PORT" in data) && !("DATABASE_URL" in data), "PORT is per container, DATABASE_URL a Secret");
     const example = await readFile(join(ROOT, "docs/phase-3/ops/staging.env.example"), "utf8");
-    for (const [, key, value] of example.matchAll(/^([A-Z_]+)=(.*)$/gm)) assert.equal(data[key!], value, `${key} as in staging.env.example`);
-    assert.ok(Object.values(data).every((v) => typeof v === "string"), "ConfigMap values are strings");
+    for (const [, key, value] of example.matchAll(/^([A-Z_]+)=(.*)$/gm))
+      assert.equal(data[key!], value, `${key} as in staging.env.example`);
+    assert.ok(
+      Object.values(data).every((v) => typeof v === "string"),
+      "ConfigMap values are strings",
+    );
   });
 
   test("prometheus.yml scrapes the headless Services of each environment on the admin ports", async () => {
     const config = parse(await readFile(join(ROOT, "deploy/prometheus/prometheus.yml"), "utf8")) as Obj;
     for (const environment of ["staging", "production"]) {
       for (const { name, admin } of SERVICES) {
-        const job = (config.scrape_configs as Obj[]).find((j) => j.dns_sd_configs?.[0]?.names?.[0] === `${name}-pods.${environment}.svc.cluster.local`);
+        const job = (config.scrape_configs as Obj[]).find(
+          (j) => j.dns_sd_configs?.[0]?.names?.[0] === `${name}-pods.${environment}.svc.cluster.local`,
+        );
         assert.ok(job, `${name} in ${environment}`);
         assert.equal(job.dns_sd_configs[0].port, admin, `${name}: scraped on its admin port`);
         const labels = Object.fromEntries((job.relabel_configs as Obj[]).map((r) => [r.target_label, r.replacement]));
@@ -182,42 +268,67 @@ describe("Kubernetes manifests (deploy/k8s)", () => {
     for (const name of ["ingest-service-pods", "normalize-service-pods", "normalize-service"]) {
       assert.equal(find(docs, "Service", name)!.spec.publishNotReadyAddresses, true, name);
     }
-    assert.equal(find(docs, "Service", "ingest-service")!.spec.publishNotReadyAddresses, undefined, "clients reach ready ingest pods only");
-    assert.ok(find(docs, "Service", "ingest-service-pods")!.spec.ports.some((p: Obj) => p.port === 9101), "aa-ops --ingest-admin-url");
+    assert.equal(
+      find(docs, "Service", "ingest-service")!.spec.publishNotReadyAddresses,
+      undefined,
+      "clients reach ready ingest pods only",
+    );
+    assert.ok(
+      find(docs, "Service", "ingest-service-pods")!.spec.ports.some((p: Obj) => p.port === 9101),
+      "aa-ops --ingest-admin-url",
+    );
   });
 
   test("the runbook's kubectl commands name objects that exist", async () => {
-    const sources = ["docs/phase-3/ops/PHASE_B_RUNBOOK.md", "docs/phase-3/ops/monitoring-queries.md"].map((f) => join(ROOT, f));
+    const sources = ["docs/phase-3/ops/PHASE_B_RUNBOOK.md", "docs/phase-3/ops/monitoring-queries.md"].map((f) =>
+      join(ROOT, f),
+    );
     let text = "";
     for (const file of sources) text += await readFile(file, "utf8").catch(() => "");
     const names = (re: RegExp) => [...new Set([...text.matchAll(re)].map((m) => m[1]!))];
     const deployments = names(/deployment\/([a-z0-9-]+)/g);
     assert.ok(deployments.length > 0, "no kubectl deployment/… found");
     for (const name of deployments) assert.ok(find(docs, "Deployment", name), `deployment ${name}`);
-    for (const name of names(/-l app=([a-z0-9-]+)/g)) assert.ok(["Deployment", "Job", "Pod"].some((kind) => find(docs, kind, name)), `-l app=${name}`);
-    for (const name of names(/(?:job|pod)\/([a-z0-9-]+)/g)) assert.ok(find(docs, "Job", name) ?? find(docs, "Pod", name), `job or pod ${name}`);
+    for (const name of names(/-l app=([a-z0-9-]+)/g))
+      assert.ok(
+        ["Deployment", "Job", "Pod"].some((kind) => find(docs, kind, name)),
+        `-l app=${name}`,
+      );
+    for (const name of names(/(?:job|pod)\/([a-z0-9-]+)/g))
+      assert.ok(find(docs, "Job", name) ?? find(docs, "Pod", name), `job or pod ${name}`);
     for (const name of names(/configmap ([a-z0-9-]+)/g)) assert.ok(find(docs, "ConfigMap", name), `configmap ${name}`);
     for (const ns of names(/(?:-n |--namespace=)([a-z0-9-]+)/g)) await access(join(OVERLAYS, ns, "kustomization.yaml"));
   });
 
-  for (const [overlay, replicas] of [["staging", 1], ["production", 3]] as const) {
+  for (const [overlay, replicas] of [
+    ["staging", 1],
+    ["production", 3],
+  ] as const) {
     test(`kustomize build of overlays/${overlay} and its ops/: namespace, ${replicas} replica(s), REPLICAS=${replicas}, one image tag`, async () => {
       const built = await kustomize(overlay);
       const ops = await kustomize(`${overlay}/ops`);
       assert.ok(find(built, "Namespace", overlay));
-      for (const d of [...built, ...ops].filter((o) => o.kind !== "Namespace")) assert.equal(d.metadata.namespace, overlay, `${d.kind}/${d.metadata.name}`);
+      for (const d of [...built, ...ops].filter((o) => o.kind !== "Namespace"))
+        assert.equal(d.metadata.namespace, overlay, `${d.kind}/${d.metadata.name}`);
       for (const { name } of SERVICES) assert.equal(find(built, "Deployment", name)?.spec.replicas, replicas);
       const config = find(built, "ConfigMap", "event-bus-config")?.data as Record<string, string>;
       assert.equal(config.REPLICAS, String(replicas));
       assert.match(config.EVENT_STREAM_MODE ?? "", /^(single|multi)$/, "the overlay says which mode runs");
       // The services' overlay never carries a Job: the topology Job fails on the legacy topology by design.
-      assert.deepEqual(built.filter((d) => d.kind === "Job"), []);
+      assert.deepEqual(
+        built.filter((d) => d.kind === "Job"),
+        [],
+      );
       const tags = new Map<string, string>();
       for (const { owner, spec } of [...podSpecs(built), ...podSpecs(ops)]) {
         for (const c of spec.containers as Obj[]) {
           const [image, tag] = String(c.image).split(":");
           assert.match(tag ?? "", /^\d+\.\d+\.\d+$/, `${owner}: pinned tag`);
-          assert.equal(tags.get(image!) ?? tag, tag, `${owner}: ${image} has one tag in the overlay and its ops/ (kustomize edit set image in both)`);
+          assert.equal(
+            tags.get(image!) ?? tag,
+            tag,
+            `${owner}: ${image} has one tag in the overlay and its ops/ (kustomize edit set image in both)`,
+          );
           tags.set(image!, tag!);
         }
       }
@@ -231,7 +342,8 @@ describe("the rendered production overlay (issue 13 part 5, issue 17)", () => {
     all = [...(await kustomize("production")), ...(await kustomize("production/ops"))];
   });
   const policies = (docs: Obj[]) => docs.filter((d) => d.kind === "NetworkPolicy");
-  const selects = (policy: Obj, labels: Record<string, string>) => matches(policy.spec.podSelector.matchLabels ?? {}, labels);
+  const selects = (policy: Obj, labels: Record<string, string>) =>
+    matches(policy.spec.podSelector.matchLabels ?? {}, labels);
 
   test("a default-deny NetworkPolicy covers every pod of the pipeline", () => {
     const docs = all;
@@ -244,13 +356,23 @@ describe("the rendered production overlay (issue 13 part 5, issue 17)", () => {
 
   test("ingress: ingest's public port from anyone, the admin ports only from Prometheus and aa-ops", () => {
     const docs = all;
-    const rulesFor = (app: string, port: number) => policies(docs).filter((p) => selects(p, { app, [PART_OF]: "athlete-ally-event-pipeline" }))
-      .flatMap((p) => (p.spec.ingress ?? []) as Obj[]).filter((r) => (r.ports as Obj[]).some((x) => x.port === port));
-    assert.ok(rulesFor("ingest-service", 4101).some((r) => r.from === undefined), "clients reach ingest :4101");
-    for (const [app, port] of [["ingest-service", 9101], ["normalize-service", 4102]] as const) {
+    const rulesFor = (app: string, port: number) =>
+      policies(docs)
+        .filter((p) => selects(p, { app, [PART_OF]: "athlete-ally-event-pipeline" }))
+        .flatMap((p) => (p.spec.ingress ?? []) as Obj[])
+        .filter((r) => (r.ports as Obj[]).some((x) => x.port === port));
+    assert.ok(
+      rulesFor("ingest-service", 4101).some((r) => r.from === undefined),
+      "clients reach ingest :4101",
+    );
+    for (const [app, port] of [
+      ["ingest-service", 9101],
+      ["normalize-service", 4102],
+    ] as const) {
       const rules = rulesFor(app, port);
       assert.ok(rules.length > 0, `${app}:${port}`);
-      for (const rule of rules) assert.ok((rule.from as Obj[] | undefined)?.length, `${app}:${port} is not open to every pod`);
+      for (const rule of rules)
+        assert.ok((rule.from as Obj[] | undefined)?.length, `${app}:${port} is not open to every pod`);
       const peers = JSON.stringify(rules.flatMap((r) => r.from));
       assert.match(peers, /"app.kubernetes.io\/name":"prometheus"/, `${app}:${port}: Prometheus`);
       assert.match(peers, /"app":"aa-ops"/, `${app}:${port}: aa-ops`);
@@ -259,21 +381,39 @@ describe("the rendered production overlay (issue 13 part 5, issue 17)", () => {
 
   test("egress: the services reach NATS and PostgreSQL; NATS takes clients only from the pipeline", () => {
     const docs = all;
-    const egressPorts = (app: string) => new Set(policies(docs).filter((p) => selects(p, { app, [PART_OF]: "athlete-ally-event-pipeline" }))
-      .flatMap((p) => (p.spec.egress ?? []) as Obj[]).flatMap((r) => (r.ports as Obj[]).map((x) => x.port as number)));
-    for (const app of ["ingest-service", "normalize-service", "aa-ops"]) for (const port of [53, 4222, 5432]) assert.ok(egressPorts(app).has(port), `${app} → :${port}`);
-    assert.ok(egressPorts("event-bus-topology").has(4222) && !egressPorts("event-bus-topology").has(5432), "topology Job: NATS only");
-    assert.ok(egressPorts("normalize-migrate").has(5432) && !egressPorts("normalize-migrate").has(4222), "migrate Job: PostgreSQL only");
+    const egressPorts = (app: string) =>
+      new Set(
+        policies(docs)
+          .filter((p) => selects(p, { app, [PART_OF]: "athlete-ally-event-pipeline" }))
+          .flatMap((p) => (p.spec.egress ?? []) as Obj[])
+          .flatMap((r) => (r.ports as Obj[]).map((x) => x.port as number)),
+      );
+    for (const app of ["ingest-service", "normalize-service", "aa-ops"])
+      for (const port of [53, 4222, 5432]) assert.ok(egressPorts(app).has(port), `${app} → :${port}`);
+    assert.ok(
+      egressPorts("event-bus-topology").has(4222) && !egressPorts("event-bus-topology").has(5432),
+      "topology Job: NATS only",
+    );
+    assert.ok(
+      egressPorts("normalize-migrate").has(5432) && !egressPorts("normalize-migrate").has(4222),
+      "migrate Job: PostgreSQL only",
+    );
     const nats = policies(docs).find((p) => p.metadata.name === "nats")!;
     const clientRule = (nats.spec.ingress as Obj[]).find((r) => (r.ports as Obj[]).some((x) => x.port === 4222))!;
-    assert.deepEqual(clientRule.from.map((f: Obj) => f.podSelector?.matchLabels), [{ [PART_OF]: "athlete-ally-event-pipeline" }]);
+    assert.deepEqual(
+      clientRule.from.map((f: Obj) => f.podSelector?.matchLabels),
+      [{ [PART_OF]: "athlete-ally-event-pipeline" }],
+    );
   });
 
   test("`apply -k …/ops -l app=<name>` brings each ops object with its own NetworkPolicy, DNS included", () => {
     const docs = all;
     for (const app of ["normalize-migrate", "event-bus-topology", "aa-ops"]) {
       const selected = docs.filter((d) => d.metadata.labels?.app === app);
-      assert.ok(selected.some((d) => ["Job", "Pod"].includes(d.kind)), `${app}: the workload`);
+      assert.ok(
+        selected.some((d) => ["Job", "Pod"].includes(d.kind)),
+        `${app}: the workload`,
+      );
       const policy = selected.find((d) => d.kind === "NetworkPolicy");
       assert.ok(policy, `${app}: its NetworkPolicy is selected too`);
       const ports = (policy.spec.egress as Obj[]).flatMap((r) => (r.ports as Obj[]).map((x) => x.port as number));
@@ -285,7 +425,12 @@ describe("the rendered production overlay (issue 13 part 5, issue 17)", () => {
     const docs = all;
     assert.match(find(docs, "ConfigMap", "event-bus-config")!.data.NATS_URL, /^tls:\/\//);
     const seen = new Map<string, string>();
-    for (const [kind, name] of [["Deployment", "ingest-service"], ["Deployment", "normalize-service"], ["Job", "event-bus-topology"], ["Pod", "aa-ops"]] as const) {
+    for (const [kind, name] of [
+      ["Deployment", "ingest-service"],
+      ["Deployment", "normalize-service"],
+      ["Job", "event-bus-topology"],
+      ["Pod", "aa-ops"],
+    ] as const) {
       const spec: Obj = podSpecs(docs).find((p) => p.owner === `${kind}/${name}`)!.spec;
       const container = spec.containers[0] as Obj;
       const mounts = new Map((container.volumeMounts as Obj[]).map((m) => [m.name as string, m.mountPath as string]));
@@ -300,8 +445,14 @@ describe("the rendered production overlay (issue 13 part 5, issue 17)", () => {
       assert.equal(spec.securityContext.fsGroup, 1000, `${name}: uid 1000 can read the 0440 files`);
       assert.match(envOf(container, "NATS_INBOX_PREFIX") ?? "", /^_INBOX_/, `${name}: its own inbox prefix`);
     }
-    const secrets = new Set([...seen].filter(([key]) => key.endsWith("NATS_NKEY_SEED_FILE")).map(([, secret]) => secret));
-    assert.equal(secrets.size, 3, "ingest, normalize and ops each have their own seed (the topology Job and aa-ops share ops')");
+    const secrets = new Set(
+      [...seen].filter(([key]) => key.endsWith("NATS_NKEY_SEED_FILE")).map(([, secret]) => secret),
+    );
+    assert.equal(
+      secrets.size,
+      3,
+      "ingest, normalize and ops each have their own seed (the topology Job and aa-ops share ops')",
+    );
   });
 
   test("every pod runs without a service account token; the Jobs can be run again with a new image (delete, then apply)", async () => {
@@ -312,7 +463,10 @@ describe("the rendered production overlay (issue 13 part 5, issue 17)", () => {
       const applied = runbook.indexOf(`-l app=${job}`);
       assert.ok(applied > 0, `the runbook applies ${job}`);
       const deleted = runbook.lastIndexOf(`kubectl delete job ${job}`, applied);
-      assert.ok(deleted >= 0 && deleted < applied, `the runbook deletes job ${job} before applying it (its pod template is immutable)`);
+      assert.ok(
+        deleted >= 0 && deleted < applied,
+        `the runbook deletes job ${job} before applying it (its pod template is immutable)`,
+      );
       assert.ok(runbook.includes(`kubectl wait --for=condition=complete job/${job}`), `a kubectl wait gate on ${job}`);
     }
   });
@@ -328,7 +482,8 @@ describe("Dockerfile (deploy/docker)", () => {
     assert.ok(ignore.indexOf("!docs/phase-3/ops/*.js") > ignore.indexOf("docs"), "re-included after docs/ is excluded");
     assert.ok(ignore.includes("!docs/phase-3/ops/package.json"), "package.json: the scripts are ES modules");
     const runbook = await readFile(join(ROOT, "docs/phase-3/ops/PHASE_B_RUNBOOK.md"), "utf8");
-    for (const [, script] of runbook.matchAll(/node docs\/phase-3\/ops\/([\w-]+\.js)/g)) await access(join(ROOT, "docs/phase-3/ops", script!));
+    for (const [, script] of runbook.matchAll(/node docs\/phase-3\/ops\/([\w-]+\.js)/g))
+      await access(join(ROOT, "docs/phase-3/ops", script!));
   });
 
   test("multi-stage: npm ci, build, prune; non-root runtime; one target per image the manifests use", async () => {
@@ -338,7 +493,9 @@ describe("Dockerfile (deploy/docker)", () => {
     assert.match(text, /npm prune --omit=dev/);
     assert.match(text, /FROM \$\{NODE_IMAGE\} AS runtime[\s\S]*USER node/);
     const targets = new Map([...text.matchAll(/--target (\w+)\s+-t ([\w/-]+)/g)].map((m) => [m[2]!, m[1]!]));
-    const images = podSpecs(await loadBase()).flatMap(({ spec }) => (spec.containers as Obj[]).map((c) => String(c.image).split(":")[0]!));
+    const images = podSpecs(await loadBase()).flatMap(({ spec }) =>
+      (spec.containers as Obj[]).map((c) => String(c.image).split(":")[0]!),
+    );
     for (const image of images) {
       const target = targets.get(image);
       assert.ok(target, `no build line for ${image}`);
@@ -347,6 +504,7 @@ describe("Dockerfile (deploy/docker)", () => {
     for (const [, entry] of text.matchAll(/"node", "([^"]+)"/g)) await access(join(ROOT, entry!));
     // npm ci fails when a workspace of the lockfile is missing.
     const { workspaces } = JSON.parse(await readFile(join(ROOT, "package.json"), "utf8")) as { workspaces: string[] };
-    for (const ws of workspaces) assert.ok(text.includes(`COPY ${ws}/package.json ${ws}/\n`), `Dockerfile: COPY ${ws}/package.json`);
+    for (const ws of workspaces)
+      assert.ok(text.includes(`COPY ${ws}/package.json ${ws}/\n`), `Dockerfile: COPY ${ws}/package.json`);
   });
 });

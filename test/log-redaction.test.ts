@@ -20,14 +20,19 @@ const SECRET = `s3cret-${randomBytes(8).toString("hex")}`;
 /** A JSON logger writing into an array. */
 function capture(userIdHashKey: string | undefined) {
   const lines: string[] = [];
-  const logger = createLogger({ service: "test", level: "debug", userIdHashKey, destination: { write: (line: string) => void lines.push(line) } });
+  const logger = createLogger({
+    service: "test",
+    level: "debug",
+    userIdHashKey,
+    destination: { write: (line: string) => void lines.push(line) },
+  });
   const last = () => JSON.parse(lines.at(-1) ?? "{}") as Record<string, unknown>;
   return { logger, lines, last };
 }
 
 /** A PostgreSQL error as pg builds it: the row and the parameter are echoed in detail and where. */
 function pgError(): Error {
-  return Object.assign(new Error("new row for relation \"hrv_data\" violates check constraint \"x\""), {
+  return Object.assign(new Error('new row for relation "hrv_data" violates check constraint "x"'), {
     code: "23514",
     detail: `Failing row contains (1, ${SECRET}, 2025-10-02).`,
     where: `unnamed portal parameter $1 = '${SECRET}'`,
@@ -50,11 +55,33 @@ describe("log redaction (service-kit createLogger)", () => {
       ["token", { token: SECRET }],
       ["OAuth tokens", { access_token: SECRET, refresh_token: SECRET, id_token: SECRET }],
       ["OAuth tokens, camelCase", { tokens: { accessToken: SECRET, refreshToken: SECRET, idToken: SECRET } }],
-      ["client secret and PKCE verifier", { client_secret: SECRET, code_verifier: SECRET, oauth: { clientSecret: SECRET, codeVerifier: SECRET } }],
+      [
+        "client secret and PKCE verifier",
+        { client_secret: SECRET, code_verifier: SECRET, oauth: { clientSecret: SECRET, codeVerifier: SECRET } },
+      ],
       ["API keys", { apiKey: SECRET, key: { api_key: SECRET } }],
-      ["connection strings", { connectionString: `postgres://app:${SECRET}@db/athlete`, db: { databaseUrl: `postgres://app:${SECRET}@db/athlete` } }],
-      ["headers", { headers: { authorization: `Bearer ${SECRET}`, cookie: `sid=${SECRET}`, "x-api-key": SECRET, "x-oura-signature": SECRET } }],
-      ["request headers one level down", { request: { headers: { authorization: `Bearer ${SECRET}`, "x-api-key": SECRET } } }],
+      [
+        "connection strings",
+        {
+          connectionString: `postgres://app:${SECRET}@db/athlete`,
+          db: { databaseUrl: `postgres://app:${SECRET}@db/athlete` },
+        },
+      ],
+      [
+        "headers",
+        {
+          headers: {
+            authorization: `Bearer ${SECRET}`,
+            cookie: `sid=${SECRET}`,
+            "x-api-key": SECRET,
+            "x-oura-signature": SECRET,
+          },
+        },
+      ],
+      [
+        "request headers one level down",
+        { request: { headers: { authorization: `Bearer ${SECRET}`, "x-api-key": SECRET } } },
+      ],
       ["OAuth callback query", { query: { code: SECRET, state: SECRET } }],
       ["PostgreSQL error detail and where", { err: pgError() }],
       ["aggregated PostgreSQL errors", { err: new AggregateError([pgError()], "several failed") }],
@@ -80,7 +107,16 @@ describe("log redaction (service-kit createLogger)", () => {
 
   test("a logged request is its method and path: no query string, no headers", () => {
     const { logger, lines, last } = capture(HASH_KEY);
-    logger.error({ req: { method: "GET", url: `/auth/oura/callback?code=${SECRET}&state=${SECRET}`, headers: { authorization: SECRET } } }, "request failed");
+    logger.error(
+      {
+        req: {
+          method: "GET",
+          url: `/auth/oura/callback?code=${SECRET}&state=${SECRET}`,
+          headers: { authorization: SECRET },
+        },
+      },
+      "request failed",
+    );
     assert.deepEqual(last().req, { method: "GET", url: "/auth/oura/callback" });
     assert.ok(!lines.join("").includes(SECRET));
   });
@@ -88,15 +124,30 @@ describe("log redaction (service-kit createLogger)", () => {
   test("user ids are logged as their keyed hash (HMAC-SHA256, 16 hex), the same the documented openssl line gives", async () => {
     const hash = userIdHasher(HASH_KEY);
     const { logger, lines, last } = capture(HASH_KEY);
-    logger.info({ userId: "athlete-42", userIds: ["athlete-42", "athlete-43"], ouraUserId: "oura-7", user_id: "athlete-43" }, "linked");
+    logger.info(
+      { userId: "athlete-42", userIds: ["athlete-42", "athlete-43"], ouraUserId: "oura-7", user_id: "athlete-43" },
+      "linked",
+    );
     const record = last();
     assert.match(String(record.userId), /^[0-9a-f]{16}$/);
-    assert.deepEqual(record, { ...record, userId: hash("athlete-42"), userIds: [hash("athlete-42"), hash("athlete-43")], ouraUserId: hash("oura-7"), user_id: hash("athlete-43") });
+    assert.deepEqual(record, {
+      ...record,
+      userId: hash("athlete-42"),
+      userIds: [hash("athlete-42"), hash("athlete-43")],
+      ouraUserId: hash("oura-7"),
+      user_id: hash("athlete-43"),
+    });
     assert.equal(hash("athlete-42"), createHmac("sha256", HASH_KEY).update("athlete-42").digest("hex").slice(0, 16));
-    const { stdout } = await run("sh", ["-c", 'printf %s "$ID" | openssl dgst -sha256 -hmac "$KEY"'], { env: { PATH: process.env.PATH ?? "", ID: "athlete-42", KEY: HASH_KEY } });
+    const { stdout } = await run("sh", ["-c", 'printf %s "$ID" | openssl dgst -sha256 -hmac "$KEY"'], {
+      env: { PATH: process.env.PATH ?? "", ID: "athlete-42", KEY: HASH_KEY },
+    });
     assert.ok(stdout.trim().endsWith(createHmac("sha256", HASH_KEY).update("athlete-42").digest("hex")), stdout);
     assert.ok(!lines.join("").includes("athlete-4"), "no clear user id");
-    assert.notEqual(userIdHasher("another key of 32 characters....")("athlete-42"), hash("athlete-42"), "another key, another value");
+    assert.notEqual(
+      userIdHasher("another key of 32 characters....")("athlete-42"),
+      hash("athlete-42"),
+      "another key, another value",
+    );
     const unkeyed = capture(undefined);
     unkeyed.logger.info({ userId: "athlete-42" }, "linked");
     assert.notEqual(unkeyed.last().userId, hash("athlete-42"), "without LOG_HASH_KEY: a random key of the process");
@@ -110,11 +161,20 @@ describe("log redaction (service-kit createLogger)", () => {
       PORT: Type.Integer(),
     });
     assert.throws(
-      () => loadConfig(schema, { OURA_CLIENT_SECRET: SECRET, LOG_HASH_KEY: SECRET, DATABASE_URL: `postgres://app:${SECRET}@db:5432/athlete`, PORT: "x" }),
+      () =>
+        loadConfig(schema, {
+          OURA_CLIENT_SECRET: SECRET,
+          LOG_HASH_KEY: SECRET,
+          DATABASE_URL: `postgres://app:${SECRET}@db:5432/athlete`,
+          PORT: "x",
+        }),
       (error: Error) => {
         assert.ok(!error.message.includes(SECRET), error.message);
         assert.match(error.message, /OURA_CLIENT_SECRET must NOT have fewer than 64 characters, got \(hidden\)/);
-        assert.match(error.message, /DATABASE_URL must match pattern .*, got "postgres:\/\/app:\*\*\*@db:5432\/athlete"/);
+        assert.match(
+          error.message,
+          /DATABASE_URL must match pattern .*, got "postgres:\/\/app:\*\*\*@db:5432\/athlete"/,
+        );
         assert.match(error.message, /PORT must be integer, got "x"/, "other values are still quoted");
         return true;
       },
@@ -124,7 +184,12 @@ describe("log redaction (service-kit createLogger)", () => {
 
 describe("service logs through a stack: no user ids, payloads or secrets", () => {
   const tag = randomBytes(4).toString("hex");
-  const users = { reading: `log-user-${tag}`, rejected: `log-rejected-${tag}`, invalid: `log-invalid-${tag}`, linked: `log-linked-${tag}` };
+  const users = {
+    reading: `log-user-${tag}`,
+    rejected: `log-rejected-${tag}`,
+    invalid: `log-invalid-${tag}`,
+    linked: `log-linked-${tag}`,
+  };
   const ouraUsers = { linked: `log-oura-linked-${tag}`, unlinked: `log-oura-unlinked-${tag}` };
   const payloadMarker = `payload-marker-${tag}`;
   const webhookSecret = `whsec-${randomBytes(16).toString("hex")}`;
@@ -144,11 +209,27 @@ describe("service logs through a stack: no user ids, payloads or secrets", () =>
 
   const signed = (body: string, secret = webhookSecret): Record<string, string> => {
     const timestamp = String(Math.floor(Date.now() / 1000));
-    return { "x-oura-signature": createHmac("sha256", secret).update(timestamp + body).digest("hex"), "x-oura-timestamp": timestamp };
+    return {
+      "x-oura-signature": createHmac("sha256", secret)
+        .update(timestamp + body)
+        .digest("hex"),
+      "x-oura-timestamp": timestamp,
+    };
   };
   const notification = (objectId: string, ouraUserId: string) =>
-    JSON.stringify({ event_type: "create", data_type: "sleep", object_id: objectId, event_time: "2025-10-02T07:30:00+00:00", user_id: ouraUserId });
-  const deliver = (body: string, headers: Record<string, string>) => fetch(`${stack.ingestUrl}/webhooks/oura`, { method: "POST", headers: { "content-type": "application/json", ...headers }, body });
+    JSON.stringify({
+      event_type: "create",
+      data_type: "sleep",
+      object_id: objectId,
+      event_time: "2025-10-02T07:30:00+00:00",
+      user_id: ouraUserId,
+    });
+  const deliver = (body: string, headers: Record<string, string>) =>
+    fetch(`${stack.ingestUrl}/webhooks/oura`, {
+      method: "POST",
+      headers: { "content-type": "application/json", ...headers },
+      body,
+    });
   const logOf = () => [...stack.ingest!.lines, ...stack.normalize!.lines];
   const count = (text: string) => stack.normalize!.messages().filter((m) => m.includes(text)).length;
 
@@ -158,21 +239,58 @@ describe("service logs through a stack: no user ids, payloads or secrets", () =>
     // Trust auth ignores the password, so a made-up one proves it never reaches the logs.
     if (database.password === "") database.password = `db-pw-${randomBytes(8).toString("hex")}`;
     databasePassword = decodeURIComponent(database.password);
-    stack = await createStack({ mode: "multi", databaseUrl: database.toString(), natsUser: { user: "pipeline", password: natsPassword } });
+    stack = await createStack({
+      mode: "multi",
+      databaseUrl: database.toString(),
+      natsUser: { user: "pipeline", password: natsPassword },
+    });
     await stack.startNormalize({
-      LOG_LEVEL: "debug", LOG_HASH_KEY: HASH_KEY,
-      OURA_CLIENT_ID: fake.clientId, OURA_CLIENT_SECRET: fake.clientSecret, OURA_TOKEN_ENCRYPTION_KEY: encryptionKey,
-      OURA_REDIRECT_URI: `${stack.normalizeUrl}/auth/oura/callback`, OURA_API_BASE_URL: fake.url,
-      OURA_TOKEN_URL: `${fake.url}/oauth/token`, OURA_AUTHORIZE_URL: `${fake.url}/oauth/authorize`, OURA_SUBSCRIPTION_CHECK_INTERVAL_MS: "1000",
+      LOG_LEVEL: "debug",
+      LOG_HASH_KEY: HASH_KEY,
+      OURA_CLIENT_ID: fake.clientId,
+      OURA_CLIENT_SECRET: fake.clientSecret,
+      OURA_TOKEN_ENCRYPTION_KEY: encryptionKey,
+      OURA_REDIRECT_URI: `${stack.normalizeUrl}/auth/oura/callback`,
+      OURA_API_BASE_URL: fake.url,
+      OURA_TOKEN_URL: `${fake.url}/oauth/token`,
+      OURA_AUTHORIZE_URL: `${fake.url}/oauth/authorize`,
+      OURA_SUBSCRIPTION_CHECK_INTERVAL_MS: "1000",
       OURA_LINK_TOKEN_SECRET: linkSecret,
     });
-    const created = await aaOps(["keys", "create", "--name", "log-test", "--tenant", "log-test", "--users", `${users.reading},${users.invalid},${users.rejected}`, "--json"], { DATABASE_URL: stack.db.url, DATABASE_SCHEMA: stack.db.schema });
+    const created = await aaOps(
+      [
+        "keys",
+        "create",
+        "--name",
+        "log-test",
+        "--tenant",
+        "log-test",
+        "--users",
+        `${users.reading},${users.invalid},${users.rejected}`,
+        "--json",
+      ],
+      { DATABASE_URL: stack.db.url, DATABASE_SCHEMA: stack.db.schema },
+    );
     assert.equal(created.code, 0, showRun(created));
     apiKey = (JSON.parse(created.stdout) as { token: string }).token;
-    jwt = await new SignJWT({ user_ids: [users.reading] }).setProtectedHeader({ alg: "HS256" }).setIssuer("log-test").setAudience("ingest").setSubject("log-test-client").setExpirationTime("5m").sign(new TextEncoder().encode(jwtSecret));
+    jwt = await new SignJWT({ user_ids: [users.reading] })
+      .setProtectedHeader({ alg: "HS256" })
+      .setIssuer("log-test")
+      .setAudience("ingest")
+      .setSubject("log-test-client")
+      .setExpirationTime("5m")
+      .sign(new TextEncoder().encode(jwtSecret));
     await stack.startIngest({
-      LOG_LEVEL: "debug", LOG_HASH_KEY: HASH_KEY, OURA_WEBHOOK_SECRET: webhookSecret, OURA_VERIFICATION_TOKEN: verificationToken,
-      INGEST_AUTH_MODE: "api-key,jwt", INGEST_JWT_ISSUER: "log-test", INGEST_JWT_AUDIENCE: "ingest", INGEST_JWT_SECRET: jwtSecret, RATE_LIMIT_MAX: "4", RATE_LIMIT_WINDOW_MS: "60000",
+      LOG_LEVEL: "debug",
+      LOG_HASH_KEY: HASH_KEY,
+      OURA_WEBHOOK_SECRET: webhookSecret,
+      OURA_VERIFICATION_TOKEN: verificationToken,
+      INGEST_AUTH_MODE: "api-key,jwt",
+      INGEST_JWT_ISSUER: "log-test",
+      INGEST_JWT_AUDIENCE: "ingest",
+      INGEST_JWT_SECRET: jwtSecret,
+      RATE_LIMIT_MAX: "4",
+      RATE_LIMIT_WINDOW_MS: "60000",
     });
     const key = { authorization: `Bearer ${apiKey}` };
     // A database error whose DETAIL echoes the row, as constraint violations do.
@@ -188,23 +306,98 @@ describe("service logs through a stack: no user ids, payloads or secrets", () =>
 
     const today = new Date().toISOString().slice(0, 10);
     const raw = { device: payloadMarker };
-    assert.equal((await postJson(`${stack.ingestUrl}/ingest/hrv`, { userId: users.reading, date: today, rmssd: 55, raw }, key)).status, 202);
-    assert.equal((await postJson(`${stack.ingestUrl}/ingest/sleep`, { userId: users.reading, date: today, durationMinutes: 420, raw }, { authorization: `Bearer ${jwt}` })).status, 202);
-    assert.equal((await postJson(`${stack.ingestUrl}/ingest/hrv`, { userId: users.invalid, date: today, rmssd: -1, raw }, key)).status, 400);
-    assert.equal((await postJson(`${stack.ingestUrl}/ingest/hrv`, { userId: users.rejected, date: today, rmssd: 50, raw }, key)).status, 202);
+    assert.equal(
+      (await postJson(`${stack.ingestUrl}/ingest/hrv`, { userId: users.reading, date: today, rmssd: 55, raw }, key))
+        .status,
+      202,
+    );
+    assert.equal(
+      (
+        await postJson(
+          `${stack.ingestUrl}/ingest/sleep`,
+          { userId: users.reading, date: today, durationMinutes: 420, raw },
+          { authorization: `Bearer ${jwt}` },
+        )
+      ).status,
+      202,
+    );
+    assert.equal(
+      (await postJson(`${stack.ingestUrl}/ingest/hrv`, { userId: users.invalid, date: today, rmssd: -1, raw }, key))
+        .status,
+      400,
+    );
+    assert.equal(
+      (await postJson(`${stack.ingestUrl}/ingest/hrv`, { userId: users.rejected, date: today, rmssd: 50, raw }, key))
+        .status,
+      202,
+    );
     // Refusals: a wrong secret, a forged JWT, a user outside the JWT's scope, the rate limit (4 per minute: the burst makes the key's 4th to 6th request).
-    assert.equal((await postJson(`${stack.ingestUrl}/ingest/hrv`, { userId: users.reading, date: today, rmssd: 55 }, { "x-api-key": `${apiKey.slice(0, -3)}xyz` })).status, 401);
+    assert.equal(
+      (
+        await postJson(
+          `${stack.ingestUrl}/ingest/hrv`,
+          { userId: users.reading, date: today, rmssd: 55 },
+          { "x-api-key": `${apiKey.slice(0, -3)}xyz` },
+        )
+      ).status,
+      401,
+    );
     // The whole key in the wrong place (no 'Bearer '): refused without quoting it, in the answer or the debug log.
-    const unscheme = await postJson(`${stack.ingestUrl}/ingest/hrv`, { userId: users.reading, date: today, rmssd: 55 }, { authorization: apiKey });
+    const unscheme = await postJson(
+      `${stack.ingestUrl}/ingest/hrv`,
+      { userId: users.reading, date: today, rmssd: 55 },
+      { authorization: apiKey },
+    );
     assert.equal(unscheme.status, 401);
-    assert.ok(!JSON.stringify(unscheme.body).includes(apiKey.split("_").slice(2).join("_").slice(0, 32)), "the key is not quoted back");
-    assert.equal((await postJson(`${stack.ingestUrl}/ingest/hrv`, { userId: users.reading, date: today, rmssd: 55 }, { authorization: `Bearer ${jwt.slice(0, -3)}abc` })).status, 401);
-    assert.equal((await postJson(`${stack.ingestUrl}/ingest/hrv`, { userId: users.linked, date: today, rmssd: 55 }, { authorization: `Bearer ${jwt}` })).status, 403);
-    const burst = await Promise.all([1, 2, 3].map(() => postJson(`${stack.ingestUrl}/ingest/hrv`, { userId: users.reading, date: today, rmssd: 56 }, key)));
-    assert.ok(burst.some((r) => r.status === 429), "rate limited");
+    assert.ok(
+      !JSON.stringify(unscheme.body).includes(apiKey.split("_").slice(2).join("_").slice(0, 32)),
+      "the key is not quoted back",
+    );
+    assert.equal(
+      (
+        await postJson(
+          `${stack.ingestUrl}/ingest/hrv`,
+          { userId: users.reading, date: today, rmssd: 55 },
+          { authorization: `Bearer ${jwt.slice(0, -3)}abc` },
+        )
+      ).status,
+      401,
+    );
+    assert.equal(
+      (
+        await postJson(
+          `${stack.ingestUrl}/ingest/hrv`,
+          { userId: users.linked, date: today, rmssd: 55 },
+          { authorization: `Bearer ${jwt}` },
+        )
+      ).status,
+      403,
+    );
+    const burst = await Promise.all(
+      [1, 2, 3].map(() =>
+        postJson(`${stack.ingestUrl}/ingest/hrv`, { userId: users.reading, date: today, rmssd: 56 }, key),
+      ),
+    );
+    assert.ok(
+      burst.some((r) => r.status === 429),
+      "rate limited",
+    );
     // Past ingest's validation, straight onto the stream: dead-lettered as schema-invalid by normalize.
-    await stack.js.publish("athlete-ally.hrv.raw-received", JSON.stringify({ eventId: `invalid-${tag}`, userId: users.invalid, date: "2025-13-45", rmssd: -1, receivedAt: new Date().toISOString(), raw }));
-    await stack.js.publish("athlete-ally.hrv.raw-received", `{"userId":"${users.invalid}","${payloadMarker}": not json`);
+    await stack.js.publish(
+      "athlete-ally.hrv.raw-received",
+      JSON.stringify({
+        eventId: `invalid-${tag}`,
+        userId: users.invalid,
+        date: "2025-13-45",
+        rmssd: -1,
+        receivedAt: new Date().toISOString(),
+        raw,
+      }),
+    );
+    await stack.js.publish(
+      "athlete-ally.hrv.raw-received",
+      `{"userId":"${users.invalid}","${payloadMarker}": not json`,
+    );
 
     // Oura: a link completed in the wrong browser (refused), a forged link token, then a link (the URLs carry
     // the link token, the OAuth code and state), a document for the linked user, an unlinked user.
@@ -212,26 +405,52 @@ describe("service logs through a stack: no user ids, payloads or secrets", () =>
     const refused = await startLink(stack.normalizeUrl, refusedToken);
     assert.equal((await finishLink(await consent(fake, refused.authorize, ouraUsers.linked), undefined)).status, 403);
     const forgedToken = await linkToken(`${linkSecret}x`, users.linked);
-    assert.equal((await fetch(`${stack.normalizeUrl}/auth/oura/link?link_token=${forgedToken}`, { redirect: "manual" })).status, 401);
+    assert.equal(
+      (await fetch(`${stack.normalizeUrl}/auth/oura/link?link_token=${forgedToken}`, { redirect: "manual" })).status,
+      401,
+    );
     const linked = await linkInBrowser(stack.normalizeUrl, fake, linkSecret, users.linked, ouraUsers.linked);
     assert.equal(linked.status, 200);
     callbackUrl = new URL(linked.callbackUrl);
     linkTokens = [refusedToken, forgedToken, linked.token];
     browserCookies = [refused.cookie, linked.cookie].map((c) => c.split("=")[1] ?? "(none)");
-    fake.sleep.set(`doc-${tag}`, { id: `doc-${tag}`, day: "2025-10-02", type: "long_sleep", bedtime_start: "2025-10-01T23:10:00+02:00", bedtime_end: "2025-10-02T07:05:00+02:00", total_sleep_duration: 26_250, average_hrv: 48 });
-    for (const [doc, ouraUser] of [[`doc-${tag}`, ouraUsers.linked], [`doc-unlinked-${tag}`, ouraUsers.unlinked]] as const) {
+    fake.sleep.set(`doc-${tag}`, {
+      id: `doc-${tag}`,
+      day: "2025-10-02",
+      type: "long_sleep",
+      bedtime_start: "2025-10-01T23:10:00+02:00",
+      bedtime_end: "2025-10-02T07:05:00+02:00",
+      total_sleep_duration: 26_250,
+      average_hrv: 48,
+    });
+    for (const [doc, ouraUser] of [
+      [`doc-${tag}`, ouraUsers.linked],
+      [`doc-unlinked-${tag}`, ouraUsers.unlinked],
+    ] as const) {
       const body = notification(doc, ouraUser);
       assert.equal((await deliver(body, signed(body))).status, 202);
     }
     const forged = notification(`doc-forged-${tag}`, ouraUsers.unlinked);
     assert.equal((await deliver(forged, signed(forged, "not-the-secret"))).status, 401);
 
-    await waitFor(async () => {
-      const stored = await stack.db.pool.query("SELECT 1 FROM hrv_data WHERE user_id IN ($1, $2) UNION ALL SELECT 1 FROM sleep_data WHERE user_id IN ($1, $2)", [users.reading, users.linked]);
-      const seen = { rows: stored.rowCount, schemaInvalid: count("dead-lettered (schema_invalid)"), maxDeliver: count("dead-lettered (max_deliver)"), notLinked: count("dead-lettered (not_linked)") };
-      if (JSON.stringify(seen) === JSON.stringify({ rows: 4, schemaInvalid: 2, maxDeliver: 1, notLinked: 1 })) return true;
-      throw new Error(`so far ${JSON.stringify(seen)}`);
-    }, { timeoutMs: 30_000, what: "readings stored, the invalid, rejected and unlinked messages dead-lettered" });
+    await waitFor(
+      async () => {
+        const stored = await stack.db.pool.query(
+          "SELECT 1 FROM hrv_data WHERE user_id IN ($1, $2) UNION ALL SELECT 1 FROM sleep_data WHERE user_id IN ($1, $2)",
+          [users.reading, users.linked],
+        );
+        const seen = {
+          rows: stored.rowCount,
+          schemaInvalid: count("dead-lettered (schema_invalid)"),
+          maxDeliver: count("dead-lettered (max_deliver)"),
+          notLinked: count("dead-lettered (not_linked)"),
+        };
+        if (JSON.stringify(seen) === JSON.stringify({ rows: 4, schemaInvalid: 2, maxDeliver: 1, notLinked: 1 }))
+          return true;
+        throw new Error(`so far ${JSON.stringify(seen)}`);
+      },
+      { timeoutMs: 30_000, what: "readings stored, the invalid, rejected and unlinked messages dead-lettered" },
+    );
   });
   after(async () => {
     await stack?.close();
@@ -240,11 +459,23 @@ describe("service logs through a stack: no user ids, payloads or secrets", () =>
 
   test("the logs carry the expected records", () => {
     const normalize = stack.normalize!.messages();
-    assert.ok(normalize.some((m) => m.includes("processing failed; redelivery")), "the database error was logged");
-    assert.ok(stack.normalize!.lines.some((l) => l.includes('"detail":"[Redacted]"')), "with its detail redacted");
+    assert.ok(
+      normalize.some((m) => m.includes("processing failed; redelivery")),
+      "the database error was logged",
+    );
+    assert.ok(
+      stack.normalize!.lines.some((l) => l.includes('"detail":"[Redacted]"')),
+      "with its detail redacted",
+    );
     assert.ok(stack.ingest!.messages().includes("[ingest] Oura webhook rejected"));
-    assert.equal(stack.ingest!.messages().filter((m) => /^\[ingest\] request refused \((401|403)\)/.test(m)).length, 4, "the three bad credentials and the out-of-scope user were logged (debug)");
-    const linked = stack.normalize!.lines.map((l) => JSON.parse(l) as Record<string, unknown>).find((r) => r.msg === "[normalize-oura] Oura account linked");
+    assert.equal(
+      stack.ingest!.messages().filter((m) => /^\[ingest\] request refused \((401|403)\)/.test(m)).length,
+      4,
+      "the three bad credentials and the out-of-scope user were logged (debug)",
+    );
+    const linked = stack
+      .normalize!.lines.map((l) => JSON.parse(l) as Record<string, unknown>)
+      .find((r) => r.msg === "[normalize-oura] Oura account linked");
     assert.equal(linked?.userId, userIdHasher(HASH_KEY)(users.linked), "the linked user appears as its keyed hash");
   });
 
@@ -271,7 +502,12 @@ describe("service logs through a stack: no user ids, payloads or secrets", () =>
       ouraClientSecret: fake.clientSecret,
       oauthCode: callbackUrl.searchParams.get("code") ?? "(none)",
       oauthState: callbackUrl.searchParams.get("state") ?? "(none)",
-      ...Object.fromEntries(fake.issued.flatMap((t, i) => [[`accessToken${i}`, t.accessToken], [`refreshToken${i}`, t.refreshToken]])),
+      ...Object.fromEntries(
+        fake.issued.flatMap((t, i) => [
+          [`accessToken${i}`, t.accessToken],
+          [`refreshToken${i}`, t.refreshToken],
+        ]),
+      ),
     };
     for (const [what, secret] of Object.entries(secrets)) {
       const found = log.filter((line) => line.includes(secret));

@@ -22,11 +22,18 @@ const NORMALIZE: HealthTarget = { service: "normalize", url: "http://normalize-s
 const INGEST: HealthTarget = { service: "ingest", url: "http://ingest-service.production:9101/health" };
 
 describe("migrate pre-flight: which health failures are safe to skip", () => {
-  const message = (target: HealthTarget, answer: Parameters<typeof healthVerdict>[1]) => healthFailureMessage(target, healthVerdict(target, answer));
+  const message = (target: HealthTarget, answer: Parameters<typeof healthVerdict>[1]) =>
+    healthFailureMessage(target, healthVerdict(target, answer));
 
   test("ingest without NATS: safe, the move does not make its publishes fail more", () => {
-    const text = message(INGEST, { status: 503, body: { status: "unhealthy", service: "ingest", eventBus: "reconnecting" } });
-    assert.match(text, /^http:\/\/ingest-service\.production:9101\/health is not healthy \(HTTP 503, eventBus "reconnecting"\); safe to re-run with --skip-health-check/);
+    const text = message(INGEST, {
+      status: 503,
+      body: { status: "unhealthy", service: "ingest", eventBus: "reconnecting" },
+    });
+    assert.match(
+      text,
+      /^http:\/\/ingest-service\.production:9101\/health is not healthy \(HTTP 503, eventBus "reconnecting"\); safe to re-run with --skip-health-check/,
+    );
   });
 
   test("normalize without PostgreSQL: safe, but the image must not be rolled back before the drain", () => {
@@ -39,7 +46,10 @@ describe("migrate pre-flight: which health failures are safe to skip", () => {
 
   test("normalize degraded (no primary binding, a half-done migration): safe", () => {
     const body = { status: "degraded", services: { database: "connected", nats: "connected" }, consumers: [] };
-    assert.match(message(NORMALIZE, { status: 503, body }), /safe to re-run with --skip-health-check: a durable has no primary binding/);
+    assert.match(
+      message(NORMALIZE, { status: 503, body }),
+      /safe to re-run with --skip-health-check: a durable has no primary binding/,
+    );
   });
 
   test("no normalize answers at all: the move is safe, the drain needs a pod of this image", () => {
@@ -67,13 +77,25 @@ describe("migrate gates against a real NATS", () => {
     jsm = await jetstreamManager(nc);
     await applyTopology(jsm, "single");
     // Another team's reader of the legacy stream: the handoff would cut it off.
-    await jsm.consumers.add(names.legacy, { durable_name: "analytics-reader", ack_policy: AckPolicy.Explicit, filter_subject: "athlete-ally.hrv.raw-received" });
+    await jsm.consumers.add(names.legacy, {
+      durable_name: "analytics-reader",
+      ack_policy: AckPolicy.Explicit,
+      filter_subject: "athlete-ally.hrv.raw-received",
+    });
     // An Oura webhook nobody consumes (normalize runs without Oura): normalize-oura never drains.
-    await jsm.jetstream().publish("vendor.oura.webhook.received", JSON.stringify({ probe: "oura" }), { msgID: "gates-oura-1" });
+    await jsm
+      .jetstream()
+      .publish("vendor.oura.webhook.received", JSON.stringify({ probe: "oura" }), { msgID: "gates-oura-1" });
     // normalize's /health while PostgreSQL is down.
     unhealthy = createServer((_req, res) => {
       res.writeHead(503, { "content-type": "application/json" });
-      res.end(JSON.stringify({ status: "unhealthy", services: { database: "disconnected", nats: "connected" }, consumers: [] }));
+      res.end(
+        JSON.stringify({
+          status: "unhealthy",
+          services: { database: "disconnected", nats: "connected" },
+          consumers: [],
+        }),
+      );
     });
     await new Promise<void>((resolve) => unhealthy.listen(0, "127.0.0.1", resolve));
     unhealthyUrl = `http://127.0.0.1:${(unhealthy.address() as AddressInfo).port}`;
@@ -87,7 +109,11 @@ describe("migrate gates against a real NATS", () => {
   const legacySubjects = async () => (await jsm.streams.info(names.legacy)).config.subjects.sort();
   const aaOps = async (args: string[]) => {
     try {
-      const { stdout } = await promisify(execFile)(process.execPath, ["tools/ops/dist/cli.js", ...args, "--nats-url", nats.url], { cwd: ROOT, timeout: 60_000 });
+      const { stdout } = await promisify(execFile)(
+        process.execPath,
+        ["tools/ops/dist/cli.js", ...args, "--nats-url", nats.url],
+        { cwd: ROOT, timeout: 60_000 },
+      );
       return { code: 0, out: stdout };
     } catch (error) {
       const e = error as { code?: number; stdout?: string; stderr?: string };
@@ -98,9 +124,23 @@ describe("migrate gates against a real NATS", () => {
   test("an unhealthy normalize stops the pre-flight with the reason and the skip advice; nothing moves", async () => {
     const lines: string[] = [];
     const health: HealthTarget[] = [{ service: "normalize", url: `${unhealthyUrl}/health` }];
-    const report = await migrate(jsm, { to: "multi", names, replicas: 1, dryRun: false, health, allowUnknownConsumers: true, drainIgnore: [], drainTimeoutMs: 5_000, pollMs: 200, write: (l) => lines.push(l) });
+    const report = await migrate(jsm, {
+      to: "multi",
+      names,
+      replicas: 1,
+      dryRun: false,
+      health,
+      allowUnknownConsumers: true,
+      drainIgnore: [],
+      drainTimeoutMs: 5_000,
+      pollMs: 200,
+      write: (l) => lines.push(l),
+    });
     assert.equal(report.ok, false);
-    assert.match(report.error ?? "", /database "disconnected", nats "connected"\); safe to re-run with --skip-health-check/);
+    assert.match(
+      report.error ?? "",
+      /database "disconnected", nats "connected"\); safe to re-run with --skip-health-check/,
+    );
     assert.deepEqual(await legacySubjects(), ["athlete-ally.>", "sleep.*", "vendor.>"]);
   });
 
@@ -111,15 +151,29 @@ describe("migrate gates against a real NATS", () => {
     assert.match(refused.out, /aa-ops consumer ls ATHLETE_ALLY_EVENTS/);
     assert.match(refused.out, /--allow-unknown-consumers/);
     assert.deepEqual(await legacySubjects(), ["athlete-ally.>", "sleep.*", "vendor.>"]);
-    assert.equal((await jsm.streams.info(names.core).catch(() => undefined)), undefined, "no target stream created");
+    assert.equal(await jsm.streams.info(names.core).catch(() => undefined), undefined, "no target stream created");
   });
 
   test("--allow-unknown-consumers moves with a warning; --drain-ignore leaves the unconsumed Oura backlog behind", async () => {
-    const moved = await aaOps(["migrate", "--to", "multi", "--skip-health-check", "--allow-unknown-consumers", "--drain-ignore", "normalize-oura", "--drain-timeout", "5", "--json"]);
+    const moved = await aaOps([
+      "migrate",
+      "--to",
+      "multi",
+      "--skip-health-check",
+      "--allow-unknown-consumers",
+      "--drain-ignore",
+      "normalize-oura",
+      "--drain-timeout",
+      "5",
+      "--json",
+    ]);
     assert.equal(moved.code, 0, moved.out);
     const report = JSON.parse(moved.out) as { ok: boolean; unknownConsumers: { stream: string; name: string }[] };
     assert.equal(report.ok, true);
-    assert.deepEqual(report.unknownConsumers.map((c) => `${c.stream}/${c.name}`), ["ATHLETE_ALLY_EVENTS/analytics-reader"]);
+    assert.deepEqual(
+      report.unknownConsumers.map((c) => `${c.stream}/${c.name}`),
+      ["ATHLETE_ALLY_EVENTS/analytics-reader"],
+    );
     assert.ok((await jsm.streams.info(names.core)).config.subjects.includes("athlete-ally.>"));
     const oura = await jsm.consumers.info(names.legacy, names.ouraDurable);
     assert.equal(oura.num_pending, 1, "the ignored backlog stays on the legacy stream");

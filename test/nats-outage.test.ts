@@ -21,11 +21,19 @@ describe("NATS outage", () => {
 
   test("ingest answers 503 with Retry-After while NATS is down, and nothing is lost once it is back", async () => {
     await stack.nats.kill("SIGKILL");
-    await waitFor(async () => (await getJson(`${stack.ingestUrl}/health`)).status === 503, { what: "ingest unhealthy" });
-    assert.deepEqual((await getJson(`${stack.ingestUrl}/health`)).body, { status: "unhealthy", service: "ingest", eventBus: "reconnecting" });
+    await waitFor(async () => (await getJson(`${stack.ingestUrl}/health`)).status === 503, {
+      what: "ingest unhealthy",
+    });
+    assert.deepEqual((await getJson(`${stack.ingestUrl}/health`)).body, {
+      status: "unhealthy",
+      service: "ingest",
+      eventBus: "reconnecting",
+    });
     // The gauge that pages (EventBusNatsDisconnected): ingest leaves the Service, so its 503s are never counted.
     assert.equal(await natsConnected(stack.ingestUrl), 0);
-    await waitFor(async () => (await natsConnected(stack.normalizeUrl)) === 0, { what: "normalize reports the lost connection" });
+    await waitFor(async () => (await natsConnected(stack.normalizeUrl)) === 0, {
+      what: "normalize reports the lost connection",
+    });
 
     const body = { userId: "outage-client", date: "2025-10-02", rmssd: 48, eventId: "outage-client-1" };
     const refused = await postJson(`${stack.ingestUrl}/ingest/hrv`, body);
@@ -37,12 +45,22 @@ describe("NATS outage", () => {
     // Longer than the client's default reconnect budget (~20 s) would be too slow for a test;
     // the services use unlimited reconnects, so any outage length behaves like this one.
     await stack.nats.start();
-    await waitFor(async () => (await getJson(`${stack.ingestUrl}/health`)).status === 200, { what: "ingest reconnected", timeoutMs: 20_000 });
+    await waitFor(async () => (await getJson(`${stack.ingestUrl}/health`)).status === 200, {
+      what: "ingest reconnected",
+      timeoutMs: 20_000,
+    });
     assert.equal(await natsConnected(stack.ingestUrl), 1);
-    await waitFor(async () => (await natsConnected(stack.normalizeUrl)) === 1, { what: "normalize reconnected", timeoutMs: 20_000 });
+    await waitFor(async () => (await natsConnected(stack.normalizeUrl)) === 1, {
+      what: "normalize reconnected",
+      timeoutMs: 20_000,
+    });
     const retried = await postJson(`${stack.ingestUrl}/ingest/hrv`, body);
     assert.equal(retried.status, 202);
-    await waitFor(async () => (await stack.db.pool.query("SELECT 1 FROM hrv_data WHERE event_id = 'outage-client-1'")).rowCount === 1, { what: "row after NATS restart", timeoutMs: 20_000 });
+    await waitFor(
+      async () =>
+        (await stack.db.pool.query("SELECT 1 FROM hrv_data WHERE event_id = 'outage-client-1'")).rowCount === 1,
+      { what: "row after NATS restart", timeoutMs: 20_000 },
+    );
     assert.equal((await getJson(`${stack.normalizeUrl}/health`)).status, 200);
   });
 

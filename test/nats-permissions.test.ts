@@ -30,7 +30,10 @@ async function documentedServerConfig(tlsDir: string): Promise<string> {
   const blocks = [...section.matchAll(/```conf\n([\s\S]*?)```/g)].map((m) => m[1] ?? "");
   assert.equal(blocks.length, 1, "one nats-server config block in the NATS section of docs/security.md");
   const config = blocks[0] ?? "";
-  assert.ok(config.includes("/etc/nats/tls/") && /^\s*store_dir: .*$/m.test(config), "the documented config names /etc/nats/tls/ and a store_dir");
+  assert.ok(
+    config.includes("/etc/nats/tls/") && /^\s*store_dir: .*$/m.test(config),
+    "the documented config names /etc/nats/tls/ and a store_dir",
+  );
   return config.replaceAll("/etc/nats/tls/", `${tlsDir}/`).replace(/^\s*store_dir: .*$/m, "");
 }
 
@@ -48,7 +51,11 @@ before(async () => {
   const keys = { ingest: userNkey(), normalize: userNkey(), ops: userNkey() };
   nats = await startNats({
     config: await documentedServerConfig(secrets.dir),
-    env: { NATS_INGEST_NKEY: keys.ingest.publicKey, NATS_NORMALIZE_NKEY: keys.normalize.publicKey, NATS_OPS_NKEY: keys.ops.publicKey },
+    env: {
+      NATS_INGEST_NKEY: keys.ingest.publicKey,
+      NATS_NORMALIZE_NKEY: keys.normalize.publicKey,
+      NATS_OPS_NKEY: keys.ops.publicKey,
+    },
   });
   tlsUrl = nats.url.replace("nats://", "tls://");
   for (const component of ["ingest", "normalize", "ops"] as const) {
@@ -87,7 +94,8 @@ async function start(name: "ingest" | "normalize", env: Env): Promise<string> {
   return `http://127.0.0.1:${port}`;
 }
 
-const violations = async (): Promise<string[]> => (await nats.log()).split("\n").filter((line) => /Violation/.test(line));
+const violations = async (): Promise<string[]> =>
+  (await nats.log()).split("\n").filter((line) => /Violation/.test(line));
 
 const today = () => new Date().toISOString().slice(0, 10);
 
@@ -107,10 +115,23 @@ const ouraEnv = (): Env => ({
 
 /** A signed notification for an Oura user nobody linked: ingest publishes it, normalize dead-letters it `not_linked`. */
 async function postOuraNotification(ingestUrl: string): Promise<number> {
-  const body = JSON.stringify({ event_type: "create", data_type: "sleep", object_id: "perm-sleep-1", event_time: new Date().toISOString(), user_id: "perm-unlinked" });
+  const body = JSON.stringify({
+    event_type: "create",
+    data_type: "sleep",
+    object_id: "perm-sleep-1",
+    event_time: new Date().toISOString(),
+    user_id: "perm-unlinked",
+  });
   const timestamp = String(Math.floor(Date.now() / 1000));
-  const signature = createHmac("sha256", WEBHOOK_SECRET).update(timestamp + body).digest("hex").toUpperCase();
-  const reply = await fetch(`${ingestUrl}/webhooks/oura`, { method: "POST", body, headers: { "content-type": "application/json", "x-oura-signature": signature, "x-oura-timestamp": timestamp } });
+  const signature = createHmac("sha256", WEBHOOK_SECRET)
+    .update(timestamp + body)
+    .digest("hex")
+    .toUpperCase();
+  const reply = await fetch(`${ingestUrl}/webhooks/oura`, {
+    method: "POST",
+    body,
+    headers: { "content-type": "application/json", "x-oura-signature": signature, "x-oura-timestamp": timestamp },
+  });
   return reply.status;
 }
 
@@ -124,23 +145,44 @@ test("the pipeline runs with only the documented permissions: ops applies the to
     const run = await runOpsScript(script, envOf.ops);
     assert.equal(run.code, 0, run.out);
   }
-  const normalizeUrl = await start("normalize", { DATABASE_URL: db.url, DATABASE_SCHEMA: db.schema, RETRY_BUDGET_MS: "3000", ...ouraEnv() });
+  const normalizeUrl = await start("normalize", {
+    DATABASE_URL: db.url,
+    DATABASE_SCHEMA: db.schema,
+    RETRY_BUDGET_MS: "3000",
+    ...ouraEnv(),
+  });
   const ingestUrl = await start("ingest", { INGEST_AUTH_MODE: "none", OURA_WEBHOOK_SECRET: WEBHOOK_SECRET });
 
   const hrv = await postJson(`${ingestUrl}/ingest/hrv`, { userId: "perm-hrv", date: today(), rmssd: 50 });
-  const sleep = await postJson(`${ingestUrl}/ingest/sleep`, { userId: "perm-sleep", date: today(), durationMinutes: 420, qualityScore: 80 });
+  const sleep = await postJson(`${ingestUrl}/ingest/sleep`, {
+    userId: "perm-sleep",
+    date: today(),
+    durationMinutes: 420,
+    qualityScore: 80,
+  });
   assert.equal(hrv.status, 202, JSON.stringify(hrv.body));
   assert.equal(sleep.status, 202, JSON.stringify(sleep.body));
-  await waitFor(async () => (await db.pool.query("SELECT 1 FROM hrv_data WHERE user_id = 'perm-hrv'")).rowCount === 1, { what: "hrv_data row" });
-  await waitFor(async () => (await db.pool.query("SELECT 1 FROM sleep_data WHERE user_id = 'perm-sleep'")).rowCount === 1, { what: "sleep_data row" });
+  await waitFor(async () => (await db.pool.query("SELECT 1 FROM hrv_data WHERE user_id = 'perm-hrv'")).rowCount === 1, {
+    what: "hrv_data row",
+  });
+  await waitFor(
+    async () => (await db.pool.query("SELECT 1 FROM sleep_data WHERE user_id = 'perm-sleep'")).rowCount === 1,
+    { what: "sleep_data row" },
+  );
 
   // Not JSON: normalize dead-letters it, and its DLQ depth gauge (read every 5 s) sees it.
   const nc = await connectAs("ingest");
   await jetstream(nc).publish("athlete-ally.hrv.raw-received", "{not json", { msgID: "perm-schema-invalid" });
   await nc.close();
   assert.equal(await postOuraNotification(ingestUrl), 202);
-  await waitFor(() => dlqDepth(normalizeUrl, "schema_invalid"), { what: "dlq_depth_messages schema_invalid 1", timeoutMs: 20_000 });
-  await waitFor(() => dlqDepth(normalizeUrl, "not_linked"), { what: "dlq_depth_messages not_linked 1", timeoutMs: 20_000 });
+  await waitFor(() => dlqDepth(normalizeUrl, "schema_invalid"), {
+    what: "dlq_depth_messages schema_invalid 1",
+    timeoutMs: 20_000,
+  });
+  await waitFor(() => dlqDepth(normalizeUrl, "not_linked"), {
+    what: "dlq_depth_messages not_linked 1",
+    timeoutMs: 20_000,
+  });
   const dlq = await aaOps(["dlq", "ls", "--json"], envOf.ops);
   assert.equal(dlq.code, 0, showRun(dlq));
   assert.match(dlq.stdout, /dlq\.normalize\.hrv\.raw-received\.schema-invalid/);
@@ -149,7 +191,13 @@ test("the pipeline runs with only the documented permissions: ops applies the to
   // ops republishes to the original subject and writes the audit record; normalize dead-letters it again.
   const replay = await aaOps(["dlq", "replay", "--reason", "not_linked"], envOf.ops);
   assert.equal(replay.code, 0, showRun(replay));
-  await waitFor(async () => /^normalize_oura_messages_total\{result="dlq"[^}]*\} 2$/m.test(await (await fetch(`${normalizeUrl}/metrics`)).text()), { what: "the replayed notification dead-lettered again" });
+  await waitFor(
+    async () =>
+      /^normalize_oura_messages_total\{result="dlq"[^}]*\} 2$/m.test(
+        await (await fetch(`${normalizeUrl}/metrics`)).text(),
+      ),
+    { what: "the replayed notification dead-lettered again" },
+  );
 
   // Graceful stops unsubscribe and drain under the same permissions.
   await Promise.all(services.splice(0).map((service) => service.stop()));
@@ -160,16 +208,27 @@ test("ingest's user cannot publish dead letters, read a durable or another compo
   const nc = await connectAs("ingest");
   const denied: string[] = [];
   void (async () => {
-    for await (const status of nc.status()) if (status.type === "error" && status.error instanceof errors.PermissionViolationError) denied.push(status.error.message);
+    for await (const status of nc.status())
+      if (status.type === "error" && status.error instanceof errors.PermissionViolationError)
+        denied.push(status.error.message);
   })();
   try {
     nc.publish("dlq.x", "forged");
     nc.subscribe("_INBOX_normalize.>");
     const jsm = await jetstreamManager(nc);
-    await assert.rejects(jsm.consumers.info("AA_CORE_HOT", "normalize-hrv-durable"), /Permissions Violation for Publish to "\$JS\.API\.CONSUMER\.INFO\.AA_CORE_HOT\.normalize-hrv-durable"/);
+    await assert.rejects(
+      jsm.consumers.info("AA_CORE_HOT", "normalize-hrv-durable"),
+      /Permissions Violation for Publish to "\$JS\.API\.CONSUMER\.INFO\.AA_CORE_HOT\.normalize-hrv-durable"/,
+    );
     await waitFor(() => denied.length >= 3, { what: `three violations, got ${denied.join("; ")}` });
-    assert.ok(denied.some((m) => m.includes('Publish to "dlq.x"')), denied.join("; "));
-    assert.ok(denied.some((m) => m.includes('Subscription to "_INBOX_normalize.>"')), denied.join("; "));
+    assert.ok(
+      denied.some((m) => m.includes('Publish to "dlq.x"')),
+      denied.join("; "),
+    );
+    assert.ok(
+      denied.some((m) => m.includes('Subscription to "_INBOX_normalize.>"')),
+      denied.join("; "),
+    );
   } finally {
     await nc.close();
   }

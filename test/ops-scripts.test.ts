@@ -3,15 +3,23 @@ import { test } from "node:test";
 import { AckPolicy, DeliverPolicy, StorageType } from "@nats-io/jetstream";
 import { nanos } from "@nats-io/nats-core";
 import { freePort } from "./helpers/nats.js";
-import { consumerNames, emptyJetStreamPerTest, runOpsScript, streamNames, watchMutations } from "./helpers/ops-scripts.js";
+import {
+  consumerNames,
+  emptyJetStreamPerTest,
+  runOpsScript,
+  streamNames,
+  watchMutations,
+} from "./helpers/ops-scripts.js";
 
 const HOUR_MS = 3_600_000;
 const LEGACY_SUBJECTS = ["athlete-ally.>", "vendor.>", "sleep.*"];
 
 const nats = emptyJetStreamPerTest();
 
-const streams = (env: Record<string, string> = {}) => runOpsScript("create-streams", { NATS_URL: nats.server.url, ...env });
-const consumers = (env: Record<string, string> = {}) => runOpsScript("create-consumers", { NATS_URL: nats.server.url, ...env });
+const streams = (env: Record<string, string> = {}) =>
+  runOpsScript("create-streams", { NATS_URL: nats.server.url, ...env });
+const consumers = (env: Record<string, string> = {}) =>
+  runOpsScript("create-consumers", { NATS_URL: nats.server.url, ...env });
 
 async function streamsCreated(): Promise<void> {
   const run = await streams();
@@ -30,10 +38,24 @@ test("fresh server: create-streams creates the three multi streams and the DLQ a
   let run = { code: -1 as number | null, out: "" };
   const sent = await mutationsDuring(async () => (run = await streams()));
   assert.equal(run.code, 0, run.out);
-  assert.deepEqual(sent.sort(), ["$JS.API.STREAM.CREATE.AA_CORE_HOT", "$JS.API.STREAM.CREATE.AA_DLQ", "$JS.API.STREAM.CREATE.AA_DLQ_ADVISORIES", "$JS.API.STREAM.CREATE.AA_VENDOR_HOT"]);
+  assert.deepEqual(sent.sort(), [
+    "$JS.API.STREAM.CREATE.AA_CORE_HOT",
+    "$JS.API.STREAM.CREATE.AA_DLQ",
+    "$JS.API.STREAM.CREATE.AA_DLQ_ADVISORIES",
+    "$JS.API.STREAM.CREATE.AA_VENDOR_HOT",
+  ]);
   assert.deepEqual(await streamNames(nats.jsm), ["AA_CORE_HOT", "AA_DLQ", "AA_DLQ_ADVISORIES", "AA_VENDOR_HOT"]);
-  const advisorySubjects = ["$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.>", "$JS.EVENT.ADVISORY.CONSUMER.MSG_TERMINATED.>", "dlq-audit.>"];
-  const expected = { AA_CORE_HOT: ["athlete-ally.>", "sleep.*"], AA_VENDOR_HOT: ["vendor.>"], AA_DLQ: ["dlq.>"], AA_DLQ_ADVISORIES: advisorySubjects };
+  const advisorySubjects = [
+    "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.>",
+    "$JS.EVENT.ADVISORY.CONSUMER.MSG_TERMINATED.>",
+    "dlq-audit.>",
+  ];
+  const expected = {
+    AA_CORE_HOT: ["athlete-ally.>", "sleep.*"],
+    AA_VENDOR_HOT: ["vendor.>"],
+    AA_DLQ: ["dlq.>"],
+    AA_DLQ_ADVISORIES: advisorySubjects,
+  };
   for (const [name, subjects] of Object.entries(expected)) {
     const { config } = await nats.jsm.streams.info(name);
     assert.deepEqual(config.subjects, subjects);
@@ -43,13 +65,18 @@ test("fresh server: create-streams creates the three multi streams and the DLQ a
     assert.equal(config.max_age, nanos(name.startsWith("AA_DLQ") ? 14 * 24 * HOUR_MS : 48 * HOUR_MS));
   }
   assert.match(run.out, /^Replicas: {5}1$/m);
-  assert.match(run.out, /➕ Stream AA_CORE_HOT does not exist\n {3}Creating with: subjects=athlete-ally\.>,sleep\.\*, replicas=1, maxAge=48h\n✅ Stream AA_CORE_HOT created successfully/);
+  assert.match(
+    run.out,
+    /➕ Stream AA_CORE_HOT does not exist\n {3}Creating with: subjects=athlete-ally\.>,sleep\.\*, replicas=1, maxAge=48h\n✅ Stream AA_CORE_HOT created successfully/,
+  );
   assert.match(run.out, /✅ All streams processed successfully/);
 });
 
 test("re-running create-streams sends nothing and changes nothing", async () => {
   await streamsCreated();
-  const before = await Promise.all(["AA_CORE_HOT", "AA_VENDOR_HOT", "AA_DLQ"].map((name) => nats.jsm.streams.info(name)));
+  const before = await Promise.all(
+    ["AA_CORE_HOT", "AA_VENDOR_HOT", "AA_DLQ"].map((name) => nats.jsm.streams.info(name)),
+  );
   let run = { code: -1 as number | null, out: "" };
   const sent = await mutationsDuring(async () => (run = await streams()));
   assert.equal(run.code, 0, run.out);
@@ -70,7 +97,10 @@ test("a hand-changed max_age is reported and corrected in place", async () => {
   const sent = await mutationsDuring(async () => (run = await streams()));
   assert.equal(run.code, 0, run.out);
   assert.deepEqual(sent, ["$JS.API.STREAM.UPDATE.AA_CORE_HOT"]);
-  assert.match(run.out, /🔄 Stream AA_CORE_HOT config differs\n {3}max_age: 24h → 48h\n✅ Stream AA_CORE_HOT updated successfully/);
+  assert.match(
+    run.out,
+    /🔄 Stream AA_CORE_HOT config differs\n {3}max_age: 24h → 48h\n✅ Stream AA_CORE_HOT updated successfully/,
+  );
   const now = await nats.jsm.streams.info("AA_CORE_HOT");
   assert.equal(now.config.max_age, nanos(48 * HOUR_MS));
   assert.equal(now.created, created);
@@ -134,7 +164,10 @@ test("create-consumers on AA_CORE_HOT creates the HRV and Sleep durables as spec
   const run = await consumers({ STREAM_NAME: "AA_CORE_HOT" });
   assert.equal(run.code, 0, run.out);
   assert.deepEqual(await consumerNames(nats.jsm, "AA_CORE_HOT"), ["normalize-hrv-durable", "normalize-sleep-durable"]);
-  const filters = { "normalize-hrv-durable": "athlete-ally.hrv.raw-received", "normalize-sleep-durable": "athlete-ally.sleep.raw-received" };
+  const filters = {
+    "normalize-hrv-durable": "athlete-ally.hrv.raw-received",
+    "normalize-sleep-durable": "athlete-ally.sleep.raw-received",
+  };
   for (const [durable, filter] of Object.entries(filters)) {
     const { config } = await nats.jsm.consumers.info("AA_CORE_HOT", durable);
     assert.equal(config.filter_subject, filter);
@@ -145,7 +178,10 @@ test("create-consumers on AA_CORE_HOT creates the HRV and Sleep durables as spec
     assert.equal(config.max_ack_pending, 1000);
   }
   assert.match(run.out, /✓ {2}Stream AA_CORE_HOT exists\n {3}Subjects: athlete-ally\.>, sleep\.\*\n {3}Messages: 0/);
-  assert.match(run.out, /➕ Consumer normalize-hrv-durable does not exist\n {3}Creating on stream: AA_CORE_HOT\n {3}Filter subject: athlete-ally\.hrv\.raw-received\n {3}Max deliver: 5, Ack wait: 60s\n✅ Consumer normalize-hrv-durable created successfully/);
+  assert.match(
+    run.out,
+    /➕ Consumer normalize-hrv-durable does not exist\n {3}Creating on stream: AA_CORE_HOT\n {3}Filter subject: athlete-ally\.hrv\.raw-received\n {3}Max deliver: 5, Ack wait: 60s\n✅ Consumer normalize-hrv-durable created successfully/,
+  );
 });
 
 test("create-consumers on AA_VENDOR_HOT creates normalize-oura; re-runs send nothing", async () => {
@@ -171,20 +207,37 @@ test("without STREAM_NAME every durable goes on the stream owning its subject", 
   await nats.jsm.streams.add({ name: "ATHLETE_ALLY_EVENTS", subjects: LEGACY_SUBJECTS });
   const run = await consumers();
   assert.equal(run.code, 0, run.out);
-  assert.deepEqual(await consumerNames(nats.jsm, "ATHLETE_ALLY_EVENTS"), ["normalize-hrv-durable", "normalize-oura", "normalize-sleep-durable"]);
+  assert.deepEqual(await consumerNames(nats.jsm, "ATHLETE_ALLY_EVENTS"), [
+    "normalize-hrv-durable",
+    "normalize-oura",
+    "normalize-sleep-durable",
+  ]);
   assert.match(run.out, /npx aa-ops migrate --to multi/);
 });
 
 test("consumer drift: editable fields updated in place, fixed fields reported and left alone", async () => {
   await streamsCreated();
-  await nats.jsm.consumers.add("AA_CORE_HOT", { durable_name: "normalize-hrv-durable", filter_subject: "athlete-ally.hrv.raw-received", ack_policy: AckPolicy.Explicit, max_deliver: 3 });
-  await nats.jsm.consumers.add("AA_CORE_HOT", { durable_name: "normalize-sleep-durable", filter_subject: "athlete-ally.sleep.raw-received", ack_policy: AckPolicy.Explicit, deliver_policy: DeliverPolicy.New });
+  await nats.jsm.consumers.add("AA_CORE_HOT", {
+    durable_name: "normalize-hrv-durable",
+    filter_subject: "athlete-ally.hrv.raw-received",
+    ack_policy: AckPolicy.Explicit,
+    max_deliver: 3,
+  });
+  await nats.jsm.consumers.add("AA_CORE_HOT", {
+    durable_name: "normalize-sleep-durable",
+    filter_subject: "athlete-ally.sleep.raw-received",
+    ack_policy: AckPolicy.Explicit,
+    deliver_policy: DeliverPolicy.New,
+  });
   const run = await consumers({ STREAM_NAME: "AA_CORE_HOT" });
   assert.equal(run.code, 1, run.out);
   assert.match(run.out, /max_deliver: 3 → 5/);
   assert.equal((await nats.jsm.consumers.info("AA_CORE_HOT", "normalize-hrv-durable")).config.max_deliver, 5);
   assert.match(run.out, /⛔ Consumer normalize-sleep-durable .*fixed at creation\n {3}deliver_policy: new → all/);
-  assert.equal((await nats.jsm.consumers.info("AA_CORE_HOT", "normalize-sleep-durable")).config.deliver_policy, DeliverPolicy.New);
+  assert.equal(
+    (await nats.jsm.consumers.info("AA_CORE_HOT", "normalize-sleep-durable")).config.deliver_policy,
+    DeliverPolicy.New,
+  );
 });
 
 test("create-consumers on a missing stream: exit 1 and the command that creates it", async () => {

@@ -6,7 +6,15 @@ import { linkTokenVerifier, mintLinkToken } from "@aa/oura";
 import { aaOps, showRun } from "./helpers/cli.js";
 import { startFakeOura, type FakeOura } from "./helpers/fake-oura.js";
 import { freePort } from "./helpers/nats.js";
-import { BROWSER_COOKIE, consent, finishLink, LINK_AUDIENCE, linkInBrowser, linkToken, startLink } from "./helpers/oura-link.js";
+import {
+  BROWSER_COOKIE,
+  consent,
+  finishLink,
+  LINK_AUDIENCE,
+  linkInBrowser,
+  linkToken,
+  startLink,
+} from "./helpers/oura-link.js";
 import { baseUrl, startService } from "./helpers/service.js";
 import { createStack, type Stack } from "./helpers/stack.js";
 import { waitFor } from "./helpers/wait.js";
@@ -19,7 +27,10 @@ describe("link tokens (@aa/oura, pure)", () => {
   test("a minted token carries the documented claims and verifies; other secrets, users and lifetimes do not", async () => {
     const token = await mintLinkToken(SECRET, "athlete-unit", 300);
     const claims = decodeJwt(token);
-    assert.deepEqual([claims.sub, claims.aud, (claims.exp ?? 0) - (claims.iat ?? 0)], ["athlete-unit", LINK_AUDIENCE, 300]);
+    assert.deepEqual(
+      [claims.sub, claims.aud, (claims.exp ?? 0) - (claims.iat ?? 0)],
+      ["athlete-unit", LINK_AUDIENCE, 300],
+    );
     const verified = await linkTokenVerifier(SECRET)(token);
     assert.ok(verified.ok);
     assert.deepEqual([verified.claims.userId, verified.claims.tokenId], ["athlete-unit", claims.jti]);
@@ -42,9 +53,13 @@ describe("Oura account linking is authenticated, browser-bound, never a silent r
     fake = await startFakeOura();
     stack = await createStack({ mode: "multi" });
     ouraEnv = {
-      OURA_CLIENT_ID: fake.clientId, OURA_CLIENT_SECRET: fake.clientSecret, OURA_TOKEN_ENCRYPTION_KEY: KEY,
-      OURA_REDIRECT_URI: `${stack.normalizeUrl}/auth/oura/callback`, OURA_API_BASE_URL: fake.url,
-      OURA_TOKEN_URL: `${fake.url}/oauth/token`, OURA_AUTHORIZE_URL: `${fake.url}/oauth/authorize`,
+      OURA_CLIENT_ID: fake.clientId,
+      OURA_CLIENT_SECRET: fake.clientSecret,
+      OURA_TOKEN_ENCRYPTION_KEY: KEY,
+      OURA_REDIRECT_URI: `${stack.normalizeUrl}/auth/oura/callback`,
+      OURA_API_BASE_URL: fake.url,
+      OURA_TOKEN_URL: `${fake.url}/oauth/token`,
+      OURA_AUTHORIZE_URL: `${fake.url}/oauth/authorize`,
     };
     await stack.startNormalize({ ...ouraEnv, OURA_LINK_TOKEN_SECRET: SECRET, OURA_LINK_RATE_LIMIT_MAX: "0" });
   });
@@ -53,11 +68,14 @@ describe("Oura account linking is authenticated, browser-bound, never a silent r
     await fake?.close();
   });
 
-  const count = async (table: string) => (await stack.db.pool.query(`SELECT count(*)::int AS n FROM ${table}`)).rows[0].n as number;
+  const count = async (table: string) =>
+    (await stack.db.pool.query(`SELECT count(*)::int AS n FROM ${table}`)).rows[0].n as number;
   const account = async (userId: string) =>
-    (await stack.db.pool.query("SELECT oura_user_id, access_token, updated_at FROM oura_accounts WHERE user_id = $1", [userId])).rows[0] as
-      | { oura_user_id: string; access_token: Buffer; updated_at: Date }
-      | undefined;
+    (
+      await stack.db.pool.query("SELECT oura_user_id, access_token, updated_at FROM oura_accounts WHERE user_id = $1", [
+        userId,
+      ])
+    ).rows[0] as { oura_user_id: string; access_token: Buffer; updated_at: Date } | undefined;
   const linkUrl = (query: string) => `${stack.normalizeUrl}/auth/oura/link?${query}`;
   const get = async (url: string, headers: Record<string, string> = {}) => {
     const reply = await fetch(url, { redirect: "manual", headers });
@@ -66,16 +84,44 @@ describe("Oura account linking is authenticated, browser-bound, never a silent r
 
   test("anonymous or forged callers get 401 naming the problem, and nothing is stored", async () => {
     const now = Math.floor(Date.now() / 1000);
-    const unsigned = new UnsecuredJWT({ aud: LINK_AUDIENCE, jti: "unsigned-jti-1" }).setSubject("victim").setIssuedAt().setExpirationTime("5m").encode();
+    const unsigned = new UnsecuredJWT({ aud: LINK_AUDIENCE, jti: "unsigned-jti-1" })
+      .setSubject("victim")
+      .setIssuedAt()
+      .setExpirationTime("5m")
+      .encode();
     const cases: [string, string, RegExp][] = [
-      ["the old userId parameter alone", "userId=victim", /link token is required.*userId parameter is no longer accepted/],
+      [
+        "the old userId parameter alone",
+        "userId=victim",
+        /link token is required.*userId parameter is no longer accepted/,
+      ],
       ["nothing", "", /link token is required/],
-      ["signed with another secret", `link_token=${await linkToken(`x${SECRET}`, "victim")}`, /Invalid link token: signature verification failed/],
-      ["another audience", `link_token=${await linkToken(SECRET, "victim", { aud: "athlete-ally:ingest" })}`, /Invalid link token: .*aud/],
-      ["expired", `link_token=${await linkToken(SECRET, "victim", { iat: now - 700, exp: now - 100 })}`, /Invalid link token: .*exp/],
-      ["valid for an hour", `link_token=${await linkToken(SECRET, "victim", { exp: now + 3_600 })}`, /Invalid link token: the token lives 3600 s; at most 600 s/],
+      [
+        "signed with another secret",
+        `link_token=${await linkToken(`x${SECRET}`, "victim")}`,
+        /Invalid link token: signature verification failed/,
+      ],
+      [
+        "another audience",
+        `link_token=${await linkToken(SECRET, "victim", { aud: "athlete-ally:ingest" })}`,
+        /Invalid link token: .*aud/,
+      ],
+      [
+        "expired",
+        `link_token=${await linkToken(SECRET, "victim", { iat: now - 700, exp: now - 100 })}`,
+        /Invalid link token: .*exp/,
+      ],
+      [
+        "valid for an hour",
+        `link_token=${await linkToken(SECRET, "victim", { exp: now + 3_600 })}`,
+        /Invalid link token: the token lives 3600 s; at most 600 s/,
+      ],
       ["alg none", `link_token=${unsigned}`, /Invalid link token/],
-      ["HS512 (algorithm pinned to HS256)", `link_token=${await linkToken(SECRET, "victim", {}, "HS512")}`, /Invalid link token: .*alg/],
+      [
+        "HS512 (algorithm pinned to HS256)",
+        `link_token=${await linkToken(SECRET, "victim", {}, "HS512")}`,
+        /Invalid link token: .*alg/,
+      ],
       ["no jti", `link_token=${await linkToken(SECRET, "victim", { jti: undefined })}`, /Invalid link token: .*jti/],
       ["not a JWT", "link_token=not-a-token", /Invalid link token/],
     ];
@@ -85,7 +131,11 @@ describe("Oura account linking is authenticated, browser-bound, never a silent r
       assert.match(String(reply.body.error), message, what);
       assert.equal(reply.headers.get("set-cookie"), null, `${what}: no cookie`);
     }
-    assert.deepEqual([await count("oura_link_states"), await count("oura_link_tokens_used")], [0, 0], "an anonymous call writes no row");
+    assert.deepEqual(
+      [await count("oura_link_states"), await count("oura_link_tokens_used")],
+      [0, 0],
+      "an anonymous call writes no row",
+    );
   });
 
   test("a link token links its own subject (a userId parameter is ignored) and starts one link only", async () => {
@@ -105,15 +155,24 @@ describe("Oura account linking is authenticated, browser-bound, never a silent r
     const started = await startLink(stack.normalizeUrl, await linkToken(SECRET, "athlete-cookie"));
     const attributes = started.setCookie.split(";").map((a) => a.trim());
     assert.equal(attributes[0]?.startsWith(`${BROWSER_COOKIE}=`), true);
-    assert.deepEqual(attributes.slice(1).sort(), ["HttpOnly", "Max-Age=600", "Path=/", "SameSite=Lax", "Secure"], "no Domain: __Host- rules");
+    assert.deepEqual(
+      attributes.slice(1).sort(),
+      ["HttpOnly", "Max-Age=600", "Path=/", "SameSite=Lax", "Secure"],
+      "no Domain: __Host- rules",
+    );
     const value = started.cookie.slice(BROWSER_COOKIE.length + 1);
     assert.ok(value.length >= 43, "at least 32 random bytes");
-    const stored = (await stack.db.pool.query("SELECT browser_hash FROM oura_link_states WHERE user_id = 'athlete-cookie'")).rows;
+    const stored = (
+      await stack.db.pool.query("SELECT browser_hash FROM oura_link_states WHERE user_id = 'athlete-cookie'")
+    ).rows;
     assert.deepEqual(stored, [{ browser_hash: sha256(value) }]);
 
     const done = await finishLink(await consent(fake, started.authorize, "oura-cookie"), started.cookie);
     assert.equal(done.status, 200, JSON.stringify(done.body));
-    assert.ok(done.setCookie.some((c) => c.startsWith(`${BROWSER_COOKIE}=;`) && c.includes("Max-Age=0")), "the callback clears the cookie");
+    assert.ok(
+      done.setCookie.some((c) => c.startsWith(`${BROWSER_COOKIE}=;`) && c.includes("Max-Age=0")),
+      "the callback clears the cookie",
+    );
   });
 
   test("a consent URL completed in another browser is refused (403), links nothing, and the state is burnt", async () => {
@@ -122,9 +181,16 @@ describe("Oura account linking is authenticated, browser-bound, never a silent r
     const victimCallback = await consent(fake, attacker.authorize, "oura-victim");
     const withoutCookie = await finishLink(victimCallback, undefined);
     assert.equal(withoutCookie.status, 403);
-    assert.match(String(withoutCookie.body.error), new RegExp(`started in another browser \\(cookie ${BROWSER_COOKIE} missing or different\\)`));
+    assert.match(
+      String(withoutCookie.body.error),
+      new RegExp(`started in another browser \\(cookie ${BROWSER_COOKIE} missing or different\\)`),
+    );
     assert.equal(await account("attacker"), undefined, "the victim's Oura account is not linked to the attacker");
-    assert.equal((await finishLink(victimCallback, attacker.cookie)).status, 400, "the state cannot be used again, even with the right cookie");
+    assert.equal(
+      (await finishLink(victimCallback, attacker.cookie)).status,
+      400,
+      "the state cannot be used again, even with the right cookie",
+    );
 
     const other = await startLink(stack.normalizeUrl, await linkToken(SECRET, "someone-else"));
     const second = await startLink(stack.normalizeUrl, await linkToken(SECRET, "attacker"));
@@ -140,7 +206,10 @@ describe("Oura account linking is authenticated, browser-bound, never a silent r
 
     const other = await linkInBrowser(stack.normalizeUrl, fake, SECRET, "athlete-relink", "oura-relink-b");
     assert.equal(other.status, 409);
-    assert.match(String(other.body.error), /already linked to a different Oura account; it must be unlinked before another one is linked/);
+    assert.match(
+      String(other.body.error),
+      /already linked to a different Oura account; it must be unlinked before another one is linked/,
+    );
     assert.deepEqual(await account("athlete-relink"), before, "row untouched");
 
     const same = await linkInBrowser(stack.normalizeUrl, fake, SECRET, "athlete-relink", "oura-relink-a");
@@ -156,7 +225,10 @@ describe("Oura account linking is authenticated, browser-bound, never a silent r
   });
 
   test("aa-ops oura link-token mints a token normalize accepts; without the secret it says what to set", async () => {
-    const minted = await aaOps(["oura", "link-token", "--user", "athlete-ops", "--link-url", `${stack.normalizeUrl}/auth/oura/link`], { OURA_LINK_TOKEN_SECRET: SECRET });
+    const minted = await aaOps(
+      ["oura", "link-token", "--user", "athlete-ops", "--link-url", `${stack.normalizeUrl}/auth/oura/link`],
+      { OURA_LINK_TOKEN_SECRET: SECRET },
+    );
     assert.equal(minted.code, 0, showRun(minted));
     const url = new URL(minted.stdout.trim());
     const started = await startLink(stack.normalizeUrl, url.searchParams.get("link_token") ?? "");
@@ -165,26 +237,46 @@ describe("Oura account linking is authenticated, browser-bound, never a silent r
 
     const noSecret = await aaOps(["oura", "link-token", "--user", "athlete-ops"]);
     assert.equal(noSecret.code, 2, showRun(noSecret));
-    assert.match(noSecret.stderr, /OURA_LINK_TOKEN_SECRET must be set \(at least 32 characters, the same value as normalize's\)/);
-    const tooLong = await aaOps(["oura", "link-token", "--user", "athlete-ops", "--expires-in", "1h"], { OURA_LINK_TOKEN_SECRET: SECRET });
+    assert.match(
+      noSecret.stderr,
+      /OURA_LINK_TOKEN_SECRET must be set \(at least 32 characters, the same value as normalize's\)/,
+    );
+    const tooLong = await aaOps(["oura", "link-token", "--user", "athlete-ops", "--expires-in", "1h"], {
+      OURA_LINK_TOKEN_SECRET: SECRET,
+    });
     assert.equal(tooLong.code, 2, showRun(tooLong));
   });
 
   test("/auth/oura/link and /auth/oura/callback share a per-address rate limit (429), anonymous calls included", async () => {
     const port = String(await freePort());
-    const limited = startService("normalize", { ...stack.env, ...ouraEnv, PORT: port, OURA_LINK_TOKEN_SECRET: SECRET, OURA_LINK_RATE_LIMIT_MAX: "3", TRUST_PROXY: "127.0.0.1" });
+    const limited = startService("normalize", {
+      ...stack.env,
+      ...ouraEnv,
+      PORT: port,
+      OURA_LINK_TOKEN_SECRET: SECRET,
+      OURA_LINK_RATE_LIMIT_MAX: "3",
+      TRUST_PROXY: "127.0.0.1",
+    });
     try {
       await limited.waitForLog("[normalize] Listening on");
       const url = baseUrl(port);
       const statuses = [];
-      for (const path of ["/auth/oura/link?userId=victim", "/auth/oura/callback?state=x", "/auth/oura/link", "/auth/oura/callback?state=x"]) {
+      for (const path of [
+        "/auth/oura/link?userId=victim",
+        "/auth/oura/callback?state=x",
+        "/auth/oura/link",
+        "/auth/oura/callback?state=x",
+      ]) {
         statuses.push((await fetch(`${url}${path}`, { redirect: "manual" })).status);
       }
       assert.deepEqual(statuses, [401, 400, 401, 429]);
       const refused = await fetch(`${url}/auth/oura/link`);
       assert.equal(refused.status, 429);
       assert.ok(Number(refused.headers.get("retry-after")) > 0, "Retry-After");
-      assert.match(((await refused.json()) as { message: string }).message, /Too many Oura link requests from this address: at most 3 per 60 s/);
+      assert.match(
+        ((await refused.json()) as { message: string }).message,
+        /Too many Oura link requests from this address: at most 3 per 60 s/,
+      );
       const elsewhere = await fetch(`${url}/auth/oura/link`, { headers: { "x-forwarded-for": "203.0.113.9" } });
       assert.equal(elsewhere.status, 401, "another client address (behind the trusted proxy) has its own budget");
       assert.equal((await fetch(`${url}/health`)).status === 429, false, "health is not limited");
@@ -198,14 +290,26 @@ describe("Oura account linking is authenticated, browser-bound, never a silent r
     const refusedStart = async (extra: Record<string, string>) => {
       const service = startService("normalize", { ...stack.env, ...ouraEnv, PORT: "0", ...extra });
       const listening = () => service.messages().some((m) => m.startsWith("[normalize] Listening on"));
-      await waitFor(() => service.process.exitCode !== null || listening(), { timeoutMs: 30_000, what: "normalize exits or listens" });
+      await waitFor(() => service.process.exitCode !== null || listening(), {
+        timeoutMs: 30_000,
+        what: "normalize exits or listens",
+      });
       await service.stop();
       assert.equal(service.process.exitCode, 1, `normalize should have refused to start:\n${service.lines.join("\n")}`);
       return service.lines.join("\n");
     };
-    assert.match(await refusedStart({}), /OURA_LINK_TOKEN_SECRET is required when Oura is enabled: \/auth\/oura\/link accepts only link tokens/);
-    assert.match(await refusedStart({ OURA_LINK_TOKEN_SECRET: "too-short" }), /OURA_LINK_TOKEN_SECRET must NOT have fewer than 32 characters, got \(hidden\)/);
-    const plainHttp = await refusedStart({ OURA_LINK_TOKEN_SECRET: SECRET, OURA_REDIRECT_URI: "http://normalize.example/auth/oura/callback" });
+    assert.match(
+      await refusedStart({}),
+      /OURA_LINK_TOKEN_SECRET is required when Oura is enabled: \/auth\/oura\/link accepts only link tokens/,
+    );
+    assert.match(
+      await refusedStart({ OURA_LINK_TOKEN_SECRET: "too-short" }),
+      /OURA_LINK_TOKEN_SECRET must NOT have fewer than 32 characters, got \(hidden\)/,
+    );
+    const plainHttp = await refusedStart({
+      OURA_LINK_TOKEN_SECRET: SECRET,
+      OURA_REDIRECT_URI: "http://normalize.example/auth/oura/callback",
+    });
     assert.match(plainHttp, /OURA_REDIRECT_URI must be https/);
   });
 });

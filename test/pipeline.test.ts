@@ -6,7 +6,10 @@ import { waitFor } from "./helpers/wait.js";
 type HrvRow = { user_id: string; date: string; rmssd: number; ln_rmssd: number; event_id: string; captured_at: Date };
 
 async function hrvRows(stack: Stack, userId: string): Promise<HrvRow[]> {
-  const result = await stack.db.pool.query<HrvRow>("SELECT user_id, to_char(date, 'YYYY-MM-DD') AS date, rmssd, ln_rmssd, event_id, captured_at FROM hrv_data WHERE user_id = $1", [userId]);
+  const result = await stack.db.pool.query<HrvRow>(
+    "SELECT user_id, to_char(date, 'YYYY-MM-DD') AS date, rmssd, ln_rmssd, event_id, captured_at FROM hrv_data WHERE user_id = $1",
+    [userId],
+  );
   return result.rows;
 }
 
@@ -17,7 +20,10 @@ for (const mode of ["multi", "single"] as const) {
     let stack: Stack;
     before(async () => {
       stack = await createStack({ mode });
-      await stack.startNormalize({ FEATURE_SERVICE_MANAGES_STREAMS: "false", FEATURE_SERVICE_MANAGES_CONSUMERS: "false" });
+      await stack.startNormalize({
+        FEATURE_SERVICE_MANAGES_STREAMS: "false",
+        FEATURE_SERVICE_MANAGES_CONSUMERS: "false",
+      });
       await stack.startIngest();
     });
     after(async () => stack.close());
@@ -28,7 +34,11 @@ for (const mode of ["multi", "single"] as const) {
       const candidates = mode === "multi" ? "AA_CORE_HOT, ATHLETE_ALLY_EVENTS" : "ATHLETE_ALLY_EVENTS";
       assert.ok(log.includes(`[normalize-service] Stream candidates: ${candidates}`));
       assert.ok(log.includes(`[normalize] Found existing HRV consumer on ${stream}: normalize-hrv-durable`));
-      assert.ok(log.includes("[normalize] HRV durable pull consumer bound: normalize-hrv-durable, subject: athlete-ally.hrv.raw-received"));
+      assert.ok(
+        log.includes(
+          "[normalize] HRV durable pull consumer bound: normalize-hrv-durable, subject: athlete-ally.hrv.raw-received",
+        ),
+      );
       assert.ok(log.includes("[normalize-hrv] DLQ subject prefix: dlq.normalize.hrv.raw-received"));
     });
 
@@ -48,13 +58,21 @@ for (const mode of ["multi", "single"] as const) {
 
     test("an HRV reading becomes a row with ln(rmssd), and metrics carry the runbook labels", async () => {
       const userId = `e2e-${mode}`;
-      const reply = await postJson(`${stack.ingestUrl}/ingest/hrv`, { userId, date: "2025-10-02", rmssd: 55, capturedAt: new Date().toISOString() });
+      const reply = await postJson(`${stack.ingestUrl}/ingest/hrv`, {
+        userId,
+        date: "2025-10-02",
+        rmssd: 55,
+        capturedAt: new Date().toISOString(),
+      });
       assert.equal(reply.status, 202);
       assert.equal(reply.body.status, "received");
       assert.equal(typeof reply.body.eventId, "string");
       assert.ok(!Number.isNaN(Date.parse(String(reply.body.timestamp))));
 
-      const [row] = await waitFor(async () => ((await hrvRows(stack, userId)).length > 0 ? hrvRows(stack, userId) : undefined), { what: "hrv_data row" });
+      const [row] = await waitFor(
+        async () => ((await hrvRows(stack, userId)).length > 0 ? hrvRows(stack, userId) : undefined),
+        { what: "hrv_data row" },
+      );
       assert.equal(row?.rmssd, 55);
       assert.ok(Math.abs((row?.ln_rmssd ?? 0) - 4.007) < 0.001, `ln_rmssd ${row?.ln_rmssd}`);
       assert.equal(row?.event_id, reply.body.eventId);
@@ -64,7 +82,13 @@ for (const mode of ["multi", "single"] as const) {
         // Counters are pre-set to 0: wait for the processed message, not for the series.
         return /^normalize_hrv_messages_total\{result="success"[^}]*\} 1$/m.test(text) ? text : undefined;
       });
-      assert.match(normalizeMetrics, new RegExp(`^normalize_hrv_messages_total\\{result="success",subject="athlete-ally.hrv.raw-received",stream="${stream}",durable="normalize-hrv-durable"\\} 1$`, "m"));
+      assert.match(
+        normalizeMetrics,
+        new RegExp(
+          `^normalize_hrv_messages_total\\{result="success",subject="athlete-ally.hrv.raw-received",stream="${stream}",durable="normalize-hrv-durable"\\} 1$`,
+          "m",
+        ),
+      );
       const ingestMetrics = await (await fetch(`${stack.ingestUrl}/metrics`)).text();
       assert.match(ingestMetrics, /^event_bus_events_published_total\{topic="hrv_raw_received",status="success"\} 1$/m);
       assert.match(ingestMetrics, /^event_bus_publish_duration_seconds_count\{topic="hrv_raw_received"\} 1$/m);
@@ -80,7 +104,10 @@ for (const mode of ["multi", "single"] as const) {
       assert.equal(second.body.eventId, `dup-${mode}-1`);
       assert.equal(second.body.duplicate, true);
       await waitFor(async () => (await hrvRows(stack, body.userId)).length === 1, { what: "dup row" });
-      await waitFor(async () => (await streamMessages(stack.jsm, stream, "athlete-ally.hrv.raw-received")) === before + 1, { what: "one raw message" });
+      await waitFor(
+        async () => (await streamMessages(stack.jsm, stream, "athlete-ally.hrv.raw-received")) === before + 1,
+        { what: "one raw message" },
+      );
       assert.equal((await hrvRows(stack, body.userId)).length, 1);
     });
 
@@ -90,7 +117,11 @@ for (const mode of ["multi", "single"] as const) {
       const second = await postJson(`${stack.ingestUrl}/ingest/hrv`, body, { "idempotency-key": `idem-${mode}` });
       assert.equal(first.body.eventId, `idem-${mode}`);
       assert.equal(second.body.duplicate, true);
-      const conflict = await postJson(`${stack.ingestUrl}/ingest/hrv`, { ...body, eventId: "other" }, { "idempotency-key": `idem-${mode}` });
+      const conflict = await postJson(
+        `${stack.ingestUrl}/ingest/hrv`,
+        { ...body, eventId: "other" },
+        { "idempotency-key": `idem-${mode}` },
+      );
       assert.equal(conflict.status, 400);
     });
 
@@ -114,7 +145,8 @@ for (const mode of ["multi", "single"] as const) {
         assert.equal(reply.status, 400, JSON.stringify(body));
         assert.equal(typeof reply.body.error, "string");
         const named = (reply.body.details as { field: string }[]).map((d) => d.field);
-        for (const field of fields) assert.ok(named.includes(field), `${JSON.stringify(body)} → ${JSON.stringify(reply.body)}`);
+        for (const field of fields)
+          assert.ok(named.includes(field), `${JSON.stringify(body)} → ${JSON.stringify(reply.body)}`);
       }
       const broken = await postJson(`${stack.ingestUrl}/ingest/hrv`, "{not json");
       assert.equal(broken.status, 400);
@@ -123,8 +155,15 @@ for (const mode of ["multi", "single"] as const) {
 
     test("a publish while no stream owns the subject (a handoff gap) is retried, not refused", async () => {
       const config = (await stack.jsm.streams.info(stream)).config;
-      await stack.jsm.streams.update(stream, { ...config, subjects: config.subjects.filter((s) => s !== "athlete-ally.>") });
-      const pending = postJson(`${stack.ingestUrl}/ingest/hrv`, { userId: `gap-${mode}`, date: "2025-10-06", rmssd: 44 });
+      await stack.jsm.streams.update(stream, {
+        ...config,
+        subjects: config.subjects.filter((s) => s !== "athlete-ally.>"),
+      });
+      const pending = postJson(`${stack.ingestUrl}/ingest/hrv`, {
+        userId: `gap-${mode}`,
+        date: "2025-10-06",
+        rmssd: 44,
+      });
       await new Promise((resolve) => setTimeout(resolve, 700));
       await stack.jsm.streams.update(stream, config);
       const reply = await pending;
@@ -134,10 +173,25 @@ for (const mode of ["multi", "single"] as const) {
 
     test("a late replay with an older capturedAt never overwrites the newer row", async () => {
       const userId = `replay-${mode}`;
-      await postJson(`${stack.ingestUrl}/ingest/hrv`, { userId, date: "2025-10-05", rmssd: 70, capturedAt: "2025-10-05T08:00:00Z" });
+      await postJson(`${stack.ingestUrl}/ingest/hrv`, {
+        userId,
+        date: "2025-10-05",
+        rmssd: 70,
+        capturedAt: "2025-10-05T08:00:00Z",
+      });
       await waitFor(async () => (await hrvRows(stack, userId))[0]?.rmssd === 70, { what: "first row" });
-      await postJson(`${stack.ingestUrl}/ingest/hrv`, { userId, date: "2025-10-05", rmssd: 30, capturedAt: "2025-10-05T07:00:00Z" });
-      const newer = await postJson(`${stack.ingestUrl}/ingest/hrv`, { userId, date: "2025-10-05", rmssd: 80, capturedAt: "2025-10-05T09:00:00Z" });
+      await postJson(`${stack.ingestUrl}/ingest/hrv`, {
+        userId,
+        date: "2025-10-05",
+        rmssd: 30,
+        capturedAt: "2025-10-05T07:00:00Z",
+      });
+      const newer = await postJson(`${stack.ingestUrl}/ingest/hrv`, {
+        userId,
+        date: "2025-10-05",
+        rmssd: 80,
+        capturedAt: "2025-10-05T09:00:00Z",
+      });
       await waitFor(async () => (await hrvRows(stack, userId))[0]?.rmssd === 80, { what: "newer row" });
       const rows = await hrvRows(stack, userId);
       assert.equal(rows.length, 1);

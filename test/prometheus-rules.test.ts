@@ -12,28 +12,47 @@ const CONFIG = join(ROOT, "deploy/prometheus/prometheus.yml");
 const TESTS_DIR = join(ROOT, "deploy/prometheus/tests");
 const DOC = join(ROOT, "docs/phase-3/ops/monitoring-queries.md");
 
-interface Rule { alert: string; expr: string; for?: string; labels?: Record<string, string>; annotations?: Record<string, string> }
-interface RuleTest { alert_rule_test?: { eval_time: string; alertname: string; exp_alerts?: unknown[] }[] }
+interface Rule {
+  alert: string;
+  expr: string;
+  for?: string;
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+}
+interface RuleTest {
+  alert_rule_test?: { eval_time: string; alertname: string; exp_alerts?: unknown[] }[];
+}
 
 /** Runs promtool; resolves with its exit code and combined output (never rejects on a non-zero exit). */
 function promtool(args: string[]): Promise<{ code: number; out: string }> {
   return new Promise((resolve, reject) => {
     execFile("promtool", args, { cwd: ROOT, timeout: 60_000 }, (error, stdout, stderr) => {
-      if (error && typeof error.code !== "number") return reject(new Error(`promtool ${args.join(" ")}: ${error.message} (install it: apt-get install prometheus)`));
+      if (error && typeof error.code !== "number")
+        return reject(
+          new Error(`promtool ${args.join(" ")}: ${error.message} (install it: apt-get install prometheus)`),
+        );
       resolve({ code: typeof error?.code === "number" ? error.code : 0, out: `${stdout}${stderr}` });
     });
   });
 }
 
 /** GitHub's heading anchor: lower case, punctuation dropped, spaces to dashes. */
-const slug = (heading: string) => heading.trim().toLowerCase().replace(/[^\p{L}\p{N} _-]/gu, "").replace(/ /g, "-");
+const slug = (heading: string) =>
+  heading
+    .trim()
+    .toLowerCase()
+    .replace(/[^\p{L}\p{N} _-]/gu, "")
+    .replace(/ /g, "-");
 
 describe("Prometheus alert rules", () => {
   let rules: Rule[];
   let testFiles: string[];
   before(async () => {
     rules = (parse(await readFile(RULES, "utf8")) as { groups: { rules: Rule[] }[] }).groups.flatMap((g) => g.rules);
-    testFiles = (await readdir(TESTS_DIR)).filter((f) => f.endsWith(".test.yml")).sort().map((f) => join(TESTS_DIR, f));
+    testFiles = (await readdir(TESTS_DIR))
+      .filter((f) => f.endsWith(".test.yml"))
+      .sort()
+      .map((f) => join(TESTS_DIR, f));
   });
 
   test("promtool check rules accepts the rules file", async () => {
@@ -66,11 +85,31 @@ describe("Prometheus alert rules", () => {
       const wrong = {
         rule_files: [RULES],
         evaluation_interval: "1m",
-        tests: [{
-          interval: "1m",
-          input_series: [{ series: 'up{job="ingest-service",instance="a:4101"}', values: "1x10" }, { series: 'up{job="normalize-service",instance="b:4102"}', values: "1x10" }],
-          alert_rule_test: [{ eval_time: "5m", alertname: "EventBusServiceDown", exp_alerts: [{ exp_labels: { severity: "critical", category: "availability", job: "ingest-service", instance: "a:4101" } }] }],
-        }],
+        tests: [
+          {
+            interval: "1m",
+            input_series: [
+              { series: 'up{job="ingest-service",instance="a:4101"}', values: "1x10" },
+              { series: 'up{job="normalize-service",instance="b:4102"}', values: "1x10" },
+            ],
+            alert_rule_test: [
+              {
+                eval_time: "5m",
+                alertname: "EventBusServiceDown",
+                exp_alerts: [
+                  {
+                    exp_labels: {
+                      severity: "critical",
+                      category: "availability",
+                      job: "ingest-service",
+                      instance: "a:4101",
+                    },
+                  },
+                ],
+              },
+            ],
+          },
+        ],
       };
       const file = join(dir, "wrong.test.yml");
       await writeFile(file, JSON.stringify(wrong));
@@ -87,7 +126,10 @@ describe("Prometheus alert rules", () => {
     for (const rule of rules) {
       assert.ok(rule.alert, `not an alerting rule: ${rule.expr}`);
       assert.ok(rule.annotations?.summary && rule.annotations.description, `${rule.alert}: summary and description`);
-      assert.ok(["critical", "warning"].includes(rule.labels?.severity ?? ""), `${rule.alert}: severity ${rule.labels?.severity}`);
+      assert.ok(
+        ["critical", "warning"].includes(rule.labels?.severity ?? ""),
+        `${rule.alert}: severity ${rule.labels?.severity}`,
+      );
       assert.match(rule.labels?.category ?? "", /^[a-z-]+$/, `${rule.alert}: category`);
       const [path, anchor] = (rule.annotations.runbook_url ?? "").split("#");
       // Absolute: prometheus.yml's runbook_base_url (a repository-relative link opens nowhere from a page).
@@ -98,13 +140,29 @@ describe("Prometheus alert rules", () => {
   });
 
   test("prometheus.yml: an absolute runbook_base_url, and each environment's jobs labelled apart", async () => {
-    const config = parse(await readFile(CONFIG, "utf8")) as { global: { external_labels: Record<string, string> }; scrape_configs: { job_name: string; relabel_configs: { target_label: string; replacement: string }[] }[] };
-    assert.match(config.global.external_labels.runbook_base_url ?? "", /^https:\/\/[^ ]+[^/]$/, "absolute, without a trailing slash");
-    assert.equal(config.global.external_labels.environment, undefined, "environment is a target label: one Prometheus may scrape both");
-    const labelled = config.scrape_configs.map((c) => Object.fromEntries(c.relabel_configs.map((r) => [r.target_label, r.replacement])));
+    const config = parse(await readFile(CONFIG, "utf8")) as {
+      global: { external_labels: Record<string, string> };
+      scrape_configs: { job_name: string; relabel_configs: { target_label: string; replacement: string }[] }[];
+    };
+    assert.match(
+      config.global.external_labels.runbook_base_url ?? "",
+      /^https:\/\/[^ ]+[^/]$/,
+      "absolute, without a trailing slash",
+    );
+    assert.equal(
+      config.global.external_labels.environment,
+      undefined,
+      "environment is a target label: one Prometheus may scrape both",
+    );
+    const labelled = config.scrape_configs.map((c) =>
+      Object.fromEntries(c.relabel_configs.map((r) => [r.target_label, r.replacement])),
+    );
     for (const environment of ["staging", "production"]) {
       for (const job of ["ingest-service", "normalize-service"]) {
-        assert.ok(labelled.some((l) => l.job === job && l.environment === environment && l.namespace === environment), `${job} in ${environment}`);
+        assert.ok(
+          labelled.some((l) => l.job === job && l.environment === environment && l.namespace === environment),
+          `${job} in ${environment}`,
+        );
       }
     }
   });
@@ -120,16 +178,27 @@ describe("Prometheus alert rules", () => {
   });
 
   test("a full NATS outage pages: the connection gauge and ingest without ready endpoints", () => {
-    const expr = (name: string) => rules.filter((r) => r.alert === name).map((r) => r.expr).join("\n");
+    const expr = (name: string) =>
+      rules
+        .filter((r) => r.alert === name)
+        .map((r) => r.expr)
+        .join("\n");
     assert.match(expr("EventBusNatsDisconnected"), /event_bus_nats_connected == 0/);
     assert.match(expr("IngestNoReadyEndpoints"), /event_bus_nats_connected\{job="ingest-service"\} == 1/);
   });
 
   test("the runbook's alerts exist, corrected as issue 7 says", () => {
-    const expr = (name: string) => rules.filter((r) => r.alert === name).map((r) => r.expr).join("\n");
+    const expr = (name: string) =>
+      rules
+        .filter((r) => r.alert === name)
+        .map((r) => r.expr)
+        .join("\n");
     assert.match(expr("EventBusDLQMessagesDetected"), /dlq_messages_total\[/);
     assert.doesNotMatch(expr("EventBusDLQMessagesDetected"), /reason=|result=/, "every route into the DLQ counts");
-    assert.match(expr("EventBusStreamFallbackDetected"), /event_bus_consumer_bound\{role="primary", stream="ATHLETE_ALLY_EVENTS"\}/);
+    assert.match(
+      expr("EventBusStreamFallbackDetected"),
+      /event_bus_consumer_bound\{role="primary", stream="ATHLETE_ALLY_EVENTS"\}/,
+    );
     assert.match(expr("EventBusConsumerDrainOnlyTooLong"), /role="drain_only"/);
     assert.equal(rules.find((r) => r.alert === "EventBusConsumerDrainOnlyTooLong")?.for, "10m");
     assert.match(expr("EventBusSchemaValidationFailuresHigh"), /result="schema_invalid"/);

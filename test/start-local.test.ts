@@ -46,7 +46,9 @@ function whyNotHidden(): string | false {
   const embedded = embeddedCandidate();
   if (embedded.missing !== undefined) return embedded.missing;
   // The cluster runs as postgres: it must reach the binaries and .data (not so in a clone under /root).
-  const reach = spawnSync("runuser", ["-u", "postgres", "--", join(embedded.dir, "postgres"), "--version"], { cwd: ROOT });
+  const reach = spawnSync("runuser", ["-u", "postgres", "--", join(embedded.dir, "postgres"), "--version"], {
+    cwd: ROOT,
+  });
   if (reach.status !== 0) return `the OS user postgres cannot run ${embedded.dir} (a private parent directory?)`;
   const allowed = spawnSync("unshare", ["--mount", "--net", "--pid", "--fork", "true"]).status === 0;
   return allowed ? false : "unshare --mount --net --pid is not allowed here";
@@ -118,11 +120,17 @@ describe("npm start without nats-server", () => {
 describe("npm run sql", () => {
   test("prints the rows aligned, as PostgreSQL writes the values, and errors without a stack", async () => {
     const env = { DATABASE_URL: await testDatabaseUrl() };
-    const sql = "SELECT 'a'::text AS name, DATE '2026-11-27' AS day, NULL::int AS none " +
+    const sql =
+      "SELECT 'a'::text AS name, DATE '2026-11-27' AS day, NULL::int AS none " +
       "UNION ALL SELECT 'bcd', '2026-01-02', 7";
     const rows = await runIn("npm", ["run", "--silent", "sql", "--", sql], env);
     assert.equal(rows.code, 0, showRun(rows));
-    const table = [" name | day        | none", "------+------------+------", " a    | 2026-11-27 |", " bcd  | 2026-01-02 | 7"];
+    const table = [
+      " name | day        | none",
+      "------+------------+------",
+      " a    | 2026-11-27 |",
+      " bcd  | 2026-01-02 | 7",
+    ];
     table.push("(2 rows)");
     assert.equal(rows.stdout, `${table.join("\n")}\n`);
     const bad = await runIn(process.execPath, ["scripts/sql.mjs", "SELEC 1"], env);

@@ -17,7 +17,10 @@ import { emptyJetStreamPerTest, streamNames, watchMutations } from "./helpers/op
 const nats = emptyJetStreamPerTest();
 const names = DEFAULT_TOPOLOGY_NAMES;
 
-async function applyRecorded(desired: Topology, dryRun: boolean): Promise<{ outcomes: ChangeOutcome[]; seen: ChangeOutcome[]; sent: string[] }> {
+async function applyRecorded(
+  desired: Topology,
+  dryRun: boolean,
+): Promise<{ outcomes: ChangeOutcome[]; seen: ChangeOutcome[]; sent: string[] }> {
   const watch = watchMutations(nats.nc);
   await nats.nc.flush();
   const seen: ChangeOutcome[] = [];
@@ -49,11 +52,17 @@ test("applyPlan dry run: every change would apply, each reported in plan order, 
 test("applyPlan: creates the topology; a second run sends nothing and recreates nothing", async () => {
   const desired = topologyFor("multi", names, 1);
   const first = await applyRecorded(desired, false);
-  assert.ok(first.outcomes.every((o) => o.result === "applied"), results(first.outcomes).join("\n"));
+  assert.ok(
+    first.outcomes.every((o) => o.result === "applied"),
+    results(first.outcomes).join("\n"),
+  );
   const created = (await nats.jsm.streams.info("AA_CORE_HOT")).created;
   const second = await applyRecorded(desired, false);
   assert.deepEqual(second.sent, []);
-  assert.ok(second.outcomes.every((o) => o.result === "unchanged"), results(second.outcomes).join("\n"));
+  assert.ok(
+    second.outcomes.every((o) => o.result === "unchanged"),
+    results(second.outcomes).join("\n"),
+  );
   assert.equal((await nats.jsm.streams.info("AA_CORE_HOT")).created, created);
 });
 

@@ -8,7 +8,13 @@ import { ConfigError, createHttpServer, createLogger, createMetricsRegistry, tra
 
 describe("tracing settings from the standard OTEL_* variables", () => {
   test("defaults: the service's own name, http/protobuf, no endpoint (so no SDK is started: nothing to pay)", () => {
-    const expected = { disabled: false, serviceName: "ingest-service", endpoint: undefined, exporter: "otlp", protocol: "http/protobuf" };
+    const expected = {
+      disabled: false,
+      serviceName: "ingest-service",
+      endpoint: undefined,
+      exporter: "otlp",
+      protocol: "http/protobuf",
+    };
     assert.deepEqual(tracingSettings({}, "ingest-service"), expected);
   });
 
@@ -20,28 +26,47 @@ describe("tracing settings from the standard OTEL_* variables", () => {
       OTEL_EXPORTER_OTLP_PROTOCOL: "grpc",
       OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: "http/json",
     };
-    const expected = { disabled: false, serviceName: "ingest-eu", endpoint: "http://tempo:4318/v1/traces", exporter: "otlp", protocol: "http/json" };
+    const expected = {
+      disabled: false,
+      serviceName: "ingest-eu",
+      endpoint: "http://tempo:4318/v1/traces",
+      exporter: "otlp",
+      protocol: "http/json",
+    };
     assert.deepEqual(tracingSettings(env, "ingest-service"), expected);
   });
 
   test("OTEL_SDK_DISABLED=true (any case) turns the SDK off; any other value leaves it on", () => {
     assert.equal(tracingSettings({ OTEL_SDK_DISABLED: "TRUE" }, "x").disabled, true);
     assert.equal(tracingSettings({ OTEL_SDK_DISABLED: "false" }, "x").disabled, false);
-    assert.equal(tracingSettings({ OTEL_SDK_DISABLED: "1" }, "x").disabled, false, "the specification counts only 'true'");
+    assert.equal(
+      tracingSettings({ OTEL_SDK_DISABLED: "1" }, "x").disabled,
+      false,
+      "the specification counts only 'true'",
+    );
   });
 
   test("OTEL_TRACES_EXPORTER=none exports nothing even with an endpoint", () => {
-    const settings = tracingSettings({ OTEL_TRACES_EXPORTER: "none", OTEL_EXPORTER_OTLP_ENDPOINT: "http://collector:4318" }, "x");
+    const settings = tracingSettings(
+      { OTEL_TRACES_EXPORTER: "none", OTEL_EXPORTER_OTLP_ENDPOINT: "http://collector:4318" },
+      "x",
+    );
     assert.deepEqual([settings.exporter, settings.endpoint], ["none", undefined]);
   });
 
   test("grpc or an unknown exporter is a startup error naming the variable and the value, every problem at once", () => {
-    assert.throws(() => tracingSettings({ OTEL_EXPORTER_OTLP_PROTOCOL: "grpc", OTEL_TRACES_EXPORTER: "zipkin" }, "x"), (error: Error) => {
-      assert.ok(error instanceof ConfigError);
-      assert.match(error.message, /OTEL_EXPORTER_OTLP_PROTOCOL must be one of http\/protobuf, http\/json \(grpc is not built in\), got "grpc"/);
-      assert.match(error.message, /OTEL_TRACES_EXPORTER must be otlp or none, got "zipkin"/);
-      return true;
-    });
+    assert.throws(
+      () => tracingSettings({ OTEL_EXPORTER_OTLP_PROTOCOL: "grpc", OTEL_TRACES_EXPORTER: "zipkin" }, "x"),
+      (error: Error) => {
+        assert.ok(error instanceof ConfigError);
+        assert.match(
+          error.message,
+          /OTEL_EXPORTER_OTLP_PROTOCOL must be one of http\/protobuf, http\/json \(grpc is not built in\), got "grpc"/,
+        );
+        assert.match(error.message, /OTEL_TRACES_EXPORTER must be otlp or none, got "zipkin"/);
+        return true;
+      },
+    );
   });
 });
 
@@ -75,15 +100,32 @@ describe("HTTP server span and log lines (service-kit, in process, SDK registere
     const [traceId, callerSpanId] = [randomBytes(16).toString("hex"), randomBytes(8).toString("hex")];
     // Over a real socket, with a body in several chunks: the handler must still run in the request's context.
     const url = await app.listen({ port: 0, host: "127.0.0.1" });
-    const response = await fetch(`${url}/things/user-42?code=secret`, { method: "POST", headers: { traceparent: `00-${traceId}-${callerSpanId}-01`, "content-type": "application/json" }, body: JSON.stringify({ userId: "user-42", filler: "x".repeat(200_000) }) });
+    const response = await fetch(`${url}/things/user-42?code=secret`, {
+      method: "POST",
+      headers: { traceparent: `00-${traceId}-${callerSpanId}-01`, "content-type": "application/json" },
+      body: JSON.stringify({ userId: "user-42", filler: "x".repeat(200_000) }),
+    });
     assert.equal(response.status, 200);
     await response.arrayBuffer();
     const [span] = exporter.getFinishedSpans();
     assert.ok(span);
-    assert.deepEqual([span.name, span.kind, span.spanContext().traceId, span.parentSpanContext?.spanId], ["POST /things/:id", SpanKind.SERVER, traceId, callerSpanId]);
-    assert.deepEqual(span.attributes, { "http.request.method": "POST", "url.scheme": "http", "network.protocol.version": "1.1", "http.route": "/things/:id", "http.response.status_code": 200 });
+    assert.deepEqual(
+      [span.name, span.kind, span.spanContext().traceId, span.parentSpanContext?.spanId],
+      ["POST /things/:id", SpanKind.SERVER, traceId, callerSpanId],
+    );
+    assert.deepEqual(span.attributes, {
+      "http.request.method": "POST",
+      "url.scheme": "http",
+      "network.protocol.version": "1.1",
+      "http.route": "/things/:id",
+      "http.response.status_code": 200,
+    });
     const handled = records().find((r) => r.msg === "handled a thing");
-    assert.deepEqual([handled?.trace_id, handled?.span_id], [traceId, span.spanContext().spanId], "the log line written after the body was parsed carries the request's ids");
+    assert.deepEqual(
+      [handled?.trace_id, handled?.span_id],
+      [traceId, span.spanContext().spanId],
+      "the log line written after the body was parsed carries the request's ids",
+    );
     await app.close();
   });
 

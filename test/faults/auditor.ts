@@ -34,7 +34,8 @@ export async function quiesce(jsm: JetStreamManager, timeoutMs = 240_000): Promi
     async () => {
       let busy = 0;
       for await (const stream of jsm.streams.list()) {
-        for await (const consumer of jsm.consumers.list(stream.config.name)) busy += consumer.num_pending + consumer.num_ack_pending;
+        for await (const consumer of jsm.consumers.list(stream.config.name))
+          busy += consumer.num_pending + consumer.num_ack_pending;
       }
       if (busy > 0) quietOnce = false;
       else if (quietOnce) return true;
@@ -69,10 +70,19 @@ export async function dlqEntries(jsm: JetStreamManager, stream = "AA_DLQ"): Prom
 }
 
 /** Quiesces, then compares the ledger with hrv_data and the DLQ. */
-export async function audit(o: { scenario: string; ledger: Ledger; jsm: JetStreamManager; pool: pg.Pool; faultEndedAt: number; poisonIds?: readonly string[] }): Promise<AuditReport> {
+export async function audit(o: {
+  scenario: string;
+  ledger: Ledger;
+  jsm: JetStreamManager;
+  pool: pg.Pool;
+  faultEndedAt: number;
+  poisonIds?: readonly string[];
+}): Promise<AuditReport> {
   await quiesce(o.jsm);
   const recoverySeconds = Math.max(0, (Date.now() - o.faultEndedAt) / 1000);
-  const rows = await o.pool.query<{ event_id: string; n: string }>("SELECT event_id, count(*) AS n FROM hrv_data GROUP BY event_id");
+  const rows = await o.pool.query<{ event_id: string; n: string }>(
+    "SELECT event_id, count(*) AS n FROM hrv_data GROUP BY event_id",
+  );
   const stored = new Map(rows.rows.map((r) => [r.event_id, Number(r.n)]));
   const dlq = await dlqEntries(o.jsm);
   const entries = [...o.ledger.entries.values()];
@@ -96,7 +106,19 @@ export async function audit(o: { scenario: string; ledger: Ledger; jsm: JetStrea
   return report;
 }
 
-const COLUMNS = ["scenario", "accepted", "unknown", "stored", "inDlq", "lost", "unexpected", "both", "duplicates", "transientDlq", "recoverySeconds"] as const;
+const COLUMNS = [
+  "scenario",
+  "accepted",
+  "unknown",
+  "stored",
+  "inDlq",
+  "lost",
+  "unexpected",
+  "both",
+  "duplicates",
+  "transientDlq",
+  "recoverySeconds",
+] as const;
 
 export function formatRow(r: AuditReport): string {
   return COLUMNS.map((c, i) => String(r[c]).padEnd(i === 0 ? 44 : 10)).join(" ");

@@ -21,27 +21,55 @@ test("3-node cluster, R3 streams: the HRV stream leader is SIGKILLed under load 
   try {
     const plan = planTopology(await readTopology(jsm), topologyFor("multi", DEFAULT_TOPOLOGY_NAMES, 3));
     assert.deepEqual(unfinished(await applyPlan(jsm, plan)), [], "the R3 topology must apply completely");
-    const env = { NATS_URL: cluster.url, EVENT_STREAM_MODE: "multi", DATABASE_URL: db.url, DATABASE_SCHEMA: db.schema, HOST: "127.0.0.1", RETRY_BUDGET_MS: "60000" };
+    const env = {
+      NATS_URL: cluster.url,
+      EVENT_STREAM_MODE: "multi",
+      DATABASE_URL: db.url,
+      DATABASE_SCHEMA: db.schema,
+      HOST: "127.0.0.1",
+      RETRY_BUDGET_MS: "60000",
+    };
     const [normalizePort, ingestPort] = [String(await freePort()), String(await freePort())];
-    services.push(startService("normalize", { ...env, PORT: normalizePort }), startService("ingest", { ...env, PORT: ingestPort }));
+    services.push(
+      startService("normalize", { ...env, PORT: normalizePort }),
+      startService("ingest", { ...env, PORT: ingestPort }),
+    );
     await Promise.all(services.map((s) => s.waitForLog("Listening on", 30_000)));
 
-    const driver = startLedgerLoad({ url: baseUrl(ingestPort), prefix: "leader-kill", ratePerSecond: 80, maxSeconds: 20, maxAttempts: 80, retryDelayMs: 1_000 });
+    const driver = startLedgerLoad({
+      url: baseUrl(ingestPort),
+      prefix: "leader-kill",
+      ratePerSecond: 80,
+      maxSeconds: 20,
+      maxAttempts: 80,
+      retryDelayMs: 1_000,
+    });
     await sleep(3_000);
     const stream = await jsm.streams.find("athlete-ally.hrv.raw-received");
     const leader = (await jsm.streams.info(stream)).cluster?.leader;
     const node = cluster.nodes.find((n) => n.name === leader);
     if (!node) throw new Error(`no leader for ${stream}: ${String(leader)}`);
     await node.kill();
-    await waitFor(async () => {
-      const now = (await jsm.streams.info(stream)).cluster?.leader;
-      return now !== undefined && now !== leader;
-    }, { timeoutMs: 30_000, what: "a new stream leader" });
+    await waitFor(
+      async () => {
+        const now = (await jsm.streams.info(stream)).cluster?.leader;
+        return now !== undefined && now !== leader;
+      },
+      { timeoutMs: 30_000, what: "a new stream leader" },
+    );
     await sleep(5_000);
     await node.start();
     const faultEndedAt = Date.now();
     const ledger = await driver.finish();
-    assertClean(await audit({ scenario: `R3 cluster: stream leader ${leader} SIGKILL`, ledger, jsm, pool: db.pool, faultEndedAt }));
+    assertClean(
+      await audit({
+        scenario: `R3 cluster: stream leader ${leader} SIGKILL`,
+        ledger,
+        jsm,
+        pool: db.pool,
+        faultEndedAt,
+      }),
+    );
   } finally {
     await Promise.all(services.map((s) => s.stop()));
     await nc.close();

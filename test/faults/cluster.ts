@@ -29,7 +29,10 @@ export async function startCluster(): Promise<PrivateCluster> {
   const nodes = ports.map((p, i): ClusterNode => {
     const name = `n${i + 1}`;
     const config = join(dir, `${name}.conf`);
-    const routes = ports.filter((_, j) => j !== i).map((o) => `"nats-route://127.0.0.1:${o.route}"`).join(", ");
+    const routes = ports
+      .filter((_, j) => j !== i)
+      .map((o) => `"nats-route://127.0.0.1:${o.route}"`)
+      .join(", ");
     const text = `server_name: ${name}\nlisten: 127.0.0.1:${p.client}\njetstream { store_dir: "${join(dir, name)}" }\ncluster { name: aa, listen: 127.0.0.1:${p.route}, routes: [${routes}] }\n`;
     const node: ClusterNode = {
       name,

@@ -8,10 +8,25 @@ import { assertServicesAlive, faultStack, finishAndAudit, publishPoison, setAckW
 
 // The slow fault scenarios, run by `npm run test:faults` (not by `npm test`).
 const load = (stack: Stack, prefix: string, extra: Partial<LedgerLoadOptions> = {}) =>
-  startLedgerLoad({ url: stack.ingestUrl, prefix, ratePerSecond: 80, maxSeconds: 20, maxAttempts: 80, retryDelayMs: 1_500, ...extra });
+  startLedgerLoad({
+    url: stack.ingestUrl,
+    prefix,
+    ratePerSecond: 80,
+    maxSeconds: 20,
+    maxAttempts: 80,
+    retryDelayMs: 1_500,
+    ...extra,
+  });
 
 /** Drives load through `proxy`, applies `mode` for `holdMs`, restores it, and audits the run. */
-async function holdProxyFault(stack: Stack, proxy: FaultProxy, mode: FaultMode, holdMs: number, prefix: string, scenario: string): Promise<void> {
+async function holdProxyFault(
+  stack: Stack,
+  proxy: FaultProxy,
+  mode: FaultMode,
+  holdMs: number,
+  prefix: string,
+  scenario: string,
+): Promise<void> {
   const driver = load(stack, prefix, { maxSeconds: 15 });
   await sleep(2_000);
   proxy.set(mode);
@@ -116,7 +131,10 @@ describe("faults: outages and network faults under load", { concurrency: false }
       await sleep(8_000);
       await applyTopology(stack.jsm, "multi");
       const faultEndedAt = Date.now();
-      await waitFor(async () => (await stack.jsm.streams.info("AA_DLQ")).state.messages >= poisonIds.length, { timeoutMs: 120_000, what: "poison in the recreated DLQ" });
+      await waitFor(async () => (await stack.jsm.streams.info("AA_DLQ")).state.messages >= poisonIds.length, {
+        timeoutMs: 120_000,
+        what: "poison in the recreated DLQ",
+      });
       await finishAndAudit(stack, driver, "DLQ stream missing while poison arrives", { poisonIds, faultEndedAt });
     } finally {
       await stack.close();

@@ -9,7 +9,11 @@ export interface CliRun {
 
 /** Runs the built `aa-ops` as an operator would, with a clean env: PATH, HOME and `env` only. */
 export function aaOps(args: readonly string[], env: Record<string, string> = {}): Promise<CliRun> {
-  return runProcess(process.execPath, [`${ROOT}/tools/ops/dist/cli.js`, ...args], { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", ...env });
+  return runProcess(process.execPath, [`${ROOT}/tools/ops/dist/cli.js`, ...args], {
+    PATH: process.env.PATH ?? "",
+    HOME: process.env.HOME ?? "",
+    ...env,
+  });
 }
 
 /** Runs `command` in the repository with exactly `env`, collecting its output and exit code. */
@@ -24,4 +28,5 @@ export async function runProcess(command: string, args: readonly string[], env: 
 }
 
 /** A run for an assertion message. */
-export const showRun = (run: CliRun): string => `exit ${run.code}\n--- stdout\n${run.stdout}\n--- stderr\n${run.stderr}`;
+export const showRun = (run: CliRun): string =>
+  `exit ${run.code}\n--- stdout\n${run.stdout}\n--- stderr\n${run.stderr}`;

@@ -10,7 +10,10 @@ import { ROOT } from "./ops-scripts.js";
  * acts while it runs, such as killing the broker mid-replay. `aaOps` in ./cli.js waits instead.
  */
 export function startAaOps(natsUrl: string, args: readonly string[]): { child: ChildProcess; done: Promise<CliRun> } {
-  const child = spawn(process.execPath, [`${ROOT}/tools/ops/dist/cli.js`, ...args], { cwd: ROOT, env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", NATS_URL: natsUrl } });
+  const child = spawn(process.execPath, [`${ROOT}/tools/ops/dist/cli.js`, ...args], {
+    cwd: ROOT,
+    env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", NATS_URL: natsUrl },
+  });
   let stdout = "";
   let stderr = "";
   child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
@@ -46,7 +49,9 @@ export async function seedDlq(js: JetStreamClient, entry: SeedEntry): Promise<nu
   h.set(DlqHeaders.failedAt, now);
   h.set(DlqHeaders.originalPublishedAt, now);
   h.set(DlqHeaders.service, "test");
-  const subject = entry.dlqSubject ?? `dlq.test.${entry.originalSubject.replace(/^athlete-ally\./, "")}.${entry.reason.replaceAll("_", "-")}`;
+  const subject =
+    entry.dlqSubject ??
+    `dlq.test.${entry.originalSubject.replace(/^athlete-ally\./, "")}.${entry.reason.replaceAll("_", "-")}`;
   return (await js.publish(subject, JSON.stringify(entry.payload), { headers: h })).seq;
 }
 

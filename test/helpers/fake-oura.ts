@@ -14,7 +14,13 @@ export interface FakeOura {
   clientId: string;
   clientSecret: string;
   /** Every request, in order. */
-  requests: { method: string; path: string; at: number; headers: IncomingMessage["headers"]; form?: Record<string, string> }[];
+  requests: {
+    method: string;
+    path: string;
+    at: number;
+    headers: IncomingMessage["headers"];
+    form?: Record<string, string>;
+  }[];
   /** Sleep documents by id (`SleepModel` fields). */
   sleep: Map<string, Record<string, unknown>>;
   /** Subscriptions as Oura stores them. */
@@ -75,14 +81,26 @@ export async function startFakeOura(): Promise<FakeOura> {
     access.set(pair.accessToken, ouraUserId);
     refresh.set(pair.refreshToken, ouraUserId);
     fake.issued.push(pair);
-    return { access_token: pair.accessToken, refresh_token: pair.refreshToken, expires_in: 86_400, token_type: "bearer", scope: "personal daily" };
+    return {
+      access_token: pair.accessToken,
+      refresh_token: pair.refreshToken,
+      expires_in: 86_400,
+      token_type: "bearer",
+      scope: "personal daily",
+    };
   };
 
   function authorize(url: URL, res: ServerResponse) {
     const p = url.searchParams;
-    if (p.get("client_id") !== fake.clientId || p.get("response_type") !== "code") return json(res, 400, { error: "invalid_request" });
+    if (p.get("client_id") !== fake.clientId || p.get("response_type") !== "code")
+      return json(res, 400, { error: "invalid_request" });
     const code = token("code");
-    codes.set(code, { ouraUserId: fake.nextOuraUserId, challenge: p.get("code_challenge") ?? "", method: p.get("code_challenge_method") ?? "", redirectUri: p.get("redirect_uri") ?? "" });
+    codes.set(code, {
+      ouraUserId: fake.nextOuraUserId,
+      challenge: p.get("code_challenge") ?? "",
+      method: p.get("code_challenge_method") ?? "",
+      redirectUri: p.get("redirect_uri") ?? "",
+    });
     const back = new URL(p.get("redirect_uri") ?? "");
     back.searchParams.set("code", code);
     back.searchParams.set("state", p.get("state") ?? "");
@@ -91,12 +109,14 @@ export async function startFakeOura(): Promise<FakeOura> {
   }
 
   function tokenGrant(form: Record<string, string>, res: ServerResponse) {
-    if (form.client_id !== fake.clientId || form.client_secret !== fake.clientSecret) return json(res, 401, { error: "invalid_client" });
+    if (form.client_id !== fake.clientId || form.client_secret !== fake.clientSecret)
+      return json(res, 401, { error: "invalid_client" });
     if (form.grant_type === "authorization_code") {
       const grant = codes.get(form.code ?? "");
       codes.delete(form.code ?? "");
       const pkceOk = grant?.method === "S256" && s256(form.code_verifier ?? "") === grant.challenge;
-      if (!grant || !pkceOk || grant.redirectUri !== form.redirect_uri) return json(res, 400, { error: "invalid_grant" });
+      if (!grant || !pkceOk || grant.redirectUri !== form.redirect_uri)
+        return json(res, 400, { error: "invalid_grant" });
       return json(res, 200, issue(grant.ouraUserId, "authorization_code"));
     }
     const owner = refresh.get(form.refresh_token ?? "");
@@ -114,7 +134,8 @@ export async function startFakeOura(): Promise<FakeOura> {
   }
 
   async function subscriptions(req: IncomingMessage, path: string, body: string, res: ServerResponse) {
-    if (req.headers["x-client-id"] !== fake.clientId || req.headers["x-client-secret"] !== fake.clientSecret) return json(res, 403, { detail: "Forbidden" });
+    if (req.headers["x-client-id"] !== fake.clientId || req.headers["x-client-secret"] !== fake.clientSecret)
+      return json(res, 403, { detail: "Forbidden" });
     const inDays = (d: number) => new Date(Date.now() + d * 86_400_000).toISOString();
     if (req.method === "GET") return json(res, 200, [...fake.subscriptions.values()]);
     if (req.method === "PUT") {
@@ -128,9 +149,18 @@ export async function startFakeOura(): Promise<FakeOura> {
     const handshake = new URL(request.callback_url ?? "");
     handshake.searchParams.set("verification_token", request.verification_token ?? "");
     handshake.searchParams.set("challenge", challenge);
-    const answer = await fetch(handshake).then(async (r) => (r.ok ? ((await r.json()) as { challenge?: string }) : undefined), () => undefined);
+    const answer = await fetch(handshake).then(
+      async (r) => (r.ok ? ((await r.json()) as { challenge?: string }) : undefined),
+      () => undefined,
+    );
     if (answer?.challenge !== challenge) return json(res, 422, { detail: "callback verification failed" });
-    const sub = { id: token("sub"), callback_url: request.callback_url, event_type: request.event_type, data_type: request.data_type, expiration_time: inDays(30) };
+    const sub = {
+      id: token("sub"),
+      callback_url: request.callback_url,
+      event_type: request.event_type,
+      data_type: request.data_type,
+      expiration_time: inDays(30),
+    };
     fake.subscriptions.set(sub.id, sub);
     return json(res, 201, sub);
   }
@@ -138,8 +168,16 @@ export async function startFakeOura(): Promise<FakeOura> {
   async function route(req: IncomingMessage, res: ServerResponse) {
     const url = new URL(req.url ?? "/", "http://fake");
     const body = await readBody(req);
-    const form = req.headers["content-type"]?.startsWith("application/x-www-form-urlencoded") ? Object.fromEntries(new URLSearchParams(body)) : undefined;
-    fake.requests.push({ method: req.method ?? "", path: url.pathname, at: Date.now(), headers: req.headers, ...(form ? { form } : {}) });
+    const form = req.headers["content-type"]?.startsWith("application/x-www-form-urlencoded")
+      ? Object.fromEntries(new URLSearchParams(body))
+      : undefined;
+    fake.requests.push({
+      method: req.method ?? "",
+      path: url.pathname,
+      at: Date.now(),
+      headers: req.headers,
+      ...(form ? { form } : {}),
+    });
     const queued = scripted.get(url.pathname)?.shift();
     if (queued) return json(res, queued.status, queued.body ?? {}, queued.headers);
     if (url.pathname === "/oauth/authorize") return authorize(url, res);
@@ -149,7 +187,9 @@ export async function startFakeOura(): Promise<FakeOura> {
     return json(res, 404, { detail: "Not found" });
   }
 
-  const server: Server = createServer((req, res) => void route(req, res).catch((error: unknown) => json(res, 500, { detail: String(error) })));
+  const server: Server = createServer(
+    (req, res) => void route(req, res).catch((error: unknown) => json(res, 500, { detail: String(error) })),
+  );
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   fake.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   return fake;

@@ -36,9 +36,17 @@ async function api<T>(url: string): Promise<T> {
   return body.data;
 }
 
-function configText(targets: Record<string, string>, ruleFiles: string[], externalLabels: Record<string, string>): string {
-  const scrapes = Object.entries(targets).map(([job, target]) => `  - job_name: ${job}\n    static_configs:\n      - targets: ["${target}"]`);
-  const labels = Object.entries(externalLabels).map(([name, value]) => `\n    ${name}: ${JSON.stringify(value)}`).join("");
+function configText(
+  targets: Record<string, string>,
+  ruleFiles: string[],
+  externalLabels: Record<string, string>,
+): string {
+  const scrapes = Object.entries(targets).map(
+    ([job, target]) => `  - job_name: ${job}\n    static_configs:\n      - targets: ["${target}"]`,
+  );
+  const labels = Object.entries(externalLabels)
+    .map(([name, value]) => `\n    ${name}: ${JSON.stringify(value)}`)
+    .join("");
   return [
     `global:\n  scrape_interval: 1s\n  scrape_timeout: 900ms\n  evaluation_interval: 1s${labels ? `\n  external_labels:${labels}` : ""}`,
     `rule_files:\n${ruleFiles.map((file) => `  - ${JSON.stringify(file)}`).join("\n")}`,
@@ -51,16 +59,27 @@ function configText(targets: Record<string, string>, ruleFiles: string[], extern
  * every second and evaluating `ruleFiles` every second, with its storage in a temporary
  * directory that `stop()` removes.
  */
-export async function startRulesPrometheus(options: { targets: Record<string, string>; ruleFiles: string[]; externalLabels?: Record<string, string> }): Promise<RulesPrometheus> {
+export async function startRulesPrometheus(options: {
+  targets: Record<string, string>;
+  ruleFiles: string[];
+  externalLabels?: Record<string, string>;
+}): Promise<RulesPrometheus> {
   const dir = await mkdtemp(join(tmpdir(), "aa-prom-rules-"));
   const port = await freePort();
-  await writeFile(join(dir, "prometheus.yml"), `${configText(options.targets, options.ruleFiles, options.externalLabels ?? {})}\n`);
-  const child: ChildProcess = spawn(PROMETHEUS_BIN, [
-    `--config.file=${join(dir, "prometheus.yml")}`,
-    `--storage.tsdb.path=${join(dir, "data")}`,
-    `--web.listen-address=127.0.0.1:${port}`,
-    "--log.level=warn",
-  ], { stdio: ["ignore", "pipe", "pipe"] });
+  await writeFile(
+    join(dir, "prometheus.yml"),
+    `${configText(options.targets, options.ruleFiles, options.externalLabels ?? {})}\n`,
+  );
+  const child: ChildProcess = spawn(
+    PROMETHEUS_BIN,
+    [
+      `--config.file=${join(dir, "prometheus.yml")}`,
+      `--storage.tsdb.path=${join(dir, "data")}`,
+      `--web.listen-address=127.0.0.1:${port}`,
+      "--log.level=warn",
+    ],
+    { stdio: ["ignore", "pipe", "pipe"] },
+  );
   let output = "";
   child.stdout?.on("data", (chunk: Buffer) => (output += chunk.toString()));
   child.stderr?.on("data", (chunk: Buffer) => (output += chunk.toString()));
@@ -74,10 +93,13 @@ export async function startRulesPrometheus(options: { targets: Record<string, st
     await rm(dir, { recursive: true, force: true });
   };
   try {
-    await waitFor(async () => {
-      if (child.exitCode !== null) throw new Error(`prometheus exited with ${child.exitCode}:\n${output}`);
-      return (await fetch(`${url}/-/ready`, { signal: AbortSignal.timeout(1_000) })).ok;
-    }, { timeoutMs: 20_000, what: `prometheus on ${url}` });
+    await waitFor(
+      async () => {
+        if (child.exitCode !== null) throw new Error(`prometheus exited with ${child.exitCode}:\n${output}`);
+        return (await fetch(`${url}/-/ready`, { signal: AbortSignal.timeout(1_000) })).ok;
+      },
+      { timeoutMs: 20_000, what: `prometheus on ${url}` },
+    );
   } catch (error) {
     await stop();
     throw error;
@@ -85,7 +107,8 @@ export async function startRulesPrometheus(options: { targets: Record<string, st
   return {
     url,
     log: () => output,
-    query: async (expr) => (await api<{ result: PromSample[] }>(`${url}/api/v1/query?query=${encodeURIComponent(expr)}`)).result,
+    query: async (expr) =>
+      (await api<{ result: PromSample[] }>(`${url}/api/v1/query?query=${encodeURIComponent(expr)}`)).result,
     alerts: async () => (await api<{ alerts: PromAlert[] }>(`${url}/api/v1/alerts`)).alerts,
     stop,
   };

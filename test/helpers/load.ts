@@ -15,7 +15,12 @@ export interface LoadDriver {
  * Posts HRV readings at a steady rate, each with a unique event id (one row per event:
  * userId = eventId), bounded in time. Network errors count as status 0.
  */
-export function startLoad(options: { url: string; ratePerSecond: number; prefix: string; maxSeconds: number }): LoadDriver {
+export function startLoad(options: {
+  url: string;
+  ratePerSecond: number;
+  prefix: string;
+  maxSeconds: number;
+}): LoadDriver {
   const results: LoadResult[] = [];
   const inFlight = new Set<Promise<void>>();
   const tickMs = 20;

@@ -9,7 +9,11 @@ import { nkeys } from "@nats-io/nats-core";
 const run = promisify(execFile);
 
 /** A temporary directory for keys and certificates, removed by `remove()`. */
-export async function secretsDir(): Promise<{ dir: string; write(name: string, content: string | Uint8Array): Promise<string>; remove(): Promise<void> }> {
+export async function secretsDir(): Promise<{
+  dir: string;
+  write(name: string, content: string | Uint8Array): Promise<string>;
+  remove(): Promise<void>;
+}> {
   const dir = await mkdtemp(join(tmpdir(), "aa-natssec-"));
   return {
     dir,
@@ -46,7 +50,23 @@ export interface TlsFiles {
 const EC_KEY = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
 
 async function selfSignedCa(dir: string, name: string): Promise<void> {
-  await run("openssl", ["req", "-x509", ...EC_KEY, "-keyout", join(dir, `${name}-key.pem`), "-out", join(dir, `${name}.pem`), "-days", "2", "-subj", `/CN=aa test ${name}`, "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign"]);
+  await run("openssl", [
+    "req",
+    "-x509",
+    ...EC_KEY,
+    "-keyout",
+    join(dir, `${name}-key.pem`),
+    "-out",
+    join(dir, `${name}.pem`),
+    "-days",
+    "2",
+    "-subj",
+    `/CN=aa test ${name}`,
+    "-addext",
+    "basicConstraints=critical,CA:TRUE",
+    "-addext",
+    "keyUsage=critical,keyCertSign",
+  ]);
 }
 
 /** A random positive 127-bit serial: certificates are signed concurrently, so no shared `-CAcreateserial` file (two writers corrupt it). */
@@ -58,8 +78,34 @@ function randomSerial(): string {
 
 async function signedCertificate(dir: string, name: string, ca: string, extensions: string): Promise<void> {
   await writeFile(join(dir, `${name}.ext`), extensions);
-  await run("openssl", ["req", ...EC_KEY, "-keyout", join(dir, `${name}-key.pem`), "-out", join(dir, `${name}.csr`), "-subj", `/CN=aa test ${name}`]);
-  await run("openssl", ["x509", "-req", "-in", join(dir, `${name}.csr`), "-CA", join(dir, `${ca}.pem`), "-CAkey", join(dir, `${ca}-key.pem`), "-set_serial", randomSerial(), "-days", "2", "-out", join(dir, `${name}.pem`), "-extfile", join(dir, `${name}.ext`)]);
+  await run("openssl", [
+    "req",
+    ...EC_KEY,
+    "-keyout",
+    join(dir, `${name}-key.pem`),
+    "-out",
+    join(dir, `${name}.csr`),
+    "-subj",
+    `/CN=aa test ${name}`,
+  ]);
+  await run("openssl", [
+    "x509",
+    "-req",
+    "-in",
+    join(dir, `${name}.csr`),
+    "-CA",
+    join(dir, `${ca}.pem`),
+    "-CAkey",
+    join(dir, `${ca}-key.pem`),
+    "-set_serial",
+    randomSerial(),
+    "-days",
+    "2",
+    "-out",
+    join(dir, `${name}.pem`),
+    "-extfile",
+    join(dir, `${name}.ext`),
+  ]);
 }
 
 /** Generates every certificate a mutual-TLS test needs into `dir` (about 0.1 s). */
@@ -97,13 +143,28 @@ type KeyPair = ReturnType<typeof nkeys.createUser>;
  */
 function encodeJwt(name: string, subject: string, issuer: KeyPair, nats: Record<string, unknown>): string {
   const segment = (value: object) => Buffer.from(JSON.stringify(value)).toString("base64url");
-  const claims = { name, sub: subject, iss: issuer.getPublicKey(), iat: Math.floor(Date.now() / 1000), nats: { ...nats, version: 2 } };
+  const claims = {
+    name,
+    sub: subject,
+    iss: issuer.getPublicKey(),
+    iat: Math.floor(Date.now() / 1000),
+    nats: { ...nats, version: 2 },
+  };
   const jti = createHash("sha256").update(JSON.stringify(claims)).digest("base64url");
   const unsigned = `${segment({ typ: "JWT", alg: "ed25519-nkey" })}.${segment({ jti, ...claims })}`;
   return `${unsigned}.${Buffer.from(issuer.sign(Buffer.from(unsigned))).toString("base64url")}`;
 }
 
-const UNLIMITED_ACCOUNT = { subs: -1, conn: -1, leaf: -1, imports: -1, exports: -1, data: -1, payload: -1, wildcards: true };
+const UNLIMITED_ACCOUNT = {
+  subs: -1,
+  conn: -1,
+  leaf: -1,
+  imports: -1,
+  exports: -1,
+  data: -1,
+  payload: -1,
+  wildcards: true,
+};
 const UNLIMITED_JETSTREAM = { mem_storage: -1, disk_storage: -1, streams: -1, consumer: -1 };
 
 /** The `.creds` file format `nsc` writes: the user JWT, then its seed. */
@@ -124,12 +185,19 @@ export function createOperator(): Operator {
   const operator = nkeys.createOperator();
   const system = nkeys.createAccount();
   const app = nkeys.createAccount();
-  const accountJwt = (name: string, account: KeyPair, limits: object) => encodeJwt(name, account.getPublicKey(), operator, { type: "account", limits });
+  const accountJwt = (name: string, account: KeyPair, limits: object) =>
+    encodeJwt(name, account.getPublicKey(), operator, { type: "account", limits });
   const user = (name: string, account: KeyPair) => {
     const kp = nkeys.createUser();
-    return credsFile(encodeJwt(name, kp.getPublicKey(), account, { type: "user", pub: {}, sub: {}, subs: -1, data: -1, payload: -1 }), kp);
+    return credsFile(
+      encodeJwt(name, kp.getPublicKey(), account, { type: "user", pub: {}, sub: {}, subs: -1, data: -1, payload: -1 }),
+      kp,
+    );
   };
-  const operatorJwt = encodeJwt("aa-test", operator.getPublicKey(), operator, { type: "operator", system_account: system.getPublicKey() });
+  const operatorJwt = encodeJwt("aa-test", operator.getPublicKey(), operator, {
+    type: "operator",
+    system_account: system.getPublicKey(),
+  });
   const config = [
     `operator: ${operatorJwt}`,
     `system_account: ${system.getPublicKey()}`,

@@ -71,17 +71,24 @@ export async function startNats(options: NatsServerOptions = {}): Promise<Privat
     process: undefined as unknown as ChildProcess,
     async start() {
       const args = [...configArgs, "-a", "127.0.0.1", "-p", String(port), "-js", "-sd", storeDir, "-l", logFile];
-      const child = spawn("nats-server", args, { stdio: ["ignore", "ignore", "pipe"], env: { ...process.env, ...options.env } });
+      const child = spawn("nats-server", args, {
+        stdio: ["ignore", "ignore", "pipe"],
+        env: { ...process.env, ...options.env },
+      });
       server.process = child;
       // A config error is printed on stderr before the log file is opened.
       let stderr = "";
       child.stderr?.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
       // Our own child must be the one answering, not another server that took the port first.
       const exited = () => {
-        if (child.exitCode !== null) throw new Error(`nats-server on port ${port} exited with ${child.exitCode} (port taken?) ${stderr}`);
+        if (child.exitCode !== null)
+          throw new Error(`nats-server on port ${port} exited with ${child.exitCode} (port taken?) ${stderr}`);
         return false;
       };
-      await waitFor(async () => exited() || (await sendsInfo(port)), { timeoutMs: 10_000, what: `nats-server on ${url}` });
+      await waitFor(async () => exited() || (await sendsInfo(port)), {
+        timeoutMs: 10_000,
+        what: `nats-server on ${url}`,
+      });
     },
     async kill(signal = "SIGKILL") {
       const child = server.process;

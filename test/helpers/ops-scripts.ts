@@ -18,7 +18,11 @@ export interface ScriptRun {
  * Runs a runbook entry point (`docs/phase-3/ops/<script>.js`) as the ops team would, with a
  * clean env: only PATH, HOME and what the test passes, so the runner's own env cannot leak in.
  */
-export async function runOpsScript(script: "create-streams" | "create-consumers", env: Record<string, string>, cwd = ROOT): Promise<ScriptRun> {
+export async function runOpsScript(
+  script: "create-streams" | "create-consumers",
+  env: Record<string, string>,
+  cwd = ROOT,
+): Promise<ScriptRun> {
   const child = spawn(process.execPath, [`${ROOT}/docs/phase-3/ops/${script}.js`], {
     cwd,
     env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", ...env },
@@ -44,7 +48,9 @@ const MUTATING_APIS = [
 /** Records the subjects of topology-changing API requests until `stop()`. */
 export function watchMutations(nc: NatsConnection): { seen: string[]; stop(): Promise<string[]> } {
   const seen: string[] = [];
-  const subs: Subscription[] = MUTATING_APIS.map((subject) => nc.subscribe(subject, { callback: (_err, msg) => void seen.push(msg.subject) }));
+  const subs: Subscription[] = MUTATING_APIS.map((subject) =>
+    nc.subscribe(subject, { callback: (_err, msg) => void seen.push(msg.subject) }),
+  );
   return {
     seen,
     async stop() {

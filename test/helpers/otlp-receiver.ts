@@ -53,18 +53,37 @@ message ArrayValue { repeated AnyValue values = 1; }
 const requestType = protobuf.parse(OTLP_TRACE_SUBSET).root.lookupType("ExportTraceServiceRequest");
 
 // The request as both encodings give it once decoded (camelCase keys; ids hex in JSON, bytes in protobuf).
-interface OtlpValue { stringValue?: string; boolValue?: boolean; intValue?: string | number; doubleValue?: number }
-interface OtlpKeyValue { key: string; value?: OtlpValue }
+interface OtlpValue {
+  stringValue?: string;
+  boolValue?: boolean;
+  intValue?: string | number;
+  doubleValue?: number;
+}
+interface OtlpKeyValue {
+  key: string;
+  value?: OtlpValue;
+}
 type OtlpId = string | Uint8Array | undefined;
 interface OtlpSpan {
-  traceId: OtlpId; spanId: OtlpId; parentSpanId?: OtlpId; name: string; kind?: number;
-  attributes?: OtlpKeyValue[]; links?: { traceId: OtlpId; spanId: OtlpId }[]; events?: { name: string }[]; status?: { code?: number };
+  traceId: OtlpId;
+  spanId: OtlpId;
+  parentSpanId?: OtlpId;
+  name: string;
+  kind?: number;
+  attributes?: OtlpKeyValue[];
+  links?: { traceId: OtlpId; spanId: OtlpId }[];
+  events?: { name: string }[];
+  status?: { code?: number };
 }
 interface OtlpRequest {
-  resourceSpans?: { resource?: { attributes?: OtlpKeyValue[] }; scopeSpans?: { scope?: { name?: string }; spans?: OtlpSpan[] }[] }[];
+  resourceSpans?: {
+    resource?: { attributes?: OtlpKeyValue[] };
+    scopeSpans?: { scope?: { name?: string }; spans?: OtlpSpan[] }[];
+  }[];
 }
 
-const hex = (id: OtlpId): string => (id === undefined ? "" : typeof id === "string" ? id.toLowerCase() : Buffer.from(id).toString("hex"));
+const hex = (id: OtlpId): string =>
+  id === undefined ? "" : typeof id === "string" ? id.toLowerCase() : Buffer.from(id).toString("hex");
 
 function valueOf(value: OtlpValue | undefined): string | number | boolean {
   if (value?.stringValue !== undefined) return value.stringValue;
@@ -73,25 +92,28 @@ function valueOf(value: OtlpValue | undefined): string | number | boolean {
   return value?.doubleValue ?? "";
 }
 
-const attributesOf = (list: OtlpKeyValue[] | undefined) => Object.fromEntries((list ?? []).map((kv) => [kv.key, valueOf(kv.value)]));
+const attributesOf = (list: OtlpKeyValue[] | undefined) =>
+  Object.fromEntries((list ?? []).map((kv) => [kv.key, valueOf(kv.value)]));
 
 function spansOf(request: OtlpRequest, encoding: ReceivedSpan["encoding"]): ReceivedSpan[] {
   return (request.resourceSpans ?? []).flatMap((rs) => {
     const service = String(attributesOf(rs.resource?.attributes)["service.name"] ?? "");
-    return (rs.scopeSpans ?? []).flatMap((ss) => (ss.spans ?? []).map((s): ReceivedSpan => ({
-      service,
-      scope: ss.scope?.name ?? "",
-      traceId: hex(s.traceId),
-      spanId: hex(s.spanId),
-      parentSpanId: hex(s.parentSpanId),
-      name: s.name,
-      kind: s.kind ?? 0,
-      attributes: attributesOf(s.attributes),
-      links: (s.links ?? []).map((l) => ({ traceId: hex(l.traceId), spanId: hex(l.spanId) })),
-      events: (s.events ?? []).map((e) => e.name),
-      statusCode: s.status?.code ?? 0,
-      encoding,
-    })));
+    return (rs.scopeSpans ?? []).flatMap((ss) =>
+      (ss.spans ?? []).map((s): ReceivedSpan => ({
+        service,
+        scope: ss.scope?.name ?? "",
+        traceId: hex(s.traceId),
+        spanId: hex(s.spanId),
+        parentSpanId: hex(s.parentSpanId),
+        name: s.name,
+        kind: s.kind ?? 0,
+        attributes: attributesOf(s.attributes),
+        links: (s.links ?? []).map((l) => ({ traceId: hex(l.traceId), spanId: hex(l.spanId) })),
+        events: (s.events ?? []).map((e) => e.name),
+        statusCode: s.status?.code ?? 0,
+        encoding,
+      })),
+    );
   });
 }
 
@@ -124,9 +146,13 @@ export async function startOtlpReceiver(): Promise<OtlpReceiver> {
       }
       try {
         const json = type.startsWith("application/json");
-        const decoded = json ? (JSON.parse(body.toString("utf8")) as OtlpRequest) : (requestType.toObject(requestType.decode(body), { longs: String }) as OtlpRequest);
+        const decoded = json
+          ? (JSON.parse(body.toString("utf8")) as OtlpRequest)
+          : (requestType.toObject(requestType.decode(body), { longs: String }) as OtlpRequest);
         spans.push(...spansOf(decoded, json ? "json" : "protobuf"));
-        response.writeHead(200, { "content-type": json ? "application/json" : "application/x-protobuf" }).end(json ? "{}" : undefined);
+        response
+          .writeHead(200, { "content-type": json ? "application/json" : "application/x-protobuf" })
+          .end(json ? "{}" : undefined);
       } catch (error) {
         errors.push(`${type}: ${(error as Error).message}`);
         response.writeHead(400).end();

@@ -11,9 +11,18 @@ export const BROWSER_COOKIE = "__Host-aa-oura-link";
  * A link token as the app's backend would mint it (HS256, 10 minutes), signed with jose directly:
  * `claims` and `header` override or remove (undefined) any part, to forge bad ones.
  */
-export async function linkToken(secret: string, userId: string, claims: Partial<Record<keyof JWTPayload, unknown>> = {}, alg = "HS256"): Promise<string> {
+export async function linkToken(
+  secret: string,
+  userId: string,
+  claims: Partial<Record<keyof JWTPayload, unknown>> = {},
+  alg = "HS256",
+): Promise<string> {
   const now = Math.floor(Date.now() / 1000);
-  const payload = Object.fromEntries(Object.entries({ sub: userId, aud: LINK_AUDIENCE, iat: now, exp: now + 600, jti: randomUUID(), ...claims }).filter(([, v]) => v !== undefined));
+  const payload = Object.fromEntries(
+    Object.entries({ sub: userId, aud: LINK_AUDIENCE, iat: now, exp: now + 600, jti: randomUUID(), ...claims }).filter(
+      ([, v]) => v !== undefined,
+    ),
+  );
   return new SignJWT(payload).setProtectedHeader({ alg, typ: "JWT" }).sign(new TextEncoder().encode(secret));
 }
 
@@ -28,7 +37,9 @@ export interface StartedLink {
 
 /** The browser's first hop: `/auth/oura/link?link_token=…` must answer 302 with the binding cookie. */
 export async function startLink(normalizeUrl: string, token: string, extraQuery = ""): Promise<StartedLink> {
-  const start = await fetch(`${normalizeUrl}/auth/oura/link?link_token=${encodeURIComponent(token)}${extraQuery}`, { redirect: "manual" });
+  const start = await fetch(`${normalizeUrl}/auth/oura/link?link_token=${encodeURIComponent(token)}${extraQuery}`, {
+    redirect: "manual",
+  });
   assert.equal(start.status, 302, await start.text());
   const setCookie = start.headers.getSetCookie().find((c) => c.startsWith(`${BROWSER_COOKIE}=`));
   assert.ok(setCookie, `a ${BROWSER_COOKIE} cookie is set`);
@@ -51,11 +62,21 @@ export interface CallbackResult {
 /** The browser's last hop, with the cookie it holds (or none). */
 export async function finishLink(callbackUrl: string, cookie: string | undefined): Promise<CallbackResult> {
   const done = await fetch(callbackUrl, { headers: cookie === undefined ? {} : { cookie } });
-  return { status: done.status, body: (await done.json()) as Record<string, unknown>, setCookie: done.headers.getSetCookie() };
+  return {
+    status: done.status,
+    body: (await done.json()) as Record<string, unknown>,
+    setCookie: done.headers.getSetCookie(),
+  };
 }
 
 /** The whole trip in one browser: link token → /auth/oura/link → Oura consent → /auth/oura/callback. */
-export async function linkInBrowser(normalizeUrl: string, fake: FakeOura, secret: string, userId: string, ouraUserId: string) {
+export async function linkInBrowser(
+  normalizeUrl: string,
+  fake: FakeOura,
+  secret: string,
+  userId: string,
+  ouraUserId: string,
+) {
   const token = await linkToken(secret, userId);
   const started = await startLink(normalizeUrl, token);
   const callbackUrl = await consent(fake, started.authorize, ouraUserId);

@@ -51,7 +51,10 @@ function answers(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = connect({ host: "127.0.0.1", port, timeout: 1000 });
     const done = (ok: boolean) => (socket.destroy(), resolve(ok));
-    socket.once("connect", () => done(true)).once("error", () => done(false)).once("timeout", () => done(false));
+    socket
+      .once("connect", () => done(true))
+      .once("error", () => done(false))
+      .once("timeout", () => done(false));
   });
 }
 
@@ -138,7 +141,9 @@ export async function startPrivatePostgres(options: PrivatePostgresOptions = {})
   const pgCtl = (args: string[]) => run(...command("pg_ctl", ["-D", data, ...args]));
   await run(...command("initdb", ["-D", data, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync"]));
   await writeDataFiles(data, owner, options);
-  const settings = Object.entries(options.settings ?? {}).map(([name, value]) => ` -c ${name}=${value}`).join("");
+  const settings = Object.entries(options.settings ?? {})
+    .map(([name, value]) => ` -c ${name}=${value}`)
+    .join("");
   const url = `postgres://postgres@127.0.0.1:${port}/postgres`;
   const socketUrl = `postgres://postgres@localhost:${port}/postgres?host=${encodeURIComponent(dir)}`;
   const ready = async () => {

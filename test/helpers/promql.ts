@@ -1,5 +1,19 @@
 /** PromQL words that look like metric names but are not. */
-const KEYWORDS = new Set(["by", "without", "on", "ignoring", "group_left", "group_right", "bool", "and", "or", "unless", "offset", "inf", "nan"]);
+const KEYWORDS = new Set([
+  "by",
+  "without",
+  "on",
+  "ignoring",
+  "group_left",
+  "group_right",
+  "bool",
+  "and",
+  "or",
+  "unless",
+  "offset",
+  "inf",
+  "nan",
+]);
 
 /** Series that Prometheus creates itself for every target. */
 export const SYNTHETIC_SERIES = new Set(["up", "scrape_duration_seconds", "scrape_samples_scraped"]);
@@ -37,5 +51,8 @@ export function exposedNames(text: string): Set<string> {
 /** Substitutes the dashboard's variables as Grafana would with "All" jobs selected. */
 export function expandDashboardVariables(expr: string, jobs: readonly string[], rateInterval = "1m"): string {
   // $namespace is "All" (.*): the test Prometheus scrapes one environment without that label.
-  return expr.replaceAll("$__rate_interval", rateInterval).replaceAll("$job", jobs.join("|")).replaceAll("$namespace", ".*");
+  return expr
+    .replaceAll("$__rate_interval", rateInterval)
+    .replaceAll("$job", jobs.join("|"))
+    .replaceAll("$namespace", ".*");
 }

@@ -52,7 +52,10 @@ export function startService(name: "ingest" | "normalize", env: Record<string, s
     exited,
     async waitForLog(text, timeoutMs = 15_000) {
       const matches = (m: string) => (typeof text === "string" ? m.includes(text) : text.test(m));
-      return await waitFor(() => messages().find(matches), { timeoutMs, what: `${name} log ${String(text)}\n--- log:\n${lines.join("\n")}` });
+      return await waitFor(() => messages().find(matches), {
+        timeoutMs,
+        what: `${name} log ${String(text)}\n--- log:\n${lines.join("\n")}`,
+      });
     },
     async stop() {
       if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");

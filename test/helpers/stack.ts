@@ -1,7 +1,15 @@
 import { connect } from "@nats-io/transport-node";
 import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
-import { applyPlan, DEFAULT_TOPOLOGY_NAMES, planTopology, readTopology, topologyFor, unfinished, type StreamMode } from "@aa/event-bus";
+import {
+  applyPlan,
+  DEFAULT_TOPOLOGY_NAMES,
+  planTopology,
+  readTopology,
+  topologyFor,
+  unfinished,
+  type StreamMode,
+} from "@aa/event-bus";
 import { freePort, startNats, type PrivateNats } from "./nats.js";
 import { createTestSchema, type TestSchema } from "./postgres.js";
 import { baseUrl, startService, type RunningService } from "./service.js";
@@ -10,7 +18,8 @@ import { baseUrl, startService, type RunningService } from "./service.js";
 export async function applyTopology(jsm: JetStreamManager, mode: StreamMode): Promise<void> {
   const plan = planTopology(await readTopology(jsm), topologyFor(mode, DEFAULT_TOPOLOGY_NAMES, 1));
   const left = unfinished(await applyPlan(jsm, plan));
-  if (left.length > 0) throw new Error(`topology not applied: ${left.map((o) => `${o.change.kind} ${o.result}`).join(", ")}`);
+  if (left.length > 0)
+    throw new Error(`topology not applied: ${left.map((o) => `${o.change.kind} ${o.result}`).join(", ")}`);
 }
 
 export interface Stack {
@@ -30,17 +39,36 @@ export interface Stack {
 }
 
 /** A private nats-server, a schema of its own, and the services on free ports. */
-export async function createStack(options: { mode: StreamMode; topology?: boolean; databaseUrl?: string; natsUser?: { user: string; password: string } }): Promise<Stack> {
+export async function createStack(options: {
+  mode: StreamMode;
+  topology?: boolean;
+  databaseUrl?: string;
+  natsUser?: { user: string; password: string };
+}): Promise<Stack> {
   // With natsUser the server requires that user (password auth); the test's client and the services log in as it.
   const login = options.natsUser;
-  const nats = await startNats(login ? { config: `authorization { user: "${login.user}", password: "${login.password}" }` } : {});
-  const nc = await connect({ servers: nats.url, maxReconnectAttempts: -1, ...(login && { user: login.user, pass: login.password }) });
+  const nats = await startNats(
+    login ? { config: `authorization { user: "${login.user}", password: "${login.password}" }` } : {},
+  );
+  const nc = await connect({
+    servers: nats.url,
+    maxReconnectAttempts: -1,
+    ...(login && { user: login.user, pass: login.password }),
+  });
   const jsm = await jetstreamManager(nc);
   if (options.topology !== false) await applyTopology(jsm, options.mode);
   const db = await createTestSchema(options.databaseUrl);
   const [ingestPort, normalizePort] = [String(await freePort()), String(await freePort())];
   // A short retry budget: nak delays of 0.2, 0.4, 0.8, 1.6 s instead of minutes.
-  const env: Record<string, string> = { NATS_URL: nats.url, EVENT_STREAM_MODE: options.mode, DATABASE_URL: db.url, DATABASE_SCHEMA: db.schema, HOST: "127.0.0.1", RETRY_BUDGET_MS: "3000", ...(login && { NATS_USER: login.user, NATS_PASSWORD: login.password }) };
+  const env: Record<string, string> = {
+    NATS_URL: nats.url,
+    EVENT_STREAM_MODE: options.mode,
+    DATABASE_URL: db.url,
+    DATABASE_SCHEMA: db.schema,
+    HOST: "127.0.0.1",
+    RETRY_BUDGET_MS: "3000",
+    ...(login && { NATS_USER: login.user, NATS_PASSWORD: login.password }),
+  };
   const started: RunningService[] = [];
   const stack: Stack = {
     nats,
@@ -74,9 +102,21 @@ export async function createStack(options: { mode: StreamMode; topology?: boolea
   return stack;
 }
 
-export async function postJson(url: string, body: unknown, headers: Record<string, string> = {}): Promise<{ status: number; body: Record<string, unknown>; headers: Headers }> {
-  const response = await fetch(url, { method: "POST", headers: { "content-type": "application/json", ...headers }, body: typeof body === "string" ? body : JSON.stringify(body) });
-  return { status: response.status, body: (await response.json()) as Record<string, unknown>, headers: response.headers };
+export async function postJson(
+  url: string,
+  body: unknown,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; body: Record<string, unknown>; headers: Headers }> {
+  const response = await fetch(url, {
+    method: "POST",
+    headers: { "content-type": "application/json", ...headers },
+    body: typeof body === "string" ? body : JSON.stringify(body),
+  });
+  return {
+    status: response.status,
+    body: (await response.json()) as Record<string, unknown>,
+    headers: response.headers,
+  };
 }
 
 export async function getJson(url: string): Promise<{ status: number; body: Record<string, unknown> }> {

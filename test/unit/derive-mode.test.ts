@@ -22,7 +22,11 @@ const CASES: { name: string; ownership: SubjectOwnership[]; kind: string; label?
   },
   {
     name: "the legacy stream owns all three: single",
-    ownership: owned({ "athlete-ally.>": "ATHLETE_ALLY_EVENTS", "vendor.>": "ATHLETE_ALLY_EVENTS", "sleep.*": "ATHLETE_ALLY_EVENTS" }),
+    ownership: owned({
+      "athlete-ally.>": "ATHLETE_ALLY_EVENTS",
+      "vendor.>": "ATHLETE_ALLY_EVENTS",
+      "sleep.*": "ATHLETE_ALLY_EVENTS",
+    }),
     kind: "single",
   },
   {
@@ -45,7 +49,11 @@ const CASES: { name: string; ownership: SubjectOwnership[]; kind: string; label?
   },
   {
     name: "the core stream owns a pattern through a wider one: not plain multi",
-    ownership: owned({ "athlete-ally.>": { stream: "AA_CORE_HOT", as: [">"] }, "vendor.>": "AA_VENDOR_HOT", "sleep.*": "AA_CORE_HOT" }),
+    ownership: owned({
+      "athlete-ally.>": { stream: "AA_CORE_HOT", as: [">"] },
+      "vendor.>": "AA_VENDOR_HOT",
+      "sleep.*": "AA_CORE_HOT",
+    }),
     kind: "split",
     label: /AA_CORE_HOT \(as >\)/,
   },

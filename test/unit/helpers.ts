@@ -7,7 +7,8 @@ export function serverState(
   consumers: Readonly<Record<string, readonly Partial<ConsumerConfig>[]>> = {},
 ): CurrentTopology {
   const map = new Map<string, ConsumerConfig[]>();
-  for (const stream of streams) map.set(stream.name ?? "", [...((consumers[stream.name ?? ""] ?? []) as ConsumerConfig[])]);
+  for (const stream of streams)
+    map.set(stream.name ?? "", [...((consumers[stream.name ?? ""] ?? []) as ConsumerConfig[])]);
   return { streams: streams as StreamConfig[], consumers: map };
 }
 

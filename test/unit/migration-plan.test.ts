@@ -6,38 +6,56 @@ import { serverState } from "./helpers.js";
 
 const names = DEFAULT_TOPOLOGY_NAMES;
 const LEGACY_SUBJECTS = ["athlete-ally.>", "vendor.>", "sleep.*"];
-const DURABLES = ["normalize-hrv-durable", "normalize-sleep-durable", "normalize-oura"].map((durable_name) => ({ durable_name }));
+const DURABLES = ["normalize-hrv-durable", "normalize-sleep-durable", "normalize-oura"].map((durable_name) => ({
+  durable_name,
+}));
 const moves = (plan: MigrationPlan) => plan.moves.map((m) => `${m.pattern}: ${m.from} → ${m.to} (${m.state})`);
 
 test("planMigration to multi from the legacy stream: create the streams, move three patterns, drain three durables", () => {
-  const plan = planMigration(serverState([{ name: "ATHLETE_ALLY_EVENTS", subjects: LEGACY_SUBJECTS }], { ATHLETE_ALLY_EVENTS: DURABLES }), "multi", names, 1);
-  assert.deepEqual(plan.missingStreams.map((s) => s.name), ["AA_CORE_HOT", "AA_VENDOR_HOT", "AA_DLQ", "AA_DLQ_ADVISORIES"]);
+  const plan = planMigration(
+    serverState([{ name: "ATHLETE_ALLY_EVENTS", subjects: LEGACY_SUBJECTS }], { ATHLETE_ALLY_EVENTS: DURABLES }),
+    "multi",
+    names,
+    1,
+  );
+  assert.deepEqual(
+    plan.missingStreams.map((s) => s.name),
+    ["AA_CORE_HOT", "AA_VENDOR_HOT", "AA_DLQ", "AA_DLQ_ADVISORIES"],
+  );
   assert.deepEqual(moves(plan), [
     "athlete-ally.>: ATHLETE_ALLY_EVENTS → AA_CORE_HOT (at_source)",
     "sleep.*: ATHLETE_ALLY_EVENTS → AA_CORE_HOT (at_source)",
     "vendor.>: ATHLETE_ALLY_EVENTS → AA_VENDOR_HOT (at_source)",
   ]);
-  assert.deepEqual(plan.targetDurables.map((d) => `${d.spec.durable}@${d.stream}`), [
-    "normalize-hrv-durable@AA_CORE_HOT",
-    "normalize-sleep-durable@AA_CORE_HOT",
-    "normalize-oura@AA_VENDOR_HOT",
-  ]);
-  assert.deepEqual(plan.drains.map((d) => `${d.durable}@${d.stream}`), [
-    "normalize-hrv-durable@ATHLETE_ALLY_EVENTS",
-    "normalize-sleep-durable@ATHLETE_ALLY_EVENTS",
-    "normalize-oura@ATHLETE_ALLY_EVENTS",
-  ]);
-  assert.deepEqual(pendingHandoffs(plan).map((h) => `${h.from} → ${h.to}: ${h.moves.length}`), [
-    "ATHLETE_ALLY_EVENTS → AA_CORE_HOT: 2",
-    "ATHLETE_ALLY_EVENTS → AA_VENDOR_HOT: 1",
-  ]);
+  assert.deepEqual(
+    plan.targetDurables.map((d) => `${d.spec.durable}@${d.stream}`),
+    ["normalize-hrv-durable@AA_CORE_HOT", "normalize-sleep-durable@AA_CORE_HOT", "normalize-oura@AA_VENDOR_HOT"],
+  );
+  assert.deepEqual(
+    plan.drains.map((d) => `${d.durable}@${d.stream}`),
+    [
+      "normalize-hrv-durable@ATHLETE_ALLY_EVENTS",
+      "normalize-sleep-durable@ATHLETE_ALLY_EVENTS",
+      "normalize-oura@ATHLETE_ALLY_EVENTS",
+    ],
+  );
+  assert.deepEqual(
+    pendingHandoffs(plan).map((h) => `${h.from} → ${h.to}: ${h.moves.length}`),
+    ["ATHLETE_ALLY_EVENTS → AA_CORE_HOT: 2", "ATHLETE_ALLY_EVENTS → AA_VENDOR_HOT: 1"],
+  );
 });
 
 test("planMigration after a finished migration: every move at_target, nothing to hand off (re-run resumes)", () => {
-  const current = serverState([{ name: "ATHLETE_ALLY_EVENTS", subjects: ["aa-ops.parked.ATHLETE_ALLY_EVENTS"] }, ...topologyFor("multi", names, 1).streams.map(toStreamConfig)]);
+  const current = serverState([
+    { name: "ATHLETE_ALLY_EVENTS", subjects: ["aa-ops.parked.ATHLETE_ALLY_EVENTS"] },
+    ...topologyFor("multi", names, 1).streams.map(toStreamConfig),
+  ]);
   const plan = planMigration(current, "multi", names, 1);
   assert.deepEqual(plan.missingStreams, []);
-  assert.ok(plan.moves.every((m) => m.state === "at_target"), moves(plan).join("; "));
+  assert.ok(
+    plan.moves.every((m) => m.state === "at_target"),
+    moves(plan).join("; "),
+  );
   assert.deepEqual(pendingHandoffs(plan), []);
 });
 
@@ -51,17 +69,22 @@ test("planMigration after a run stopped between the two updates: the pattern is 
 });
 
 test("planMigration back to single: the patterns move from the multi streams to the legacy stream", () => {
-  const current = serverState(topologyFor("multi", names, 1).streams.map(toStreamConfig), { AA_CORE_HOT: DURABLES.slice(0, 2), AA_VENDOR_HOT: DURABLES.slice(2) });
+  const current = serverState(topologyFor("multi", names, 1).streams.map(toStreamConfig), {
+    AA_CORE_HOT: DURABLES.slice(0, 2),
+    AA_VENDOR_HOT: DURABLES.slice(2),
+  });
   const plan = planMigration(current, "single", names, 1);
   assert.deepEqual(moves(plan), [
     "athlete-ally.>: AA_CORE_HOT → ATHLETE_ALLY_EVENTS (at_source)",
     "vendor.>: AA_VENDOR_HOT → ATHLETE_ALLY_EVENTS (at_source)",
     "sleep.*: AA_CORE_HOT → ATHLETE_ALLY_EVENTS (at_source)",
   ]);
-  assert.deepEqual(plan.missingStreams.map((s) => s.name), ["ATHLETE_ALLY_EVENTS"]);
-  assert.deepEqual(plan.drains.map((d) => `${d.durable}@${d.stream}`), [
-    "normalize-hrv-durable@AA_CORE_HOT",
-    "normalize-sleep-durable@AA_CORE_HOT",
-    "normalize-oura@AA_VENDOR_HOT",
-  ]);
+  assert.deepEqual(
+    plan.missingStreams.map((s) => s.name),
+    ["ATHLETE_ALLY_EVENTS"],
+  );
+  assert.deepEqual(
+    plan.drains.map((d) => `${d.durable}@${d.stream}`),
+    ["normalize-hrv-durable@AA_CORE_HOT", "normalize-sleep-durable@AA_CORE_HOT", "normalize-oura@AA_VENDOR_HOT"],
+  );
 });

@@ -62,7 +62,13 @@ for (const [name, option, env, expected] of REPLICAS) {
 test("streamSettingsFromEnv: the runbook defaults (multi, R1, development, not a dry run)", () => {
   const settings = streamSettingsFromEnv({});
   assert.deepEqual(
-    { mode: settings.mode, replicas: settings.replicas, environment: settings.environment, dryRun: settings.dryRun, natsUrl: settings.natsUrl },
+    {
+      mode: settings.mode,
+      replicas: settings.replicas,
+      environment: settings.environment,
+      dryRun: settings.dryRun,
+      natsUrl: settings.natsUrl,
+    },
     { mode: "multi", replicas: 1, environment: "development", dryRun: false, natsUrl: "nats://127.0.0.1:4222" },
   );
 });

@@ -13,7 +13,12 @@ import {
 import type { Sample } from "../../tools/ops/src/prometheus.js";
 
 const END = new Date("2026-01-03T00:00:00Z");
-const window: SoakWindow = { text: "48h", seconds: 48 * 3600, start: new Date(END.getTime() - 48 * 3600_000), end: END };
+const window: SoakWindow = {
+  text: "48h",
+  seconds: 48 * 3600,
+  start: new Date(END.getTime() - 48 * 3600_000),
+  end: END,
+};
 const startSeconds = window.start.getTime() / 1000;
 const sample = (labels: Record<string, string>, value: number): Sample => ({ name: "x", labels, value });
 const expected = (durable: string) => (durable === "normalize-oura" ? "AA_VENDOR_HOT" : "AA_CORE_HOT");
@@ -27,7 +32,10 @@ test("judgeBindings: a drain-only or off-mode binding fails and says where it wa
   const bound = [sample({ durable: "normalize-hrv-durable", stream: "ATHLETE_ALLY_EVENTS", role: "drain_only" }, 1)];
   const check = judgeBindings(bound, expected, "prometheus");
   assert.equal(check.status, "FAIL");
-  assert.match(check.reasons.join("\n"), /normalize-hrv-durable drain_only on ATHLETE_ALLY_EVENTS; expected primary on AA_CORE_HOT/);
+  assert.match(
+    check.reasons.join("\n"),
+    /normalize-hrv-durable drain_only on ATHLETE_ALLY_EVENTS; expected primary on AA_CORE_HOT/,
+  );
 });
 
 test("judgeBindings: no series (or only a scrape) is UNKNOWN, never a pass", () => {
@@ -38,8 +46,16 @@ test("judgeBindings: no series (or only a scrape) is UNKNOWN, never a pass", () 
 });
 
 test("judgeSuccesses: every success on the target stream passes; a split fails with the share", () => {
-  assert.equal(judgeSuccesses([sample({ stream: "AA_CORE_HOT" }, 10)], "AA_CORE_HOT", window, undefined).status, "PASS");
-  const split = judgeSuccesses([sample({ stream: "AA_CORE_HOT" }, 3), sample({ stream: "ATHLETE_ALLY_EVENTS" }, 1)], "AA_CORE_HOT", window, undefined);
+  assert.equal(
+    judgeSuccesses([sample({ stream: "AA_CORE_HOT" }, 10)], "AA_CORE_HOT", window, undefined).status,
+    "PASS",
+  );
+  const split = judgeSuccesses(
+    [sample({ stream: "AA_CORE_HOT" }, 3), sample({ stream: "ATHLETE_ALLY_EVENTS" }, 1)],
+    "AA_CORE_HOT",
+    window,
+    undefined,
+  );
   assert.equal(split.status, "FAIL");
   assert.match(split.detail, /^75\.0% on AA_CORE_HOT/);
   assert.equal(judgeSuccesses([], "AA_CORE_HOT", window, undefined).status, "UNKNOWN");
@@ -90,7 +106,10 @@ test("judgeRows: rows within the tolerance of the accepted lower bound pass; mor
 test("judgeRestarts: a start before the window passes; one inside it, or a down target, fails", () => {
   const before = [{ who: "normalize", startedAt: startSeconds - 10 }];
   assert.equal(judgeRestarts(before, [], window, "prometheus").status, "PASS");
-  assert.equal(judgeRestarts([{ who: "normalize", startedAt: startSeconds + 10 }], [], window, "prometheus").status, "FAIL");
+  assert.equal(
+    judgeRestarts([{ who: "normalize", startedAt: startSeconds + 10 }], [], window, "prometheus").status,
+    "FAIL",
+  );
   assert.equal(judgeRestarts(before, ["ingest 10.0.0.1:4101"], window, "prometheus").status, "FAIL");
   assert.equal(judgeRestarts([], [], window, "prometheus").status, "UNKNOWN");
 });

@@ -36,7 +36,8 @@ const COVERS: readonly [string, string, boolean][] = [
 ];
 
 for (const [pattern, subject, expected] of COVERS) {
-  test(`patternCovers(${pattern}, ${subject}) is ${expected}`, () => assert.equal(patternCovers(pattern, subject), expected));
+  test(`patternCovers(${pattern}, ${subject}) is ${expected}`, () =>
+    assert.equal(patternCovers(pattern, subject), expected));
 }
 
 test("coveringPattern: the first pattern that covers the subject, or undefined", () => {

@@ -41,7 +41,11 @@ test("planTopology: a server already as desired plans nothing (re-running sends 
   for (const desired of [multi, single]) {
     const plan = planTopology(serverAsDesired(desired, ownerIn(desired)), desired);
     const all = [...plan.streams, ...plan.consumers];
-    assert.deepEqual(all.filter((c) => c.kind !== "none").map((c) => c.kind), [], `mode ${desired.mode}`);
+    assert.deepEqual(
+      all.filter((c) => c.kind !== "none").map((c) => c.kind),
+      [],
+      `mode ${desired.mode}`,
+    );
   }
 });
 
@@ -49,10 +53,16 @@ test("planTopology: the legacy stream owning the subjects makes the multi stream
   const plan = planTopology(serverState([LEGACY]), multi);
   const core = plan.streams.find((c) => c.spec.name === "AA_CORE_HOT");
   assert.equal(core?.kind, "needs_migration");
-  assert.deepEqual(core?.conflicts.map((c) => `${c.subject}@${c.ownedBy}`), ["athlete-ally.>@ATHLETE_ALLY_EVENTS", "sleep.*@ATHLETE_ALLY_EVENTS"]);
+  assert.deepEqual(
+    core?.conflicts.map((c) => `${c.subject}@${c.ownedBy}`),
+    ["athlete-ally.>@ATHLETE_ALLY_EVENTS", "sleep.*@ATHLETE_ALLY_EVENTS"],
+  );
   assert.equal(plan.streams.find((c) => c.spec.name === "AA_DLQ")?.kind, "create", "the DLQ owns no legacy subject");
   // A durable cannot go on a stream that gets its subject only from the migration.
-  assert.deepEqual(plan.consumers.map((c) => c.kind), ["needs_migration", "needs_migration", "needs_migration"]);
+  assert.deepEqual(
+    plan.consumers.map((c) => c.kind),
+    ["needs_migration", "needs_migration", "needs_migration"],
+  );
 });
 
 test("planTopology: a durable on the legacy stream is listed as elsewhere while its multi home is planned", () => {
@@ -68,7 +78,10 @@ test("planTopology: a hand-changed max_age is an update naming the field", () =>
   if (core) core.max_age = nanos(24 * 3_600_000);
   const change = planTopology(current, multi).streams.find((c) => c.spec.name === "AA_CORE_HOT");
   assert.equal(change?.kind, "update");
-  assert.deepEqual(change?.fields.map((f) => f.field), ["max_age"]);
+  assert.deepEqual(
+    change?.fields.map((f) => f.field),
+    ["max_age"],
+  );
 });
 
 test("planTopology: num_replicas (not replicas) is compared, so R1 → R3 is an update", () => {
@@ -82,7 +95,10 @@ test("planTopology: a different storage is forbidden (never delete and recreate)
   const dlq = { ...toStreamConfig(multi.streams[2]!), storage: StorageType.Memory };
   const change = planTopology(serverState([dlq]), multi).streams.find((c) => c.spec.name === "AA_DLQ");
   assert.equal(change?.kind, "forbidden");
-  assert.deepEqual(change?.fields.map((f) => f.field), ["storage"]);
+  assert.deepEqual(
+    change?.fields.map((f) => f.field),
+    ["storage"],
+  );
 });
 
 test("planTopology: a subject order that differs is not a difference", () => {
@@ -93,8 +109,19 @@ test("planTopology: a subject order that differs is not a difference", () => {
 test("planTopology: consumer drift — max_deliver is an update, deliver_policy is forbidden", () => {
   const current = serverState([toStreamConfig(multi.streams[0]!)], {
     AA_CORE_HOT: [
-      { durable_name: "normalize-hrv-durable", filter_subject: "athlete-ally.hrv.raw-received", ack_policy: AckPolicy.Explicit, deliver_policy: DeliverPolicy.All, max_deliver: 3 },
-      { durable_name: "normalize-sleep-durable", filter_subject: "athlete-ally.sleep.raw-received", ack_policy: AckPolicy.Explicit, deliver_policy: DeliverPolicy.New },
+      {
+        durable_name: "normalize-hrv-durable",
+        filter_subject: "athlete-ally.hrv.raw-received",
+        ack_policy: AckPolicy.Explicit,
+        deliver_policy: DeliverPolicy.All,
+        max_deliver: 3,
+      },
+      {
+        durable_name: "normalize-sleep-durable",
+        filter_subject: "athlete-ally.sleep.raw-received",
+        ack_policy: AckPolicy.Explicit,
+        deliver_policy: DeliverPolicy.New,
+      },
     ],
   });
   const [hrv, sleep] = planTopology(current, multi).consumers;
@@ -106,5 +133,8 @@ test("planTopology: consumer drift — max_deliver is an update, deliver_policy 
 
 test("planTopology: single mode puts every durable on the legacy stream", () => {
   const plan = planTopology(serverState([]), single);
-  assert.deepEqual(plan.consumers.map((c) => c.stream), ["ATHLETE_ALLY_EVENTS", "ATHLETE_ALLY_EVENTS", "ATHLETE_ALLY_EVENTS"]);
+  assert.deepEqual(
+    plan.consumers.map((c) => c.stream),
+    ["ATHLETE_ALLY_EVENTS", "ATHLETE_ALLY_EVENTS", "ATHLETE_ALLY_EVENTS"],
+  );
 });

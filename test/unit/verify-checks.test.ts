@@ -7,9 +7,15 @@ import { serverAsDesired, serverState } from "./helpers.js";
 const multi = topologyFor("multi", DEFAULT_TOPOLOGY_NAMES, 1);
 
 test("verify checks: a server as desired passes every stream and consumer check", () => {
-  const plan = planTopology(serverAsDesired(multi, (s) => owningStream(multi.streams, s) ?? "?"), multi);
+  const plan = planTopology(
+    serverAsDesired(multi, (s) => owningStream(multi.streams, s) ?? "?"),
+    multi,
+  );
   const checks = [...streamChecks(plan, "multi"), ...consumerChecks(plan, "multi")];
-  assert.deepEqual(checks.filter((c) => c.status !== "PASS").map((c) => c.name), []);
+  assert.deepEqual(
+    checks.filter((c) => c.status !== "PASS").map((c) => c.name),
+    [],
+  );
   assert.equal(checks.length, 7);
   assert.match(checks[0]?.detail ?? "", /^subjects athlete-ally\.>, sleep\.\*, max age 48h, replicas 1$/);
 });
@@ -31,7 +37,10 @@ test("verify checks: a missing durable fails and points at topology apply --dry-
 });
 
 test("verify checks: the legacy owner makes the multi streams fail with the migration reason", () => {
-  const plan = planTopology(serverState([{ name: "ATHLETE_ALLY_EVENTS", subjects: ["athlete-ally.>", "vendor.>", "sleep.*"] }]), multi);
+  const plan = planTopology(
+    serverState([{ name: "ATHLETE_ALLY_EVENTS", subjects: ["athlete-ally.>", "vendor.>", "sleep.*"] }]),
+    multi,
+  );
   const [core] = streamChecks(plan, "multi");
   assert.equal(core?.status, "FAIL");
   assert.match(core?.detail ?? "", /owned by another stream/);

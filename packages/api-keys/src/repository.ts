@@ -79,7 +79,10 @@ export async function listApiKeys(db: Queryable): Promise<ApiKeyRecord[]> {
 
 /** Revokes a key (kept for the record); undefined when no key has this id. Revoking twice keeps the first time. */
 export async function revokeApiKey(db: Queryable, keyId: string): Promise<ApiKeyRecord | undefined> {
-  const { rows } = await db.query<Row>(`UPDATE ingest_api_keys SET revoked_at = COALESCE(revoked_at, now()) WHERE key_id = $1 RETURNING ${COLUMNS}`, [keyId]);
+  const { rows } = await db.query<Row>(
+    `UPDATE ingest_api_keys SET revoked_at = COALESCE(revoked_at, now()) WHERE key_id = $1 RETURNING ${COLUMNS}`,
+    [keyId],
+  );
   return rows[0] === undefined ? undefined : withoutSecret(toStored(rows[0]));
 }
 

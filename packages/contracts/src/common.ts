@@ -22,7 +22,10 @@ function checkNotInFuture(reading: { date: string; capturedAt?: string }, now: D
     errors.push({ field: "date", message: `must not be more than one day in the future, got "${reading.date}"` });
   }
   if (reading.capturedAt !== undefined && Date.parse(reading.capturedAt) > now.getTime() + DAY_MS) {
-    errors.push({ field: "capturedAt", message: `must not be more than one day in the future, got "${reading.capturedAt}"` });
+    errors.push({
+      field: "capturedAt",
+      message: `must not be more than one day in the future, got "${reading.capturedAt}"`,
+    });
   }
   return errors;
 }

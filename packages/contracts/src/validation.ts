@@ -25,9 +25,11 @@ const FORMAT_HINTS: Record<string, string> = {
 function fieldOf(error: ErrorObject): string {
   const base = error.instancePath.replace(/^\//, "").replaceAll("/", ".");
   const child =
-    error.keyword === "required" ? String(error.params.missingProperty)
-    : error.keyword === "additionalProperties" ? String(error.params.additionalProperty)
-    : "";
+    error.keyword === "required"
+      ? String(error.params.missingProperty)
+      : error.keyword === "additionalProperties"
+        ? String(error.params.additionalProperty)
+        : "";
   const path = [base, child].filter(Boolean).join(".");
   return path === "" ? "(body)" : path;
 }

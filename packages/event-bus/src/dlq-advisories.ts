@@ -16,7 +16,11 @@ export const MSG_TERMINATED_ADVISORY = "$JS.EVENT.ADVISORY.CONSUMER.MSG_TERMINAT
 export const DLQ_AUDIT_PREFIX = "dlq-audit";
 
 /** Subjects of the accounting stream: every consumer's advisories of both kinds, and the audit log. */
-export const DlqAccountingSubjects: readonly string[] = [`${MAX_DELIVERIES_ADVISORY}.>`, `${MSG_TERMINATED_ADVISORY}.>`, `${DLQ_AUDIT_PREFIX}.>`];
+export const DlqAccountingSubjects: readonly string[] = [
+  `${MAX_DELIVERIES_ADVISORY}.>`,
+  `${MSG_TERMINATED_ADVISORY}.>`,
+  `${DLQ_AUDIT_PREFIX}.>`,
+];
 
 /** The payload of one audit record (JSON), written before the DLQ entry is deleted. */
 export interface DlqAuditRecord {

@@ -57,7 +57,11 @@ export function startDlqDepthRefresher(options: DlqDepthRefresherOptions): DlqDe
       if (failing) options.logger.info(`[event-bus] DLQ depth of ${options.stream} readable again`);
       failing = false;
     } catch (error) {
-      if (!failing) options.logger.warn({ err: error, stream: options.stream }, `[event-bus] cannot read DLQ depth of ${options.stream}; dlq_depth_messages keeps its last values`);
+      if (!failing)
+        options.logger.warn(
+          { err: error, stream: options.stream },
+          `[event-bus] cannot read DLQ depth of ${options.stream}; dlq_depth_messages keeps its last values`,
+        );
       failing = true;
     }
   };

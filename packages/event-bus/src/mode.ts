@@ -16,6 +16,9 @@ export function parseStreamMode(raw: string | undefined): StreamMode {
 
 /** The runbook's startup line: `[event-bus] Stream mode: multi (EVENT_STREAM_MODE="multi")`. */
 export function describeStreamMode(mode: StreamMode, raw: string | undefined): string {
-  const source = raw === undefined || raw.trim() === "" ? "EVENT_STREAM_MODE unset, default" : `EVENT_STREAM_MODE=${JSON.stringify(raw)}`;
+  const source =
+    raw === undefined || raw.trim() === ""
+      ? "EVENT_STREAM_MODE unset, default"
+      : `EVENT_STREAM_MODE=${JSON.stringify(raw)}`;
   return `[event-bus] Stream mode: ${mode} (${source})`;
 }

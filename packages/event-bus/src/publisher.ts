@@ -1,5 +1,11 @@
 import type { JetStreamClient } from "@nats-io/jetstream";
-import { headers as natsHeaders, NoRespondersError, RequestError, TimeoutError, type MsgHdrs } from "@nats-io/nats-core";
+import {
+  headers as natsHeaders,
+  NoRespondersError,
+  RequestError,
+  TimeoutError,
+  type MsgHdrs,
+} from "@nats-io/nats-core";
 import { topicOf, type Validation } from "@aa/contracts";
 import { context, trace, type Span, type Tracer } from "@opentelemetry/api";
 import type { Logger } from "pino";
@@ -51,7 +57,8 @@ const MAX_DUPLICATE_WINDOW_MS = 120_000;
  */
 export function isTransientPublishError(error: unknown): boolean {
   if (error instanceof NoRespondersError || error instanceof TimeoutError) return true;
-  if (error instanceof RequestError) return error.isNoResponders() || /timeout|reconnect|disconnect/i.test(error.message);
+  if (error instanceof RequestError)
+    return error.isNoResponders() || /timeout|reconnect|disconnect/i.test(error.message);
   if (!(error instanceof Error)) return false;
   if (error.name === "JetStreamNotEnabled") return true;
   if (error.cause !== undefined && isTransientPublishError(error.cause)) return true;
@@ -117,7 +124,10 @@ export class EventPublisher {
     }
     if (this.#inFlight >= this.#maxInFlight) {
       this.#metrics.published.inc({ topic, status: "error" });
-      throw new PublishError(`${this.#inFlight} publishes already await their PubAck (limit ${this.#maxInFlight}): JetStream is falling behind`, request.subject);
+      throw new PublishError(
+        `${this.#inFlight} publishes already await their PubAck (limit ${this.#maxInFlight}): JetStream is falling behind`,
+        request.subject,
+      );
     }
     this.#inFlight++;
     const stop = this.#metrics.duration.startTimer({ topic });
@@ -149,7 +159,11 @@ export class EventPublisher {
       } catch (error) {
         const backoffMs = Math.min(100 * 2 ** (attempt - 1), 2_000);
         if (!isTransientPublishError(error) || Date.now() + backoffMs >= deadline) {
-          throw new PublishError(`JetStream did not acknowledge ${request.subject} (msg id ${request.msgId}) after ${attempt} attempt(s): ${(error as Error).message}`, request.subject, { cause: error });
+          throw new PublishError(
+            `JetStream did not acknowledge ${request.subject} (msg id ${request.msgId}) after ${attempt} attempt(s): ${(error as Error).message}`,
+            request.subject,
+            { cause: error },
+          );
         }
         this.#logger.debug({ subject: request.subject, attempt, err: error }, "publish failed; retrying");
         await sleep(backoffMs);

@@ -24,11 +24,18 @@ export function eventBusSettings(env: Record<string, string | undefined>, logger
  * (create missing, update real differences). Subjects owned by another stream are
  * left alone and logged: only the migration hands them over.
  */
-export async function manageStreams(nc: NatsConnection, settings: EventBusSettings, replicas: number, logger: Logger): Promise<JetStreamManager> {
+export async function manageStreams(
+  nc: NatsConnection,
+  settings: EventBusSettings,
+  replicas: number,
+  logger: Logger,
+): Promise<JetStreamManager> {
   const jsm = await jetstreamManager(nc);
   const desired = topologyFor(settings.mode, settings.names, replicas);
   const plan = planTopology(await readTopology(jsm), { ...desired, consumers: [] });
-  const outcomes = await applyPlan(jsm, plan, { onChange: (outcome) => logStreamOutcome(outcome, settings.mode, logger) });
+  const outcomes = await applyPlan(jsm, plan, {
+    onChange: (outcome) => logStreamOutcome(outcome, settings.mode, logger),
+  });
   // A stream the service cannot create or correct stops the startup.
   const failed = outcomes.find((outcome) => outcome.result === "failed");
   if (failed !== undefined) throw failed.error;
@@ -38,9 +45,12 @@ export async function manageStreams(nc: NatsConnection, settings: EventBusSettin
 function logStreamOutcome(outcome: ChangeOutcome, mode: StreamMode, logger: Logger): void {
   if (outcome.type !== "stream") return;
   const { change } = outcome;
-  if (outcome.result === "applied") logger.info({ fields: change.fields }, `[event-bus] Stream ${change.spec.name}: ${change.kind}d`);
+  if (outcome.result === "applied")
+    logger.info({ fields: change.fields }, `[event-bus] Stream ${change.spec.name}: ${change.kind}d`);
   if (outcome.result !== "skipped") return;
   const owners = change.conflicts.map((c) => `${c.subject} owned by ${c.ownedBy}`).join(", ");
   const why = owners || change.fields.map((f) => f.field).join(", ");
-  logger.warn(`[event-bus] Stream ${change.spec.name} not applied (${change.kind}): ${why}. Run: npx aa-ops migrate --to ${mode}`);
+  logger.warn(
+    `[event-bus] Stream ${change.spec.name} not applied (${change.kind}): ${why}. Run: npx aa-ops migrate --to ${mode}`,
+  );
 }

@@ -71,7 +71,8 @@ function failureOf(status: number): OuraFailure {
 }
 
 function bodyOf<T>(request: OuraRequest<T>): { body?: string; contentType?: string } {
-  if (request.form) return { body: new URLSearchParams(request.form).toString(), contentType: "application/x-www-form-urlencoded" };
+  if (request.form)
+    return { body: new URLSearchParams(request.form).toString(), contentType: "application/x-www-form-urlencoded" };
   if (request.json !== undefined) return { body: JSON.stringify(request.json), contentType: "application/json" };
   return {};
 }
@@ -79,12 +80,23 @@ function bodyOf<T>(request: OuraRequest<T>): { body?: string; contentType?: stri
 async function send<T>(http: OuraHttp, request: OuraRequest<T>): Promise<Response> {
   const { body, contentType } = bodyOf(request);
   const url = /^https?:\/\//.test(request.url) ? request.url : `${http.baseUrl.replace(/\/+$/, "")}${request.url}`;
-  const headers = { accept: "application/json", ...(contentType ? { "content-type": contentType } : {}), ...request.headers };
+  const headers = {
+    accept: "application/json",
+    ...(contentType ? { "content-type": contentType } : {}),
+    ...request.headers,
+  };
   try {
-    return await (http.fetch ?? fetch)(url, { method: request.method, headers, body, signal: AbortSignal.timeout(http.timeoutMs ?? 10_000) });
+    return await (http.fetch ?? fetch)(url, {
+      method: request.method,
+      headers,
+      body,
+      signal: AbortSignal.timeout(http.timeoutMs ?? 10_000),
+    });
   } catch (error) {
     const why = (error as { cause?: { code?: string } }).cause?.code ?? (error as Error).message;
-    throw new OuraApiError(`${request.what}: no answer from Oura (${why})`, "unavailable", undefined, undefined, { cause: error });
+    throw new OuraApiError(`${request.what}: no answer from Oura (${why})`, "unavailable", undefined, undefined, {
+      cause: error,
+    });
   }
 }
 
@@ -95,13 +107,22 @@ export async function ouraRequest<T>(http: OuraHttp, request: OuraRequest<T>): P
   if (!response.ok) {
     const failure = failureOf(response.status);
     const retryAfterMs = failure === "rate_limited" ? parseRetryAfter(response.headers.get("retry-after")) : undefined;
-    throw new OuraApiError(`${request.what}: Oura answered HTTP ${response.status} ${text.slice(0, 200)}`.trim(), failure, response.status, retryAfterMs);
+    throw new OuraApiError(
+      `${request.what}: Oura answered HTTP ${response.status} ${text.slice(0, 200)}`.trim(),
+      failure,
+      response.status,
+      retryAfterMs,
+    );
   }
   let value: unknown;
   try {
     value = JSON.parse(text);
   } catch {
-    throw new OuraApiError(`${request.what}: Oura answered HTTP ${response.status} with a body that is not JSON`, "rejected", response.status);
+    throw new OuraApiError(
+      `${request.what}: Oura answered HTTP ${response.status} with a body that is not JSON`,
+      "rejected",
+      response.status,
+    );
   }
   const result = request.validate(value);
   if (!result.ok) {

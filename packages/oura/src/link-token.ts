@@ -38,7 +38,11 @@ const secretBytes = (secret: string): Uint8Array => {
 };
 
 /** Signs a link token for `userId`, valid `lifetimeS` seconds (at most LINK_TOKEN_MAX_LIFETIME_S). */
-export async function mintLinkToken(secret: string, userId: string, lifetimeS = LINK_TOKEN_MAX_LIFETIME_S): Promise<string> {
+export async function mintLinkToken(
+  secret: string,
+  userId: string,
+  lifetimeS = LINK_TOKEN_MAX_LIFETIME_S,
+): Promise<string> {
   if (!validateUserId(userId).ok) {
     throw new RangeError(`${JSON.stringify(userId)} is not a valid user id (1-128 characters, no control characters)`);
   }
@@ -63,7 +67,8 @@ function claimsProblem(payload: JWTPayload): string | undefined {
   if (!TOKEN_ID.test(jti)) return "jti must be 8-128 characters of A-Z a-z 0-9 . _ : -";
   // A token that claims a long life is refused outright, not trusted for its first ten minutes.
   const lifetime = exp - iat;
-  if (lifetime > LINK_TOKEN_MAX_LIFETIME_S) return `the token lives ${lifetime} s; at most ${LINK_TOKEN_MAX_LIFETIME_S} s is accepted`;
+  if (lifetime > LINK_TOKEN_MAX_LIFETIME_S)
+    return `the token lives ${lifetime} s; at most ${LINK_TOKEN_MAX_LIFETIME_S} s is accepted`;
   return undefined;
 }
 

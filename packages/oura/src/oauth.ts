@@ -72,8 +72,20 @@ const TokenResponseSchema = Type.Object(
 );
 const validateTokenResponse = compileValidator(TokenResponseSchema);
 
-async function tokenRequest(http: OuraHttp, tokenUrl: string, form: Record<string, string>, what: string, now: () => Date): Promise<OuraTokens> {
-  const answer = await ouraRequest(http, { method: "POST", url: tokenUrl, form, validate: validateTokenResponse, what });
+async function tokenRequest(
+  http: OuraHttp,
+  tokenUrl: string,
+  form: Record<string, string>,
+  what: string,
+  now: () => Date,
+): Promise<OuraTokens> {
+  const answer = await ouraRequest(http, {
+    method: "POST",
+    url: tokenUrl,
+    form,
+    validate: validateTokenResponse,
+    what,
+  });
   return {
     accessToken: answer.access_token,
     refreshToken: answer.refresh_token,
@@ -105,7 +117,18 @@ export function exchangeCode(http: OuraHttp, request: CodeExchange, now = () => 
 }
 
 /** `grant_type=refresh_token`: the answer's refresh token replaces the old one. */
-export function refreshTokens(http: OuraHttp, tokenUrl: string, credentials: OuraClientCredentials, refreshToken: string, now = () => new Date()): Promise<OuraTokens> {
-  const form = { grant_type: "refresh_token", refresh_token: refreshToken, client_id: credentials.clientId, client_secret: credentials.clientSecret };
+export function refreshTokens(
+  http: OuraHttp,
+  tokenUrl: string,
+  credentials: OuraClientCredentials,
+  refreshToken: string,
+  now = () => new Date(),
+): Promise<OuraTokens> {
+  const form = {
+    grant_type: "refresh_token",
+    refresh_token: refreshToken,
+    client_id: credentials.clientId,
+    client_secret: credentials.clientSecret,
+  };
   return tokenRequest(http, tokenUrl, form, "POST oauth/token (refresh_token)", now);
 }

@@ -20,10 +20,19 @@ const validateSubscription = compileValidator(OuraSubscriptionSchema);
 const validateSubscriptions = compileValidator(Type.Array(OuraSubscriptionSchema));
 
 /** The subscription API authenticates the app, not a user: `x-client-id` / `x-client-secret`. */
-const clientHeaders = (credentials: OuraClientCredentials) => ({ "x-client-id": credentials.clientId, "x-client-secret": credentials.clientSecret });
+const clientHeaders = (credentials: OuraClientCredentials) => ({
+  "x-client-id": credentials.clientId,
+  "x-client-secret": credentials.clientSecret,
+});
 
 export function listSubscriptions(http: OuraHttp, credentials: OuraClientCredentials): Promise<OuraSubscription[]> {
-  return ouraRequest(http, { method: "GET", url: "/v2/webhook/subscription", headers: clientHeaders(credentials), validate: validateSubscriptions, what: "GET /v2/webhook/subscription" });
+  return ouraRequest(http, {
+    method: "GET",
+    url: "/v2/webhook/subscription",
+    headers: clientHeaders(credentials),
+    validate: validateSubscriptions,
+    what: "GET /v2/webhook/subscription",
+  });
 }
 
 export interface NewSubscription {
@@ -35,15 +44,41 @@ export interface NewSubscription {
 }
 
 /** Oura verifies the callback (GET handshake) before it answers. */
-export function createSubscription(http: OuraHttp, credentials: OuraClientCredentials, request: NewSubscription): Promise<OuraSubscription> {
-  const json = { callback_url: request.callbackUrl, verification_token: request.verificationToken, event_type: request.eventType, data_type: request.dataType };
-  return ouraRequest(http, { method: "POST", url: "/v2/webhook/subscription", headers: clientHeaders(credentials), json, validate: validateSubscription, what: "POST /v2/webhook/subscription" });
+export function createSubscription(
+  http: OuraHttp,
+  credentials: OuraClientCredentials,
+  request: NewSubscription,
+): Promise<OuraSubscription> {
+  const json = {
+    callback_url: request.callbackUrl,
+    verification_token: request.verificationToken,
+    event_type: request.eventType,
+    data_type: request.dataType,
+  };
+  return ouraRequest(http, {
+    method: "POST",
+    url: "/v2/webhook/subscription",
+    headers: clientHeaders(credentials),
+    json,
+    validate: validateSubscription,
+    what: "POST /v2/webhook/subscription",
+  });
 }
 
 /** Extends a subscription's expiration time; returns it with the new `expiration_time`. */
-export function renewSubscription(http: OuraHttp, credentials: OuraClientCredentials, id: string): Promise<OuraSubscription> {
+export function renewSubscription(
+  http: OuraHttp,
+  credentials: OuraClientCredentials,
+  id: string,
+): Promise<OuraSubscription> {
   const url = `/v2/webhook/subscription/renew/${encodeURIComponent(id)}`;
-  return ouraRequest(http, { method: "PUT", url, headers: clientHeaders(credentials), validate: validateSubscription, what: "PUT /v2/webhook/subscription/renew/{id}" });
+  return ouraRequest(http, {
+    method: "PUT",
+    url,
+    headers: clientHeaders(credentials),
+    validate: validateSubscription,
+    what: "PUT /v2/webhook/subscription/renew/{id}",
+  });
 }
 
 /** The earliest `expiration_time` of the subscriptions, or undefined when there are none. */

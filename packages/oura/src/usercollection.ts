@@ -2,7 +2,8 @@ import { Type, type Static } from "@sinclair/typebox";
 import { compileValidator } from "@aa/contracts";
 import { ouraRequest, type OuraHttp } from "./http.js";
 
-const Nullable = <T extends ReturnType<typeof Type.Number>>(schema: T) => Type.Optional(Type.Union([schema, Type.Null()]));
+const Nullable = <T extends ReturnType<typeof Type.Number>>(schema: T) =>
+  Type.Optional(Type.Union([schema, Type.Null()]));
 
 /**
  * The fields we use of an Oura v2 sleep document (`GET /v2/usercollection/sleep/{document_id}`,
@@ -38,11 +39,23 @@ const bearer = (accessToken: string) => ({ authorization: `Bearer ${accessToken}
 /** One sleep document of the token's user. */
 export function getSleepDocument(http: OuraHttp, accessToken: string, documentId: string): Promise<OuraSleepDocument> {
   const url = `/v2/usercollection/sleep/${encodeURIComponent(documentId)}`;
-  return ouraRequest(http, { method: "GET", url, headers: bearer(accessToken), validate: validateSleepDocument, what: "GET /v2/usercollection/sleep/{document_id}" });
+  return ouraRequest(http, {
+    method: "GET",
+    url,
+    headers: bearer(accessToken),
+    validate: validateSleepDocument,
+    what: "GET /v2/usercollection/sleep/{document_id}",
+  });
 }
 
 /** The token's Oura user id (`personal_info.id`): the `user_id` of that user's webhooks. */
 export async function getOuraUserId(http: OuraHttp, accessToken: string): Promise<string> {
-  const info = await ouraRequest(http, { method: "GET", url: "/v2/usercollection/personal_info", headers: bearer(accessToken), validate: validatePersonalInfo, what: "GET /v2/usercollection/personal_info" });
+  const info = await ouraRequest(http, {
+    method: "GET",
+    url: "/v2/usercollection/personal_info",
+    headers: bearer(accessToken),
+    validate: validatePersonalInfo,
+    what: "GET /v2/usercollection/personal_info",
+  });
   return info.id;
 }

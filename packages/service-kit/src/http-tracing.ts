@@ -12,7 +12,11 @@ export const UNTRACED_ROUTES: readonly string[] = ["/health", "/metrics"];
  * instrumentation-http or @fastify/otel: no module patching (which ESM makes fragile) and one span
  * per request instead of one per hook.
  */
-export function traceRequests(app: FastifyInstance, tracer: Tracer, untraced: readonly string[] = UNTRACED_ROUTES): void {
+export function traceRequests(
+  app: FastifyInstance,
+  tracer: Tracer,
+  untraced: readonly string[] = UNTRACED_ROUTES,
+): void {
   const skip = new Set(untraced);
   const traces = new WeakMap<FastifyRequest, Span>();
   app.addHook("onRequest", (request, _reply, done) => {

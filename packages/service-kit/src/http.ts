@@ -38,17 +38,37 @@ const PRE_INITIALISED_STATUS_CODES = ["200", "202", "400", "401", "403", "413", 
  * (`/ingest/hrv`), never the raw URL, and `(unmatched)` for 404s, so label values stay bounded.
  */
 function instrumentRequests(app: FastifyInstance, registry: Registry): void {
-  const requests = metricOnce(registry, "http_requests_total", () =>
-    new Counter({ name: "http_requests_total", help: "HTTP responses sent, by route pattern, method and status code", labelNames: ["route", "method", "status_code"] as const, registers: [registry] }),
+  const requests = metricOnce(
+    registry,
+    "http_requests_total",
+    () =>
+      new Counter({
+        name: "http_requests_total",
+        help: "HTTP responses sent, by route pattern, method and status code",
+        labelNames: ["route", "method", "status_code"] as const,
+        registers: [registry],
+      }),
   );
-  const duration = metricOnce(registry, "http_request_duration_seconds", () =>
-    new Histogram({ name: "http_request_duration_seconds", help: "Time from request received to response sent, by route pattern and method", labelNames: ["route", "method"] as const, buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30], registers: [registry] }),
+  const duration = metricOnce(
+    registry,
+    "http_request_duration_seconds",
+    () =>
+      new Histogram({
+        name: "http_request_duration_seconds",
+        help: "Time from request received to response sent, by route pattern and method",
+        labelNames: ["route", "method"] as const,
+        buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+        registers: [registry],
+      }),
   );
   // A series born at its first request is invisible to increase()/rate(): the first 400 or 500
   // of a process would never show. Every route starts with the usual answers at 0.
   app.addHook("onRoute", (route) => {
-    const methods = (Array.isArray(route.method) ? route.method : [route.method]).filter((m) => m !== "HEAD" && m !== "OPTIONS");
-    for (const method of methods) for (const code of PRE_INITIALISED_STATUS_CODES) requests.inc({ route: route.url, method, status_code: code }, 0);
+    const methods = (Array.isArray(route.method) ? route.method : [route.method]).filter(
+      (m) => m !== "HEAD" && m !== "OPTIONS",
+    );
+    for (const method of methods)
+      for (const code of PRE_INITIALISED_STATUS_CODES) requests.inc({ route: route.url, method, status_code: code }, 0);
   });
   app.addHook("onResponse", async (request, reply) => {
     const route = request.routeOptions.url ?? "(unmatched)";
@@ -111,7 +131,10 @@ export function parseTrustProxy(text: string): boolean | number | string[] {
   if (raw === "false") return false;
   if (raw === "true") return true;
   if (/^[0-9]+$/.test(raw)) return Number(raw);
-  return raw.split(",").map((s) => s.trim()).filter(Boolean);
+  return raw
+    .split(",")
+    .map((s) => s.trim())
+    .filter(Boolean);
 }
 
 /** Trusts the nearest `hops` proxies (Fastify supports a count at runtime; its types only take a function). */

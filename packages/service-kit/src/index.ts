@@ -1,11 +1,37 @@
 export { ConfigError, loadConfig } from "./config.js";
 export { createLogger, userIdHasher, type Logger, type LoggerOptions } from "./logger.js";
-export { createPostgresPool, postgresConnectionConfig, withoutPassword, type PostgresConnectionConfig, type PostgresPoolOptions, type PostgresTlsEnv } from "./postgres.js";
+export {
+  createPostgresPool,
+  postgresConnectionConfig,
+  withoutPassword,
+  type PostgresConnectionConfig,
+  type PostgresPoolOptions,
+  type PostgresTlsEnv,
+} from "./postgres.js";
 export { createMetricsRegistry, recordNatsConnection } from "./metrics.js";
-export { connectNats, type NatsConnection, type NatsConnectOptions, type NatsLink, type NatsLinkState } from "./nats.js";
-export { natsConnectionOptions, natsSecurityFromEnv, type NatsAuthMethod, type NatsSecurity, type NatsSecurityEnv } from "./nats-security.js";
+export {
+  connectNats,
+  type NatsConnection,
+  type NatsConnectOptions,
+  type NatsLink,
+  type NatsLinkState,
+} from "./nats.js";
+export {
+  natsConnectionOptions,
+  natsSecurityFromEnv,
+  type NatsAuthMethod,
+  type NatsSecurity,
+  type NatsSecurityEnv,
+} from "./nats-security.js";
 export { exitOnStartupError, onShutdownSignal } from "./lifecycle.js";
 export { createHttpServer, metricOnce, parseTrustProxy, registerMetricsRoute, type HttpServerOptions } from "./http.js";
 export { crashPoint } from "./crash-point.js";
-export { startTracing, tracingSettings, OTLP_PROTOCOLS, type OtlpProtocol, type Tracing, type TracingSettings } from "./tracing.js";
+export {
+  startTracing,
+  tracingSettings,
+  OTLP_PROTOCOLS,
+  type OtlpProtocol,
+  type Tracing,
+  type TracingSettings,
+} from "./tracing.js";
 export { traceRequests, UNTRACED_ROUTES } from "./http-tracing.js";

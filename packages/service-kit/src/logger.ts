@@ -22,9 +22,25 @@ export interface LoggerOptions {
 
 // Credentials by field name, at the top of a record and one level down (`{ config: { password } }`).
 const SECRET_FIELDS = [
-  "password", "secret", "token", "apiKey", "api_key", "authorization", "cookie",
-  "accessToken", "access_token", "refreshToken", "refresh_token", "idToken", "id_token",
-  "clientSecret", "client_secret", "codeVerifier", "code_verifier", "connectionString", "databaseUrl",
+  "password",
+  "secret",
+  "token",
+  "apiKey",
+  "api_key",
+  "authorization",
+  "cookie",
+  "accessToken",
+  "access_token",
+  "refreshToken",
+  "refresh_token",
+  "idToken",
+  "id_token",
+  "clientSecret",
+  "client_secret",
+  "codeVerifier",
+  "code_verifier",
+  "connectionString",
+  "databaseUrl",
 ];
 const SECRET_HEADERS = ["authorization", "cookie", "set-cookie", "x-api-key", "x-oura-signature", "x-client-secret"];
 
@@ -33,9 +49,15 @@ const REDACTED_PATHS: readonly string[] = [
   ...SECRET_FIELDS.flatMap((field) => [field, `*.${field}`]),
   ...SECRET_HEADERS.flatMap((header) => [`headers["${header}"]`, `*.headers["${header}"]`]),
   // OAuth callback parameters: the code and state are bearer secrets until used.
-  "query.code", "query.state", "body.code",
+  "query.code",
+  "query.state",
+  "body.code",
   // PostgreSQL errors echo row and parameter values here ("Failing row contains (…)", "Key (user_id)=(…)").
-  "err.detail", "err.where", "err.internalQuery", "err.aggregateErrors[*].detail", "err.aggregateErrors[*].where",
+  "err.detail",
+  "err.where",
+  "err.internalQuery",
+  "err.aggregateErrors[*].detail",
+  "err.aggregateErrors[*].where",
   // Node's ERR_INVALID_URL keeps the whole URL, password included.
   "err.input",
 ];
@@ -54,7 +76,8 @@ export function userIdHasher(key: string | Buffer): (userId: string) => string {
 
 /** Serializers by field name: user ids become their keyed hash; a request is its method and path (a query string can hold an OAuth code). */
 function serializers(hash: (userId: string) => string) {
-  const hashed = (value: unknown): unknown => (typeof value === "string" ? hash(value) : Array.isArray(value) ? value.map(hashed) : value);
+  const hashed = (value: unknown): unknown =>
+    typeof value === "string" ? hash(value) : Array.isArray(value) ? value.map(hashed) : value;
   return {
     userId: hashed,
     user_id: hashed,
@@ -85,7 +108,10 @@ export function createLogger(options: LoggerOptions): Logger {
     mixin: activeTraceIds,
   };
   if (options.format === "pretty") {
-    return pino(base, pretty({ sync: true, colorize: false, ignore: "pid,hostname,service", translateTime: "SYS:HH:MM:ss.l" }));
+    return pino(
+      base,
+      pretty({ sync: true, colorize: false, ignore: "pid,hostname,service", translateTime: "SYS:HH:MM:ss.l" }),
+    );
   }
   return options.destination ? pino(base, options.destination) : pino(base);
 }

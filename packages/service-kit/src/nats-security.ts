@@ -33,7 +33,8 @@ export interface NatsSecurity {
 }
 
 /** The variables that choose an authentication method, in the order messages name them. */
-export const NATS_AUTH_VARS = "NATS_USER + NATS_PASSWORD, NATS_TOKEN, NATS_NKEY_SEED_FILE (or NATS_NKEY_SEED) or NATS_CREDS_FILE";
+export const NATS_AUTH_VARS =
+  "NATS_USER + NATS_PASSWORD, NATS_TOKEN, NATS_NKEY_SEED_FILE (or NATS_NKEY_SEED) or NATS_CREDS_FILE";
 
 const text = (env: NatsSecurityEnv, name: string): string | undefined => {
   const value = env[name]?.trim();
@@ -73,12 +74,18 @@ function userPassword(env: NatsSecurityEnv, problems: string[]): Auth | undefine
   if (user === undefined) problems.push("NATS_PASSWORD is set but NATS_USER is not");
   if (password === undefined) problems.push("NATS_USER is set but NATS_PASSWORD is not");
   if (user === undefined || password === undefined) return undefined;
-  return { method: "user_password", description: `user "${user}" (NATS_USER, NATS_PASSWORD)`, authenticator: usernamePasswordAuthenticator(user, password) };
+  return {
+    method: "user_password",
+    description: `user "${user}" (NATS_USER, NATS_PASSWORD)`,
+    authenticator: usernamePasswordAuthenticator(user, password),
+  };
 }
 
 function token(env: NatsSecurityEnv): Auth | undefined {
   const value = text(env, "NATS_TOKEN");
-  return value === undefined ? undefined : { method: "token", description: "a token (NATS_TOKEN)", authenticator: tokenAuthenticator(value) };
+  return value === undefined
+    ? undefined
+    : { method: "token", description: "a token (NATS_TOKEN)", authenticator: tokenAuthenticator(value) };
 }
 
 function nkey(env: NatsSecurityEnv, problems: string[]): Auth | undefined {
@@ -87,12 +94,16 @@ function nkey(env: NatsSecurityEnv, problems: string[]): Auth | undefined {
   if (inline !== undefined) {
     const authenticator = nkeyAuthenticator(new TextEncoder().encode(inline));
     const key = userKeyOf(authenticator, "NATS_NKEY_SEED", problems);
-    return key === undefined ? undefined : { method: "nkey", description: `NKey ${key} (NATS_NKEY_SEED)`, authenticator };
+    return key === undefined
+      ? undefined
+      : { method: "nkey", description: `NKey ${key} (NATS_NKEY_SEED)`, authenticator };
   }
   if (path === undefined || readFile("NATS_NKEY_SEED_FILE", path, problems) === undefined) return undefined;
   const authenticator = nkeyAuthenticator(() => seedOf(readFileSync(path)));
   const key = userKeyOf(authenticator, `NATS_NKEY_SEED_FILE (${path})`, problems);
-  return key === undefined ? undefined : { method: "nkey", description: `NKey ${key} (NATS_NKEY_SEED_FILE=${path})`, authenticator };
+  return key === undefined
+    ? undefined
+    : { method: "nkey", description: `NKey ${key} (NATS_NKEY_SEED_FILE=${path})`, authenticator };
 }
 
 function creds(env: NatsSecurityEnv, problems: string[]): Auth | undefined {
@@ -100,19 +111,32 @@ function creds(env: NatsSecurityEnv, problems: string[]): Auth | undefined {
   if (path === undefined || readFile("NATS_CREDS_FILE", path, problems) === undefined) return undefined;
   const authenticator = credsAuthenticator(() => readFileSync(path));
   const key = userKeyOf(authenticator, `NATS_CREDS_FILE (${path})`, problems);
-  return key === undefined ? undefined : { method: "creds", description: `user ${key} of NATS_CREDS_FILE=${path}`, authenticator };
+  return key === undefined
+    ? undefined
+    : { method: "creds", description: `user ${key} of NATS_CREDS_FILE=${path}`, authenticator };
 }
 
 /** One method at most: the server would accept only one, and which one we sent would be a guess. */
 function authFromEnv(env: NatsSecurityEnv, problems: string[]): Auth {
-  const chosen = [["NATS_USER", "NATS_PASSWORD"], ["NATS_TOKEN"], ["NATS_NKEY_SEED"], ["NATS_NKEY_SEED_FILE"], ["NATS_CREDS_FILE"]]
+  const chosen = [
+    ["NATS_USER", "NATS_PASSWORD"],
+    ["NATS_TOKEN"],
+    ["NATS_NKEY_SEED"],
+    ["NATS_NKEY_SEED_FILE"],
+    ["NATS_CREDS_FILE"],
+  ]
     .filter((names) => names.some((name) => text(env, name) !== undefined))
     .map((names) => names.filter((name) => text(env, name) !== undefined).join(" + "));
   if (chosen.length > 1) {
     problems.push(`set one NATS authentication method, not several: ${chosen.join(", ")}`);
     return { method: "none", description: "no credentials" };
   }
-  return userPassword(env, problems) ?? token(env) ?? nkey(env, problems) ?? creds(env, problems) ?? { method: "none", description: "no credentials" };
+  return (
+    userPassword(env, problems) ??
+    token(env) ??
+    nkey(env, problems) ??
+    creds(env, problems) ?? { method: "none", description: "no credentials" }
+  );
 }
 
 function pemCertificate(name: string, path: string, problems: string[]): X509Certificate | undefined {
@@ -130,7 +154,8 @@ function checkClientKey(certificate: X509Certificate, keyPath: string, problems:
   const pem = readFile("NATS_TLS_KEY_FILE", keyPath, problems);
   if (pem === undefined) return;
   try {
-    if (!certificate.checkPrivateKey(createPrivateKey(pem))) problems.push(`NATS_TLS_KEY_FILE (${keyPath}) is not the private key of the certificate in NATS_TLS_CERT_FILE`);
+    if (!certificate.checkPrivateKey(createPrivateKey(pem)))
+      problems.push(`NATS_TLS_KEY_FILE (${keyPath}) is not the private key of the certificate in NATS_TLS_CERT_FILE`);
   } catch (error) {
     problems.push(`NATS_TLS_KEY_FILE (${keyPath}) is not an unencrypted PEM private key: ${(error as Error).message}`);
   }
@@ -142,8 +167,10 @@ function tlsFromEnv(env: NatsSecurityEnv, problems: string[]): TlsOptions | unde
   const keyFile = text(env, "NATS_TLS_KEY_FILE");
   if (caFile === undefined && certFile === undefined && keyFile === undefined) return undefined;
   if (caFile !== undefined) pemCertificate("NATS_TLS_CA_FILE", caFile, problems);
-  if (certFile !== undefined && keyFile === undefined) problems.push("NATS_TLS_CERT_FILE is set but NATS_TLS_KEY_FILE is not: a client certificate needs its private key");
-  if (keyFile !== undefined && certFile === undefined) problems.push("NATS_TLS_KEY_FILE is set but NATS_TLS_CERT_FILE is not");
+  if (certFile !== undefined && keyFile === undefined)
+    problems.push("NATS_TLS_CERT_FILE is set but NATS_TLS_KEY_FILE is not: a client certificate needs its private key");
+  if (keyFile !== undefined && certFile === undefined)
+    problems.push("NATS_TLS_KEY_FILE is set but NATS_TLS_CERT_FILE is not");
   if (certFile !== undefined && keyFile !== undefined) {
     const certificate = pemCertificate("NATS_TLS_CERT_FILE", certFile, problems);
     if (certificate !== undefined) checkClientKey(certificate, keyFile, problems);
@@ -155,7 +182,9 @@ function tlsFromEnv(env: NatsSecurityEnv, problems: string[]): TlsOptions | unde
 function inboxPrefixFromEnv(env: NatsSecurityEnv, problems: string[]): string | undefined {
   const prefix = text(env, "NATS_INBOX_PREFIX");
   if (prefix !== undefined && !/^[^\s*>.]+(\.[^\s*>.]+)*$/.test(prefix)) {
-    problems.push(`NATS_INBOX_PREFIX must be a subject prefix without wildcards or spaces (e.g. _INBOX_ingest), got ${JSON.stringify(prefix)}`);
+    problems.push(
+      `NATS_INBOX_PREFIX must be a subject prefix without wildcards or spaces (e.g. _INBOX_ingest), got ${JSON.stringify(prefix)}`,
+    );
   }
   return prefix;
 }
@@ -173,7 +202,12 @@ export function natsSecurityFromEnv(env: NatsSecurityEnv): NatsSecurity {
   const inboxPrefix = inboxPrefixFromEnv(env, problems);
   if (problems.length > 0) throw new ConfigError(problems);
   const over = tls === undefined ? "" : `, TLS${tls.certFile === undefined ? "" : " with client certificate"}`;
-  return { ...auth, description: `${auth.description}${over}`, ...(tls && { tls }), ...(inboxPrefix && { inboxPrefix }) };
+  return {
+    ...auth,
+    description: `${auth.description}${over}`,
+    ...(tls && { tls }),
+    ...(inboxPrefix && { inboxPrefix }),
+  };
 }
 
 const isTlsUrl = (server: string): boolean => /^tls:\/\//i.test(server.trim());
@@ -183,7 +217,10 @@ const hasUserInfo = (server: string): boolean => /^[a-z]+:\/\/[^/]*@/i.test(serv
 
 /** The client options of `security`; a `tls://` server URL requires TLS even without NATS_TLS_* (then the system CAs are trusted). */
 export function natsConnectionOptions(security: NatsSecurity, servers: readonly string[]): ConnectionOptions {
-  if (servers.some(hasUserInfo)) throw new ConfigError([`NATS_URL must not carry credentials (user:password@ or token@): the client ignores them and the URL is logged. Set ${NATS_AUTH_VARS} instead`]);
+  if (servers.some(hasUserInfo))
+    throw new ConfigError([
+      `NATS_URL must not carry credentials (user:password@ or token@): the client ignores them and the URL is logged. Set ${NATS_AUTH_VARS} instead`,
+    ]);
   const tls = security.tls ?? (servers.some(isTlsUrl) ? {} : undefined);
   return { authenticator: security.authenticator, tls, inboxPrefix: security.inboxPrefix };
 }

@@ -43,9 +43,22 @@ export async function connectNats(options: NatsConnectOptions): Promise<NatsLink
   try {
     // noAsyncTraces: otherwise every request (each PubAck) captures an Error stack up front, for
     // the rare failure: 16 % of ingest's CPU under load. Errors keep their own stacks.
-    nc = await connect({ ...connectionOptions, servers, name: options.name, maxReconnectAttempts: -1, reconnectTimeWait: 1000, timeout: timeoutMs, waitOnFirstConnect: false, noAsyncTraces: true });
+    nc = await connect({
+      ...connectionOptions,
+      servers,
+      name: options.name,
+      maxReconnectAttempts: -1,
+      reconnectTimeWait: 1000,
+      timeout: timeoutMs,
+      waitOnFirstConnect: false,
+      noAsyncTraces: true,
+    });
   } catch (error) {
-    const reason = explainConnectFailure(error, { security, tlsRequested: connectionOptions.tls !== undefined, timeoutMs });
+    const reason = explainConnectFailure(error, {
+      security,
+      tlsRequested: connectionOptions.tls !== undefined,
+      timeoutMs,
+    });
     throw new NatsConnectError(options.url, reason, { cause: error });
   }
   options.logger.info(`[nats] Connected to ${nc.getServer()} with ${security.description}`);

@@ -52,7 +52,10 @@ function tlsOptions(mode: PostgresSslMode, ca: string | undefined): false | Conn
       // As libpq: encrypted; with a root certificate the chain is checked too (verify-ca).
       return ca === undefined ? { rejectUnauthorized: false } : { ca, checkServerIdentity: () => undefined };
     case "verify-ca":
-      if (ca === undefined) throw new ConfigError(["sslmode verify-ca needs a root certificate: set sslrootcert in DATABASE_URL or PGSSLROOTCERT"]);
+      if (ca === undefined)
+        throw new ConfigError([
+          "sslmode verify-ca needs a root certificate: set sslrootcert in DATABASE_URL or PGSSLROOTCERT",
+        ]);
       return { ca, checkServerIdentity: () => undefined };
     case "verify-full":
       // Without a root certificate: Node's trusted CAs (and NODE_EXTRA_CA_CERTS).
@@ -60,7 +63,8 @@ function tlsOptions(mode: PostgresSslMode, ca: string | undefined): false | Conn
   }
 }
 
-const isSslMode = (value: string): value is PostgresSslMode => (POSTGRES_SSL_MODES as readonly string[]).includes(value);
+const isSslMode = (value: string): value is PostgresSslMode =>
+  (POSTGRES_SSL_MODES as readonly string[]).includes(value);
 
 /**
  * The pg connection settings for `databaseUrl`, with TLS as libpq reads it: `sslmode` and
@@ -70,13 +74,20 @@ const isSslMode = (value: string): value is PostgresSslMode => (POSTGRES_SSL_MOD
  */
 export function postgresConnectionConfig(databaseUrl: string, env: PostgresTlsEnv): PostgresConnectionConfig {
   const url = URL.canParse(databaseUrl) ? new URL(databaseUrl) : undefined;
-  if (url?.protocol !== "postgres:" && url?.protocol !== "postgresql:") throw new ConfigError(["DATABASE_URL is not a URL of the form postgres://user:password@host:port/database"]);
+  if (url?.protocol !== "postgres:" && url?.protocol !== "postgresql:")
+    throw new ConfigError(["DATABASE_URL is not a URL of the form postgres://user:password@host:port/database"]);
   const params = url.searchParams;
   const unsupported = UNSUPPORTED_PARAMETERS.filter((name) => params.has(name));
-  if (unsupported.length > 0) throw new ConfigError([`DATABASE_URL: ${unsupported.join(", ")} is not supported; use sslmode (${POSTGRES_SSL_MODES.join(", ")})`]);
+  if (unsupported.length > 0)
+    throw new ConfigError([
+      `DATABASE_URL: ${unsupported.join(", ")} is not supported; use sslmode (${POSTGRES_SSL_MODES.join(", ")})`,
+    ]);
   // Empty counts as unset, as everywhere in our configuration.
   const mode = params.get("sslmode") || env.PGSSLMODE?.trim() || "disable";
-  if (!isSslMode(mode)) throw new ConfigError([`sslmode (DATABASE_URL or PGSSLMODE) must be one of ${POSTGRES_SSL_MODES.join(", ")}, got ${JSON.stringify(mode)}`]);
+  if (!isSslMode(mode))
+    throw new ConfigError([
+      `sslmode (DATABASE_URL or PGSSLMODE) must be one of ${POSTGRES_SSL_MODES.join(", ")}, got ${JSON.stringify(mode)}`,
+    ]);
   const rootCertPath = params.get("sslrootcert") || env.PGSSLROOTCERT?.trim() || undefined;
   const ssl = tlsOptions(mode, rootCertPath === undefined ? undefined : readPem("sslrootcert", rootCertPath));
   if (ssl !== false) Object.assign(ssl, clientCertificate(params));

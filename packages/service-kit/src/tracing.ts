@@ -66,7 +66,8 @@ export interface Tracing {
 // pay for loading the OTLP serializers (nor one with OTEL_SDK_DISABLED for the SDK).
 async function exporterFor(protocol: OtlpProtocol): Promise<SpanExporter> {
   // Both read the endpoint, headers, timeout and compression from OTEL_EXPORTER_OTLP_*.
-  if (protocol === "http/json") return new (await import("@opentelemetry/exporter-trace-otlp-http")).OTLPTraceExporter();
+  if (protocol === "http/json")
+    return new (await import("@opentelemetry/exporter-trace-otlp-http")).OTLPTraceExporter();
   return new (await import("@opentelemetry/exporter-trace-otlp-proto")).OTLPTraceExporter();
 }
 
@@ -89,7 +90,9 @@ export async function startTracing(settings: TracingSettings, logger: Logger): P
     return { shutdown: async () => undefined };
   }
   if (settings.exporter === "otlp" && settings.endpoint === undefined) {
-    logger.info(`${tag} Tracing off: no OTLP endpoint set (OTEL_EXPORTER_OTLP_ENDPOINT); an incoming traceparent is not continued`);
+    logger.info(
+      `${tag} Tracing off: no OTLP endpoint set (OTEL_EXPORTER_OTLP_ENDPOINT); an incoming traceparent is not continued`,
+    );
     return { shutdown: async () => undefined };
   }
   routeDiagnostics(logger);
@@ -106,8 +109,10 @@ export async function startTracing(settings: TracingSettings, logger: Logger): P
   const spanProcessors = exporter === undefined ? [] : [new sdk.BatchSpanProcessor(exporter)];
   const provider = new sdk.NodeTracerProvider({ resource, spanProcessors });
   provider.register({ propagator: new W3CTraceContextPropagator() });
-  logger.info(settings.endpoint === undefined
-    ? `${tag} Tracing on without export (OTEL_TRACES_EXPORTER=none): trace context propagated and trace ids logged`
-    : `${tag} Tracing on: spans exported to ${withoutPassword(settings.endpoint)} (${settings.protocol})`);
+  logger.info(
+    settings.endpoint === undefined
+      ? `${tag} Tracing on without export (OTEL_TRACES_EXPORTER=none): trace context propagated and trace ids logged`
+      : `${tag} Tracing on: spans exported to ${withoutPassword(settings.endpoint)} (${settings.protocol})`,
+  );
   return { shutdown: () => provider.shutdown() };
 }

@@ -42,13 +42,19 @@ export interface IngestDeps {
 }
 
 /** Maps Fastify's own 4xx errors (bad JSON, wrong content type, too large, rate limited) to `{error, details}`. */
-export function errorHandler(error: FastifyError & { details?: unknown }, request: FastifyRequest, reply: FastifyReply) {
+export function errorHandler(
+  error: FastifyError & { details?: unknown },
+  request: FastifyRequest,
+  reply: FastifyReply,
+) {
   const status = error.statusCode ?? 500;
   if (status >= 500) {
     request.log.error({ err: error }, "request failed");
     return reply.code(500).send({ error: "Internal error" });
   }
-  return reply.code(status).send({ error: error.message, details: error.details ?? [{ field: "(body)", message: error.message }] });
+  return reply
+    .code(status)
+    .send({ error: error.message, details: error.details ?? [{ field: "(body)", message: error.message }] });
 }
 
 const ADMIN_PATHS = new Set(["/health", "/metrics"]);
@@ -56,7 +62,15 @@ const ADMIN_PATHS = new Set(["/health", "/metrics"]);
 /** The ingest HTTP app, not listening: `main.ts` wires and listens, tests inject. */
 export async function buildApp(deps: IngestDeps): Promise<FastifyInstance> {
   const adminRoutes = deps.adminRoutes !== false;
-  const app = createHttpServer({ logger: deps.logger, registry: deps.registry, bodyLimitBytes: deps.bodyLimitBytes, maxHeaderBytes: deps.maxHeaderBytes, requestTimeoutMs: deps.requestTimeoutMs, trustProxy: deps.trustProxy, metricsRoute: adminRoutes });
+  const app = createHttpServer({
+    logger: deps.logger,
+    registry: deps.registry,
+    bodyLimitBytes: deps.bodyLimitBytes,
+    maxHeaderBytes: deps.maxHeaderBytes,
+    requestTimeoutMs: deps.requestTimeoutMs,
+    trustProxy: deps.trustProxy,
+    metricsRoute: adminRoutes,
+  });
   app.setErrorHandler(errorHandler);
   app.decorateRequest("principal", null as never);
   const rejected = rejectionCounter(deps.registry);
@@ -66,18 +80,29 @@ export async function buildApp(deps: IngestDeps): Promise<FastifyInstance> {
       if (ADMIN_PATHS.has(request.routeOptions.url ?? "")) return undefined;
       rejected("overloaded");
       reply.code(503).header("Retry-After", String(RETRY_AFTER_SECONDS));
-      return { error: `Overloaded (${type} ${Math.round(Number(value))} ms): the request was not accepted. Retry later.` };
+      return {
+        error: `Overloaded (${type} ${Math.round(Number(value))} ms): the request was not accepted. Retry later.`,
+      };
     };
     // under-pressure sends a handler's non-null return value as the body (undefined: carry on); its types only say void.
-    await app.register(underPressure, { maxEventLoopDelay: deps.maxEventLoopDelayMs, pressureHandler: shed as unknown as (...args: Parameters<typeof shed>) => void });
+    await app.register(underPressure, {
+      maxEventLoopDelay: deps.maxEventLoopDelayMs,
+      pressureHandler: shed as unknown as (...args: Parameters<typeof shed>) => void,
+    });
   }
   app.addHook("preValidation", async (request, reply) => {
-    if (nestedDeeperThan(request.body, MAX_BODY_DEPTH)) return reply.code(400).send({ error: `Request body nests deeper than ${MAX_BODY_DEPTH} levels` });
+    if (nestedDeeperThan(request.body, MAX_BODY_DEPTH))
+      return reply.code(400).send({ error: `Request body nests deeper than ${MAX_BODY_DEPTH} levels` });
   });
   const now = deps.now ?? (() => new Date());
   const batchLimit = deps.batchBodyLimitBytes ?? 2_097_152;
   await app.register(async (ingest) => {
-    await guardIngestRoutes(ingest, { auth: deps.auth, rateLimitMax: deps.rateLimit?.max ?? 0, rateLimitWindowMs: deps.rateLimit?.windowMs ?? 1_000, rejected });
+    await guardIngestRoutes(ingest, {
+      auth: deps.auth,
+      rateLimitMax: deps.rateLimit?.max ?? 0,
+      rateLimitWindowMs: deps.rateLimit?.windowMs ?? 1_000,
+      rejected,
+    });
     await ingest.register(hrvRoutes(deps.publisher, now, batchLimit, deps.afterPubAck));
     await ingest.register(sleepRoutes(deps.publisher, now, batchLimit, deps.afterPubAck));
   });
@@ -102,7 +127,9 @@ function registerMetricsMovedRoute(app: FastifyInstance, adminPort: number | und
   const where = adminPort === undefined ? "the admin port (ADMIN_PORT)" : `port ${adminPort} (ADMIN_PORT)`;
   app.get("/metrics", async (request, reply) => {
     const host = (request.headers.host ?? "<ingest host>").replace(/:\d+$/, "");
-    return reply.code(404).send({ error: `/metrics is served on ${where}, not on this port: curl http://${host}:${adminPort ?? "<ADMIN_PORT>"}/metrics` });
+    return reply.code(404).send({
+      error: `/metrics is served on ${where}, not on this port: curl http://${host}:${adminPort ?? "<ADMIN_PORT>"}/metrics`,
+    });
   });
 }
 
@@ -110,6 +137,8 @@ function registerHealthRoute(app: FastifyInstance, link: NatsLink): void {
   app.get("/health", async (_request, reply) => {
     const eventBus = link.state();
     const healthy = eventBus === "connected";
-    return reply.code(healthy ? 200 : 503).send({ status: healthy ? "healthy" : "unhealthy", service: "ingest", eventBus });
+    return reply
+      .code(healthy ? 200 : 503)
+      .send({ status: healthy ? "healthy" : "unhealthy", service: "ingest", eventBus });
   });
 }

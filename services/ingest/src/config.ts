@@ -90,10 +90,15 @@ export const loadIngestConfig = (env: Record<string, string | undefined>) => loa
 /** The webhook settings, or undefined (webhooks disabled) when no secret is set. */
 export function ouraWebhookSettings(config: IngestConfig): OuraWebhookSettings | undefined {
   if (config.OURA_WEBHOOK_SECRET === undefined) {
-    if (config.OURA_WEBHOOK_SECRET_PREVIOUS !== undefined) throw new ConfigError(["OURA_WEBHOOK_SECRET_PREVIOUS is set but OURA_WEBHOOK_SECRET is not: set the current secret too"]);
+    if (config.OURA_WEBHOOK_SECRET_PREVIOUS !== undefined)
+      throw new ConfigError([
+        "OURA_WEBHOOK_SECRET_PREVIOUS is set but OURA_WEBHOOK_SECRET is not: set the current secret too",
+      ]);
     return undefined;
   }
-  const secrets = [config.OURA_WEBHOOK_SECRET, config.OURA_WEBHOOK_SECRET_PREVIOUS].filter((s): s is string => s !== undefined);
+  const secrets = [config.OURA_WEBHOOK_SECRET, config.OURA_WEBHOOK_SECRET_PREVIOUS].filter(
+    (s): s is string => s !== undefined,
+  );
   const failures = { max: config.OURA_WEBHOOK_FAILURES_MAX, windowMs: config.OURA_WEBHOOK_FAILURES_WINDOW_MS };
   return { secrets, verificationToken: config.OURA_VERIFICATION_TOKEN, failures };
 }

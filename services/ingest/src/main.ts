@@ -3,8 +3,17 @@ import type pg from "pg";
 import { Subjects } from "@aa/contracts";
 import { EventPublisher, eventBusSettings, manageStreams, type StreamMode } from "@aa/event-bus";
 import {
-  connectNats, crashPoint, createLogger, createMetricsRegistry, exitOnStartupError, onShutdownSignal, startTracing, tracingSettings,
-  createPostgresPool, recordNatsConnection, type Logger,
+  connectNats,
+  crashPoint,
+  createLogger,
+  createMetricsRegistry,
+  exitOnStartupError,
+  onShutdownSignal,
+  startTracing,
+  tracingSettings,
+  createPostgresPool,
+  recordNatsConnection,
+  type Logger,
 } from "@aa/service-kit";
 import { buildAdminApp, buildApp } from "./app.js";
 import { loadIngestConfig, ouraWebhookSettings, trustProxyOf, type IngestConfig } from "./config.js";
@@ -20,19 +29,36 @@ async function main(): Promise<void> {
   const config = loadIngestConfig(process.env);
   const oura = ouraWebhookSettings(config);
   const authSettings = authSettingsOf(config);
-  const logger = createLogger({ service: "ingest", level: config.LOG_LEVEL, format: config.LOG_FORMAT, userIdHashKey: config.LOG_HASH_KEY });
+  const logger = createLogger({
+    service: "ingest",
+    level: config.LOG_LEVEL,
+    format: config.LOG_FORMAT,
+    userIdHashKey: config.LOG_HASH_KEY,
+  });
   // First, so every span of this process (HTTP, publish, consume) goes to the registered SDK.
   const tracing = await startTracing(tracingSettings(process.env, "ingest-service"), logger);
-  if (config.LOG_HASH_KEY === undefined) logger.warn("[ingest] LOG_HASH_KEY is not set: user ids in the logs are hashed with a random key of this process, so they match only within its own logs");
+  if (config.LOG_HASH_KEY === undefined)
+    logger.warn(
+      "[ingest] LOG_HASH_KEY is not set: user ids in the logs are hashed with a random key of this process, so they match only within its own logs",
+    );
   const settings = eventBusSettings(process.env, logger);
   const link = await connectNats({ url: config.NATS_URL, name: "ingest-service", logger });
-  const jsm = config.FEATURE_SERVICE_MANAGES_STREAMS ? await manageStreams(link.nc, settings, config.REPLICAS, logger) : await jetstreamManager(link.nc);
+  const jsm = config.FEATURE_SERVICE_MANAGES_STREAMS
+    ? await manageStreams(link.nc, settings, config.REPLICAS, logger)
+    : await jetstreamManager(link.nc);
   await logRoute(jsm, settings.mode, logger);
   const auth = await startAuthentication(authSettings, config, logger);
 
   const registry = createMetricsRegistry();
   recordNatsConnection(registry, link);
-  const publisher = new EventPublisher({ js: jetstream(link.nc), logger, registry, retryBudgetMs: config.PUBLISH_RETRY_BUDGET_MS, ackTimeoutMs: config.PUBLISH_ACK_TIMEOUT_MS, maxInFlight: config.PUBLISH_MAX_IN_FLIGHT });
+  const publisher = new EventPublisher({
+    js: jetstream(link.nc),
+    logger,
+    registry,
+    retryBudgetMs: config.PUBLISH_RETRY_BUDGET_MS,
+    ackTimeoutMs: config.PUBLISH_ACK_TIMEOUT_MS,
+    maxInFlight: config.PUBLISH_MAX_IN_FLIGHT,
+  });
   const adminPort = config.ADMIN_PORT;
   const app = await buildApp({
     publisher,
@@ -57,7 +83,9 @@ async function main(): Promise<void> {
   if (admin) {
     const adminHost = config.ADMIN_HOST ?? config.HOST;
     await admin.listen({ port: adminPort, host: adminHost });
-    logger.info(`[ingest] /health and /metrics on http://${adminHost}:${adminPort} (ADMIN_PORT); /metrics not on ${config.PORT}`);
+    logger.info(
+      `[ingest] /health and /metrics on http://${adminHost}:${adminPort} (ADMIN_PORT); /metrics not on ${config.PORT}`,
+    );
   }
   await app.listen({ port: config.PORT, host: config.HOST });
   logger.info(`[ingest] Listening on http://${config.HOST}:${config.PORT} (stream mode ${settings.mode})`);
@@ -87,9 +115,15 @@ function failureLimiter(config: IngestConfig): WindowLimiter | undefined {
 }
 
 /** The configured authenticators, with the API keys loaded; undefined for INGEST_AUTH_MODE=none (logged as a warning). */
-async function startAuthentication(settings: AuthSettings, config: IngestConfig, logger: Logger): Promise<{ authenticators: Authenticators; stop(): Promise<void> } | undefined> {
+async function startAuthentication(
+  settings: AuthSettings,
+  config: IngestConfig,
+  logger: Logger,
+): Promise<{ authenticators: Authenticators; stop(): Promise<void> } | undefined> {
   if (settings.methods.size === 0) {
-    logger.warn("[ingest] INGEST_AUTH_MODE=none: /ingest/* accepts requests WITHOUT authentication, from anyone who can reach this port. For local development only; set INGEST_AUTH_MODE=api-key (the default) in any shared environment");
+    logger.warn(
+      "[ingest] INGEST_AUTH_MODE=none: /ingest/* accepts requests WITHOUT authentication, from anyone who can reach this port. For local development only; set INGEST_AUTH_MODE=api-key (the default) in any shared environment",
+    );
     return undefined;
   }
   const pools: pg.Pool[] = [];
@@ -98,7 +132,15 @@ async function startAuthentication(settings: AuthSettings, config: IngestConfig,
     const onIdleError = (error: Error) => logger.warn({ err: error }, "idle PostgreSQL connection failed");
     const open = (max: number, applicationName: string) => {
       const { DATABASE_URL: url, DATABASE_SCHEMA: schema } = config;
-      const pool = createPostgresPool({ url, tls: config, schema, max, applicationName, queryTimeoutMs: 10_000, onIdleError });
+      const pool = createPostgresPool({
+        url,
+        tls: config,
+        schema,
+        max,
+        applicationName,
+        queryTimeoutMs: 10_000,
+        onIdleError,
+      });
       pools.push(pool);
       return pool;
     };
@@ -110,9 +152,17 @@ async function startAuthentication(settings: AuthSettings, config: IngestConfig,
     await apiKeys.start();
   }
   const verifyJwt = settings.jwt === undefined ? undefined : createJwtVerifier(settings.jwt);
-  logger.info(`[ingest] Authentication: ${[...settings.methods].join(", ")}${settings.jwt ? ` (JWT issuer ${settings.jwt.issuer}, audience ${settings.jwt.audience}, ${settings.jwt.key.kind})` : ""}`);
+  logger.info(
+    `[ingest] Authentication: ${[...settings.methods].join(", ")}${settings.jwt ? ` (JWT issuer ${settings.jwt.issuer}, audience ${settings.jwt.audience}, ${settings.jwt.key.kind})` : ""}`,
+  );
   return {
-    authenticators: { methods: settings.methods, apiKeys, verifyJwt, now: () => new Date(), failures: failureLimiter(config) },
+    authenticators: {
+      methods: settings.methods,
+      apiKeys,
+      verifyJwt,
+      now: () => new Date(),
+      failures: failureLimiter(config),
+    },
     async stop() {
       apiKeys?.stop();
       await Promise.all(pools.map((pool) => pool.end()));
@@ -121,21 +171,35 @@ async function startAuthentication(settings: AuthSettings, config: IngestConfig,
 }
 
 function logOuraWebhooks(oura: ReturnType<typeof ouraWebhookSettings>, logger: Logger): void {
-  if (!oura) return logger.warn("[ingest] Oura webhooks disabled: OURA_WEBHOOK_SECRET is not set; /webhooks/oura answers 503");
+  if (!oura)
+    return logger.warn("[ingest] Oura webhooks disabled: OURA_WEBHOOK_SECRET is not set; /webhooks/oura answers 503");
   const rotation = oura.secrets.length > 1 ? " (rotation: OURA_WEBHOOK_SECRET_PREVIOUS accepted too)" : "";
-  const handshake = oura.verificationToken === undefined ? "; OURA_VERIFICATION_TOKEN is not set, so the subscription handshake answers 503" : "";
+  const handshake =
+    oura.verificationToken === undefined
+      ? "; OURA_VERIFICATION_TOKEN is not set, so the subscription handshake answers 503"
+      : "";
   logger.info(`[ingest] Oura webhooks enabled at /webhooks/oura${rotation}${handshake}`);
 }
 
 /** Says which stream will store each accepted reading: publishing follows subjects, not the mode. */
-async function logRoute(jsm: Awaited<ReturnType<typeof jetstreamManager>>, mode: StreamMode, logger: Logger): Promise<void> {
+async function logRoute(
+  jsm: Awaited<ReturnType<typeof jetstreamManager>>,
+  mode: StreamMode,
+  logger: Logger,
+): Promise<void> {
   // Name what Kubernetes runs (the topology Job) and the runbook's script doing the same.
   const create = `npx aa-ops topology apply --mode ${mode} (runbook equivalent: node docs/phase-3/ops/create-streams.js)`;
-  for (const subject of [Subjects.hrvRawReceived.subject, Subjects.sleepRawReceived.subject, Subjects.ouraWebhookReceived.subject]) {
+  for (const subject of [
+    Subjects.hrvRawReceived.subject,
+    Subjects.sleepRawReceived.subject,
+    Subjects.ouraWebhookReceived.subject,
+  ]) {
     try {
       logger.info(`[ingest] ${subject} is stored by stream ${await jsm.streams.find(subject)}`);
     } catch {
-      logger.error(`[ingest] No stream owns ${subject}: publishes will fail with 503 until one does. Create streams with: ${create}`);
+      logger.error(
+        `[ingest] No stream owns ${subject}: publishes will fail with 503 until one does. Create streams with: ${create}`,
+      );
     }
   }
 }

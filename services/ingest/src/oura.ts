@@ -1,5 +1,10 @@
 import { createHash, createHmac, timingSafeEqual } from "node:crypto";
-import { validateOuraWebhookNotification, type OuraWebhookNotification, type OuraWebhookReceived, type Validation } from "@aa/contracts";
+import {
+  validateOuraWebhookNotification,
+  type OuraWebhookNotification,
+  type OuraWebhookReceived,
+  type Validation,
+} from "@aa/contracts";
 import { MAX_BODY_DEPTH, nestedDeeperThan } from "./depth.js";
 
 /** How far `x-oura-timestamp` may be from our clock, either way, in seconds. */
@@ -15,7 +20,13 @@ export interface OuraWebhookSettings {
   failures: { max: number; windowMs: number };
 }
 
-export type SignatureCheck = { ok: true } | { ok: false; reason: "missing_headers" | "timestamp_format" | "timestamp_stale" | "signature_mismatch"; message: string };
+export type SignatureCheck =
+  | { ok: true }
+  | {
+      ok: false;
+      reason: "missing_headers" | "timestamp_format" | "timestamp_stale" | "signature_mismatch";
+      message: string;
+    };
 
 export interface SignedRequest {
   signature: string | undefined;
@@ -24,17 +35,30 @@ export interface SignedRequest {
   body: Buffer;
 }
 
-const fail = (reason: Exclude<SignatureCheck, { ok: true }>["reason"], message: string): SignatureCheck => ({ ok: false, reason, message });
+const fail = (reason: Exclude<SignatureCheck, { ok: true }>["reason"], message: string): SignatureCheck => ({
+  ok: false,
+  reason,
+  message,
+});
 
 /**
  * `x-oura-timestamp` is Unix time in whole seconds (digits only). A millisecond value
  * (13 digits) is rejected with its own message rather than read as a time far in the future.
  */
 function checkTimestamp(timestamp: string, now: Date): SignatureCheck {
-  if (!/^\d+$/.test(timestamp)) return fail("timestamp_format", "x-oura-timestamp must be Unix time in whole seconds (digits only)");
-  if (timestamp.length > 11) return fail("timestamp_format", `x-oura-timestamp must be Unix time in seconds; a ${timestamp.length}-digit value looks like milliseconds`);
+  if (!/^\d+$/.test(timestamp))
+    return fail("timestamp_format", "x-oura-timestamp must be Unix time in whole seconds (digits only)");
+  if (timestamp.length > 11)
+    return fail(
+      "timestamp_format",
+      `x-oura-timestamp must be Unix time in seconds; a ${timestamp.length}-digit value looks like milliseconds`,
+    );
   const skew = Math.abs(now.getTime() / 1_000 - Number(timestamp));
-  if (skew > TIMESTAMP_TOLERANCE_SECONDS) return fail("timestamp_stale", `x-oura-timestamp is ${Math.round(skew)} s away from our clock (at most ${TIMESTAMP_TOLERANCE_SECONDS} s allowed)`);
+  if (skew > TIMESTAMP_TOLERANCE_SECONDS)
+    return fail(
+      "timestamp_stale",
+      `x-oura-timestamp is ${Math.round(skew)} s away from our clock (at most ${TIMESTAMP_TOLERANCE_SECONDS} s allowed)`,
+    );
   return { ok: true };
 }
 
@@ -58,7 +82,9 @@ export function verifyOuraSignature(request: SignedRequest, secrets: readonly st
   if (!signature || !timestamp) return fail("missing_headers", "x-oura-signature and x-oura-timestamp are required");
   const fresh = checkTimestamp(timestamp, now);
   if (!fresh.ok) return fresh;
-  return signatureMatches(signature, timestamp, body, secrets) ? { ok: true } : fail("signature_mismatch", "x-oura-signature does not match the body and timestamp");
+  return signatureMatches(signature, timestamp, body, secrets)
+    ? { ok: true }
+    : fail("signature_mismatch", "x-oura-signature does not match the body and timestamp");
 }
 
 /** Equal strings in constant time (whatever their lengths): compares their SHA-256 digests. */
@@ -75,7 +101,8 @@ export function parseNotification(body: Buffer): Validation<OuraWebhookNotificat
   } catch (error) {
     return { ok: false, errors: [{ field: "(body)", message: `is not valid JSON: ${(error as Error).message}` }] };
   }
-  if (nestedDeeperThan(value, MAX_BODY_DEPTH)) return { ok: false, errors: [{ field: "(body)", message: `nests deeper than ${MAX_BODY_DEPTH} levels` }] };
+  if (nestedDeeperThan(value, MAX_BODY_DEPTH))
+    return { ok: false, errors: [{ field: "(body)", message: `nests deeper than ${MAX_BODY_DEPTH} levels` }] };
   return validateOuraWebhookNotification(value);
 }
 

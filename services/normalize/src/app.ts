@@ -23,7 +23,11 @@ export interface NormalizeAppDeps {
  * healthy: database and NATS answer and every durable has a primary binding.
  * degraded: dependencies answer but a durable is drain-only or lost (new events would not be processed).
  */
-function overallStatus(database: boolean, nats: boolean, consumers: BindingProgress[]): "healthy" | "degraded" | "unhealthy" {
+function overallStatus(
+  database: boolean,
+  nats: boolean,
+  consumers: BindingProgress[],
+): "healthy" | "degraded" | "unhealthy" {
   if (!database || !nats) return "unhealthy";
   const byDurable = new Map<string, BindingProgress[]>();
   for (const c of consumers) byDurable.set(c.durable, [...(byDurable.get(c.durable) ?? []), c]);

@@ -70,5 +70,10 @@ export type NormalizeConfig = Static<typeof NormalizeConfigSchema>;
 export const loadNormalizeConfig = (env: Record<string, string | undefined>) => loadConfig(NormalizeConfigSchema, env);
 
 /** `npm run migrate` reads only the database settings. */
-export const MigrateConfigSchema = Type.Pick(NormalizeConfigSchema, ["DATABASE_URL", "DATABASE_SCHEMA", "PGSSLMODE", "PGSSLROOTCERT"]);
+export const MigrateConfigSchema = Type.Pick(NormalizeConfigSchema, [
+  "DATABASE_URL",
+  "DATABASE_SCHEMA",
+  "PGSSLMODE",
+  "PGSSLROOTCERT",
+]);
 export const loadMigrateConfig = (env: Record<string, string | undefined>) => loadConfig(MigrateConfigSchema, env);

@@ -41,14 +41,17 @@ export async function checkConnection(pool: pg.Pool, url: string): Promise<void>
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
     const hint = CONNECT_HINTS.find(([pattern]) => pattern.test(message))?.[1];
-    throw new Error(`Cannot connect to PostgreSQL at ${withoutPassword(url)}: ${message}${hint ? `; ${hint}` : ""}`, { cause: error });
+    throw new Error(`Cannot connect to PostgreSQL at ${withoutPassword(url)}: ${message}${hint ? `; ${hint}` : ""}`, {
+      cause: error,
+    });
   }
 }
 
 // SQLSTATE classes and codes where retrying later can succeed.
 const TRANSIENT_SQLSTATE = /^(08|53|57P0[123]|57014|40001|40P01|55P03|58)/;
 const TRANSIENT_NODE = /ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|EHOSTUNREACH|ENOTFOUND|EAI_AGAIN/;
-const TRANSIENT_TEXT = /Connection terminated|timeout exceeded when trying to connect|Query read timeout|Client has encountered a connection error|the database system is (starting up|shutting down)|terminating connection/i;
+const TRANSIENT_TEXT =
+  /Connection terminated|timeout exceeded when trying to connect|Query read timeout|Client has encountered a connection error|the database system is (starting up|shutting down)|terminating connection/i;
 
 /** One place that knows PostgreSQL failures: transient (retry, never DLQ early) vs bad data (DLQ now). */
 export function classifyDbError(error: unknown): Error {
@@ -58,7 +61,8 @@ export function classifyDbError(error: unknown): Error {
   if (TRANSIENT_SQLSTATE.test(code) || TRANSIENT_NODE.test(code) || TRANSIENT_TEXT.test(message)) {
     return new TransientError(`database unavailable: ${message}`, { cause: error });
   }
-  if (/^(22|23)/.test(code)) return new NonRetryableError(`database rejected the row (${code}): ${message}`, { cause: error });
+  if (/^(22|23)/.test(code))
+    return new NonRetryableError(`database rejected the row (${code}): ${message}`, { cause: error });
   return error instanceof Error ? error : new Error(message);
 }
 
@@ -68,7 +72,10 @@ export async function databaseAnswers(pool: pg.Pool, timeoutMs = 2_000): Promise
   const timeout = new Promise<boolean>((resolve) => {
     timer = setTimeout(() => resolve(false), timeoutMs);
   });
-  const probe = pool.query("SELECT 1").then(() => true, () => false);
+  const probe = pool.query("SELECT 1").then(
+    () => true,
+    () => false,
+  );
   try {
     return await Promise.race([probe, timeout]);
   } finally {

@@ -1,4 +1,10 @@
-import { Subjects, validateHrvNormalizedStored, validateHrvRawReceived, type HrvNormalizedStored, type HrvRawReceived } from "@aa/contracts";
+import {
+  Subjects,
+  validateHrvNormalizedStored,
+  validateHrvRawReceived,
+  type HrvNormalizedStored,
+  type HrvRawReceived,
+} from "@aa/contracts";
 import type { DurableConsumer } from "@aa/event-bus";
 import { normalizeHrv, type HrvRow } from "./hrv.js";
 import { writeHrv, writeHrvBatch } from "./hrv-store.js";
@@ -14,7 +20,15 @@ export const hrvFlow: ReadingFlow<HrvRawReceived, HrvRow, HrvNormalizedStored> =
   toRow: normalizeHrv,
   write: writeHrv,
   writeBatch: writeHrvBatch,
-  toStored: (row, storedAt) => ({ eventId: row.eventId, userId: row.userId, date: row.date, rmssd: row.rmssd, lnRmssd: row.lnRmssd, capturedAt: row.capturedAt, storedAt }),
+  toStored: (row, storedAt) => ({
+    eventId: row.eventId,
+    userId: row.userId,
+    date: row.date,
+    rmssd: row.rmssd,
+    lnRmssd: row.lnRmssd,
+    capturedAt: row.capturedAt,
+    storedAt,
+  }),
   validateStored: validateHrvNormalizedStored,
 };
 

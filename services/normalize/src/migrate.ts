@@ -13,7 +13,9 @@ const INSUFFICIENT_PRIVILEGE = "42501";
 export class SchemaNotMigratedError extends Error {
   readonly code = "AA_ERR_SCHEMA_NOT_MIGRATED";
   constructor(schema: string, pending: string[]) {
-    super(`Database schema "${schema}" is not migrated: ${pending.join(", ")} not applied. Run \`npm run migrate\` (as the schema's owner role) before starting normalize with RUN_MIGRATIONS=false`);
+    super(
+      `Database schema "${schema}" is not migrated: ${pending.join(", ")} not applied. Run \`npm run migrate\` (as the schema's owner role) before starting normalize with RUN_MIGRATIONS=false`,
+    );
     this.name = "SchemaNotMigratedError";
   }
 }
@@ -21,18 +23,26 @@ export class SchemaNotMigratedError extends Error {
 const codeOf = (error: unknown): unknown => (error as { code?: unknown }).code;
 
 const deniedMigration = (schema: string, reason: string, cause?: unknown): Error =>
-  new Error(`This database role may not migrate schema "${schema}" (${reason}): run \`npm run migrate\` as the owner role and start normalize with RUN_MIGRATIONS=false (docs/security.md)`, { cause });
+  new Error(
+    `This database role may not migrate schema "${schema}" (${reason}): run \`npm run migrate\` as the owner role and start normalize with RUN_MIGRATIONS=false (docs/security.md)`,
+    { cause },
+  );
 
 /** A role without DDL rights tried to migrate: say which setting to change instead of the bare SQL error. */
 function explainDenied(error: unknown, schema: string): unknown {
-  return codeOf(error) === INSUFFICIENT_PRIVILEGE ? deniedMigration(schema, error instanceof Error ? error.message : String(error), error) : error;
+  return codeOf(error) === INSUFFICIENT_PRIVILEGE
+    ? deniedMigration(schema, error instanceof Error ? error.message : String(error), error)
+    : error;
 }
 
 // CREATE SCHEMA needs CREATE on the database even with IF NOT EXISTS: only issue it when the
 // schema is missing, so an owner role that was given the schema can migrate without that right.
 // An existing schema is checked up front: node-pg-migrate reports a denied DDL without its SQLSTATE.
 async function prepareSchema(client: pg.PoolClient, schema: string): Promise<void> {
-  const { rows } = await client.query<{ can_create: boolean }>("SELECT has_schema_privilege(oid, 'CREATE') AS can_create FROM pg_namespace WHERE nspname = $1", [schema]);
+  const { rows } = await client.query<{ can_create: boolean }>(
+    "SELECT has_schema_privilege(oid, 'CREATE') AS can_create FROM pg_namespace WHERE nspname = $1",
+    [schema],
+  );
   if (rows[0] === undefined) await client.query(`CREATE SCHEMA IF NOT EXISTS "${schema}"`);
   else if (!rows[0].can_create) throw deniedMigration(schema, "no CREATE right on it");
 }
@@ -59,7 +69,11 @@ export async function migrate(pool: pg.Pool, schema: string, logger: Logger): Pr
         log: (message) => logger.debug(message),
       });
       const names = applied.map((m) => m.name);
-      logger.info(names.length > 0 ? `[normalize] Applied migrations: ${names.join(", ")}` : "[normalize] Database schema is up to date");
+      logger.info(
+        names.length > 0
+          ? `[normalize] Applied migrations: ${names.join(", ")}`
+          : "[normalize] Database schema is up to date",
+      );
       return names;
     } catch (error) {
       throw explainDenied(error, schema);
@@ -74,7 +88,10 @@ export async function migrate(pool: pg.Pool, schema: string, logger: Logger): Pr
 /** The shipped migrations under the names node-pg-migrate records (the file name without `.sql`). */
 async function shippedMigrations(): Promise<string[]> {
   const files = await readdir(MIGRATIONS_DIR);
-  return files.filter((file) => file.endsWith(".sql")).map((file) => file.slice(0, -".sql".length)).sort();
+  return files
+    .filter((file) => file.endsWith(".sql"))
+    .map((file) => file.slice(0, -".sql".length))
+    .sort();
 }
 
 // Missing schema (3F000) or migrations table (42P01): nothing was ever applied.
@@ -88,7 +105,10 @@ async function appliedMigrations(pool: pg.Pool, schema: string): Promise<Set<str
     if (NEVER_MIGRATED.has(String(codeOf(error)))) return new Set();
     if (codeOf(error) !== INSUFFICIENT_PRIVILEGE) throw error;
     const message = error instanceof Error ? error.message : String(error);
-    throw new Error(`Cannot check that schema "${schema}" is migrated (${message}): grant this role SELECT on pgmigrations (deploy/postgres/roles.sql)`, { cause: error });
+    throw new Error(
+      `Cannot check that schema "${schema}" is migrated (${message}): grant this role SELECT on pgmigrations (deploy/postgres/roles.sql)`,
+      { cause: error },
+    );
   }
 }
 

@@ -83,7 +83,12 @@ SELECT $1, $2, $3, $4, now() + $7 * interval '1 millisecond' FROM spent`;
 
   /** Deletes the state and returns it, once: unknown, expired or already used gives undefined. */
   async consumeLinkState(state: string): Promise<LinkState | undefined> {
-    const result = await this.pool.query<{ user_id: string; code_verifier: Buffer; browser_hash: string; live: boolean }>(
+    const result = await this.pool.query<{
+      user_id: string;
+      code_verifier: Buffer;
+      browser_hash: string;
+      live: boolean;
+    }>(
       `DELETE FROM oura_link_states WHERE state_hash = $1
        RETURNING user_id, code_verifier, browser_hash, expires_at > now() AS live`,
       [hashState(state)],
@@ -115,7 +120,8 @@ ON CONFLICT (user_id) DO UPDATE
     try {
       ({ rowCount: written } = await this.pool.query(sql, values));
     } catch (error) {
-      if ((error as { constraint?: string }).constraint === "oura_accounts_oura_user_id_key") throw new OuraAccountTakenError();
+      if ((error as { constraint?: string }).constraint === "oura_accounts_oura_user_id_key")
+        throw new OuraAccountTakenError();
       throw error;
     }
     if (written === 0) throw new UserLinkedElsewhereError();
@@ -124,7 +130,10 @@ ON CONFLICT (user_id) DO UPDATE
   /** The account whose webhooks carry `ouraUserId`, or undefined when none is linked. */
   async findByOuraUser(ouraUserId: string): Promise<OuraAccount | undefined> {
     try {
-      const result = await this.pool.query<AccountRow>(`SELECT ${ACCOUNT_COLUMNS} FROM oura_accounts WHERE oura_user_id = $1`, [ouraUserId]);
+      const result = await this.pool.query<AccountRow>(
+        `SELECT ${ACCOUNT_COLUMNS} FROM oura_accounts WHERE oura_user_id = $1`,
+        [ouraUserId],
+      );
       return result.rows[0] && this.#open(result.rows[0]);
     } catch (error) {
       throw classifyDbError(error);
@@ -136,11 +145,17 @@ ON CONFLICT (user_id) DO UPDATE
    * the same single-use refresh token; stores the tokens it returns. Resolves to the access
    * token now current, or undefined when the account is gone.
    */
-  async renewLocked(userId: string, renew: (current: OuraAccount) => Promise<OuraTokens | undefined>): Promise<string | undefined> {
+  async renewLocked(
+    userId: string,
+    renew: (current: OuraAccount) => Promise<OuraTokens | undefined>,
+  ): Promise<string | undefined> {
     const client = await this.pool.connect().catch((error: unknown) => Promise.reject(classifyDbError(error)));
     try {
       await client.query("BEGIN");
-      const result = await client.query<AccountRow>(`SELECT ${ACCOUNT_COLUMNS} FROM oura_accounts WHERE user_id = $1 FOR UPDATE`, [userId]);
+      const result = await client.query<AccountRow>(
+        `SELECT ${ACCOUNT_COLUMNS} FROM oura_accounts WHERE user_id = $1 FOR UPDATE`,
+        [userId],
+      );
       const current = result.rows[0] && this.#open(result.rows[0]);
       const tokens = current && (await renew(current));
       if (tokens) await this.#updateTokens(client, userId, tokens);
@@ -155,13 +170,16 @@ ON CONFLICT (user_id) DO UPDATE
   }
 
   async #updateTokens(client: pg.PoolClient, userId: string, tokens: OuraTokens): Promise<void> {
-    await client.query("UPDATE oura_accounts SET access_token = $2, refresh_token = $3, expires_at = $4, scope = COALESCE($5, scope), updated_at = now() WHERE user_id = $1", [
-      userId,
-      seal(this.key, tokens.accessToken, userId),
-      seal(this.key, tokens.refreshToken, userId),
-      tokens.expiresAt,
-      tokens.scope,
-    ]);
+    await client.query(
+      "UPDATE oura_accounts SET access_token = $2, refresh_token = $3, expires_at = $4, scope = COALESCE($5, scope), updated_at = now() WHERE user_id = $1",
+      [
+        userId,
+        seal(this.key, tokens.accessToken, userId),
+        seal(this.key, tokens.refreshToken, userId),
+        tokens.expiresAt,
+        tokens.scope,
+      ],
+    );
   }
 
   #open(row: AccountRow): OuraAccount {

@@ -1,5 +1,23 @@
-import { EventSources, readingKey, Subjects, validateHrvRawReceived, validateOuraWebhookReceived, validateSleepRawReceived, type OuraWebhookReceived, type ReadingKind } from "@aa/contracts";
-import { DlqReasons, NonRetryableError, PublishError, RetryAfterError, TransientError, type DurableConsumer, type EventPublisher, type MessageHandler } from "@aa/event-bus";
+import {
+  EventSources,
+  readingKey,
+  Subjects,
+  validateHrvRawReceived,
+  validateOuraWebhookReceived,
+  validateSleepRawReceived,
+  type OuraWebhookReceived,
+  type ReadingKind,
+} from "@aa/contracts";
+import {
+  DlqReasons,
+  NonRetryableError,
+  PublishError,
+  RetryAfterError,
+  TransientError,
+  type DurableConsumer,
+  type EventPublisher,
+  type MessageHandler,
+} from "@aa/event-bus";
 import { DEFAULT_RETRY_AFTER_MS, getSleepDocument, OuraApiError, type OuraSleepDocument } from "@aa/oura";
 import { Counter, type Registry } from "prom-client";
 import type { OuraAccount, OuraAccountStore } from "./oura-accounts.js";
@@ -40,7 +58,10 @@ export function toRoutingError(error: unknown): unknown {
 
 async function linkedAccount(store: OuraAccountStore, ouraUserId: string): Promise<OuraAccount> {
   const account = await store.findByOuraUser(ouraUserId);
-  if (!account) throw new NonRetryableError(`no Athlete Ally user has linked Oura user ${ouraUserId}`, { reason: DlqReasons.notLinked });
+  if (!account)
+    throw new NonRetryableError(`no Athlete Ally user has linked Oura user ${ouraUserId}`, {
+      reason: DlqReasons.notLinked,
+    });
   return account;
 }
 
@@ -58,13 +79,25 @@ const msgIdOf = (kind: ReadingKind, event: { userId: string; eventId: string; so
 /** Publishes the sleep and HRV events on the core subjects (PubAck awaited); an unacknowledged publish is retried. */
 async function publishEvents(publisher: EventPublisher, events: OuraSleepEvents): Promise<void> {
   const sends = [
-    events.sleep && { subject: Subjects.sleepRawReceived.subject, msgId: msgIdOf("sleep", events.sleep), event: events.sleep, validate: validateSleepRawReceived },
-    events.hrv && { subject: Subjects.hrvRawReceived.subject, msgId: msgIdOf("hrv", events.hrv), event: events.hrv, validate: validateHrvRawReceived },
+    events.sleep && {
+      subject: Subjects.sleepRawReceived.subject,
+      msgId: msgIdOf("sleep", events.sleep),
+      event: events.sleep,
+      validate: validateSleepRawReceived,
+    },
+    events.hrv && {
+      subject: Subjects.hrvRawReceived.subject,
+      msgId: msgIdOf("hrv", events.hrv),
+      event: events.hrv,
+      validate: validateHrvRawReceived,
+    },
   ];
   for (const send of sends) {
     if (!send) continue;
     await publisher.publish<unknown>(send).catch((error: unknown) => {
-      throw error instanceof PublishError ? new TransientError(`${send.subject} was not acknowledged`, { cause: error }) : error;
+      throw error instanceof PublishError
+        ? new TransientError(`${send.subject} was not acknowledged`, { cause: error })
+        : error;
     });
   }
 }
@@ -78,7 +111,8 @@ export function ouraHandler(deps: OuraDeps, publisher: EventPublisher): MessageH
   return {
     decode: decodeJson(validateOuraWebhookReceived),
     async handle(notification) {
-      if (!HANDLED_DATA_TYPES.has(notification.dataType) || !HANDLED_EVENT_TYPES.has(notification.eventType)) return "ignored";
+      if (!HANDLED_DATA_TYPES.has(notification.dataType) || !HANDLED_EVENT_TYPES.has(notification.eventType))
+        return "ignored";
       const account = await linkedAccount(deps.store, notification.ouraUserId);
       const document = await fetchSleep(deps, account, notification.objectId);
       const events = ouraSleepEvents(document, account.userId, notification);
@@ -102,5 +136,14 @@ function ouraMessages(registry: Registry) {
 export function ouraConsumer(deps: ConsumerDeps, oura: OuraDeps): DurableConsumer<OuraWebhookReceived> {
   const handler = ouraHandler(oura, deps.publisher);
   // One vendor HTTP call per message and a 15 s ack wait: keep only a few buffered.
-  return normalizeConsumer({ label: "Oura", subject: Subjects.ouraWebhookReceived.subject, handler, results: ouraMessages(deps.registry), batchSize: 4 }, deps);
+  return normalizeConsumer(
+    {
+      label: "Oura",
+      subject: Subjects.ouraWebhookReceived.subject,
+      handler,
+      results: ouraMessages(deps.registry),
+      batchSize: 4,
+    },
+    deps,
+  );
 }

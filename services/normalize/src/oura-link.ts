@@ -2,9 +2,21 @@ import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import rateLimit from "@fastify/rate-limit";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import {
-  authorizeUrl, createPkce, createState, exchangeCode, getOuraUserId, OuraApiError, type LinkTokenOutcome, type OuraTokens,
+  authorizeUrl,
+  createPkce,
+  createState,
+  exchangeCode,
+  getOuraUserId,
+  OuraApiError,
+  type LinkTokenOutcome,
+  type OuraTokens,
 } from "@aa/oura";
-import { OuraAccountTakenError, UserLinkedElsewhereError, type LinkState, type OuraAccountStore } from "./oura-accounts.js";
+import {
+  OuraAccountTakenError,
+  UserLinkedElsewhereError,
+  type LinkState,
+  type OuraAccountStore,
+} from "./oura-accounts.js";
 import type { OuraSettings } from "./oura-settings.js";
 
 /** How long a started link may take to come back through the callback. */
@@ -27,7 +39,8 @@ export interface OuraLinkDeps {
   verifyLinkToken: (token: string) => Promise<LinkTokenOutcome>;
 }
 
-const NOT_CONFIGURED = "Oura linking is not configured: set OURA_CLIENT_ID, OURA_CLIENT_SECRET, OURA_TOKEN_ENCRYPTION_KEY, " +
+const NOT_CONFIGURED =
+  "Oura linking is not configured: set OURA_CLIENT_ID, OURA_CLIENT_SECRET, OURA_TOKEN_ENCRYPTION_KEY, " +
   "OURA_REDIRECT_URI and OURA_LINK_TOKEN_SECRET on normalize";
 const notConfigured = (reply: FastifyReply) => reply.code(503).send({ error: NOT_CONFIGURED });
 
@@ -90,8 +103,12 @@ function link(deps: OuraLinkDeps) {
     }
     const { settings } = deps;
     const url = authorizeUrl({
-      authorizeUrl: settings.authorizeUrl, clientId: settings.credentials.clientId, redirectUri: settings.redirectUri,
-      scope: settings.scope, state, codeChallenge: challenge,
+      authorizeUrl: settings.authorizeUrl,
+      clientId: settings.credentials.clientId,
+      redirectUri: settings.redirectUri,
+      scope: settings.scope,
+      state,
+      codeChallenge: challenge,
     });
     reply.header("set-cookie", bindingCookie(browser, LINK_STATE_TTL_MS / 1000)).header("cache-control", "no-store");
     // The consent page must not learn this URL from a Referer: it carried the link token.
@@ -101,13 +118,29 @@ function link(deps: OuraLinkDeps) {
 }
 
 /** The code exchanged (with the PKCE verifier) and the Oura user id that the webhooks will carry. */
-async function exchange(settings: OuraSettings, code: string, codeVerifier: string): Promise<{ tokens: OuraTokens; ouraUserId: string }> {
-  const tokens = await exchangeCode(settings.http, { tokenUrl: settings.tokenUrl, credentials: settings.credentials, code, redirectUri: settings.redirectUri, codeVerifier });
+async function exchange(
+  settings: OuraSettings,
+  code: string,
+  codeVerifier: string,
+): Promise<{ tokens: OuraTokens; ouraUserId: string }> {
+  const tokens = await exchangeCode(settings.http, {
+    tokenUrl: settings.tokenUrl,
+    credentials: settings.credentials,
+    code,
+    redirectUri: settings.redirectUri,
+    codeVerifier,
+  });
   return { tokens, ouraUserId: await getOuraUserId(settings.http, tokens.accessToken) };
 }
 
 /** Exchanges the code and stores the account: 200, 409 (a link would be replaced or stolen) or 502. */
-async function complete(deps: OuraLinkDeps, request: FastifyRequest, reply: FastifyReply, code: string, started: LinkState) {
+async function complete(
+  deps: OuraLinkDeps,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  code: string,
+  started: LinkState,
+) {
   const { userId, codeVerifier } = started;
   try {
     const { tokens, ouraUserId } = await exchange(deps.settings, code, codeVerifier);
@@ -141,7 +174,10 @@ function callback(deps: OuraLinkDeps) {
     // Cleared only once a real state is spent: a stray callback must not break a link in progress.
     reply.header("set-cookie", bindingCookie("", 0));
     if (!sameBrowser(request, started.browserHash)) {
-      request.log.warn({ userId: started.userId }, "[normalize-oura] Oura link refused (403): not the browser that started it");
+      request.log.warn(
+        { userId: started.userId },
+        "[normalize-oura] Oura link refused (403): not the browser that started it",
+      );
       return reply.code(403).send({ error: OTHER_BROWSER });
     }
     if (typeof query.error === "string") {

@@ -32,7 +32,8 @@ function keyProblem(text: string): string | undefined {
   if (!/^[A-Za-z0-9+/]+={0,2}$/.test(text) || bytes.toString("base64") !== text) {
     return "OURA_TOKEN_ENCRYPTION_KEY must be base64 (e.g. the output of `openssl rand -base64 32`); the value given is not";
   }
-  if (bytes.length !== 32) return `OURA_TOKEN_ENCRYPTION_KEY must decode to 32 bytes (AES-256), got ${bytes.length} bytes`;
+  if (bytes.length !== 32)
+    return `OURA_TOKEN_ENCRYPTION_KEY must decode to 32 bytes (AES-256), got ${bytes.length} bytes`;
   return undefined;
 }
 
@@ -40,8 +41,10 @@ function keyProblem(text: string): string | undefined {
 function redirectProblem(uri: string): string | undefined {
   const url = new URL(uri);
   if (url.protocol === "https:" || LOOPBACK.has(url.hostname)) return undefined;
-  return `OURA_REDIRECT_URI must be https (the link's browser cookie is Secure); plain http is accepted only for localhost, ` +
-    `got host ${url.hostname}`;
+  return (
+    `OURA_REDIRECT_URI must be https (the link's browser cookie is Secure); plain http is accepted only for localhost, ` +
+    `got host ${url.hostname}`
+  );
 }
 
 /** Every problem of an enabled Oura config, each naming its variable (never a value). */

@@ -15,7 +15,11 @@ export interface SubscriptionGauge {
  * scrape time from the last listing; absent while no subscription is known. Renew with
  * `aa-ops oura subscriptions renew` before it reaches zero.
  */
-export function startSubscriptionGauge(options: { registry: Registry; settings: OuraSettings; logger: Logger }): SubscriptionGauge {
+export function startSubscriptionGauge(options: {
+  registry: Registry;
+  settings: OuraSettings;
+  logger: Logger;
+}): SubscriptionGauge {
   let expiry: Date | undefined;
   let failing = false;
   new Gauge({
@@ -33,7 +37,11 @@ export function startSubscriptionGauge(options: { registry: Registry; settings: 
       if (failing) options.logger.info("[normalize-oura] Oura webhook subscriptions listed again");
       failing = false;
     } catch (error) {
-      if (!failing) options.logger.warn({ err: error }, "[normalize-oura] Could not list Oura webhook subscriptions; keeping the last known expiry");
+      if (!failing)
+        options.logger.warn(
+          { err: error },
+          "[normalize-oura] Could not list Oura webhook subscriptions; keeping the last known expiry",
+        );
       failing = true;
     }
   };

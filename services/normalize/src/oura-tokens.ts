@@ -7,8 +7,15 @@ const EXPIRY_MARGIN_MS = 60_000;
 
 /** The refresh token was refused (revoked, already used, app de-authorized): only re-linking helps. */
 function asUnauthorized(error: unknown): unknown {
-  if (!(error instanceof OuraApiError) || (error.failure !== "rejected" && error.failure !== "unauthorized")) return error;
-  return new OuraApiError(`${error.message}: the refresh token was refused; the user must link Oura again`, "unauthorized", error.status, undefined, { cause: error });
+  if (!(error instanceof OuraApiError) || (error.failure !== "rejected" && error.failure !== "unauthorized"))
+    return error;
+  return new OuraApiError(
+    `${error.message}: the refresh token was refused; the user must link Oura again`,
+    "unauthorized",
+    error.status,
+    undefined,
+    { cause: error },
+  );
 }
 
 /**
@@ -37,14 +44,18 @@ export class OuraTokenSource {
   /** A new access token for the account, unless `stale` was already replaced by another worker. */
   async refresh(userId: string, stale: string): Promise<string> {
     const token = await this.store.renewLocked(userId, (current) => this.#renew(current, stale));
-    if (token === undefined) throw new OuraApiError("the Oura account was unlinked while its data was being fetched", "unauthorized");
+    if (token === undefined)
+      throw new OuraApiError("the Oura account was unlinked while its data was being fetched", "unauthorized");
     return token;
   }
 
   async #renew(current: OuraAccount, stale: string): Promise<OuraTokens | undefined> {
-    const replaced = current.accessToken !== stale && current.expiresAt.getTime() - EXPIRY_MARGIN_MS > this.now().getTime();
+    const replaced =
+      current.accessToken !== stale && current.expiresAt.getTime() - EXPIRY_MARGIN_MS > this.now().getTime();
     if (replaced) return undefined;
     const { http, tokenUrl, credentials } = this.settings;
-    return await refreshTokens(http, tokenUrl, credentials, current.refreshToken, this.now).catch((error: unknown) => Promise.reject(asUnauthorized(error)));
+    return await refreshTokens(http, tokenUrl, credentials, current.refreshToken, this.now).catch((error: unknown) =>
+      Promise.reject(asUnauthorized(error)),
+    );
   }
 }

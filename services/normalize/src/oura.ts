@@ -25,7 +25,10 @@ const DISABLED_LINE =
   "[normalize-oura] Oura disabled: OURA_CLIENT_ID, OURA_CLIENT_SECRET, OURA_TOKEN_ENCRYPTION_KEY and OURA_REDIRECT_URI are not set; normalize-oura is not consumed and /auth/oura/* answers 503";
 
 /** Wires the account store, token source, consumer and subscription gauge from the settings. */
-export function setUpOura(settings: OuraSettings | undefined, deps: { pool: pg.Pool; registry: Registry; logger: Logger }): OuraComponents {
+export function setUpOura(
+  settings: OuraSettings | undefined,
+  deps: { pool: pg.Pool; registry: Registry; logger: Logger },
+): OuraComponents {
   if (!settings) {
     deps.logger.warn(DISABLED_LINE);
     return { link: undefined, consumers: () => [], stop: () => undefined };
@@ -33,7 +36,9 @@ export function setUpOura(settings: OuraSettings | undefined, deps: { pool: pg.P
   const store = new OuraAccountStore(deps.pool, settings.encryptionKey);
   const tokens = new OuraTokenSource(store, settings);
   const gauge = startSubscriptionGauge({ registry: deps.registry, settings, logger: deps.logger });
-  deps.logger.info(`[normalize-oura] Oura enabled: API ${settings.http.baseUrl}, linking at /auth/oura/link (link token required)`);
+  deps.logger.info(
+    `[normalize-oura] Oura enabled: API ${settings.http.baseUrl}, linking at /auth/oura/link (link token required)`,
+  );
   return {
     link: { store, settings, verifyLinkToken: linkTokenVerifier(settings.linkTokenSecret) },
     consumers: (consumerDeps) => [{ label: "Oura", consumer: ouraConsumer(consumerDeps, { store, tokens, settings }) }],

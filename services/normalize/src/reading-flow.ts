@@ -1,6 +1,15 @@
 import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
 import { dlqSubjectPrefix, readingKey, type ReadingKind, type Validation } from "@aa/contracts";
-import { consumerSpecs, DurableConsumer, otherModeStreams, streamCandidates, TransientError, type EventBusSettings, type EventPublisher, type MessageHandler } from "@aa/event-bus";
+import {
+  consumerSpecs,
+  DurableConsumer,
+  otherModeStreams,
+  streamCandidates,
+  TransientError,
+  type EventBusSettings,
+  type EventPublisher,
+  type MessageHandler,
+} from "@aa/event-bus";
 import type { Logger } from "@aa/service-kit";
 import type pg from "pg";
 import type { Counter, Histogram, Registry } from "prom-client";
@@ -45,7 +54,11 @@ export function decodeJson<T>(validate: (value: unknown) => Validation<T>) {
 }
 
 /** Announces a committed row; a failed announcement is retried through redelivery (the write is idempotent). */
-async function announceStored<E, R extends ReadingKey, S>(publisher: EventPublisher, flow: ReadingFlow<E, R, S>, row: R): Promise<void> {
+async function announceStored<E, R extends ReadingKey, S>(
+  publisher: EventPublisher,
+  flow: ReadingFlow<E, R, S>,
+  row: R,
+): Promise<void> {
   try {
     const event = flow.toStored(row, new Date().toISOString());
     const msgId = `${readingKey({ kind: flow.kind, source: row.source, userId: row.userId, eventId: row.eventId })}:normalized-stored`;
@@ -59,7 +72,12 @@ async function announceStored<E, R extends ReadingKey, S>(publisher: EventPublis
  * Stores a reading, then announces it; a stale replay changes nothing and announces nothing.
  * Without a publisher (ANNOUNCE_STORED=false) the row is stored and not announced.
  */
-export function readingHandler<E, R extends ReadingKey, S>(flow: ReadingFlow<E, R, S>, pool: pg.Pool, publisher: EventPublisher | undefined, beforeWrite?: () => void): MessageHandler<E> {
+export function readingHandler<E, R extends ReadingKey, S>(
+  flow: ReadingFlow<E, R, S>,
+  pool: pg.Pool,
+  publisher: EventPublisher | undefined,
+  beforeWrite?: () => void,
+): MessageHandler<E> {
   return {
     decode: decodeJson((value) => flow.validateRaw(value)),
     async handle(event) {
@@ -75,7 +93,13 @@ export function readingHandler<E, R extends ReadingKey, S>(flow: ReadingFlow<E, 
       beforeWrite?.();
       const outcomes = await flow.writeBatch(pool, rows);
       if (!publisher) return rows.map(() => undefined);
-      return Promise.all(rows.map((row) => (outcomes.get(identityOf(row)) === "stale" ? undefined : announceStored(publisher, flow, row).catch((error: Error) => error))));
+      return Promise.all(
+        rows.map((row) =>
+          outcomes.get(identityOf(row)) === "stale"
+            ? undefined
+            : announceStored(publisher, flow, row).catch((error: Error) => error),
+        ),
+      );
     },
   };
 }
@@ -145,10 +169,16 @@ export function normalizeConsumer<T>(setup: DurableSetup<T>, deps: ConsumerDeps)
 }
 
 /** The flow's durable (the topology's consumer on its raw subject), with its metrics and DLQ prefix. */
-export function readingConsumer<E, R extends ReadingKey, S>(flow: ReadingFlow<E, R, S>, deps: ConsumerDeps): DurableConsumer<E> {
+export function readingConsumer<E, R extends ReadingKey, S>(
+  flow: ReadingFlow<E, R, S>,
+  deps: ConsumerDeps,
+): DurableConsumer<E> {
   const metrics = readingMetrics(deps.registry, flow.label.toLowerCase(), flow.label);
   const handler = readingHandler(flow, deps.pool, deps.announceStored ? deps.publisher : undefined, deps.beforeWrite);
-  return normalizeConsumer({ label: flow.label, subject: flow.rawSubject, handler, results: metrics.messages, latency: metrics.latency }, deps);
+  return normalizeConsumer(
+    { label: flow.label, subject: flow.rawSubject, handler, results: metrics.messages, latency: metrics.latency },
+    deps,
+  );
 }
 
 interface Startable {

@@ -1,4 +1,10 @@
-import { Subjects, validateSleepNormalizedStored, validateSleepRawReceived, type SleepNormalizedStored, type SleepRawReceived } from "@aa/contracts";
+import {
+  Subjects,
+  validateSleepNormalizedStored,
+  validateSleepRawReceived,
+  type SleepNormalizedStored,
+  type SleepRawReceived,
+} from "@aa/contracts";
 import type { DurableConsumer } from "@aa/event-bus";
 import { normalizeSleep, type SleepRow } from "./sleep.js";
 import { writeSleep, writeSleepBatch } from "./sleep-store.js";
@@ -26,4 +32,5 @@ export const sleepFlow: ReadingFlow<SleepRawReceived, SleepRow, SleepNormalizedS
   validateStored: validateSleepNormalizedStored,
 };
 
-export const sleepConsumer = (deps: ConsumerDeps): DurableConsumer<SleepRawReceived> => readingConsumer(sleepFlow, deps);
+export const sleepConsumer = (deps: ConsumerDeps): DurableConsumer<SleepRawReceived> =>
+  readingConsumer(sleepFlow, deps);

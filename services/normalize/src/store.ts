@@ -25,13 +25,17 @@ export interface ReadingKey {
 }
 
 /** The reading's identity within one table (kind): equal for a redelivery or retry, different for another reading. */
-export const identityOf = (r: Pick<ReadingKey, "userId" | "eventId" | "source">): string => JSON.stringify([r.userId, r.source, r.eventId]);
+export const identityOf = (r: Pick<ReadingKey, "userId" | "eventId" | "source">): string =>
+  JSON.stringify([r.userId, r.source, r.eventId]);
 
 /**
  * Does the row hold this very reading (same event id and source)? Then an unchanged write is a
  * redelivery: `stored`, and announced again (the announcement's msg id makes that a duplicate).
  */
-function holdsReading(row: { event_id: string; source: string }, reading: Pick<ReadingKey, "eventId" | "source">): boolean {
+function holdsReading(
+  row: { event_id: string; source: string },
+  reading: Pick<ReadingKey, "eventId" | "source">,
+): boolean {
   return row.event_id === reading.eventId && row.source === reading.source;
 }
 
@@ -40,11 +44,19 @@ function holdsReading(row: { event_id: string; source: string }, reading: Pick<R
  * nothing, the row either already holds this event (a redelivery: `stored`) or a newer
  * one (`stale`). Errors come back classified (transient or non-retryable).
  */
-async function writeGuarded(pool: pg.Pool, statements: GuardedStatements, params: unknown[], key: ReadingKey): Promise<WriteOutcome> {
+async function writeGuarded(
+  pool: pg.Pool,
+  statements: GuardedStatements,
+  params: unknown[],
+  key: ReadingKey,
+): Promise<WriteOutcome> {
   try {
     const result = await pool.query(statements.upsert, params);
     if (result.rowCount === 1) return "stored";
-    const current = await pool.query<{ event_id: string; source: string }>(statements.currentEvent, [key.userId, key.date]);
+    const current = await pool.query<{ event_id: string; source: string }>(statements.currentEvent, [
+      key.userId,
+      key.date,
+    ]);
     return current.rows[0] !== undefined && holdsReading(current.rows[0], key) ? "stored" : "stale";
   } catch (error) {
     throw classifyDbError(error);
@@ -80,10 +92,12 @@ function newestPerKey<R extends ReadingKey & { capturedAt: string }>(rows: reado
 // unnest() takes one array per column; jsonb values travel as JSON text.
 function columnsOf(rows: readonly unknown[][]): unknown[][] {
   const width = rows[0]?.length ?? 0;
-  return Array.from({ length: width }, (_, i) => rows.map((row) => {
-    const value = row[i];
-    return value !== null && typeof value === "object" ? JSON.stringify(value) : value;
-  }));
+  return Array.from({ length: width }, (_, i) =>
+    rows.map((row) => {
+      const value = row[i];
+      return value !== null && typeof value === "object" ? JSON.stringify(value) : value;
+    }),
+  );
 }
 
 type CurrentRow = { user_id: string; date: string; event_id: string; source: string };
@@ -100,14 +114,21 @@ async function writeGuardedBatch<R extends ReadingKey & { capturedAt: string }>(
   values: (row: R) => unknown[],
 ): Promise<Map<string, WriteOutcome>> {
   // Sorted so concurrent batches lock rows in the same order (no deadlocks between them).
-  const winners = [...newestPerKey(rows).entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, row]) => row);
+  const winners = [...newestPerKey(rows).entries()]
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    .map(([, row]) => row);
   try {
     const written = await pool.query<CurrentRow>(statements.upsert, columnsOf(winners.map(values)));
-    const stored = new Set(written.rows.map((r) => identityOf({ userId: r.user_id, eventId: r.event_id, source: r.source })));
+    const stored = new Set(
+      written.rows.map((r) => identityOf({ userId: r.user_id, eventId: r.event_id, source: r.source })),
+    );
     const unchanged = winners.filter((w) => !stored.has(identityOf(w)));
     if (unchanged.length > 0) {
       // Unchanged rows that already hold this very reading are redeliveries: stored, not stale.
-      const current = await pool.query<CurrentRow>(statements.currentEvents, [unchanged.map((r) => r.userId), unchanged.map((r) => r.date)]);
+      const current = await pool.query<CurrentRow>(statements.currentEvents, [
+        unchanged.map((r) => r.userId),
+        unchanged.map((r) => r.date),
+      ]);
       const rowOfDay = new Map(current.rows.map((row) => [keyOf({ userId: row.user_id, date: row.date }), row]));
       for (const reading of unchanged) {
         const row = rowOfDay.get(keyOf(reading));
@@ -148,7 +169,10 @@ function guardedStatements(table: ReadingTable<unknown>): { single: GuardedState
   const types = ["text", "date", ...table.columns.map((c) => c.type), "timestamptz", "text", "text", "jsonb"];
   const insert = `INSERT INTO ${table.name} AS t (${names.join(", ")})`;
   const guard = `ON CONFLICT (user_id, date) DO UPDATE
-   SET ${names.slice(2).map((n) => `${n} = EXCLUDED.${n}`).join(", ")}, updated_at = now()
+   SET ${names
+     .slice(2)
+     .map((n) => `${n} = EXCLUDED.${n}`)
+     .join(", ")}, updated_at = now()
  WHERE (t.captured_at, t.event_id, t.source) < (EXCLUDED.captured_at, EXCLUDED.event_id, EXCLUDED.source)
    AND NOT (${SAME_READING_SQL})
 RETURNING user_id, event_id, source`;
@@ -169,7 +193,9 @@ RETURNING user_id, event_id, source`;
 export function readingStore<R extends ReadingKey & { capturedAt: string }>(table: ReadingTable<R>) {
   const statements = guardedStatements(table as ReadingTable<unknown>);
   return {
-    write: (pool: pg.Pool, row: R): Promise<WriteOutcome> => writeGuarded(pool, statements.single, table.values(row), row),
-    writeBatch: (pool: pg.Pool, rows: readonly R[]): Promise<Map<string, WriteOutcome>> => writeGuardedBatch(pool, statements.batch, rows, table.values),
+    write: (pool: pg.Pool, row: R): Promise<WriteOutcome> =>
+      writeGuarded(pool, statements.single, table.values(row), row),
+    writeBatch: (pool: pg.Pool, rows: readonly R[]): Promise<Map<string, WriteOutcome>> =>
+      writeGuardedBatch(pool, statements.batch, rows, table.values),
   };
 }

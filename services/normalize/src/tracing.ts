@@ -50,9 +50,20 @@ async function inDbSpan<T>(
  */
 export function tracedWrites<R>(table: string, store: ReadingWrites<R>): ReadingWrites<R> {
   return {
-    write: (pool, row) => inDbSpan(table, 1, () => store.write(pool, row), (o) => stale(o === "stale" ? 1 : 0)),
+    write: (pool, row) =>
+      inDbSpan(
+        table,
+        1,
+        () => store.write(pool, row),
+        (o) => stale(o === "stale" ? 1 : 0),
+      ),
     writeBatch: (pool, rows) =>
-      inDbSpan(table, rows.length, () => store.writeBatch(pool, rows), (o) => stale(staleCount(o))),
+      inDbSpan(
+        table,
+        rows.length,
+        () => store.writeBatch(pool, rows),
+        (o) => stale(staleCount(o)),
+      ),
   };
 }
 

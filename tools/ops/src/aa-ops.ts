@@ -1,5 +1,13 @@
 import { parseArgs } from "node:util";
-import { CliError, usageError, type CliExitCode, type Command, type CommandRun, type OfflineRun, type OptionSpec } from "./commands/command.js";
+import {
+  CliError,
+  usageError,
+  type CliExitCode,
+  type Command,
+  type CommandRun,
+  type OfflineRun,
+  type OptionSpec,
+} from "./commands/command.js";
 import { consumerCommands } from "./commands/consumer.js";
 import { streamCommands } from "./commands/stream.js";
 import { topologyCommands } from "./commands/topology.js";
@@ -16,7 +24,18 @@ import { errorMessage, type Writer } from "./output.js";
 import { DEFAULT_NATS_URL, type OpsEnv } from "./settings.js";
 
 /** Every `aa-ops` command, in the order `--help` lists them. */
-export const COMMANDS: readonly Command[] = [...streamCommands, ...consumerCommands, ...topologyCommands, ...migrateCommands, ...dlqCommands, ...statusCommands, ...verifyCommands, ...soakCheckCommands, ...ouraCommands, ...keysCommands];
+export const COMMANDS: readonly Command[] = [
+  ...streamCommands,
+  ...consumerCommands,
+  ...topologyCommands,
+  ...migrateCommands,
+  ...dlqCommands,
+  ...statusCommands,
+  ...verifyCommands,
+  ...soakCheckCommands,
+  ...ouraCommands,
+  ...keysCommands,
+];
 
 /** What the CLI needs from its process; `cli.ts` passes stdout, stderr and process.env. */
 export interface CliIo {
@@ -36,7 +55,9 @@ type Work = { nats: true; run: CommandRun } | { nats: false; run: OfflineRun };
 type ParseOptions = Record<string, { type: "string" | "boolean"; short?: string }>;
 
 const parseOptions = (options: Readonly<Record<string, OptionSpec>>): ParseOptions =>
-  Object.fromEntries(Object.entries(options).map(([name, { type, short }]) => [name, short ? { type, short } : { type }]));
+  Object.fromEntries(
+    Object.entries(options).map(([name, { type, short }]) => [name, short ? { type, short } : { type }]),
+  );
 
 // Every option any command knows, to find the command words wherever the options are.
 const ALL_OPTIONS = parseOptions(Object.assign({}, GLOBAL_OPTIONS, ...COMMANDS.map((c) => c.options ?? {})));
@@ -60,7 +81,9 @@ function prepare(command: Command, argv: readonly string[], env: OpsEnv): Resolu
   const args = positionals.slice(command.words.length);
   if (args.length !== command.args.length) {
     const expected = command.args.length === 0 ? "no arguments" : command.args.join(" ");
-    throw usageError(`${command.words.join(" ")} takes ${expected}, got ${args.length === 0 ? "none" : args.join(" ")}`);
+    throw usageError(
+      `${command.words.join(" ")} takes ${expected}, got ${args.length === 0 ? "none" : args.join(" ")}`,
+    );
   }
   const natsUrl = natsUrlOf(values["nats-url"], env);
   const input = { args, options: values, env, json: values.json === true, natsUrl };
@@ -70,11 +93,20 @@ function prepare(command: Command, argv: readonly string[], env: OpsEnv): Resolu
 }
 
 function resolve(argv: readonly string[], env: OpsEnv): Resolution {
-  const { values, positionals } = parseArgs({ args: [...argv], options: ALL_OPTIONS, allowPositionals: true, strict: false });
+  const { values, positionals } = parseArgs({
+    args: [...argv],
+    options: ALL_OPTIONS,
+    allowPositionals: true,
+    strict: false,
+  });
   const [group, sub] = positionals;
   const help = values.help === true;
-  if (group === undefined) return help ? { kind: "help", lines: usage(COMMANDS) } : { kind: "usage", message: undefined, lines: usage(COMMANDS) };
-  if (!COMMANDS.some((c) => c.words[0] === group)) return { kind: "usage", message: `unknown command "${group}"`, lines: usage(COMMANDS) };
+  if (group === undefined)
+    return help
+      ? { kind: "help", lines: usage(COMMANDS) }
+      : { kind: "usage", message: undefined, lines: usage(COMMANDS) };
+  if (!COMMANDS.some((c) => c.words[0] === group))
+    return { kind: "usage", message: `unknown command "${group}"`, lines: usage(COMMANDS) };
   const command = COMMANDS.find((c) => c.words[0] === group && (c.words.length === 1 || c.words[1] === sub));
   if (command === undefined) {
     if (sub === undefined && help) return { kind: "help", lines: groupUsage(group, COMMANDS) };
@@ -100,7 +132,9 @@ async function execute(resolution: Extract<Resolution, { kind: "run" }>, io: Cli
   const { work } = resolution;
   // Commands that need no NATS (Oura API, API keys) open no connection at all.
   if (!work.nats) return reported(() => work.run(io.out), fail);
-  const connection = await openJetStream(resolution.natsUrl, io.env, resolution.label, (line) => fail(line.replace(/^❌\s*/, "")));
+  const connection = await openJetStream(resolution.natsUrl, io.env, resolution.label, (line) =>
+    fail(line.replace(/^❌\s*/, "")),
+  );
   if (connection === undefined) return 1;
   try {
     return await reported(() => work.run(connection.jsm, io.out), fail);

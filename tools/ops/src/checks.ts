@@ -19,9 +19,21 @@ export interface Check {
   investigate?: string;
 }
 
-export const pass = (section: string, name: string, detail: string): Check => ({ section, name, status: "PASS", detail, reasons: [] });
+export const pass = (section: string, name: string, detail: string): Check => ({
+  section,
+  name,
+  status: "PASS",
+  detail,
+  reasons: [],
+});
 
-export const fail = (section: string, name: string, detail: string, reasons: string[] = [], investigate?: string): Check => ({
+export const fail = (
+  section: string,
+  name: string,
+  detail: string,
+  reasons: string[] = [],
+  investigate?: string,
+): Check => ({
   section,
   name,
   status: "FAIL",
@@ -30,7 +42,13 @@ export const fail = (section: string, name: string, detail: string, reasons: str
   ...(investigate === undefined ? {} : { investigate }),
 });
 
-export const unknown = (section: string, name: string, detail: string, reasons: string[] = [], investigate?: string): Check => ({
+export const unknown = (
+  section: string,
+  name: string,
+  detail: string,
+  reasons: string[] = [],
+  investigate?: string,
+): Check => ({
   ...fail(section, name, detail, reasons, investigate),
   status: "UNKNOWN",
 });

@@ -1,4 +1,11 @@
-import { ConfigError, connectNats, createLogger, natsSecurityFromEnv, type NatsConnection, type NatsSecurity } from "@aa/service-kit";
+import {
+  ConfigError,
+  connectNats,
+  createLogger,
+  natsSecurityFromEnv,
+  type NatsConnection,
+  type NatsSecurity,
+} from "@aa/service-kit";
 import { jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
 import { errorMessage, type Writer } from "./output.js";
 import type { OpsEnv } from "./settings.js";
@@ -29,7 +36,12 @@ function securityOf(env: OpsEnv, write: Writer): NatsSecurity | undefined {
  * failure writes one line naming the URL and returns undefined, so the caller can exit 1
  * without a stack trace.
  */
-export async function openJetStream(url: string, env: OpsEnv, name: string, write: Writer): Promise<OpsConnection | undefined> {
+export async function openJetStream(
+  url: string,
+  env: OpsEnv,
+  name: string,
+  write: Writer,
+): Promise<OpsConnection | undefined> {
   const security = securityOf(env, write);
   if (security === undefined) return undefined;
   let nc: NatsConnection;

@@ -54,7 +54,9 @@ export async function runCreateConsumers(options: OpsRunOptions): Promise<ExitCo
 async function createConsumers(jsm: JetStreamManager, settings: ConsumerSettings, write: Writer): Promise<ExitCode> {
   const specs = consumerSpecs(settings.names);
   const targets =
-    settings.streamName === undefined ? await targetsByOwner(jsm, specs) : await targetsOnStream(jsm, settings, specs, write);
+    settings.streamName === undefined
+      ? await targetsByOwner(jsm, specs)
+      : await targetsOnStream(jsm, settings, specs, write);
   if (targets === undefined) return 1;
   const current = await readTopology(jsm);
   const consumers = targets.map(({ spec, stream }) => diffConsumer(spec, stream, current));
@@ -64,13 +66,20 @@ async function createConsumers(jsm: JetStreamManager, settings: ConsumerSettings
   // One failing durable must not hide the others: the applier goes on, then we report.
   const outcomes = await applyPlan(jsm, { streams: [], consumers }, { dryRun: settings.dryRun, onChange });
   const ok = unfinished(outcomes).length === 0;
-  const closing = ok ? "✅ All consumers processed successfully" : "❌ Some consumers were not created or corrected (see above)";
+  const closing = ok
+    ? "✅ All consumers processed successfully"
+    : "❌ Some consumers were not created or corrected (see above)";
   footer(write, settings.dryRun ? [closing, "   Dry run: nothing was sent to the server"] : [closing]);
   return ok ? 0 : 1;
 }
 
 /** The durables whose filter subjects the named stream's actual subjects capture. */
-async function targetsOnStream(jsm: JetStreamManager, settings: ConsumerSettings, specs: ConsumerSpec[], write: Writer): Promise<Target[] | undefined> {
+async function targetsOnStream(
+  jsm: JetStreamManager,
+  settings: ConsumerSettings,
+  specs: ConsumerSpec[],
+  write: Writer,
+): Promise<Target[] | undefined> {
   const name = settings.streamName ?? "";
   const info = await ifExists(jsm.streams.info(name));
   if (info === undefined) {
@@ -87,7 +96,9 @@ async function targetsOnStream(jsm: JetStreamManager, settings: ConsumerSettings
   write(`   Messages: ${info.state.messages}`);
   const covered = specs.filter((spec) => coveringPattern(subjects, spec.filterSubject) !== undefined);
   if (covered.length === 0) {
-    write(`❌ Stream ${name} captures none of the durables' subjects (${specs.map((s) => s.filterSubject).join(", ")})`);
+    write(
+      `❌ Stream ${name} captures none of the durables' subjects (${specs.map((s) => s.filterSubject).join(", ")})`,
+    );
     footer(write, ["❌ No consumer was created or checked"]);
     return undefined;
   }
@@ -112,12 +123,19 @@ function writeCreateStreamsHint(stream: string, settings: ConsumerSettings, writ
   write(`   (or: NATS_URL=${settings.natsUrl} npx aa-ops topology apply --mode ${settings.mode})`);
   const expected = topologyFor(settings.mode, settings.names, 1).streams.map((s) => s.name);
   if (stream !== "" && !expected.includes(stream)) {
-    write(`   (${stream} is not a stream of EVENT_STREAM_MODE=${settings.mode}, whose streams are ${expected.join(", ")})`);
+    write(
+      `   (${stream} is not a stream of EVENT_STREAM_MODE=${settings.mode}, whose streams are ${expected.join(", ")})`,
+    );
   }
 }
 
 /** The runbook's lines for one durable: what differs, then what the applier did about it. */
-function reportConsumer(change: ConsumerChange, outcome: ChangeOutcome, settings: ConsumerSettings, write: Writer): void {
+function reportConsumer(
+  change: ConsumerChange,
+  outcome: ChangeOutcome,
+  settings: ConsumerSettings,
+  write: Writer,
+): void {
   const { spec, stream } = change;
   write("");
   write(`Processing consumer: ${spec.durable}`);
@@ -156,6 +174,8 @@ function reportForbidden(change: ConsumerChange, write: Writer): void {
 function noteUnexpectedOwner(change: ConsumerChange, settings: ConsumerSettings, write: Writer): void {
   const expected = owningStream(topologyFor(settings.mode, settings.names, 1).streams, change.spec.filterSubject);
   if (expected === undefined || expected === change.stream) return;
-  write(`   Note: EVENT_STREAM_MODE=${settings.mode} expects this durable on ${expected}, but ${change.stream ?? ""} owns`);
+  write(
+    `   Note: EVENT_STREAM_MODE=${settings.mode} expects this durable on ${expected}, but ${change.stream ?? ""} owns`,
+  );
   write(`   ${change.spec.filterSubject}; the subjects move with: ${migrateCommand(settings.mode)}`);
 }

@@ -57,7 +57,9 @@ async function createStreams(jsm: JetStreamManager, settings: StreamSettings, wr
   };
   const outcomes = await applyPlan(jsm, { streams, consumers: [] }, { dryRun: settings.dryRun, onChange });
   const ok = unfinished(outcomes).length === 0;
-  const closing = ok ? "✅ All streams processed successfully" : "❌ Some streams were not created or corrected (see above)";
+  const closing = ok
+    ? "✅ All streams processed successfully"
+    : "❌ Some streams were not created or corrected (see above)";
   footer(write, settings.dryRun ? [closing, "   Dry run: nothing was sent to the server"] : [closing]);
   return ok ? 0 : 1;
 }
@@ -86,7 +88,13 @@ function reportStream(change: StreamChange, outcome: ChangeOutcome, write: Write
 }
 
 /** The closing line of one sent (or, in a dry run, unsent) change; shared with create-consumers. */
-export function reportSent(noun: "stream" | "consumer", name: string, done: string, outcome: ChangeOutcome, write: Writer): void {
+export function reportSent(
+  noun: "stream" | "consumer",
+  name: string,
+  done: string,
+  outcome: ChangeOutcome,
+  write: Writer,
+): void {
   const what = `${noun === "stream" ? "Stream" : "Consumer"} ${name}`;
   if (outcome.result === "would_apply") {
     if (outcome.call !== undefined) write(`   Would send: ${outcome.call.api} ${JSON.stringify(outcome.call.body)}`);
@@ -114,7 +122,9 @@ function reportForbidden(change: StreamChange, write: Writer): void {
 function reportConflicts(change: StreamChange, write: Writer): void {
   write(`⛔ Stream ${change.spec.name}: its subjects are owned by another stream`);
   for (const c of change.conflicts) {
-    write(`   ${c.subject} is owned by stream ${c.ownedBy}${c.ownerPattern === c.subject ? "" : ` (its subject ${c.ownerPattern})`}`);
+    write(
+      `   ${c.subject} is owned by stream ${c.ownedBy}${c.ownerPattern === c.subject ? "" : ` (its subject ${c.ownerPattern})`}`,
+    );
   }
 }
 
@@ -127,7 +137,9 @@ function reportMigrationNeeded(streams: readonly StreamChange[], mode: string, w
     } else if (change.kind === "none") {
       write(`✓  Stream ${change.spec.name} exists with correct config`);
     } else {
-      write(`⏸  Stream ${change.spec.name}: ${change.kind} not applied (nothing is changed while subjects are owned elsewhere)`);
+      write(
+        `⏸  Stream ${change.spec.name}: ${change.kind} not applied (nothing is changed while subjects are owned elsewhere)`,
+      );
     }
   }
   const owners = [...new Set(streams.flatMap((change) => change.conflicts.map((c) => c.ownedBy)))];

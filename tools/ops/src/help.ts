@@ -2,7 +2,11 @@ import type { Command, OptionSpec } from "./commands/command.js";
 
 /** Options every command takes. */
 export const GLOBAL_OPTIONS: Readonly<Record<string, OptionSpec>> = {
-  "nats-url": { type: "string", value: "<url>", help: "NATS server URL (default: $NATS_URL, else nats://127.0.0.1:4222)" },
+  "nats-url": {
+    type: "string",
+    value: "<url>",
+    help: "NATS server URL (default: $NATS_URL, else nats://127.0.0.1:4222)",
+  },
   json: { type: "boolean", help: "Print JSON (the server's own objects where there are some) instead of text" },
   help: { type: "boolean", short: "h", help: "Show help" },
 };
@@ -46,7 +50,12 @@ export function usage(commands: readonly Command[]): string[] {
 
 /** `aa-ops stream --help`: the commands of one group. */
 export function groupUsage(group: string, commands: readonly Command[]): string[] {
-  return [`Usage: aa-ops ${group} <command> [arguments] [options]`, "", "Commands:", ...commandList(commands.filter((c) => c.words[0] === group))];
+  return [
+    `Usage: aa-ops ${group} <command> [arguments] [options]`,
+    "",
+    "Commands:",
+    ...commandList(commands.filter((c) => c.words[0] === group)),
+  ];
 }
 
 /** `aa-ops <group> <command> --help`. */

@@ -27,4 +27,7 @@ export async function getAnswer(url: string): Promise<Answer> {
   }
 }
 
-export const answerText = (a: Answer): string => ("error" in a ? `did not answer: ${a.error}` : `HTTP ${a.status} ${typeof a.body === "string" ? a.body : JSON.stringify(a.body)}`);
+export const answerText = (a: Answer): string =>
+  "error" in a
+    ? `did not answer: ${a.error}`
+    : `HTTP ${a.status} ${typeof a.body === "string" ? a.body : JSON.stringify(a.body)}`;

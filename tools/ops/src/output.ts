@@ -35,7 +35,12 @@ const DAY_MS = 24 * HOUR_MS;
  * it upward (days from a week), so the runbook's "48h" and "Ack wait: 60s" come out as written.
  */
 export function formatMs(ms: number): string {
-  const units: [number, string, number][] = [[DAY_MS, "d", 7], [HOUR_MS, "h", 2], [MINUTE_MS, "m", 2], [SECOND_MS, "s", 1]];
+  const units: [number, string, number][] = [
+    [DAY_MS, "d", 7],
+    [HOUR_MS, "h", 2],
+    [MINUTE_MS, "m", 2],
+    [SECOND_MS, "s", 1],
+  ];
   for (const [size, suffix, minimum] of units) {
     if (ms % size === 0 && ms / size >= minimum) return `${ms / size}${suffix}`;
   }
@@ -82,13 +87,18 @@ export function rows(write: Writer, entries: readonly [string, string][]): void 
 /** A plain table: a header row, then one row per item, columns padded to the widest cell. */
 export function table(write: Writer, headings: readonly string[], body: readonly (readonly string[])[]): void {
   const widths = headings.map((h, i) => Math.max(h.length, ...body.map((row) => (row[i] ?? "").length)));
-  const line = (cells: readonly string[]) => cells.map((cell, i) => cell.padEnd(widths[i] ?? 0)).join("  ").trimEnd();
+  const line = (cells: readonly string[]) =>
+    cells
+      .map((cell, i) => cell.padEnd(widths[i] ?? 0))
+      .join("  ")
+      .trimEnd();
   write(line(headings));
   for (const row of body) write(line(row));
 }
 
 /** A value as a POSIX shell word: bare when safe, else single-quoted, for commands we print to be pasted. */
-export const shellQuote = (value: string): string => (/^[A-Za-z0-9_.:,/@%+=-]+$/.test(value) ? value : `'${value.replaceAll("'", `'\\''`)}'`);
+export const shellQuote = (value: string): string =>
+  /^[A-Za-z0-9_.:,/@%+=-]+$/.test(value) ? value : `'${value.replaceAll("'", `'\\''`)}'`;
 
 /** A JetStream duration (nanoseconds); 0 means no limit for ages. */
 export function formatDuration(ns: number | undefined, zero = "unlimited"): string {
@@ -133,4 +143,5 @@ export function payloadLines(text: string): string[] {
 }
 
 /** `a, b, c`, or a placeholder for none. */
-export const list = (items: readonly string[] | undefined, none = "(none)"): string => (items && items.length > 0 ? items.join(", ") : none);
+export const list = (items: readonly string[] | undefined, none = "(none)"): string =>
+  items && items.length > 0 ? items.join(", ") : none;

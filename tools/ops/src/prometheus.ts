@@ -33,7 +33,9 @@ export function parseMetrics(text: string): Sample[] {
 
 /** Samples of `name` whose labels include every label of `match`. */
 export function samplesOf(samples: readonly Sample[], name: string, match: Record<string, string> = {}): Sample[] {
-  return samples.filter((s) => s.name === name && Object.entries(match).every(([key, value]) => s.labels[key] === value));
+  return samples.filter(
+    (s) => s.name === name && Object.entries(match).every(([key, value]) => s.labels[key] === value),
+  );
 }
 
 /** A sample as a `/metrics` line: `name{a="1",b="2"} 3`. */
@@ -71,8 +73,16 @@ export async function queryPrometheus(baseUrl: string, query: string, time: Date
   const response = await fetch(url, { signal: AbortSignal.timeout(HTTP_TIMEOUT_MS) }).catch((error: unknown) => {
     throw new Error(`Prometheus at ${baseUrl} did not answer: ${fetchErrorMessage(error)}`);
   });
-  const body = (await response.json().catch(() => ({ status: "error", error: `HTTP ${response.status}, not JSON` }))) as QueryResponse;
-  if (body.status !== "success" || body.data === undefined) throw new Error(`Prometheus query ${query} failed: ${body.error ?? `HTTP ${response.status}`}`);
-  if (body.data.resultType !== "vector") throw new Error(`Prometheus query ${query} returned a ${body.data.resultType}, expected a vector`);
-  return body.data.result.map((r) => ({ name: r.metric.__name__ ?? "", labels: r.metric, value: parseValue(r.value[1]) }));
+  const body = (await response
+    .json()
+    .catch(() => ({ status: "error", error: `HTTP ${response.status}, not JSON` }))) as QueryResponse;
+  if (body.status !== "success" || body.data === undefined)
+    throw new Error(`Prometheus query ${query} failed: ${body.error ?? `HTTP ${response.status}`}`);
+  if (body.data.resultType !== "vector")
+    throw new Error(`Prometheus query ${query} returned a ${body.data.resultType}, expected a vector`);
+  return body.data.result.map((r) => ({
+    name: r.metric.__name__ ?? "",
+    labels: r.metric,
+    value: parseValue(r.value[1]),
+  }));
 }

@@ -1,4 +1,10 @@
-import { parseStreamMode, StreamModeError, topologyNamesFromEnv, type StreamMode, type TopologyNames } from "@aa/event-bus";
+import {
+  parseStreamMode,
+  StreamModeError,
+  topologyNamesFromEnv,
+  type StreamMode,
+  type TopologyNames,
+} from "@aa/event-bus";
 import { ConfigError } from "@aa/service-kit";
 
 /** Env-like settings: the entry points pass `process.env`, tests pass a plain object. */
@@ -69,7 +75,9 @@ export function streamModeSetting(option: OptionValue, env: OpsEnv, required: bo
     return parseStreamMode(raw);
   } catch (error) {
     if (!(error instanceof StreamModeError)) throw error;
-    throw new SettingError(given(option) ? `--mode must be single or multi, got ${JSON.stringify(raw)}` : error.message);
+    throw new SettingError(
+      given(option) ? `--mode must be single or multi, got ${JSON.stringify(raw)}` : error.message,
+    );
   }
 }
 
@@ -82,7 +90,9 @@ export function replicasSetting(option: OptionValue, env: OpsEnv): number {
   if (raw === undefined) return text(env, "NODE_ENV") === "production" ? 3 : 1;
   if (/^[0-9]+$/.test(raw) && Number(raw) > 0) return Number(raw);
   const source = given(option) ? "--replicas" : "REPLICAS";
-  throw new SettingError(`${source} must be a positive integer (1 for staging, 3 for production), got ${JSON.stringify(raw)}`);
+  throw new SettingError(
+    `${source} must be a positive integer (1 for staging, 3 for production), got ${JSON.stringify(raw)}`,
+  );
 }
 
 /** A setting's value, or `fallback` with its problem added to the list (to report all at once). */

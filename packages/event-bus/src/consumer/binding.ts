@@ -41,7 +41,8 @@ export interface BindingRequest {
   tag: string;
 }
 
-const ownsSubject = (info: StreamInfo, subject: string): boolean => coveringPattern(info.config.subjects ?? [], subject) !== undefined;
+const ownsSubject = (info: StreamInfo, subject: string): boolean =>
+  coveringPattern(info.config.subjects ?? [], subject) !== undefined;
 const pendingOf = (info: ConsumerInfo): number => info.num_pending + info.num_ack_pending;
 
 async function currentOwner(jsm: JetStreamManager, subject: string): Promise<string> {
@@ -69,20 +70,34 @@ export async function resolveBindings(request: BindingRequest): Promise<Binding[
     const consumerInfo = streamInfo && (await ifExists(jsm.consumers.info(stream, durable)));
     if (!streamInfo || !consumerInfo) {
       const what = streamInfo ? `Consumer ${durable}` : `Stream ${stream} (for consumer ${durable})`;
-      if (isCandidate && bindings.length === 0) logger.warn(`[${tag}] ${what} not found on ${stream}. Trying next candidate.`);
+      if (isCandidate && bindings.length === 0)
+        logger.warn(`[${tag}] ${what} not found on ${stream}. Trying next candidate.`);
       continue;
     }
-    const binding = { stream, durable, filterSubject, maxDeliver: consumerInfo.config.max_deliver ?? -1, pending: pendingOf(consumerInfo) };
+    const binding = {
+      stream,
+      durable,
+      filterSubject,
+      maxDeliver: consumerInfo.config.max_deliver ?? -1,
+      pending: pendingOf(consumerInfo),
+    };
     if (ownsSubject(streamInfo, filterSubject)) {
       if (isCandidate) logger.info(`[${tag}] Found existing ${label} consumer on ${stream}: ${durable}`);
-      else logger.warn(`[${tag}] ${label} subject ${filterSubject} is owned by ${stream}, which is not a candidate of this stream mode; consuming ${durable} there so nothing strands`);
+      else
+        logger.warn(
+          `[${tag}] ${label} subject ${filterSubject} is owned by ${stream}, which is not a candidate of this stream mode; consuming ${durable} there so nothing strands`,
+        );
       bindings.push({ ...binding, role: "primary" });
     } else if (binding.pending > 0) {
       const owner = await currentOwner(jsm, filterSubject);
-      logger.warn(`[${tag}] ${label} consumer ${durable} on ${stream} is drain-only: ${stream} no longer owns ${filterSubject} (owned by ${owner}); draining ${binding.pending} remaining message(s)`);
+      logger.warn(
+        `[${tag}] ${label} consumer ${durable} on ${stream} is drain-only: ${stream} no longer owns ${filterSubject} (owned by ${owner}); draining ${binding.pending} remaining message(s)`,
+      );
       bindings.push({ ...binding, role: "drain_only" });
     } else if (isCandidate) {
-      logger.warn(`[${tag}] ${label} consumer ${durable} on ${stream} ignored: ${stream} does not own ${filterSubject} and has nothing pending. Trying next candidate.`);
+      logger.warn(
+        `[${tag}] ${label} consumer ${durable} on ${stream} ignored: ${stream} does not own ${filterSubject} and has nothing pending. Trying next candidate.`,
+      );
     }
   }
   if (bindings.length === 0) {
@@ -94,7 +109,9 @@ export async function resolveBindings(request: BindingRequest): Promise<Binding[
     );
   }
   if (!bindings.some((b) => b.role === "primary")) {
-    logger.error(`[${tag}] No stream that holds ${durable} owns ${filterSubject}: new ${label} events will not be consumed`);
+    logger.error(
+      `[${tag}] No stream that holds ${durable} owns ${filterSubject}: new ${label} events will not be consumed`,
+    );
   }
   return bindings;
 }

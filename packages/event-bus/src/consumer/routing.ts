@@ -37,12 +37,18 @@ export interface MessageHandler<T> {
 
 type BatchHandler<T> = NonNullable<MessageHandler<T>["handleBatch"]>;
 
-const errorText = (errors: readonly { field: string; message: string }[]): string => errors.map((e) => `${e.field} ${e.message}`).join("; ");
+const errorText = (errors: readonly { field: string; message: string }[]): string =>
+  errors.map((e) => `${e.field} ${e.message}`).join("; ");
 
 /** Result label of `<service>_<kind>_messages_total`. */
 export type MessageResult = "success" | "schema_invalid" | "retry" | "dlq" | "ignored";
 
-const metaOf = (msg: JsMsg): DeliveryMeta => ({ stream: msg.info.stream, streamSequence: msg.info.streamSequence, deliveryCount: msg.info.deliveryCount, subject: msg.subject });
+const metaOf = (msg: JsMsg): DeliveryMeta => ({
+  stream: msg.info.stream,
+  streamSequence: msg.info.streamSequence,
+  deliveryCount: msg.info.deliveryCount,
+  subject: msg.subject,
+});
 
 /** The binding a message was delivered on, as routing needs it. */
 export interface RouteContext {
@@ -98,7 +104,8 @@ export class MessageRouter<T> {
    * when the handler has it.
    */
   async routeBatch(ctx: RouteContext, msgs: readonly JsMsg[]): Promise<number> {
-    if (!this.o.handler.handleBatch || msgs.length === 1 || Date.now() < this.#backoffUntil) return this.#routeEach(ctx, msgs);
+    if (!this.o.handler.handleBatch || msgs.length === 1 || Date.now() < this.#backoffUntil)
+      return this.#routeEach(ctx, msgs);
     const handleBatch = this.o.handler.handleBatch.bind(this.o.handler);
     return processBatch(this.#tracer, ctx, msgs, () => this.#routeTogether(ctx, msgs, handleBatch));
   }
@@ -113,14 +120,24 @@ export class MessageRouter<T> {
     for (const msg of msgs) {
       const decoded = this.o.handler.decode(msg.data);
       if (decoded.ok) valid.push({ msg, event: decoded.value });
-      else await this.#alone(ctx, msg, () => this.#deadLetter(ctx, msg, DlqReasons.schemaInvalid, errorText(decoded.errors), "schema_invalid"));
+      else
+        await this.#alone(ctx, msg, () =>
+          this.#deadLetter(ctx, msg, DlqReasons.schemaInvalid, errorText(decoded.errors), "schema_invalid"),
+        );
     }
     if (valid.length === 0) return 0;
     let outcomes: (void | "ignored" | Error)[];
     try {
-      outcomes = await handleBatch(valid.map((v) => v.event), valid.map((v) => metaOf(v.msg)));
+      outcomes = await handleBatch(
+        valid.map((v) => v.event),
+        valid.map((v) => metaOf(v.msg)),
+      );
     } catch (error) {
-      if (!(error instanceof TransientError)) return this.#routeEach(ctx, valid.map((v) => v.msg));
+      if (!(error instanceof TransientError))
+        return this.#routeEach(
+          ctx,
+          valid.map((v) => v.msg),
+        );
       for (const [i, { msg }] of valid.entries()) await this.#onFailure(ctx, msg, error, i > 0);
       return 0;
     }
@@ -171,7 +188,11 @@ export class MessageRouter<T> {
   #done(ctx: RouteContext, msg: JsMsg, outcome: void | "ignored"): boolean {
     this.o.onBeforeAck?.();
     msg.ack();
-    if (outcome !== "ignored") this.o.latency?.observe({ stream: ctx.stream, durable: ctx.durable }, Math.max(0, Date.now() - msg.info.timestampNanos / 1e6) / 1000);
+    if (outcome !== "ignored")
+      this.o.latency?.observe(
+        { stream: ctx.stream, durable: ctx.durable },
+        Math.max(0, Date.now() - msg.info.timestampNanos / 1e6) / 1000,
+      );
     this.#count(ctx, msg, outcome === "ignored" ? "ignored" : "success");
     return true;
   }
@@ -180,7 +201,13 @@ export class MessageRouter<T> {
   async #onFailure(ctx: RouteContext, msg: JsMsg, error: unknown, quiet = false): Promise<void> {
     const text = error instanceof Error ? error.message : String(error);
     if (error instanceof NonRetryableError) {
-      await this.#deadLetter(ctx, msg, error.reason, text, error.reason === DlqReasons.schemaInvalid ? "schema_invalid" : "dlq");
+      await this.#deadLetter(
+        ctx,
+        msg,
+        error.reason,
+        text,
+        error.reason === DlqReasons.schemaInvalid ? "schema_invalid" : "dlq",
+      );
       return;
     }
     if (this.#isLastDelivery(ctx, msg)) {
@@ -190,7 +217,17 @@ export class MessageRouter<T> {
     const delayMs = this.#retryLater(ctx, msg, error instanceof RetryAfterError ? error.delayMs : undefined);
     if (error instanceof TransientError) this.#backoffUntil = Date.now() + Math.min(delayMs, 30_000);
     const level = quiet ? "debug" : error instanceof TransientError ? "warn" : "error";
-    this.o.logger[level]({ durable: ctx.durable, stream: ctx.stream, seq: msg.info.streamSequence, deliveryCount: msg.info.deliveryCount, delayMs, err: error }, `[${this.o.tag}] processing failed; redelivery in ${delayMs} ms`);
+    this.o.logger[level](
+      {
+        durable: ctx.durable,
+        stream: ctx.stream,
+        seq: msg.info.streamSequence,
+        deliveryCount: msg.info.deliveryCount,
+        delayMs,
+        err: error,
+      },
+      `[${this.o.tag}] processing failed; redelivery in ${delayMs} ms`,
+    );
   }
 
   #isLastDelivery(ctx: RouteContext, msg: JsMsg): boolean {
@@ -205,14 +242,23 @@ export class MessageRouter<T> {
     return delayMs;
   }
 
-  async #deadLetter(ctx: RouteContext, msg: JsMsg, reason: string, error: string, result: MessageResult): Promise<void> {
+  async #deadLetter(
+    ctx: RouteContext,
+    msg: JsMsg,
+    reason: string,
+    error: string,
+    result: MessageResult,
+  ): Promise<void> {
     if (!(await this.#copyToDlq(ctx, msg, reason, error))) return;
     // No reason text: nats-server 2.9 ignores "+TERM <reason>", leaving the message unacknowledged.
     msg.term();
     this.o.metrics.dlq.inc({ consumer: ctx.durable, reason });
     this.#count(ctx, msg, result);
     // Not the error text: validation messages quote the payload (user ids included); the DLQ copy keeps it in X-Dlq-Error.
-    this.o.logger.warn({ durable: ctx.durable, stream: ctx.stream, seq: msg.info.streamSequence, reason }, `[${this.o.tag}] message dead-lettered (${reason})`);
+    this.o.logger.warn(
+      { durable: ctx.durable, stream: ctx.stream, seq: msg.info.streamSequence, reason },
+      `[${this.o.tag}] message dead-lettered (${reason})`,
+    );
   }
 
   /**
@@ -224,11 +270,26 @@ export class MessageRouter<T> {
     for (let attempt = 1; ; attempt++) {
       try {
         const { dlqPrefix: prefix, service } = this.o;
-        await publishToDlq(this.o.js, { msg, prefix, reason, error, durable: ctx.durable, service, tracer: this.#tracer });
+        await publishToDlq(this.o.js, {
+          msg,
+          prefix,
+          reason,
+          error,
+          durable: ctx.durable,
+          service,
+          tracer: this.#tracer,
+        });
         return true;
       } catch (dlqError) {
         const last = this.#isLastDelivery(ctx, msg);
-        const log = { durable: ctx.durable, stream: ctx.stream, seq: msg.info.streamSequence, reason, attempt, err: dlqError };
+        const log = {
+          durable: ctx.durable,
+          stream: ctx.stream,
+          seq: msg.info.streamSequence,
+          reason,
+          attempt,
+          err: dlqError,
+        };
         if (!last) {
           this.o.logger.error(log, `[${this.o.tag}] DLQ publish failed; message kept for redelivery`);
           msg.nak(retryDelayMs(1, 0, 0));
@@ -236,10 +297,16 @@ export class MessageRouter<T> {
           return false;
         }
         if (this.#stopping) {
-          this.o.logger.error(log, `[${this.o.tag}] DLQ unavailable at shutdown for a message on its last delivery; it stays in ${ctx.stream} at sequence ${msg.info.streamSequence} (not redelivered: max deliver reached)`);
+          this.o.logger.error(
+            log,
+            `[${this.o.tag}] DLQ unavailable at shutdown for a message on its last delivery; it stays in ${ctx.stream} at sequence ${msg.info.streamSequence} (not redelivered: max deliver reached)`,
+          );
           return false;
         }
-        this.o.logger.error(log, `[${this.o.tag}] DLQ publish failed on the last delivery; holding the message and retrying`);
+        this.o.logger.error(
+          log,
+          `[${this.o.tag}] DLQ publish failed on the last delivery; holding the message and retrying`,
+        );
         msg.working();
         await new Promise((resolve) => setTimeout(resolve, Math.min(1_000 * 2 ** (attempt - 1), 10_000)));
       }

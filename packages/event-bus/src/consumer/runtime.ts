@@ -150,7 +150,16 @@ export class DurableConsumer<T> {
 
   #resolve(logger: Logger): Promise<Binding[]> {
     const { jsm, spec, candidates, otherStreams, label, tag } = this.#o;
-    return resolveBindings({ jsm, logger, candidates, otherStreams, durable: spec.durable, filterSubject: spec.filterSubject, label, tag });
+    return resolveBindings({
+      jsm,
+      logger,
+      candidates,
+      otherStreams,
+      durable: spec.durable,
+      filterSubject: spec.filterSubject,
+      label,
+      tag,
+    });
   }
 
   async #apply(found: Binding[], initial: boolean): Promise<void> {
@@ -170,17 +179,32 @@ export class DurableConsumer<T> {
     const consumer = await js.consumers.get(binding.stream, binding.durable);
     // One batch more than can be in flight, so the next one is already here when one is done.
     const messages = await consumer.consume({ max_messages: Math.max(8, this.#batchSize * (this.#concurrency + 1)) });
-    const progress: BindingProgress = { stream: binding.stream, durable: binding.durable, role: binding.role, pending: binding.pending, ackPending: null, lastAckAt: null, error: null };
+    const progress: BindingProgress = {
+      stream: binding.stream,
+      durable: binding.durable,
+      role: binding.role,
+      pending: binding.pending,
+      ackPending: null,
+      lastAckAt: null,
+      error: null,
+    };
     const active: ActiveBinding = { ...binding, messages, progress, released: false, loop: Promise.resolve() };
     active.loop = this.#run(active);
     this.#bindings.push(active);
     this.#metrics.bound.set({ durable: binding.durable, stream: binding.stream, role: binding.role }, 1);
     this.#zeroCounters(binding);
     const suffix = binding.role === "drain_only" ? ` (drain-only on ${binding.stream})` : "";
-    logger.info(`[${tag}] ${label} durable pull consumer bound: ${binding.durable}, subject: ${binding.filterSubject}${suffix}`);
+    logger.info(
+      `[${tag}] ${label} durable pull consumer bound: ${binding.durable}, subject: ${binding.filterSubject}${suffix}`,
+    );
     if (!initial) {
-      const why = binding.role === "primary" ? `it owns ${binding.filterSubject} now` : "it lost the subject but still holds messages";
-      logger.warn(`[${tag}] ${label} consumer ${binding.durable} followed a subject handoff: bound on ${binding.stream} (${binding.role}), because ${why}`);
+      const why =
+        binding.role === "primary"
+          ? `it owns ${binding.filterSubject} now`
+          : "it lost the subject but still holds messages";
+      logger.warn(
+        `[${tag}] ${label} consumer ${binding.durable} followed a subject handoff: bound on ${binding.stream} (${binding.role}), because ${why}`,
+      );
     }
   }
 
@@ -190,13 +214,19 @@ export class DurableConsumer<T> {
     this.#o.latency?.zero({ stream: binding.stream, durable: binding.durable });
     // Results are labelled with the message's subject, known in advance only for a literal filter.
     if (/[*>]/.test(binding.filterSubject)) return;
-    for (const result of RESULTS) this.#o.results.inc({ result, subject: binding.filterSubject, stream: binding.stream, durable: binding.durable }, 0);
+    for (const result of RESULTS)
+      this.#o.results.inc(
+        { result, subject: binding.filterSubject, stream: binding.stream, durable: binding.durable },
+        0,
+      );
   }
 
   #setRole(active: ActiveBinding, role: Binding["role"]): void {
     this.#metrics.bound.remove({ durable: active.durable, stream: active.stream, role: active.role });
     this.#metrics.bound.set({ durable: active.durable, stream: active.stream, role }, 1);
-    this.#o.logger.warn(`[${this.#o.tag}] ${this.#o.label} consumer ${active.durable} on ${active.stream} is now ${role === "primary" ? "primary (the stream owns its subject again)" : "drain-only (the stream no longer owns its subject)"}`);
+    this.#o.logger.warn(
+      `[${this.#o.tag}] ${this.#o.label} consumer ${active.durable} on ${active.stream} is now ${role === "primary" ? "primary (the stream owns its subject again)" : "drain-only (the stream no longer owns its subject)"}`,
+    );
     active.role = role;
     active.progress.role = role;
   }
@@ -206,8 +236,11 @@ export class DurableConsumer<T> {
     await this.#close(active);
     this.#metrics.bound.remove({ durable: active.durable, stream: active.stream, role: active.role });
     // A stale pending count would keep "processing stopped" firing for a stream no longer consumed.
-    for (const gauge of [this.#metrics.pending, this.#metrics.ackPending, this.#metrics.lastAck]) gauge.remove({ durable: active.durable, stream: active.stream });
-    this.#o.logger.info(`[${this.#o.tag}] ${this.#o.label} consumer ${active.durable} on ${active.stream} drained (or gone); binding released`);
+    for (const gauge of [this.#metrics.pending, this.#metrics.ackPending, this.#metrics.lastAck])
+      gauge.remove({ durable: active.durable, stream: active.stream });
+    this.#o.logger.info(
+      `[${this.#o.tag}] ${this.#o.label} consumer ${active.durable} on ${active.stream} drained (or gone); binding released`,
+    );
   }
 
   async #close(active: ActiveBinding): Promise<void> {
@@ -254,7 +287,11 @@ export class DurableConsumer<T> {
     }
     await reader;
     if (binding.released) return;
-    this.#failed?.(readerError instanceof Error ? readerError : new Error(`consume loop for ${binding.durable} on ${binding.stream} ended unexpectedly`));
+    this.#failed?.(
+      readerError instanceof Error
+        ? readerError
+        : new Error(`consume loop for ${binding.durable} on ${binding.stream} ended unexpectedly`),
+    );
   }
 
   async #process(binding: ActiveBinding, batch: JsMsg[]): Promise<void> {
@@ -267,7 +304,10 @@ export class DurableConsumer<T> {
       acked = await this.#router.routeBatch(binding, batch);
     } catch (error) {
       // Routing handles failures itself; anything left is a bug: keep the messages for redelivery.
-      this.#o.logger.error({ err: error, durable: binding.durable }, `[${this.#o.tag}] ${this.#o.label} batch failed unexpectedly; naking ${batch.length} message(s)`);
+      this.#o.logger.error(
+        { err: error, durable: binding.durable },
+        `[${this.#o.tag}] ${this.#o.label} batch failed unexpectedly; naking ${batch.length} message(s)`,
+      );
       for (const msg of batch) msg.nak(1_000);
       return;
     }
@@ -281,7 +321,10 @@ export class DurableConsumer<T> {
     const noisy = new Set(["heartbeats_missed", "consumer_not_found", "consumer_deleted", "stream_not_found"]);
     for await (const status of binding.messages.status()) {
       if (noisy.has(status.type)) {
-        this.#o.logger.warn({ durable: binding.durable, stream: binding.stream, status: status.type }, `[${this.#o.tag}] ${this.#o.label} consumer status: ${status.type}`);
+        this.#o.logger.warn(
+          { durable: binding.durable, stream: binding.stream, status: status.type },
+          `[${this.#o.tag}] ${this.#o.label} consumer status: ${status.type}`,
+        );
       }
     }
   }
@@ -293,7 +336,10 @@ export class DurableConsumer<T> {
     try {
       await this.#apply(await this.#resolve(this.#silent), false);
     } catch (error) {
-      this.#o.logger.warn({ err: error }, `[${this.#o.tag}] ${this.#o.label} binding check failed; keeping current bindings`);
+      this.#o.logger.warn(
+        { err: error },
+        `[${this.#o.tag}] ${this.#o.label} binding check failed; keeping current bindings`,
+      );
     } finally {
       this.#reconciling = false;
     }
@@ -310,7 +356,9 @@ export class DurableConsumer<T> {
         this.#metrics.pending.set({ durable: binding.durable, stream: binding.stream }, info.num_pending);
         this.#metrics.ackPending.set({ durable: binding.durable, stream: binding.stream }, info.num_ack_pending);
       } catch (error) {
-        binding.progress.error = isNotFound(error) ? `durable ${binding.durable} no longer exists on ${binding.stream}` : (error as Error).message;
+        binding.progress.error = isNotFound(error)
+          ? `durable ${binding.durable} no longer exists on ${binding.stream}`
+          : (error as Error).message;
       }
     }
   }
@@ -322,13 +370,21 @@ export class DurableConsumer<T> {
       const info = await ifExists(jsm.streams.info(stream));
       if (!info || coveringPattern(info.config.subjects ?? [], spec.filterSubject) === undefined) continue;
       const existing = await ifExists(jsm.consumers.info(stream, spec.durable));
-      const current: CurrentTopology = { streams: [info.config], consumers: new Map([[stream, existing ? [existing.config] : []]]) };
+      const current: CurrentTopology = {
+        streams: [info.config],
+        consumers: new Map([[stream, existing ? [existing.config] : []]]),
+      };
       const change = diffConsumer(spec, stream, current);
       if (change.kind === "create") {
         await jsm.consumers.add(stream, change.config);
-        logger.info(`[${tag}] Created ${label} consumer ${spec.durable} on ${stream} (FEATURE_SERVICE_MANAGES_CONSUMERS=true)`);
+        logger.info(
+          `[${tag}] Created ${label} consumer ${spec.durable} on ${stream} (FEATURE_SERVICE_MANAGES_CONSUMERS=true)`,
+        );
       } else if (change.kind !== "none") {
-        logger.warn({ drift: change.fields }, `[${tag}] ${label} consumer ${spec.durable} on ${stream} differs from the spec; left as ops configured it`);
+        logger.warn(
+          { drift: change.fields },
+          `[${tag}] ${label} consumer ${spec.durable} on ${stream} differs from the spec; left as ops configured it`,
+        );
       }
       return;
     }

@@ -1,4 +1,10 @@
-import { JetStreamApiCodes, JetStreamApiError, type ConsumerConfig, type JetStreamManager, type StreamConfig } from "@nats-io/jetstream";
+import {
+  JetStreamApiCodes,
+  JetStreamApiError,
+  type ConsumerConfig,
+  type JetStreamManager,
+  type StreamConfig,
+} from "@nats-io/jetstream";
 import type { ChangeKind, ConsumerChange, CurrentTopology, StreamChange, TopologyPlan } from "./diff.js";
 
 /** Reads every stream and its consumers from the server. */
@@ -29,7 +35,10 @@ export function streamCall(change: StreamChange): ApiCall | undefined {
 export function consumerCall(change: ConsumerChange): ApiCall | undefined {
   if (change.kind !== "create" && change.kind !== "update") return undefined;
   // The subject nats.js v3 sends to a 2.9+ server for a named consumer with one filter.
-  return { api: `$JS.API.CONSUMER.CREATE.${change.stream}.${change.spec.durable}.${change.spec.filterSubject}`, body: change.config };
+  return {
+    api: `$JS.API.CONSUMER.CREATE.${change.stream}.${change.spec.durable}.${change.spec.filterSubject}`,
+    body: change.config,
+  };
 }
 
 /** Sends one safe stream change; `none`, `needs_migration` and `forbidden` send nothing. */
@@ -68,7 +77,11 @@ export interface ApplyOptions {
 /** Only `create` and `update` are ever sent; the other kinds would need a migration or a delete. */
 export const isSafeChange = (kind: ChangeKind): kind is "create" | "update" => kind === "create" || kind === "update";
 
-async function send(kind: ChangeKind, dryRun: boolean, call: () => Promise<void>): Promise<{ result: ApplyResult; error?: unknown }> {
+async function send(
+  kind: ChangeKind,
+  dryRun: boolean,
+  call: () => Promise<void>,
+): Promise<{ result: ApplyResult; error?: unknown }> {
   if (kind === "none") return { result: "unchanged" };
   if (!isSafeChange(kind)) return { result: "skipped" };
   if (dryRun) return { result: "would_apply" };
@@ -87,7 +100,11 @@ async function send(kind: ChangeKind, dryRun: boolean, call: () => Promise<void>
  * failed is skipped too, since its creation would fail the same way. A failed change does not
  * stop the others: every outcome is returned (and reported to `onChange`) for the caller to judge.
  */
-export async function applyPlan(jsm: JetStreamManager, plan: TopologyPlan, options: ApplyOptions = {}): Promise<ChangeOutcome[]> {
+export async function applyPlan(
+  jsm: JetStreamManager,
+  plan: TopologyPlan,
+  options: ApplyOptions = {},
+): Promise<ChangeOutcome[]> {
   const dryRun = options.dryRun === true;
   const outcomes: ChangeOutcome[] = [];
   const done = (outcome: ChangeOutcome): void => {
@@ -106,7 +123,12 @@ export async function applyPlan(jsm: JetStreamManager, plan: TopologyPlan, optio
       done({ type: "consumer", change, call, result: "skipped", blockedBy: change.stream });
       continue;
     }
-    done({ type: "consumer", change, call, ...(await send(change.kind, dryRun, () => applyConsumerChange(jsm, change))) });
+    done({
+      type: "consumer",
+      change,
+      call,
+      ...(await send(change.kind, dryRun, () => applyConsumerChange(jsm, change))),
+    });
   }
   return outcomes;
 }

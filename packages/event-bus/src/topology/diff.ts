@@ -60,7 +60,11 @@ export interface CurrentTopology {
 const sameSet = (a: readonly unknown[] = [], b: readonly unknown[] = []): boolean =>
   a.length === b.length && a.every((x) => b.includes(x));
 
-function compare(current: Record<string, unknown>, desired: Record<string, unknown>, fields: readonly string[]): FieldChange[] {
+function compare(
+  current: Record<string, unknown>,
+  desired: Record<string, unknown>,
+  fields: readonly string[],
+): FieldChange[] {
   const changes: FieldChange[] = [];
   for (const field of fields) {
     const have = current[field];
@@ -128,7 +132,11 @@ export function diffConsumer(spec: ConsumerSpec, stream: string | undefined, cur
 }
 
 // A durable cannot be created on a stream that gets its subject only from the migration.
-function waitForMigration(change: ConsumerChange, streams: readonly StreamChange[], current: CurrentTopology): ConsumerChange {
+function waitForMigration(
+  change: ConsumerChange,
+  streams: readonly StreamChange[],
+  current: CurrentTopology,
+): ConsumerChange {
   if (change.kind !== "create" && change.kind !== "update") return change;
   if (streams.find((s) => s.spec.name === change.stream)?.kind !== "needs_migration") return change;
   const subjects = current.streams.find((s) => s.name === change.stream)?.subjects ?? [];

@@ -81,7 +81,13 @@ export interface Topology {
 
 const DUPLICATE_WINDOW_MS = 2 * 60_000;
 
-function stream(name: string, description: string, subjects: readonly string[], maxAgeMs: number, replicas: number): StreamSpec {
+function stream(
+  name: string,
+  description: string,
+  subjects: readonly string[],
+  maxAgeMs: number,
+  replicas: number,
+): StreamSpec {
   return { name, description, subjects: [...subjects], maxAgeMs, duplicateWindowMs: DUPLICATE_WINDOW_MS, replicas };
 }
 
@@ -89,25 +95,65 @@ function stream(name: string, description: string, subjects: readonly string[], 
 export function consumerSpecs(names: TopologyNames): ConsumerSpec[] {
   const common = { maxDeliver: 5, maxAckPending: 1000 };
   return [
-    { durable: names.hrvDurable, description: "HRV normalization consumer - processes raw HRV events", filterSubject: Subjects.hrvRawReceived.subject, ackWaitMs: 60_000, ...common },
-    { durable: names.sleepDurable, description: "Sleep normalization consumer - processes raw sleep events", filterSubject: Subjects.sleepRawReceived.subject, ackWaitMs: 60_000, ...common },
-    { durable: names.ouraDurable, description: "Oura webhook consumer - fetches and normalizes Oura data", filterSubject: Subjects.ouraWebhookReceived.subject, ackWaitMs: 15_000, ...common },
+    {
+      durable: names.hrvDurable,
+      description: "HRV normalization consumer - processes raw HRV events",
+      filterSubject: Subjects.hrvRawReceived.subject,
+      ackWaitMs: 60_000,
+      ...common,
+    },
+    {
+      durable: names.sleepDurable,
+      description: "Sleep normalization consumer - processes raw sleep events",
+      filterSubject: Subjects.sleepRawReceived.subject,
+      ackWaitMs: 60_000,
+      ...common,
+    },
+    {
+      durable: names.ouraDurable,
+      description: "Oura webhook consumer - fetches and normalizes Oura data",
+      filterSubject: Subjects.ouraWebhookReceived.subject,
+      ackWaitMs: 15_000,
+      ...common,
+    },
   ];
 }
 
 /** The desired topology of a mode: the stream table of DESIGN-NOTES as data. */
 export function topologyFor(mode: StreamMode, names: TopologyNames, replicas: number): Topology {
   const dlq = stream(names.dlq, "Dead letter queue for failed messages", SubjectPatterns.dlq, 14 * DAY_MS, replicas);
-  const advisories = stream(names.dlqAdvisories, "Dead-letter accounting: max-deliveries and terminated advisories, DLQ replay and purge log", DlqAccountingSubjects, 14 * DAY_MS, replicas);
+  const advisories = stream(
+    names.dlqAdvisories,
+    "Dead-letter accounting: max-deliveries and terminated advisories, DLQ replay and purge log",
+    DlqAccountingSubjects,
+    14 * DAY_MS,
+    replicas,
+  );
   const streams =
     mode === "multi"
       ? [
-          stream(names.core, "Core application events (HRV, sleep, onboarding, plan generation)", SubjectPatterns.core, 48 * HOUR_MS, replicas),
+          stream(
+            names.core,
+            "Core application events (HRV, sleep, onboarding, plan generation)",
+            SubjectPatterns.core,
+            48 * HOUR_MS,
+            replicas,
+          ),
           stream(names.vendor, "Vendor webhook events (Oura, etc.)", SubjectPatterns.vendor, 48 * HOUR_MS, replicas),
           dlq,
           advisories,
         ]
-      : [stream(names.legacy, "Legacy single stream for all application and vendor events", SubjectPatterns.legacy, 24 * HOUR_MS, replicas), dlq, advisories];
+      : [
+          stream(
+            names.legacy,
+            "Legacy single stream for all application and vendor events",
+            SubjectPatterns.legacy,
+            24 * HOUR_MS,
+            replicas,
+          ),
+          dlq,
+          advisories,
+        ];
   return { mode, streams, consumers: consumerSpecs(names) };
 }
 

@@ -111,7 +111,11 @@ export class ApiKeyCache {
       this.failing = false;
     } catch (error) {
       // Once per outage, not every reload.
-      if (!this.failing) logger.error({ err: error }, `[ingest] Cannot load API keys from ingest_api_keys; ${this.loaded ? "keeping the keys loaded before" : "API-key requests get 503 until it answers"}. Is the database migrated (npm run migrate) and reachable?`);
+      if (!this.failing)
+        logger.error(
+          { err: error },
+          `[ingest] Cannot load API keys from ingest_api_keys; ${this.loaded ? "keeping the keys loaded before" : "API-key requests get 503 until it answers"}. Is the database migrated (npm run migrate) and reachable?`,
+        );
       this.failing = true;
     }
   }

@@ -22,17 +22,25 @@ export interface Authenticators {
   failures: WindowLimiter | undefined;
 }
 
-const CREATE_KEY = "npx aa-ops keys create --name <name> --tenant <tenant> --users <id>,<id> (or --all-users) (DATABASE_URL pointing at normalize's database)";
+const CREATE_KEY =
+  "npx aa-ops keys create --name <name> --tenant <tenant> --users <id>,<id> (or --all-users) (DATABASE_URL pointing at normalize's database)";
 
 /** How to authenticate, for every 401: what to send and how to get it. */
 export function howToAuthenticate(methods: ReadonlySet<AuthMethod>): string {
   const ways: string[] = [];
-  if (methods.has("api-key")) ways.push(`an API key as 'Authorization: Bearer ${API_KEY_PREFIX}…' or 'X-API-Key: ${API_KEY_PREFIX}…' (create one with: ${CREATE_KEY})`);
+  if (methods.has("api-key"))
+    ways.push(
+      `an API key as 'Authorization: Bearer ${API_KEY_PREFIX}…' or 'X-API-Key: ${API_KEY_PREFIX}…' (create one with: ${CREATE_KEY})`,
+    );
   if (methods.has("jwt")) ways.push("a JWT from the configured issuer as 'Authorization: Bearer <jwt>'");
   return `Send ${ways.join(", or ")}.`;
 }
 
-type Credential = { kind: "api-key"; token: string; field: string } | { kind: "jwt"; token: string; field: string } | { kind: "missing" } | { kind: "malformed"; field: string; message: string };
+type Credential =
+  | { kind: "api-key"; token: string; field: string }
+  | { kind: "jwt"; token: string; field: string }
+  | { kind: "missing" }
+  | { kind: "malformed"; field: string; message: string };
 
 function first(value: string | string[] | undefined): string | undefined {
   return Array.isArray(value) ? value[0] : value;
@@ -58,13 +66,21 @@ const KNOWN_SCHEMES = new Set(["basic", "digest", "negotiate", "ntlm", "token", 
 function credentialOf(request: FastifyRequest): Credential {
   const apiKeyHeader = first(request.headers["x-api-key"])?.trim();
   const authorization = first(request.headers.authorization)?.trim();
-  if (apiKeyHeader && authorization) return { kind: "malformed", field: "Authorization", message: "send either X-API-Key or Authorization, not both" };
+  if (apiKeyHeader && authorization)
+    return { kind: "malformed", field: "Authorization", message: "send either X-API-Key or Authorization, not both" };
   if (apiKeyHeader) return { kind: "api-key", token: apiKeyHeader, field: "X-API-Key" };
   if (!authorization) return { kind: "missing" };
   const bearer = /^Bearer\s+(\S+)$/i.exec(authorization);
-  if (!bearer) return { kind: "malformed", field: "Authorization", message: `use the Bearer scheme ('Authorization: Bearer <credential>'), ${schemeOf(authorization)}` };
+  if (!bearer)
+    return {
+      kind: "malformed",
+      field: "Authorization",
+      message: `use the Bearer scheme ('Authorization: Bearer <credential>'), ${schemeOf(authorization)}`,
+    };
   const token = bearer[1] as string;
-  return token.startsWith(API_KEY_PREFIX) ? { kind: "api-key", token, field: "Authorization" } : { kind: "jwt", token, field: "Authorization" };
+  return token.startsWith(API_KEY_PREFIX)
+    ? { kind: "api-key", token, field: "Authorization" }
+    : { kind: "jwt", token, field: "Authorization" };
 }
 
 type Refuse = (field: string, message: string) => AuthOutcome;
@@ -79,7 +95,10 @@ type Refuse = (field: string, message: string) => AuthOutcome;
 class FailureAccount {
   private charged = false;
 
-  constructor(private readonly limiter: WindowLimiter | undefined, private readonly address: string) {}
+  constructor(
+    private readonly limiter: WindowLimiter | undefined,
+    private readonly address: string,
+  ) {}
 
   /** undefined: the lookup may run (and is charged); else the ms until the address may try again. */
   admitLookup(): number | undefined {
@@ -101,7 +120,14 @@ class FailureAccount {
 /** Establishes who sent `request`; never throws for a bad credential. */
 export async function authenticate(request: FastifyRequest, auth: Authenticators): Promise<AuthOutcome> {
   const credential = credentialOf(request);
-  if (credential.kind === "missing") return { ok: false, status: 401, error: `Authentication required. ${howToAuthenticate(auth.methods)}`, field: "Authorization", message: "no credentials sent" };
+  if (credential.kind === "missing")
+    return {
+      ok: false,
+      status: 401,
+      error: `Authentication required. ${howToAuthenticate(auth.methods)}`,
+      field: "Authorization",
+      message: "no credentials sent",
+    };
   const account = new FailureAccount(auth.failures, addressKey(request.ip));
   const outcome = await verify(credential, auth, account);
   account.settle(outcome);
@@ -117,13 +143,27 @@ async function verify(credential: Presented, auth: Authenticators, account: Fail
   };
   if (credential.kind === "malformed") return refuse(credential.field, credential.message);
   if (credential.kind === "api-key") {
-    if (!auth.methods.has("api-key") || !auth.apiKeys) return refuse(credential.field, "API keys are not accepted here (INGEST_AUTH_MODE does not include api-key)");
+    if (!auth.methods.has("api-key") || !auth.apiKeys)
+      return refuse(credential.field, "API keys are not accepted here (INGEST_AUTH_MODE does not include api-key)");
     return apiKeyOutcome(credential.token, credential.field, { keys: auth.apiKeys, account, now: auth.now(), refuse });
   }
-  if (!auth.methods.has("jwt") || !auth.verifyJwt) return refuse(credential.field, credential.token.includes(".") ? "JWTs are not accepted here (INGEST_AUTH_MODE does not include jwt)" : `not an API key (they start with ${API_KEY_PREFIX})`);
+  if (!auth.methods.has("jwt") || !auth.verifyJwt)
+    return refuse(
+      credential.field,
+      credential.token.includes(".")
+        ? "JWTs are not accepted here (INGEST_AUTH_MODE does not include jwt)"
+        : `not an API key (they start with ${API_KEY_PREFIX})`,
+    );
   const outcome = await auth.verifyJwt(credential.token);
   if (outcome.ok) return outcome;
-  if (outcome.kind === "unavailable") return { ok: false, status: 503, error: `Cannot verify credentials right now: ${outcome.message}. Retry later.`, field: credential.field, message: outcome.message };
+  if (outcome.kind === "unavailable")
+    return {
+      ok: false,
+      status: 503,
+      error: `Cannot verify credentials right now: ${outcome.message}. Retry later.`,
+      field: credential.field,
+      message: outcome.message,
+    };
   return refuse(credential.field, outcome.message);
 }
 
@@ -154,12 +194,27 @@ async function apiKeyOutcome(token: string, field: string, check: KeyCheck): Pro
   if (!parsed) return refuse(field, `malformed API key (expected ${API_KEY_PREFIX}<16 hex>_<43 base64url characters>)`);
   const lookup = await findKey(parsed.keyId, field, check);
   if ("ok" in lookup) return lookup;
-  if ("unavailable" in lookup) return { ok: false, status: 503, error: `Cannot verify the API key right now: ${lookup.unavailable}. Retry later.`, field, message: lookup.unavailable };
+  if ("unavailable" in lookup)
+    return {
+      ok: false,
+      status: 503,
+      error: `Cannot verify the API key right now: ${lookup.unavailable}. Retry later.`,
+      field,
+      message: lookup.unavailable,
+    };
   const key = lookup.found;
   // Unknown id and wrong secret read the same: the answer must not help guess keys.
   if (!key || !secretMatches(parsed.secret, key.secretSha256)) return refuse(field, "unknown API key");
   const state = stateOf(key, now);
   if (state === "revoked") return refuse(field, `API key ${key.keyId} was revoked at ${key.revokedAt?.toISOString()}`);
   if (state === "expired") return refuse(field, `API key ${key.keyId} expired at ${key.expiresAt?.toISOString()}`);
-  return { ok: true, principal: { kind: "api-key", id: `key:${key.keyId}`, tenant: key.tenant, userIds: key.userIds === undefined ? undefined : new Set(key.userIds) } };
+  return {
+    ok: true,
+    principal: {
+      kind: "api-key",
+      id: `key:${key.keyId}`,
+      tenant: key.tenant,
+      userIds: key.userIds === undefined ? undefined : new Set(key.userIds),
+    },
+  };
 }

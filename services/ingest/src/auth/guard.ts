@@ -14,15 +14,31 @@ declare module "fastify" {
   }
 }
 
-export type RejectionReason = "unauthenticated" | "forbidden" | "rate_limited" | "overloaded" | "auth_unavailable" | "auth_throttled";
-const REASONS: readonly RejectionReason[] = ["unauthenticated", "forbidden", "rate_limited", "overloaded", "auth_unavailable", "auth_throttled"];
+export type RejectionReason =
+  "unauthenticated" | "forbidden" | "rate_limited" | "overloaded" | "auth_unavailable" | "auth_throttled";
+const REASONS: readonly RejectionReason[] = [
+  "unauthenticated",
+  "forbidden",
+  "rate_limited",
+  "overloaded",
+  "auth_unavailable",
+  "auth_throttled",
+];
 
 export type Rejections = (reason: RejectionReason) => void;
 
 /** `ingest_requests_rejected_total{reason}`, every reason at 0 from the start so increase() sees the first. */
 export function rejectionCounter(registry: Registry): Rejections {
-  const counter = metricOnce(registry, "ingest_requests_rejected_total", () =>
-    new Counter({ name: "ingest_requests_rejected_total", help: "Requests refused before publishing: unauthenticated (401), forbidden (403), rate_limited (429), overloaded (503 load shedding), auth_unavailable (503: credentials could not be checked), auth_throttled (429: too many failed authentications from the client's address)", labelNames: ["reason"] as const, registers: [registry] }),
+  const counter = metricOnce(
+    registry,
+    "ingest_requests_rejected_total",
+    () =>
+      new Counter({
+        name: "ingest_requests_rejected_total",
+        help: "Requests refused before publishing: unauthenticated (401), forbidden (403), rate_limited (429), overloaded (503 load shedding), auth_unavailable (503: credentials could not be checked), auth_throttled (429: too many failed authentications from the client's address)",
+        labelNames: ["reason"] as const,
+        registers: [registry],
+      }),
   );
   for (const reason of REASONS) counter.inc({ reason }, 0);
   return (reason) => counter.inc({ reason });
@@ -56,7 +72,10 @@ export async function guardIngestRoutes(scope: FastifyInstance, options: GuardOp
     }
     rejected(REJECTION_OF[outcome.status]);
     // Debug only: a stranger hammering the port must not flood the logs; the counter above is the signal.
-    request.log.debug({ field: outcome.field, reason: outcome.message }, `[ingest] request refused (${outcome.status})`);
+    request.log.debug(
+      { field: outcome.field, reason: outcome.message },
+      `[ingest] request refused (${outcome.status})`,
+    );
     return sendRefusal(reply, outcome);
   });
   // Authorization: every user id the body writes for must be in the credential's scope.
@@ -65,12 +84,28 @@ export async function guardIngestRoutes(scope: FastifyInstance, options: GuardOp
     // Most credentials are not scoped: skip walking a 1,000-item batch for nothing.
     if (request.principal.userIds === undefined) return;
     const claimed = userIdsIn(request.body);
-    const refused = new Set(outOfScope(request.principal, claimed.map((c) => c.userId)));
+    const refused = new Set(
+      outOfScope(
+        request.principal,
+        claimed.map((c) => c.userId),
+      ),
+    );
     if (refused.size === 0) return;
     rejected("forbidden");
-    request.log.debug({ credential: request.principal.id, userIds: [...refused] }, "[ingest] request refused (403): user ids outside the credential's scope");
-    const details = claimed.filter((c) => refused.has(c.userId)).map((c) => ({ field: c.field, message: `${request.principal.id} may not write data for user ${JSON.stringify(c.userId)}` }));
-    return reply.code(403).send({ error: `Forbidden: this credential is scoped to ${request.principal.userIds?.size} user id(s) and may not write data for ${[...refused].map((u) => JSON.stringify(u)).join(", ")}; nothing was accepted`, details });
+    request.log.debug(
+      { credential: request.principal.id, userIds: [...refused] },
+      "[ingest] request refused (403): user ids outside the credential's scope",
+    );
+    const details = claimed
+      .filter((c) => refused.has(c.userId))
+      .map((c) => ({
+        field: c.field,
+        message: `${request.principal.id} may not write data for user ${JSON.stringify(c.userId)}`,
+      }));
+    return reply.code(403).send({
+      error: `Forbidden: this credential is scoped to ${request.principal.userIds?.size} user id(s) and may not write data for ${[...refused].map((u) => JSON.stringify(u)).join(", ")}; nothing was accepted`,
+      details,
+    });
   });
   if (options.rateLimitMax === 0) return;
   const limiter = new WindowLimiter({ max: options.rateLimitMax, windowMs: options.rateLimitWindowMs });
@@ -86,10 +121,14 @@ export async function guardIngestRoutes(scope: FastifyInstance, options: GuardOp
     const seconds = retryAfterSeconds(taken.retryAfterMs);
     const window = `at most ${limiter.max} requests per ${options.rateLimitWindowMs / 1000} s per credential`;
     const perReading = ", each reading of a batch counting as one";
-    const message = readings > limiter.max
-      ? `${window}${perReading}; this batch of ${readings} can never fit: split it`
-      : `${window}${readings > 1 ? `${perReading} (this batch: ${readings})` : ""}; retry in ${seconds} s`;
-    reply.header("Retry-After", String(seconds)).header("x-ratelimit-limit", limiter.max).header("x-ratelimit-remaining", 0);
+    const message =
+      readings > limiter.max
+        ? `${window}${perReading}; this batch of ${readings} can never fit: split it`
+        : `${window}${readings > 1 ? `${perReading} (this batch: ${readings})` : ""}; retry in ${seconds} s`;
+    reply
+      .header("Retry-After", String(seconds))
+      .header("x-ratelimit-limit", limiter.max)
+      .header("x-ratelimit-remaining", 0);
     const details = [{ field: "(credential)", message }];
     return reply.code(429).send({ error: `Rate limit exceeded: ${message}`, details });
   });

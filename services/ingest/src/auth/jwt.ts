@@ -29,18 +29,41 @@ export function createJwtVerifier(settings: JwtSettings): (token: string) => Pro
   return async (token) => {
     let payload: IngestClaims;
     try {
-      ({ payload } = await jwtVerify<IngestClaims>(token, key as JWTVerifyGetKey, { issuer: settings.issuer, audience: settings.audience, algorithms, requiredClaims: ["exp", "sub"], clockTolerance: CLOCK_TOLERANCE_S }));
+      ({ payload } = await jwtVerify<IngestClaims>(token, key as JWTVerifyGetKey, {
+        issuer: settings.issuer,
+        audience: settings.audience,
+        algorithms,
+        requiredClaims: ["exp", "sub"],
+        clockTolerance: CLOCK_TOLERANCE_S,
+      }));
     } catch (error) {
-      if (keySetUnavailable(error)) return { ok: false, kind: "unavailable", message: `cannot fetch the JWT key set: ${(error as Error).message}` };
+      if (keySetUnavailable(error))
+        return { ok: false, kind: "unavailable", message: `cannot fetch the JWT key set: ${(error as Error).message}` };
       return { ok: false, kind: "invalid", message: `invalid JWT: ${(error as Error).message}` };
     }
     const tenant = payload.tenant === undefined ? payload.sub : payload.tenant;
-    if (typeof tenant !== "string" || tenant === "") return { ok: false, kind: "invalid", message: "invalid JWT: the tenant claim must be a non-empty string" };
+    if (typeof tenant !== "string" || tenant === "")
+      return { ok: false, kind: "invalid", message: "invalid JWT: the tenant claim must be a non-empty string" };
     const userIds = payload.user_ids;
-    if (userIds !== undefined && (!Array.isArray(userIds) || userIds.length === 0 || !userIds.every((u) => typeof u === "string"))) {
-      return { ok: false, kind: "invalid", message: "invalid JWT: the user_ids claim must be a non-empty array of strings" };
+    if (
+      userIds !== undefined &&
+      (!Array.isArray(userIds) || userIds.length === 0 || !userIds.every((u) => typeof u === "string"))
+    ) {
+      return {
+        ok: false,
+        kind: "invalid",
+        message: "invalid JWT: the user_ids claim must be a non-empty array of strings",
+      };
     }
-    return { ok: true, principal: { kind: "jwt", id: `jwt:${payload.iss}#${payload.sub}`, tenant, userIds: userIds === undefined ? undefined : new Set(userIds as string[]) } };
+    return {
+      ok: true,
+      principal: {
+        kind: "jwt",
+        id: `jwt:${payload.iss}#${payload.sub}`,
+        tenant,
+        userIds: userIds === undefined ? undefined : new Set(userIds as string[]),
+      },
+    };
   };
 }
 
@@ -51,7 +74,9 @@ function verificationKey(settings: JwtSettings): { key: Uint8Array | JWTVerifyGe
   try {
     return { key: createLocalJWKSet(JSON.parse(readFileSync(source.path, "utf8"))), algorithms: JWKS_ALGORITHMS };
   } catch (error) {
-    throw new ConfigError([`INGEST_JWT_JWKS_FILE ${source.path} is not a readable JWKS document ({"keys":[...]}): ${(error as Error).message}`]);
+    throw new ConfigError([
+      `INGEST_JWT_JWKS_FILE ${source.path} is not a readable JWKS document ({"keys":[...]}): ${(error as Error).message}`,
+    ]);
   }
 }
 

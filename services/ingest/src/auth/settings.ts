@@ -20,16 +20,29 @@ const METHODS: readonly AuthMethod[] = ["api-key", "jwt"];
 /** Reads INGEST_AUTH_MODE and INGEST_JWT_*; every inconsistency is a ConfigError that says what to set. */
 export function authSettingsOf(config: IngestConfig): AuthSettings {
   const raw = config.INGEST_AUTH_MODE.trim().toLowerCase();
-  const jwtVars = (["INGEST_JWT_ISSUER", "INGEST_JWT_AUDIENCE", "INGEST_JWT_SECRET", "INGEST_JWT_JWKS_FILE", "INGEST_JWT_JWKS_URL"] as const).filter((name) => config[name] !== undefined);
+  const jwtVars = (
+    [
+      "INGEST_JWT_ISSUER",
+      "INGEST_JWT_AUDIENCE",
+      "INGEST_JWT_SECRET",
+      "INGEST_JWT_JWKS_FILE",
+      "INGEST_JWT_JWKS_URL",
+    ] as const
+  ).filter((name) => config[name] !== undefined);
   if (raw === "none") return { methods: new Set(), jwt: undefined };
   const names = raw.split(",").map((m) => m.trim());
   const unknown = names.filter((m) => !METHODS.includes(m as AuthMethod));
   if (unknown.length > 0 || names.length === 0) {
-    throw new ConfigError([`INGEST_AUTH_MODE must be api-key, jwt, api-key,jwt or none, got ${JSON.stringify(config.INGEST_AUTH_MODE)}`]);
+    throw new ConfigError([
+      `INGEST_AUTH_MODE must be api-key, jwt, api-key,jwt or none, got ${JSON.stringify(config.INGEST_AUTH_MODE)}`,
+    ]);
   }
   const methods = new Set(names as AuthMethod[]);
   if (!methods.has("jwt")) {
-    if (jwtVars.length > 0) throw new ConfigError([`${jwtVars.join(", ")} set but INGEST_AUTH_MODE=${raw} does not accept JWTs: set INGEST_AUTH_MODE=${[...methods, "jwt"].join(",")} or unset them`]);
+    if (jwtVars.length > 0)
+      throw new ConfigError([
+        `${jwtVars.join(", ")} set but INGEST_AUTH_MODE=${raw} does not accept JWTs: set INGEST_AUTH_MODE=${[...methods, "jwt"].join(",")} or unset them`,
+      ]);
     return { methods, jwt: undefined };
   }
   return { methods, jwt: jwtSettingsOf(config) };
@@ -37,12 +50,20 @@ export function authSettingsOf(config: IngestConfig): AuthSettings {
 
 function jwtSettingsOf(config: IngestConfig): JwtSettings {
   const problems: string[] = [];
-  if (config.INGEST_JWT_ISSUER === undefined) problems.push("INGEST_JWT_ISSUER must be set when INGEST_AUTH_MODE accepts jwt (the `iss` every token must carry)");
-  if (config.INGEST_JWT_AUDIENCE === undefined) problems.push("INGEST_JWT_AUDIENCE must be set when INGEST_AUTH_MODE accepts jwt (the `aud` every token must carry)");
+  if (config.INGEST_JWT_ISSUER === undefined)
+    problems.push("INGEST_JWT_ISSUER must be set when INGEST_AUTH_MODE accepts jwt (the `iss` every token must carry)");
+  if (config.INGEST_JWT_AUDIENCE === undefined)
+    problems.push(
+      "INGEST_JWT_AUDIENCE must be set when INGEST_AUTH_MODE accepts jwt (the `aud` every token must carry)",
+    );
   const keys = [
     config.INGEST_JWT_SECRET === undefined ? undefined : ({ kind: "hs256", secret: config.INGEST_JWT_SECRET } as const),
-    config.INGEST_JWT_JWKS_FILE === undefined ? undefined : ({ kind: "jwks-file", path: config.INGEST_JWT_JWKS_FILE } as const),
-    config.INGEST_JWT_JWKS_URL === undefined ? undefined : ({ kind: "jwks-url", url: config.INGEST_JWT_JWKS_URL } as const),
+    config.INGEST_JWT_JWKS_FILE === undefined
+      ? undefined
+      : ({ kind: "jwks-file", path: config.INGEST_JWT_JWKS_FILE } as const),
+    config.INGEST_JWT_JWKS_URL === undefined
+      ? undefined
+      : ({ kind: "jwks-url", url: config.INGEST_JWT_JWKS_URL } as const),
   ].filter((k) => k !== undefined);
   const jwksUrl = config.INGEST_JWT_JWKS_URL;
   if (jwksUrl !== undefined && !fetchedSafely(jwksUrl)) {
@@ -51,7 +72,10 @@ function jwtSettingsOf(config: IngestConfig): JwtSettings {
         "and with it who may sign tokens); http:// is accepted for loopback only (127.0.0.1, [::1], localhost)",
     );
   }
-  if (keys.length !== 1) problems.push(`set exactly one of INGEST_JWT_SECRET (HS256), INGEST_JWT_JWKS_FILE or INGEST_JWT_JWKS_URL (RS256/ES256), got ${keys.length}`);
+  if (keys.length !== 1)
+    problems.push(
+      `set exactly one of INGEST_JWT_SECRET (HS256), INGEST_JWT_JWKS_FILE or INGEST_JWT_JWKS_URL (RS256/ES256), got ${keys.length}`,
+    );
   if (problems.length > 0) throw new ConfigError(problems);
   return { issuer: config.INGEST_JWT_ISSUER as string, audience: config.INGEST_JWT_AUDIENCE as string, key: keys[0]! };
 }

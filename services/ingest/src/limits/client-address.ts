@@ -19,6 +19,9 @@ function expand(address: string): string[] {
   const groups = (part: string) => (part === "" ? [] : part.split(":"));
   const left = groups(head);
   const right = tail === undefined ? [] : groups(tail);
-  const zeros = tail === undefined ? [] : Array.from({ length: Math.max(0, 8 - left.length - right.length) }, () => "0");
-  return [...left, ...zeros, ...right].map((g) => (/^[0-9a-f]{1,4}$/.test(g) ? String(parseInt(g, 16).toString(16)) : g));
+  const zeros =
+    tail === undefined ? [] : Array.from({ length: Math.max(0, 8 - left.length - right.length) }, () => "0");
+  return [...left, ...zeros, ...right].map((g) =>
+    /^[0-9a-f]{1,4}$/.test(g) ? String(parseInt(g, 16).toString(16)) : g,
+  );
 }

@@ -2,7 +2,13 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { Subjects, validateOuraWebhookReceived } from "@aa/contracts";
 import { PublishError, type EventPublisher } from "@aa/event-bus";
 import { RETRY_AFTER_SECONDS } from "./reading.js";
-import { constantTimeEqual, parseNotification, toReceivedEvent, verifyOuraSignature, type OuraWebhookSettings } from "../oura.js";
+import {
+  constantTimeEqual,
+  parseNotification,
+  toReceivedEvent,
+  verifyOuraSignature,
+  type OuraWebhookSettings,
+} from "../oura.js";
 import { addressKey } from "../limits/client-address.js";
 import { retryAfterSeconds, WindowLimiter } from "../limits/window-limiter.js";
 
@@ -22,7 +28,8 @@ function notConfigured(reply: FastifyReply, what: string) {
 function handshake(settings: OuraWebhookSettings | undefined, failures: Failures) {
   return async (request: FastifyRequest, reply: FastifyReply) => {
     if (!settings) return notConfigured(reply, "set OURA_WEBHOOK_SECRET");
-    if (settings.verificationToken === undefined) return notConfigured(reply, "set OURA_VERIFICATION_TOKEN to answer the subscription handshake");
+    if (settings.verificationToken === undefined)
+      return notConfigured(reply, "set OURA_VERIFICATION_TOKEN to answer the subscription handshake");
     const query = request.query as Record<string, unknown>;
     const token = typeof query.verification_token === "string" ? query.verification_token : "";
     if (!constantTimeEqual(token, settings.verificationToken)) {
@@ -31,7 +38,8 @@ function handshake(settings: OuraWebhookSettings | undefined, failures: Failures
       request.log.debug("[ingest] Oura webhook handshake rejected: verification_token does not match");
       return reply.code(401).send({ error: "verification_token does not match" });
     }
-    if (typeof query.challenge !== "string" || query.challenge === "") return reply.code(400).send({ error: "challenge is required" });
+    if (typeof query.challenge !== "string" || query.challenge === "")
+      return reply.code(400).send({ error: "challenge is required" });
     return reply.code(200).send({ challenge: query.challenge });
   };
 }
@@ -49,25 +57,46 @@ function notification(
   return async (request: FastifyRequest, reply: FastifyReply) => {
     if (!settings) return notConfigured(reply, "set OURA_WEBHOOK_SECRET");
     const body = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
-    const signed = { signature: header(request, "x-oura-signature"), timestamp: header(request, "x-oura-timestamp"), body };
+    const signed = {
+      signature: header(request, "x-oura-signature"),
+      timestamp: header(request, "x-oura-timestamp"),
+      body,
+    };
     const check = verifyOuraSignature(signed, settings.secrets, now());
     if (!check.ok) {
       failures?.charge(addressKey(request.ip));
       // Debug, not warn: a stranger's forgeries must not flood the logs (the 401 counter is the signal).
       request.log.debug({ reason: check.reason }, "[ingest] Oura webhook rejected");
-      return reply.code(401).send({ error: "Invalid Oura webhook signature", reason: check.reason, message: check.message });
+      return reply
+        .code(401)
+        .send({ error: "Invalid Oura webhook signature", reason: check.reason, message: check.message });
     }
     const parsed = parseNotification(body);
     if (!parsed.ok) return reply.code(400).send({ error: "Invalid Oura webhook", details: parsed.errors });
 
     const event = toReceivedEvent(parsed.value, now());
     try {
-      const receipt = await publisher.publish({ subject: Subjects.ouraWebhookReceived.subject, msgId: event.notificationId, event, validate: validateOuraWebhookReceived });
-      return reply.code(202).send({ status: "received", notificationId: event.notificationId, ...(receipt.duplicate ? { duplicate: true } : {}) });
+      const receipt = await publisher.publish({
+        subject: Subjects.ouraWebhookReceived.subject,
+        msgId: event.notificationId,
+        event,
+        validate: validateOuraWebhookReceived,
+      });
+      return reply.code(202).send({
+        status: "received",
+        notificationId: event.notificationId,
+        ...(receipt.duplicate ? { duplicate: true } : {}),
+      });
     } catch (error) {
       if (!(error instanceof PublishError)) throw error;
-      request.log.warn({ err: error, notificationId: event.notificationId }, "Oura webhook not accepted: JetStream unavailable");
-      return reply.code(503).header("Retry-After", String(RETRY_AFTER_SECONDS)).send({ error: "Event bus unavailable: the notification was not accepted. Oura will retry it." });
+      request.log.warn(
+        { err: error, notificationId: event.notificationId },
+        "Oura webhook not accepted: JetStream unavailable",
+      );
+      return reply
+        .code(503)
+        .header("Retry-After", String(RETRY_AFTER_SECONDS))
+        .send({ error: "Event bus unavailable: the notification was not accepted. Oura will retry it." });
     }
   };
 }
@@ -77,7 +106,11 @@ function notification(
  * plugin's own content-type parser replaces JSON parsing for its routes only.
  * `settings` undefined (no OURA_WEBHOOK_SECRET): both routes answer 503 saying so.
  */
-export function ouraWebhookRoutes(settings: OuraWebhookSettings | undefined, publisher: EventPublisher, now: () => Date) {
+export function ouraWebhookRoutes(
+  settings: OuraWebhookSettings | undefined,
+  publisher: EventPublisher,
+  now: () => Date,
+) {
   const limit = settings?.failures;
   const failures = limit && limit.max > 0 ? new WindowLimiter({ max: limit.max, windowMs: limit.windowMs }) : undefined;
   return async (app: FastifyInstance): Promise<void> => {

@@ -15,9 +15,11 @@ type ItemResult =
 /** The body must be `{"items": [reading, ...]}` with 1 to 1,000 readings. */
 function itemsOf(body: unknown): unknown[] | string {
   const items = (body as { items?: unknown } | null)?.items;
-  if (body === null || typeof body !== "object" || Array.isArray(body) || !Array.isArray(items)) return 'must be an object {"items": [reading, ...]}';
+  if (body === null || typeof body !== "object" || Array.isArray(body) || !Array.isArray(items))
+    return 'must be an object {"items": [reading, ...]}';
   if (Object.keys(body).length !== 1) return 'must have only the field "items"';
-  if (items.length === 0 || items.length > MAX_BATCH_ITEMS) return `items must hold 1 to ${MAX_BATCH_ITEMS} readings, got ${items.length}`;
+  if (items.length === 0 || items.length > MAX_BATCH_ITEMS)
+    return `items must hold 1 to ${MAX_BATCH_ITEMS} readings, got ${items.length}`;
   return items;
 }
 
@@ -32,28 +34,46 @@ function statusOf(results: readonly ItemResult[]): number {
  * 202 all received, 207 some rejected, 503 (+ Retry-After) when JetStream did not take some:
  * retry those with the same eventIds.
  */
-export function readingBatchRoutes<R extends { eventId?: string; userId: string }>(route: ReadingRoute<R>, publisher: EventPublisher, now: () => Date, bodyLimitBytes: number) {
+export function readingBatchRoutes<R extends { eventId?: string; userId: string }>(
+  route: ReadingRoute<R>,
+  publisher: EventPublisher,
+  now: () => Date,
+  bodyLimitBytes: number,
+) {
   return async (app: FastifyInstance): Promise<void> => {
     const handler = async (request: FastifyRequest, reply: FastifyReply) => {
       const items = itemsOf(request.body);
-      if (typeof items === "string") return reply.code(400).send({ error: `Invalid ${route.noun} batch`, details: [{ field: "(body)", message: items }] });
+      if (typeof items === "string")
+        return reply
+          .code(400)
+          .send({ error: `Invalid ${route.noun} batch`, details: [{ field: "(body)", message: items }] });
       const receivedAt = now().toISOString();
-      const results = await Promise.all(items.map(async (item, index): Promise<ItemResult> => {
-        const reading = route.validateReading(item, now());
-        if (!reading.ok) return { index, status: "rejected", errors: reading.errors };
-        const eventId = reading.value.eventId ?? randomUUID();
-        try {
-          const receipt = await publisher.publish(readingPublish(route, reading.value, eventId, request, receivedAt));
-          return receipt.duplicate ? { index, status: "received", eventId, duplicate: true } : { index, status: "received", eventId };
-        } catch (error) {
-          if (!(error instanceof PublishError)) throw error;
-          return { index, status: "unavailable", eventId };
-        }
-      }));
+      const results = await Promise.all(
+        items.map(async (item, index): Promise<ItemResult> => {
+          const reading = route.validateReading(item, now());
+          if (!reading.ok) return { index, status: "rejected", errors: reading.errors };
+          const eventId = reading.value.eventId ?? randomUUID();
+          try {
+            const receipt = await publisher.publish(readingPublish(route, reading.value, eventId, request, receivedAt));
+            return receipt.duplicate
+              ? { index, status: "received", eventId, duplicate: true }
+              : { index, status: "received", eventId };
+          } catch (error) {
+            if (!(error instanceof PublishError)) throw error;
+            return { index, status: "unavailable", eventId };
+          }
+        }),
+      );
       const status = statusOf(results);
       if (status === 503) reply.header("Retry-After", String(RETRY_AFTER_SECONDS));
       const count = (s: ItemResult["status"]) => results.filter((r) => r.status === s).length;
-      return reply.code(status).send({ received: count("received"), rejected: count("rejected"), unavailable: count("unavailable"), timestamp: receivedAt, results });
+      return reply.code(status).send({
+        received: count("received"),
+        rejected: count("rejected"),
+        unavailable: count("unavailable"),
+        timestamp: receivedAt,
+        results,
+      });
     };
     const options = { bodyLimit: bodyLimitBytes };
     app.post(`/ingest/${route.kind}/batch`, options, handler);

@@ -81,7 +81,8 @@ export interface Target {
 function notFoundMessage(error: unknown, target: Target): string | undefined {
   if (!(error instanceof JetStreamApiError)) return undefined;
   if (error.code === JetStreamApiCodes.StreamNotFound) return `stream ${target.stream} not found`;
-  if (error.code === JetStreamApiCodes.ConsumerNotFound) return `consumer ${target.consumer ?? "?"} not found on stream ${target.stream}`;
+  if (error.code === JetStreamApiCodes.ConsumerNotFound)
+    return `consumer ${target.consumer ?? "?"} not found on stream ${target.stream}`;
   return undefined;
 }
 

@@ -2,7 +2,8 @@ import type { ConsumerConfig, ConsumerInfo, JetStreamManager, SequenceInfo } fro
 import { formatDuration, formatLimit, list, rows, table, writeJson, type Writer } from "../output.js";
 import { collect, request, type CliExitCode, type Command } from "./command.js";
 
-const filterOf = (config: ConsumerConfig): string => config.filter_subject ?? list(config.filter_subjects, "(all subjects of the stream)");
+const filterOf = (config: ConsumerConfig): string =>
+  config.filter_subject ?? list(config.filter_subjects, "(all subjects of the stream)");
 
 // The server sends `last_active` as an RFC 3339 time (the client's type says nanoseconds).
 function lastActive(seq: SequenceInfo): string {
@@ -13,8 +14,15 @@ function lastActive(seq: SequenceInfo): string {
 const position = (seq: SequenceInfo): string => `stream seq ${seq.stream_seq}, consumer seq ${seq.consumer_seq}`;
 
 /** `aa-ops consumer ls <stream>`; `--json` prints the server's ConsumerInfo objects. */
-export async function consumerList(jsm: JetStreamManager, stream: string, write: Writer, json: boolean): Promise<CliExitCode> {
-  const infos = (await request(collect(jsm.consumers.list(stream)), { stream })).sort((a, b) => a.name.localeCompare(b.name));
+export async function consumerList(
+  jsm: JetStreamManager,
+  stream: string,
+  write: Writer,
+  json: boolean,
+): Promise<CliExitCode> {
+  const infos = (await request(collect(jsm.consumers.list(stream)), { stream })).sort((a, b) =>
+    a.name.localeCompare(b.name),
+  );
   if (json) {
     writeJson(write, infos);
     return 0;
@@ -23,7 +31,19 @@ export async function consumerList(jsm: JetStreamManager, stream: string, write:
     write(`No consumers on stream ${stream}`);
     return 0;
   }
-  const headings = ["Consumer", "Filter Subject", "Ack", "Deliver", "Max Deliver", "Ack Wait", "Max Ack Pending", "Pending", "Ack Pending", "Redelivered", "Last Delivered"];
+  const headings = [
+    "Consumer",
+    "Filter Subject",
+    "Ack",
+    "Deliver",
+    "Max Deliver",
+    "Ack Wait",
+    "Max Ack Pending",
+    "Pending",
+    "Ack Pending",
+    "Redelivered",
+    "Last Delivered",
+  ];
   table(write, headings, infos.map(consumerRow));
   return 0;
 }
@@ -46,7 +66,13 @@ function consumerRow(info: ConsumerInfo): string[] {
 }
 
 /** `aa-ops consumer info <stream> <durable>`; `--json` prints the server's ConsumerInfo. */
-export async function consumerInfo(jsm: JetStreamManager, stream: string, name: string, write: Writer, json: boolean): Promise<CliExitCode> {
+export async function consumerInfo(
+  jsm: JetStreamManager,
+  stream: string,
+  name: string,
+  write: Writer,
+  json: boolean,
+): Promise<CliExitCode> {
   const info = await request(jsm.consumers.info(stream, name), { stream, consumer: name });
   if (json) writeJson(write, info);
   else writeConsumerInfo(info, write);
@@ -88,13 +114,19 @@ export const consumerCommands: readonly Command[] = [
     args: ["<stream>"],
     summary: "List the consumers of a stream with their settings and progress",
     details: ["With --json: an array of the server's ConsumerInfo objects."],
-    prepare: ({ args, json }) => (jsm, out) => consumerList(jsm, arg(args, 0), out, json),
+    prepare:
+      ({ args, json }) =>
+      (jsm, out) =>
+        consumerList(jsm, arg(args, 0), out, json),
   },
   {
     words: ["consumer", "info"],
     args: ["<stream>", "<consumer>"],
     summary: "Consumer configuration and state",
     details: ["With --json: the server's ConsumerInfo, e.g. `| jq '.config.max_deliver'`."],
-    prepare: ({ args, json }) => (jsm, out) => consumerInfo(jsm, arg(args, 0), arg(args, 1), out, json),
+    prepare:
+      ({ args, json }) =>
+      (jsm, out) =>
+        consumerInfo(jsm, arg(args, 0), arg(args, 1), out, json),
   },
 ];

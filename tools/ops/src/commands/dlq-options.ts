@@ -21,8 +21,11 @@ export function positiveInt(name: string, raw: string | boolean | undefined): nu
 export function sinceMs(raw: string, nowMs = Date.now()): number {
   const relative = durationMs(raw);
   if (relative !== undefined) return nowMs - relative;
-  const absolute = /^[0-9]{4}-[0-9]{2}-[0-9]{2}([T ][0-9:.]+(Z|[+-][0-9]{2}:?[0-9]{2})?)?$/.test(raw.trim()) ? Date.parse(raw.trim()) : Number.NaN;
-  if (Number.isNaN(absolute)) throw usageError(`--since takes a duration (30m, 2h, 7d) or an ISO-8601 time, got ${JSON.stringify(raw)}`);
+  const absolute = /^[0-9]{4}-[0-9]{2}-[0-9]{2}([T ][0-9:.]+(Z|[+-][0-9]{2}:?[0-9]{2})?)?$/.test(raw.trim())
+    ? Date.parse(raw.trim())
+    : Number.NaN;
+  if (Number.isNaN(absolute))
+    throw usageError(`--since takes a duration (30m, 2h, 7d) or an ISO-8601 time, got ${JSON.stringify(raw)}`);
   return absolute;
 }
 
@@ -30,14 +33,26 @@ function subjectOf(raw: string | boolean | undefined): string | undefined {
   if (raw === undefined) return undefined;
   const subject = typeof raw === "string" ? raw.trim() : "";
   const tokens = subject.split(".");
-  const bad = subject === "" || tokens.some((t, i) => t === "" || /\s/.test(t) || (t.includes(">") && (t !== ">" || i !== tokens.length - 1)) || (t.includes("*") && t !== "*"));
-  if (bad) throw usageError(`--subject must be a subject or pattern such as athlete-ally.hrv.raw-received or athlete-ally.>, got ${JSON.stringify(raw)}`);
+  const bad =
+    subject === "" ||
+    tokens.some(
+      (t, i) =>
+        t === "" ||
+        /\s/.test(t) ||
+        (t.includes(">") && (t !== ">" || i !== tokens.length - 1)) ||
+        (t.includes("*") && t !== "*"),
+    );
+  if (bad)
+    throw usageError(
+      `--subject must be a subject or pattern such as athlete-ally.hrv.raw-received or athlete-ally.>, got ${JSON.stringify(raw)}`,
+    );
   return subject;
 }
 
 function reasonOf(raw: string | boolean | undefined): string | undefined {
   if (raw === undefined) return undefined;
-  if (typeof raw !== "string" || !/^[a-z_-]+$/i.test(raw.trim())) throw usageError(`--reason must be a reason such as schema_invalid or max_deliver, got ${JSON.stringify(raw)}`);
+  if (typeof raw !== "string" || !/^[a-z_-]+$/i.test(raw.trim()))
+    throw usageError(`--reason must be a reason such as schema_invalid or max_deliver, got ${JSON.stringify(raw)}`);
   return normalizeReason(raw);
 }
 
@@ -59,7 +74,9 @@ export function dlqFilterOf(input: Pick<CommandInput, "options">, defaultLimit: 
 export function rateOf(raw: string | boolean | undefined): number {
   if (raw === undefined) return 100;
   if (typeof raw !== "string" || !/^[0-9]+(\.[0-9]+)?$/.test(raw) || Number(raw) <= 0 || Number(raw) > 10_000) {
-    throw usageError(`--rate must be a number of messages per second, 0 < rate ≤ 10000, got ${JSON.stringify(raw ?? null)}`);
+    throw usageError(
+      `--rate must be a number of messages per second, 0 < rate ≤ 10000, got ${JSON.stringify(raw ?? null)}`,
+    );
   }
   return Number(raw);
 }

@@ -2,9 +2,23 @@ import { createApiKey, listApiKeys, revokeApiKey, stateOf, type ApiKeyRecord } f
 import { compileValidator, UserId } from "@aa/contracts";
 import type pg from "pg";
 import { errorMessage, shellQuote, table, writeJson, type Writer } from "../output.js";
-import { CliError, usageError, type CliExitCode, type Command, type OfflineCommand, type CommandInput, type OptionSpec } from "./command.js";
+import {
+  CliError,
+  usageError,
+  type CliExitCode,
+  type Command,
+  type OfflineCommand,
+  type CommandInput,
+  type OptionSpec,
+} from "./command.js";
 import { durationMs } from "../duration.js";
-import { DATABASE_OPTIONS, databaseTargetOf, describeDatabase, openDatabase, type DatabaseTarget } from "./service-options.js";
+import {
+  DATABASE_OPTIONS,
+  databaseTargetOf,
+  describeDatabase,
+  openDatabase,
+  type DatabaseTarget,
+} from "./service-options.js";
 
 const validateUserId = compileValidator(UserId);
 const TENANT = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -18,7 +32,11 @@ const DETAILS = [
 
 const CREATE_OPTIONS: Readonly<Record<string, OptionSpec>> = {
   name: { type: "string", value: "<name>", help: "what the key is for, e.g. garmin-bridge-staging (required)" },
-  tenant: { type: "string", value: "<tenant>", help: "the tenant or service holding the key: 1-128 of A-Z a-z 0-9 . _ : - (required)" },
+  tenant: {
+    type: "string",
+    value: "<tenant>",
+    help: "the tenant or service holding the key: 1-128 of A-Z a-z 0-9 . _ : - (required)",
+  },
   users: {
     type: "string",
     value: "<ids>",
@@ -57,18 +75,32 @@ function userScopeOf(input: CommandInput, name: string, tenant: string): string[
   if (users !== undefined && all) throw usageError("keys create takes --users <ids> or --all-users, not both");
   if (all) return undefined;
   if (users === undefined) {
-    throw usageError([
-      "keys create needs the users the key may write for: --users <id>,<id> to allow only those, " +
-        "or --all-users for every user. Run one of:",
-      `  ${createCommandWith(input, name, tenant, "--users a,b")}`,
-      `  ${createCommandWith(input, name, tenant, "--all-users")}`,
-    ].join("\n"));
+    throw usageError(
+      [
+        "keys create needs the users the key may write for: --users <id>,<id> to allow only those, " +
+          "or --all-users for every user. Run one of:",
+        `  ${createCommandWith(input, name, tenant, "--users a,b")}`,
+        `  ${createCommandWith(input, name, tenant, "--all-users")}`,
+      ].join("\n"),
+    );
   }
-  const userIds = typeof users === "string" ? [...new Set(users.split(",").map((u) => u.trim()).filter(Boolean))] : [];
+  const userIds =
+    typeof users === "string"
+      ? [
+          ...new Set(
+            users
+              .split(",")
+              .map((u) => u.trim())
+              .filter(Boolean),
+          ),
+        ]
+      : [];
   if (userIds.length === 0) throw usageError("--users needs at least one user id (or --all-users for every user)");
   const bad = userIds.find((u) => !validateUserId(u).ok);
   if (bad !== undefined) {
-    throw usageError(`--users: ${JSON.stringify(bad)} is not a valid user id (1-128 characters, no control characters)`);
+    throw usageError(
+      `--users: ${JSON.stringify(bad)} is not a valid user id (1-128 characters, no control characters)`,
+    );
   }
   return userIds;
 }
@@ -84,11 +116,13 @@ function createRequestOf(input: CommandInput): CreateRequest {
   const name = requiredText(input, "name");
   if (name.length > 200) throw usageError(`--name must be at most 200 characters, got ${name.length}`);
   const tenant = requiredText(input, "tenant");
-  if (!TENANT.test(tenant)) throw usageError(`--tenant must be 1-128 characters of A-Z a-z 0-9 . _ : -, got ${JSON.stringify(tenant)}`);
+  if (!TENANT.test(tenant))
+    throw usageError(`--tenant must be 1-128 characters of A-Z a-z 0-9 . _ : -, got ${JSON.stringify(tenant)}`);
   const userIds = userScopeOf(input, name, tenant);
   const expiresIn = input.options["expires-in"];
   const expiresInMs = expiresIn === undefined ? undefined : durationMs(String(expiresIn));
-  if (expiresIn !== undefined && expiresInMs === undefined) throw usageError(`--expires-in takes a duration such as 30m, 12h or 90d, got ${JSON.stringify(expiresIn)}`);
+  if (expiresIn !== undefined && expiresInMs === undefined)
+    throw usageError(`--expires-in takes a duration such as 30m, 12h or 90d, got ${JSON.stringify(expiresIn)}`);
   return { name, tenant, userIds, expiresInMs };
 }
 
@@ -98,7 +132,16 @@ const CREATE_HINT = "npx aa-ops keys create --name <name> --tenant <tenant> --us
 const when = (date: Date | undefined, none: string): string => date?.toISOString() ?? none;
 
 function asJson(key: ApiKeyRecord, now: Date) {
-  return { keyId: key.keyId, name: key.name, tenant: key.tenant, userIds: key.userIds ?? null, state: stateOf(key, now), createdAt: key.createdAt.toISOString(), expiresAt: key.expiresAt?.toISOString() ?? null, revokedAt: key.revokedAt?.toISOString() ?? null };
+  return {
+    keyId: key.keyId,
+    name: key.name,
+    tenant: key.tenant,
+    userIds: key.userIds ?? null,
+    state: stateOf(key, now),
+    createdAt: key.createdAt.toISOString(),
+    expiresAt: key.expiresAt?.toISOString() ?? null,
+    revokedAt: key.revokedAt?.toISOString() ?? null,
+  };
 }
 
 function describeUsers(key: ApiKeyRecord): string {
@@ -111,7 +154,10 @@ async function withDatabase<T>(target: DatabaseTarget, action: (db: pg.Pool) => 
   try {
     return await action(db);
   } catch (error) {
-    if ((error as { code?: string }).code === "42P01") throw new CliError(`ingest_api_keys does not exist in ${describeDatabase(target)}: apply the migrations first (npm run migrate, with the same DATABASE_URL / DATABASE_SCHEMA)`);
+    if ((error as { code?: string }).code === "42P01")
+      throw new CliError(
+        `ingest_api_keys does not exist in ${describeDatabase(target)}: apply the migrations first (npm run migrate, with the same DATABASE_URL / DATABASE_SCHEMA)`,
+      );
     throw new CliError(`cannot use ingest_api_keys in ${describeDatabase(target)}: ${errorMessage(error)}`);
   } finally {
     await db.end();
@@ -120,7 +166,9 @@ async function withDatabase<T>(target: DatabaseTarget, action: (db: pg.Pool) => 
 
 function writeCreated(out: Writer, token: string, key: ApiKeyRecord, json: boolean): void {
   if (json) return writeJson(out, { ...asJson(key, new Date()), token });
-  out(`✅ Created API key ${key.keyId} (${key.name}) for tenant ${key.tenant}, ${describeUsers(key)}, expires ${when(key.expiresAt, "never")}`);
+  out(
+    `✅ Created API key ${key.keyId} (${key.name}) for tenant ${key.tenant}, ${describeUsers(key)}, expires ${when(key.expiresAt, "never")}`,
+  );
   out("");
   out(`   ${token}`);
   out("");
@@ -141,7 +189,9 @@ const createCommand: OfflineCommand = {
     const target = databaseTargetOf(input);
     return async (out) => {
       const expiresAt = request.expiresInMs === undefined ? undefined : new Date(Date.now() + request.expiresInMs);
-      const { token, key } = await withDatabase(target, (db) => createApiKey(db, { name: request.name, tenant: request.tenant, userIds: request.userIds, expiresAt }));
+      const { token, key } = await withDatabase(target, (db) =>
+        createApiKey(db, { name: request.name, tenant: request.tenant, userIds: request.userIds, expiresAt }),
+      );
       writeCreated(out, token, key, input.json);
       return 0;
     };
@@ -160,9 +210,27 @@ const listCommand: OfflineCommand = {
     return async (out) => {
       const keys = await withDatabase(target, listApiKeys);
       const now = new Date();
-      if (input.json) writeJson(out, keys.map((key) => asJson(key, now)));
+      if (input.json)
+        writeJson(
+          out,
+          keys.map((key) => asJson(key, now)),
+        );
       else if (keys.length === 0) out(`No API keys. Create one with: ${CREATE_HINT}`);
-      else table(out, ["KEY ID", "NAME", "TENANT", "USERS", "STATE", "CREATED", "EXPIRES", "REVOKED"], keys.map((k) => [k.keyId, k.name, k.tenant, k.userIds?.join(",") ?? "(any)", stateOf(k, now), when(k.createdAt, "-"), when(k.expiresAt, "never"), when(k.revokedAt, "-")]));
+      else
+        table(
+          out,
+          ["KEY ID", "NAME", "TENANT", "USERS", "STATE", "CREATED", "EXPIRES", "REVOKED"],
+          keys.map((k) => [
+            k.keyId,
+            k.name,
+            k.tenant,
+            k.userIds?.join(",") ?? "(any)",
+            stateOf(k, now),
+            when(k.createdAt, "-"),
+            when(k.expiresAt, "never"),
+            when(k.revokedAt, "-"),
+          ]),
+        );
       return 0;
     };
   },
@@ -177,13 +245,19 @@ const revokeCommand: OfflineCommand = {
   options: DATABASE_OPTIONS,
   prepare(input) {
     const keyId = (input.args[0] ?? "").trim();
-    if (!KEY_ID.test(keyId)) throw usageError(`keys revoke takes a key id (16 hex characters, as keys list shows it), got ${JSON.stringify(keyId)}`);
+    if (!KEY_ID.test(keyId))
+      throw usageError(
+        `keys revoke takes a key id (16 hex characters, as keys list shows it), got ${JSON.stringify(keyId)}`,
+      );
     const target = databaseTargetOf(input);
     return async (out): Promise<CliExitCode> => {
       const key = await withDatabase(target, (db) => revokeApiKey(db, keyId));
       if (!key) throw new CliError(`no API key ${keyId} in ${describeDatabase(target)} (see: npx aa-ops keys list)`);
       if (input.json) writeJson(out, asJson(key, new Date()));
-      else out(`✅ Revoked API key ${key.keyId} (${key.name}, tenant ${key.tenant}) at ${when(key.revokedAt, "?")}; ingest refuses it within API_KEY_REFRESH_MS (default 10 s)`);
+      else
+        out(
+          `✅ Revoked API key ${key.keyId} (${key.name}, tenant ${key.tenant}) at ${when(key.revokedAt, "?")}; ingest refuses it within API_KEY_REFRESH_MS (default 10 s)`,
+        );
       return 0;
     };
   },

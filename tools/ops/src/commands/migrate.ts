@@ -4,7 +4,13 @@ import { header, writeJson } from "../output.js";
 import { migrate, type MigrateOptions } from "../migration/execute.js";
 import { usageError, type Command, type CommandInput } from "./command.js";
 import type { HealthTarget } from "../migration/preflight.js";
-import { DEFAULT_INGEST_URL, DEFAULT_NORMALIZE_URL, INGEST_ADMIN_URL_OPTION, ingestAdminUrlOf, normalizeUrlOf } from "./service-options.js";
+import {
+  DEFAULT_INGEST_URL,
+  DEFAULT_NORMALIZE_URL,
+  INGEST_ADMIN_URL_OPTION,
+  ingestAdminUrlOf,
+  normalizeUrlOf,
+} from "./service-options.js";
 import { desiredTopology } from "./topology.js";
 
 function drainTimeoutMs(option: string | boolean | undefined): number {
@@ -16,18 +22,29 @@ function drainTimeoutMs(option: string | boolean | undefined): number {
 
 function drainIgnoreOf(option: string | boolean | undefined): string[] {
   if (option === undefined) return [];
-  if (typeof option === "string" && option.trim() !== "") return option.split(",").map((d) => d.trim()).filter((d) => d !== "");
+  if (typeof option === "string" && option.trim() !== "")
+    return option
+      .split(",")
+      .map((d) => d.trim())
+      .filter((d) => d !== "");
   throw usageError("--drain-ignore takes durable names, comma-separated");
 }
 
 function healthTargets(input: CommandInput): HealthTarget[] {
   if (input.options["skip-health-check"] === true) return [];
-  return [{ service: "ingest", url: `${ingestAdminUrlOf(input)}/health` }, { service: "normalize", url: `${normalizeUrlOf(input)}/health` }];
+  return [
+    { service: "ingest", url: `${ingestAdminUrlOf(input)}/health` },
+    { service: "normalize", url: `${normalizeUrlOf(input)}/health` },
+  ];
 }
 
 function optionsOf(input: CommandInput): Omit<MigrateOptions, "write"> {
-  if (typeof input.options.to !== "string") throw usageError("--to is required: multi (the cutover) or single (the rollback)");
-  const desired = desiredTopology({ options: { mode: input.options.to, replicas: input.options.replicas }, env: input.env });
+  if (typeof input.options.to !== "string")
+    throw usageError("--to is required: multi (the cutover) or single (the rollback)");
+  const desired = desiredTopology({
+    options: { mode: input.options.to, replicas: input.options.replicas },
+    env: input.env,
+  });
   return {
     to: desired.mode,
     names: topologyNamesFromEnv(input.env),
@@ -59,31 +76,69 @@ const migrateCommand: Command = {
   options: {
     to: { type: "string", value: "<single|multi>", help: "the topology to move to" },
     "dry-run": { type: "boolean", help: "print every step and API call, change nothing" },
-    replicas: { type: "string", value: "<n>", help: "replicas of streams it creates (default REPLICAS, else 3 in production, 1 otherwise)" },
-    "ingest-url": { type: "string", value: "<url>", help: `ingest-service base URL for the health check (default INGEST_URL or ${DEFAULT_INGEST_URL})` },
-    "normalize-url": { type: "string", value: "<url>", help: `normalize-service base URL (default NORMALIZE_URL or ${DEFAULT_NORMALIZE_URL})` },
+    replicas: {
+      type: "string",
+      value: "<n>",
+      help: "replicas of streams it creates (default REPLICAS, else 3 in production, 1 otherwise)",
+    },
+    "ingest-url": {
+      type: "string",
+      value: "<url>",
+      help: `ingest-service base URL for the health check (default INGEST_URL or ${DEFAULT_INGEST_URL})`,
+    },
+    "normalize-url": {
+      type: "string",
+      value: "<url>",
+      help: `normalize-service base URL (default NORMALIZE_URL or ${DEFAULT_NORMALIZE_URL})`,
+    },
     ...INGEST_ADMIN_URL_OPTION,
-    "skip-health-check": { type: "boolean", help: "do not require healthy services before moving subjects (the refusal says when that is safe)" },
-    "allow-unknown-consumers": { type: "boolean", help: "move even when a source stream has consumers that are not the pipeline's (they get nothing new)" },
-    "drain-ignore": { type: "string", value: "<durable,...>", help: "source durables not to wait for (left until max_age), e.g. normalize-oura when Oura is off" },
-    "drain-timeout": { type: "string", value: "<seconds>", help: "stop waiting for the drain after this long (default 1800); re-run to keep waiting" },
+    "skip-health-check": {
+      type: "boolean",
+      help: "do not require healthy services before moving subjects (the refusal says when that is safe)",
+    },
+    "allow-unknown-consumers": {
+      type: "boolean",
+      help: "move even when a source stream has consumers that are not the pipeline's (they get nothing new)",
+    },
+    "drain-ignore": {
+      type: "string",
+      value: "<durable,...>",
+      help: "source durables not to wait for (left until max_age), e.g. normalize-oura when Oura is off",
+    },
+    "drain-timeout": {
+      type: "string",
+      value: "<seconds>",
+      help: "stop waiting for the drain after this long (default 1800); re-run to keep waiting",
+    },
   },
   prepare(input) {
     const checked = optionsOf(input);
     return async (jsm, out) => {
       const write = input.json ? () => undefined : out;
       const options: MigrateOptions = { ...checked, write };
-      header(write, `JetStream topology migration → ${options.to}`, [["NATS URL", input.natsUrl], ["Target mode", options.to], ["Dry Run", options.dryRun ? "YES" : "NO"]]);
+      header(write, `JetStream topology migration → ${options.to}`, [
+        ["NATS URL", input.natsUrl],
+        ["Target mode", options.to],
+        ["Dry Run", options.dryRun ? "YES" : "NO"],
+      ]);
       const report = await migrate(jsm, options);
       if (input.json) writeJson(out, report);
       else if (report.ok) {
         write("");
-        write(report.alreadyDone ? `✅ Already on the ${options.to} topology: nothing to do.` : `✅ Migration to ${options.to} complete${options.dryRun ? " (dry run: nothing changed)" : ""}.`);
+        write(
+          report.alreadyDone
+            ? `✅ Already on the ${options.to} topology: nothing to do.`
+            : `✅ Migration to ${options.to} complete${options.dryRun ? " (dry run: nothing changed)" : ""}.`,
+        );
         write(`   Next: set EVENT_STREAM_MODE=${options.to} and restart normalize-service, then ingest-service.`);
-        write("   In Kubernetes: the line in deploy/k8s/overlays/<env>/event-bus-config.yaml, then apply -k (not kubectl patch).");
+        write(
+          "   In Kubernetes: the line in deploy/k8s/overlays/<env>/event-bus-config.yaml, then apply -k (not kubectl patch).",
+        );
       } else {
         write("");
-        write(`❌ Migration to ${options.to} stopped. Fix the cause above and run the same command again: it resumes from the server's state.`);
+        write(
+          `❌ Migration to ${options.to} stopped. Fix the cause above and run the same command again: it resumes from the server's state.`,
+        );
       }
       return report.ok ? 0 : 1;
     };

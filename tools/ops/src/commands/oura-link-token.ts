@@ -55,7 +55,9 @@ function requestOf(input: CommandInput): LinkTokenRequest {
   const userId = input.options.user;
   if (typeof userId !== "string" || userId.trim() === "") throw usageError("oura link-token needs --user <id>");
   if (!validateUserId(userId.trim()).ok) {
-    throw usageError(`--user: ${JSON.stringify(userId)} is not a valid user id (1-128 characters, no control characters)`);
+    throw usageError(
+      `--user: ${JSON.stringify(userId)} is not a valid user id (1-128 characters, no control characters)`,
+    );
   }
   const lifetimeS = lifetimeOf(input.options["expires-in"]);
   return { secret, userId: userId.trim(), lifetimeS, linkUrl: linkUrlOf(input.options["link-url"]) };

@@ -1,6 +1,21 @@
-import { createSubscription, listSubscriptions, renewSubscription, type OuraClientCredentials, type OuraHttp, type OuraSubscription } from "@aa/oura";
+import {
+  createSubscription,
+  listSubscriptions,
+  renewSubscription,
+  type OuraClientCredentials,
+  type OuraHttp,
+  type OuraSubscription,
+} from "@aa/oura";
 import { table, writeJson, type Writer } from "../output.js";
-import { CliError, usageError, type CliExitCode, type Command, type OfflineCommand, type CommandInput, type OptionSpec } from "./command.js";
+import {
+  CliError,
+  usageError,
+  type CliExitCode,
+  type Command,
+  type OfflineCommand,
+  type CommandInput,
+  type OptionSpec,
+} from "./command.js";
 import { durationMs } from "../duration.js";
 import { linkTokenCommand } from "./oura-link-token.js";
 
@@ -10,12 +25,24 @@ const ACTIONS = ["list", "create", "renew"] as const;
 type Action = (typeof ACTIONS)[number];
 
 const OPTIONS: Readonly<Record<string, OptionSpec>> = {
-  "api-url": { type: "string", value: "<url>", help: `Oura API base URL (default OURA_API_BASE_URL or ${DEFAULT_API_URL})` },
+  "api-url": {
+    type: "string",
+    value: "<url>",
+    help: `Oura API base URL (default OURA_API_BASE_URL or ${DEFAULT_API_URL})`,
+  },
   "callback-url": { type: "string", value: "<url>", help: "create: the public URL of ingest's /webhooks/oura" },
   "data-type": { type: "string", value: "<types>", help: "create: comma-separated Oura data types (default sleep)" },
-  "event-type": { type: "string", value: "<types>", help: "create: comma-separated event types (default create,update)" },
+  "event-type": {
+    type: "string",
+    value: "<types>",
+    help: "create: comma-separated event types (default create,update)",
+  },
   id: { type: "string", value: "<id>", help: "renew: only this subscription, whatever its expiry" },
-  within: { type: "string", value: "<duration>", help: `renew: every subscription expiring within this (30m, 48h, 7d; default ${DEFAULT_RENEW_WITHIN})` },
+  within: {
+    type: "string",
+    value: "<duration>",
+    help: `renew: every subscription expiring within this (30m, 48h, 7d; default ${DEFAULT_RENEW_WITHIN})`,
+  },
 };
 
 interface OuraTarget {
@@ -26,7 +53,8 @@ interface OuraTarget {
 function targetOf(input: CommandInput): OuraTarget {
   const id = input.env.OURA_CLIENT_ID?.trim();
   const secret = input.env.OURA_CLIENT_SECRET?.trim();
-  if (!id || !secret) throw usageError("OURA_CLIENT_ID and OURA_CLIENT_SECRET must be set (the subscription API authenticates the app)");
+  if (!id || !secret)
+    throw usageError("OURA_CLIENT_ID and OURA_CLIENT_SECRET must be set (the subscription API authenticates the app)");
   const option = input.options["api-url"];
   const baseUrl = typeof option === "string" ? option : input.env.OURA_API_BASE_URL?.trim() || DEFAULT_API_URL;
   return { http: { baseUrl }, credentials: { clientId: id, clientSecret: secret } };
@@ -34,18 +62,25 @@ function targetOf(input: CommandInput): OuraTarget {
 
 function withinMs(raw: string | boolean | undefined): number {
   const ms = durationMs(typeof raw === "string" ? raw : DEFAULT_RENEW_WITHIN);
-  if (ms === undefined) throw usageError(`--within takes a duration such as 30m, 48h or 7d, got ${JSON.stringify(raw)}`);
+  if (ms === undefined)
+    throw usageError(`--within takes a duration such as 30m, 48h or 7d, got ${JSON.stringify(raw)}`);
   return ms;
 }
 
 const listOf = (raw: string | boolean | undefined, fallback: string): string[] =>
-  (typeof raw === "string" ? raw : fallback).split(",").map((s) => s.trim()).filter(Boolean);
+  (typeof raw === "string" ? raw : fallback)
+    .split(",")
+    .map((s) => s.trim())
+    .filter(Boolean);
 
 /** `29d 23h` to expiry, or `expired 2h ago`. */
 function untilText(expiration: string, nowMs: number): string {
   const ms = Date.parse(expiration) - nowMs;
   const abs = Math.abs(ms);
-  const text = abs >= 86_400_000 ? `${Math.floor(abs / 86_400_000)}d ${Math.floor((abs % 86_400_000) / 3_600_000)}h` : `${Math.floor(abs / 3_600_000)}h ${Math.floor((abs % 3_600_000) / 60_000)}m`;
+  const text =
+    abs >= 86_400_000
+      ? `${Math.floor(abs / 86_400_000)}d ${Math.floor((abs % 86_400_000) / 3_600_000)}h`
+      : `${Math.floor(abs / 3_600_000)}h ${Math.floor((abs % 3_600_000) / 60_000)}m`;
   return ms >= 0 ? text : `expired ${text} ago`;
 }
 
@@ -54,18 +89,37 @@ function writeSubscriptions(out: Writer, subscriptions: readonly OuraSubscriptio
   if (subscriptions.length === 0) return out("No Oura webhook subscriptions.");
   const now = Date.now();
   const rows = [...subscriptions].sort((a, b) => a.expiration_time.localeCompare(b.expiration_time));
-  table(out, ["ID", "DATA TYPE", "EVENT TYPE", "EXPIRES", "IN", "CALLBACK URL"], rows.map((s) => [s.id, s.data_type, s.event_type, s.expiration_time, untilText(s.expiration_time, now), s.callback_url]));
+  table(
+    out,
+    ["ID", "DATA TYPE", "EVENT TYPE", "EXPIRES", "IN", "CALLBACK URL"],
+    rows.map((s) => [
+      s.id,
+      s.data_type,
+      s.event_type,
+      s.expiration_time,
+      untilText(s.expiration_time, now),
+      s.callback_url,
+    ]),
+  );
 }
 
 async function create(target: OuraTarget, input: CommandInput, out: Writer): Promise<CliExitCode> {
   const callbackUrl = input.options["callback-url"];
-  if (typeof callbackUrl !== "string" || !/^https?:\/\//.test(callbackUrl)) throw usageError("create needs --callback-url <url> (ingest's /webhooks/oura as Oura reaches it)");
+  if (typeof callbackUrl !== "string" || !/^https?:\/\//.test(callbackUrl))
+    throw usageError("create needs --callback-url <url> (ingest's /webhooks/oura as Oura reaches it)");
   const verificationToken = input.env.OURA_VERIFICATION_TOKEN?.trim();
   if (!verificationToken) throw usageError("create needs OURA_VERIFICATION_TOKEN set (the same value as ingest's)");
   const created: OuraSubscription[] = [];
   for (const dataType of listOf(input.options["data-type"], "sleep")) {
     for (const eventType of listOf(input.options["event-type"], "create,update")) {
-      created.push(await createSubscription(target.http, target.credentials, { callbackUrl, verificationToken, eventType, dataType }));
+      created.push(
+        await createSubscription(target.http, target.credentials, {
+          callbackUrl,
+          verificationToken,
+          eventType,
+          dataType,
+        }),
+      );
     }
   }
   writeSubscriptions(out, created, input.json);
@@ -75,17 +129,25 @@ async function create(target: OuraTarget, input: CommandInput, out: Writer): Pro
 async function renew(target: OuraTarget, input: CommandInput, out: Writer): Promise<CliExitCode> {
   const id = input.options.id;
   const horizon = Date.now() + withinMs(input.options.within);
-  const due = typeof id === "string" ? [id] : (await listSubscriptions(target.http, target.credentials)).filter((s) => Date.parse(s.expiration_time) <= horizon).map((s) => s.id);
+  const due =
+    typeof id === "string"
+      ? [id]
+      : (await listSubscriptions(target.http, target.credentials))
+          .filter((s) => Date.parse(s.expiration_time) <= horizon)
+          .map((s) => s.id);
   const renewed: OuraSubscription[] = [];
-  for (const subscriptionId of due) renewed.push(await renewSubscription(target.http, target.credentials, subscriptionId));
-  if (!input.json && renewed.length === 0) out(`No subscription expires within ${String(input.options.within ?? DEFAULT_RENEW_WITHIN)}; nothing renewed.`);
+  for (const subscriptionId of due)
+    renewed.push(await renewSubscription(target.http, target.credentials, subscriptionId));
+  if (!input.json && renewed.length === 0)
+    out(`No subscription expires within ${String(input.options.within ?? DEFAULT_RENEW_WITHIN)}; nothing renewed.`);
   else writeSubscriptions(out, renewed, input.json);
   return 0;
 }
 
 function actionOf(raw: string | undefined): Action {
   const action = ACTIONS.find((a) => a === raw);
-  if (!action) throw usageError(`oura subscriptions takes one of ${ACTIONS.join(", ")}, got ${JSON.stringify(raw ?? "")}`);
+  if (!action)
+    throw usageError(`oura subscriptions takes one of ${ACTIONS.join(", ")}, got ${JSON.stringify(raw ?? "")}`);
   return action;
 }
 

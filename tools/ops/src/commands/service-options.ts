@@ -19,17 +19,31 @@ export function serviceUrl(input: Input, option: string, envKey: string, fallbac
 }
 
 export const ingestUrlOf = (input: Input): string => serviceUrl(input, "ingest-url", "INGEST_URL", DEFAULT_INGEST_URL);
-export const normalizeUrlOf = (input: Input): string => serviceUrl(input, "normalize-url", "NORMALIZE_URL", DEFAULT_NORMALIZE_URL);
+export const normalizeUrlOf = (input: Input): string =>
+  serviceUrl(input, "normalize-url", "NORMALIZE_URL", DEFAULT_NORMALIZE_URL);
 /** Where ingest serves /health and /metrics: its ADMIN_PORT listener when it has one, else --ingest-url. */
-export const ingestAdminUrlOf = (input: Input): string => serviceUrl(input, "ingest-admin-url", "INGEST_ADMIN_URL", ingestUrlOf(input));
+export const ingestAdminUrlOf = (input: Input): string =>
+  serviceUrl(input, "ingest-admin-url", "INGEST_ADMIN_URL", ingestUrlOf(input));
 
 export const INGEST_ADMIN_URL_OPTION: Readonly<Record<string, OptionSpec>> = {
-  "ingest-admin-url": { type: "string", value: "<url>", help: "ingest's ADMIN_PORT base URL, for /health and /metrics (default INGEST_ADMIN_URL, else --ingest-url)" },
+  "ingest-admin-url": {
+    type: "string",
+    value: "<url>",
+    help: "ingest's ADMIN_PORT base URL, for /health and /metrics (default INGEST_ADMIN_URL, else --ingest-url)",
+  },
 };
 
 export const SERVICE_OPTIONS: Readonly<Record<string, OptionSpec>> = {
-  "ingest-url": { type: "string", value: "<url>", help: `ingest-service base URL (default INGEST_URL or ${DEFAULT_INGEST_URL})` },
-  "normalize-url": { type: "string", value: "<url>", help: `normalize-service base URL (default NORMALIZE_URL or ${DEFAULT_NORMALIZE_URL})` },
+  "ingest-url": {
+    type: "string",
+    value: "<url>",
+    help: `ingest-service base URL (default INGEST_URL or ${DEFAULT_INGEST_URL})`,
+  },
+  "normalize-url": {
+    type: "string",
+    value: "<url>",
+    help: `normalize-service base URL (default NORMALIZE_URL or ${DEFAULT_NORMALIZE_URL})`,
+  },
   ...INGEST_ADMIN_URL_OPTION,
 };
 
@@ -42,8 +56,16 @@ export interface DatabaseTarget {
 }
 
 export const DATABASE_OPTIONS: Readonly<Record<string, OptionSpec>> = {
-  "database-url": { type: "string", value: "<url>", help: `PostgreSQL holding hrv_data (default DATABASE_URL or ${DEFAULT_DATABASE_URL})` },
-  "database-schema": { type: "string", value: "<schema>", help: "schema of hrv_data, as normalize's DATABASE_SCHEMA (default DATABASE_SCHEMA, else the URL's search_path)" },
+  "database-url": {
+    type: "string",
+    value: "<url>",
+    help: `PostgreSQL holding hrv_data (default DATABASE_URL or ${DEFAULT_DATABASE_URL})`,
+  },
+  "database-schema": {
+    type: "string",
+    value: "<schema>",
+    help: "schema of hrv_data, as normalize's DATABASE_SCHEMA (default DATABASE_SCHEMA, else the URL's search_path)",
+  },
 };
 
 const SCHEMA = /^[a-z_][a-z0-9_]{0,62}$/;
@@ -52,14 +74,23 @@ export function databaseTargetOf(input: Input): DatabaseTarget {
   const url = serviceUrl(input, "database-url", "DATABASE_URL", DEFAULT_DATABASE_URL);
   const option = input.options["database-schema"];
   const schema = typeof option === "string" ? option : input.env.DATABASE_SCHEMA?.trim() || undefined;
-  if (schema !== undefined && !SCHEMA.test(schema)) throw usageError(`--database-schema must match [a-z_][a-z0-9_]* (at most 63 characters), got ${JSON.stringify(schema)}`);
+  if (schema !== undefined && !SCHEMA.test(schema))
+    throw usageError(
+      `--database-schema must match [a-z_][a-z0-9_]* (at most 63 characters), got ${JSON.stringify(schema)}`,
+    );
   return { url, schema, tls: { PGSSLMODE: input.env.PGSSLMODE, PGSSLROOTCERT: input.env.PGSSLROOTCERT } };
 }
 
 /** A pool of at most two connections, with the services' TLS settings; the schema, when set, is the search_path as normalize sets it. */
 export function openDatabase(target: DatabaseTarget): pg.Pool {
   // A command's query reports its own failure; an idle connection's has nobody to tell.
-  return createPostgresPool({ url: target.url, tls: target.tls, schema: target.schema, max: 2, onIdleError: () => undefined });
+  return createPostgresPool({
+    url: target.url,
+    tls: target.tls,
+    schema: target.schema,
+    max: 2,
+    onIdleError: () => undefined,
+  });
 }
 
 /** The URL without its password, for headers and reasons. */
@@ -69,11 +100,20 @@ export function describeDatabase(target: DatabaseTarget): string {
 }
 
 /** `--mode`, else EVENT_STREAM_MODE, else multi: the mode the services run in with this env. */
-export const modeOf = (input: Input): StreamMode => asUsage(() => streamModeSetting(input.options.mode, input.env, false));
+export const modeOf = (input: Input): StreamMode =>
+  asUsage(() => streamModeSetting(input.options.mode, input.env, false));
 
 export const MODE_OPTIONS: Readonly<Record<string, OptionSpec>> = {
-  mode: { type: "string", value: "<single|multi>", help: "Stream mode to check against (default: $EVENT_STREAM_MODE, else multi as the services)" },
-  replicas: { type: "string", value: "<n>", help: "Expected stream replicas (default: $REPLICAS, else 3 if NODE_ENV=production, else 1)" },
+  mode: {
+    type: "string",
+    value: "<single|multi>",
+    help: "Stream mode to check against (default: $EVENT_STREAM_MODE, else multi as the services)",
+  },
+  replicas: {
+    type: "string",
+    value: "<n>",
+    help: "Expected stream replicas (default: $REPLICAS, else 3 if NODE_ENV=production, else 1)",
+  },
 };
 
 /** The expected topology of the checked mode, with the env's names and replicas. */

@@ -20,7 +20,17 @@ import {
   SERVICE_OPTIONS,
   type DatabaseTarget,
 } from "./service-options.js";
-import { judgeBindings, judgeDlq, judgeRestarts, judgeRows, judgeSuccesses, processName, type ProcessStart, type Read, type SoakWindow } from "../soak/criteria.js";
+import {
+  judgeBindings,
+  judgeDlq,
+  judgeRestarts,
+  judgeRows,
+  judgeSuccesses,
+  processName,
+  type ProcessStart,
+  type Read,
+  type SoakWindow,
+} from "../soak/criteria.js";
 
 const HRV = Subjects.hrvRawReceived;
 const DEFAULT_SELECTOR = 'job=~"ingest-service|normalize-service"';
@@ -73,7 +83,10 @@ async function enteredSince(jsm: JetStreamManager, stream: string, start: Date):
 async function rowsWritten(database: DatabaseTarget, w: SoakWindow): Promise<number> {
   const pool = openDatabase(database);
   try {
-    const { rows } = await pool.query<{ n: number }>("SELECT count(*)::int AS n FROM hrv_data WHERE updated_at >= $1 AND updated_at <= $2", [w.start, w.end]);
+    const { rows } = await pool.query<{ n: number }>(
+      "SELECT count(*)::int AS n FROM hrv_data WHERE updated_at >= $1 AND updated_at <= $2",
+      [w.start, w.end],
+    );
     return rows[0]?.n ?? 0;
   } finally {
     await pool.end().catch(() => undefined);
@@ -90,18 +103,39 @@ function expectedStream(topology: Topology): (durable: string) => string | undef
 const targetStream = (t: SoakTarget): string => owningStream(t.topology.streams, HRV.subject) ?? "?";
 
 /** Every criterion from Prometheus range queries over the window, plus the DLQ stream and hrv_data. */
-async function fromPrometheus(jsm: JetStreamManager, t: SoakTarget, prometheus: { url: string; selector: string }, w: SoakWindow): Promise<Check[]> {
+async function fromPrometheus(
+  jsm: JetStreamManager,
+  t: SoakTarget,
+  prometheus: { url: string; selector: string },
+  w: SoakWindow,
+): Promise<Check[]> {
   const q = (query: string) => attempt(() => queryPrometheus(prometheus.url, query, w.end));
   const range = `[${w.seconds}s]`;
   const accepted = `event_bus_events_published_total{topic="${HRV.topic}",status="success"}`;
-  const published = (status: string) => q(`sum(increase(event_bus_events_published_total{topic="${HRV.topic}",status="${status}"}${range}))`);
+  const published = (status: string) =>
+    q(`sum(increase(event_bus_events_published_total{topic="${HRV.topic}",status="${status}"}${range}))`);
   const bound = await q(`max_over_time(event_bus_consumer_bound${range})`);
-  const successes = await q(`sum by (stream) (increase(normalize_hrv_messages_total{result="success",durable="${t.names.hrvDurable}"}${range}))`);
-  const peak = mapRead(await q(`max_over_time((sum(rate(dlq_messages_total[1m])) * 60)[${w.seconds}s:1m])`), (s) => s[0]?.value ?? null);
-  const starts = mapRead(await q(`max_over_time(process_start_time_seconds{${prometheus.selector}}${range})`), (s) => s.map((x) => ({ who: processName(x.labels), startedAt: x.value })));
-  const down = mapRead(await q(`min_over_time(up{${prometheus.selector}}${range}) == 0`), (s) => s.map((x) => processName(x.labels)));
+  const successes = await q(
+    `sum by (stream) (increase(normalize_hrv_messages_total{result="success",durable="${t.names.hrvDurable}"}${range}))`,
+  );
+  const peak = mapRead(
+    await q(`max_over_time((sum(rate(dlq_messages_total[1m])) * 60)[${w.seconds}s:1m])`),
+    (s) => s[0]?.value ?? null,
+  );
+  const starts = mapRead(await q(`max_over_time(process_start_time_seconds{${prometheus.selector}}${range})`), (s) =>
+    s.map((x) => ({ who: processName(x.labels), startedAt: x.value })),
+  );
+  const down = mapRead(await q(`min_over_time(up{${prometheus.selector}}${range}) == 0`), (s) =>
+    s.map((x) => processName(x.labels)),
+  );
   const samples = mapRead(await q(`min(count_over_time(${accepted}${range}))`), (s) => s[0]?.value ?? null);
-  const rows = { accepted: await published("success"), duplicates: await published("duplicate"), samples, rows: await attempt(() => rowsWritten(t.database, w)), tolerancePercent: t.tolerancePercent };
+  const rows = {
+    accepted: await published("success"),
+    duplicates: await published("duplicate"),
+    samples,
+    rows: await attempt(() => rowsWritten(t.database, w)),
+    tolerancePercent: t.tolerancePercent,
+  };
   return [
     judgeBindings(bound, expectedStream(t.topology), "prometheus"),
     judgeSuccesses(successes, targetStream(t), w, undefined),
@@ -111,15 +145,20 @@ async function fromPrometheus(jsm: JetStreamManager, t: SoakTarget, prometheus: 
   ];
 }
 
-const startOf = (samples: readonly Sample[]): number | undefined => samplesOf(samples, "process_start_time_seconds")[0]?.value;
+const startOf = (samples: readonly Sample[]): number | undefined =>
+  samplesOf(samples, "process_start_time_seconds")[0]?.value;
 
-function scrapedStarts(scrapes: { who: string; samples: Read<Sample[]> }[]): { starts: Read<ProcessStart[]>; down: Read<string[]> } {
+function scrapedStarts(scrapes: { who: string; samples: Read<Sample[]> }[]): {
+  starts: Read<ProcessStart[]>;
+  down: Read<string[]>;
+} {
   const starts = scrapes.flatMap(({ who, samples }) => {
     const startedAt = samples instanceof Error ? undefined : startOf(samples);
     return startedAt === undefined ? [] : [{ who, startedAt }];
   });
   const failed = scrapes.flatMap(({ samples }) => (samples instanceof Error ? [samples.message] : []));
-  if (starts.length === 0) return { starts: new Error(failed.join("; ") || "no process_start_time_seconds in /metrics"), down: [] };
+  if (starts.length === 0)
+    return { starts: new Error(failed.join("; ") || "no process_start_time_seconds in /metrics"), down: [] };
   return { starts, down: failed.length > 0 ? new Error(failed.join("; ")) : [] };
 }
 
@@ -127,11 +166,22 @@ function scrapedStarts(scrapes: { who: string; samples: Read<Sample[]> }[]): { s
 async function fromScrape(jsm: JetStreamManager, t: SoakTarget, w: SoakWindow): Promise<Check[]> {
   const normalize = await attempt(() => scrape(t.normalizeUrl));
   const ingest = await attempt(() => scrape(t.ingestUrl));
-  const successes = mapRead(normalize, (s) => samplesOf(s, "normalize_hrv_messages_total", { result: "success", durable: t.names.hrvDurable }));
-  const { starts, down } = scrapedStarts([{ who: `ingest-service ${t.ingestUrl}`, samples: ingest }, { who: `normalize-service ${t.normalizeUrl}`, samples: normalize }]);
+  const successes = mapRead(normalize, (s) =>
+    samplesOf(s, "normalize_hrv_messages_total", { result: "success", durable: t.names.hrvDurable }),
+  );
+  const { starts, down } = scrapedStarts([
+    { who: `ingest-service ${t.ingestUrl}`, samples: ingest },
+    { who: `normalize-service ${t.normalizeUrl}`, samples: normalize },
+  ]);
   return [
-    judgeBindings(mapRead(normalize, (s) => samplesOf(s, "event_bus_consumer_bound")), expectedStream(t.topology), "scrape"),
-    judgeSuccesses(successes, targetStream(t), w, { startedAt: normalize instanceof Error ? undefined : startOf(normalize) }),
+    judgeBindings(
+      mapRead(normalize, (s) => samplesOf(s, "event_bus_consumer_bound")),
+      expectedStream(t.topology),
+      "scrape",
+    ),
+    judgeSuccesses(successes, targetStream(t), w, {
+      startedAt: normalize instanceof Error ? undefined : startOf(normalize),
+    }),
     judgeDlq(t.names.dlq, await attempt(() => enteredSince(jsm, t.names.dlq, w.start)), undefined, w),
     judgeRows(undefined),
     judgeRestarts(starts, down, w, "scrape"),
@@ -140,7 +190,10 @@ async function fromScrape(jsm: JetStreamManager, t: SoakTarget, w: SoakWindow): 
 
 function sinceOf(option: string | boolean | undefined): SoakTarget["since"] {
   const ms = typeof option === "string" ? durationMs(option, { units: ["s", "m", "h", "d", "w"] }) : undefined;
-  if (ms === undefined) throw usageError(`--since is required: a duration such as 30m, 2h or 48h, got ${option === undefined ? "none" : JSON.stringify(option)}`);
+  if (ms === undefined)
+    throw usageError(
+      `--since is required: a duration such as 30m, 2h or 48h, got ${option === undefined ? "none" : JSON.stringify(option)}`,
+    );
   return { text: option as string, seconds: ms / 1000 };
 }
 
@@ -154,7 +207,9 @@ function prometheusOf(input: CommandInput): SoakTarget["prometheus"] {
   const { options } = input;
   if (typeof options["prometheus-url"] !== "string") return undefined;
   if (typeof options["ingest-url"] === "string" || typeof options["normalize-url"] === "string") {
-    throw usageError("--prometheus-url reads the services' metrics from Prometheus: leave out --ingest-url and --normalize-url");
+    throw usageError(
+      "--prometheus-url reads the services' metrics from Prometheus: leave out --ingest-url and --normalize-url",
+    );
   }
   const selector = typeof options.selector === "string" ? options.selector : DEFAULT_SELECTOR;
   return { url: options["prometheus-url"].replace(/\/+$/, ""), selector };
@@ -177,7 +232,8 @@ function targetOf(input: CommandInput): SoakTarget {
 function verdict(checks: readonly Check[], t: SoakTarget): string {
   const n = countChecks(checks);
   if (n.FAIL > 0) return `❌ Success criteria NOT met over the last ${t.since.text}`;
-  if (n.UNKNOWN > 0) return `❔ ${n.UNKNOWN} criteria could not be judged (absent data is not success)${t.allowUnknown ? "; --allow-unknown: exit 0" : "; exit 1 (--allow-unknown to accept)"}`;
+  if (n.UNKNOWN > 0)
+    return `❔ ${n.UNKNOWN} criteria could not be judged (absent data is not success)${t.allowUnknown ? "; --allow-unknown: exit 0" : "; exit 1 (--allow-unknown to accept)"}`;
   return `✅ Success criteria met over the last ${t.since.text}`;
 }
 
@@ -189,8 +245,15 @@ function writeReport(write: Writer, checks: readonly Check[], t: SoakTarget): vo
 }
 
 function headerRows(t: SoakTarget, w: SoakWindow, natsUrl: string): [string, string][] {
-  const source = t.prometheus ? `Prometheus ${t.prometheus.url} (processes {${t.prometheus.selector}})` : `one scrape of ${t.ingestUrl} and ${t.normalizeUrl}`;
-  const rows: [string, string][] = [["NATS URL", natsUrl], ["Mode", t.topology.mode], ["Window", `${t.since.text} (${w.start.toISOString()} → ${w.end.toISOString()})`], ["Source", source]];
+  const source = t.prometheus
+    ? `Prometheus ${t.prometheus.url} (processes {${t.prometheus.selector}})`
+    : `one scrape of ${t.ingestUrl} and ${t.normalizeUrl}`;
+  const rows: [string, string][] = [
+    ["NATS URL", natsUrl],
+    ["Mode", t.topology.mode],
+    ["Window", `${t.since.text} (${w.start.toISOString()} → ${w.end.toISOString()})`],
+    ["Source", source],
+  ];
   return t.prometheus ? [...rows, ["Database", describeDatabase(t.database)]] : rows;
 }
 
@@ -207,13 +270,29 @@ const soakCheckCommand: Command = {
     "creates a temporary consumer on the DLQ stream and deletes it at once.",
   ],
   options: {
-    since: { type: "string", value: "<duration>", help: "the window to judge, back from now: 30m, 2h, 48h, 2d (required)" },
-    "prometheus-url": { type: "string", value: "<url>", help: "Prometheus base URL: judge the whole window with range queries" },
-    selector: { type: "string", value: "<matchers>", help: `label matchers of the services' processes in Prometheus (default ${DEFAULT_SELECTOR})` },
+    since: {
+      type: "string",
+      value: "<duration>",
+      help: "the window to judge, back from now: 30m, 2h, 48h, 2d (required)",
+    },
+    "prometheus-url": {
+      type: "string",
+      value: "<url>",
+      help: "Prometheus base URL: judge the whole window with range queries",
+    },
+    selector: {
+      type: "string",
+      value: "<matchers>",
+      help: `label matchers of the services' processes in Prometheus (default ${DEFAULT_SELECTOR})`,
+    },
     ...SERVICE_OPTIONS,
     ...DATABASE_OPTIONS,
     ...MODE_OPTIONS,
-    tolerance: { type: "string", value: "<percent>", help: "missing rows tolerated, in % of accepted readings (default 1, at least 2 rows)" },
+    tolerance: {
+      type: "string",
+      value: "<percent>",
+      help: "missing rows tolerated, in % of accepted readings (default 1, at least 2 rows)",
+    },
     "allow-unknown": { type: "boolean", help: "exit 0 when nothing failed even if some criteria are UNKNOWN" },
   },
   prepare(input) {
@@ -224,8 +303,19 @@ const soakCheckCommand: Command = {
       if (!input.json) header(out, "aa-ops soak-check: Success Criteria", headerRows(t, w, input.natsUrl));
       const checks = t.prometheus ? await fromPrometheus(jsm, t, t.prometheus, w) : await fromScrape(jsm, t, w);
       const code = checksExitCode(checks, t.allowUnknown);
-      const source = t.prometheus ? { prometheus: t.prometheus } : { scrape: { ingestUrl: t.ingestUrl, normalizeUrl: t.normalizeUrl } };
-      if (input.json) writeJson(out, { natsUrl: input.natsUrl, mode: t.topology.mode, window: { since: t.since.text, start: w.start, end: w.end }, ...source, ok: code === 0, checks, notJudged: [NOT_JUDGED] });
+      const source = t.prometheus
+        ? { prometheus: t.prometheus }
+        : { scrape: { ingestUrl: t.ingestUrl, normalizeUrl: t.normalizeUrl } };
+      if (input.json)
+        writeJson(out, {
+          natsUrl: input.natsUrl,
+          mode: t.topology.mode,
+          window: { since: t.since.text, start: w.start, end: w.end },
+          ...source,
+          ok: code === 0,
+          checks,
+          notJudged: [NOT_JUDGED],
+        });
       else writeReport(out, checks, t);
       return code;
     };

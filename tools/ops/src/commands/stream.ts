@@ -1,6 +1,15 @@
 import type { JetStreamManager, StoredMsg, StreamInfo } from "@nats-io/jetstream";
 import {
-  formatBytes, formatDuration, formatLimit, headerRecord, list, payloadLines, rows, table, writeJson, type Writer,
+  formatBytes,
+  formatDuration,
+  formatLimit,
+  headerRecord,
+  list,
+  payloadLines,
+  rows,
+  table,
+  writeJson,
+  type Writer,
 } from "../output.js";
 import { CliError, collect, request, usageError, type CliExitCode, type Command } from "./command.js";
 
@@ -15,13 +24,24 @@ export async function streamList(jsm: JetStreamManager, write: Writer, json: boo
     write("No streams defined");
     return 0;
   }
-  const body = infos.map((i) => [i.config.name, list(i.config.subjects), String(i.state.messages), formatBytes(i.state.bytes), String(i.state.consumer_count)]);
+  const body = infos.map((i) => [
+    i.config.name,
+    list(i.config.subjects),
+    String(i.state.messages),
+    formatBytes(i.state.bytes),
+    String(i.state.consumer_count),
+  ]);
   table(write, ["Name", "Subjects", "Messages", "Bytes", "Consumers"], body);
   return 0;
 }
 
 /** `aa-ops stream info <stream>`: configuration and state; `--json` prints the server's StreamInfo. */
-export async function streamInfo(jsm: JetStreamManager, name: string, write: Writer, json: boolean): Promise<CliExitCode> {
+export async function streamInfo(
+  jsm: JetStreamManager,
+  name: string,
+  write: Writer,
+  json: boolean,
+): Promise<CliExitCode> {
   const info = await request(jsm.streams.info(name), { stream: name });
   if (json) writeJson(write, info);
   else writeStreamInfo(info, write);
@@ -66,11 +86,23 @@ export interface StoredMessageJson {
 }
 
 export function storedMessageJson(msg: StoredMsg): StoredMessageJson {
-  return { subject: msg.subject, seq: msg.seq, time: msg.timestamp, headers: headerRecord(msg.header), data: new TextDecoder().decode(msg.data) };
+  return {
+    subject: msg.subject,
+    seq: msg.seq,
+    time: msg.timestamp,
+    headers: headerRecord(msg.header),
+    data: new TextDecoder().decode(msg.data),
+  };
 }
 
 /** `aa-ops stream get <stream> <seq>`: one stored message with its headers and payload. */
-export async function streamGet(jsm: JetStreamManager, name: string, seq: number, write: Writer, json: boolean): Promise<CliExitCode> {
+export async function streamGet(
+  jsm: JetStreamManager,
+  name: string,
+  seq: number,
+  write: Writer,
+  json: boolean,
+): Promise<CliExitCode> {
   const msg = await request(jsm.streams.getMessage(name, { seq }), { stream: name });
   if (msg === null) throw new CliError(`stream ${name} has no message with sequence ${seq}`);
   const view = storedMessageJson(msg);
@@ -79,7 +111,11 @@ export async function streamGet(jsm: JetStreamManager, name: string, seq: number
     return 0;
   }
   write(`Message ${name}#${view.seq}`);
-  rows(write, [["Subject", view.subject], ["Sequence", String(view.seq)], ["Time", view.time]]);
+  rows(write, [
+    ["Subject", view.subject],
+    ["Sequence", String(view.seq)],
+    ["Time", view.time],
+  ]);
   write("");
   write("Headers:");
   const headers = Object.entries(view.headers);
@@ -106,20 +142,29 @@ export const streamCommands: readonly Command[] = [
     args: [],
     summary: "List streams: subjects, messages, bytes, consumers",
     details: ["With --json: an array of the server's StreamInfo objects."],
-    prepare: ({ json }) => (jsm, out) => streamList(jsm, out, json),
+    prepare:
+      ({ json }) =>
+      (jsm, out) =>
+        streamList(jsm, out, json),
   },
   {
     words: ["stream", "info"],
     args: ["<stream>"],
     summary: "Stream configuration and state",
     details: ["With --json: the server's StreamInfo (config + state), e.g. `| jq '.state.messages'`."],
-    prepare: ({ args, json }) => (jsm, out) => streamInfo(jsm, arg(args, 0), out, json),
+    prepare:
+      ({ args, json }) =>
+      (jsm, out) =>
+        streamInfo(jsm, arg(args, 0), out, json),
   },
   {
     words: ["stream", "get"],
     args: ["<stream>", "<seq>"],
     summary: "One stored message: subject, time, headers, payload",
-    details: ["With --json: {subject, seq, time, headers, data} where data is the payload as UTF-8 text", "and repeated header values are joined with \", \"."],
+    details: [
+      "With --json: {subject, seq, time, headers, data} where data is the payload as UTF-8 text",
+      'and repeated header values are joined with ", ".',
+    ],
     prepare: ({ args, json }) => {
       const seq = sequence(args[1]);
       return (jsm, out) => streamGet(jsm, arg(args, 0), seq, out, json);

@@ -21,7 +21,11 @@ import { callLine, consumerDetails, consumerLabel, planJson, streamDetails, writ
 export function desiredTopology(input: Pick<CommandInput, "options" | "env">): Topology {
   const { options, env } = input;
   const mode = asUsage(() => streamModeSetting(options.mode, env, true));
-  return topologyFor(mode, topologyNamesFromEnv(env), asUsage(() => replicasSetting(options.replicas, env)));
+  return topologyFor(
+    mode,
+    topologyNamesFromEnv(env),
+    asUsage(() => replicasSetting(options.replicas, env)),
+  );
 }
 
 /** A setting parsed for a command line: a bad value is a usage error (exit 2). */
@@ -41,7 +45,11 @@ export interface TopologyTarget {
   natsUrl: string;
 }
 
-const heading = ({ desired, natsUrl }: TopologyTarget) => ({ mode: desired.mode, replicas: desired.streams[0]?.replicas ?? 1, natsUrl });
+const heading = ({ desired, natsUrl }: TopologyTarget) => ({
+  mode: desired.mode,
+  replicas: desired.streams[0]?.replicas ?? 1,
+  natsUrl,
+});
 
 function writeHeading(write: Writer, title: string, target: TopologyTarget): void {
   const { mode, replicas, natsUrl } = heading(target);
@@ -50,7 +58,12 @@ function writeHeading(write: Writer, title: string, target: TopologyTarget): voi
 }
 
 /** `aa-ops topology plan`: current vs desired, each change classified; changes nothing. */
-export async function topologyPlan(jsm: JetStreamManager, target: TopologyTarget, write: Writer, json: boolean): Promise<CliExitCode> {
+export async function topologyPlan(
+  jsm: JetStreamManager,
+  target: TopologyTarget,
+  write: Writer,
+  json: boolean,
+): Promise<CliExitCode> {
   const plan = planTopology(await readTopology(jsm), target.desired);
   if (json) {
     writeJson(write, planJson(plan, heading(target)));
@@ -110,11 +123,18 @@ function writeApplySummary(write: Writer, outcomes: readonly ApplyOutcome[], dry
     write("needs_migration: two streams cannot own one subject; only a migration moves subjects between");
     write(`streams (and drains the old one): npx aa-ops migrate --to ${mode}. Nothing was deleted.`);
   }
-  if (outcomes.some((o) => o.kind === "forbidden")) write("forbidden: fixed fields differ; aa-ops never deletes or recreates a stream or durable.");
+  if (outcomes.some((o) => o.kind === "forbidden"))
+    write("forbidden: fixed fields differ; aa-ops never deletes or recreates a stream or durable.");
 }
 
 /** `aa-ops topology apply`: exit 1 when anything was skipped or failed. */
-export async function topologyApply(jsm: JetStreamManager, target: TopologyTarget, dryRun: boolean, write: Writer, json: boolean): Promise<CliExitCode> {
+export async function topologyApply(
+  jsm: JetStreamManager,
+  target: TopologyTarget,
+  dryRun: boolean,
+  write: Writer,
+  json: boolean,
+): Promise<CliExitCode> {
   const plan = planTopology(await readTopology(jsm), target.desired);
   if (!json) writeHeading(write, dryRun ? "Topology apply (dry run)" : "Topology apply", target);
   const outcomes: ApplyOutcome[] = [];
@@ -130,8 +150,16 @@ export async function topologyApply(jsm: JetStreamManager, target: TopologyTarge
 }
 
 const TOPOLOGY_OPTIONS = {
-  mode: { type: "string", value: "<single|multi>", help: "Desired stream mode (default: $EVENT_STREAM_MODE; one is required)" },
-  replicas: { type: "string", value: "<n>", help: "Stream replicas (num_replicas) (default: $REPLICAS, else 3 if NODE_ENV=production, else 1)" },
+  mode: {
+    type: "string",
+    value: "<single|multi>",
+    help: "Desired stream mode (default: $EVENT_STREAM_MODE; one is required)",
+  },
+  replicas: {
+    type: "string",
+    value: "<n>",
+    help: "Stream replicas (num_replicas) (default: $REPLICAS, else 3 if NODE_ENV=production, else 1)",
+  },
 } as const;
 
 const NAME_DETAILS = [
@@ -165,7 +193,10 @@ export const topologyCommands: readonly Command[] = [
       "changes (and durables that depend on them) are skipped and listed; then the exit code is 1.",
       ...NAME_DETAILS,
     ],
-    options: { ...TOPOLOGY_OPTIONS, "dry-run": { type: "boolean", help: "Print the API calls (subject and JSON body); send nothing" } },
+    options: {
+      ...TOPOLOGY_OPTIONS,
+      "dry-run": { type: "boolean", help: "Print the API calls (subject and JSON body); send nothing" },
+    },
     prepare: (input) => {
       const target = { desired: desiredTopology(input), natsUrl: input.natsUrl };
       const dryRun = input.options["dry-run"] === true;

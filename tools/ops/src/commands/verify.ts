@@ -1,6 +1,14 @@
 import { randomBytes } from "node:crypto";
 import { Subjects } from "@aa/contracts";
-import { isNotFound, owningStream, planTopology, readTopology, topologyNamesFromEnv, type Topology, type TopologyNames } from "@aa/event-bus";
+import {
+  isNotFound,
+  owningStream,
+  planTopology,
+  readTopology,
+  topologyNamesFromEnv,
+  type Topology,
+  type TopologyNames,
+} from "@aa/event-bus";
 import type { JetStreamManager } from "@nats-io/jetstream";
 import { checksExitCode, fail, pass, resultLine, writeChecks, type Check } from "../checks.js";
 import { durationMs, WHOLE_SECONDS } from "../duration.js";
@@ -58,20 +66,54 @@ const POSTED = "POST /ingest/hrv";
 async function postProbe(t: VerifyTarget, probe: Probe): Promise<Check> {
   const name = POSTED;
   const now = new Date();
-  const body = { userId: probe.userId, date: now.toISOString().slice(0, 10), rmssd: PROBE_RMSSD, capturedAt: now.toISOString(), eventId: probe.eventId };
+  const body = {
+    userId: probe.userId,
+    date: now.toISOString().slice(0, 10),
+    rmssd: PROBE_RMSSD,
+    capturedAt: now.toISOString(),
+    eventId: probe.eventId,
+  };
   try {
     const headers: Record<string, string> = { "content-type": "application/json" };
     if (t.ingestApiKey !== undefined) headers.authorization = `Bearer ${t.ingestApiKey}`;
-    const response = await fetch(`${t.ingestUrl}/ingest/hrv`, { method: "POST", headers, body: JSON.stringify(body), signal: AbortSignal.timeout(15_000) });
+    const response = await fetch(`${t.ingestUrl}/ingest/hrv`, {
+      method: "POST",
+      headers,
+      body: JSON.stringify(body),
+      signal: AbortSignal.timeout(15_000),
+    });
     const answer = (await response.json().catch(() => ({}))) as Record<string, unknown>;
-    if (response.status === 202 && answer.status === "received") return pass(PROBE, name, `202 received, userId ${probe.userId}, eventId ${probe.eventId}`);
+    if (response.status === 202 && answer.status === "received")
+      return pass(PROBE, name, `202 received, userId ${probe.userId}, eventId ${probe.eventId}`);
     if (response.status === 401 || response.status === 403) {
-      const reasons = [t.ingestApiKey === undefined ? "INGEST_API_KEY is not set: ingest wants credentials" : "the key in INGEST_API_KEY was refused (revoked, expired, scoped to other user ids, or from another database)"];
-      return fail(PROBE, name, `HTTP ${response.status} ${JSON.stringify(answer)}`, reasons, "export INGEST_API_KEY=$(npx aa-ops keys create --name verify --tenant platform-ops --all-users --expires-in 1d --json | jq -r .token)");
+      const reasons = [
+        t.ingestApiKey === undefined
+          ? "INGEST_API_KEY is not set: ingest wants credentials"
+          : "the key in INGEST_API_KEY was refused (revoked, expired, scoped to other user ids, or from another database)",
+      ];
+      return fail(
+        PROBE,
+        name,
+        `HTTP ${response.status} ${JSON.stringify(answer)}`,
+        reasons,
+        "export INGEST_API_KEY=$(npx aa-ops keys create --name verify --tenant platform-ops --all-users --expires-in 1d --json | jq -r .token)",
+      );
     }
-    return fail(PROBE, name, `HTTP ${response.status} ${JSON.stringify(answer)}`, ['expected 202 {"status":"received",…}'], `curl -s ${t.ingestAdminUrl}/health`);
+    return fail(
+      PROBE,
+      name,
+      `HTTP ${response.status} ${JSON.stringify(answer)}`,
+      ['expected 202 {"status":"received",…}'],
+      `curl -s ${t.ingestAdminUrl}/health`,
+    );
   } catch (error) {
-    return fail(PROBE, name, `ingest did not answer: ${fetchErrorMessage(error)}`, [], `curl -s ${t.ingestAdminUrl}/health`);
+    return fail(
+      PROBE,
+      name,
+      `ingest did not answer: ${fetchErrorMessage(error)}`,
+      [],
+      `curl -s ${t.ingestAdminUrl}/health`,
+    );
   }
 }
 
@@ -90,7 +132,8 @@ async function waitForRow(t: VerifyTarget, probe: Probe): Promise<{ row: ProbeRo
   try {
     for (;;) {
       const { rows } = await pool.query<ProbeRow>(ROW_SQL, [probe.userId, probe.eventId]);
-      if (rows[0] !== undefined || Date.now() - started > t.probeTimeoutMs) return { row: rows[0], ms: Date.now() - started };
+      if (rows[0] !== undefined || Date.now() - started > t.probeTimeoutMs)
+        return { row: rows[0], ms: Date.now() - started };
       await new Promise((resolve) => setTimeout(resolve, 250));
     }
   } finally {
@@ -102,7 +145,10 @@ function rowVerdict(row: ProbeRow | undefined, ms: number, t: VerifyTarget): Che
   const name = "row in hrv_data";
   const expected = Math.log(PROBE_RMSSD);
   if (row === undefined) {
-    const reasons = ["ingest accepted it, so it is in the stream: is normalize pulling (Waiting Pulls, Pending)?", "if it was dead-lettered, the DLQ check below says so"];
+    const reasons = [
+      "ingest accepted it, so it is in the stream: is normalize pulling (Waiting Pulls, Pending)?",
+      "if it was dead-lettered, the DLQ check below says so",
+    ];
     return fail(PROBE, name, `no row within ${Math.round(t.probeTimeoutMs / 1000)} s`, reasons, "aa-ops status");
   }
   const detail = `after ${(ms / 1000).toFixed(1)} s: user_id ${row.user_id}, rmssd ${row.rmssd}, ln_rmssd ${row.ln_rmssd.toFixed(6)}`;
@@ -113,16 +159,32 @@ function rowVerdict(row: ProbeRow | undefined, ms: number, t: VerifyTarget): Che
 /** (d) The probe through ingest to its `hrv_data` row, polled for `probeTimeoutMs`. The row is kept. */
 async function probeChecks(t: VerifyTarget, probe: Probe): Promise<Check[]> {
   const posted = await postProbe(t, probe);
-  if (posted.status !== "PASS") return [posted, fail(PROBE, "row in hrv_data", "not looked for: the probe was not accepted")];
+  if (posted.status !== "PASS")
+    return [posted, fail(PROBE, "row in hrv_data", "not looked for: the probe was not accepted")];
   try {
     const { row, ms } = await waitForRow(t, probe);
     return [posted, rowVerdict(row, ms, t)];
   } catch (error) {
-    return [posted, fail(PROBE, "row in hrv_data", `cannot query hrv_data in ${describeDatabase(t.database)}: ${errorMessage(error)}`, [], "--database-url / --database-schema, or DATABASE_URL / DATABASE_SCHEMA")];
+    return [
+      posted,
+      fail(
+        PROBE,
+        "row in hrv_data",
+        `cannot query hrv_data in ${describeDatabase(t.database)}: ${errorMessage(error)}`,
+        [],
+        "--database-url / --database-schema, or DATABASE_URL / DATABASE_SCHEMA",
+      ),
+    ];
   }
 }
 
-async function seriesCheck(service: string, baseUrl: string, name: string, labels: Record<string, string>, retryMs: number): Promise<Check> {
+async function seriesCheck(
+  service: string,
+  baseUrl: string,
+  name: string,
+  labels: Record<string, string>,
+  retryMs: number,
+): Promise<Check> {
   const title = `${service} ${name}`;
   const wanted: Sample = { name, labels, value: 1 };
   const deadline = Date.now() + retryMs;
@@ -140,7 +202,13 @@ async function seriesCheck(service: string, baseUrl: string, name: string, label
   }
   const seen = samplesOf(samples, name).map((s) => `seen: ${sampleLine(s)}`);
   const expected = sampleLine(wanted).replace(/ 1$/, " ≥ 1");
-  return fail(METRICS, title, `no ${expected}`, seen.length > 0 ? seen : [`no ${name} series at all`], `curl -s ${baseUrl}/metrics | grep ${name}`);
+  return fail(
+    METRICS,
+    title,
+    `no ${expected}`,
+    seen.length > 0 ? seen : [`no ${name} series at all`],
+    `curl -s ${baseUrl}/metrics | grep ${name}`,
+  );
 }
 
 /** (e) The runbook's metric lines, with the mode's stream label. */
@@ -149,7 +217,13 @@ async function metricChecks(t: VerifyTarget): Promise<Check[]> {
   const normalizeLabels = { result: "success", subject: HRV.subject, stream, durable: t.names.hrvDurable };
   return [
     await seriesCheck("normalize", t.normalizeUrl, "normalize_hrv_messages_total", normalizeLabels, 3_000),
-    await seriesCheck("ingest", t.ingestAdminUrl, "event_bus_events_published_total", { topic: HRV.topic, status: "success" }, 0),
+    await seriesCheck(
+      "ingest",
+      t.ingestAdminUrl,
+      "event_bus_events_published_total",
+      { topic: HRV.topic, status: "success" },
+      0,
+    ),
   ];
 }
 
@@ -171,12 +245,24 @@ async function dlqState(jsm: JetStreamManager, stream: string): Promise<DlqState
 function dlqCheck(stream: string, before: DlqState | Error, after: DlqState | Error, mode: string): Check {
   const name = `${stream} during the probe`;
   if (before instanceof Error || after instanceof Error) {
-    return fail(DLQ, name, (before instanceof Error ? before : (after as Error)).message, [], `aa-ops topology plan --mode ${mode}`);
+    return fail(
+      DLQ,
+      name,
+      (before instanceof Error ? before : (after as Error)).message,
+      [],
+      `aa-ops topology plan --mode ${mode}`,
+    );
   }
   const added = after.lastSeq - before.lastSeq;
   if (added === 0) return pass(DLQ, name, `no new message (${after.messages} held, last sequence ${after.lastSeq})`);
   const reasons = ["new dead letters while the probe ran: the probe itself, or other traffic failing"];
-  return fail(DLQ, name, `${added} new message(s): ${before.messages} → ${after.messages}`, reasons, `aa-ops stream get ${stream} ${after.lastSeq}`);
+  return fail(
+    DLQ,
+    name,
+    `${added} new message(s): ${before.messages} → ${after.messages}`,
+    reasons,
+    `aa-ops stream get ${stream} ${after.lastSeq}`,
+  );
 }
 
 /** Runs (a)–(f) in order; never throws for a failed check, only when NATS itself cannot be read. */
@@ -184,7 +270,10 @@ export async function runVerify(jsm: JetStreamManager, t: VerifyTarget, probe: P
   const plan = planTopology(await readTopology(jsm), t.topology);
   const mode = t.topology.mode;
   const checks = [...streamChecks(plan, mode), ...consumerChecks(plan, mode)];
-  checks.push(await ingestHealthCheck(t.ingestAdminUrl), ...(await normalizeHealthChecks(t.normalizeUrl, t.topology, t.names.hrvDurable)));
+  checks.push(
+    await ingestHealthCheck(t.ingestAdminUrl),
+    ...(await normalizeHealthChecks(t.normalizeUrl, t.topology, t.names.hrvDurable)),
+  );
   const before = await dlqState(jsm, t.names.dlq);
   checks.push(...(await probeChecks(t, probe)), ...(await metricChecks(t)));
   checks.push(dlqCheck(t.names.dlq, before, await dlqState(jsm, t.names.dlq), mode));
@@ -216,12 +305,16 @@ const keptNote = (probe: Probe): string[] => [
   `  DELETE FROM hrv_data WHERE user_id LIKE 'aa-ops-verify-%';`,
 ];
 
-const probeAccepted = (checks: readonly Check[]): boolean => checks.some((c) => c.section === PROBE && c.name === POSTED && c.status === "PASS");
+const probeAccepted = (checks: readonly Check[]): boolean =>
+  checks.some((c) => c.section === PROBE && c.name === POSTED && c.status === "PASS");
 
 function writeReport(write: Writer, checks: readonly Check[], probe: Probe): void {
   writeChecks(write, checks);
   const ok = checksExitCode(checks) === 0;
-  footer(write, [resultLine(checks), ok ? "✅ Post-deployment verification passed" : "❌ Post-deployment verification FAILED: see the reasons above"]);
+  footer(write, [
+    resultLine(checks),
+    ok ? "✅ Post-deployment verification passed" : "❌ Post-deployment verification FAILED: see the reasons above",
+  ]);
   if (!probeAccepted(checks)) return;
   write("");
   for (const line of keptNote(probe)) write(line);
@@ -250,12 +343,28 @@ const verifyCommand: Command = {
     return async (jsm, out): Promise<CliExitCode> => {
       const probe = newProbe(new Date());
       if (!input.json) {
-        const rows: [string, string][] = [["NATS URL", input.natsUrl], ["Mode", target.topology.mode], ["Ingest", target.ingestUrl], ["Normalize", target.normalizeUrl], ["Database", describeDatabase(target.database)]];
+        const rows: [string, string][] = [
+          ["NATS URL", input.natsUrl],
+          ["Mode", target.topology.mode],
+          ["Ingest", target.ingestUrl],
+          ["Normalize", target.normalizeUrl],
+          ["Database", describeDatabase(target.database)],
+        ];
         header(out, "aa-ops verify: Post-Deployment Verification", rows);
       }
       const checks = await runVerify(jsm, target, probe);
       const code = checksExitCode(checks);
-      if (input.json) writeJson(out, { natsUrl: input.natsUrl, mode: target.topology.mode, ingestUrl: target.ingestUrl, normalizeUrl: target.normalizeUrl, database: describeDatabase(target.database), probe: { ...probe, accepted: probeAccepted(checks), kept: probeAccepted(checks) }, ok: code === 0, checks });
+      if (input.json)
+        writeJson(out, {
+          natsUrl: input.natsUrl,
+          mode: target.topology.mode,
+          ingestUrl: target.ingestUrl,
+          normalizeUrl: target.normalizeUrl,
+          database: describeDatabase(target.database),
+          probe: { ...probe, accepted: probeAccepted(checks), kept: probeAccepted(checks) },
+          ok: code === 0,
+          checks,
+        });
       else writeReport(out, checks, probe);
       return code;
     };

@@ -49,7 +49,17 @@ function toRow(msg: StoredMsg, kind: AdvisoryRow["kind"]): AdvisoryRow | undefin
   const body = parseJson<AdvisoryBody>(msg);
   if (body?.stream === undefined || body.stream_seq === undefined) return undefined;
   const time = body.timestamp ?? msg.time.toISOString();
-  return { seq: msg.seq, time, kind, stream: body.stream, consumer: body.consumer ?? "", streamSeq: body.stream_seq, deliveries: body.deliveries ?? 0, status: "missing", dlqSeq: null };
+  return {
+    seq: msg.seq,
+    time,
+    kind,
+    stream: body.stream,
+    consumer: body.consumer ?? "",
+    streamSeq: body.stream_seq,
+    deliveries: body.deliveries ?? 0,
+    status: "missing",
+    dlqSeq: null,
+  };
 }
 
 /** Where each original message went: `stream#seq` → its DLQ copy now. */
@@ -57,7 +67,8 @@ async function dlqIndex(jsm: JetStreamManager, dlqStream: string): Promise<Map<s
   const index = new Map<string, number>();
   for await (const msg of newestFirst(jsm, dlqStream)) {
     const { entry } = toDlqMessage(msg);
-    if (entry.originalStream !== "" && !index.has(key(entry.originalStream, entry.originalSequence))) index.set(key(entry.originalStream, entry.originalSequence), entry.seq);
+    if (entry.originalStream !== "" && !index.has(key(entry.originalStream, entry.originalSequence)))
+      index.set(key(entry.originalStream, entry.originalSequence), entry.seq);
   }
   return index;
 }
@@ -73,7 +84,10 @@ export interface AdvisoryQuery {
  * The newest advisories (up to `limit`), each marked: its message has a DLQ copy, had one
  * that was replayed or purged (per the audit records), or never reached the DLQ.
  */
-export async function listAdvisories(jsm: JetStreamManager, q: AdvisoryQuery): Promise<{ rows: AdvisoryRow[]; more: boolean }> {
+export async function listAdvisories(
+  jsm: JetStreamManager,
+  q: AdvisoryQuery,
+): Promise<{ rows: AdvisoryRow[]; more: boolean }> {
   const rows: AdvisoryRow[] = [];
   const audits = new Map<string, DlqAuditRecord>();
   let more = false;

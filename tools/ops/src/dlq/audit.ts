@@ -12,7 +12,12 @@ export interface AuditLog {
   record(entry: DlqEntry, action: DlqAuditRecord["action"], extra?: Partial<DlqAuditRecord>): Promise<void>;
 }
 
-export async function openAuditLog(jsm: JetStreamManager, js: JetStreamClient, dlqStream: string, auditStream: string): Promise<AuditLog> {
+export async function openAuditLog(
+  jsm: JetStreamManager,
+  js: JetStreamClient,
+  dlqStream: string,
+  auditStream: string,
+): Promise<AuditLog> {
   const exists = (await ifExists(jsm.streams.info(auditStream))) !== undefined;
   return {
     enabled: exists,
@@ -30,7 +35,10 @@ export async function openAuditLog(jsm: JetStreamManager, js: JetStreamClient, d
         ...extra,
       };
       // The msg id makes a retried record (after a lost PubAck) land once.
-      await js.publish(`${DLQ_AUDIT_PREFIX}.${action}`, JSON.stringify(record), { msgID: `audit:${action}:${dlqStream}:${entry.seq}`, timeout: 5_000 });
+      await js.publish(`${DLQ_AUDIT_PREFIX}.${action}`, JSON.stringify(record), {
+        msgID: `audit:${action}:${dlqStream}:${entry.seq}`,
+        timeout: 5_000,
+      });
     },
   };
 }

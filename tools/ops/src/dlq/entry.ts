@@ -37,7 +37,8 @@ export interface DlqMessage {
   data: Uint8Array;
 }
 
-const numberOrNull = (value: string | undefined): number | null => (value !== undefined && /^[0-9]+$/.test(value) ? Number(value) : null);
+const numberOrNull = (value: string | undefined): number | null =>
+  value !== undefined && /^[0-9]+$/.test(value) ? Number(value) : null;
 
 export function toDlqMessage(msg: StoredMsg): DlqMessage {
   const headers = headerRecord(msg.header);
@@ -80,7 +81,11 @@ export interface DlqFilter {
 /** True when the entry passes the subject and reason filters (time and sequence bound the walk instead). */
 export function matches(entry: DlqEntry, filter: DlqFilter): boolean {
   if (filter.reason !== undefined && entry.reason !== filter.reason) return false;
-  if (filter.subject !== undefined && (entry.originalSubject === "" || !patternCovers(filter.subject, entry.originalSubject))) return false;
+  if (
+    filter.subject !== undefined &&
+    (entry.originalSubject === "" || !patternCovers(filter.subject, entry.originalSubject))
+  )
+    return false;
   return true;
 }
 

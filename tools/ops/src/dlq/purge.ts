@@ -17,10 +17,22 @@ export interface PurgeOutcome {
  * Deletes the given DLQ entries one by one (oldest first), each after its audit record.
  * Stops at the first error; the entries after it are untouched.
  */
-export async function purge(jsm: JetStreamManager, dlqStream: string, audit: AuditLog, messages: readonly DlqMessage[], report: (o: PurgeOutcome) => void): Promise<PurgeOutcome[]> {
+export async function purge(
+  jsm: JetStreamManager,
+  dlqStream: string,
+  audit: AuditLog,
+  messages: readonly DlqMessage[],
+  report: (o: PurgeOutcome) => void,
+): Promise<PurgeOutcome[]> {
   const outcomes: PurgeOutcome[] = [];
   for (const { entry } of messages) {
-    const outcome: PurgeOutcome = { seq: entry.seq, reason: entry.reason, originalSubject: entry.originalSubject, originalMsgId: entry.originalMsgId, removed: false };
+    const outcome: PurgeOutcome = {
+      seq: entry.seq,
+      reason: entry.reason,
+      originalSubject: entry.originalSubject,
+      originalMsgId: entry.originalMsgId,
+      removed: false,
+    };
     try {
       await audit.record(entry, "purged");
       await jsm.streams.deleteMessage(dlqStream, entry.seq, false);

@@ -16,7 +16,11 @@ export interface WalkBounds {
  * Every message of a stream, newest first, by sequence (`$JS.API.STREAM.MSG.GET`): works on
  * any stream, needs no consumer, and skips sequences already deleted. Stop iterating to stop reading.
  */
-export async function* newestFirst(jsm: JetStreamManager, stream: string, bounds: WalkBounds = {}): AsyncGenerator<StoredMsg> {
+export async function* newestFirst(
+  jsm: JetStreamManager,
+  stream: string,
+  bounds: WalkBounds = {},
+): AsyncGenerator<StoredMsg> {
   const { state } = await request(jsm.streams.info(stream), { stream });
   if (state.messages === 0) return;
   let seq = Math.min(state.last_seq, bounds.fromSeq ?? Number.MAX_SAFE_INTEGER);

@@ -111,26 +111,49 @@ async function replayOne(message: DlqMessage, o: ReplayOptions): Promise<ReplayO
   try {
     ack = await publish(message, outcome.msgId, o.js);
   } catch (error) {
-    return { ...outcome, detail: `publish to ${entry.originalSubject} failed: ${publishErrorText(error, entry.originalSubject)}` };
+    return {
+      ...outcome,
+      detail: `publish to ${entry.originalSubject} failed: ${publishErrorText(error, entry.originalSubject)}`,
+    };
   }
-  const done: ReplayOutcome = { ...outcome, result: ack.duplicate ? "duplicate" : "republished", stream: ack.stream, streamSeq: ack.seq };
+  const done: ReplayOutcome = {
+    ...outcome,
+    result: ack.duplicate ? "duplicate" : "republished",
+    stream: ack.stream,
+    streamSeq: ack.seq,
+  };
   try {
-    await o.audit.record(entry, "replayed", { replayMsgId: outcome.msgId, replayStream: ack.stream, replaySeq: ack.seq, duplicate: ack.duplicate });
+    await o.audit.record(entry, "replayed", {
+      replayMsgId: outcome.msgId,
+      replayStream: ack.stream,
+      replaySeq: ack.seq,
+      duplicate: ack.duplicate,
+    });
   } catch (error) {
-    return { ...done, result: "failed", detail: `republished (${ack.stream} #${ack.seq}), but the audit record failed: ${errorMessage(error)}; DLQ entry kept (replaying it again stores nothing twice)` };
+    return {
+      ...done,
+      result: "failed",
+      detail: `republished (${ack.stream} #${ack.seq}), but the audit record failed: ${errorMessage(error)}; DLQ entry kept (replaying it again stores nothing twice)`,
+    };
   }
   if (o.keep) return done;
   try {
     await o.jsm.streams.deleteMessage(o.dlqStream, entry.seq, false);
   } catch (error) {
-    return { ...done, result: "failed", deleteUnconfirmed: true, detail: `republished (${ack.stream} #${ack.seq}), but deleting DLQ entry #${entry.seq} was not confirmed: ${errorMessage(error)} (if it is still there, replaying it again stores nothing twice)` };
+    return {
+      ...done,
+      result: "failed",
+      deleteUnconfirmed: true,
+      detail: `republished (${ack.stream} #${ack.seq}), but deleting DLQ entry #${entry.seq} was not confirmed: ${errorMessage(error)} (if it is still there, replaying it again stores nothing twice)`,
+    };
   }
   return { ...done, deleted: true };
 }
 
 // The v3 client reports "no responders" (no stream captures the subject) as "jetstream is not enabled".
 function publishErrorText(error: unknown, subject: string): string {
-  if (error instanceof Error && error.name === "JetStreamNotEnabled") return `no stream captures ${subject} (no responders)`;
+  if (error instanceof Error && error.name === "JetStreamNotEnabled")
+    return `no stream captures ${subject} (no responders)`;
   return errorMessage(error);
 }
 
@@ -139,5 +162,9 @@ function publish(message: DlqMessage, msgId: string, js: JetStreamClient): Promi
   h.set(DlqHeaders.replayedFrom, String(message.entry.seq));
   // The copy's W3C trace context: the replay continues the trace of the original event.
   for (const key of TRACE_HEADERS) if (message.headers[key]) h.set(key, message.headers[key]);
-  return js.publish(message.entry.originalSubject, message.data, { msgID: msgId, headers: h, timeout: PUBLISH_TIMEOUT_MS });
+  return js.publish(message.entry.originalSubject, message.data, {
+    msgID: msgId,
+    headers: h,
+    timeout: PUBLISH_TIMEOUT_MS,
+  });
 }

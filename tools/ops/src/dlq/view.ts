@@ -10,12 +10,37 @@ const ERROR_WIDTH = 60;
 const short = (iso: string): string => (iso === "" ? "-" : iso.replace(/\.[0-9]+Z$/, "Z"));
 const clip = (text: string, width: number): string => (text.length <= width ? text : `${text.slice(0, width - 1)}…`);
 const orDash = (value: string | number | null): string => (value === null || value === "" ? "-" : String(value));
-const position = (entry: DlqEntry): string => (entry.originalStream === "" ? "-" : `${entry.originalStream} #${orDash(entry.originalSequence)}`);
+const position = (entry: DlqEntry): string =>
+  entry.originalStream === "" ? "-" : `${entry.originalStream} #${orDash(entry.originalSequence)}`;
 
-const ENTRY_HEADINGS = ["Seq", "Failed At", "Published At", "Reason", "Original Subject", "Original", "Durable", "Dlv", "Service", "Msg Id", "Error"];
+const ENTRY_HEADINGS = [
+  "Seq",
+  "Failed At",
+  "Published At",
+  "Reason",
+  "Original Subject",
+  "Original",
+  "Durable",
+  "Dlv",
+  "Service",
+  "Msg Id",
+  "Error",
+];
 
 function entryRow(e: DlqEntry): string[] {
-  return [String(e.seq), short(e.failedAt || e.storedAt), short(e.originalPublishedAt), orDash(e.reason), orDash(e.originalSubject), position(e), orDash(e.durable), orDash(e.deliveryCount), orDash(e.service), orDash(e.originalMsgId), clip(e.error, ERROR_WIDTH)];
+  return [
+    String(e.seq),
+    short(e.failedAt || e.storedAt),
+    short(e.originalPublishedAt),
+    orDash(e.reason),
+    orDash(e.originalSubject),
+    position(e),
+    orDash(e.durable),
+    orDash(e.deliveryCount),
+    orDash(e.service),
+    orDash(e.originalMsgId),
+    clip(e.error, ERROR_WIDTH),
+  ];
 }
 
 /** The `dlq ls` table, newest first, and a line saying how much it showed. */
@@ -24,9 +49,15 @@ export function writeEntries(write: Writer, stream: string, messages: readonly D
     write(`No dead letters in ${stream} match`);
     return;
   }
-  table(write, ENTRY_HEADINGS, messages.map((m) => entryRow(m.entry)));
+  table(
+    write,
+    ENTRY_HEADINGS,
+    messages.map((m) => entryRow(m.entry)),
+  );
   write("");
-  write(`${messages.length} dead letter${messages.length === 1 ? "" : "s"} in ${stream}, newest first${more ? "; more match (raise --limit)" : ""}. Details: aa-ops dlq show <seq>`);
+  write(
+    `${messages.length} dead letter${messages.length === 1 ? "" : "s"} in ${stream}, newest first${more ? "; more match (raise --limit)" : ""}. Details: aa-ops dlq show <seq>`,
+  );
 }
 
 /** `dlq show <seq>`: what the headers say, every header, then the payload. */
@@ -43,7 +74,9 @@ export function writeShow(write: Writer, stream: string, message: DlqMessage): v
     ["Durable", `${orDash(e.durable)} (service ${orDash(e.service)}), delivery ${orDash(e.deliveryCount)}`],
     ["Published At", orDash(e.originalPublishedAt)],
     ["Failed At", orDash(e.failedAt)],
-    ...(e.replayedFrom === null ? [] : ([["Replayed From", `#${e.replayedFrom} (it failed again after a replay)`]] as [string, string][])),
+    ...(e.replayedFrom === null
+      ? []
+      : ([["Replayed From", `#${e.replayedFrom} (it failed again after a replay)`]] as [string, string][])),
   ]);
   write("");
   write("Headers:");
@@ -68,18 +101,34 @@ export function writeAdvisories(write: Writer, stream: string, list: readonly Ad
     write(`No advisories in ${stream} match`);
     return;
   }
-  const body = list.map((r) => [String(r.seq), short(r.time), r.kind, r.stream, String(r.streamSeq), r.consumer, String(r.deliveries), STATUS_TEXT[r.status](r)]);
+  const body = list.map((r) => [
+    String(r.seq),
+    short(r.time),
+    r.kind,
+    r.stream,
+    String(r.streamSeq),
+    r.consumer,
+    String(r.deliveries),
+    STATUS_TEXT[r.status](r),
+  ]);
   table(write, ["Seq", "Time", "Advisory", "Stream", "Stream Seq", "Consumer", "Deliveries", "Status"], body);
   write("");
   const missing = list.filter((r) => r.status === "missing");
-  write(`${list.length} advisor${list.length === 1 ? "y" : "ies"} in ${stream}, newest first${more ? "; more match (raise --limit)" : ""}; ${missing.length} never reached the DLQ.`);
-  if (missing.length > 0) write("Those messages stay in their stream until its max age: aa-ops stream get <stream> <stream seq>");
+  write(
+    `${list.length} advisor${list.length === 1 ? "y" : "ies"} in ${stream}, newest first${more ? "; more match (raise --limit)" : ""}; ${missing.length} never reached the DLQ.`,
+  );
+  if (missing.length > 0)
+    write("Those messages stay in their stream until its max age: aa-ops stream get <stream> <stream seq>");
 }
 
 /** One line per replayed entry. */
 export function replayLine(o: ReplayOutcome): string {
   const to = `${o.stream ?? "?"} #${o.streamSeq ?? "?"}`;
-  const fate = o.deleted ? "DLQ entry deleted" : o.deleteUnconfirmed ? "DLQ entry deletion unconfirmed" : "DLQ entry kept";
+  const fate = o.deleted
+    ? "DLQ entry deleted"
+    : o.deleteUnconfirmed
+      ? "DLQ entry deletion unconfirmed"
+      : "DLQ entry kept";
   switch (o.result) {
     case "republished":
       return `✅ #${o.seq} ${o.originalSubject} → ${to} as ${o.msgId}; ${fate}`;

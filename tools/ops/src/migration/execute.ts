@@ -1,8 +1,23 @@
 import { randomUUID } from "node:crypto";
 import type { JetStreamManager, StreamConfig } from "@nats-io/jetstream";
-import { ifExists, readTopology, toConsumerConfig, toStreamConfig, type StreamMode, type TopologyNames } from "@aa/event-bus";
+import {
+  ifExists,
+  readTopology,
+  toConsumerConfig,
+  toStreamConfig,
+  type StreamMode,
+  type TopologyNames,
+} from "@aa/event-bus";
 import { errorMessage, type Writer } from "../output.js";
-import { parkedSubject, pendingHandoffs, planMigration, probeSubject, type MigrationPlan, type SubjectMove, type UnknownConsumer } from "./plan.js";
+import {
+  parkedSubject,
+  pendingHandoffs,
+  planMigration,
+  probeSubject,
+  type MigrationPlan,
+  type SubjectMove,
+  type UnknownConsumer,
+} from "./plan.js";
 import { checkHealth, type HealthTarget } from "./preflight.js";
 
 export interface MigrateOptions {
@@ -56,12 +71,16 @@ async function pendingOf(jsm: JetStreamManager, stream: string, durable: string)
  */
 function checkUnknownConsumers(plan: MigrationPlan, o: MigrateOptions): void {
   if (plan.unknownConsumers.length === 0) return;
-  const list = plan.unknownConsumers.map((c) => `${c.stream}/${c.name}${c.filterSubject ? ` (filter ${c.filterSubject})` : ""}`).join(", ");
+  const list = plan.unknownConsumers
+    .map((c) => `${c.stream}/${c.name}${c.filterSubject ? ` (filter ${c.filterSubject})` : ""}`)
+    .join(", ");
   const streams = [...new Set(plan.unknownConsumers.map((c) => c.stream))];
   const why = `consumers that are not the pipeline's durables: ${list}. After the handoff they receive nothing new, silently`;
   if (!o.allowUnknownConsumers) {
     const check = streams.map((s) => `aa-ops consumer ls ${s}`).join("; ");
-    throw new MigrationError(`${why}. Move their readers to the target streams first (check: ${check}), or pass --allow-unknown-consumers to cut them off`);
+    throw new MigrationError(
+      `${why}. Move their readers to the target streams first (check: ${check}), or pass --allow-unknown-consumers to cut them off`,
+    );
   }
   o.write(`⚠️  ${why} (--allow-unknown-consumers)`);
 }
@@ -72,7 +91,9 @@ async function createMissingStreams(jsm: JetStreamManager, plan: MigrationPlan, 
     const config = toStreamConfig(spec);
     const parked = plan.moves.some((m) => m.to === spec.name);
     const body = parked ? { ...config, subjects: [parkedSubject(spec.name)] } : config;
-    o.write(`➕ Create stream ${spec.name}${parked ? ` parked on ${parkedSubject(spec.name)} until it takes its subjects` : ""}`);
+    o.write(
+      `➕ Create stream ${spec.name}${parked ? ` parked on ${parkedSubject(spec.name)} until it takes its subjects` : ""}`,
+    );
     o.write(`   $JS.API.STREAM.CREATE.${spec.name} ${JSON.stringify(body)}`);
     if (!o.dryRun) await jsm.streams.add(body);
   }
@@ -88,8 +109,15 @@ function withPatterns(config: StreamConfig, patterns: readonly string[]): string
   return [...kept, ...patterns];
 }
 
-async function updateSubjects(jsm: JetStreamManager, stream: string, subjects: (config: StreamConfig) => string[], o: MigrateOptions): Promise<void> {
-  const config = (await jsm.streams.info(stream).catch(() => undefined))?.config ?? ({ name: stream, subjects: [parkedSubject(stream)] } as StreamConfig);
+async function updateSubjects(
+  jsm: JetStreamManager,
+  stream: string,
+  subjects: (config: StreamConfig) => string[],
+  o: MigrateOptions,
+): Promise<void> {
+  const config =
+    (await jsm.streams.info(stream).catch(() => undefined))?.config ??
+    ({ name: stream, subjects: [parkedSubject(stream)] } as StreamConfig);
   const next = subjects(config);
   o.write(`   $JS.API.STREAM.UPDATE.${stream} subjects=${JSON.stringify(next)}`);
   if (!o.dryRun) await jsm.streams.update(stream, { ...config, subjects: next });
@@ -100,12 +128,18 @@ async function updateSubjects(jsm: JetStreamManager, stream: string, subjects: (
  * once add them to the target. Publishers see "no responders" in between and retry
  * with the same msg id; nothing else can make the move atomic.
  */
-async function handoff(jsm: JetStreamManager, group: { from: string; to: string; moves: SubjectMove[] }, o: MigrateOptions): Promise<number> {
+async function handoff(
+  jsm: JetStreamManager,
+  group: { from: string; to: string; moves: SubjectMove[] },
+  o: MigrateOptions,
+): Promise<number> {
   const patterns = group.moves.map((m) => m.pattern);
   o.write(`🔀 Hand over ${patterns.join(", ")}: ${group.from} → ${group.to}`);
   const start = now();
-  if (group.moves.some((m) => m.state === "at_source")) await updateSubjects(jsm, group.from, (c) => withoutPatterns(c, patterns), o);
-  if (o.interruptAfterSourceUpdate) throw new MigrationError(`interrupted after ${group.from} gave up ${patterns.join(", ")} (test hook)`);
+  if (group.moves.some((m) => m.state === "at_source"))
+    await updateSubjects(jsm, group.from, (c) => withoutPatterns(c, patterns), o);
+  if (o.interruptAfterSourceUpdate)
+    throw new MigrationError(`interrupted after ${group.from} gave up ${patterns.join(", ")} (test hook)`);
   await updateSubjects(jsm, group.to, (c) => withPatterns(c, patterns), o);
   const gapMs = Math.round(now() - start);
   o.write(`✅ ${group.to} owns ${patterns.join(", ")} (publish gap ${gapMs} ms)`);
@@ -123,7 +157,11 @@ async function ensureTargetDurables(jsm: JetStreamManager, plan: MigrationPlan, 
 }
 
 /** One publish per moved pattern; its PubAck must name the target stream. */
-async function probe(jsm: JetStreamManager, plan: MigrationPlan, o: MigrateOptions): Promise<{ subject: string; stream: string }[]> {
+async function probe(
+  jsm: JetStreamManager,
+  plan: MigrationPlan,
+  o: MigrateOptions,
+): Promise<{ subject: string; stream: string }[]> {
   const js = jsm.jetstream();
   const results: { subject: string; stream: string }[] = [];
   for (const move of plan.moves) {
@@ -132,8 +170,12 @@ async function probe(jsm: JetStreamManager, plan: MigrationPlan, o: MigrateOptio
       o.write(`🔎 Probe: publish to ${subject}, expect stream ${move.to}`);
       continue;
     }
-    const ack = await js.publish(subject, JSON.stringify({ probe: true, at: new Date().toISOString() }), { msgID: `aa-ops-probe:${randomUUID()}`, timeout: 5_000 });
-    if (ack.stream !== move.to) throw new MigrationError(`probe on ${subject} landed in ${ack.stream}, expected ${move.to}`);
+    const ack = await js.publish(subject, JSON.stringify({ probe: true, at: new Date().toISOString() }), {
+      msgID: `aa-ops-probe:${randomUUID()}`,
+      timeout: 5_000,
+    });
+    if (ack.stream !== move.to)
+      throw new MigrationError(`probe on ${subject} landed in ${ack.stream}, expected ${move.to}`);
     o.write(`✅ Probe ${subject} landed in ${ack.stream} (seq ${ack.seq})`);
     results.push({ subject, stream: ack.stream });
   }
@@ -145,16 +187,22 @@ async function drain(jsm: JetStreamManager, plan: MigrationPlan, o: MigrateOptio
   const start = now();
   const watched = plan.drains.filter((d) => !o.drainIgnore.includes(d.durable));
   for (const d of plan.drains.filter((w) => o.drainIgnore.includes(w.durable))) {
-    o.write(`⚠️  Not waiting for ${d.stream}/${d.durable} (--drain-ignore): its messages stay there until the stream's max_age`);
+    o.write(
+      `⚠️  Not waiting for ${d.stream}/${d.durable} (--drain-ignore): its messages stay there until the stream's max_age`,
+    );
   }
   for (;;) {
-    const pending = await Promise.all(watched.map(async (d) => ({ ...d, pending: await pendingOf(jsm, d.stream, d.durable) })));
+    const pending = await Promise.all(
+      watched.map(async (d) => ({ ...d, pending: await pendingOf(jsm, d.stream, d.durable) })),
+    );
     const left = pending.filter((p) => p.pending > 0);
     if (left.length === 0) {
       o.write(`✅ Source durables drained (${watched.map((d) => `${d.stream}/${d.durable}`).join(", ") || "none"})`);
       return Math.round(now() - start);
     }
-    o.write(`⏳ Draining: ${left.map((p) => `${p.stream}/${p.durable} ${p.pending} pending`).join(", ")} (${Math.round((now() - start) / 1000)} s)`);
+    o.write(
+      `⏳ Draining: ${left.map((p) => `${p.stream}/${p.durable} ${p.pending} pending`).join(", ")} (${Math.round((now() - start) / 1000)} s)`,
+    );
     if (o.dryRun) return 0;
     if (now() - start > o.drainTimeoutMs) {
       throw new MigrationError(
@@ -177,10 +225,21 @@ function alreadyDone(plan: MigrationPlan): boolean {
  * single: the reverse). Resumable: each step starts from what the server shows.
  */
 export async function migrate(jsm: JetStreamManager, o: MigrateOptions): Promise<MigrationReport> {
-  const report: MigrationReport = { to: o.to, alreadyDone: false, moved: [], probes: [], drainMs: 0, unknownConsumers: [], ok: false };
+  const report: MigrationReport = {
+    to: o.to,
+    alreadyDone: false,
+    moved: [],
+    probes: [],
+    drainMs: 0,
+    unknownConsumers: [],
+    ok: false,
+  };
   try {
     const plan = planMigration(await readTopology(jsm), o.to, o.names, o.replicas);
-    for (const move of plan.moves) o.write(`   ${move.pattern}: ${move.state === "at_target" ? `on ${move.to}` : move.state === "in_gap" ? `owned by no stream (interrupted handoff) → ${move.to}` : `${move.from} → ${move.to}`}`);
+    for (const move of plan.moves)
+      o.write(
+        `   ${move.pattern}: ${move.state === "at_target" ? `on ${move.to}` : move.state === "in_gap" ? `owned by no stream (interrupted handoff) → ${move.to}` : `${move.from} → ${move.to}`}`,
+      );
     if (alreadyDone(plan)) {
       report.alreadyDone = true;
       o.write(`✓  Subjects are already on the ${o.to} streams.`);
@@ -211,4 +270,3 @@ export async function migrate(jsm: JetStreamManager, o: MigrateOptions): Promise
   }
   return report;
 }
-

@@ -1,5 +1,14 @@
 import type { StreamConfig } from "@nats-io/jetstream";
-import { consumerSpecs, patternCovers, topologyFor, type ConsumerSpec, type CurrentTopology, type StreamMode, type StreamSpec, type TopologyNames } from "@aa/event-bus";
+import {
+  consumerSpecs,
+  patternCovers,
+  topologyFor,
+  type ConsumerSpec,
+  type CurrentTopology,
+  type StreamMode,
+  type StreamSpec,
+  type TopologyNames,
+} from "@aa/event-bus";
 
 /**
  * Where one subject pattern is in its handoff:
@@ -60,7 +69,12 @@ function ownerOf(streams: readonly StreamConfig[], pattern: string): string | un
  * target topology moves from the source-topology stream that holds it; a pattern
  * already on its target needs nothing, so a re-run resumes where the last one stopped.
  */
-export function planMigration(current: CurrentTopology, to: StreamMode, names: TopologyNames, replicas: number): MigrationPlan {
+export function planMigration(
+  current: CurrentTopology,
+  to: StreamMode,
+  names: TopologyNames,
+  replicas: number,
+): MigrationPlan {
   const target = topologyFor(to, names, replicas);
   const source = topologyFor(otherMode(to), names, replicas);
   const existing = new Set(current.streams.map((s) => s.name));
@@ -71,7 +85,12 @@ export function planMigration(current: CurrentTopology, to: StreamMode, names: T
       if (from === undefined || from === stream.name) continue;
       const owner = ownerOf(current.streams, pattern);
       const state: MoveState = owner === stream.name ? "at_target" : owner === undefined ? "in_gap" : "at_source";
-      moves.push({ pattern, from: owner !== undefined && owner !== stream.name ? owner : from, to: stream.name, state });
+      moves.push({
+        pattern,
+        from: owner !== undefined && owner !== stream.name ? owner : from,
+        to: stream.name,
+        state,
+      });
     }
   }
   const targetDurables = consumerSpecs(names).flatMap((spec) => {
@@ -84,16 +103,31 @@ export function planMigration(current: CurrentTopology, to: StreamMode, names: T
     return stream && present ? [{ stream: stream.name, durable: spec.durable, filterSubject: spec.filterSubject }] : [];
   });
   const unknownConsumers = unknownConsumersOf(current, moves, names);
-  return { to, missingStreams: target.streams.filter((s) => !existing.has(s.name)), moves, targetDurables, drains, unknownConsumers };
+  return {
+    to,
+    missingStreams: target.streams.filter((s) => !existing.has(s.name)),
+    moves,
+    targetDurables,
+    drains,
+    unknownConsumers,
+  };
 }
 
 /** Consumers (durable or ephemeral) of the streams that still hold a subject to move, other than the pipeline's. */
-function unknownConsumersOf(current: CurrentTopology, moves: readonly SubjectMove[], names: TopologyNames): UnknownConsumer[] {
+function unknownConsumersOf(
+  current: CurrentTopology,
+  moves: readonly SubjectMove[],
+  names: TopologyNames,
+): UnknownConsumer[] {
   const known = new Set(consumerSpecs(names).map((spec) => spec.durable));
   const sources = new Set(moves.filter((m) => m.state === "at_source").map((m) => m.from));
   return [...sources].flatMap((stream) =>
     (current.consumers.get(stream) ?? [])
-      .map((c) => ({ stream, name: c.durable_name ?? c.name ?? "(unnamed)", filterSubject: c.filter_subject ?? c.filter_subjects?.join(",") }))
+      .map((c) => ({
+        stream,
+        name: c.durable_name ?? c.name ?? "(unnamed)",
+        filterSubject: c.filter_subject ?? c.filter_subjects?.join(","),
+      }))
       .filter((c) => !known.has(c.name)),
   );
 }

@@ -24,7 +24,8 @@ const DRAIN_NEEDS_NORMALIZE =
 
 function field(body: unknown, ...path: string[]): unknown {
   let value: unknown = body;
-  for (const key of path) value = typeof value === "object" && value !== null ? (value as Record<string, unknown>)[key] : undefined;
+  for (const key of path)
+    value = typeof value === "object" && value !== null ? (value as Record<string, unknown>)[key] : undefined;
   return value;
 }
 
@@ -45,10 +46,20 @@ function normalizeVerdict(status: number, body: unknown): HealthVerdict | undefi
   if (database === undefined || nats === undefined) return undefined;
   const reason = `HTTP ${status}, status ${JSON.stringify(overall)}, database ${JSON.stringify(database)}, nats ${JSON.stringify(nats)}`;
   if (database !== "connected") {
-    return { reason, safeToSkip: true, advice: `normalize cannot write to PostgreSQL, so messages wait in the streams (nothing is lost); the drain waits until the database is back, re-run on a drain timeout; ${DRAIN_NEEDS_NORMALIZE}` };
+    return {
+      reason,
+      safeToSkip: true,
+      advice: `normalize cannot write to PostgreSQL, so messages wait in the streams (nothing is lost); the drain waits until the database is back, re-run on a drain timeout; ${DRAIN_NEEDS_NORMALIZE}`,
+    };
   }
-  if (nats !== "connected") return { reason, safeToSkip: true, advice: `normalize is reconnecting to NATS; ${DRAIN_NEEDS_NORMALIZE}` };
-  return { reason, safeToSkip: true, advice: "a durable has no primary binding (a half-done migration or a missing durable): migrate creates the target durables; check `aa-ops status` afterwards" };
+  if (nats !== "connected")
+    return { reason, safeToSkip: true, advice: `normalize is reconnecting to NATS; ${DRAIN_NEEDS_NORMALIZE}` };
+  return {
+    reason,
+    safeToSkip: true,
+    advice:
+      "a durable has no primary binding (a half-done migration or a missing durable): migrate creates the target durables; check `aa-ops status` afterwards",
+  };
 }
 
 /** Pure: classifies a failed `/health` answer (anything but 200) for the pre-flight's error. */
@@ -56,15 +67,28 @@ export function healthVerdict(target: HealthTarget, answer: HealthAnswer): Healt
   if ("error" in answer) {
     // The Services publish not-ready addresses, so "no answer" means no pod runs, not "unhealthy".
     return target.service === "ingest"
-      ? { reason: `no answer (${answer.error})`, safeToSkip: true, advice: "no ingest pod answers, so nothing publishes through the gap" }
-      : { reason: `no answer (${answer.error})`, safeToSkip: true, advice: `no normalize pod answers: the subjects can move, but ${DRAIN_NEEDS_NORMALIZE}` };
+      ? {
+          reason: `no answer (${answer.error})`,
+          safeToSkip: true,
+          advice: "no ingest pod answers, so nothing publishes through the gap",
+        }
+      : {
+          reason: `no answer (${answer.error})`,
+          safeToSkip: true,
+          advice: `no normalize pod answers: the subjects can move, but ${DRAIN_NEEDS_NORMALIZE}`,
+        };
   }
-  const known = target.service === "ingest" ? ingestVerdict(answer.status, answer.body) : normalizeVerdict(answer.status, answer.body);
-  return known ?? {
-    reason: `HTTP ${answer.status} without the service's health body`,
-    safeToSkip: false,
-    advice: `this is not ${target.service}-service's /health (wrong URL or port: with ADMIN_PORT, ingest's /health is on --ingest-admin-url); find out what answers before skipping the check`,
-  };
+  const known =
+    target.service === "ingest"
+      ? ingestVerdict(answer.status, answer.body)
+      : normalizeVerdict(answer.status, answer.body);
+  return (
+    known ?? {
+      reason: `HTTP ${answer.status} without the service's health body`,
+      safeToSkip: false,
+      advice: `this is not ${target.service}-service's /health (wrong URL or port: with ADMIN_PORT, ingest's /health is on --ingest-admin-url); find out what answers before skipping the check`,
+    }
+  );
 }
 
 /** The pre-flight's error for one failed check: the reason, and whether and why skipping is safe. */

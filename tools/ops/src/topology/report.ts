@@ -1,4 +1,12 @@
-import { consumerCall, streamCall, type ApiCall, type ChangeKind, type ConsumerChange, type StreamChange, type TopologyPlan } from "@aa/event-bus";
+import {
+  consumerCall,
+  streamCall,
+  type ApiCall,
+  type ChangeKind,
+  type ConsumerChange,
+  type StreamChange,
+  type TopologyPlan,
+} from "@aa/event-bus";
 import { fieldLines, formatValue, type Writer } from "../output.js";
 
 const summary = (config: Record<string, unknown>): string =>
@@ -8,7 +16,10 @@ const summary = (config: Record<string, unknown>): string =>
     .join(", ");
 
 function conflictLines(change: StreamChange): string[] {
-  return change.conflicts.map((c) => `${c.subject} is owned by stream ${c.ownedBy}${c.ownerPattern === c.subject ? "" : ` (its subject ${c.ownerPattern})`}`);
+  return change.conflicts.map(
+    (c) =>
+      `${c.subject} is owned by stream ${c.ownedBy}${c.ownerPattern === c.subject ? "" : ` (its subject ${c.ownerPattern})`}`,
+  );
 }
 
 /** Why a stream change is what it is, one reason per line. */
@@ -43,7 +54,9 @@ function consumerReason(change: ConsumerChange): string[] {
   if (change.kind === "create") return [summary(change.config)];
   if (change.kind === "update") return fieldLines(change.fields).map((line) => line.trim());
   if (change.kind === "needs_migration") {
-    return [`stream ${stream ?? "?"} does not capture ${spec.filterSubject} until the migration hands its subjects over`];
+    return [
+      `stream ${stream ?? "?"} does not capture ${spec.filterSubject} until the migration hands its subjects over`,
+    ];
   }
   if (change.kind !== "forbidden") return [];
   if (stream === undefined) return [`no stream of this mode captures ${spec.filterSubject}`];
@@ -53,13 +66,20 @@ function consumerReason(change: ConsumerChange): string[] {
   ];
 }
 
-export const consumerLabel = (change: ConsumerChange): string => `${change.spec.durable} on ${change.stream ?? "(no stream)"}`;
+export const consumerLabel = (change: ConsumerChange): string =>
+  `${change.spec.durable} on ${change.stream ?? "(no stream)"}`;
 
 /** The JSON of a plan: every change with its kind, details and, when safe, the API call. */
 export function planJson(plan: TopologyPlan, heading: Record<string, unknown>): Record<string, unknown> {
   return {
     ...heading,
-    streams: plan.streams.map((c) => ({ stream: c.spec.name, kind: c.kind, fields: c.fields, conflicts: c.conflicts, call: streamCall(c) ?? null })),
+    streams: plan.streams.map((c) => ({
+      stream: c.spec.name,
+      kind: c.kind,
+      fields: c.fields,
+      conflicts: c.conflicts,
+      call: streamCall(c) ?? null,
+    })),
     consumers: plan.consumers.map((c) => ({
       durable: c.spec.durable,
       stream: c.stream ?? null,

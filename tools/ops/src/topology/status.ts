@@ -67,12 +67,16 @@ const soleOwner = (o: SubjectOwnership): string | undefined => {
 
 export function ownerText(o: SubjectOwnership): string {
   if (o.owners.length === 0) return "no stream";
-  return o.owners.map((w) => (w.as.length === 1 && w.as[0] === o.pattern ? w.stream : `${w.stream} (as ${w.as.join(", ")})`)).join(" + ");
+  return o.owners
+    .map((w) => (w.as.length === 1 && w.as[0] === o.pattern ? w.stream : `${w.stream} (as ${w.as.join(", ")})`))
+    .join(" + ");
 }
 
 function expectedOwners(names: TopologyNames): { multi: Record<string, string>; single: Record<string, string> } {
   const single = Object.fromEntries(MODE_PATTERNS.map((p) => [p, names.legacy]));
-  const multi = Object.fromEntries(MODE_PATTERNS.map((p) => [p, SubjectPatterns.vendor.some((v) => v === p) ? names.vendor : names.core]));
+  const multi = Object.fromEntries(
+    MODE_PATTERNS.map((p) => [p, SubjectPatterns.vendor.some((v) => v === p) ? names.vendor : names.core]),
+  );
   return { multi, single };
 }
 
@@ -87,7 +91,8 @@ export function deriveMode(ownership: readonly SubjectOwnership[], names: Topolo
   if (matches(expected.single)) return { kind: "single", label: "single" };
   const ours = new Set([names.core, names.vendor, names.legacy]);
   const where = ownership.map((o) => `${o.pattern} on ${ownerText(o)}`).join("; ");
-  if (ownership.every((o) => o.owners.every((w) => !ours.has(w.stream)))) return { kind: "unknown", label: `unrecognised: ${where}` };
+  if (ownership.every((o) => o.owners.every((w) => !ours.has(w.stream))))
+    return { kind: "unknown", label: `unrecognised: ${where}` };
   return { kind: "split", label: `mid-migration (subjects split): ${where}` };
 }
 
@@ -110,7 +115,9 @@ export async function readStatus(jsm: JetStreamManager, names: TopologyNames): P
   const streams = (await collect(jsm.streams.list())).sort((a, b) => a.config.name.localeCompare(b.config.name));
   const durables: DurableStatus[] = [];
   for (const stream of streams) {
-    const consumers = (await collect(jsm.consumers.list(stream.config.name))).sort((a, b) => a.name.localeCompare(b.name));
+    const consumers = (await collect(jsm.consumers.list(stream.config.name))).sort((a, b) =>
+      a.name.localeCompare(b.name),
+    );
     durables.push(...consumers.map((c) => durableStatus(stream, c)));
   }
   const subjects = MODE_PATTERNS.map((p) => subjectOwnership(streams, p));
@@ -118,7 +125,13 @@ export async function readStatus(jsm: JetStreamManager, names: TopologyNames): P
   return {
     mode: deriveMode(subjects, names),
     subjects,
-    streams: streams.map((s) => ({ name: s.config.name, subjects: s.config.subjects ?? [], parked: isParked(s), messages: s.state.messages, consumers: s.state.consumer_count })),
+    streams: streams.map((s) => ({
+      name: s.config.name,
+      subjects: s.config.subjects ?? [],
+      parked: isParked(s),
+      messages: s.state.messages,
+      consumers: s.state.consumer_count,
+    })),
     durables,
     dlq: { stream: names.dlq, messages: dlq?.state.messages ?? null },
   };
