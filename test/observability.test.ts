@@ -170,6 +170,9 @@ describe("observability: a real Prometheus scraping the live stack", () => {
       dlq.map((s) => s.metric),
       [{ consumer: "normalize-hrv-durable", reason: "schema_invalid" }],
     );
+    // The 400 was sent last: a scrape between the 202s and it would show the 202s alone. Wait for
+    // Prometheus to have scraped past the 400, then read every status code at once.
+    await data('sum(increase(http_requests_total{route=~".*/ingest/.+", status_code="400"}[5m])) > 0');
     const http = await data('sum by (status_code) (increase(http_requests_total{route=~".*/ingest/.+"}[5m])) > 0');
     assert.deepEqual(http.map((s) => s.metric.status_code).sort(), ["202", "400"]);
     const [p99] = await data(
