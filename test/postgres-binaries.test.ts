@@ -14,7 +14,7 @@ import {
   findPostgresBinaries,
   ownerCommand,
   postgresCandidates,
-} from "../scripts/postgres-binaries.mjs";
+} from "@aa/local-stack";
 
 describe("postgres-binaries", () => {
   let root: string;

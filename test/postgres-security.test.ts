@@ -10,7 +10,7 @@ import { promisify } from "node:util";
 import pg from "pg";
 import { ConfigError, postgresConnectionConfig } from "@aa/service-kit";
 import { aaOps, showRun } from "./helpers/cli.js";
-import { findPsql } from "../scripts/postgres-binaries.mjs";
+import { findPsql } from "@aa/local-stack";
 import { startPrivatePostgres, type PrivatePostgres } from "./helpers/postgres.js";
 import { startService } from "./helpers/service.js";
 import { createStack, postJson, type Stack } from "./helpers/stack.js";

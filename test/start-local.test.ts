@@ -6,7 +6,7 @@ import { chmod, mkdir, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { embeddedCandidate } from "../scripts/postgres-binaries.mjs";
+import { embeddedCandidate } from "@aa/local-stack";
 import { type CliRun, runProcess, showRun } from "./helpers/cli.js";
 import { ROOT } from "./helpers/ops-scripts.js";
 import { testDatabaseUrl } from "./helpers/postgres.js";
@@ -103,7 +103,7 @@ describe(HIDDEN, { skip: whyNotHidden() }, () => {
 describe("npm start without nats-server", () => {
   test("stops at once with the install command per platform, and no stack trace", async () => {
     // Only Node's own directory on PATH: no nats-server (nor anything else).
-    const run = await runIn(process.execPath, ["scripts/start-local.mjs", "--check"], {
+    const run = await runIn(process.execPath, ["tools/local-stack/dist/start-local.js", "--check"], {
       PATH: dirname(process.execPath),
     });
     assert.equal(run.code, 1, showRun(run));

