@@ -7,7 +7,7 @@ import { Type } from "@sinclair/typebox";
 import { SignJWT } from "jose";
 import { createLogger, loadConfig, userIdHasher } from "@aa/service-kit";
 import { aaOps, showRun } from "./helpers/cli.js";
-import { startFakeOura, type FakeOura } from "./helpers/fake-oura.js";
+import { normalizeOuraEnv, startFakeOura, type FakeOura } from "./helpers/fake-oura.js";
 import { consent, finishLink, linkInBrowser, linkToken, startLink } from "./helpers/oura-link.js";
 import { testDatabaseUrl } from "./helpers/postgres.js";
 import { createStack, postJson, type Stack } from "./helpers/stack.js";
@@ -247,13 +247,7 @@ describe("service logs through a stack: no user ids, payloads or secrets", () =>
     await stack.startNormalize({
       LOG_LEVEL: "debug",
       LOG_HASH_KEY: HASH_KEY,
-      OURA_CLIENT_ID: fake.clientId,
-      OURA_CLIENT_SECRET: fake.clientSecret,
-      OURA_TOKEN_ENCRYPTION_KEY: encryptionKey,
-      OURA_REDIRECT_URI: `${stack.normalizeUrl}/auth/oura/callback`,
-      OURA_API_BASE_URL: fake.url,
-      OURA_TOKEN_URL: `${fake.url}/oauth/token`,
-      OURA_AUTHORIZE_URL: `${fake.url}/oauth/authorize`,
+      ...normalizeOuraEnv(fake, stack.normalizeUrl, encryptionKey),
       OURA_SUBSCRIPTION_CHECK_INTERVAL_MS: "1000",
       OURA_LINK_TOKEN_SECRET: linkSecret,
     });

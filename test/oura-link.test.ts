@@ -4,7 +4,7 @@ import { after, before, describe, test } from "node:test";
 import { decodeJwt, UnsecuredJWT } from "jose";
 import { linkTokenVerifier, mintLinkToken } from "@aa/oura";
 import { aaOps, showRun } from "./helpers/cli.js";
-import { startFakeOura, type FakeOura } from "./helpers/fake-oura.js";
+import { normalizeOuraEnv, startFakeOura, type FakeOura } from "./helpers/fake-oura.js";
 import { freePort } from "./helpers/nats.js";
 import {
   BROWSER_COOKIE,
@@ -52,15 +52,7 @@ describe("Oura account linking is authenticated, browser-bound, never a silent r
   before(async () => {
     fake = await startFakeOura();
     stack = await createStack({ mode: "multi" });
-    ouraEnv = {
-      OURA_CLIENT_ID: fake.clientId,
-      OURA_CLIENT_SECRET: fake.clientSecret,
-      OURA_TOKEN_ENCRYPTION_KEY: KEY,
-      OURA_REDIRECT_URI: `${stack.normalizeUrl}/auth/oura/callback`,
-      OURA_API_BASE_URL: fake.url,
-      OURA_TOKEN_URL: `${fake.url}/oauth/token`,
-      OURA_AUTHORIZE_URL: `${fake.url}/oauth/authorize`,
-    };
+    ouraEnv = normalizeOuraEnv(fake, stack.normalizeUrl, KEY);
     await stack.startNormalize({ ...ouraEnv, OURA_LINK_TOKEN_SECRET: SECRET, OURA_LINK_RATE_LIMIT_MAX: "0" });
   });
   after(async () => {

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { createDecipheriv, createHmac, randomBytes } from "node:crypto";
 import { after, before, describe, test } from "node:test";
 import { DEFAULT_TOPOLOGY_NAMES, DlqHeaders, streamCandidates } from "@aa/event-bus";
-import { startFakeOura, type FakeOura } from "./helpers/fake-oura.js";
+import { normalizeOuraEnv, startFakeOura, type FakeOura } from "./helpers/fake-oura.js";
 import { freePort } from "./helpers/nats.js";
 import { linkInBrowser } from "./helpers/oura-link.js";
 import { aaOps } from "./helpers/cli.js";
@@ -63,13 +63,7 @@ describe("Oura: webhooks, linking, normalize-oura (multi mode)", () => {
     fake = await startFakeOura();
     stack = await createStack({ mode: "multi" });
     await stack.startNormalize({
-      OURA_CLIENT_ID: fake.clientId,
-      OURA_CLIENT_SECRET: fake.clientSecret,
-      OURA_TOKEN_ENCRYPTION_KEY: KEY,
-      OURA_REDIRECT_URI: `${stack.normalizeUrl}/auth/oura/callback`,
-      OURA_API_BASE_URL: fake.url,
-      OURA_TOKEN_URL: `${fake.url}/oauth/token`,
-      OURA_AUTHORIZE_URL: `${fake.url}/oauth/authorize`,
+      ...normalizeOuraEnv(fake, stack.normalizeUrl, KEY),
       OURA_SUBSCRIPTION_CHECK_INTERVAL_MS: "1000",
       OURA_LINK_TOKEN_SECRET: LINK_SECRET,
       OURA_LINK_RATE_LIMIT_MAX: "0",

@@ -57,6 +57,19 @@ async function readBody(req: IncomingMessage): Promise<string> {
 const s256 = (verifier: string) => createHash("sha256").update(verifier).digest("base64url");
 const token = (prefix: string) => `${prefix}-${randomBytes(12).toString("hex")}`;
 
+/** normalize's Oura settings aimed at `fake`: its OAuth client and URLs, the callback on `normalizeUrl`. */
+export function normalizeOuraEnv(fake: FakeOura, normalizeUrl: string, encryptionKey: string): Record<string, string> {
+  return {
+    OURA_CLIENT_ID: fake.clientId,
+    OURA_CLIENT_SECRET: fake.clientSecret,
+    OURA_TOKEN_ENCRYPTION_KEY: encryptionKey,
+    OURA_REDIRECT_URI: `${normalizeUrl}/auth/oura/callback`,
+    OURA_API_BASE_URL: fake.url,
+    OURA_TOKEN_URL: `${fake.url}/oauth/token`,
+    OURA_AUTHORIZE_URL: `${fake.url}/oauth/authorize`,
+  };
+}
+
 export async function startFakeOura(): Promise<FakeOura> {
   const codes = new Map<string, Grant>();
   const access = new Map<string, string>();
