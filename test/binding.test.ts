@@ -34,6 +34,14 @@ function capture() {
   return { logger, lines };
 }
 
+/** resolveBindings as normalize runs it for HRV (the core stream, then legacy), with its log lines. */
+async function bindHrv(stack: Stack, durable = "normalize-hrv-durable") {
+  const { logger, lines } = capture();
+  const candidates = [names.core, names.legacy];
+  const options = { jsm: stack.jsm, logger, candidates, durable, filterSubject: HRV, label: "HRV", tag: "normalize" };
+  return { bindings: await resolveBindings(options), lines };
+}
+
 describe("consumer binding", () => {
   let stack: Stack;
   before(async () => {
@@ -92,16 +100,7 @@ describe("consumer binding", () => {
       { msgID: "left-behind-sleep" },
     );
     await stack.jsm.streams.update(names.legacy, { ...toStreamConfig(legacySpec), subjects: ["vendor.>"] });
-    const { logger, lines } = capture();
-    const bindings = await resolveBindings({
-      jsm: stack.jsm,
-      logger,
-      candidates: [names.core, names.legacy],
-      durable: "normalize-hrv-durable",
-      filterSubject: HRV,
-      label: "HRV",
-      tag: "normalize",
-    });
+    const { bindings, lines } = await bindHrv(stack);
     assert.deepEqual(
       bindings.map((b) => [b.stream, b.role]),
       [[names.legacy, "drain_only"]],
@@ -147,16 +146,7 @@ describe("consumer binding", () => {
     await stack.jsm.consumers.add(names.core, sleepConsumer);
     // The previous test stored the row, but its normalized-stored announcement had no stream
     // (nobody owned athlete-ally.> then), so the message is still unacknowledged on legacy.
-    const { logger, lines } = capture();
-    const bindings = await resolveBindings({
-      jsm: stack.jsm,
-      logger,
-      candidates: [names.core, names.legacy],
-      durable: "normalize-hrv-durable",
-      filterSubject: HRV,
-      label: "HRV",
-      tag: "normalize",
-    });
+    const { bindings, lines } = await bindHrv(stack);
     assert.deepEqual(
       bindings.map((b) => [b.stream, b.role]),
       [
@@ -190,17 +180,8 @@ describe("consumer binding", () => {
   });
 
   test("no durable on any candidate: the runbook's error and a non-zero exit", async () => {
-    const { logger } = capture();
     await assert.rejects(
-      resolveBindings({
-        jsm: stack.jsm,
-        logger,
-        candidates: [names.core, names.legacy],
-        durable: "missing-durable",
-        filterSubject: HRV,
-        label: "HRV",
-        tag: "normalize",
-      }),
+      bindHrv(stack, "missing-durable"),
       (error: Error) =>
         error instanceof ConsumerBindingError &&
         error.message.includes("Failed to find HRV consumer on any available stream") &&

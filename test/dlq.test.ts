@@ -188,38 +188,15 @@ describe("dead-letter operations (aa-ops dlq)", () => {
 
   test("filters select exactly what they say; show prints one entry; purge refuses without --yes", async () => {
     await emptyDlq();
-    const a = await seedDlq(stack.js, {
-      reason: "schema_invalid",
-      originalSubject: HRV,
-      msgId: "f-a",
-      payload: { n: "a" },
-    });
-    const b = await seedDlq(stack.js, {
-      reason: "max_deliver",
-      originalSubject: SLEEP,
-      msgId: "f-b",
-      payload: { n: "b" },
-    });
-    const c = await seedDlq(stack.js, {
-      reason: "non_retryable",
-      originalSubject: OURA,
-      msgId: "f-c",
-      payload: { n: "c" },
-    });
+    const seed = (reason: string, originalSubject: string, n: string) =>
+      seedDlq(stack.js, { reason, originalSubject, msgId: `f-${n}`, payload: { n } });
+    const a = await seed("schema_invalid", HRV, "a");
+    const b = await seed("max_deliver", SLEEP, "b");
+    const c = await seed("non_retryable", OURA, "c");
     await new Promise((resolve) => setTimeout(resolve, 50));
     const mid = new Date().toISOString();
-    const d = await seedDlq(stack.js, {
-      reason: "max_deliver",
-      originalSubject: HRV,
-      msgId: "f-d",
-      payload: { n: "d" },
-    });
-    const e = await seedDlq(stack.js, {
-      reason: "schema_invalid",
-      originalSubject: SLEEP,
-      msgId: "f-e",
-      payload: { n: "e" },
-    });
+    const d = await seed("max_deliver", HRV, "d");
+    const e = await seed("schema_invalid", SLEEP, "e");
     const seqs = async (...args: string[]) => (await lsJson(...args)).map((x) => x.seq);
 
     assert.deepEqual(await seqs(), [e, d, c, b, a]);
