@@ -27,31 +27,20 @@ export const pass = (section: string, name: string, detail: string): Check => ({
   reasons: [],
 });
 
-export const fail = (
-  section: string,
-  name: string,
-  detail: string,
-  reasons: string[] = [],
-  investigate?: string,
-): Check => ({
-  section,
-  name,
-  status: "FAIL",
-  detail,
-  reasons,
-  ...(investigate === undefined ? {} : { investigate }),
-});
+/** A check that did not pass: FAIL, or UNKNOWN when it could not be judged; `investigate` says where to look. */
+const notPassed =
+  (status: "FAIL" | "UNKNOWN") =>
+  (section: string, name: string, detail: string, reasons: string[] = [], investigate?: string): Check => ({
+    section,
+    name,
+    status,
+    detail,
+    reasons,
+    ...(investigate === undefined ? {} : { investigate }),
+  });
 
-export const unknown = (
-  section: string,
-  name: string,
-  detail: string,
-  reasons: string[] = [],
-  investigate?: string,
-): Check => ({
-  ...fail(section, name, detail, reasons, investigate),
-  status: "UNKNOWN",
-});
+export const fail = notPassed("FAIL");
+export const unknown = notPassed("UNKNOWN");
 
 const MARK: Record<CheckStatus, string> = { PASS: "✅ PASS   ", FAIL: "❌ FAIL   ", UNKNOWN: "❔ UNKNOWN" };
 const INDENT = " ".repeat(12);
