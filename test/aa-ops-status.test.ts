@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { aaOps, showRun, type CliRun } from "./helpers/cli.js";
+import { aaOps, serviceFlags, showRun, type CliRun } from "./helpers/cli.js";
 import { prometheusAvailable, startPrometheus, type PrivatePrometheus } from "./helpers/prometheus.js";
 import { applyTopology, createStack, getJson, postJson, type Stack } from "./helpers/stack.js";
 import { waitFor } from "./helpers/wait.js";
@@ -109,17 +109,9 @@ describe("aa-ops verify and soak-check on a running stack", () => {
   });
   after(() => stack?.close());
 
-  const services = () => [
-    "--nats-url",
-    stack.nats.url,
-    "--ingest-url",
-    stack.ingestUrl,
-    "--normalize-url",
-    stack.normalizeUrl,
-  ];
   const database = () => ["--database-url", stack.db.url, "--database-schema", stack.db.schema];
-  const verify = (extra: string[] = []) => aaOps(["verify", ...services(), ...database(), ...extra]);
-  const soakCheck = (extra: string[]) => aaOps(["soak-check", ...services(), ...extra]);
+  const verify = (extra: string[] = []) => aaOps(["verify", ...serviceFlags(stack), ...database(), ...extra]);
+  const soakCheck = (extra: string[]) => aaOps(["soak-check", ...serviceFlags(stack), ...extra]);
 
   test("status shows the running normalize as a waiting pull on its durables", async () => {
     const json = JSON.parse((await aaOps(["status", "--nats-url", stack.nats.url, "--json"])).stdout);

@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { SignJWT, exportJWK, generateKeyPair, type JWK } from "jose";
-import { aaOps, showRun } from "./helpers/cli.js";
+import { aaOps, serviceFlags, showRun } from "./helpers/cli.js";
 import { freePort } from "./helpers/nats.js";
 import { baseUrl, startService, type RunningService } from "./helpers/service.js";
 import { openSocket, rawPost, readResponses } from "./helpers/raw-http.js";
@@ -415,12 +415,7 @@ describe("ingest authentication, authorization and abuse limits", () => {
   test("aa-ops verify sends INGEST_API_KEY with its probe, and says how to get one when it is missing", async () => {
     const args = [
       "verify",
-      "--nats-url",
-      stack.nats.url,
-      "--ingest-url",
-      stack.ingestUrl,
-      "--normalize-url",
-      stack.normalizeUrl,
+      ...serviceFlags(stack),
       "--database-url",
       stack.db.url,
       "--database-schema",

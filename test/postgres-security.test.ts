@@ -9,7 +9,7 @@ import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import pg from "pg";
 import { ConfigError, postgresConnectionConfig } from "@aa/service-kit";
-import { aaOps, showRun } from "./helpers/cli.js";
+import { aaOps, serviceFlags, showRun } from "./helpers/cli.js";
 import { findPsql } from "@aa/local-stack";
 import { startPrivatePostgres, type PrivatePostgres } from "./helpers/postgres.js";
 import { startService } from "./helpers/service.js";
@@ -335,22 +335,10 @@ describe("PostgreSQL over TLS with passwords and least-privilege roles", { skip:
   });
 
   test("aa-ops verify as the ops role reads the probe row over TLS", async () => {
-    const verify = await aaOps(
-      [
-        "verify",
-        "--nats-url",
-        stack.nats.url,
-        "--ingest-url",
-        stack.ingestUrl,
-        "--normalize-url",
-        stack.normalizeUrl,
-        "--json",
-      ],
-      {
-        DATABASE_URL: urlOf("ops"),
-        DATABASE_SCHEMA: stack.db.schema,
-      },
-    );
+    const verify = await aaOps(["verify", ...serviceFlags(stack), "--json"], {
+      DATABASE_URL: urlOf("ops"),
+      DATABASE_SCHEMA: stack.db.schema,
+    });
     const report = JSON.parse(verify.stdout) as { checks: { name: string; status: string; detail: string }[] };
     const row = report.checks.find((c) => c.name === "row in hrv_data");
     assert.equal(row?.status, "PASS", showRun(verify));

@@ -16,6 +16,11 @@ export function aaOps(args: readonly string[], env: Record<string, string> = {})
   });
 }
 
+/** aa-ops's flags that point it at a test stack's NATS, ingest and normalize. */
+export function serviceFlags(stack: { nats: { url: string }; ingestUrl: string; normalizeUrl: string }): string[] {
+  return ["--nats-url", stack.nats.url, "--ingest-url", stack.ingestUrl, "--normalize-url", stack.normalizeUrl];
+}
+
 /** Runs `command` in the repository with exactly `env`, collecting its output and exit code. */
 export async function runProcess(command: string, args: readonly string[], env: NodeJS.ProcessEnv): Promise<CliRun> {
   const child = spawn(command, args, { cwd: ROOT, env });
