@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { createStack, getJson, postJson, streamMessages, type Stack } from "./helpers/stack.js";
+import { getJson, postJson, startBoundPipeline, streamMessages, type Stack } from "./helpers/stack.js";
 import { waitFor } from "./helpers/wait.js";
 
 type HrvRow = { user_id: string; date: string; rmssd: number; ln_rmssd: number; event_id: string; captured_at: Date };
@@ -19,12 +19,7 @@ for (const mode of ["multi", "single"] as const) {
   describe(`pipeline in ${mode} mode`, () => {
     let stack: Stack;
     before(async () => {
-      stack = await createStack({ mode });
-      await stack.startNormalize({
-        FEATURE_SERVICE_MANAGES_STREAMS: "false",
-        FEATURE_SERVICE_MANAGES_CONSUMERS: "false",
-      });
-      await stack.startIngest();
+      stack = await startBoundPipeline(mode);
     });
     after(async () => stack.close());
 

@@ -3,7 +3,7 @@ import { after, before, describe, test } from "node:test";
 import { validateSleepReading } from "@aa/contracts";
 import { DlqHeaders } from "@aa/event-bus";
 import { startService } from "./helpers/service.js";
-import { createStack, getJson, postJson, streamMessages, type Stack } from "./helpers/stack.js";
+import { getJson, postJson, startBoundPipeline, streamMessages, type Stack } from "./helpers/stack.js";
 import { waitFor } from "./helpers/wait.js";
 
 const SLEEP = "athlete-ally.sleep.raw-received";
@@ -57,12 +57,7 @@ for (const mode of ["multi", "single"] as const) {
   describe(`sleep pipeline in ${mode} mode`, () => {
     let stack: Stack;
     before(async () => {
-      stack = await createStack({ mode });
-      await stack.startNormalize({
-        FEATURE_SERVICE_MANAGES_STREAMS: "false",
-        FEATURE_SERVICE_MANAGES_CONSUMERS: "false",
-      });
-      await stack.startIngest();
+      stack = await startBoundPipeline(mode);
     });
     after(async () => stack.close());
 

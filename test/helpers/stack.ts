@@ -130,3 +130,14 @@ export async function streamMessages(jsm: JetStreamManager, stream: string, subj
   const info = await jsm.streams.info(stream, { subjects_filter: subject });
   return info.state.subjects?.[subject] ?? 0;
 }
+
+/**
+ * A stack with both services running as deployed: the topology is applied beforehand (as the ops tool
+ * would) and the services only bind to it (FEATURE_SERVICE_MANAGES_* off).
+ */
+export async function startBoundPipeline(mode: StreamMode): Promise<Stack> {
+  const stack = await createStack({ mode });
+  await stack.startNormalize({ FEATURE_SERVICE_MANAGES_STREAMS: "false", FEATURE_SERVICE_MANAGES_CONSUMERS: "false" });
+  await stack.startIngest();
+  return stack;
+}
