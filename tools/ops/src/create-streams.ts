@@ -123,7 +123,8 @@ function reportConflicts(change: StreamChange, write: Writer): void {
   write(`⛔ Stream ${change.spec.name}: its subjects are owned by another stream`);
   for (const c of change.conflicts) {
     write(
-      `   ${c.subject} is owned by stream ${c.ownedBy}${c.ownerPattern === c.subject ? "" : ` (its subject ${c.ownerPattern})`}`,
+      `   ${c.subject} is owned by stream ${c.ownedBy}` +
+        (c.ownerPattern === c.subject ? "" : ` (its subject ${c.ownerPattern})`),
     );
   }
 }
@@ -138,7 +139,8 @@ function reportMigrationNeeded(streams: readonly StreamChange[], mode: string, w
       write(`✓  Stream ${change.spec.name} exists with correct config`);
     } else {
       write(
-        `⏸  Stream ${change.spec.name}: ${change.kind} not applied (nothing is changed while subjects are owned elsewhere)`,
+        `⏸  Stream ${change.spec.name}: ${change.kind} not applied (nothing is changed while ` +
+          "subjects are owned elsewhere)",
       );
     }
   }

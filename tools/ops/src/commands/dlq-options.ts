@@ -44,7 +44,8 @@ function subjectOf(raw: string | boolean | undefined): string | undefined {
     );
   if (bad)
     throw usageError(
-      `--subject must be a subject or pattern such as athlete-ally.hrv.raw-received or athlete-ally.>, got ${JSON.stringify(raw)}`,
+      "--subject must be a subject or pattern such as athlete-ally.hrv.raw-received or " +
+        `athlete-ally.>, got ${JSON.stringify(raw)}`,
     );
   return subject;
 }

@@ -113,7 +113,10 @@ function replaySummary(outcomes: readonly ReplayOutcome[], selected: number, ela
   const counts = (["republished", "duplicate", "would_replay", "refused", "failed"] as const)
     .map((r) => `${count(outcomes, r)} ${r}`)
     .join(", ");
-  return `Replay: ${counts}; ${deleted} DLQ entries deleted; ${selected - outcomes.length} not attempted (${(elapsedMs / 1000).toFixed(1)} s)`;
+  return (
+    `Replay: ${counts}; ${deleted} DLQ entries deleted; ${selected - outcomes.length} not attempted ` +
+    `(${(elapsedMs / 1000).toFixed(1)} s)`
+  );
 }
 
 const MAX_LISTED = 20;
@@ -133,7 +136,8 @@ function refusedError(outcomes: readonly ReplayOutcome[], dlq: string, subjects:
   const n = refused.length;
   return new CliError(
     [
-      `refused ${n} dead ${plural(n, "letter", "letters")} (${seqs}): nothing was sent for ${plural(n, "it", "them")}, ` +
+      `refused ${n} dead ${plural(n, "letter", "letters")} (${seqs}): ` +
+        `nothing was sent for ${plural(n, "it", "them")}, ` +
         `${plural(n, "it stays", "they stay")} in ${dlq}; each ⛔ line says why.`,
       `Replay publishes only to the pipeline's raw subjects (${[...subjects].join(", ")}), and only when ` +
         "X-Dlq-Original-Subject matches the DLQ subject (dlq.<service>.<subject without athlete-ally.>.<reason>).",
@@ -155,11 +159,15 @@ async function runReplay(jsm: JetStreamManager, input: CommandInput, out: Writer
   const js = jsm.jetstream();
   const audit = dryRun ? disabledAudit : await openAuditLog(jsm, js, dlq, dlqAdvisories);
   write(
-    `Replaying ${messages.length} dead letter${messages.length === 1 ? "" : "s"} from ${dlq}, oldest first, at most ${ratePerSecond}/s${dryRun ? " (dry run: nothing is sent)" : ""}${keep ? " (--keep: DLQ entries stay)" : ""}`,
+    `Replaying ${messages.length} dead letter${messages.length === 1 ? "" : "s"} from ${dlq}, ` +
+      `oldest first, at most ${ratePerSecond}/s` +
+      (dryRun ? " (dry run: nothing is sent)" : "") +
+      (keep ? " (--keep: DLQ entries stay)" : ""),
   );
   if (!dryRun && !audit.enabled)
     write(
-      `⚠️  Stream ${dlqAdvisories} is missing: replays are not recorded for dlq ls --advisories (aa-ops topology apply creates it)`,
+      `⚠️  Stream ${dlqAdvisories} is missing: replays are not recorded for dlq ls --advisories ` +
+        "(aa-ops topology apply creates it)",
     );
   const start = Date.now();
   const report = (o: ReplayOutcome): void => write(replayLine(o));
@@ -172,7 +180,8 @@ async function runReplay(jsm: JetStreamManager, input: CommandInput, out: Writer
   write(summary);
   if (failed)
     write(
-      "Stopped at the first broker error: the entries after it were not attempted and are still in the DLQ. Fix the cause and run the same command again (nothing is stored twice).",
+      "Stopped at the first broker error: the entries after it were not attempted and are still in " +
+        "the DLQ. Fix the cause and run the same command again (nothing is stored twice).",
     );
   if (count(outcomes, "refused") > 0) throw refusedError(outcomes, dlq, subjects);
   return failed ? 1 : 0;
@@ -217,7 +226,9 @@ function refusePurge(
   if (input.json) writeJson(out, { refused: true, wouldRemove: messages.map((m) => m.entry), command });
   else writeEntries(out, stream, messages, false);
   throw new CliError(
-    `refusing to purge ${messages.length} dead letter${messages.length === 1 ? "" : "s"} from ${stream} without --yes. To remove exactly ${messages.length === 1 ? "it" : "these"}, run:\n  ${command}`,
+    `refusing to purge ${messages.length} dead letter${messages.length === 1 ? "" : "s"} from ` +
+      `${stream} without --yes. To remove exactly ${messages.length === 1 ? "it" : "these"}, ` +
+      `run:\n  ${command}`,
     2,
   );
 }

@@ -156,7 +156,8 @@ async function withDatabase<T>(target: DatabaseTarget, action: (db: pg.Pool) => 
   } catch (error) {
     if ((error as { code?: string }).code === "42P01")
       throw new CliError(
-        `ingest_api_keys does not exist in ${describeDatabase(target)}: apply the migrations first (npm run migrate, with the same DATABASE_URL / DATABASE_SCHEMA)`,
+        `ingest_api_keys does not exist in ${describeDatabase(target)}: apply the migrations first ` +
+          "(npm run migrate, with the same DATABASE_URL / DATABASE_SCHEMA)",
       );
     throw new CliError(`cannot use ingest_api_keys in ${describeDatabase(target)}: ${errorMessage(error)}`);
   } finally {
@@ -167,7 +168,8 @@ async function withDatabase<T>(target: DatabaseTarget, action: (db: pg.Pool) => 
 function writeCreated(out: Writer, token: string, key: ApiKeyRecord, json: boolean): void {
   if (json) return writeJson(out, { ...asJson(key, new Date()), token });
   out(
-    `✅ Created API key ${key.keyId} (${key.name}) for tenant ${key.tenant}, ${describeUsers(key)}, expires ${when(key.expiresAt, "never")}`,
+    `✅ Created API key ${key.keyId} (${key.name}) for tenant ${key.tenant}, ${describeUsers(key)}, ` +
+      `expires ${when(key.expiresAt, "never")}`,
   );
   out("");
   out(`   ${token}`);
@@ -256,7 +258,8 @@ const revokeCommand: OfflineCommand = {
       if (input.json) writeJson(out, asJson(key, new Date()));
       else
         out(
-          `✅ Revoked API key ${key.keyId} (${key.name}, tenant ${key.tenant}) at ${when(key.revokedAt, "?")}; ingest refuses it within API_KEY_REFRESH_MS (default 10 s)`,
+          `✅ Revoked API key ${key.keyId} (${key.name}, tenant ${key.tenant}) at ${when(key.revokedAt, "?")}; ` +
+            "ingest refuses it within API_KEY_REFRESH_MS (default 10 s)",
         );
       return 0;
     };

@@ -132,12 +132,14 @@ const migrateCommand: Command = {
         );
         write(`   Next: set EVENT_STREAM_MODE=${options.to} and restart normalize-service, then ingest-service.`);
         write(
-          "   In Kubernetes: the line in deploy/k8s/overlays/<env>/event-bus-config.yaml, then apply -k (not kubectl patch).",
+          "   In Kubernetes: the line in deploy/k8s/overlays/<env>/event-bus-config.yaml, then " +
+            "apply -k (not kubectl patch).",
         );
       } else {
         write("");
         write(
-          `❌ Migration to ${options.to} stopped. Fix the cause above and run the same command again: it resumes from the server's state.`,
+          `❌ Migration to ${options.to} stopped. Fix the cause above and run the same command ` +
+            "again: it resumes from the server's state.",
         );
       }
       return report.ok ? 0 : 1;

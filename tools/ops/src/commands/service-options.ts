@@ -81,7 +81,10 @@ export function databaseTargetOf(input: Input): DatabaseTarget {
   return { url, schema, tls: { PGSSLMODE: input.env.PGSSLMODE, PGSSLROOTCERT: input.env.PGSSLROOTCERT } };
 }
 
-/** A pool of at most two connections, with the services' TLS settings; the schema, when set, is the search_path as normalize sets it. */
+/**
+ * A pool of at most two connections, with the services' TLS settings; the schema, when set, is the
+ * search_path as normalize sets it.
+ */
 export function openDatabase(target: DatabaseTarget): pg.Pool {
   // A command's query reports its own failure; an idle connection's has nobody to tell.
   return createPostgresPool({

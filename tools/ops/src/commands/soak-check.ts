@@ -116,7 +116,8 @@ async function fromPrometheus(
     q(`sum(increase(event_bus_events_published_total{topic="${HRV.topic}",status="${status}"}${range}))`);
   const bound = await q(`max_over_time(event_bus_consumer_bound${range})`);
   const successes = await q(
-    `sum by (stream) (increase(normalize_hrv_messages_total{result="success",durable="${t.names.hrvDurable}"}${range}))`,
+    "sum by (stream) " +
+      `(increase(normalize_hrv_messages_total{result="success",durable="${t.names.hrvDurable}"}${range}))`,
   );
   const peak = mapRead(
     await q(`max_over_time((sum(rate(dlq_messages_total[1m])) * 60)[${w.seconds}s:1m])`),
@@ -192,7 +193,8 @@ function sinceOf(option: string | boolean | undefined): SoakTarget["since"] {
   const ms = typeof option === "string" ? durationMs(option, { units: ["s", "m", "h", "d", "w"] }) : undefined;
   if (ms === undefined)
     throw usageError(
-      `--since is required: a duration such as 30m, 2h or 48h, got ${option === undefined ? "none" : JSON.stringify(option)}`,
+      "--since is required: a duration such as 30m, 2h or 48h, got " +
+        `${option === undefined ? "none" : JSON.stringify(option)}`,
     );
   return { text: option as string, seconds: ms / 1000 };
 }
@@ -233,7 +235,10 @@ function verdict(checks: readonly Check[], t: SoakTarget): string {
   const n = countChecks(checks);
   if (n.FAIL > 0) return `❌ Success criteria NOT met over the last ${t.since.text}`;
   if (n.UNKNOWN > 0)
-    return `❔ ${n.UNKNOWN} criteria could not be judged (absent data is not success)${t.allowUnknown ? "; --allow-unknown: exit 0" : "; exit 1 (--allow-unknown to accept)"}`;
+    return (
+      `❔ ${n.UNKNOWN} criteria could not be judged (absent data is not success)` +
+      (t.allowUnknown ? "; --allow-unknown: exit 0" : "; exit 1 (--allow-unknown to accept)")
+    );
   return `✅ Success criteria met over the last ${t.since.text}`;
 }
 

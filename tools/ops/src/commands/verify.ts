@@ -89,14 +89,16 @@ async function postProbe(t: VerifyTarget, probe: Probe): Promise<Check> {
       const reasons = [
         t.ingestApiKey === undefined
           ? "INGEST_API_KEY is not set: ingest wants credentials"
-          : "the key in INGEST_API_KEY was refused (revoked, expired, scoped to other user ids, or from another database)",
+          : "the key in INGEST_API_KEY was refused (revoked, expired, scoped to other user ids, or " +
+            "from another database)",
       ];
       return fail(
         PROBE,
         name,
         `HTTP ${response.status} ${JSON.stringify(answer)}`,
         reasons,
-        "export INGEST_API_KEY=$(npx aa-ops keys create --name verify --tenant platform-ops --all-users --expires-in 1d --json | jq -r .token)",
+        "export INGEST_API_KEY=$(npx aa-ops keys create --name verify --tenant platform-ops " +
+          "--all-users --expires-in 1d --json | jq -r .token)",
       );
     }
     return fail(
@@ -151,7 +153,9 @@ function rowVerdict(row: ProbeRow | undefined, ms: number, t: VerifyTarget): Che
     ];
     return fail(PROBE, name, `no row within ${Math.round(t.probeTimeoutMs / 1000)} s`, reasons, "aa-ops status");
   }
-  const detail = `after ${(ms / 1000).toFixed(1)} s: user_id ${row.user_id}, rmssd ${row.rmssd}, ln_rmssd ${row.ln_rmssd.toFixed(6)}`;
+  const detail =
+    `after ${(ms / 1000).toFixed(1)} s: user_id ${row.user_id}, ` +
+    `rmssd ${row.rmssd}, ln_rmssd ${row.ln_rmssd.toFixed(6)}`;
   if (Math.abs(row.ln_rmssd - expected) < 1e-9) return pass(PROBE, name, `${detail} = ln(${PROBE_RMSSD})`);
   return fail(PROBE, name, detail, [`expected ln(${PROBE_RMSSD}) = ${expected.toFixed(6)}`]);
 }
@@ -301,7 +305,8 @@ function targetOf(input: CommandInput): VerifyTarget {
 }
 
 const keptNote = (probe: Probe): string[] => [
-  `The probe row (user_id ${probe.userId}) is kept, as the runbook's own E2E test keeps its rows. To remove probe rows:`,
+  `The probe row (user_id ${probe.userId}) is kept, as the runbook's own E2E test keeps its rows. ` +
+    "To remove probe rows:",
   `  DELETE FROM hrv_data WHERE user_id LIKE 'aa-ops-verify-%';`,
 ];
 

@@ -133,7 +133,9 @@ async function replayOne(message: DlqMessage, o: ReplayOptions): Promise<ReplayO
     return {
       ...done,
       result: "failed",
-      detail: `republished (${ack.stream} #${ack.seq}), but the audit record failed: ${errorMessage(error)}; DLQ entry kept (replaying it again stores nothing twice)`,
+      detail:
+        `republished (${ack.stream} #${ack.seq}), but the audit record failed: ` +
+        `${errorMessage(error)}; DLQ entry kept (replaying it again stores nothing twice)`,
     };
   }
   if (o.keep) return done;
@@ -144,7 +146,9 @@ async function replayOne(message: DlqMessage, o: ReplayOptions): Promise<ReplayO
       ...done,
       result: "failed",
       deleteUnconfirmed: true,
-      detail: `republished (${ack.stream} #${ack.seq}), but deleting DLQ entry #${entry.seq} was not confirmed: ${errorMessage(error)} (if it is still there, replaying it again stores nothing twice)`,
+      detail:
+        `republished (${ack.stream} #${ack.seq}), but deleting DLQ entry #${entry.seq} was not confirmed: ` +
+        `${errorMessage(error)} (if it is still there, replaying it again stores nothing twice)`,
     };
   }
   return { ...done, deleted: true };

@@ -56,7 +56,8 @@ export function writeEntries(write: Writer, stream: string, messages: readonly D
   );
   write("");
   write(
-    `${messages.length} dead letter${messages.length === 1 ? "" : "s"} in ${stream}, newest first${more ? "; more match (raise --limit)" : ""}. Details: aa-ops dlq show <seq>`,
+    `${messages.length} dead letter${messages.length === 1 ? "" : "s"} in ${stream}, newest first` +
+      `${more ? "; more match (raise --limit)" : ""}. Details: aa-ops dlq show <seq>`,
   );
 }
 
@@ -115,7 +116,8 @@ export function writeAdvisories(write: Writer, stream: string, list: readonly Ad
   write("");
   const missing = list.filter((r) => r.status === "missing");
   write(
-    `${list.length} advisor${list.length === 1 ? "y" : "ies"} in ${stream}, newest first${more ? "; more match (raise --limit)" : ""}; ${missing.length} never reached the DLQ.`,
+    `${list.length} advisor${list.length === 1 ? "y" : "ies"} in ${stream}, newest first` +
+      `${more ? "; more match (raise --limit)" : ""}; ${missing.length} never reached the DLQ.`,
   );
   if (missing.length > 0)
     write("Those messages stay in their stream until its max age: aa-ops stream get <stream> <stream seq>");
@@ -133,7 +135,10 @@ export function replayLine(o: ReplayOutcome): string {
     case "republished":
       return `✅ #${o.seq} ${o.originalSubject} → ${to} as ${o.msgId}; ${fate}`;
     case "duplicate":
-      return `✅ #${o.seq} ${o.originalSubject} already in ${to} (msg id ${o.msgId} replayed before, within the duplicate window); ${fate}`;
+      return (
+        `✅ #${o.seq} ${o.originalSubject} already in ${to} (msg id ${o.msgId} replayed before, ` +
+        `within the duplicate window); ${fate}`
+      );
     case "would_replay":
       return `🔍 #${o.seq} would republish to ${o.originalSubject} as ${o.msgId}`;
     case "refused":

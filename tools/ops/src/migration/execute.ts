@@ -75,11 +75,14 @@ function checkUnknownConsumers(plan: MigrationPlan, o: MigrateOptions): void {
     .map((c) => `${c.stream}/${c.name}${c.filterSubject ? ` (filter ${c.filterSubject})` : ""}`)
     .join(", ");
   const streams = [...new Set(plan.unknownConsumers.map((c) => c.stream))];
-  const why = `consumers that are not the pipeline's durables: ${list}. After the handoff they receive nothing new, silently`;
+  const why =
+    `consumers that are not the pipeline's durables: ${list}. ` +
+    "After the handoff they receive nothing new, silently";
   if (!o.allowUnknownConsumers) {
     const check = streams.map((s) => `aa-ops consumer ls ${s}`).join("; ");
     throw new MigrationError(
-      `${why}. Move their readers to the target streams first (check: ${check}), or pass --allow-unknown-consumers to cut them off`,
+      `${why}. Move their readers to the target streams first (check: ${check}), or pass ` +
+        "--allow-unknown-consumers to cut them off",
     );
   }
   o.write(`⚠️  ${why} (--allow-unknown-consumers)`);
@@ -92,7 +95,8 @@ async function createMissingStreams(jsm: JetStreamManager, plan: MigrationPlan, 
     const parked = plan.moves.some((m) => m.to === spec.name);
     const body = parked ? { ...config, subjects: [parkedSubject(spec.name)] } : config;
     o.write(
-      `➕ Create stream ${spec.name}${parked ? ` parked on ${parkedSubject(spec.name)} until it takes its subjects` : ""}`,
+      `➕ Create stream ${spec.name}` +
+        (parked ? ` parked on ${parkedSubject(spec.name)} until it takes its subjects` : ""),
     );
     o.write(`   $JS.API.STREAM.CREATE.${spec.name} ${JSON.stringify(body)}`);
     if (!o.dryRun) await jsm.streams.add(body);
@@ -188,7 +192,8 @@ async function drain(jsm: JetStreamManager, plan: MigrationPlan, o: MigrateOptio
   const watched = plan.drains.filter((d) => !o.drainIgnore.includes(d.durable));
   for (const d of plan.drains.filter((w) => o.drainIgnore.includes(w.durable))) {
     o.write(
-      `⚠️  Not waiting for ${d.stream}/${d.durable} (--drain-ignore): its messages stay there until the stream's max_age`,
+      `⚠️  Not waiting for ${d.stream}/${d.durable} (--drain-ignore): its messages stay there ` +
+        "until the stream's max_age",
     );
   }
   for (;;) {
@@ -201,15 +206,18 @@ async function drain(jsm: JetStreamManager, plan: MigrationPlan, o: MigrateOptio
       return Math.round(now() - start);
     }
     o.write(
-      `⏳ Draining: ${left.map((p) => `${p.stream}/${p.durable} ${p.pending} pending`).join(", ")} (${Math.round((now() - start) / 1000)} s)`,
+      `⏳ Draining: ${left.map((p) => `${p.stream}/${p.durable} ${p.pending} pending`).join(", ")} ` +
+        `(${Math.round((now() - start) / 1000)} s)`,
     );
     if (o.dryRun) return 0;
     if (now() - start > o.drainTimeoutMs) {
       throw new MigrationError(
-        `source durables still have messages after ${Math.round(o.drainTimeoutMs / 1000)} s (the subjects are moved; nothing is lost): ` +
-          "is normalize-service of this image running? It drains them in either mode. Re-run this command to keep waiting; " +
-          "do not roll the image back until it reports drained. A durable nothing consumes (normalize-oura without Oura) " +
-          "never drains: --drain-ignore <durable>",
+        `source durables still have messages after ${Math.round(o.drainTimeoutMs / 1000)} s ` +
+          "(the subjects are moved; nothing is lost): " +
+          "is normalize-service of this image running? It drains them in either mode. " +
+          "Re-run this command to keep waiting; " +
+          "do not roll the image back until it reports drained. " +
+          "A durable nothing consumes (normalize-oura without Oura) never drains: --drain-ignore <durable>",
       );
     }
     await new Promise((resolve) => setTimeout(resolve, o.pollMs));
@@ -236,10 +244,7 @@ export async function migrate(jsm: JetStreamManager, o: MigrateOptions): Promise
   };
   try {
     const plan = planMigration(await readTopology(jsm), o.to, o.names, o.replicas);
-    for (const move of plan.moves)
-      o.write(
-        `   ${move.pattern}: ${move.state === "at_target" ? `on ${move.to}` : move.state === "in_gap" ? `owned by no stream (interrupted handoff) → ${move.to}` : `${move.from} → ${move.to}`}`,
-      );
+    for (const move of plan.moves) o.write(`   ${move.pattern}: ${whereTo(move)}`);
     if (alreadyDone(plan)) {
       report.alreadyDone = true;
       o.write(`✓  Subjects are already on the ${o.to} streams.`);
@@ -269,4 +274,11 @@ export async function migrate(jsm: JetStreamManager, o: MigrateOptions): Promise
     o.write(`❌ ${report.error}`);
   }
   return report;
+}
+
+/** Where a subject stands in the plan, for its line: already moved, ownerless, or from → to. */
+function whereTo(move: SubjectMove): string {
+  if (move.state === "at_target") return `on ${move.to}`;
+  if (move.state === "in_gap") return `owned by no stream (interrupted handoff) → ${move.to}`;
+  return `${move.from} → ${move.to}`;
 }

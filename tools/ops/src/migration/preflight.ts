@@ -20,7 +20,8 @@ export interface HealthVerdict {
 }
 
 const DRAIN_NEEDS_NORMALIZE =
-  "the drain needs a normalize pod of this image: do not roll the image back before this command reports the source durables drained";
+  "the drain needs a normalize pod of this image: do not roll the image back before this command " +
+  "reports the source durables drained";
 
 function field(body: unknown, ...path: string[]): unknown {
   let value: unknown = body;
@@ -44,12 +45,17 @@ function normalizeVerdict(status: number, body: unknown): HealthVerdict | undefi
   const nats = field(body, "services", "nats");
   const overall = field(body, "status");
   if (database === undefined || nats === undefined) return undefined;
-  const reason = `HTTP ${status}, status ${JSON.stringify(overall)}, database ${JSON.stringify(database)}, nats ${JSON.stringify(nats)}`;
+  const reason =
+    `HTTP ${status}, status ${JSON.stringify(overall)}, ` +
+    `database ${JSON.stringify(database)}, nats ${JSON.stringify(nats)}`;
   if (database !== "connected") {
     return {
       reason,
       safeToSkip: true,
-      advice: `normalize cannot write to PostgreSQL, so messages wait in the streams (nothing is lost); the drain waits until the database is back, re-run on a drain timeout; ${DRAIN_NEEDS_NORMALIZE}`,
+      advice:
+        "normalize cannot write to PostgreSQL, so messages wait in the streams (nothing is lost); " +
+        "the drain waits until the database is back, re-run on a drain timeout; " +
+        DRAIN_NEEDS_NORMALIZE,
     };
   }
   if (nats !== "connected")
@@ -58,7 +64,8 @@ function normalizeVerdict(status: number, body: unknown): HealthVerdict | undefi
     reason,
     safeToSkip: true,
     advice:
-      "a durable has no primary binding (a half-done migration or a missing durable): migrate creates the target durables; check `aa-ops status` afterwards",
+      "a durable has no primary binding (a half-done migration or a missing durable): migrate " +
+      "creates the target durables; check `aa-ops status` afterwards",
   };
 }
 
@@ -86,7 +93,9 @@ export function healthVerdict(target: HealthTarget, answer: HealthAnswer): Healt
     known ?? {
       reason: `HTTP ${answer.status} without the service's health body`,
       safeToSkip: false,
-      advice: `this is not ${target.service}-service's /health (wrong URL or port: with ADMIN_PORT, ingest's /health is on --ingest-admin-url); find out what answers before skipping the check`,
+      advice:
+        `this is not ${target.service}-service's /health (wrong URL or port: with ADMIN_PORT, ` +
+        "ingest's /health is on --ingest-admin-url); find out what answers before skipping the check",
     }
   );
 }

@@ -180,7 +180,9 @@ export function judgeRows(counts: RowCounts | undefined): Check {
   const k = counts.samples instanceof Error || counts.samples === null ? 2 : counts.samples;
   const low = acceptedAtLeast(n, k);
   const allowed = Math.max(2, Math.ceil((low * counts.tolerancePercent) / 100));
-  const detail = `${n} readings accepted (increase(); at least ${low} over ${k} samples; ${duplicates} duplicate publishes not counted), ${rows} hrv_data rows written in the window`;
+  const detail =
+    `${n} readings accepted (increase(); at least ${low} over ${k} samples; ` +
+    `${duplicates} duplicate publishes not counted), ${rows} hrv_data rows written in the window`;
   if (low - rows <= allowed) return pass(SECTION, ROWS, detail);
   const reasons = [
     `${low - rows} missing, more than the tolerance of ${allowed} (--tolerance ${counts.tolerancePercent}%)`,

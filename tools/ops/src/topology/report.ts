@@ -18,7 +18,8 @@ const summary = (config: Record<string, unknown>): string =>
 function conflictLines(change: StreamChange): string[] {
   return change.conflicts.map(
     (c) =>
-      `${c.subject} is owned by stream ${c.ownedBy}${c.ownerPattern === c.subject ? "" : ` (its subject ${c.ownerPattern})`}`,
+      `${c.subject} is owned by stream ${c.ownedBy}` +
+      (c.ownerPattern === c.subject ? "" : ` (its subject ${c.ownerPattern})`),
   );
 }
 

@@ -45,7 +45,8 @@ function consumerCheck(change: ConsumerChange, mode: string): Check {
     return pass(
       CONSUMERS,
       name,
-      `filter ${spec.filterSubject}, ack explicit, max deliver ${spec.maxDeliver}, ack wait ${formatMs(spec.ackWaitMs)}`,
+      `filter ${spec.filterSubject}, ack explicit, ` +
+        `max deliver ${spec.maxDeliver}, ack wait ${formatMs(spec.ackWaitMs)}`,
     );
   }
   if (change.kind === "create") {
@@ -98,7 +99,8 @@ function normalizeStatusCheck(answer: Answer, url: string): Check {
   if ("error" in answer) return fail(HEALTH, name, answerText(answer), [], `curl -s ${url}`);
   const body = answer.body as NormalizeHealth;
   const { database, nats } = body.services ?? {};
-  const detail = `status ${body.status ?? "?"} (HTTP ${answer.status}), database ${database ?? "?"}, nats ${nats ?? "?"}`;
+  const detail =
+    `status ${body.status ?? "?"} (HTTP ${answer.status}), ` + `database ${database ?? "?"}, nats ${nats ?? "?"}`;
   if (answer.status === 200 && body.status === "healthy" && database === "connected" && nats === "connected")
     return pass(HEALTH, name, detail);
   return fail(
@@ -120,11 +122,13 @@ function bindingProblems(body: NormalizeHealth, topology: Topology, requiredDura
     if (b.error !== null) problems.push(`${b.durable} on ${b.stream}: ${b.error}`);
     else if (b.role !== "primary")
       problems.push(
-        `${b.durable} is bound ${b.role} on ${b.stream}: that stream no longer owns its subject, so new events are not consumed there`,
+        `${b.durable} is bound ${b.role} on ${b.stream}: that stream no longer owns its subject, ` +
+          "so new events are not consumed there",
       );
     else if (b.stream !== expected)
       problems.push(
-        `${b.durable} is bound primary on ${b.stream}, expected ${expected ?? "(no stream of this mode)"}: a fallback binding`,
+        `${b.durable} is bound primary on ${b.stream}, expected ` +
+          `${expected ?? "(no stream of this mode)"}: a fallback binding`,
       );
   }
   return problems;
