@@ -7,7 +7,7 @@ import { Type } from "@sinclair/typebox";
 import { SignJWT } from "jose";
 import { createLogger, loadConfig, userIdHasher } from "@aa/service-kit";
 import { aaOps, showRun } from "./helpers/cli.js";
-import { normalizeOuraEnv, startFakeOura, type FakeOura } from "./helpers/fake-oura.js";
+import { normalizeOuraEnv, sleepNotification, startFakeOura, type FakeOura } from "./helpers/fake-oura.js";
 import { consent, finishLink, linkInBrowser, linkToken, startLink } from "./helpers/oura-link.js";
 import { testDatabaseUrl } from "./helpers/postgres.js";
 import { createStack, postJson, type Stack } from "./helpers/stack.js";
@@ -216,14 +216,6 @@ describe("service logs through a stack: no user ids, payloads or secrets", () =>
       "x-oura-timestamp": timestamp,
     };
   };
-  const notification = (objectId: string, ouraUserId: string) =>
-    JSON.stringify({
-      event_type: "create",
-      data_type: "sleep",
-      object_id: objectId,
-      event_time: "2025-10-02T07:30:00+00:00",
-      user_id: ouraUserId,
-    });
   const deliver = (body: string, headers: Record<string, string>) =>
     fetch(`${stack.ingestUrl}/webhooks/oura`, {
       method: "POST",
@@ -421,10 +413,10 @@ describe("service logs through a stack: no user ids, payloads or secrets", () =>
       [`doc-${tag}`, ouraUsers.linked],
       [`doc-unlinked-${tag}`, ouraUsers.unlinked],
     ] as const) {
-      const body = notification(doc, ouraUser);
+      const body = sleepNotification(doc, ouraUser);
       assert.equal((await deliver(body, signed(body))).status, 202);
     }
-    const forged = notification(`doc-forged-${tag}`, ouraUsers.unlinked);
+    const forged = sleepNotification(`doc-forged-${tag}`, ouraUsers.unlinked);
     assert.equal((await deliver(forged, signed(forged, "not-the-secret"))).status, 401);
 
     await waitFor(

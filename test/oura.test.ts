@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { createDecipheriv, createHmac, randomBytes } from "node:crypto";
 import { after, before, describe, test } from "node:test";
 import { DEFAULT_TOPOLOGY_NAMES, DlqHeaders, streamCandidates } from "@aa/event-bus";
-import { normalizeOuraEnv, startFakeOura, type FakeOura } from "./helpers/fake-oura.js";
+import { normalizeOuraEnv, sleepNotification, startFakeOura, type FakeOura } from "./helpers/fake-oura.js";
 import { freePort } from "./helpers/nats.js";
 import { linkInBrowser } from "./helpers/oura-link.js";
 import { aaOps } from "./helpers/cli.js";
@@ -28,16 +28,6 @@ function sign(body: string, secret = SECRET, timestamp = nowSeconds()): Record<s
     .toUpperCase();
   return { "x-oura-signature": signature, "x-oura-timestamp": timestamp };
 }
-
-const notification = (objectId: string, ouraUserId: string, extra: Record<string, string> = {}) =>
-  JSON.stringify({
-    event_type: "create",
-    data_type: "sleep",
-    object_id: objectId,
-    event_time: "2025-10-02T07:30:00+00:00",
-    user_id: ouraUserId,
-    ...extra,
-  });
 
 /** A `SleepModel` document as Oura returns it (the fields we map, and some we ignore). */
 const sleepDoc = (id: string, extra: Record<string, unknown> = {}) => ({
@@ -147,7 +137,7 @@ describe("Oura: webhooks, linking, normalize-oura (multi mode)", () => {
 
   test("rejected webhooks: each gets its status, nothing is published, nothing secret is logged", async () => {
     const before = await streamMessages(stack.jsm, VENDOR);
-    const body = notification("doc-rejected", "oura-user-x");
+    const body = sleepNotification("doc-rejected", "oura-user-x");
     const old = String(Math.floor(Date.now() / 1000) - 301);
     const cases: [string, string, Record<string, string>, number][] = [
       ["stale timestamp", body, sign(body, SECRET, old), 401],
@@ -209,7 +199,7 @@ describe("Oura: webhooks, linking, normalize-oura (multi mode)", () => {
       // Oura's deliveries are never limited: ten signed ones (invalid bodies: nothing is published) spend nothing.
       for (let i = 0; i < 10; i++)
         assert.equal((await from("198.51.100.1", signedButInvalid, sign(signedButInvalid))).status, 400);
-      const forged = notification("doc-flood", "oura-flood");
+      const forged = sleepNotification("doc-flood", "oura-flood");
       const statuses = [];
       for (let i = 0; i < 5; i++)
         statuses.push((await from("198.51.100.1", forged, sign(forged, "not-the-secret"))).status);
@@ -283,7 +273,7 @@ describe("Oura: webhooks, linking, normalize-oura (multi mode)", () => {
   test("a signed webhook delivered three times: one sleep row and one HRV row, vendor oura", async () => {
     await link("athlete-e2e", "oura-e2e");
     fake.sleep.set("sleep-e2e", sleepDoc("sleep-e2e"));
-    const body = notification("sleep-e2e", "oura-e2e");
+    const body = sleepNotification("sleep-e2e", "oura-e2e");
     const before = await streamMessages(stack.jsm, VENDOR);
     const replies = [];
     for (const skew of [60, 30, 0]) {
@@ -333,7 +323,7 @@ describe("Oura: webhooks, linking, normalize-oura (multi mode)", () => {
     const first = fake.issued.at(-1)!;
     fake.expireAccessToken(first.accessToken);
     fake.sleep.set("sleep-refresh", sleepDoc("sleep-refresh", { score: 81 }));
-    const body = notification("sleep-refresh", "oura-refresh");
+    const body = sleepNotification("sleep-refresh", "oura-refresh");
     assert.equal((await deliver(body, sign(body))).status, 202);
     const [row] = await waitFor(() => rows("sleep_data", "athlete-refresh").then((r) => (r.length ? r : undefined)), {
       what: "row after refresh",
@@ -366,7 +356,7 @@ describe("Oura: webhooks, linking, normalize-oura (multi mode)", () => {
       headers: { "retry-after": "2" },
       body: { detail: "Too Many Requests" },
     });
-    const body = notification("sleep-429", "oura-429");
+    const body = sleepNotification("sleep-429", "oura-429");
     assert.equal((await deliver(body, sign(body))).status, 202);
     await waitFor(() => rows("hrv_data", "athlete-429").then((r) => r.length === 1), {
       what: "row after 429",
@@ -381,7 +371,7 @@ describe("Oura: webhooks, linking, normalize-oura (multi mode)", () => {
 
   test("404 from Oura: dead-lettered with reason not_found, nothing stored", async () => {
     await link("athlete-404", "oura-404");
-    const body = notification("sleep-missing", "oura-404");
+    const body = sleepNotification("sleep-missing", "oura-404");
     assert.equal((await deliver(body, sign(body))).status, 202);
     const copy = await dlqCopy("not-found");
     assert.equal(copy.header.get(DlqHeaders.reason), "not_found");
@@ -399,7 +389,7 @@ describe("Oura: webhooks, linking, normalize-oura (multi mode)", () => {
   });
 
   test("rotation: a webhook signed with the previous secret is accepted; an unlinked Oura user is dead-lettered not_linked", async () => {
-    const body = notification("sleep-nobody", "oura-nobody");
+    const body = sleepNotification("sleep-nobody", "oura-nobody");
     const reply = await deliver(body, sign(body, PREVIOUS));
     assert.equal(reply.status, 202, await reply.text());
     const copy = await dlqCopy("not-linked");
@@ -409,7 +399,7 @@ describe("Oura: webhooks, linking, normalize-oura (multi mode)", () => {
 
   test("an unknown data_type is acknowledged and counted as ignored, without calling Oura", async () => {
     const before = fake.requests.length;
-    const body = notification("workout-1", "oura-e2e", { data_type: "workout" });
+    const body = sleepNotification("workout-1", "oura-e2e", { data_type: "workout" });
     assert.equal((await deliver(body, sign(body))).status, 202);
     await waitFor(async () => (await ouraMessages("ignored")) === 1, { what: "ignored metric" });
     assert.equal(fake.requests.length, before);

@@ -57,6 +57,17 @@ async function readBody(req: IncomingMessage): Promise<string> {
 const s256 = (verifier: string) => createHash("sha256").update(verifier).digest("base64url");
 const token = (prefix: string) => `${prefix}-${randomBytes(12).toString("hex")}`;
 
+/** Oura's webhook body for a new sleep document of `ouraUserId` (`extra` adds or overrides fields). */
+export const sleepNotification = (objectId: string, ouraUserId: string, extra: Record<string, string> = {}): string =>
+  JSON.stringify({
+    event_type: "create",
+    data_type: "sleep",
+    object_id: objectId,
+    event_time: "2025-10-02T07:30:00+00:00",
+    user_id: ouraUserId,
+    ...extra,
+  });
+
 /** normalize's Oura settings aimed at `fake`: its OAuth client and URLs, the callback on `normalizeUrl`. */
 export function normalizeOuraEnv(fake: FakeOura, normalizeUrl: string, encryptionKey: string): Record<string, string> {
   return {
