@@ -14,6 +14,10 @@ const STREAM = "BENCH_SEED";
 const SUBJECT = "bench.seed.hrv";
 const DURABLE = "bench-seed";
 const TABLE = "seed_hrv";
+/** How many of the accepted event ids have a row. */
+const STORED = `
+SELECT count(*)::int AS n FROM unnest($1::text[]) AS a(id)
+ WHERE EXISTS (SELECT 1 FROM ${TABLE} s WHERE s.event_id = a.id)`;
 
 /** The seed design's end-to-end run, measured like e2e single; `lost` = accepted events without a row. */
 export interface SeedResult extends ThroughputResult {
@@ -62,10 +66,7 @@ export async function e2eSeed(env: BenchEnv, sizes: BenchSizes, cleanup: Cleanup
     // consumer's) with less waiting: rows / (first request → last commit) is the consumer's pace.
     const load = await runLoad(singleLoad(sizes, url, new IdSequence("seed"), undefined, sizes.seedSeconds));
     const committed = await waitCommitted(seedProbe(env), load.accepted.length, sizes.drainTimeoutMs);
-    const stored = await env.db.pool.query<{ n: number }>(
-      `SELECT count(*)::int AS n FROM unnest($1::text[]) AS a(id) WHERE EXISTS (SELECT 1 FROM ${TABLE} s WHERE s.event_id = a.id)`,
-      [load.accepted],
-    );
+    const stored = await env.db.pool.query<{ n: number }>(STORED, [load.accepted]);
     return { ...throughput(load, committed), lost: load.accepted.length - (stored.rows[0]?.n ?? 0) };
   } finally {
     await ingest.stop();
