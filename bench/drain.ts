@@ -1,10 +1,11 @@
 import { Subjects } from "@aa/contracts";
+import type { CpuPerEvent } from "./cpu.js";
 import { hrvBacklog } from "./env.js";
 import type { PhaseContext } from "./e2e.js";
 import { hrvRawEvent, IdSequence } from "./events.js";
 import { publishPipelined } from "./pipelined.js";
 import type { BenchService, ServiceRunner } from "./services.js";
-import { firstRowAt, waitCommitted } from "./verify.js";
+import { firstRowAt, hrvProbe, waitCommitted } from "./verify.js";
 
 export interface DrainResult {
   instances: number;
@@ -21,6 +22,8 @@ export interface DrainResult {
   redelivered: number;
   /** Each instance's `normalize_hrv_messages_total{result="success"}`; null when the metric is absent. */
   processedPerInstance: Array<number | null>;
+  /** CPU per event from spawning the instances (their startup included) to the last commit. */
+  cpu: CpuPerEvent;
 }
 
 /**
@@ -47,10 +50,14 @@ export async function drainBacklog(
   const accepted = Array.from({ length: events }, (_, k) => `${phase}:${k + 1}`);
   ctx.ledger.record({ phase, sent: ids.sent, accepted, refused: [], unanswered: 0 });
 
+  // normalize may start consuming before its /health answers: its CPU counts from its birth
+  // (startup included, a few µs per event over a full backlog), the others' from here.
+  const endCpu = await ctx.cpu.begin({ normalize: [] });
   const spawnedAt = Date.now();
   const services = await Promise.all(Array.from({ length: instances }, () => runner.start("normalize", normalizeEnv)));
   try {
-    const committed = await waitCommitted(ctx.env, phase, events, ctx.sizes.drainTimeoutMs);
+    const committed = await waitCommitted(hrvProbe(ctx.env, phase), events, ctx.sizes.drainTimeoutMs);
+    const cpu = await endCpu(committed.rows, { normalize: services.map((s) => s.run.process.pid ?? 0) });
     const firstAt = await firstRowAt(ctx.env.db.pool, phase);
     const after = await hrvBacklog(ctx.env);
     return {
@@ -63,6 +70,7 @@ export async function drainBacklog(
       rows: committed.rows,
       redelivered: after.deliveries - before.deliveries - events,
       processedPerInstance: await Promise.all(services.map(successCount)),
+      cpu,
     };
   } finally {
     for (const service of services) await runner.stop(service);

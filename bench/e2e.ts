@@ -1,8 +1,9 @@
 import type { BenchEnv } from "./env.js";
 import { hrvReadingJson, IdSequence } from "./events.js";
-import { acceptedBatch, acceptedSingle, runLoad, runPaced, type LoadOutcome } from "./load.js";
+import { acceptedBatch, acceptedSingle, runLoad, runPaced, type LoadOutcome, type LoadSpec } from "./load.js";
 import type { BenchSizes } from "./options.js";
-import { latencyStats, waitCommitted, type Ledger, type LatencyStats } from "./verify.js";
+import type { CpuProbe } from "./cpu.js";
+import { hrvProbe, latencyStats, waitCommitted, type Committed, type Ledger, type LatencyStats } from "./verify.js";
 
 export interface PhaseContext {
   env: BenchEnv;
@@ -11,6 +12,8 @@ export interface PhaseContext {
   /** ingest's credential: the bench runs it as production does, with API-key authentication. */
   headers: Record<string, string>;
   ledger: Ledger;
+  /** Samples the pipeline's processes' CPU time around a phase. */
+  cpu: CpuProbe;
 }
 
 /** One end-to-end run: HTTP → JetStream → normalize → row committed. */
@@ -42,20 +45,34 @@ export interface LatencyResult extends LatencyStats {
 /** Single-reading POSTs at saturation, one event per request. */
 export async function e2eSingle(ctx: PhaseContext, phase = "single"): Promise<ThroughputResult> {
   const ids = new IdSequence(phase);
-  const load = await runLoad({
-    url: ctx.ingestUrl,
+  const load = await runLoad(singleLoad(ctx.sizes, ctx.ingestUrl, ids, ctx.headers));
+  return await settle(ctx, ids, load);
+}
+
+/**
+ * The single-event load: every run of it (pipeline, bare Fastify, seed design) uses the same
+ * generator, connections and bodies, so their ratios compare the servers, not the load.
+ */
+export function singleLoad(
+  sizes: BenchSizes,
+  url: string,
+  ids: IdSequence,
+  headers?: Record<string, string>,
+  seconds = sizes.singleSeconds,
+): LoadSpec {
+  return {
+    url,
     path: "/ingest/hrv",
-    headers: ctx.headers,
-    seconds: ctx.sizes.singleSeconds,
-    connections: ctx.sizes.singleConnections,
-    maxRequests: ctx.sizes.maxRequests,
+    ...(headers === undefined ? {} : { headers }),
+    seconds,
+    connections: sizes.singleConnections,
+    maxRequests: sizes.maxRequests,
     next: () => {
       const id = ids.next();
       return { body: hrvReadingJson(id), ids: [id] };
     },
     accepted: acceptedSingle,
-  });
-  return await settle(ctx, ids, load);
+  };
 }
 
 /** Batch POSTs of `batchItems` readings at saturation. */
@@ -118,7 +135,12 @@ async function settle(ctx: PhaseContext, ids: IdSequence, load: LoadOutcome): Pr
     refused: load.refused,
     unanswered: ids.sent - load.answeredEvents,
   });
-  const committed = await waitCommitted(ctx.env, ids.phase, load.accepted.length, ctx.sizes.drainTimeoutMs);
+  const committed = await waitCommitted(hrvProbe(ctx.env, ids.phase), load.accepted.length, ctx.sizes.drainTimeoutMs);
+  return throughput(load, committed);
+}
+
+/** The rates of a load whose accepted events were committed as `committed` says. */
+export function throughput(load: LoadOutcome, committed: Committed): ThroughputResult {
   const totalSeconds = (committed.at - load.startedAt) / 1000;
   return {
     eventsPerSec: committed.rows / totalSeconds,

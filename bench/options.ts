@@ -2,7 +2,7 @@
 export interface BenchSizes {
   /** Raw JetStream publish and consume + ack, messages. */
   rawMessages: number;
-  /** Un-acked publishes kept in flight by the pipelined publishers. */
+  /** Un-acked publishes kept in flight by the pipelined publishers (issue 18's raw figure: 256). */
   publishWindow: number;
   /** Raw PostgreSQL upsert: rows, and rows per statement. */
   upsertRows: number;
@@ -11,6 +11,8 @@ export interface BenchSizes {
   bareSeconds: number;
   singleSeconds: number;
   singleConnections: number;
+  /** The seed design's load, s (its rate is its consumer's, whatever the duration). */
+  seedSeconds: number;
   batchSeconds: number;
   batchConnections: number;
   batchItems: number;
@@ -29,18 +31,22 @@ export interface BenchSizes {
 export interface BenchOptions {
   json: boolean;
   quick: boolean;
-  databaseUrl: string;
+  /** Measurements in one invocation; the report gives each figure's median. */
+  runs: number;
+  /** BENCH_DATABASE_URL; unset: the bench starts a private PostgreSQL cluster. */
+  databaseUrl: string | undefined;
   sizes: BenchSizes;
 }
 
 const FULL: BenchSizes = {
   rawMessages: 100_000,
-  publishWindow: 1_000,
+  publishWindow: 256,
   upsertRows: 200_000,
   upsertBatch: 1_000,
   bareSeconds: 10,
   singleSeconds: 15,
   singleConnections: 100,
+  seedSeconds: 5,
   batchSeconds: 15,
   batchConnections: 8,
   batchItems: 500,
@@ -49,17 +55,18 @@ const FULL: BenchSizes = {
   latencyRate: 1_000,
   backlog: 200_000,
   drainTimeoutMs: 240_000,
-  runTimeoutMs: 20 * 60_000,
+  runTimeoutMs: 20 * 60_000, // per run
 };
 
 const QUICK: BenchSizes = {
   rawMessages: 5_000,
-  publishWindow: 1_000,
+  publishWindow: 256,
   upsertRows: 10_000,
   upsertBatch: 1_000,
   bareSeconds: 2,
   singleSeconds: 3,
   singleConnections: 20,
+  seedSeconds: 2,
   batchSeconds: 3,
   batchConnections: 4,
   batchItems: 500,
@@ -71,18 +78,27 @@ const QUICK: BenchSizes = {
   runTimeoutMs: 240_000,
 };
 
-export const DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/test";
+const USAGE = "usage: bench/run.ts [--json] [--quick] [--runs N]";
 
-/** `--json`, `--quick`; BENCH_DATABASE_URL picks the database the bench makes its schema in. */
+/** `--json`, `--quick`, `--runs N`; BENCH_DATABASE_URL picks a database to make the bench's schema in. */
 export function parseOptions(argv: readonly string[], env: Record<string, string | undefined>): BenchOptions {
-  const unknown = argv.filter((a) => a !== "--json" && a !== "--quick");
-  if (unknown.length > 0)
-    throw new Error(`unknown argument(s) ${unknown.join(" ")}; usage: bench/run.ts [--json] [--quick]`);
-  const quick = argv.includes("--quick");
+  const rest = [...argv];
+  let runs = 1;
+  const at = rest.indexOf("--runs");
+  if (at >= 0) {
+    const value = rest[at + 1] ?? "";
+    if (!/^[1-9]\d*$/.test(value)) throw new Error(`--runs takes a positive integer, got "${value}"; ${USAGE}`);
+    runs = Number(value);
+    rest.splice(at, 2);
+  }
+  const unknown = rest.filter((a) => a !== "--json" && a !== "--quick");
+  if (unknown.length > 0) throw new Error(`unknown argument(s) ${unknown.join(" ")}; ${USAGE}`);
+  const quick = rest.includes("--quick");
   return {
-    json: argv.includes("--json"),
+    json: rest.includes("--json"),
     quick,
-    databaseUrl: env.BENCH_DATABASE_URL || DEFAULT_DATABASE_URL,
+    runs,
+    databaseUrl: env.BENCH_DATABASE_URL || undefined,
     sizes: quick ? QUICK : FULL,
   };
 }

@@ -1,17 +1,15 @@
-import { spawn } from "node:child_process";
-import { fileURLToPath } from "node:url";
 import { AckPolicy, StorageType } from "@nats-io/jetstream";
 import { nanos } from "@nats-io/nats-core";
 import type pg from "pg";
 import { freePort } from "../test/helpers/nats.js";
-import { waitFor } from "../test/helpers/wait.js";
+import { startBenchChild } from "./child.js";
+import { singleLoad } from "./e2e.js";
 import type { BenchEnv, Cleanup } from "./env.js";
-import { hrvRawEvent, hrvReadingJson, IdSequence } from "./events.js";
+import { hrvRawEvent, IdSequence } from "./events.js";
 import { runLoad } from "./load.js";
 import type { BenchSizes } from "./options.js";
 import { elapsedMs, perSecond, pipelined, publishPipelined } from "./pipelined.js";
 
-const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const RAW_STREAM = "BENCH_RAW";
 const RAW_SUBJECT = "bench.raw";
 const RAW_DURABLE = "bench-raw";
@@ -75,12 +73,7 @@ async function measureConsumeAck(env: BenchEnv, sizes: BenchSizes): Promise<numb
 
 /** The same table and guarded upsert shape as hrv_data, `upsertBatch` rows per statement, two statements at a time. */
 async function measureUpsert(pool: pg.Pool, sizes: BenchSizes): Promise<number> {
-  await pool.query(`
-CREATE TABLE bench_upsert (
-  id bigserial PRIMARY KEY, user_id text NOT NULL, date date NOT NULL, rmssd double precision NOT NULL,
-  ln_rmssd double precision NOT NULL, captured_at timestamptz NOT NULL, event_id text NOT NULL, raw jsonb,
-  created_at timestamptz NOT NULL DEFAULT now(), updated_at timestamptz NOT NULL DEFAULT now(),
-  UNIQUE (user_id, date), UNIQUE (event_id))`);
+  await pool.query(hrvShapedTable("bench_upsert"));
   await pool.query("CREATE INDEX ON bench_upsert (created_at)");
   const statements = Math.ceil(sizes.upsertRows / sizes.upsertBatch);
   const started = performance.now();
@@ -95,6 +88,14 @@ CREATE TABLE bench_upsert (
   await pool.query("DROP TABLE bench_upsert");
   return perSecond(sizes.upsertRows, ms);
 }
+
+/** DDL of a table shaped like hrv_data: the same columns, keys and unique indexes. */
+export const hrvShapedTable = (name: string): string => `
+CREATE TABLE ${name} (
+  id bigserial PRIMARY KEY, user_id text NOT NULL, date date NOT NULL, rmssd double precision NOT NULL,
+  ln_rmssd double precision NOT NULL, captured_at timestamptz NOT NULL, event_id text NOT NULL, raw jsonb,
+  created_at timestamptz NOT NULL DEFAULT now(), updated_at timestamptz NOT NULL DEFAULT now(),
+  UNIQUE (user_id, date), UNIQUE (event_id))`;
 
 const UPSERT = `
 INSERT INTO bench_upsert AS t (user_id, date, rmssd, ln_rmssd, captured_at, event_id, raw)
@@ -115,36 +116,13 @@ function upsertColumns(from: number, count: number): unknown[][] {
 /** A child Fastify app that parses the JSON body and answers 200, loaded like the e2e single run. */
 async function measureBareFastify(sizes: BenchSizes, cleanup: Cleanup): Promise<number> {
   const port = await freePort();
-  const child = spawn(process.execPath, ["--import", "tsx", "bench/bare-fastify.ts"], {
-    cwd: ROOT,
-    env: { ...process.env, PORT: String(port) },
-    stdio: "ignore",
-  });
-  const exited = new Promise((resolve) => child.once("exit", resolve));
-  const stop = async () => {
-    if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
-    await exited;
-  };
-  cleanup.guard(child);
-  cleanup.add("stop the bare Fastify app", stop);
   const url = `http://127.0.0.1:${port}`;
-  await waitFor(async () => (await fetch(`${url}/health`, { signal: AbortSignal.timeout(2_000) })).ok, {
-    timeoutMs: 20_000,
-    what: "bare Fastify app",
+  const app = await startBenchChild("bare Fastify app", "bench/bare-fastify.ts", {
+    env: { PORT: String(port) },
+    health: `${url}/health`,
+    cleanup,
   });
-  const ids = new IdSequence("bare");
-  const outcome = await runLoad({
-    url,
-    path: "/ingest/hrv",
-    seconds: sizes.bareSeconds,
-    connections: sizes.singleConnections,
-    maxRequests: sizes.maxRequests,
-    next: () => {
-      const id = ids.next();
-      return { body: hrvReadingJson(id), ids: [id] };
-    },
-    accepted: () => [],
-  });
-  await stop();
+  const outcome = await runLoad(singleLoad(sizes, url, new IdSequence("bare"), undefined, sizes.bareSeconds));
+  await app.stop();
   return outcome.ok2xx / outcome.seconds;
 }

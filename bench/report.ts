@@ -1,7 +1,10 @@
+import type { CpuPerEvent } from "./cpu.js";
 import type { DrainResult } from "./drain.js";
 import type { LatencyResult, ThroughputResult } from "./e2e.js";
 import type { RawLimits } from "./raw.js";
+import type { SeedResult } from "./seed.js";
 import type { RssSample } from "./services.js";
+import { cpuTable, medianFigures, medianFiguresTable, summaryTable, targetsJson } from "./summary.js";
 import type { TracingResult } from "./tracing.js";
 import type { Audit, PhaseAudit } from "./verify.js";
 
@@ -9,8 +12,12 @@ import type { Audit, PhaseAudit } from "./verify.js";
 export interface BenchRun {
   quick: boolean;
   /** Other work on the machine skews every figure: the 1-minute load average when the bench began. */
-  machine: { cpus: number; loadAverageAtStart: number };
+  machine: { cpus: number; loadAverageAtStart: number; startedAt: string };
+  /** A private cluster (its CPU is the bench's alone) or BENCH_DATABASE_URL's server (all postgres processes). */
+  postgres: "private" | "shared";
   raw: RawLimits;
+  /** The seed design (bench/seed-app.ts) under the single-event load. */
+  seed: SeedResult;
   single: ThroughputResult;
   batch: ThroughputResult;
   latency: LatencyResult;
@@ -24,6 +31,8 @@ export interface BenchRun {
   peakRssMb: { ingest: number; normalize: number };
   audit: Audit;
   dlqMessages: number;
+  /** CPU per committed event of each component, per phase. */
+  cpu: { single: CpuPerEvent; batch: CpuPerEvent; drainOne: CpuPerEvent; drainQuiet: CpuPerEvent };
 }
 
 interface Bound {
@@ -79,6 +88,14 @@ function pipelineComparisons(run: BenchRun): Comparison[] {
     bound("PostgreSQL upsert", raw.pgUpsertRowsPerSec, "rows/s", value),
   ];
   return [
+    {
+      figure: "seed design e2e single",
+      value: run.seed.eventsPerSec,
+      unit: "events/s",
+      boundedBy: [bound("bare Fastify POST", raw.fastifyReqPerSec, "req/s", run.seed.eventsPerSec)],
+      target: "",
+      met: null,
+    },
     {
       figure: "e2e single-event POSTs",
       value: single,
@@ -211,13 +228,16 @@ const tracingOff = (run: BenchRun): number | undefined =>
   run.tracing.find((t) => t.mode === "off")?.single.eventsPerSec;
 
 /** The figures the smoke test checks: every one a positive number. */
-function figures(run: BenchRun): Record<string, number> {
+export function figures(run: BenchRun): Record<string, number> {
   return {
     jsPublishMsgPerSec: run.raw.jsPublishMsgPerSec,
     jsConsumeAckMsgPerSec: run.raw.jsConsumeAckMsgPerSec,
     pgUpsertRowsPerSec: run.raw.pgUpsertRowsPerSec,
     fastifyReqPerSec: run.raw.fastifyReqPerSec,
+    seedE2eEventsPerSec: run.seed.eventsPerSec,
+    seedAcceptedPerSec: run.seed.acceptedPerSec,
     e2eSingleEventsPerSec: run.single.eventsPerSec,
+    e2eSingleAcceptedPerSec: run.single.acceptedPerSec,
     e2eBatchEventsPerSec: run.batch.eventsPerSec,
     latencyP50Ms: run.latency.p50Ms,
     latencyP99Ms: run.latency.p99Ms,
@@ -231,8 +251,8 @@ function figures(run: BenchRun): Record<string, number> {
   };
 }
 
-/** The JSON document `--json` prints. */
-export function toJson(run: BenchRun) {
+/** One run's JSON document. */
+function runJson(run: BenchRun) {
   const { quick, audit, ...details } = run;
   return {
     quick,
@@ -244,16 +264,46 @@ export function toJson(run: BenchRun) {
   };
 }
 
-const fmt = (value: number, unit: string): string => {
+/**
+ * The JSON document `--json` prints: one run's document plus `targets` and `cpuMicrosPerEvent`;
+ * with several runs, `figures` are medians, `lost` and `duplicated` totals, and `runs` each run's document.
+ */
+export function toJson(runs: readonly BenchRun[]) {
+  const [first] = runs;
+  if (first === undefined) throw new Error("no run to report");
+  const summary = targetsJson(runs);
+  if (runs.length === 1) return { ...runJson(first), ...summary };
+  return {
+    quick: first.quick,
+    figures: medianFigures(runs),
+    lost: runs.reduce((sum, r) => sum + r.audit.lost, 0),
+    duplicated: runs.reduce((sum, r) => sum + r.audit.duplicated, 0),
+    ...summary,
+    runs: runs.map(runJson),
+  };
+}
+
+export const fmt = (value: number, unit: string): string => {
   const digits = unit === "ms" ? 1 : 0;
   return `${value.toLocaleString("en-US", { minimumFractionDigits: digits, maximumFractionDigits: digits })} ${unit}`;
 };
 
-const pct = (ratio: number): string => `${(ratio * 100).toFixed(0)}%`;
+export const pct = (ratio: number): string => `${(ratio * 100).toFixed(0)}%`;
 
-/** A fixed-width table: a figure per line, one extra line per further raw limit it is bounded by. */
-export function toTable(run: BenchRun): string {
-  const header = ["figure", "value", "bounded by (raw limit)", "ratio", "target", "met"];
+/** Columns padded to their widest cell; `numeric` columns are right-aligned. */
+export function renderTable(header: string[], rows: string[][], numeric: ReadonlySet<number>): string[] {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
+  const render = (cells: string[]) =>
+    cells
+      .map((cell, i) => (numeric.has(i) ? cell.padStart(widths[i] ?? 0) : cell.padEnd(widths[i] ?? 0)))
+      .join("  ")
+      .trimEnd();
+  return [render(header), widths.map((w) => "-".repeat(w)).join("  "), ...rows.map(render)];
+}
+
+/** One run's figures: a figure per line, one extra line per further raw limit it is bounded by. */
+function figuresTable(run: BenchRun): string[] {
+  const header = ["figure", "value", "bounded by (raw limit)", "ratio", "target (issue 6)", "met"];
   const rows: string[][] = [];
   for (const c of [...rawComparisons(run.raw), ...pipelineComparisons(run)]) {
     const met = c.met === null ? "" : c.met ? "yes" : "NO";
@@ -268,15 +318,26 @@ export function toTable(run: BenchRun): string {
     ]);
     for (const b of rest) rows.push(["", "", `${b.limit} ${fmt(b.value, b.unit)}`, pct(b.ratio), "", ""]);
   }
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
-  const render = (cells: string[]) =>
-    cells
-      .map((cell, i) => (i === 1 ? cell.padStart(widths[i] ?? 0) : cell.padEnd(widths[i] ?? 0)))
-      .join("  ")
-      .trimEnd();
-  return [render(header), widths.map((w) => "-".repeat(w)).join("  "), ...rows.map(render), "", ...notes(run)].join(
-    "\n",
-  );
+  return renderTable(header, rows, new Set([1]));
+}
+
+/**
+ * The text report: issue 18's targets (medians when several runs), CPU per event per component,
+ * then one run's figures table and notes, or with several runs each figure's median and per-run values.
+ */
+export function toTable(runs: readonly BenchRun[]): string {
+  const [first] = runs;
+  if (first === undefined) throw new Error("no run to report");
+  const details =
+    runs.length === 1
+      ? [...figuresTable(first), "", ...notes(first)]
+      : [...medianFiguresTable(runs), "", ...runs.flatMap(runNotes)];
+  return [...summaryTable(runs), "", ...cpuTable(runs), "", ...details].join("\n");
+}
+
+/** The notes of one of several runs, headed by its number. */
+function runNotes(run: BenchRun, index: number): string[] {
+  return [`run ${index + 1}:`, ...notes(run).map((line) => `  ${line}`), ""];
 }
 
 function notes(run: BenchRun): string[] {
@@ -284,7 +345,9 @@ function notes(run: BenchRun): string[] {
   const drain = (d: DrainResult) =>
     `${d.rows}/${d.events} rows, startup ${d.startupSeconds.toFixed(1)} s, total ${d.totalSeconds.toFixed(1)} s, redelivered ${d.redelivered}, processed per instance ${d.processedPerInstance.join(" + ")}`;
   return [
-    `machine: ${run.machine.cpus} CPUs, load average ${run.machine.loadAverageAtStart.toFixed(2)} when the bench began${run.quick ? "; quick run (small counts)" : ""}`,
+    `machine: ${run.machine.cpus} CPUs, load average ${run.machine.loadAverageAtStart.toFixed(2)} when the run began (${run.machine.startedAt})${run.quick ? "; quick run (small counts)" : ""}`,
+    `postgres: ${run.postgres === "private" ? "private cluster (fsync on)" : "BENCH_DATABASE_URL's server: its CPU figure includes other load"}; raw publish window 256`,
+    `seed: ${describe(run.seed)}, lost ${run.seed.lost}`,
     `single: ${describe(run.single)}`,
     batch,
     `latency: ${run.latency.rows} rows${run.latency.complete ? "" : " (INCOMPLETE)"}, offered ${run.latency.offeredRate}/s, answered ${run.latency.answeredRate.toFixed(0)}/s, statuses ${JSON.stringify(run.latency.statuses)}`,

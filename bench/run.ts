@@ -1,29 +1,41 @@
 /**
  * `npm run bench`: the pipeline's throughput, latency and drain rate beside the raw limits of
- * this machine, measured in one run on a private nats-server and a schema of its own
- * (issue 6). `--json` prints JSON instead of the table; `--quick` is a short smoke run.
+ * this machine, measured in one run on a private nats-server, a private PostgreSQL cluster and a
+ * schema of its own (issues 6 and 18). `--json` prints JSON instead of the table; `--quick` is a
+ * short smoke run; `--runs N` measures N times and reports each figure's median.
  */
 import { cpus, loadavg } from "node:os";
 import { createApiKey } from "@aa/api-keys";
+import { startPrivatePostgres } from "../test/helpers/postgres.js";
+import { CpuProbe, type PostgresScope, type ServicePids } from "./cpu.js";
 import { drainBacklog } from "./drain.js";
 import { e2eBatch, e2eLatency, e2eSingle, type PhaseContext } from "./e2e.js";
 import { Cleanup, createBenchEnv, type BenchEnv } from "./env.js";
 import { parseOptions, type BenchOptions } from "./options.js";
 import { measureRawLimits } from "./raw.js";
 import { toJson, toTable, type BenchRun } from "./report.js";
-import { ServiceRunner } from "./services.js";
+import { e2eSeed } from "./seed.js";
+import { ServiceRunner, type BenchService } from "./services.js";
 import { e2eTracing, TRACING_MODES } from "./tracing.js";
 import { Ledger } from "./verify.js";
 
 const progress = (message: string) => console.error(`[bench] ${message}`);
 
-async function benchmark(options: BenchOptions, cleanup: Cleanup): Promise<BenchRun> {
+/** The database the bench makes its schemas in, and which postgres processes its CPU figure sums. */
+interface BenchPostgres {
+  url: string;
+  scope: PostgresScope;
+}
+
+async function benchmark(options: BenchOptions, cleanup: Cleanup, postgres: BenchPostgres): Promise<BenchRun> {
   const { sizes } = options;
-  const machine = { cpus: cpus().length, loadAverageAtStart: loadavg()[0] ?? 0 };
-  const env = await createBenchEnv(options.databaseUrl, cleanup);
+  const machine = { cpus: cpus().length, loadAverageAtStart: loadavg()[0] ?? 0, startedAt: new Date().toISOString() };
+  const env = await createBenchEnv(postgres.url, cleanup);
   progress(`nats-server ${env.nats.url}, schema ${env.db.schema}${options.quick ? " (quick)" : ""}`);
   progress("raw limits: JetStream publish, consume + ack, PostgreSQL upsert, bare Fastify");
   const raw = await measureRawLimits(env, sizes, cleanup);
+  progress(`seed design: single-event POSTs for ${sizes.seedSeconds} s, then its consumer's drain`);
+  const seed = await e2eSeed(env, sizes, cleanup);
 
   const runner = new ServiceRunner(env.serviceEnv, cleanup);
   const normalize = await runner.start("normalize");
@@ -38,16 +50,21 @@ async function benchmark(options: BenchOptions, cleanup: Cleanup): Promise<Bench
     ingestUrl: ingest.url,
     headers: { authorization: `Bearer ${token}` },
     ledger: new Ledger(),
+    cpu: new CpuProbe(env.nats.process.pid ?? 0, postgres.scope),
   };
+  const pids = pidsOf(ingest, normalize);
   progress(`e2e single-event POSTs: ${sizes.singleSeconds} s, ${sizes.singleConnections} connections`);
+  const endSingleCpu = await ctx.cpu.begin(pids);
   const single = await e2eSingle(ctx);
+  const singleCpu = await endSingleCpu(single.rows);
   progress(`e2e batch POSTs: ${sizes.batchSeconds} s, ${sizes.batchItems} items per request`);
+  const endBatchCpu = await ctx.cpu.begin(pids);
   const batch = await e2eBatch(ctx);
+  const batchCpu = await endBatchCpu(batch.rows);
   progress(`latency at ${sizes.latencyRate} events/s for ${sizes.latencySeconds} s`);
   const latency = await e2eLatency(ctx);
   await runner.stop(ingest);
   await runner.stop(normalize);
-
   progress(`drain a backlog of ${sizes.backlog} with one normalize`);
   const drainOne = await drainBacklog(ctx, runner, 1, "drain1");
   progress(`drain a backlog of ${sizes.backlog} with two normalize`);
@@ -62,7 +79,9 @@ async function benchmark(options: BenchOptions, cleanup: Cleanup): Promise<Bench
   return {
     quick: options.quick,
     machine,
+    postgres: postgres.scope.kind,
     raw,
+    seed,
     single,
     batch,
     latency,
@@ -74,7 +93,27 @@ async function benchmark(options: BenchOptions, cleanup: Cleanup): Promise<Bench
     peakRssMb: peakRss(runner),
     audit,
     dlqMessages: await dlqMessages(env),
+    cpu: { single: singleCpu, batch: batchCpu, drainOne: drainOne.cpu, drainQuiet: drainQuiet.cpu },
   };
+}
+
+const pidsOf = (ingest: BenchService, normalize: BenchService): ServicePids => ({
+  ingest: [ingest.run.process.pid ?? 0],
+  normalize: [normalize.run.process.pid ?? 0],
+});
+
+/**
+ * BENCH_DATABASE_URL when set; else a private cluster, so that the postgres CPU figure is the
+ * bench's alone. fsync stays on (the test helper turns it off): commits cost what they cost in
+ * production, which the seed design's transaction per event depends on.
+ */
+async function benchPostgres(options: BenchOptions, cleanup: Cleanup): Promise<BenchPostgres> {
+  if (options.databaseUrl !== undefined) return { url: options.databaseUrl, scope: { kind: "shared" } };
+  progress("starting a private PostgreSQL cluster (BENCH_DATABASE_URL unset)");
+  const cluster = await startPrivatePostgres({ settings: { fsync: "on" } });
+  cleanup.add("stop the private PostgreSQL cluster", () => cluster.destroy());
+  process.once("exit", () => cluster.destroySync());
+  return { url: cluster.url, scope: { kind: "private", port: cluster.port } };
 }
 
 function peakRss(runner: ServiceRunner): { ingest: number; normalize: number } {
@@ -102,15 +141,28 @@ function abortOn(cleanup: Cleanup, runTimeoutMs: number): void {
 async function main(): Promise<void> {
   const options = parseOptions(process.argv.slice(2), process.env);
   const cleanup = new Cleanup();
-  abortOn(cleanup, options.sizes.runTimeoutMs);
+  abortOn(cleanup, options.sizes.runTimeoutMs * options.runs);
   try {
-    const run = await benchmark(options, cleanup);
-    process.stdout.write(options.json ? `${JSON.stringify(toJson(run), null, 2)}\n` : `${toTable(run)}\n`);
-    if (run.audit.lost > 0 || run.audit.duplicated > 0) process.exitCode = 1;
+    const postgres = await benchPostgres(options, cleanup);
+    const runs: BenchRun[] = [];
+    for (let n = 1; n <= options.runs; n++) {
+      if (options.runs > 1) progress(`run ${n} of ${options.runs}`);
+      // Each run has its own nats-server, schema and services, torn down before the next starts.
+      const runCleanup = new Cleanup();
+      cleanup.add(`tear down run ${n}`, () => runCleanup.runAll().then(reportFailures));
+      runs.push(await benchmark(options, runCleanup, postgres));
+      reportFailures(await runCleanup.runAll());
+    }
+    process.stdout.write(options.json ? `${JSON.stringify(toJson(runs), null, 2)}\n` : `${toTable(runs)}\n`);
+    if (runs.some((run) => run.audit.lost > 0 || run.audit.duplicated > 0)) process.exitCode = 1;
   } finally {
     progress("cleaning up");
-    for (const failure of await cleanup.runAll()) progress(`cleanup failed: ${failure}`);
+    reportFailures(await cleanup.runAll());
   }
+}
+
+function reportFailures(failures: string[]): void {
+  for (const failure of failures) progress(`cleanup failed: ${failure}`);
 }
 
 main().catch((error: unknown) => {

@@ -16,31 +16,38 @@ export async function phaseRows(pool: pg.Pool, phase: string): Promise<number> {
   return (await pool.query<{ n: number }>(PHASE_ROWS, [phase])).rows[0]?.n ?? 0;
 }
 
+/** What `waitCommitted` polls: the durable that feeds the table, and the rows so far. */
+export interface CommitProbe {
+  backlog(): Promise<{ pending: number; ackPending: number }>;
+  rows(): Promise<number>;
+}
+
+/** The HRV durable and one phase's rows in hrv_data. */
+export const hrvProbe = (env: BenchEnv, phase: string): CommitProbe => ({
+  backlog: () => hrvBacklog(env),
+  rows: () => phaseRows(env.db.pool, phase),
+});
+
 /**
  * Waits until the phase has `expected` rows. normalize acks only after the commit, so the
  * first poll that sees the HRV durable with nothing pending or unacknowledged dates the last
  * commit (to one poll interval); the row count, which costs a table scan, then confirms it.
  * Gives up at `timeoutMs`, or 3 s after the durable drained short of rows (dead-lettered or lost).
  */
-export async function waitCommitted(
-  env: BenchEnv,
-  phase: string,
-  expected: number,
-  timeoutMs: number,
-): Promise<Committed> {
+export async function waitCommitted(probe: CommitProbe, expected: number, timeoutMs: number): Promise<Committed> {
   const deadline = Date.now() + timeoutMs;
   let drainedShortSince: number | undefined;
   let rows = 0;
   for (;;) {
     const seenAt = Date.now();
-    const backlog = await hrvBacklog(env);
+    const backlog = await probe.backlog();
     if (backlog.pending === 0 && backlog.ackPending === 0) {
-      rows = await phaseRows(env.db.pool, phase);
+      rows = await probe.rows();
       if (rows >= expected) return { complete: true, at: seenAt, rows };
       drainedShortSince ??= seenAt;
       if (seenAt - drainedShortSince > 3_000) return { complete: false, at: seenAt, rows };
     } else drainedShortSince = undefined;
-    if (seenAt > deadline) return { complete: false, at: seenAt, rows: await phaseRows(env.db.pool, phase) };
+    if (seenAt > deadline) return { complete: false, at: seenAt, rows: await probe.rows() };
     await new Promise((resolve) => setTimeout(resolve, 25));
   }
 }

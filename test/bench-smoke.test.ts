@@ -13,7 +13,10 @@ const FIGURES = [
   "jsConsumeAckMsgPerSec",
   "pgUpsertRowsPerSec",
   "fastifyReqPerSec",
+  "seedE2eEventsPerSec",
+  "seedAcceptedPerSec",
   "e2eSingleEventsPerSec",
+  "e2eSingleAcceptedPerSec",
   "e2eBatchEventsPerSec",
   "latencyP50Ms",
   "latencyP99Ms",
@@ -28,6 +31,19 @@ const FIGURES = [
   "normalizePeakRssMb",
 ];
 
+const TARGETS = [
+  "e2e single-event POSTs",
+  "ingest accept rate, single, pipeline running",
+  "e2e batch POSTs",
+  "drain, 1 normalize, no announce",
+  "drain, 1 normalize, announcing",
+  "p99 capturedAt → committed",
+  "peak RSS ingest",
+  "peak RSS normalize",
+  "lost (2xx without a row)",
+  "duplicated rows",
+];
+
 test("bench --quick measures every figure and loses or duplicates nothing", { timeout: 200_000 }, async () => {
   await run("npm", ["run", "build", "--silent"], { cwd: ROOT });
   const { stdout } = await run(process.execPath, ["--import", "tsx", "bench/run.ts", "--quick", "--json"], {
@@ -36,7 +52,13 @@ test("bench --quick measures every figure and loses or duplicates nothing", { ti
     maxBuffer: 16 * 1024 * 1024,
     env: { ...process.env, BENCH_DATABASE_URL: await testDatabaseUrl() },
   });
-  const report = JSON.parse(stdout) as { figures: Record<string, unknown>; lost: unknown; duplicated: unknown };
+  const report = JSON.parse(stdout) as {
+    figures: Record<string, unknown>;
+    lost: unknown;
+    duplicated: unknown;
+    targets: Array<{ figure: string; medianRatio: number | null; values: number[] }>;
+    cpuMicrosPerEvent: Record<string, Record<string, number>>;
+  };
 
   assert.deepEqual(Object.keys(report.figures).sort(), [...FIGURES].sort());
   for (const [name, value] of Object.entries(report.figures)) {
@@ -47,4 +69,18 @@ test("bench --quick measures every figure and loses or duplicates nothing", { ti
   }
   assert.equal(report.lost, 0);
   assert.equal(report.duplicated, 0);
+
+  // Issue 18: every target with its same-run ratio, and CPU per event of each component.
+  assert.deepEqual(
+    report.targets.map((t) => t.figure.replace(/ @ .*/, "")),
+    [...TARGETS],
+  );
+  for (const t of report.targets.slice(0, 5))
+    assert.ok(t.medianRatio !== null && t.medianRatio > 0, `${t.figure}: ratio ${String(t.medianRatio)}`);
+  assert.deepEqual(Object.keys(report.cpuMicrosPerEvent), ["single", "batch", "drainOne", "drainQuiet"]);
+  for (const [phase, micros] of Object.entries(report.cpuMicrosPerEvent)) {
+    for (const component of ["normalize", "nats-server", "postgres"])
+      assert.ok((micros[component] ?? 0) > 0, `${phase} ${component}: ${micros[component]} µs/event`);
+  }
+  assert.ok((report.cpuMicrosPerEvent.single?.ingest ?? 0) > 0, "ingest's CPU per single event");
 });

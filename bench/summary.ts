@@ -1,0 +1,84 @@
+import { CPU_COMPONENTS } from "./cpu.js";
+import { figures, fmt, pct, renderTable, type BenchRun } from "./report.js";
+import { CPU_PHASES, median, medianCpu, summarizeTargets, type CpuPhase, type TargetSummary } from "./targets.js";
+
+/** "3.41×" for a multiple target, "73%" for a share. */
+const ratioText = (t: TargetSummary, ratio: number): string =>
+  t.target.includes("×") ? `${ratio.toFixed(2)}×` : pct(ratio);
+
+/** Each run's ratio (or value, for absolute targets), as "a / b / c". */
+const perRun = (t: TargetSummary): string =>
+  t.medianRatio === null
+    ? t.values.map((v) => fmt(v, t.unit)).join(" / ")
+    : t.ratios.map((r) => ratioText(t, r)).join(" / ");
+
+/** Issue 18's targets: figure, same-run limit, ratio, target, PASS/MISS; medians and each run's when several. */
+export function summaryTable(runs: readonly BenchRun[]): string[] {
+  const several = runs.length > 1;
+  const header = [
+    several ? `issue 18 target (median of ${runs.length} runs)` : "issue 18 target",
+    "value",
+    "same-run limit",
+    "ratio",
+    "target",
+    "result",
+    ...(several ? ["each run"] : []),
+  ];
+  const rows = summarizeTargets(runs).map((t) => [
+    t.figure,
+    fmt(t.medianValue, t.unit),
+    t.medianLimit === null ? "" : `${t.limitName} ${fmt(t.medianLimit, t.limitUnit ?? "")}`,
+    t.medianRatio === null ? "" : ratioText(t, t.medianRatio),
+    t.target,
+    t.met ? "PASS" : "MISS",
+    ...(several ? [perRun(t)] : []),
+  ]);
+  const note = several ? ["ratios are each run's figure over that run's limit; the ratio shown is their median"] : [];
+  return [...renderTable(header, rows, new Set([1, 3])), ...note];
+}
+
+/** µs of CPU per committed event, per phase and component (medians over runs). */
+export function cpuTable(runs: readonly BenchRun[]): string[] {
+  const cpu = medianCpu(runs);
+  const services = ["ingest", "normalize", "nats-server", "postgres"] as const;
+  const header = [runs.length > 1 ? "CPU µs/event (median)" : "CPU µs/event", ...services, "sum", "bench (load)"];
+  const rows = (Object.keys(CPU_PHASES) as CpuPhase[]).map((phase) => {
+    const micros = cpu[phase];
+    const sum = services.reduce((a, c) => a + micros[c], 0);
+    return [CPU_PHASES[phase], ...services.map((c) => micros[c].toFixed(0)), sum.toFixed(0), micros.bench.toFixed(0)];
+  });
+  const scope =
+    runs[0]?.postgres === "private"
+      ? "postgres: the bench's private cluster (postmaster and its children)"
+      : "postgres: every postgres process on the machine (BENCH_DATABASE_URL): includes other load";
+  return [...renderTable(header, rows, new Set([1, 2, 3, 4, 5, 6])), scope];
+}
+
+/** Each figure's median over the runs. */
+export function medianFigures(runs: readonly BenchRun[]): Record<string, number> {
+  const all = runs.map(figures);
+  return Object.fromEntries(Object.keys(all[0] ?? {}).map((key) => [key, median(all.map((f) => f[key] ?? NaN))]));
+}
+
+/** What `--json` adds for issue 18: the targets (per run and median) and CPU per event per component. */
+export function targetsJson(runs: readonly BenchRun[]) {
+  const cpu = medianCpu(runs);
+  return {
+    targets: summarizeTargets(runs),
+    cpuMicrosPerEvent: cpu,
+    cpuComponents: CPU_COMPONENTS,
+  };
+}
+
+/** Every figure: its median over the runs and each run's value. */
+export function medianFiguresTable(runs: readonly BenchRun[]): string[] {
+  const all = runs.map(figures);
+  const medians = medianFigures(runs);
+  const number = (v: number) => v.toLocaleString("en-US", { maximumFractionDigits: v < 100 ? 1 : 0 });
+  const rows = Object.entries(medians).map(([key, m]) => [
+    key,
+    number(m),
+    all.map((f) => number(f[key] ?? NaN)).join(" / "),
+  ]);
+  return renderTable([`figure (median of ${runs.length} runs)`, "median", "each run"], rows, new Set([1]));
+}
