@@ -8,7 +8,14 @@ import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { test } from "node:test";
 import { connect } from "@nats-io/transport-node";
-import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
+import {
+  AckPolicy,
+  DeliverPolicy,
+  jetstream,
+  jetstreamManager,
+  type JetStreamClient,
+  type JetStreamManager,
+} from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 import {
   EventSources,
@@ -30,6 +37,7 @@ import {
 } from "@aa/event-bus";
 import { createLogger, createMetricsRegistry } from "@aa/service-kit";
 import { startCluster, type PrivateCluster } from "./faults/cluster.js";
+import { setAckWait } from "./faults/scenario.js";
 import { freePort } from "./helpers/nats.js";
 import { createTestSchema, type TestSchema } from "./helpers/postgres.js";
 import { baseUrl, startService, type RunningService } from "./helpers/service.js";
@@ -120,12 +128,23 @@ async function counter(url: string, name: string, labels: Record<string, string>
     .reduce((sum, line) => sum + Number(line.slice(line.lastIndexOf(" ") + 1)), 0);
 }
 
-/** The eventIds of every announcement the stream holds on `subject`, read with an ordered consumer. */
-async function announcedIds(js: JetStreamClient, subject: string, expected: number): Promise<string[]> {
-  const consumer = await js.consumers.get(CORE, { filter_subjects: subject });
+/** The test's own durable on a backlog's announcements: R3 like the stream, so it outlives a node as normalize's do. */
+const auditDurable = (backlog: Backlog) => `scaling-audit-${backlog.kind}`;
+
+async function addAuditDurable(jsm: JetStreamManager, backlog: Backlog): Promise<void> {
+  await jsm.consumers.add(CORE, {
+    durable_name: auditDurable(backlog),
+    filter_subject: backlog.stored,
+    ack_policy: AckPolicy.None,
+    deliver_policy: DeliverPolicy.All,
+  });
+}
+
+/** The eventIds of every announcement the stream holds for a backlog, read through its audit durable. */
+async function announcedIds(js: JetStreamClient, backlog: Backlog, expected: number): Promise<string[]> {
   const ids: string[] = [];
   if (expected === 0) return ids;
-  const messages = await consumer.consume();
+  const messages = await (await js.consumers.get(CORE, auditDurable(backlog))).consume();
   for await (const m of messages) {
     ids.push(m.json<{ eventId: string }>().eventId);
     if (m.info.pending === 0) break;
@@ -172,83 +191,158 @@ async function cleanUp(f: Fixture): Promise<void> {
   await f.db?.drop();
 }
 
+/** A running cluster with the R3 topology, a migrated schema and the backlog published; normalize not started. */
+interface Setup {
+  cluster: PrivateCluster;
+  nc: NatsConnection;
+  js: JetStreamClient;
+  jsm: JetStreamManager;
+  db: TestSchema;
+  /** Announcement publishes seen by a core subscriber, by subject: also those the stream drops as duplicates. */
+  published: Map<string, number>;
+}
+
+async function setUp(f: Fixture): Promise<Setup> {
+  const cluster = (f.cluster = await startCluster());
+  const nc = (f.nc = await connect({ servers: cluster.url.split(","), maxReconnectAttempts: -1 }));
+  const jsm = await jetstreamManager(nc);
+  const js = jetstream(nc);
+  await applyR3Topology(jsm);
+  for (const stream of [CORE, DLQ]) {
+    const info = await jsm.streams.info(stream);
+    assert.equal(info.config.num_replicas, 3, `${stream} num_replicas`);
+    assert.equal(info.cluster?.replicas?.length, 2, `${stream} has a leader and two replicas`);
+  }
+  for (const backlog of BACKLOGS) {
+    assert.equal((await jsm.consumers.info(CORE, backlog.durable)).cluster?.replicas?.length, 2, backlog.durable);
+    await addAuditDurable(jsm, backlog);
+  }
+
+  // Migrated once up front, as ops would, so the replicas start alike and race only for messages.
+  const db = (f.db = await createTestSchema());
+  await promisify(execFile)(process.execPath, ["services/normalize/dist/migrate-cli.js"], {
+    cwd: ROOT,
+    env: { PATH: process.env.PATH, DATABASE_URL: db.url, DATABASE_SCHEMA: db.schema },
+  });
+
+  const published = new Map<string, number>();
+  nc.subscribe("athlete-ally.*.normalized-stored", {
+    callback: (_, m) => void published.set(m.subject, (published.get(m.subject) ?? 0) + 1),
+  });
+  await nc.flush();
+  for (const backlog of BACKLOGS) await publishBacklog(js, backlog);
+  for (const backlog of BACKLOGS) {
+    const info = await jsm.consumers.info(CORE, backlog.durable);
+    assert.equal(info.num_pending, backlog.count, `${backlog.durable} backlog before normalize starts`);
+  }
+  return { cluster, nc, js, jsm, db, published };
+}
+
+/**
+ * Starts two normalize processes on the same durables, each given all three servers; `whileHeld`
+ * runs once both listen and hold HRV messages they cannot store yet. Returns their base URLs.
+ */
+async function startReplicas(f: Fixture, s: Setup, env: Record<string, string>, whileHeld?: () => Promise<void>) {
+  const ports = [String(await freePort()), String(await freePort())];
+  const common = {
+    DATABASE_URL: s.db.url,
+    DATABASE_SCHEMA: s.db.schema,
+    NATS_URL: s.cluster.url,
+    EVENT_STREAM_MODE: "multi",
+    HOST: "127.0.0.1",
+    RUN_MIGRATIONS: "false",
+    ...env,
+  };
+  await whileWritesHeld(s.db, "hrv_data", async () => {
+    f.services.push(...ports.map((PORT) => startService("normalize", { ...common, PORT })));
+    await Promise.all(f.services.map((service) => service.waitForLog("[normalize] Listening on", 30_000)));
+    if (!whileHeld) return;
+    const hrv = DEFAULT_TOPOLOGY_NAMES.hrvDurable;
+    await waitFor(async () => (await s.jsm.consumers.info(CORE, hrv)).num_ack_pending > 0, { what: "HRV in flight" });
+    await whileHeld();
+  });
+  return ports.map(baseUrl);
+}
+
+const rowCount = async (db: TestSchema, table: string) =>
+  Number((await db.pool.query<{ n: string }>(`SELECT count(*) AS n FROM ${table}`)).rows[0]?.n);
+
+/** Waits until every row is in and the durables are idle, then checks that each event was applied once; a summary. */
+async function assertAppliedOnce(s: Setup, urls: string[]): Promise<string> {
+  const startedAt = Date.now();
+  const complete = async () => {
+    for (const backlog of BACKLOGS) if ((await rowCount(s.db, backlog.table)) < backlog.count) return false;
+    return drained(s.jsm);
+  };
+  await waitFor(complete, { timeoutMs: 60_000, intervalMs: 250, what: "every row stored, durables drained" });
+  const lines = [`drained ${((Date.now() - startedAt) / 1000).toFixed(1)} s after start-up`];
+  for (const backlog of BACKLOGS) {
+    const { rows } = await s.db.pool.query<{ rows: string; ids: string; rewritten: string }>(
+      `SELECT count(*) AS rows, count(DISTINCT event_id) AS ids,
+              count(*) FILTER (WHERE updated_at <> created_at) AS rewritten FROM ${backlog.table}`,
+    );
+    assert.deepEqual(rows[0], { rows: String(backlog.count), ids: String(backlog.count), rewritten: "0" });
+
+    const announced = await announcedIds(s.js, backlog, await streamMessages(s.jsm, CORE, backlog.stored));
+    assert.equal(announced.length, backlog.count, `${backlog.stored} announcements in the stream`);
+    assert.equal(new Set(announced).size, backlog.count, `${backlog.stored}: one announcement per event`);
+
+    const labels = { result: "success", durable: backlog.durable };
+    const perInstance = await Promise.all(
+      urls.map((u) => counter(u, `normalize_${backlog.kind}_messages_total`, labels)),
+    );
+    if (backlog.kind === "hrv")
+      for (const [i, n] of perInstance.entries()) assert.ok(n > 0, `instance ${i + 1} handled no HRV event`);
+    const info = await s.jsm.consumers.info(CORE, backlog.durable);
+    assert.equal(info.num_pending + info.num_ack_pending, 0, `${backlog.durable} idle`);
+    const seen = s.published.get(backlog.stored) ?? 0;
+    lines.push(
+      `${backlog.kind}: ${backlog.count} events, per instance ${perInstance.join(" + ")}, ` +
+        `redelivered ${info.delivered.consumer_seq - backlog.count}, announcement publishes seen ${seen}`,
+    );
+  }
+  assert.equal(await streamMessages(s.jsm, DLQ), 0, "nothing dead-lettered");
+  return lines.join("; ");
+}
+
 test("two normalize replicas on one durable, 3-node R3 cluster: every event applied once, both did work", async () => {
   const f: Fixture = { services: [] };
   try {
-    f.cluster = await startCluster();
-    f.nc = await connect({ servers: f.cluster.url.split(","), maxReconnectAttempts: -1 });
-    const [nc, url] = [f.nc, f.cluster.url];
-    const jsm = await jetstreamManager(nc);
-    const js = jetstream(nc);
-    await applyR3Topology(jsm);
-    for (const stream of [CORE, DLQ]) {
-      const info = await jsm.streams.info(stream);
-      assert.equal(info.config.num_replicas, 3, `${stream} num_replicas`);
-      assert.equal(info.cluster?.replicas?.length, 2, `${stream} has a leader and two replicas`);
-    }
-    for (const backlog of BACKLOGS)
-      assert.equal((await jsm.consumers.info(CORE, backlog.durable)).cluster?.replicas?.length, 2, backlog.durable);
+    const s = await setUp(f);
+    const urls = await startReplicas(f, s, {});
+    console.log(`[scaling-cluster] ${await assertAppliedOnce(s, urls)}`);
+  } finally {
+    await cleanUp(f);
+  }
+});
 
-    // Migrated once up front, as ops would, so the replicas start alike and race only for messages.
-    const db = (f.db = await createTestSchema());
-    const dbEnv = { DATABASE_URL: db.url, DATABASE_SCHEMA: db.schema };
-    await promisify(execFile)(process.execPath, ["services/normalize/dist/migrate-cli.js"], {
-      cwd: ROOT,
-      env: { PATH: process.env.PATH, ...dbEnv },
-    });
-
-    // Core subscribers see every announcement publish, also those the stream drops as duplicates.
-    const published = new Map<string, number>();
-    nc.subscribe("athlete-ally.*.normalized-stored", {
-      callback: (_, m) => void published.set(m.subject, (published.get(m.subject) ?? 0) + 1),
-    });
-    await nc.flush();
-    for (const backlog of BACKLOGS) await publishBacklog(js, backlog);
-    for (const backlog of BACKLOGS) {
-      const info = await jsm.consumers.info(CORE, backlog.durable);
-      assert.equal(info.num_pending, backlog.count, `${backlog.durable} backlog before normalize starts`);
-    }
-
-    const env = { ...dbEnv, NATS_URL: url, EVENT_STREAM_MODE: "multi", HOST: "127.0.0.1", RUN_MIGRATIONS: "false" };
-    const ports = [String(await freePort()), String(await freePort())];
-    const startedAt = Date.now();
-    await whileWritesHeld(db, "hrv_data", async () => {
-      f.services.push(...ports.map((PORT) => startService("normalize", { ...env, PORT })));
-      await Promise.all(f.services.map((s) => s.waitForLog("[normalize] Listening on", 30_000)));
-    });
-    const urls = ports.map(baseUrl);
-
-    await waitFor(() => drained(jsm), { timeoutMs: 60_000, intervalMs: 250, what: "both durables drained" });
-    const drainSeconds = (Date.now() - startedAt) / 1000;
-    const lines: string[] = [];
-    for (const backlog of BACKLOGS) {
-      const { rows: counts } = await db.pool.query<{ rows: string; ids: string; rewritten: string }>(
-        `SELECT count(*) AS rows, count(DISTINCT event_id) AS ids,
-                count(*) FILTER (WHERE updated_at <> created_at) AS rewritten FROM ${backlog.table}`,
+test("the same, with the HRV durable's leader node SIGKILLed while its messages are in flight", async () => {
+  const f: Fixture = { services: [] };
+  try {
+    const s = await setUp(f);
+    // Acks the dead leader took but had not replicated come back after the ack wait; 10 s instead of 60 keeps
+    // the test short. A 30 s retry budget (naks after 2, 4, 8, 16 s) rides out the leader elections.
+    await setAckWait(s.jsm, 10_000);
+    let killed = "";
+    const urls = await startReplicas(f, s, { RETRY_BUDGET_MS: "30000" }, async () => {
+      const hrv = DEFAULT_TOPOLOGY_NAMES.hrvDurable;
+      killed = (await s.jsm.consumers.info(CORE, hrv)).cluster?.leader ?? "";
+      const node = s.cluster.nodes.find((n) => n.name === killed);
+      assert.ok(node, `no leader node for ${hrv}: "${killed}"`);
+      await node.kill();
+      await waitFor(
+        async () => {
+          const leader = (await s.jsm.consumers.info(CORE, hrv)).cluster?.leader;
+          return leader !== undefined && leader !== killed;
+        },
+        { timeoutMs: 30_000, what: `a new leader for ${hrv}` },
       );
-      assert.deepEqual(counts[0], { rows: String(backlog.count), ids: String(backlog.count), rewritten: "0" });
-
-      const announced = await announcedIds(js, backlog.stored, await streamMessages(jsm, CORE, backlog.stored));
-      assert.equal(announced.length, backlog.count, `${backlog.stored} announcements in the stream`);
-      assert.equal(new Set(announced).size, backlog.count, `${backlog.stored}: one announcement per event`);
-
-      const labels = { result: "success", durable: backlog.durable };
-      const perInstance = await Promise.all(
-        urls.map((u) => counter(u, `normalize_${backlog.kind}_messages_total`, labels)),
-      );
-      const info = await jsm.consumers.info(CORE, backlog.durable);
-      const redelivered = info.delivered.consumer_seq - backlog.count;
-      const seen = published.get(backlog.stored) ?? 0;
-      lines.push(
-        `${backlog.kind}: ${backlog.count} events, per instance ${perInstance.join(" + ")}, ` +
-          `redelivered ${redelivered}, announcement publishes ${seen} (${seen - backlog.count} dropped as duplicates)`,
-      );
-      if (backlog.kind === "hrv")
-        for (const [i, n] of perInstance.entries()) assert.ok(n > 0, `instance ${i + 1} handled no HRV event`);
-      assert.equal(info.num_pending + info.num_ack_pending, 0);
-    }
-    assert.equal(await streamMessages(jsm, DLQ), 0, "nothing dead-lettered");
-    console.log(`[scaling-cluster] start + drain ${drainSeconds.toFixed(1)} s; ${lines.join("; ")}`);
+    });
+    const summary = await assertAppliedOnce(s, urls);
+    const warnings = f.services.flatMap((service) => service.lines.filter((l) => /"level":(40|50)/.test(l)));
+    console.log(`[scaling-cluster] ${killed} killed; ${summary}; ${warnings.length} warnings/errors logged`);
+    for (const line of [...new Set(warnings.map((l) => l.replace(/"time":\d+,|"pid":\d+,/g, "")))].slice(0, 5))
+      console.log(`[scaling-cluster]   ${line.slice(0, 300)}`);
   } finally {
     await cleanUp(f);
   }
