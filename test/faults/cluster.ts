@@ -52,27 +52,34 @@ export async function startCluster(): Promise<PrivateCluster> {
     };
     return node;
   });
-  await Promise.all(nodes.map((n) => n.start()));
   const url = nodes.map((n) => `nats://127.0.0.1:${n.port}`).join(",");
-  // JetStream answers once the meta group has a leader.
-  await waitFor(
-    async () => {
-      const nc = await connect({ servers: url.split(","), reconnect: false, timeout: 1_000 });
-      try {
-        await (await jetstreamManager(nc)).getAccountInfo();
-        return true;
-      } finally {
-        await nc.close();
-      }
-    },
-    { timeoutMs: 30_000, what: "JetStream meta leader in the cluster" },
-  );
-  return {
+  const cluster: PrivateCluster = {
     nodes,
     url,
     async stop() {
-      await Promise.all(nodes.map((n) => n.kill()));
+      await Promise.all(nodes.filter((n) => n.process).map((n) => n.kill()));
       await rm(dir, { recursive: true, force: true });
     },
   };
+  try {
+    await Promise.all(nodes.map((n) => n.start()));
+    // JetStream answers once the meta group has a leader.
+    await waitFor(
+      async () => {
+        const nc = await connect({ servers: url.split(","), reconnect: false, timeout: 1_000 });
+        try {
+          await (await jetstreamManager(nc)).getAccountInfo();
+          return true;
+        } finally {
+          await nc.close();
+        }
+      },
+      { timeoutMs: 30_000, what: "JetStream meta leader in the cluster" },
+    );
+  } catch (error) {
+    // The caller gets no handle to stop, so a cluster that never came up is stopped here.
+    await cluster.stop();
+    throw error;
+  }
+  return cluster;
 }
