@@ -138,3 +138,18 @@ test("planTopology: single mode puts every durable on the legacy stream", () => 
     ["ATHLETE_ALLY_EVENTS", "ATHLETE_ALLY_EVENTS", "ATHLETE_ALLY_EVENTS"],
   );
 });
+
+// A durable's leader can die before it replicates acks: those messages come back after the ack
+// wait (docs/scaling.md). normalize's announcement of such a message is then dropped as a duplicate
+// only if the redelivery still falls inside the duplicate window of the stream holding it.
+test("topologyFor: every durable's ack wait is shorter than every stream's duplicate window", () => {
+  for (const topology of [multi, single]) {
+    const shortestWindow = Math.min(...topology.streams.map((s) => s.duplicateWindowMs));
+    for (const consumer of topology.consumers) {
+      assert.ok(
+        consumer.ackWaitMs < shortestWindow,
+        `${consumer.durable}: ack wait ${consumer.ackWaitMs} ms, shortest duplicate window ${shortestWindow} ms`,
+      );
+    }
+  }
+});
