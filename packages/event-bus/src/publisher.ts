@@ -81,6 +81,7 @@ export class EventPublisher {
   readonly #maxInFlight: number;
   readonly #tracer: Tracer;
   #inFlight = 0;
+  #turnEnd: Promise<void> | undefined;
 
   constructor(options: PublisherOptions) {
     this.#js = options.js;
@@ -148,6 +149,7 @@ export class EventPublisher {
     const deadline = Date.now() + this.#retryBudgetMs;
     // Injected inside the PRODUCER span: the consumer's span becomes its child.
     const hdrs = toHeaders(request.headers);
+    await this.#endOfTurn();
     for (let attempt = 1; ; attempt++) {
       try {
         const ack = await this.#js.publish(request.subject, data, {
@@ -169,6 +171,22 @@ export class EventPublisher {
         await sleep(backoffMs);
       }
     }
+  }
+
+  /**
+   * Resolves in this event-loop turn's check phase, once for every publish started in the turn.
+   * nats.js writes its buffer to the socket one microtask after the first publish, so each HTTP
+   * request (its own macrotask) cost a socket write; released together, the turn's publishes
+   * share one write, which profiled at about a third of ingest's CPU.
+   */
+  #endOfTurn(): Promise<void> {
+    this.#turnEnd ??= new Promise((resolve) =>
+      setImmediate(() => {
+        this.#turnEnd = undefined;
+        resolve();
+      }),
+    );
+    return this.#turnEnd;
   }
 }
 

@@ -3,6 +3,7 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } 
 import type { Logger } from "pino";
 import { Counter, Histogram, type Registry } from "prom-client";
 import { traceRequests, UNTRACED_ROUTES } from "./http-tracing.js";
+import { lazyChildLogger } from "./lazy-child-logger.js";
 
 export interface HttpServerOptions {
   logger: Logger;
@@ -106,6 +107,7 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
   const app = Fastify({
     loggerInstance: options.logger as FastifyBaseLogger,
     logController: new LogController({ disableRequestLogging: true }),
+    childLoggerFactory: lazyChildLogger,
     bodyLimit: options.bodyLimitBytes ?? 262_144,
     requestTimeout: requestTimeoutMs,
     http: {
