@@ -28,7 +28,7 @@ function describe(error: ErrorObject, env: Record<string, unknown>): string {
   return `${name} ${error.message ?? "is invalid"}${allowed}, got ${shown(name, env[name])}`;
 }
 
-/** An env-like record: the entry points pass `process.env`, tests a plain object. */
+/** An env-like record: the entry points pass their environment, tests a plain object. */
 export type Env = Readonly<Record<string, string | undefined>>;
 
 /**

@@ -11,7 +11,7 @@ import {
 } from "@nats-io/nats-core";
 import { ConfigError } from "./config.js";
 
-/** Env-like settings: the processes pass `process.env`, tests a plain object. */
+/** Env-like settings: the config passes its string values, aa-ops its environment, tests a plain object. */
 export type NatsSecurityEnv = Readonly<Record<string, string | undefined>>;
 
 export type NatsAuthMethod = "none" | "user_password" | "token" | "nkey" | "creds";
