@@ -12,7 +12,7 @@ export {
 } from "./errors.js";
 
 // Stream mode and subject patterns.
-export { parseStreamMode, type StreamMode } from "./mode.js";
+export { describeStreamMode, parseStreamMode, type StreamMode } from "./mode.js";
 export { coveringPattern, patternCovers, patternsOverlap } from "./subjects.js";
 
 // Publishing.

@@ -1,22 +1,20 @@
 import { jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 import type { Logger } from "pino";
-import { describeStreamMode, parseStreamMode, type StreamMode } from "./mode.js";
+import { parseStreamMode, type StreamMode } from "./mode.js";
 import { applyPlan, readTopology, type ChangeOutcome } from "./topology/apply.js";
 import { planTopology } from "./topology/diff.js";
 import { topologyFor, topologyNamesFromEnv, type TopologyNames } from "./topology/spec.js";
 
-/** The event-bus settings every service shares, parsed from env once. */
+/** The event-bus settings every service shares, parsed once with the rest of its config. */
 export interface EventBusSettings {
   mode: StreamMode;
   names: TopologyNames;
 }
 
-/** Parses EVENT_STREAM_MODE and the name overrides; throws StreamModeError naming a bad value. Logs the runbook line. */
-export function eventBusSettings(env: Record<string, string | undefined>, logger: Logger): EventBusSettings {
-  const mode = parseStreamMode(env.EVENT_STREAM_MODE);
-  logger.info(describeStreamMode(mode, env.EVENT_STREAM_MODE));
-  return { mode, names: topologyNamesFromEnv(env) };
+/** Parses EVENT_STREAM_MODE and the name overrides of an env-like record; throws StreamModeError naming a bad value. */
+export function eventBusSettings(env: Readonly<Record<string, string | undefined>>): EventBusSettings {
+  return { mode: parseStreamMode(env.EVENT_STREAM_MODE), names: topologyNamesFromEnv(env) };
 }
 
 /**

@@ -28,17 +28,48 @@ function describe(error: ErrorObject, env: Record<string, unknown>): string {
   return `${name} ${error.message ?? "is invalid"}${allowed}, got ${shown(name, env[name])}`;
 }
 
+/** An env-like record: the entry points pass their environment, tests a plain object. */
+export type Env = Readonly<Record<string, string | undefined>>;
+
 /**
- * Loads a config object from an env-like record: schema-validated, defaults applied,
- * every problem reported at once, the result frozen. Empty strings count as unset.
+ * Decides settings from the schema-checked values (credentials, stream mode, ...), adding each
+ * problem to `problems` instead of throwing, so they are reported with the schema's. Runs even when
+ * the schema found problems: it must read only string settings, which need no coercion.
  */
-export function loadConfig<S extends TObject>(schema: S, env: Record<string, string | undefined>): Readonly<Static<S>> {
+export type Derive<C, D> = (config: C, problems: string[]) => D;
+
+/**
+ * Loads a config object from an env-like record: schema-validated, defaults applied, then the
+ * settings `derive` decides added; every problem of both reported at once in one ConfigError, the
+ * result frozen. Empty strings count as unset.
+ */
+export function loadConfig<S extends TObject, D extends object = object>(
+  schema: S,
+  env: Env,
+  derive?: Derive<Static<S>, D>,
+): Readonly<Static<S> & D> {
   const input: Record<string, unknown> = {};
   for (const key of Object.keys(schema.properties)) {
     const raw = env[key];
     if (raw !== undefined && raw.trim() !== "") input[key] = raw.trim();
   }
   const validate = ajv.compile(schema);
-  if (!validate(input)) throw new ConfigError((validate.errors ?? []).map((e) => describe(e, input)));
-  return Object.freeze(input as Static<S>);
+  const problems = validate(input) ? [] : (validate.errors ?? []).map((e) => describe(e, input));
+  const derived = derive?.(input as Static<S>, problems);
+  if (problems.length > 0) throw new ConfigError(problems);
+  return Object.freeze({ ...input, ...derived } as Static<S> & D);
+}
+
+/**
+ * Runs one parser of a derive step that throws ConfigError, adding its problems to `problems`.
+ * On a problem the value is undefined, which nobody sees: loadConfig then throws.
+ */
+export function collect<T>(problems: string[], parse: () => T): T {
+  try {
+    return parse();
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    problems.push(...error.problems);
+    return undefined as T;
+  }
 }

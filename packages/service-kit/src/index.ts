@@ -1,4 +1,13 @@
-export { ConfigError, loadConfig } from "./config.js";
+export { collect, ConfigError, loadConfig, type Derive, type Env } from "./config.js";
+export {
+  loadServiceConfig,
+  serviceConfigProperties,
+  startServiceProcess,
+  type ServiceConfig,
+  type ServiceConfigProperties,
+  type ServiceProcess,
+  type ServiceSettings,
+} from "./service-config.js";
 export { createLogger, userIdHasher, type Logger, type LoggerOptions } from "./logger.js";
 export {
   createPostgresPool,
@@ -19,6 +28,7 @@ export {
 export {
   natsConnectionOptions,
   natsSecurityFromEnv,
+  natsUrlProblem,
   type NatsAuthMethod,
   type NatsSecurity,
   type NatsSecurityEnv,

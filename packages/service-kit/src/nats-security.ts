@@ -11,7 +11,7 @@ import {
 } from "@nats-io/nats-core";
 import { ConfigError } from "./config.js";
 
-/** Env-like settings: the processes pass `process.env`, tests a plain object. */
+/** Env-like settings: the config passes its string values, aa-ops its environment, tests a plain object. */
 export type NatsSecurityEnv = Readonly<Record<string, string | undefined>>;
 
 export type NatsAuthMethod = "none" | "user_password" | "token" | "nkey" | "creds";
@@ -215,12 +215,19 @@ const isTlsUrl = (server: string): boolean => /^tls:\/\//i.test(server.trim());
 // nats.js ignores `user:pass@` in a server URL, and the URL is printed in logs and reports.
 const hasUserInfo = (server: string): boolean => /^[a-z]+:\/\/[^/]*@/i.test(server.trim());
 
+/** The problem of a NATS_URL (comma-separated servers) that carries credentials, or undefined. */
+export function natsUrlProblem(servers: readonly string[]): string | undefined {
+  if (!servers.some(hasUserInfo)) return undefined;
+  return (
+    "NATS_URL must not carry credentials (user:password@ or token@): the client ignores them and the URL is logged. " +
+    `Set ${NATS_AUTH_VARS} instead`
+  );
+}
+
 /** The client options of `security`; a `tls://` server URL requires TLS even without NATS_TLS_* (then the system CAs are trusted). */
 export function natsConnectionOptions(security: NatsSecurity, servers: readonly string[]): ConnectionOptions {
-  if (servers.some(hasUserInfo))
-    throw new ConfigError([
-      `NATS_URL must not carry credentials (user:password@ or token@): the client ignores them and the URL is logged. Set ${NATS_AUTH_VARS} instead`,
-    ]);
+  const problem = natsUrlProblem(servers);
+  if (problem !== undefined) throw new ConfigError([problem]);
   const tls = security.tls ?? (servers.some(isTlsUrl) ? {} : undefined);
   return { authenticator: security.authenticator, tls, inboxPrefix: security.inboxPrefix };
 }

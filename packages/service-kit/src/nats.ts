@@ -2,7 +2,7 @@ import { connect } from "@nats-io/transport-node";
 import type { NatsConnection } from "@nats-io/nats-core";
 import type { Logger } from "pino";
 import { explainConnectFailure, NatsConnectError } from "./nats-failure.js";
-import { natsConnectionOptions, natsSecurityFromEnv, type NatsSecurity } from "./nats-security.js";
+import { natsConnectionOptions, type NatsSecurity } from "./nats-security.js";
 
 export type { NatsConnection };
 
@@ -14,8 +14,8 @@ export interface NatsConnectOptions {
   logger: Logger;
   /** Initial connect budget before giving up at startup, in ms (default 10 s). */
   connectTimeoutMs?: number;
-  /** Credentials, TLS and inbox prefix; default: `natsSecurityFromEnv(process.env)`. */
-  security?: NatsSecurity;
+  /** Credentials, TLS and inbox prefix, as the process's config decided them (`natsSecurityFromEnv`). */
+  security: NatsSecurity;
 }
 
 export type NatsLinkState = "connected" | "reconnecting" | "closed";
@@ -36,7 +36,7 @@ export interface NatsLink {
  */
 export async function connectNats(options: NatsConnectOptions): Promise<NatsLink> {
   const servers = options.url.split(",").map((s) => s.trim());
-  const security = options.security ?? natsSecurityFromEnv(process.env);
+  const { security } = options;
   const connectionOptions = natsConnectionOptions(security, servers);
   const timeoutMs = options.connectTimeoutMs ?? 10_000;
   let nc: NatsConnection;

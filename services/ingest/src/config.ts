@@ -1,18 +1,14 @@
 import { Type, type Static } from "@sinclair/typebox";
-import { ConfigError, loadConfig, parseTrustProxy } from "@aa/service-kit";
+import { collect, ConfigError, loadServiceConfig, serviceConfigProperties, type Env } from "@aa/service-kit";
+import { authSettingsOf } from "./auth/settings.js";
 import type { OuraWebhookSettings } from "./oura.js";
 
 /** Oura's client secrets (the key of its webhook HMAC) are 32 characters. */
 const MIN_WEBHOOK_SECRET_LENGTH = 32;
 
-/** Every env var ingest reads. Stream names and EVENT_STREAM_MODE are read by the event bus helpers. */
+/** Every env var ingest reads: the shared ones (NATS, event bus, HTTP, logging, tracing) and its own. */
 export const IngestConfigSchema = Type.Object({
-  PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 4101 }),
-  HOST: Type.String({ default: "0.0.0.0" }),
-  NATS_URL: Type.String({ default: "nats://127.0.0.1:4222" }),
-  EVENT_STREAM_MODE: Type.Optional(Type.String()),
-  FEATURE_SERVICE_MANAGES_STREAMS: Type.Boolean({ default: false }),
-  REPLICAS: Type.Integer({ minimum: 1, maximum: 5, default: 1 }),
+  ...serviceConfigProperties(4101),
   /** How long one request keeps retrying a publish JetStream did not acknowledge, in ms. */
   PUBLISH_RETRY_BUDGET_MS: Type.Integer({ minimum: 0, maximum: 110_000, default: 10_000 }),
   PUBLISH_ACK_TIMEOUT_MS: Type.Integer({ minimum: 100, default: 5_000 }),
@@ -69,23 +65,18 @@ export const IngestConfigSchema = Type.Object({
   MAX_HEADER_BYTES: Type.Integer({ minimum: 1024, maximum: 65_536, default: 16_384 }),
   /** Time a client has to send its whole request; past it 408 and the connection is closed (a trickled body cannot hold it). */
   REQUEST_TIMEOUT_MS: Type.Integer({ minimum: 1_000, default: 30_000 }),
-  /** `false` (default), `true`, a hop count, or comma-separated proxy IPs/CIDRs whose X-Forwarded-For is believed. */
-  TRUST_PROXY: Type.String({ default: "false" }),
   /** Serve /health and /metrics on this port (and ADMIN_HOST) instead of PORT. */
   ADMIN_PORT: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535 })),
   ADMIN_HOST: Type.Optional(Type.String()),
-  LOG_LEVEL: Type.String({ default: "info" }),
-  /** Key of the HMAC that stands for user ids in the logs; unset: a random key per process. */
-  LOG_HASH_KEY: Type.Optional(Type.String({ minLength: 32 })),
-  /** Test-only (fault suite): a crash point of this service, e.g. `ingest:after-puback-before-reply`; unset in production. */
-  AA_CRASH_POINT: Type.Optional(Type.String()),
-  /** Test-only: SIGKILL on this occurrence of AA_CRASH_POINT. */
-  AA_CRASH_AFTER: Type.Integer({ minimum: 1, default: 1 }),
-  LOG_FORMAT: Type.Union([Type.Literal("json"), Type.Literal("pretty")], { default: "json" }),
 });
 export type IngestConfig = Static<typeof IngestConfigSchema>;
 
-export const loadIngestConfig = (env: Record<string, string | undefined>) => loadConfig(IngestConfigSchema, env);
+/** The loaded config with the webhook and authentication settings decided; every problem in one ConfigError. */
+export const loadIngestConfig = (env: Env) =>
+  loadServiceConfig("ingest", IngestConfigSchema, env, (config, problems) => ({
+    oura: collect(problems, () => ouraWebhookSettings(config)),
+    auth: collect(problems, () => authSettingsOf(config)),
+  }));
 
 /** The webhook settings, or undefined (webhooks disabled) when no secret is set. */
 export function ouraWebhookSettings(config: IngestConfig): OuraWebhookSettings | undefined {
@@ -102,6 +93,3 @@ export function ouraWebhookSettings(config: IngestConfig): OuraWebhookSettings |
   const failures = { max: config.OURA_WEBHOOK_FAILURES_MAX, windowMs: config.OURA_WEBHOOK_FAILURES_WINDOW_MS };
   return { secrets, verificationToken: config.OURA_VERIFICATION_TOKEN, failures };
 }
-
-/** TRUST_PROXY as Fastify's `trustProxy`: false, true, a hop count, or the proxies' addresses/CIDRs. */
-export const trustProxyOf = (config: IngestConfig): boolean | number | string[] => parseTrustProxy(config.TRUST_PROXY);

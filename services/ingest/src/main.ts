@@ -1,7 +1,7 @@
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import type pg from "pg";
 import { Subjects } from "@aa/contracts";
-import { EventPublisher, eventBusSettings, manageStreams, type StreamMode } from "@aa/event-bus";
+import { EventPublisher, manageStreams, type StreamMode } from "@aa/event-bus";
 import {
   connectNats,
   crashPoint,
@@ -9,15 +9,15 @@ import {
   createMetricsRegistry,
   exitOnStartupError,
   onShutdownSignal,
-  startTracing,
-  tracingSettings,
   createPostgresPool,
   recordNatsConnection,
+  startServiceProcess,
   type Logger,
 } from "@aa/service-kit";
 import { buildAdminApp, buildApp } from "./app.js";
-import { loadIngestConfig, ouraWebhookSettings, trustProxyOf, type IngestConfig } from "./config.js";
-import { authSettingsOf, type AuthSettings } from "./auth/settings.js";
+import { loadIngestConfig, type IngestConfig } from "./config.js";
+import type { AuthSettings } from "./auth/settings.js";
+import type { OuraWebhookSettings } from "./oura.js";
 import { ApiKeyCache } from "./auth/api-key-cache.js";
 import { createJwtVerifier } from "./auth/jwt.js";
 import type { Authenticators } from "./auth/authenticate.js";
@@ -27,27 +27,15 @@ const bootLogger = createLogger({ service: "ingest", format: process.env.LOG_FOR
 
 async function main(): Promise<void> {
   const config = loadIngestConfig(process.env);
-  const oura = ouraWebhookSettings(config);
-  const authSettings = authSettingsOf(config);
-  const logger = createLogger({
-    service: "ingest",
-    level: config.LOG_LEVEL,
-    format: config.LOG_FORMAT,
-    userIdHashKey: config.LOG_HASH_KEY,
-  });
-  // First, so every span of this process (HTTP, publish, consume) goes to the registered SDK.
-  const tracing = await startTracing(tracingSettings(process.env, "ingest-service"), logger);
-  if (config.LOG_HASH_KEY === undefined)
-    logger.warn(
-      "[ingest] LOG_HASH_KEY is not set: user ids in the logs are hashed with a random key of this process, so they match only within its own logs",
-    );
-  const settings = eventBusSettings(process.env, logger);
-  const link = await connectNats({ url: config.NATS_URL, name: "ingest-service", logger });
+  const { oura, eventBus: settings } = config;
+  const { logger, tracing } = await startServiceProcess(config);
+  const security = config.natsSecurity;
+  const link = await connectNats({ url: config.NATS_URL, name: "ingest-service", logger, security });
   const jsm = config.FEATURE_SERVICE_MANAGES_STREAMS
     ? await manageStreams(link.nc, settings, config.REPLICAS, logger)
     : await jetstreamManager(link.nc);
   await logRoute(jsm, settings.mode, logger);
-  const auth = await startAuthentication(authSettings, config, logger);
+  const auth = await startAuthentication(config.auth, config, logger);
 
   const registry = createMetricsRegistry();
   recordNatsConnection(registry, link);
@@ -70,7 +58,7 @@ async function main(): Promise<void> {
     maxEventLoopDelayMs: config.MAX_EVENT_LOOP_DELAY_MS,
     maxHeaderBytes: config.MAX_HEADER_BYTES,
     requestTimeoutMs: config.REQUEST_TIMEOUT_MS,
-    trustProxy: trustProxyOf(config),
+    trustProxy: config.trustProxy,
     adminRoutes: adminPort === undefined,
     adminPort,
     bodyLimitBytes: config.BODY_LIMIT_BYTES,
@@ -170,7 +158,7 @@ async function startAuthentication(
   };
 }
 
-function logOuraWebhooks(oura: ReturnType<typeof ouraWebhookSettings>, logger: Logger): void {
+function logOuraWebhooks(oura: OuraWebhookSettings | undefined, logger: Logger): void {
   if (!oura)
     return logger.warn("[ingest] Oura webhooks disabled: OURA_WEBHOOK_SECRET is not set; /webhooks/oura answers 503");
   const rotation = oura.secrets.length > 1 ? " (rotation: OURA_WEBHOOK_SECRET_PREVIOUS accepted too)" : "";

@@ -1,11 +1,13 @@
 import { Type, type Static } from "@sinclair/typebox";
-import { loadConfig } from "@aa/service-kit";
+import { collect, loadConfig, loadServiceConfig, serviceConfigProperties, type Env } from "@aa/service-kit";
+import { ouraSettings } from "./oura-settings.js";
 
-/** Every env var normalize reads. Stream/durable names and EVENT_STREAM_MODE are parsed by the event bus. */
+/**
+ * Every env var normalize reads: the shared ones (NATS, event bus, HTTP, logging, tracing; crash points
+ * `normalize:after-commit-before-ack` and `normalize:before-commit`) and its own.
+ */
 export const NormalizeConfigSchema = Type.Object({
-  PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 4102 }),
-  HOST: Type.String({ default: "0.0.0.0" }),
-  NATS_URL: Type.String({ default: "nats://127.0.0.1:4222" }),
+  ...serviceConfigProperties(4102),
   DATABASE_URL: Type.String({ default: "postgres://athlete@127.0.0.1:5432/athlete_normalize" }),
   /** Schema holding the tables (search_path); created by the migrations when missing. */
   DATABASE_SCHEMA: Type.String({ pattern: "^[a-z_][a-z0-9_]{0,62}$", default: "public" }),
@@ -15,10 +17,7 @@ export const NormalizeConfigSchema = Type.Object({
   PGSSLROOTCERT: Type.Optional(Type.String()),
   /** Apply pending migrations at startup; set false when ops runs `npm run migrate`. */
   RUN_MIGRATIONS: Type.Boolean({ default: true }),
-  EVENT_STREAM_MODE: Type.Optional(Type.String()),
-  FEATURE_SERVICE_MANAGES_STREAMS: Type.Boolean({ default: false }),
   FEATURE_SERVICE_MANAGES_CONSUMERS: Type.Boolean({ default: false }),
-  REPLICAS: Type.Integer({ minimum: 1, maximum: 5, default: 1 }),
   /** Most raw readings one consumer handles in one batch (one PostgreSQL statement, then the acks). */
   CONSUMER_BATCH_SIZE: Type.Integer({ minimum: 1, maximum: 5_000, default: 500 }),
   /** Batches one consumer binding processes at once (each its own statement and connection). */
@@ -45,8 +44,6 @@ export const NormalizeConfigSchema = Type.Object({
   /** Requests to `/auth/oura/link` and `/auth/oura/callback` per client address per window; 0 turns the limit off. */
   OURA_LINK_RATE_LIMIT_MAX: Type.Integer({ minimum: 0, default: 30 }),
   OURA_LINK_RATE_LIMIT_WINDOW_MS: Type.Integer({ minimum: 1_000, default: 60_000 }),
-  /** `false` (default), `true`, a hop count, or comma-separated proxy IPs/CIDRs whose X-Forwarded-For is believed. */
-  TRUST_PROXY: Type.String({ default: "false" }),
   OURA_API_BASE_URL: Type.String({ pattern: "^https?://", default: "https://api.ouraring.com" }),
   OURA_TOKEN_URL: Type.String({ pattern: "^https?://", default: "https://api.ouraring.com/oauth/token" }),
   OURA_AUTHORIZE_URL: Type.String({ pattern: "^https?://", default: "https://cloud.ouraring.com/oauth/authorize" }),
@@ -56,18 +53,14 @@ export const NormalizeConfigSchema = Type.Object({
   OURA_API_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 60_000, default: 4_000 }),
   /** How often the webhook subscriptions are listed for `oura_webhook_subscription_expiry_seconds`, in ms. */
   OURA_SUBSCRIPTION_CHECK_INTERVAL_MS: Type.Integer({ minimum: 1_000, default: 900_000 }),
-  LOG_LEVEL: Type.String({ default: "info" }),
-  /** Key of the HMAC that stands for user ids in the logs; unset: a random key per process. */
-  LOG_HASH_KEY: Type.Optional(Type.String({ minLength: 32 })),
-  /** Test-only (fault suite): a crash point of this service, `normalize:after-commit-before-ack` or `normalize:before-commit`; unset in production. */
-  AA_CRASH_POINT: Type.Optional(Type.String()),
-  /** Test-only: SIGKILL on this occurrence of AA_CRASH_POINT. */
-  AA_CRASH_AFTER: Type.Integer({ minimum: 1, default: 1 }),
-  LOG_FORMAT: Type.Union([Type.Literal("json"), Type.Literal("pretty")], { default: "json" }),
 });
 export type NormalizeConfig = Static<typeof NormalizeConfigSchema>;
 
-export const loadNormalizeConfig = (env: Record<string, string | undefined>) => loadConfig(NormalizeConfigSchema, env);
+/** The loaded config with the Oura settings decided (undefined: Oura off); every problem in one ConfigError. */
+export const loadNormalizeConfig = (env: Env) =>
+  loadServiceConfig("normalize", NormalizeConfigSchema, env, (config, problems) => ({
+    oura: collect(problems, () => ouraSettings(config)),
+  }));
 
 /** `npm run migrate` reads only the database settings. */
 export const MigrateConfigSchema = Type.Pick(NormalizeConfigSchema, [
@@ -76,4 +69,4 @@ export const MigrateConfigSchema = Type.Pick(NormalizeConfigSchema, [
   "PGSSLMODE",
   "PGSSLROOTCERT",
 ]);
-export const loadMigrateConfig = (env: Record<string, string | undefined>) => loadConfig(MigrateConfigSchema, env);
+export const loadMigrateConfig = (env: Env) => loadConfig(MigrateConfigSchema, env);

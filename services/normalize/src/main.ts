@@ -1,7 +1,6 @@
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import {
   EventPublisher,
-  eventBusSettings,
   manageStreams,
   recordStreamMode,
   startDlqDepthRefresher,
@@ -14,10 +13,8 @@ import {
   createMetricsRegistry,
   exitOnStartupError,
   onShutdownSignal,
-  parseTrustProxy,
   recordNatsConnection,
-  startTracing,
-  tracingSettings,
+  startServiceProcess,
 } from "@aa/service-kit";
 import { buildApp } from "./app.js";
 import { loadNormalizeConfig } from "./config.js";
@@ -25,7 +22,6 @@ import { checkConnection, createPool } from "./db.js";
 import { hrvConsumer } from "./hrv-consumer.js";
 import { assertMigrated, migrate } from "./migrate.js";
 import { setUpOura } from "./oura.js";
-import { ouraSettings } from "./oura-settings.js";
 import { startConsumers } from "./reading-flow.js";
 import { sleepConsumer } from "./sleep-consumer.js";
 
@@ -36,20 +32,8 @@ const bootLogger = createLogger({
 
 async function main(): Promise<void> {
   const config = loadNormalizeConfig(process.env);
-  const ouraConfig = ouraSettings(config);
-  const logger = createLogger({
-    service: "normalize",
-    level: config.LOG_LEVEL,
-    format: config.LOG_FORMAT,
-    userIdHashKey: config.LOG_HASH_KEY,
-  });
-  // First, so every span of this process (HTTP, publish, consume) goes to the registered SDK.
-  const tracing = await startTracing(tracingSettings(process.env, "normalize-service"), logger);
-  if (config.LOG_HASH_KEY === undefined)
-    logger.warn(
-      "[normalize] LOG_HASH_KEY is not set: user ids in the logs are hashed with a random key of this process, so they match only within its own logs",
-    );
-  const settings = eventBusSettings(process.env, logger);
+  const settings = config.eventBus;
+  const { logger, tracing } = await startServiceProcess(config);
   logger.info(`[normalize-service] Stream candidates: ${streamCandidates(settings.mode, settings.names).join(", ")}`);
 
   const pool = createPool({
@@ -64,7 +48,8 @@ async function main(): Promise<void> {
   if (config.RUN_MIGRATIONS) await migrate(pool, config.DATABASE_SCHEMA, logger);
   else await assertMigrated(pool, config.DATABASE_SCHEMA);
 
-  const link = await connectNats({ url: config.NATS_URL, name: "normalize-service", logger });
+  const security = config.natsSecurity;
+  const link = await connectNats({ url: config.NATS_URL, name: "normalize-service", logger, security });
   const jsm = config.FEATURE_SERVICE_MANAGES_STREAMS
     ? await manageStreams(link.nc, settings, config.REPLICAS, logger)
     : await jetstreamManager(link.nc);
@@ -91,7 +76,7 @@ async function main(): Promise<void> {
     onBeforeAck: crashPoint(config.AA_CRASH_POINT, "normalize:after-commit-before-ack", config.AA_CRASH_AFTER),
     beforeWrite: crashPoint(config.AA_CRASH_POINT, "normalize:before-commit", config.AA_CRASH_AFTER),
   };
-  const oura = setUpOura(ouraConfig, { pool, registry, logger });
+  const oura = setUpOura(config.oura, { pool, registry, logger });
   const consumers = [
     { label: "HRV", consumer: hrvConsumer(deps) },
     { label: "Sleep", consumer: sleepConsumer(deps) },
@@ -100,7 +85,7 @@ async function main(): Promise<void> {
   await startConsumers(consumers.map((c) => c.consumer));
 
   const progress = () => consumers.flatMap((c) => c.consumer.progress());
-  const trustProxy = parseTrustProxy(config.TRUST_PROXY);
+  const { trustProxy } = config;
   const app = await buildApp({ pool, link, registry, logger, consumers: progress, oura: oura.link, trustProxy });
   await app.listen({ port: config.PORT, host: config.HOST });
   if (!config.ANNOUNCE_STORED)
