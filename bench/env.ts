@@ -58,7 +58,10 @@ export interface BenchEnv {
   serviceEnv: Record<string, string>;
 }
 
-/** Starts nats-server (temp store, free port), applies the multi topology and creates the schema; registers their teardown. */
+/**
+ * Starts nats-server (temp store, free port), applies the multi topology and creates the schema; registers their
+ * teardown.
+ */
 export async function createBenchEnv(databaseUrl: string, cleanup: Cleanup): Promise<BenchEnv> {
   const nats = await startNats();
   cleanup.guard(nats.process, nats.storeDir);
@@ -80,7 +83,10 @@ export async function createBenchEnv(databaseUrl: string, cleanup: Cleanup): Pro
   return { nats, nc, js: jetstream(nc), jsm, db, names: DEFAULT_TOPOLOGY_NAMES, serviceEnv };
 }
 
-/** The HRV durable's state: messages not yet delivered, delivered but not acknowledged, and deliveries made so far (redeliveries included). */
+/**
+ * The HRV durable's state: messages not yet delivered, delivered but not acknowledged, and deliveries made so far
+ * (redeliveries included).
+ */
 export async function hrvBacklog(env: BenchEnv): Promise<{ pending: number; ackPending: number; deliveries: number }> {
   const info = await env.jsm.consumers.info(env.names.core, env.names.hrvDurable);
   return { pending: info.num_pending, ackPending: info.num_ack_pending, deliveries: info.delivered.consumer_seq };

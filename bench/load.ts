@@ -38,7 +38,10 @@ interface RequestContext {
   ids?: string[];
 }
 
-/** Runs autocannon with a body per request; with one pipelined request per connection, a response's context is its request's. */
+/**
+ * Runs autocannon with a body per request; with one pipelined request per connection, a response's context is its
+ * request's.
+ */
 export async function runLoad(spec: LoadSpec): Promise<LoadOutcome> {
   const accepted: string[] = [];
   const refused: string[] = [];

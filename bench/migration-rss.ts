@@ -16,7 +16,8 @@ import { publishPipelined } from "./pipelined.js";
 const N = Number(process.env.N ?? 60_000);
 const RAW = JSON.stringify({ samples: "x".repeat(Number(process.env.RAW_BYTES ?? 0)) });
 const sleepEvent = (id: string) =>
-  `{"eventId":"${id}","userId":"${id}","date":"2025-10-01","durationMinutes":400,"raw":${RAW},"receivedAt":"${new Date().toISOString()}"}`;
+  `{"eventId":"${id}","userId":"${id}","date":"2025-10-01","durationMinutes":400,"raw":${RAW},` +
+  `"receivedAt":"${new Date().toISOString()}"}`;
 const statusMb = (pid: number, field: string) =>
   Number(new RegExp(`${field}:\\s+(\\d+)`).exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? 0) / 1024;
 
@@ -80,7 +81,8 @@ try {
     what: "every row",
   });
   console.log(
-    `RESULT N=${N} RAW_BYTES=${process.env.RAW_BYTES ?? 0}: normalize peak RSS (VmHWM) ${statusMb(pid, "VmHWM").toFixed(0)} MB`,
+    `RESULT N=${N} RAW_BYTES=${process.env.RAW_BYTES ?? 0}: ` +
+      `normalize peak RSS (VmHWM) ${statusMb(pid, "VmHWM").toFixed(0)} MB`,
   );
 } finally {
   await stack.close();

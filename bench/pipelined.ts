@@ -41,7 +41,10 @@ export async function pipelined(
   return outcome;
 }
 
-/** Publishes `count` messages with their own `Nats-Msg-Id`s, `window` un-acknowledged at a time; fails if any was not acknowledged. */
+/**
+ * Publishes `count` messages with their own `Nats-Msg-Id`s, `window` un-acknowledged at a time; fails if any was not
+ * acknowledged.
+ */
 export async function publishPipelined(
   js: JetStreamClient,
   subject: string,

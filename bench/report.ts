@@ -343,22 +343,33 @@ function runNotes(run: BenchRun, index: number): string[] {
 function notes(run: BenchRun): string[] {
   const batch = `batch: ${describe(run.batch)}`;
   const drain = (d: DrainResult) =>
-    `${d.rows}/${d.events} rows, startup ${d.startupSeconds.toFixed(1)} s, total ${d.totalSeconds.toFixed(1)} s, redelivered ${d.redelivered}, processed per instance ${d.processedPerInstance.join(" + ")}`;
+    `${d.rows}/${d.events} rows, startup ${d.startupSeconds.toFixed(1)} s, ` +
+    `total ${d.totalSeconds.toFixed(1)} s, redelivered ${d.redelivered}, ` +
+    `processed per instance ${d.processedPerInstance.join(" + ")}`;
+  const postgres =
+    run.postgres === "private"
+      ? "private cluster (fsync on)"
+      : "BENCH_DATABASE_URL's server: its CPU figure includes other load";
   return [
-    `machine: ${run.machine.cpus} CPUs, load average ${run.machine.loadAverageAtStart.toFixed(2)} when the run began (${run.machine.startedAt})${run.quick ? "; quick run (small counts)" : ""}`,
-    `postgres: ${run.postgres === "private" ? "private cluster (fsync on)" : "BENCH_DATABASE_URL's server: its CPU figure includes other load"}; raw publish window 256`,
+    `machine: ${run.machine.cpus} CPUs, load average ${run.machine.loadAverageAtStart.toFixed(2)} when the ` +
+      `run began (${run.machine.startedAt})${run.quick ? "; quick run (small counts)" : ""}`,
+    `postgres: ${postgres}; raw publish window 256`,
     `seed: ${describe(run.seed)}, lost ${run.seed.lost}`,
     `single: ${describe(run.single)}`,
     batch,
-    `latency: ${run.latency.rows} rows${run.latency.complete ? "" : " (INCOMPLETE)"}, offered ${run.latency.offeredRate}/s, answered ${run.latency.answeredRate.toFixed(0)}/s, statuses ${JSON.stringify(run.latency.statuses)}`,
+    `latency: ${run.latency.rows} rows${run.latency.complete ? "" : " (INCOMPLETE)"}, ` +
+      `offered ${run.latency.offeredRate}/s, answered ${run.latency.answeredRate.toFixed(0)}/s, ` +
+      `statuses ${JSON.stringify(run.latency.statuses)}`,
     `drain 1: ${drain(run.drainOne)}`,
     `drain 2: ${drain(run.drainTwo)}`,
     `drain 1, ANNOUNCE_STORED=false: ${drain(run.drainQuiet)}`,
     ...run.tracing.map(
       (t) =>
-        `tracing ${t.mode}: ${describe(t.single)}; OTLP export ${t.exportRequests} requests, ${(t.exportBytes / 1e6).toFixed(1)} MB`,
+        `tracing ${t.mode}: ${describe(t.single)}; OTLP export ${t.exportRequests} requests, ` +
+        `${(t.exportBytes / 1e6).toFixed(1)} MB`,
     ),
-    `audit: ${run.audit.phases.map(auditLine).join("; ")}; rows never sent ${run.audit.unsentRows}, event ids stored twice ${run.audit.duplicateEventIds}, DLQ messages ${run.dlqMessages}`,
+    `audit: ${run.audit.phases.map(auditLine).join("; ")}; rows never sent ${run.audit.unsentRows}, ` +
+      `event ids stored twice ${run.audit.duplicateEventIds}, DLQ messages ${run.dlqMessages}`,
     `RSS (VmHWM per process): ${run.rss.map((s) => `${s.service}[${s.pid}] ${s.peakMb.toFixed(0)} MB`).join(", ")}`,
   ];
 }
@@ -370,5 +381,9 @@ function auditLine(p: PhaseAudit): string {
 }
 
 function describe(r: ThroughputResult): string {
-  return `${r.requests} responses ${JSON.stringify(r.statuses)}, ${r.errors} errors, accepted ${r.accepted} (${r.acceptedPerSec.toFixed(0)}/s over ${r.loadSeconds.toFixed(1)} s), rows ${r.rows} after ${r.totalSeconds.toFixed(1)} s${r.complete ? "" : " (INCOMPLETE)"}`;
+  return (
+    `${r.requests} responses ${JSON.stringify(r.statuses)}, ${r.errors} errors, ` +
+    `accepted ${r.accepted} (${r.acceptedPerSec.toFixed(0)}/s over ${r.loadSeconds.toFixed(1)} s), ` +
+    `rows ${r.rows} after ${r.totalSeconds.toFixed(1)} s${r.complete ? "" : " (INCOMPLETE)"}`
+  );
 }

@@ -55,7 +55,8 @@ export async function waitCommitted(probe: CommitProbe, expected: number, timeou
 /** When the phase's first row was created (epoch ms, the database clock: same machine). */
 export async function firstRowAt(pool: pg.Pool, phase: string): Promise<number> {
   const sql =
-    "SELECT (extract(epoch FROM min(created_at)) * 1000)::float8 AS t FROM hrv_data WHERE split_part(event_id, ':', 1) = $1";
+    "SELECT (extract(epoch FROM min(created_at)) * 1000)::float8 AS t FROM hrv_data " +
+    "WHERE split_part(event_id, ':', 1) = $1";
   const t = (await pool.query<{ t: number | null }>(sql, [phase])).rows[0]?.t;
   if (t === null || t === undefined) throw new Error(`no row of phase ${phase}`);
   return t;
@@ -157,7 +158,8 @@ async function auditPhase(pool: pg.Pool, p: PhaseLedger): Promise<PhaseAudit> {
 /** How many of these event ids have a row (through the unique index on event_id). */
 async function countStored(pool: pg.Pool, ids: readonly string[]): Promise<number> {
   const sql =
-    "SELECT count(*)::int AS n FROM unnest($1::text[]) AS a(id) WHERE EXISTS (SELECT 1 FROM hrv_data h WHERE h.event_id = a.id)";
+    "SELECT count(*)::int AS n FROM unnest($1::text[]) AS a(id) " +
+    "WHERE EXISTS (SELECT 1 FROM hrv_data h WHERE h.event_id = a.id)";
   return ids.length === 0 ? 0 : ((await pool.query<{ n: number }>(sql, [ids])).rows[0]?.n ?? 0);
 }
 
@@ -168,7 +170,8 @@ SELECT count(*)::int AS n
   FROM hrv_data h
   LEFT JOIN unnest($1::text[], $2::bigint[]) AS p(phase, sent) ON p.phase = split_part(h.event_id, ':', 1)
  WHERE p.phase IS NULL
-    OR NOT (CASE WHEN split_part(h.event_id, ':', 2) ~ '^[0-9]{1,15}$' THEN split_part(h.event_id, ':', 2)::bigint ELSE 0 END BETWEEN 1 AND p.sent)`;
+    OR NOT (CASE WHEN split_part(h.event_id, ':', 2) ~ '^[0-9]{1,15}$' THEN split_part(h.event_id, ':', 2)::bigint
+                 ELSE 0 END BETWEEN 1 AND p.sent)`;
   const result = await pool.query<{ n: number }>(sql, [phases.map((p) => p.phase), phases.map((p) => p.sent)]);
   return result.rows[0]?.n ?? 0;
 }

@@ -66,7 +66,8 @@ export interface CreateApiKey {
 export async function createApiKey(db: Queryable, input: CreateApiKey): Promise<{ token: string; key: ApiKeyRecord }> {
   const generated = generateApiKey();
   const { rows } = await db.query<Row>(
-    `INSERT INTO ingest_api_keys (key_id, secret_sha256, name, tenant, user_ids, expires_at) VALUES ($1, $2, $3, $4, $5, $6) RETURNING ${COLUMNS}`,
+    `INSERT INTO ingest_api_keys (key_id, secret_sha256, name, tenant, user_ids, expires_at) ` +
+      `VALUES ($1, $2, $3, $4, $5, $6) RETURNING ${COLUMNS}`,
     [generated.keyId, generated.secretSha256, input.name, input.tenant, input.userIds ?? null, input.expiresAt ?? null],
   );
   return { token: generated.token, key: withoutSecret(toStored(rows[0] as Row)) };

@@ -7,7 +7,9 @@ export const UserId = Type.String({ minLength: 1, maxLength: 128, pattern: "^[^\
 export const CalendarDate = Type.String({ format: "date" });
 /** ISO-8601 with an explicit offset or `Z`. */
 export const Timestamp = Type.String({ format: "date-time" });
-/** The client's event id. With the reading's kind, source and user it makes the reading's identity (see `readingKey`). */
+/**
+ * The client's event id. With the reading's kind, source and user it makes the reading's identity (see `readingKey`).
+ */
 export const EventId = Type.String({ minLength: 1, maxLength: 128, pattern: "^[A-Za-z0-9._:-]+$" });
 /** The source document of a reading, any JSON object, stored as-is. */
 export const RawDocument = Type.Record(Type.String(), Type.Unknown());

@@ -10,9 +10,14 @@
 
 /** `$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.<stream>.<consumer>` (verified on nats-server 2.9.10). */
 export const MAX_DELIVERIES_ADVISORY = "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES";
-/** `$JS.EVENT.ADVISORY.CONSUMER.MSG_TERMINATED.<stream>.<consumer>`; our router's own `term()` after a DLQ copy emits one too. */
+/**
+ * `$JS.EVENT.ADVISORY.CONSUMER.MSG_TERMINATED.<stream>.<consumer>`; our router's own `term()` after a DLQ copy emits
+ * one too.
+ */
 export const MSG_TERMINATED_ADVISORY = "$JS.EVENT.ADVISORY.CONSUMER.MSG_TERMINATED";
-/** `dlq-audit.replayed` / `dlq-audit.purged`: one record per DLQ entry `aa-ops dlq replay|purge` removed or replayed. */
+/**
+ * `dlq-audit.replayed` / `dlq-audit.purged`: one record per DLQ entry `aa-ops dlq replay|purge` removed or replayed.
+ */
 export const DLQ_AUDIT_PREFIX = "dlq-audit";
 
 /** Subjects of the accounting stream: every consumer's advisories of both kinds, and the audit log. */

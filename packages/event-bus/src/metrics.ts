@@ -50,7 +50,9 @@ export function consumerMetrics(registry: Registry) {
     replayed: once(registry, "dlq_replayed_total", () => {
       const counter = new Counter({
         name: "dlq_replayed_total",
-        help: "Messages republished by `aa-ops dlq replay` (header X-Dlq-Replayed-From) as the consumer finished them: success, schema_invalid or dlq (dead-lettered again)",
+        help:
+          "Messages republished by `aa-ops dlq replay` (header X-Dlq-Replayed-From) as the consumer finished " +
+          "them: success, schema_invalid or dlq (dead-lettered again)",
         labelNames: ["result"] as const,
         registers: [registry],
       });
@@ -130,7 +132,9 @@ export function dlqDepthMetric(registry: Registry) {
     () =>
       new Gauge({
         name: "dlq_depth_messages",
-        help: "Messages held by the dead-letter stream, by reason (from the last token of their dlq.> subject); refreshed every few seconds",
+        help:
+          "Messages held by the dead-letter stream, by reason (from the last token of their dlq.> subject); " +
+          "refreshed every few seconds",
         labelNames: ["reason"] as const,
         registers: [registry],
       }),

@@ -18,7 +18,10 @@ export interface PublisherOptions {
   js: JetStreamClient;
   logger: Logger;
   registry: Registry;
-  /** Total time to keep retrying transient failures, in ms; must stay inside the 2-minute duplicate window. Default 10 000. */
+  /**
+   * Total time to keep retrying transient failures, in ms; must stay inside the 2-minute duplicate window.
+   * Default 10 000.
+   */
   retryBudgetMs?: number;
   /** Wait for one PubAck, in ms. Default 5 000. */
   ackTimeoutMs?: number;
@@ -126,7 +129,8 @@ export class EventPublisher {
     if (this.#inFlight >= this.#maxInFlight) {
       this.#metrics.published.inc({ topic, status: "error" });
       throw new PublishError(
-        `${this.#inFlight} publishes already await their PubAck (limit ${this.#maxInFlight}): JetStream is falling behind`,
+        `${this.#inFlight} publishes already await their PubAck (limit ${this.#maxInFlight}): ` +
+          `JetStream is falling behind`,
         request.subject,
       );
     }
@@ -162,7 +166,8 @@ export class EventPublisher {
         const backoffMs = Math.min(100 * 2 ** (attempt - 1), 2_000);
         if (!isTransientPublishError(error) || Date.now() + backoffMs >= deadline) {
           throw new PublishError(
-            `JetStream did not acknowledge ${request.subject} (msg id ${request.msgId}) after ${attempt} attempt(s): ${(error as Error).message}`,
+            `JetStream did not acknowledge ${request.subject} (msg id ${request.msgId}) ` +
+              `after ${attempt} attempt(s): ${(error as Error).message}`,
             request.subject,
             { cause: error },
           );

@@ -37,7 +37,10 @@ export interface IngestDeps {
   now?: () => Date;
   /** `/webhooks/oura` settings; undefined answers 503 (not configured). */
   oura?: OuraWebhookSettings;
-  /** Test-only crash point (`ingest:after-puback-before-reply`): called after a single reading's PubAck, before the reply. */
+  /**
+   * Test-only crash point (`ingest:after-puback-before-reply`): called after a single reading's PubAck, before the
+   * reply.
+   */
   afterPubAck?: () => void;
 }
 
@@ -84,7 +87,8 @@ export async function buildApp(deps: IngestDeps): Promise<FastifyInstance> {
         error: `Overloaded (${type} ${Math.round(Number(value))} ms): the request was not accepted. Retry later.`,
       };
     };
-    // under-pressure sends a handler's non-null return value as the body (undefined: carry on); its types only say void.
+    // under-pressure sends a handler's non-null return value as the body (undefined: carry on); its types only say
+    // void.
     await app.register(underPressure, {
       maxEventLoopDelay: deps.maxEventLoopDelayMs,
       pressureHandler: shed as unknown as (...args: Parameters<typeof shed>) => void,
@@ -128,7 +132,9 @@ function registerMetricsMovedRoute(app: FastifyInstance, adminPort: number | und
   app.get("/metrics", async (request, reply) => {
     const host = (request.headers.host ?? "<ingest host>").replace(/:\d+$/, "");
     return reply.code(404).send({
-      error: `/metrics is served on ${where}, not on this port: curl http://${host}:${adminPort ?? "<ADMIN_PORT>"}/metrics`,
+      error:
+        `/metrics is served on ${where}, not on this port: curl ` +
+        `http://${host}:${adminPort ?? "<ADMIN_PORT>"}/metrics`,
     });
   });
 }

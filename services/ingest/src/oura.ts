@@ -57,7 +57,8 @@ function checkTimestamp(timestamp: string, now: Date): SignatureCheck {
   if (skew > TIMESTAMP_TOLERANCE_SECONDS)
     return fail(
       "timestamp_stale",
-      `x-oura-timestamp is ${Math.round(skew)} s away from our clock (at most ${TIMESTAMP_TOLERANCE_SECONDS} s allowed)`,
+      `x-oura-timestamp is ${Math.round(skew)} s away from our clock ` +
+        `(at most ${TIMESTAMP_TOLERANCE_SECONDS} s allowed)`,
     );
   return { ok: true };
 }

@@ -114,7 +114,9 @@ export class ApiKeyCache {
       if (!this.failing)
         logger.error(
           { err: error },
-          `[ingest] Cannot load API keys from ingest_api_keys; ${this.loaded ? "keeping the keys loaded before" : "API-key requests get 503 until it answers"}. Is the database migrated (npm run migrate) and reachable?`,
+          `[ingest] Cannot load API keys from ingest_api_keys; ` +
+            `${this.loaded ? "keeping the keys loaded before" : "API-key requests get 503 until it answers"}. ` +
+            `Is the database migrated (npm run migrate) and reachable?`,
         );
       this.failing = true;
     }

@@ -23,14 +23,16 @@ export interface Authenticators {
 }
 
 const CREATE_KEY =
-  "npx aa-ops keys create --name <name> --tenant <tenant> --users <id>,<id> (or --all-users) (DATABASE_URL pointing at normalize's database)";
+  "npx aa-ops keys create --name <name> --tenant <tenant> --users <id>,<id> (or --all-users) " +
+  "(DATABASE_URL pointing at normalize's database)";
 
 /** How to authenticate, for every 401: what to send and how to get it. */
 export function howToAuthenticate(methods: ReadonlySet<AuthMethod>): string {
   const ways: string[] = [];
   if (methods.has("api-key"))
     ways.push(
-      `an API key as 'Authorization: Bearer ${API_KEY_PREFIX}…' or 'X-API-Key: ${API_KEY_PREFIX}…' (create one with: ${CREATE_KEY})`,
+      `an API key as 'Authorization: Bearer ${API_KEY_PREFIX}…' or ` +
+        `'X-API-Key: ${API_KEY_PREFIX}…' (create one with: ${CREATE_KEY})`,
     );
   if (methods.has("jwt")) ways.push("a JWT from the configured issuer as 'Authorization: Bearer <jwt>'");
   return `Send ${ways.join(", or ")}.`;
@@ -184,7 +186,9 @@ async function findKey(keyId: string, field: string, { keys, account }: KeyCheck
   if (waitMs === undefined) return keys.lookup(keyId);
   const seconds = retryAfterSeconds(waitMs);
   const message = `too many failed authentications from this address; retry in ${seconds} s`;
-  const error = `Too many failed authentications from this address: new API keys are looked up again in ${seconds} s (keys ingest already holds keep working)`;
+  const error =
+    `Too many failed authentications from this address: new API keys are looked up again in ${seconds} s ` +
+    `(keys ingest already holds keep working)`;
   return { ok: false, status: 429, error, field, message, retryAfterSeconds: seconds };
 }
 

@@ -35,7 +35,10 @@ export function rejectionCounter(registry: Registry): Rejections {
     () =>
       new Counter({
         name: "ingest_requests_rejected_total",
-        help: "Requests refused before publishing: unauthenticated (401), forbidden (403), rate_limited (429), overloaded (503 load shedding), auth_unavailable (503: credentials could not be checked), auth_throttled (429: too many failed authentications from the client's address)",
+        help:
+          "Requests refused before publishing: unauthenticated (401), forbidden (403), rate_limited (429), " +
+          "overloaded (503 load shedding), auth_unavailable (503: credentials could not be checked), " +
+          "auth_throttled (429: too many failed authentications from the client's address)",
         labelNames: ["reason"] as const,
         registers: [registry],
       }),
@@ -103,7 +106,9 @@ export async function guardIngestRoutes(scope: FastifyInstance, options: GuardOp
         message: `${request.principal.id} may not write data for user ${JSON.stringify(c.userId)}`,
       }));
     return reply.code(403).send({
-      error: `Forbidden: this credential is scoped to ${request.principal.userIds?.size} user id(s) and may not write data for ${[...refused].map((u) => JSON.stringify(u)).join(", ")}; nothing was accepted`,
+      error:
+        `Forbidden: this credential is scoped to ${request.principal.userIds?.size} user id(s) and may not ` +
+        `write data for ${[...refused].map((u) => JSON.stringify(u)).join(", ")}; nothing was accepted`,
       details,
     });
   });
@@ -156,7 +161,10 @@ function readingsIn(body: unknown): number {
   return Array.isArray(items) && items.length > 0 && items.length <= MAX_BATCH_ITEMS ? items.length : 1;
 }
 
-/** The user ids a reading (`{userId}`) or batch (`{items: [{userId}, …]}`) body writes for; malformed ones are left to validation. */
+/**
+ * The user ids a reading (`{userId}`) or batch (`{items: [{userId}, …]}`) body writes for; malformed ones are left to
+ * validation.
+ */
 function userIdsIn(body: unknown): { field: string; userId: string }[] {
   if (body === null || typeof body !== "object") return [];
   const { userId, items } = body as { userId?: unknown; items?: unknown };

@@ -75,7 +75,8 @@ function verificationKey(settings: JwtSettings): { key: Uint8Array | JWTVerifyGe
     return { key: createLocalJWKSet(JSON.parse(readFileSync(source.path, "utf8"))), algorithms: JWKS_ALGORITHMS };
   } catch (error) {
     throw new ConfigError([
-      `INGEST_JWT_JWKS_FILE ${source.path} is not a readable JWKS document ({"keys":[...]}): ${(error as Error).message}`,
+      `INGEST_JWT_JWKS_FILE ${source.path} is not a readable JWKS document ({"keys":[...]}): ` +
+        `${(error as Error).message}`,
     ]);
   }
 }

@@ -3,7 +3,10 @@ import { EventSources, tenantSource } from "@aa/contracts";
 /** Who sent a request, as authentication established it. */
 export interface Principal {
   kind: "api-key" | "jwt" | "none";
-  /** Stable and not secret: `key:<key id>`, `jwt:<iss>#<sub>`, or `ip:<address>` without authentication. Rate limits count per id. */
+  /**
+   * Stable and not secret: `key:<key id>`, `jwt:<iss>#<sub>`, or `ip:<address>` without authentication. Rate limits
+   * count per id.
+   */
   id: string;
   /** The tenant or service the credential belongs to. */
   tenant: string;
@@ -18,7 +21,9 @@ export function outOfScope(principal: Principal, userIds: readonly string[]): st
   return [...new Set(userIds.filter((id) => !allowed.has(id)))];
 }
 
-/** The source part of a reading's identity: the credential's tenant, or the one anonymous source without authentication. */
+/**
+ * The source part of a reading's identity: the credential's tenant, or the one anonymous source without authentication.
+ */
 export function sourceOf(principal: Principal): string {
   return principal.kind === "none" ? EventSources.anonymous : tenantSource(principal.tenant);
 }

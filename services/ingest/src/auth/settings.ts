@@ -41,7 +41,8 @@ export function authSettingsOf(config: IngestConfig): AuthSettings {
   if (!methods.has("jwt")) {
     if (jwtVars.length > 0)
       throw new ConfigError([
-        `${jwtVars.join(", ")} set but INGEST_AUTH_MODE=${raw} does not accept JWTs: set INGEST_AUTH_MODE=${[...methods, "jwt"].join(",")} or unset them`,
+        `${jwtVars.join(", ")} set but INGEST_AUTH_MODE=${raw} does not accept JWTs: ` +
+          `set INGEST_AUTH_MODE=${[...methods, "jwt"].join(",")} or unset them`,
       ]);
     return { methods, jwt: undefined };
   }
@@ -74,7 +75,8 @@ function jwtSettingsOf(config: IngestConfig): JwtSettings {
   }
   if (keys.length !== 1)
     problems.push(
-      `set exactly one of INGEST_JWT_SECRET (HS256), INGEST_JWT_JWKS_FILE or INGEST_JWT_JWKS_URL (RS256/ES256), got ${keys.length}`,
+      `set exactly one of INGEST_JWT_SECRET (HS256), INGEST_JWT_JWKS_FILE or INGEST_JWT_JWKS_URL ` +
+        `(RS256/ES256), got ${keys.length}`,
     );
   if (problems.length > 0) throw new ConfigError(problems);
   return { issuer: config.INGEST_JWT_ISSUER as string, audience: config.INGEST_JWT_AUDIENCE as string, key: keys[0]! };

@@ -133,7 +133,9 @@ function refuseFailingAddresses(failures: WindowLimiter) {
     if (waitMs === undefined) return;
     const seconds = retryAfterSeconds(waitMs);
     request.log.debug("[ingest] Oura webhook refused (429): too many failed checks from this address");
-    const error = `Too many rejected webhooks from this address: at most ${failures.max} failed checks per window; retry in ${seconds} s`;
+    const error =
+      `Too many rejected webhooks from this address: at most ${failures.max} failed checks per window; ` +
+      `retry in ${seconds} s`;
     return reply.code(429).header("Retry-After", String(seconds)).send({ error });
   };
 }

@@ -12,7 +12,9 @@ export const RETRY_AFTER_SECONDS = 5;
 
 /** One kind of reading accepted over HTTP and published as `<kind>.raw-received`. */
 export interface ReadingRoute<R extends { eventId?: string }> {
-  /** The reading's kind: part of its identity, and the path segment `POST /ingest/<kind>` (and `/api/v1/ingest/<kind>`). */
+  /**
+   * The reading's kind: part of its identity, and the path segment `POST /ingest/<kind>` (and `/api/v1/ingest/<kind>`).
+   */
   kind: ReadingKind;
   /** In log lines: `HRV`, `Sleep`. */
   label: string;
@@ -72,7 +74,9 @@ function unavailable(reply: FastifyReply, eventId: string) {
   });
 }
 
-/** Validates, picks the event id, and answers 202 only once JetStream acknowledged the event; also registers `/batch`. */
+/**
+ * Validates, picks the event id, and answers 202 only once JetStream acknowledged the event; also registers `/batch`.
+ */
 export function readingRoutes<R extends { eventId?: string; userId: string }>(
   route: ReadingRoute<R>,
   publisher: EventPublisher,

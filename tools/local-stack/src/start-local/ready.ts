@@ -106,7 +106,8 @@ export async function checkReadingStored(
     const what = `event ${answer.eventId} to appear in hrv_data`;
     const row = await waitFor(stored, { what, timeoutMs: 20_000, intervalMs: 200 });
     console.log(
-      `\n[start-local] PASS: HRV reading went ingest -> NATS -> normalize -> PostgreSQL\n${JSON.stringify(row, null, 2)}\n`,
+      `\n[start-local] PASS: HRV reading went ingest -> NATS -> normalize -> PostgreSQL\n` +
+        `${JSON.stringify(row, null, 2)}\n`,
     );
   } finally {
     await db.end();
