@@ -57,7 +57,7 @@ export class BatchPublisher {
   readonly #o: BatchPublisherOptions;
   readonly #metrics: PublishMetrics;
   readonly #tracer: Tracer;
-  readonly #prefix = createInbox();
+  readonly #prefix: string;
   readonly #waiting = new Map<string, (reply: Reply) => void>();
   #next = 0;
   #subscribed = false;
@@ -65,6 +65,8 @@ export class BatchPublisher {
   constructor(options: BatchPublisherOptions) {
     this.#o = options;
     this.#metrics = publishMetrics(options.registry);
+    // Under the connection's NATS_INBOX_PREFIX, where its permissions let replies in.
+    this.#prefix = createInbox((options.nc as unknown as { options?: { inboxPrefix?: string } }).options?.inboxPrefix);
     this.#tracer = options.tracer ?? defaultTracer();
   }
 
