@@ -1,6 +1,8 @@
 import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
 import { dlqSubjectPrefix, readingKey, type ReadingKind, type Validation } from "@aa/contracts";
 import {
+  BatchPublisher,
+  connectionOf,
   consumerSpecs,
   DurableConsumer,
   otherModeStreams,
@@ -9,6 +11,7 @@ import {
   type EventBusSettings,
   type EventPublisher,
   type MessageHandler,
+  type PublishRequest,
 } from "@aa/event-bus";
 import type { Logger } from "@aa/service-kit";
 import type pg from "pg";
@@ -40,18 +43,34 @@ export interface ReadingFlow<E, R extends ReadingKey, S> {
   validateStored: (value: unknown) => Validation<unknown>;
 }
 
+const utf8 = new TextDecoder();
+
 /** Parses JSON bytes and validates them; bad JSON is a field error of `(body)`, so it is dead-lettered like a schema error. */
 export function decodeJson<T>(validate: (value: unknown) => Validation<T>) {
   return (data: Uint8Array): Validation<T> => {
     let value: unknown;
     try {
-      value = JSON.parse(new TextDecoder().decode(data));
+      value = JSON.parse(utf8.decode(data));
     } catch (error) {
       return { ok: false, errors: [{ field: "(body)", message: `is not valid JSON: ${(error as Error).message}` }] };
     }
     return validate(value);
   };
 }
+
+/** The `normalized-stored` announcement of a committed row, with its deterministic msg id. */
+function storedAnnouncement<E, R extends ReadingKey, S>(flow: ReadingFlow<E, R, S>, row: R): PublishRequest<S> {
+  const key = readingKey({ kind: flow.kind, source: row.source, userId: row.userId, eventId: row.eventId });
+  return {
+    subject: flow.storedSubject,
+    msgId: `${key}:normalized-stored`,
+    event: flow.toStored(row, new Date().toISOString()),
+    validate: flow.validateStored,
+  };
+}
+
+const notAcknowledged = (flow: { storedSubject: string }, cause: unknown): TransientError =>
+  new TransientError(`stored, but ${flow.storedSubject} was not acknowledged`, { cause });
 
 /** Announces a committed row; a failed announcement is retried through redelivery (the write is idempotent). */
 async function announceStored<E, R extends ReadingKey, S>(
@@ -60,22 +79,48 @@ async function announceStored<E, R extends ReadingKey, S>(
   row: R,
 ): Promise<void> {
   try {
-    const event = flow.toStored(row, new Date().toISOString());
-    const msgId = `${readingKey({ kind: flow.kind, source: row.source, userId: row.userId, eventId: row.eventId })}:normalized-stored`;
-    await publisher.publish({ subject: flow.storedSubject, msgId, event, validate: flow.validateStored });
+    await publisher.publish(storedAnnouncement(flow, row));
   } catch (error) {
-    throw new TransientError(`stored, but ${flow.storedSubject} was not acknowledged`, { cause: error });
+    throw notAcknowledged(flow, error);
   }
+}
+
+/** Where the announcements go: one at a time (`publisher`), and a batch's at once (`batch`, when there is one). */
+export interface Announcer {
+  publisher: EventPublisher;
+  batch?: BatchPublisher;
+}
+
+/**
+ * Announces a batch's committed rows (undefined: nothing to announce); resolves once each has its
+ * PubAck or its error, so no message is acked before its announcement is stored.
+ */
+async function announceBatch<E, R extends ReadingKey, S>(
+  announcer: Announcer,
+  flow: ReadingFlow<E, R, S>,
+  rows: readonly (R | undefined)[],
+): Promise<(void | Error)[]> {
+  const { publisher, batch } = announcer;
+  if (!batch)
+    return Promise.all(rows.map((row) => row && announceStored(publisher, flow, row).catch((error: Error) => error)));
+  const announced = rows.filter((row): row is R => row !== undefined);
+  const receipts = await batch.publishAll(announced.map((row) => storedAnnouncement(flow, row)));
+  let next = 0;
+  return rows.map((row) => {
+    if (!row) return undefined;
+    const receipt = receipts[next++];
+    return receipt instanceof Error ? notAcknowledged(flow, receipt) : undefined;
+  });
 }
 
 /**
  * Stores a reading, then announces it; a stale replay changes nothing and announces nothing.
- * Without a publisher (ANNOUNCE_STORED=false) the row is stored and not announced.
+ * Without an announcer (ANNOUNCE_STORED=false) the row is stored and not announced.
  */
 export function readingHandler<E, R extends ReadingKey, S>(
   flow: ReadingFlow<E, R, S>,
   pool: pg.Pool,
-  publisher: EventPublisher | undefined,
+  announcer: Announcer | undefined,
   beforeWrite?: () => void,
 ): MessageHandler<E> {
   return {
@@ -83,8 +128,8 @@ export function readingHandler<E, R extends ReadingKey, S>(
     async handle(event) {
       const row = flow.toRow(event);
       beforeWrite?.(); // test-only crash point: the write (its own transaction) not yet sent
-      if ((await flow.write(pool, row)) === "stale" || !publisher) return;
-      await announceStored(publisher, flow, row);
+      if ((await flow.write(pool, row)) === "stale" || !announcer) return;
+      await announceStored(announcer.publisher, flow, row);
     },
     // One transaction for the batch, then the announcements pipelined; a failed announcement
     // fails only its own message (redelivered; the write is idempotent).
@@ -92,13 +137,11 @@ export function readingHandler<E, R extends ReadingKey, S>(
       const rows = events.map((event) => flow.toRow(event));
       beforeWrite?.();
       const outcomes = await flow.writeBatch(pool, rows);
-      if (!publisher) return rows.map(() => undefined);
-      return Promise.all(
-        rows.map((row) =>
-          outcomes.get(identityOf(row)) === "stale"
-            ? undefined
-            : announceStored(publisher, flow, row).catch((error: Error) => error),
-        ),
+      if (!announcer) return rows.map(() => undefined);
+      return announceBatch(
+        announcer,
+        flow,
+        rows.map((row) => (outcomes.get(identityOf(row)) === "stale" ? undefined : row)),
       );
     },
   };
@@ -168,13 +211,20 @@ export function normalizeConsumer<T>(setup: DurableSetup<T>, deps: ConsumerDeps)
   });
 }
 
+/** The deps' publisher, and a batch publisher on its connection (one per consumer: its own reply inbox). */
+function announcer(deps: ConsumerDeps): Announcer {
+  const nc = connectionOf(deps.js);
+  const batch = nc && new BatchPublisher({ nc, publisher: deps.publisher, registry: deps.registry });
+  return { publisher: deps.publisher, batch };
+}
+
 /** The flow's durable (the topology's consumer on its raw subject), with its metrics and DLQ prefix. */
 export function readingConsumer<E, R extends ReadingKey, S>(
   flow: ReadingFlow<E, R, S>,
   deps: ConsumerDeps,
 ): DurableConsumer<E> {
   const metrics = readingMetrics(deps.registry, flow.label.toLowerCase(), flow.label);
-  const handler = readingHandler(flow, deps.pool, deps.announceStored ? deps.publisher : undefined, deps.beforeWrite);
+  const handler = readingHandler(flow, deps.pool, deps.announceStored ? announcer(deps) : undefined, deps.beforeWrite);
   return normalizeConsumer(
     { label: flow.label, subject: flow.rawSubject, handler, results: metrics.messages, latency: metrics.latency },
     deps,
