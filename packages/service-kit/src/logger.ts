@@ -74,7 +74,10 @@ export function userIdHasher(key: string | Buffer): (userId: string) => string {
   return (userId) => createHmac("sha256", key).update(userId, "utf8").digest("hex").slice(0, USER_ID_HASH_HEX);
 }
 
-/** Serializers by field name: user ids become their keyed hash; a request is its method and path (a query string can hold an OAuth code). */
+/**
+ * Serializers by field name: user ids become their keyed hash; a request is its method and path (a query string can
+ * hold an OAuth code).
+ */
 function serializers(hash: (userId: string) => string) {
   const hashed = (value: unknown): unknown =>
     typeof value === "string" ? hash(value) : Array.isArray(value) ? value.map(hashed) : value;

@@ -21,7 +21,9 @@ export function createMetricsRegistry(): Registry {
 export function recordNatsConnection(registry: Registry, link: Pick<NatsLink, "state">): void {
   new Gauge({
     name: "event_bus_nats_connected",
-    help: "1 while this process is connected to NATS, 0 while it reconnects (it exits when the connection closes for good)",
+    help:
+      "1 while this process is connected to NATS, 0 while it reconnects " +
+      "(it exits when the connection closes for good)",
     registers: [registry],
     collect() {
       this.set(link.state() === "connected" ? 1 : 0);

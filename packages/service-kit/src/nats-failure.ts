@@ -41,7 +41,10 @@ const codeOf = (error: unknown): string | undefined => {
 function rejected(error: Error, security: NatsSecurity): string {
   if (security.method === "none")
     return `NATS requires credentials (${error.message}) and none were sent: set ${NATS_AUTH_VARS}`;
-  return `NATS rejected the credentials (${error.message}): sent ${security.description}; set ${NATS_AUTH_VARS} to credentials this server accepts`;
+  return (
+    `NATS rejected the credentials (${error.message}): sent ${security.description}; ` +
+    `set ${NATS_AUTH_VARS} to credentials this server accepts`
+  );
 }
 
 function untrusted(error: Error, security: NatsSecurity): string {
@@ -59,8 +62,12 @@ function silentAfterTls(attempt: ConnectAttempt): string {
   const certificate =
     attempt.security.tls?.certFile === undefined
       ? "no client certificate was sent: set NATS_TLS_CERT_FILE and NATS_TLS_KEY_FILE"
-      : `check that the certificate in NATS_TLS_CERT_FILE (${attempt.security.tls.certFile}) is signed by a CA the server trusts`;
-  return `no answer within ${seconds} s after the TLS handshake; a server that verifies client certificates (verify: true) drops a client it does not accept: ${certificate}`;
+      : `check that the certificate in NATS_TLS_CERT_FILE (${attempt.security.tls.certFile}) ` +
+        "is signed by a CA the server trusts";
+  return (
+    `no answer within ${seconds} s after the TLS handshake; a server that verifies client certificates ` +
+    `(verify: true) drops a client it does not accept: ${certificate}`
+  );
 }
 
 /** The reason of a failed first connect, in the operator's terms. */
@@ -71,11 +78,17 @@ export function explainConnectFailure(error: unknown, attempt: ConnectAttempt): 
   const code = codeOf(error);
   if (code !== undefined && UNTRUSTED.has(code)) return untrusted(error, attempt.security);
   if (code === "ERR_TLS_CERT_ALTNAME_INVALID")
-    return `the server's TLS certificate does not name this host (${error.message}): connect with a host name or address the certificate lists`;
+    return (
+      `the server's TLS certificate does not name this host (${error.message}): ` +
+      "connect with a host name or address the certificate lists"
+    );
   if (code === "CERT_HAS_EXPIRED" || code === "CERT_NOT_YET_VALID")
     return `the server's TLS certificate is not valid now (${error.message})`;
   if (error.message.includes("does not support 'tls'"))
-    return "the server does not offer TLS, but NATS_TLS_* or a tls:// URL requires it: enable TLS on the server, or unset NATS_TLS_* and use nats://";
+    return (
+      "the server does not offer TLS, but NATS_TLS_* or a tls:// URL requires it: " +
+      "enable TLS on the server, or unset NATS_TLS_* and use nats://"
+    );
   if (error instanceof errors.TimeoutError && attempt.tlsRequested) return silentAfterTls(attempt);
   return error.message;
 }

@@ -53,7 +53,10 @@ function readFile(name: string, path: string, problems: string[]): Buffer | unde
 // A seed file written by hand or by `nk` usually ends with a newline the decoder rejects.
 const seedOf = (bytes: Uint8Array): Uint8Array => new TextEncoder().encode(new TextDecoder().decode(bytes).trim());
 
-/** Signs once with a dummy nonce so a bad seed or creds file is a startup error, not a refused connect; returns the user's public key. */
+/**
+ * Signs once with a dummy nonce so a bad seed or creds file is a startup error, not a refused connect; returns the
+ * user's public key.
+ */
 function userKeyOf(authenticator: Authenticator, source: string, problems: string[]): string | undefined {
   try {
     const { nkey } = authenticator("startup-check") as { nkey?: string };
@@ -183,7 +186,8 @@ function inboxPrefixFromEnv(env: NatsSecurityEnv, problems: string[]): string | 
   const prefix = text(env, "NATS_INBOX_PREFIX");
   if (prefix !== undefined && !/^[^\s*>.]+(\.[^\s*>.]+)*$/.test(prefix)) {
     problems.push(
-      `NATS_INBOX_PREFIX must be a subject prefix without wildcards or spaces (e.g. _INBOX_ingest), got ${JSON.stringify(prefix)}`,
+      "NATS_INBOX_PREFIX must be a subject prefix without wildcards or spaces (e.g. _INBOX_ingest), " +
+        `got ${JSON.stringify(prefix)}`,
     );
   }
   return prefix;
@@ -224,7 +228,10 @@ export function natsUrlProblem(servers: readonly string[]): string | undefined {
   );
 }
 
-/** The client options of `security`; a `tls://` server URL requires TLS even without NATS_TLS_* (then the system CAs are trusted). */
+/**
+ * The client options of `security`; a `tls://` server URL requires TLS even without NATS_TLS_* (then the system CAs are
+ * trusted).
+ */
 export function natsConnectionOptions(security: NatsSecurity, servers: readonly string[]): ConnectionOptions {
   const problem = natsUrlProblem(servers);
   if (problem !== undefined) throw new ConfigError([problem]);

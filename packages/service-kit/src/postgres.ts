@@ -3,7 +3,10 @@ import type { ConnectionOptions } from "node:tls";
 import pg from "pg";
 import { ConfigError } from "./config.js";
 
-/** libpq's `sslmode` values that node-postgres can honour (it cannot fall back between TLS and plain, as `allow`/`prefer` do). */
+/**
+ * libpq's `sslmode` values that node-postgres can honour (it cannot fall back between TLS and plain, as
+ * `allow`/`prefer` do).
+ */
 const POSTGRES_SSL_MODES = ["disable", "require", "verify-ca", "verify-full"] as const;
 type PostgresSslMode = (typeof POSTGRES_SSL_MODES)[number];
 
@@ -43,7 +46,10 @@ function readPem(parameter: string, path: string): string {
   }
 }
 
-/** libpq's meaning of each mode (https://www.postgresql.org/docs/current/libpq-ssl.html), not pg 8's (which treats require as verify-full). */
+/**
+ * libpq's meaning of each mode (https://www.postgresql.org/docs/current/libpq-ssl.html), not pg 8's (which treats
+ * require as verify-full).
+ */
 function tlsOptions(mode: PostgresSslMode, ca: string | undefined): false | ConnectionOptions {
   switch (mode) {
     case "disable":
@@ -86,7 +92,8 @@ export function postgresConnectionConfig(databaseUrl: string, env: PostgresTlsEn
   const mode = params.get("sslmode") || env.PGSSLMODE?.trim() || "disable";
   if (!isSslMode(mode))
     throw new ConfigError([
-      `sslmode (DATABASE_URL or PGSSLMODE) must be one of ${POSTGRES_SSL_MODES.join(", ")}, got ${JSON.stringify(mode)}`,
+      `sslmode (DATABASE_URL or PGSSLMODE) must be one of ${POSTGRES_SSL_MODES.join(", ")}, ` +
+        `got ${JSON.stringify(mode)}`,
     ]);
   const rootCertPath = params.get("sslrootcert") || env.PGSSLROOTCERT?.trim() || undefined;
   const ssl = tlsOptions(mode, rootCertPath === undefined ? undefined : readPem("sslrootcert", rootCertPath));
@@ -113,7 +120,10 @@ export interface PostgresPoolOptions {
   /** Put on every connection's search_path; undefined: the role's default. */
   schema?: string;
   max: number;
-  /** Client-side limit per query, in ms: a PostgreSQL that stops answering without closing the socket fails the query instead of hanging it until TCP gives up. */
+  /**
+   * Client-side limit per query, in ms: a PostgreSQL that stops answering without closing the socket fails the query
+   * instead of hanging it until TCP gives up.
+   */
   queryTimeoutMs?: number;
   /** Server-side limit per statement, in ms. */
   statementTimeoutMs?: number;
@@ -121,7 +131,9 @@ export interface PostgresPoolOptions {
   onIdleError: (error: Error) => void;
 }
 
-/** The one way this project opens a pool: TLS as libpq reads it, a 5 s connect timeout, the schema on the search_path. */
+/**
+ * The one way this project opens a pool: TLS as libpq reads it, a 5 s connect timeout, the schema on the search_path.
+ */
 export function createPostgresPool(options: PostgresPoolOptions): pg.Pool {
   const pool = new pg.Pool({
     ...postgresConnectionConfig(options.url, options.tls),

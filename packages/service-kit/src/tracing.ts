@@ -91,7 +91,8 @@ export async function startTracing(settings: TracingSettings, logger: Logger): P
   }
   if (settings.exporter === "otlp" && settings.endpoint === undefined) {
     logger.info(
-      `${tag} Tracing off: no OTLP endpoint set (OTEL_EXPORTER_OTLP_ENDPOINT); an incoming traceparent is not continued`,
+      `${tag} Tracing off: no OTLP endpoint set (OTEL_EXPORTER_OTLP_ENDPOINT); ` +
+        "an incoming traceparent is not continued",
     );
     return { shutdown: async () => undefined };
   }

@@ -15,7 +15,9 @@ export const IngestConfigSchema = Type.Object({
   BODY_LIMIT_BYTES: Type.Integer({ minimum: 1024, default: 262_144 }),
   /** Body limit of `POST /ingest/<kind>/batch` (up to 1,000 readings). */
   BATCH_BODY_LIMIT_BYTES: Type.Integer({ minimum: 1024, default: 2_097_152 }),
-  /** Publishes awaiting their PubAck at once; past it requests get 503 + Retry-After instead of queueing without bound. */
+  /**
+   * Publishes awaiting their PubAck at once; past it requests get 503 + Retry-After instead of queueing without bound.
+   */
   PUBLISH_MAX_IN_FLIGHT: Type.Integer({ minimum: 1, default: 20_000 }),
   /**
    * Signs Oura webhooks (HMAC-SHA256; Oura keys it with the app's 32-character client secret);
@@ -63,7 +65,10 @@ export const IngestConfigSchema = Type.Object({
   MAX_EVENT_LOOP_DELAY_MS: Type.Integer({ minimum: 0, default: 1_000 }),
   /** Largest request head (request line + headers); larger gets 431. */
   MAX_HEADER_BYTES: Type.Integer({ minimum: 1024, maximum: 65_536, default: 16_384 }),
-  /** Time a client has to send its whole request; past it 408 and the connection is closed (a trickled body cannot hold it). */
+  /**
+   * Time a client has to send its whole request; past it 408 and the connection is closed (a trickled body cannot hold
+   * it).
+   */
   REQUEST_TIMEOUT_MS: Type.Integer({ minimum: 1_000, default: 30_000 }),
   /** Serve /health and /metrics on this port (and ADMIN_HOST) instead of PORT. */
   ADMIN_PORT: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535 })),

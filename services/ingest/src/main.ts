@@ -102,7 +102,9 @@ function failureLimiter(config: IngestConfig): WindowLimiter | undefined {
   return new WindowLimiter({ max: config.AUTH_FAILURES_MAX, windowMs: config.AUTH_FAILURES_WINDOW_MS });
 }
 
-/** The configured authenticators, with the API keys loaded; undefined for INGEST_AUTH_MODE=none (logged as a warning). */
+/**
+ * The configured authenticators, with the API keys loaded; undefined for INGEST_AUTH_MODE=none (logged as a warning).
+ */
 async function startAuthentication(
   settings: AuthSettings,
   config: IngestConfig,
@@ -110,7 +112,9 @@ async function startAuthentication(
 ): Promise<{ authenticators: Authenticators; stop(): Promise<void> } | undefined> {
   if (settings.methods.size === 0) {
     logger.warn(
-      "[ingest] INGEST_AUTH_MODE=none: /ingest/* accepts requests WITHOUT authentication, from anyone who can reach this port. For local development only; set INGEST_AUTH_MODE=api-key (the default) in any shared environment",
+      "[ingest] INGEST_AUTH_MODE=none: /ingest/* accepts requests WITHOUT authentication, " +
+        "from anyone who can reach this port. For local development only; " +
+        "set INGEST_AUTH_MODE=api-key (the default) in any shared environment",
     );
     return undefined;
   }
@@ -141,7 +145,10 @@ async function startAuthentication(
   }
   const verifyJwt = settings.jwt === undefined ? undefined : createJwtVerifier(settings.jwt);
   logger.info(
-    `[ingest] Authentication: ${[...settings.methods].join(", ")}${settings.jwt ? ` (JWT issuer ${settings.jwt.issuer}, audience ${settings.jwt.audience}, ${settings.jwt.key.kind})` : ""}`,
+    `[ingest] Authentication: ${[...settings.methods].join(", ")}` +
+      (settings.jwt
+        ? ` (JWT issuer ${settings.jwt.issuer}, audience ${settings.jwt.audience}, ${settings.jwt.key.kind})`
+        : ""),
   );
   return {
     authenticators: {
@@ -176,7 +183,8 @@ async function logRoute(
   logger: Logger,
 ): Promise<void> {
   // Name what Kubernetes runs (the topology Job) and the runbook's script doing the same.
-  const create = `npx aa-ops topology apply --mode ${mode} (runbook equivalent: node docs/phase-3/ops/create-streams.js)`;
+  const create =
+    `npx aa-ops topology apply --mode ${mode} ` + "(runbook equivalent: node docs/phase-3/ops/create-streams.js)";
   for (const subject of [
     Subjects.hrvRawReceived.subject,
     Subjects.sleepRawReceived.subject,
@@ -186,7 +194,8 @@ async function logRoute(
       logger.info(`[ingest] ${subject} is stored by stream ${await jsm.streams.find(subject)}`);
     } catch {
       logger.error(
-        `[ingest] No stream owns ${subject}: publishes will fail with 503 until one does. Create streams with: ${create}`,
+        `[ingest] No stream owns ${subject}: publishes will fail with 503 until one does. ` +
+          `Create streams with: ${create}`,
       );
     }
   }
