@@ -29,7 +29,10 @@ export const NormalizeConfigSchema = Type.Object({
   ANNOUNCE_STORED: Type.Boolean({ default: true }),
   /** How long a failing event is retried before it may be dead-lettered, in ms. */
   RETRY_BUDGET_MS: Type.Integer({ minimum: 0, default: 600_000 }),
-  /** Oura OAuth app; with OURA_CLIENT_SECRET, OURA_TOKEN_ENCRYPTION_KEY and OURA_REDIRECT_URI it enables Oura (all four or none). */
+  /**
+   * Oura OAuth app; with OURA_CLIENT_SECRET, OURA_TOKEN_ENCRYPTION_KEY and OURA_REDIRECT_URI it enables Oura
+   * (all four or none).
+   */
   OURA_CLIENT_ID: Type.Optional(Type.String()),
   OURA_CLIENT_SECRET: Type.Optional(Type.String()),
   /** AES-256-GCM key for tokens at rest: 32 bytes, base64 (`openssl rand -base64 32`). */

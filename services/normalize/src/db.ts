@@ -50,8 +50,17 @@ export async function checkConnection(pool: pg.Pool, url: string): Promise<void>
 // SQLSTATE classes and codes where retrying later can succeed.
 const TRANSIENT_SQLSTATE = /^(08|53|57P0[123]|57014|40001|40P01|55P03|58)/;
 const TRANSIENT_NODE = /ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|EHOSTUNREACH|ENOTFOUND|EAI_AGAIN/;
-const TRANSIENT_TEXT =
-  /Connection terminated|timeout exceeded when trying to connect|Query read timeout|Client has encountered a connection error|the database system is (starting up|shutting down)|terminating connection/i;
+const TRANSIENT_TEXT = new RegExp(
+  [
+    "Connection terminated",
+    "timeout exceeded when trying to connect",
+    "Query read timeout",
+    "Client has encountered a connection error",
+    "the database system is (starting up|shutting down)",
+    "terminating connection",
+  ].join("|"),
+  "i",
+);
 
 /** One place that knows PostgreSQL failures: transient (retry, never DLQ early) vs bad data (DLQ now). */
 export function classifyDbError(error: unknown): Error {

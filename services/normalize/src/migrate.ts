@@ -14,7 +14,8 @@ export class SchemaNotMigratedError extends Error {
   readonly code = "AA_ERR_SCHEMA_NOT_MIGRATED";
   constructor(schema: string, pending: string[]) {
     super(
-      `Database schema "${schema}" is not migrated: ${pending.join(", ")} not applied. Run \`npm run migrate\` (as the schema's owner role) before starting normalize with RUN_MIGRATIONS=false`,
+      `Database schema "${schema}" is not migrated: ${pending.join(", ")} not applied. ` +
+        `Run \`npm run migrate\` (as the schema's owner role) before starting normalize with RUN_MIGRATIONS=false`,
     );
     this.name = "SchemaNotMigratedError";
   }
@@ -24,7 +25,8 @@ const codeOf = (error: unknown): unknown => (error as { code?: unknown }).code;
 
 const deniedMigration = (schema: string, reason: string, cause?: unknown): Error =>
   new Error(
-    `This database role may not migrate schema "${schema}" (${reason}): run \`npm run migrate\` as the owner role and start normalize with RUN_MIGRATIONS=false (docs/security.md)`,
+    `This database role may not migrate schema "${schema}" (${reason}): ` +
+      `run \`npm run migrate\` as the owner role and start normalize with RUN_MIGRATIONS=false (docs/security.md)`,
     { cause },
   );
 
@@ -106,7 +108,8 @@ async function appliedMigrations(pool: pg.Pool, schema: string): Promise<Set<str
     if (codeOf(error) !== INSUFFICIENT_PRIVILEGE) throw error;
     const message = error instanceof Error ? error.message : String(error);
     throw new Error(
-      `Cannot check that schema "${schema}" is migrated (${message}): grant this role SELECT on pgmigrations (deploy/postgres/roles.sql)`,
+      `Cannot check that schema "${schema}" is migrated (${message}): ` +
+        `grant this role SELECT on pgmigrations (deploy/postgres/roles.sql)`,
       { cause: error },
     );
   }

@@ -171,7 +171,8 @@ ON CONFLICT (user_id) DO UPDATE
 
   async #updateTokens(client: pg.PoolClient, userId: string, tokens: OuraTokens): Promise<void> {
     await client.query(
-      "UPDATE oura_accounts SET access_token = $2, refresh_token = $3, expires_at = $4, scope = COALESCE($5, scope), updated_at = now() WHERE user_id = $1",
+      "UPDATE oura_accounts SET access_token = $2, refresh_token = $3, expires_at = $4, " +
+        "scope = COALESCE($5, scope), updated_at = now() WHERE user_id = $1",
       [
         userId,
         seal(this.key, tokens.accessToken, userId),

@@ -126,7 +126,9 @@ export function ouraHandler(deps: OuraDeps, publisher: EventPublisher): MessageH
 function ouraMessages(registry: Registry) {
   return new Counter({
     name: "normalize_oura_messages_total",
-    help: "Oura webhook notifications handled, by result (success, ignored, schema_invalid, retry, dlq), subject, stream and durable",
+    help:
+      "Oura webhook notifications handled, by result (success, ignored, schema_invalid, retry, dlq), " +
+      "subject, stream and durable",
     labelNames: ["result", "subject", "stream", "durable"] as const,
     registers: [registry],
   });

@@ -203,7 +203,10 @@ async function limitRate(scope: FastifyInstance, limit: OuraSettings["linkRateLi
   });
 }
 
-/** `/auth/oura/link` and `/auth/oura/callback`, rate limited; without Oura settings both answer 503 naming what to set. */
+/**
+ * `/auth/oura/link` and `/auth/oura/callback`, rate limited; without Oura settings both answer 503 naming what to
+ * set.
+ */
 export function ouraLinkRoutes(deps: OuraLinkDeps | undefined) {
   return async (app: FastifyInstance): Promise<void> => {
     if (!deps) {

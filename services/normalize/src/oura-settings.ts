@@ -23,14 +23,18 @@ const REQUIRED = ["OURA_CLIENT_ID", "OURA_CLIENT_SECRET", "OURA_TOKEN_ENCRYPTION
 
 const NO_LINK_SECRET =
   "OURA_LINK_TOKEN_SECRET is required when Oura is enabled: /auth/oura/link accepts only link tokens " +
-  "the app's backend signs with it (HS256, at least 32 characters, e.g. `openssl rand -base64 32`; see docs/security.md)";
+  "the app's backend signs with it (HS256, at least 32 characters, e.g. `openssl rand -base64 32`; " +
+  "see docs/security.md)";
 const LOOPBACK = new Set(["localhost", "127.0.0.1", "[::1]"]);
 
 /** The key's problem, or undefined when it is 32 bytes of canonical base64. */
 function keyProblem(text: string): string | undefined {
   const bytes = Buffer.from(text, "base64");
   if (!/^[A-Za-z0-9+/]+={0,2}$/.test(text) || bytes.toString("base64") !== text) {
-    return "OURA_TOKEN_ENCRYPTION_KEY must be base64 (e.g. the output of `openssl rand -base64 32`); the value given is not";
+    return (
+      "OURA_TOKEN_ENCRYPTION_KEY must be base64 (e.g. the output of `openssl rand -base64 32`); " +
+      "the value given is not"
+    );
   }
   if (bytes.length !== 32)
     return `OURA_TOKEN_ENCRYPTION_KEY must decode to 32 bytes (AES-256), got ${bytes.length} bytes`;
@@ -42,7 +46,8 @@ function redirectProblem(uri: string): string | undefined {
   const url = new URL(uri);
   if (url.protocol === "https:" || LOOPBACK.has(url.hostname)) return undefined;
   return (
-    `OURA_REDIRECT_URI must be https (the link's browser cookie is Secure); plain http is accepted only for localhost, ` +
+    `OURA_REDIRECT_URI must be https (the link's browser cookie is Secure); ` +
+    `plain http is accepted only for localhost, ` +
     `got host ${url.hostname}`
   );
 }

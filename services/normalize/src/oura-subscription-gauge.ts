@@ -24,7 +24,9 @@ export function startSubscriptionGauge(options: {
   let failing = false;
   new Gauge({
     name: "oura_webhook_subscription_expiry_seconds",
-    help: "Seconds until the nearest Oura webhook subscription expires (from the last listing, refreshed every OURA_SUBSCRIPTION_CHECK_INTERVAL_MS)",
+    help:
+      "Seconds until the nearest Oura webhook subscription expires " +
+      "(from the last listing, refreshed every OURA_SUBSCRIPTION_CHECK_INTERVAL_MS)",
     registers: [options.registry],
     collect() {
       this.reset();

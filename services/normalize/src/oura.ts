@@ -22,7 +22,8 @@ export interface OuraComponents {
 }
 
 const DISABLED_LINE =
-  "[normalize-oura] Oura disabled: OURA_CLIENT_ID, OURA_CLIENT_SECRET, OURA_TOKEN_ENCRYPTION_KEY and OURA_REDIRECT_URI are not set; normalize-oura is not consumed and /auth/oura/* answers 503";
+  "[normalize-oura] Oura disabled: OURA_CLIENT_ID, OURA_CLIENT_SECRET, OURA_TOKEN_ENCRYPTION_KEY " +
+  "and OURA_REDIRECT_URI are not set; normalize-oura is not consumed and /auth/oura/* answers 503";
 
 /** Wires the account store, token source, consumer and subscription gauge from the settings. */
 export function setUpOura(

@@ -26,7 +26,10 @@ import { identityOf, type ReadingKey, type WriteOutcome } from "./store.js";
 export interface ReadingFlow<E, R extends ReadingKey, S> {
   /** Part of each reading's identity (with source, user and eventId): `readingKey`. */
   kind: ReadingKind;
-  /** `HRV`, `Sleep`: the runbook's log lines. Lower-cased it names the metrics (`normalize_hrv_…`) and the `[normalize-hrv]` prefix. */
+  /**
+   * `HRV`, `Sleep`: the runbook's log lines. Lower-cased it names the metrics (`normalize_hrv_…`) and the
+   * `[normalize-hrv]` prefix.
+   */
   label: string;
   /** `athlete-ally.<kind>.raw-received`: the durable's filter subject. */
   rawSubject: string;
@@ -45,7 +48,10 @@ export interface ReadingFlow<E, R extends ReadingKey, S> {
 
 const utf8 = new TextDecoder();
 
-/** Parses JSON bytes and validates them; bad JSON is a field error of `(body)`, so it is dead-lettered like a schema error. */
+/**
+ * Parses JSON bytes and validates them; bad JSON is a field error of `(body)`, so it is dead-lettered like a schema
+ * error.
+ */
 export function decodeJson<T>(validate: (value: unknown) => Validation<T>) {
   return (data: Uint8Array): Validation<T> => {
     let value: unknown;

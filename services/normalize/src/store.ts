@@ -141,7 +141,10 @@ async function writeGuardedBatch<R extends ReadingKey & { capturedAt: string }>(
   }
 }
 
-/** A reading table keyed by (user_id, date) with captured_at, event_id, source and raw: the columns in between and their SQL types. */
+/**
+ * A reading table keyed by (user_id, date) with captured_at, event_id, source and raw: the columns in between and
+ * their SQL types.
+ */
 export interface ReadingTable<R> {
   name: string;
   /** The value columns between `date` and `captured_at`, with the array element type `unnest` needs. */
@@ -184,7 +187,9 @@ RETURNING user_id, event_id, source`;
     },
     batch: {
       upsert: `${insert}\nSELECT * FROM unnest(${types.map((type, i) => `$${i + 1}::${type}[]`).join(", ")})\n${guard}`,
-      currentEvents: `SELECT ${current} FROM ${table.name} t JOIN unnest($1::text[], $2::date[]) AS k(user_id, date) USING (user_id, date)`,
+      currentEvents:
+        `SELECT ${current} FROM ${table.name} t ` +
+        `JOIN unnest($1::text[], $2::date[]) AS k(user_id, date) USING (user_id, date)`,
     },
   };
 }

@@ -85,18 +85,22 @@ export async function resolveBindings(request: BindingRequest): Promise<Binding[
       if (isCandidate) logger.info(`[${tag}] Found existing ${label} consumer on ${stream}: ${durable}`);
       else
         logger.warn(
-          `[${tag}] ${label} subject ${filterSubject} is owned by ${stream}, which is not a candidate of this stream mode; consuming ${durable} there so nothing strands`,
+          `[${tag}] ${label} subject ${filterSubject} is owned by ${stream}, ` +
+            `which is not a candidate of this stream mode; ` +
+            `consuming ${durable} there so nothing strands`,
         );
       bindings.push({ ...binding, role: "primary" });
     } else if (binding.pending > 0) {
       const owner = await currentOwner(jsm, filterSubject);
       logger.warn(
-        `[${tag}] ${label} consumer ${durable} on ${stream} is drain-only: ${stream} no longer owns ${filterSubject} (owned by ${owner}); draining ${binding.pending} remaining message(s)`,
+        `[${tag}] ${label} consumer ${durable} on ${stream} is drain-only: ${stream} no longer owns ${filterSubject} ` +
+          `(owned by ${owner}); draining ${binding.pending} remaining message(s)`,
       );
       bindings.push({ ...binding, role: "drain_only" });
     } else if (isCandidate) {
       logger.warn(
-        `[${tag}] ${label} consumer ${durable} on ${stream} ignored: ${stream} does not own ${filterSubject} and has nothing pending. Trying next candidate.`,
+        `[${tag}] ${label} consumer ${durable} on ${stream} ignored: ${stream} does not own ${filterSubject} ` +
+          `and has nothing pending. Trying next candidate.`,
       );
     }
   }
@@ -105,7 +109,9 @@ export async function resolveBindings(request: BindingRequest): Promise<Binding[
     const create = "npx aa-ops topology apply --mode <single|multi>";
     const runbook = "NATS_URL=<url> STREAM_NAME=<stream> node docs/phase-3/ops/create-consumers.js";
     throw new ConsumerBindingError(
-      `[${tag}] Failed to find ${label} consumer on any available stream (durable ${durable}, candidates: ${candidates.join(", ")}). Create it with: ${create} (runbook equivalent: ${runbook})`,
+      `[${tag}] Failed to find ${label} consumer on any available stream ` +
+        `(durable ${durable}, candidates: ${candidates.join(", ")}). ` +
+        `Create it with: ${create} (runbook equivalent: ${runbook})`,
     );
   }
   if (!bindings.some((b) => b.role === "primary")) {

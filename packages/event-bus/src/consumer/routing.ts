@@ -254,7 +254,8 @@ export class MessageRouter<T> {
     msg.term();
     this.o.metrics.dlq.inc({ consumer: ctx.durable, reason });
     this.#count(ctx, msg, result);
-    // Not the error text: validation messages quote the payload (user ids included); the DLQ copy keeps it in X-Dlq-Error.
+    // Not the error text: validation messages quote the payload (user ids included);
+    // the DLQ copy keeps it in X-Dlq-Error.
     this.o.logger.warn(
       { durable: ctx.durable, stream: ctx.stream, seq: msg.info.streamSequence, reason },
       `[${this.o.tag}] message dead-lettered (${reason})`,
@@ -299,7 +300,8 @@ export class MessageRouter<T> {
         if (this.#stopping) {
           this.o.logger.error(
             log,
-            `[${this.o.tag}] DLQ unavailable at shutdown for a message on its last delivery; it stays in ${ctx.stream} at sequence ${msg.info.streamSequence} (not redelivered: max deliver reached)`,
+            `[${this.o.tag}] DLQ unavailable at shutdown for a message on its last delivery; ` +
+              `it stays in ${ctx.stream} at sequence ${msg.info.streamSequence} (not redelivered: max deliver reached)`,
           );
           return false;
         }

@@ -122,7 +122,10 @@ export class DurableConsumer<T> {
     this.#failure.catch(() => undefined);
   }
 
-  /** Binds (logging the runbook's lines) and starts consuming; throws ConsumerBindingError when no stream has the durable. */
+  /**
+   * Binds (logging the runbook's lines) and starts consuming; throws ConsumerBindingError when no stream has the
+   * durable.
+   */
   async start(): Promise<void> {
     if (this.#o.manageConsumer) await this.#ensureDurable();
     await this.#apply(await this.#resolve(this.#o.logger), true);
@@ -203,7 +206,8 @@ export class DurableConsumer<T> {
           ? `it owns ${binding.filterSubject} now`
           : "it lost the subject but still holds messages";
       logger.warn(
-        `[${tag}] ${label} consumer ${binding.durable} followed a subject handoff: bound on ${binding.stream} (${binding.role}), because ${why}`,
+        `[${tag}] ${label} consumer ${binding.durable} followed a subject handoff: ` +
+          `bound on ${binding.stream} (${binding.role}), because ${why}`,
       );
     }
   }
@@ -225,7 +229,10 @@ export class DurableConsumer<T> {
     this.#metrics.bound.remove({ durable: active.durable, stream: active.stream, role: active.role });
     this.#metrics.bound.set({ durable: active.durable, stream: active.stream, role }, 1);
     this.#o.logger.warn(
-      `[${this.#o.tag}] ${this.#o.label} consumer ${active.durable} on ${active.stream} is now ${role === "primary" ? "primary (the stream owns its subject again)" : "drain-only (the stream no longer owns its subject)"}`,
+      `[${this.#o.tag}] ${this.#o.label} consumer ${active.durable} on ${active.stream} is now ` +
+        (role === "primary"
+          ? "primary (the stream owns its subject again)"
+          : "drain-only (the stream no longer owns its subject)"),
     );
     active.role = role;
     active.progress.role = role;
@@ -239,7 +246,8 @@ export class DurableConsumer<T> {
     for (const gauge of [this.#metrics.pending, this.#metrics.ackPending, this.#metrics.lastAck])
       gauge.remove({ durable: active.durable, stream: active.stream });
     this.#o.logger.info(
-      `[${this.#o.tag}] ${this.#o.label} consumer ${active.durable} on ${active.stream} drained (or gone); binding released`,
+      `[${this.#o.tag}] ${this.#o.label} consumer ${active.durable} on ${active.stream} ` +
+        `drained (or gone); binding released`,
     );
   }
 
