@@ -440,7 +440,8 @@ describe("dead-letter operations (aa-ops dlq)", () => {
       { what: "replay after the outage", timeoutMs: 30_000, intervalMs: 1_000 },
     );
     assert.match(finish.stdout, /Replay: \d+ republished, \d+ duplicate, 0 would_replay, 0 refused, 0 failed/);
-    assert.equal((await stack.jsm.streams.info("AA_DLQ")).state.messages, 0);
+    const left = await stack.jsm.streams.info("AA_DLQ", { subjects_filter: ">" });
+    assert.equal(left.state.messages, 0, `${show(finish)}\nstill in AA_DLQ: ${JSON.stringify(left.state.subjects)}`);
     await waitFor(async () => (await rows("t6-%"))?.n === "20", { what: "20 rows", timeoutMs: 30_000 });
     assert.deepEqual(await rows("t6-%"), { n: "20", ids: "20" });
   });
