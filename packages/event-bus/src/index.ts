@@ -17,7 +17,7 @@ export { coveringPattern, patternCovers, patternsOverlap } from "./subjects.js";
 
 // Publishing.
 export { EventPublisher, type PublishRequest } from "./publisher.js";
-export { BatchPublisher, connectionOf } from "./publish-batch.js";
+export { BatchPublisher } from "./publish-batch.js";
 
 // Consuming: the durable consumer runtime, its retry budget and binding check.
 export { DurableConsumer, type BindingProgress } from "./consumer/runtime.js";

@@ -1,16 +1,23 @@
-import type { JetStreamClient } from "@nats-io/jetstream";
 import { createInbox, headers as natsHeaders, type Msg, type NatsConnection } from "@nats-io/nats-core";
 import { topicOf } from "@aa/contracts";
 import { context, trace, type Span, type Tracer } from "@opentelemetry/api";
 import type { Registry } from "prom-client";
 import { SchemaInvalidError } from "./errors.js";
 import { publishMetrics, type PublishMetrics } from "./metrics.js";
-import type { EventPublisher, PublishReceipt, PublishRequest } from "./publisher.js";
-import { defaultTracer, injectTraceContext, markFailed, MessagingAttributes, startPublishSpan } from "./tracing.js";
+import {
+  endPublishSpan,
+  recordPublish,
+  type EventPublisher,
+  type PublishReceipt,
+  type PublishRequest,
+} from "./publisher.js";
+import { defaultTracer, injectTraceContext, startPublishSpan } from "./tracing.js";
 
 export interface BatchPublisherOptions {
-  /** The connection under `js`: replies come back on one inbox subscription of it. */
+  /** The connection `publisher` publishes on: replies come back on one inbox subscription of it. */
   nc: NatsConnection;
+  /** The connection's NATS_INBOX_PREFIX, where its permissions let replies in; default `_INBOX`. */
+  inboxPrefix?: string;
   /** Publishes again, with its retries and the same msg id, every event the fast path got no PubAck for. */
   publisher: EventPublisher;
   registry: Registry;
@@ -38,12 +45,6 @@ function receiptOf(reply: Reply): PublishReceipt | Error {
   return { stream: ack.stream, seq: ack.seq, duplicate: ack.duplicate === true };
 }
 
-/** The connection of a v3 JetStream client (its `nc`), when it exposes one. */
-export function connectionOf(js: JetStreamClient): NatsConnection | undefined {
-  const nc = (js as unknown as { nc?: NatsConnection }).nc;
-  return nc && typeof nc.publish === "function" && typeof nc.subscribe === "function" ? nc : undefined;
-}
-
 /**
  * Publishes many events at once and resolves when each has its PubAck (or its Error): the
  * batch's messages go out back to back, each with a reply subject under one inbox, and one timer
@@ -65,8 +66,7 @@ export class BatchPublisher {
   constructor(options: BatchPublisherOptions) {
     this.#o = options;
     this.#metrics = publishMetrics(options.registry);
-    // Under the connection's NATS_INBOX_PREFIX, where its permissions let replies in.
-    this.#prefix = createInbox((options.nc as unknown as { options?: { inboxPrefix?: string } }).options?.inboxPrefix);
+    this.#prefix = createInbox(options.inboxPrefix);
     this.#tracer = options.tracer ?? defaultTracer();
   }
 
@@ -77,16 +77,14 @@ export class BatchPublisher {
     const replies = await this.#sendAll(requests, spans);
     return Promise.all(
       requests.map(async (request, i) => {
-        const span = spans[i] as Span;
         const first = receiptOf(replies[i] as Reply);
-        if (first instanceof SchemaInvalidError) return this.#failed(span, first);
+        // The fallback publish counts itself; a schema error was counted when it kept the event back.
+        if (!(first instanceof Error)) recordPublish(this.#metrics, request.subject, first, startedAt);
         const receipt =
-          first instanceof Error ? await this.#o.publisher.publish(request).catch((e: Error) => e) : first;
-        if (receipt instanceof Error) return this.#failed(span, receipt);
-        if (!(first instanceof Error)) this.#record(request.subject, receipt, startedAt);
-        const { stream, streamSequence, duplicate } = MessagingAttributes;
-        span.setAttributes({ [stream]: receipt.stream, [streamSequence]: receipt.seq, [duplicate]: receipt.duplicate });
-        span.end();
+          first instanceof Error && !(first instanceof SchemaInvalidError)
+            ? await this.#o.publisher.publish(request).catch((e: Error) => e)
+            : first;
+        endPublishSpan(spans[i] as Span, receipt);
         return receipt;
       }),
     );
@@ -161,17 +159,5 @@ export class BatchPublisher {
     await settled;
     clearTimeout(timer);
     return replies;
-  }
-
-  #record(subject: string, receipt: PublishReceipt, startedAt: number): void {
-    const topic = topicOf(subject);
-    this.#metrics.published.inc({ topic, status: receipt.duplicate ? "duplicate" : "success" });
-    this.#metrics.duration.observe({ topic }, (performance.now() - startedAt) / 1000);
-  }
-
-  #failed(span: Span, error: Error): Error {
-    markFailed(span, error);
-    span.end();
-    return error;
   }
 }

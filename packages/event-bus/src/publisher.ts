@@ -105,14 +105,11 @@ export class EventPublisher {
     return inSpanContext(span, async () => {
       try {
         const receipt = await this.#publish(request);
-        const { stream, streamSequence, duplicate } = MessagingAttributes;
-        span.setAttributes({ [stream]: receipt.stream, [streamSequence]: receipt.seq, [duplicate]: receipt.duplicate });
+        endPublishSpan(span, receipt);
         return receipt;
       } catch (error) {
-        markFailed(span, error);
+        endPublishSpan(span, error);
         throw error;
-      } finally {
-        span.end();
       }
     });
   }
@@ -135,17 +132,16 @@ export class EventPublisher {
       );
     }
     this.#inFlight++;
-    const stop = this.#metrics.duration.startTimer({ topic });
+    const startedAt = performance.now();
     try {
       const receipt = await this.#publishWithRetry(request, new TextEncoder().encode(JSON.stringify(request.event)));
-      this.#metrics.published.inc({ topic, status: receipt.duplicate ? "duplicate" : "success" });
+      recordPublish(this.#metrics, request.subject, receipt, startedAt);
       return receipt;
     } catch (error) {
-      this.#metrics.published.inc({ topic, status: "error" });
+      recordPublish(this.#metrics, request.subject, error, startedAt);
       throw error;
     } finally {
       this.#inFlight--;
-      stop();
     }
   }
 
@@ -194,6 +190,36 @@ export class EventPublisher {
     return this.#turnEnd;
   }
 }
+
+/**
+ * A finished publish in the metrics: its status (success, duplicate; error for anything thrown) and,
+ * stored or not, how long it waited since `startedAt` (a `performance.now()`). Both publishers count here.
+ */
+export function recordPublish(
+  metrics: PublishMetrics,
+  subject: string,
+  outcome: PublishReceipt | unknown,
+  startedAt: number,
+): void {
+  const topic = topicOf(subject);
+  const status = isReceipt(outcome) ? (outcome.duplicate ? "duplicate" : "success") : "error";
+  metrics.published.inc({ topic, status });
+  metrics.duration.observe({ topic }, (performance.now() - startedAt) / 1000);
+}
+
+/** Ends a publish's PRODUCER span: where JetStream stored the event, or failed with the error's type. */
+export function endPublishSpan(span: Span, outcome: PublishReceipt | unknown): void {
+  if (isReceipt(outcome)) {
+    const { stream, streamSequence, duplicate } = MessagingAttributes;
+    span.setAttributes({ [stream]: outcome.stream, [streamSequence]: outcome.seq, [duplicate]: outcome.duplicate });
+  } else {
+    markFailed(span, outcome);
+  }
+  span.end();
+}
+
+const isReceipt = (outcome: unknown): outcome is PublishReceipt =>
+  typeof outcome === "object" && outcome !== null && !(outcome instanceof Error) && "seq" in outcome;
 
 /** The request's headers plus the trace context; undefined when there is neither (tracing off). */
 function toHeaders(values: Record<string, string> | undefined): MsgHdrs | undefined {

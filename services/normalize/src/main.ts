@@ -61,6 +61,8 @@ async function main(): Promise<void> {
   const publisher = new EventPublisher({ js, logger, registry });
 
   const deps = {
+    nc: link.nc,
+    inboxPrefix: security.inboxPrefix,
     js,
     jsm,
     pool,

@@ -2,7 +2,6 @@ import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
 import { dlqSubjectPrefix, readingKey, type ReadingKind, type Validation } from "@aa/contracts";
 import {
   BatchPublisher,
-  connectionOf,
   consumerSpecs,
   DurableConsumer,
   otherModeStreams,
@@ -13,7 +12,7 @@ import {
   type MessageHandler,
   type PublishRequest,
 } from "@aa/event-bus";
-import type { Logger } from "@aa/service-kit";
+import type { Logger, NatsLink } from "@aa/service-kit";
 import type pg from "pg";
 import type { Counter, Histogram, Registry } from "prom-client";
 import { readingMetrics } from "./metrics.js";
@@ -154,6 +153,10 @@ export function readingHandler<E, R extends ReadingKey, S>(
 }
 
 export interface ConsumerDeps {
+  /** The connection under `js` and `publisher`: a batch's announcements get their PubAcks on one inbox of it. */
+  nc: NatsLink["nc"];
+  /** NATS_INBOX_PREFIX of that connection (undefined: `_INBOX`). */
+  inboxPrefix: string | undefined;
   js: JetStreamClient;
   jsm: JetStreamManager;
   pool: pg.Pool;
@@ -219,9 +222,8 @@ export function normalizeConsumer<T>(setup: DurableSetup<T>, deps: ConsumerDeps)
 
 /** The deps' publisher, and a batch publisher on its connection (one per consumer: its own reply inbox). */
 function announcer(deps: ConsumerDeps): Announcer {
-  const nc = connectionOf(deps.js);
-  const batch = nc && new BatchPublisher({ nc, publisher: deps.publisher, registry: deps.registry });
-  return { publisher: deps.publisher, batch };
+  const { nc, inboxPrefix, publisher, registry } = deps;
+  return { publisher, batch: new BatchPublisher({ nc, inboxPrefix, publisher, registry }) };
 }
 
 /** The flow's durable (the topology's consumer on its raw subject), with its metrics and DLQ prefix. */
