@@ -19,6 +19,8 @@ export interface BenchSizes {
   /** Upper bound on requests of a saturation run, whatever its duration. */
   maxRequests: number;
   latencySeconds: number;
+  /** Seconds at the latency rate before the measured window (reported on their own, not in the target). */
+  latencyWarmupSeconds: number;
   latencyRate: number;
   /** Backlog drained by normalize (each of the one- and two-instance runs). */
   backlog: number;
@@ -52,6 +54,7 @@ const FULL: BenchSizes = {
   batchItems: 500,
   maxRequests: 1_000_000,
   latencySeconds: 10,
+  latencyWarmupSeconds: 5,
   latencyRate: 1_000,
   backlog: 200_000,
   drainTimeoutMs: 240_000,
@@ -72,6 +75,7 @@ const QUICK: BenchSizes = {
   batchItems: 500,
   maxRequests: 50_000,
   latencySeconds: 3,
+  latencyWarmupSeconds: 1,
   latencyRate: 200,
   backlog: 5_000,
   drainTimeoutMs: 45_000,

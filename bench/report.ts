@@ -142,6 +142,14 @@ function pipelineComparisons(run: BenchRun): Comparison[] {
       target: "",
       met: null,
     },
+    ...latencyDetails(run.latency).map(([figure, value]) => ({
+      figure,
+      value,
+      unit: "ms",
+      boundedBy: [],
+      target: "",
+      met: null,
+    })),
     {
       figure: "drain, 1 normalize",
       value: run.drainOne.eventsPerSec,
@@ -227,7 +235,18 @@ const TRACING_FIGURES: Record<TracingResult["mode"], string> = {
 const tracingOff = (run: BenchRun): number | undefined =>
   run.tracing.find((t) => t.mode === "off")?.single.eventsPerSec;
 
-/** The figures the smoke test checks: every one a positive number. */
+/** The warm-up window's p99, and the measured window's p99 hop by hop (each hop's own p99: they need not add up). */
+function latencyDetails(latency: LatencyResult): [string, number][] {
+  const at = `@ ${latency.offeredRate}/s`;
+  return [
+    [`latency p99 ${at}, warm-up window just after the saturation runs`, latency.warmup.p99Ms],
+    [`  hop p99: capturedAt → received by ingest`, latency.parts.receivedP99Ms],
+    [`  hop p99: received → stored in JetStream`, latency.parts.storedP99Ms],
+    [`  hop p99: stored → row inserted by normalize`, latency.parts.insertedP99Ms],
+  ];
+}
+
+/** The figures the smoke test checks: every one a number, positive except the hops (which can round to 0 ms). */
 export function figures(run: BenchRun): Record<string, number> {
   return {
     jsPublishMsgPerSec: run.raw.jsPublishMsgPerSec,
@@ -242,6 +261,10 @@ export function figures(run: BenchRun): Record<string, number> {
     latencyP50Ms: run.latency.p50Ms,
     latencyP99Ms: run.latency.p99Ms,
     latencyMaxMs: run.latency.maxMs,
+    latencyWarmupP99Ms: run.latency.warmup.p99Ms,
+    latencyP99HopIngestMs: run.latency.parts.receivedP99Ms,
+    latencyP99HopStreamMs: run.latency.parts.storedP99Ms,
+    latencyP99HopRowMs: run.latency.parts.insertedP99Ms,
     drainOneEventsPerSec: run.drainOne.eventsPerSec,
     drainTwoEventsPerSec: run.drainTwo.eventsPerSec,
     drainQuietEventsPerSec: run.drainQuiet.eventsPerSec,
@@ -359,7 +382,8 @@ function notes(run: BenchRun): string[] {
     batch,
     `latency: ${run.latency.rows} rows${run.latency.complete ? "" : " (INCOMPLETE)"}, ` +
       `offered ${run.latency.offeredRate}/s, answered ${run.latency.answeredRate.toFixed(0)}/s, ` +
-      `statuses ${JSON.stringify(run.latency.statuses)}`,
+      `statuses ${JSON.stringify(run.latency.statuses)}; warm-up ${run.latency.warmup.rows} rows first, ` +
+      `hops read back for ${run.latency.parts.events} events`,
     `drain 1: ${drain(run.drainOne)}`,
     `drain 2: ${drain(run.drainTwo)}`,
     `drain 1, ANNOUNCE_STORED=false: ${drain(run.drainQuiet)}`,

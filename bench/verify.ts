@@ -1,3 +1,4 @@
+import { Subjects } from "@aa/contracts";
 import type pg from "pg";
 import { hrvBacklog, type BenchEnv } from "./env.js";
 
@@ -82,6 +83,74 @@ SELECT count(*)::int AS rows,
   if (!row || row.rows === 0) throw new Error(`no row of phase ${phase}`);
   return { rows: row.rows, p50Ms: row.p50, p99Ms: row.p99, maxMs: row.max };
 }
+
+/** p99 of each hop of the latency, in ms: which part of the pipeline its tail comes from. */
+export interface LatencyParts {
+  /** capturedAt (the generator's send time) → ingest's receivedAt: the load generator, HTTP and ingest's queue. */
+  receivedP99Ms: number;
+  /** receivedAt → JetStream stored the event (its message timestamp): validation, publish and the PubAck's way. */
+  storedP99Ms: number;
+  /** Stored → the row's created_at: delivery to normalize, its queue, decoding and the INSERT's start. */
+  insertedP99Ms: number;
+  /** Events of the phase found in the stream (the hops cover these). */
+  events: number;
+}
+
+const p99 = (values: number[]): number => {
+  const sorted = values.sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor(0.99 * sorted.length))] ?? NaN;
+};
+
+interface RawHrvEvent {
+  eventId?: string;
+  capturedAt?: string;
+  receivedAt?: string;
+}
+
+/**
+ * The phase's raw HRV events read back from the core stream (an ordered consumer from `since`,
+ * epoch ms): each carries capturedAt and ingest's receivedAt, and JetStream's timestamp says when
+ * it was stored; the row's created_at ends the last hop. Same machine, so the clocks agree.
+ */
+export async function latencyParts(env: BenchEnv, phase: string, since: number): Promise<LatencyParts> {
+  const createdAt = new Map<string, number>();
+  for (const row of (await env.db.pool.query<{ id: string; t: number }>(CREATED_AT, [phase])).rows)
+    createdAt.set(row.id, row.t);
+  const consumer = await env.js.consumers.get(env.names.core, {
+    opt_start_time: new Date(since - 1_000).toISOString(),
+  });
+  const hops = { received: [] as number[], stored: [] as number[], inserted: [] as number[] };
+  const decoder = new TextDecoder();
+  let pending = (await consumer.info(true)).num_pending;
+  while (pending > 0) {
+    const batch = await consumer.fetch({ max_messages: Math.min(pending, 1_000), expires: 5_000 });
+    let read = 0;
+    for await (const msg of batch) {
+      read++;
+      if (msg.subject !== Subjects.hrvRawReceived.subject) continue;
+      const event = JSON.parse(decoder.decode(msg.data)) as RawHrvEvent;
+      const rowAt = createdAt.get(event.eventId ?? "");
+      if (rowAt === undefined || event.capturedAt === undefined || event.receivedAt === undefined) continue;
+      const storedAt = msg.info.timestampNanos / 1e6;
+      const receivedAt = Date.parse(event.receivedAt);
+      hops.received.push(receivedAt - Date.parse(event.capturedAt));
+      hops.stored.push(storedAt - receivedAt);
+      hops.inserted.push(rowAt - storedAt);
+    }
+    if (read === 0) throw new Error(`reading ${phase}'s events back from ${env.names.core}: nothing came`);
+    pending -= read;
+  }
+  await consumer.delete();
+  return {
+    receivedP99Ms: p99(hops.received),
+    storedP99Ms: p99(hops.stored),
+    insertedP99Ms: p99(hops.inserted),
+    events: hops.received.length,
+  };
+}
+
+const CREATED_AT = `SELECT event_id AS id, (extract(epoch FROM created_at) * 1000)::float8 AS t FROM hrv_data
+                     WHERE split_part(event_id, ':', 1) = $1`;
 
 /** What a phase sent and what it was told about each event. */
 export interface PhaseLedger {
