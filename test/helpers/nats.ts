@@ -27,6 +27,13 @@ export interface NatsServerOptions {
   env?: Record<string, string>;
 }
 
+/**
+ * Where a nats-server keeps a durable's delivered/ack state (no account configured: `$G`), for a test
+ * that damages it as a crash can.
+ */
+export const durableStateFile = (storeDir: string, stream: string, durable: string): string =>
+  join(storeDir, "jetstream", "$G", "streams", stream, "obs", durable, "o.dat");
+
 /** A nats-server with JetStream of our own, on a random port with a temporary store (and `options.config` if given). */
 export async function startNats(options: NatsServerOptions = {}): Promise<PrivateNats> {
   const port = await freePort();
