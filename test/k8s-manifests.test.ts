@@ -174,6 +174,19 @@ describe("Kubernetes manifests (deploy/k8s)", () => {
     assert.notEqual(normalize.livenessProbe.httpGet.path, "/health", "a database blip must not restart normalize");
   });
 
+  test("each service caps V8's old space below its memory limit, leaving room for the rest of the process", () => {
+    // V8 sizes its heap from the node's memory, not the container's: without a cap a busy service grows
+    // garbage past its limit and is OOM-killed. 96 MiB covers the young generation (48 MB), code and buffers.
+    for (const name of ["ingest-service", "normalize-service"]) {
+      const container = find(docs, "Deployment", name)!.spec.template.spec.containers[0];
+      const cap = /--max-old-space-size=(\d+)/.exec(envOf(container, "NODE_OPTIONS") ?? "")?.[1];
+      assert.ok(cap, `${name}: NODE_OPTIONS sets --max-old-space-size`);
+      const limit = /^(\d+)Mi$/.exec(container.resources.limits.memory)?.[1];
+      assert.ok(limit, `${name}: memory limit in Mi, got ${container.resources.limits.memory}`);
+      assert.ok(Number(cap) + 96 <= Number(limit), `${name}: old space ${cap} MB + 96 MiB within the ${limit}Mi limit`);
+    }
+  });
+
   test("pods: non-root, no service account token, resources, grace longer than the services' drain", () => {
     for (const { owner, spec } of podSpecs(docs)) {
       assert.equal(spec.securityContext?.runAsNonRoot, true, `${owner}: runAsNonRoot`);
