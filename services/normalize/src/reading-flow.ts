@@ -90,10 +90,10 @@ async function announceStored<E, R extends ReadingKey, S>(
   }
 }
 
-/** Where the announcements go: one at a time (`publisher`), and a batch's at once (`batch`, when there is one). */
+/** Where the announcements go: one at a time (`publisher`), and a batch's at once (`batch`). */
 export interface Announcer {
   publisher: EventPublisher;
-  batch?: BatchPublisher;
+  batch: BatchPublisher;
 }
 
 /**
@@ -101,13 +101,10 @@ export interface Announcer {
  * PubAck or its error, so no message is acked before its announcement is stored.
  */
 async function announceBatch<E, R extends ReadingKey, S>(
-  announcer: Announcer,
+  batch: BatchPublisher,
   flow: ReadingFlow<E, R, S>,
   rows: readonly (R | undefined)[],
 ): Promise<(void | Error)[]> {
-  const { publisher, batch } = announcer;
-  if (!batch)
-    return Promise.all(rows.map((row) => row && announceStored(publisher, flow, row).catch((error: Error) => error)));
   const announced = rows.filter((row): row is R => row !== undefined);
   const receipts = await batch.publishAll(announced.map((row) => storedAnnouncement(flow, row)));
   let next = 0;
@@ -144,7 +141,7 @@ export function readingHandler<E, R extends ReadingKey, S>(
       const outcomes = await flow.writeBatch(pool, rows);
       if (!announcer) return rows.map(() => undefined);
       return announceBatch(
-        announcer,
+        announcer.batch,
         flow,
         rows.map((row) => (outcomes.get(identityOf(row)) === "stale" ? undefined : row)),
       );
