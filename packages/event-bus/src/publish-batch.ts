@@ -1,17 +1,18 @@
 import { createInbox, headers as natsHeaders, type Msg, type NatsConnection } from "@nats-io/nats-core";
-import { topicOf } from "@aa/contracts";
 import { context, trace, type Span, type Tracer } from "@opentelemetry/api";
 import type { Registry } from "prom-client";
 import { SchemaInvalidError } from "./errors.js";
 import { publishMetrics, type PublishMetrics } from "./metrics.js";
 import {
   endPublishSpan,
+  publishHeaders,
   recordPublish,
+  schemaError,
   type EventPublisher,
   type PublishReceipt,
   type PublishRequest,
 } from "./publisher.js";
-import { defaultTracer, injectTraceContext, startPublishSpan } from "./tracing.js";
+import { defaultTracer, startPublishSpan } from "./tracing.js";
 
 export interface BatchPublisherOptions {
   /** The connection `publisher` publishes on: replies come back on one inbox subscription of it. */
@@ -105,17 +106,12 @@ export class BatchPublisher {
 
   /** Sends one message, its reply to go to `onReply`; returns its token, or the Error that kept it from going out. */
   #send<T>(request: PublishRequest<T>, span: Span, onReply: (reply: Reply) => void): string | Error {
-    const invalid = request.validate?.(request.event);
-    if (invalid && !invalid.ok) {
-      this.#metrics.published.inc({ topic: topicOf(request.subject), status: "schema_invalid" });
-      return new SchemaInvalidError(invalid.errors);
-    }
+    const invalid = schemaError(this.#metrics, request);
+    if (invalid) return invalid;
     const token = String(++this.#next);
     try {
-      const hdrs = natsHeaders();
+      const hdrs = publishHeaders(request.headers, trace.setSpan(context.active(), span)) ?? natsHeaders();
       hdrs.set("Nats-Msg-Id", request.msgId);
-      for (const [key, value] of Object.entries(request.headers ?? {})) hdrs.set(key, value);
-      injectTraceContext(hdrs, trace.setSpan(context.active(), span));
       this.#waiting.set(token, onReply);
       this.#o.nc.publish(request.subject, encoder.encode(JSON.stringify(request.event)), {
         reply: `${this.#prefix}.${token}`,

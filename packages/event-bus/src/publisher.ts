@@ -7,7 +7,7 @@ import {
   type MsgHdrs,
 } from "@nats-io/nats-core";
 import { topicOf, type Validation } from "@aa/contracts";
-import { context, trace, type Span, type Tracer } from "@opentelemetry/api";
+import { context, trace, type Context, type Span, type Tracer } from "@opentelemetry/api";
 import type { Logger } from "pino";
 import type { Registry } from "prom-client";
 import { PublishError, SchemaInvalidError } from "./errors.js";
@@ -115,16 +115,10 @@ export class EventPublisher {
   }
 
   async #publish<T>(request: PublishRequest<T>): Promise<PublishReceipt> {
-    const topic = topicOf(request.subject);
-    if (request.validate) {
-      const result = request.validate(request.event);
-      if (!result.ok) {
-        this.#metrics.published.inc({ topic, status: "schema_invalid" });
-        throw new SchemaInvalidError(result.errors);
-      }
-    }
+    const invalid = schemaError(this.#metrics, request);
+    if (invalid) throw invalid;
     if (this.#inFlight >= this.#maxInFlight) {
-      this.#metrics.published.inc({ topic, status: "error" });
+      this.#metrics.published.inc({ topic: topicOf(request.subject), status: "error" });
       throw new PublishError(
         `${this.#inFlight} publishes already await their PubAck (limit ${this.#maxInFlight}): ` +
           `JetStream is falling behind`,
@@ -148,7 +142,7 @@ export class EventPublisher {
   async #publishWithRetry(request: PublishRequest<unknown>, data: Uint8Array): Promise<PublishReceipt> {
     const deadline = Date.now() + this.#retryBudgetMs;
     // Injected inside the PRODUCER span: the consumer's span becomes its child.
-    const hdrs = toHeaders(request.headers);
+    const hdrs = publishHeaders(request.headers);
     await this.#endOfTurn();
     for (let attempt = 1; ; attempt++) {
       try {
@@ -221,12 +215,26 @@ export function endPublishSpan(span: Span, outcome: PublishReceipt | unknown): v
 const isReceipt = (outcome: unknown): outcome is PublishReceipt =>
   typeof outcome === "object" && outcome !== null && !(outcome instanceof Error) && "seq" in outcome;
 
-/** The request's headers plus the trace context; undefined when there is neither (tracing off). */
-function toHeaders(values: Record<string, string> | undefined): MsgHdrs | undefined {
+/**
+ * The request's headers plus the trace context of `from` (the active one by default); undefined
+ * when there is neither (tracing off). Both publishers send these.
+ */
+export function publishHeaders(
+  values: Record<string, string> | undefined,
+  from: Context = context.active(),
+): MsgHdrs | undefined {
   const h = natsHeaders();
   for (const [key, value] of Object.entries(values ?? {})) h.set(key, value);
-  injectTraceContext(h);
+  injectTraceContext(h, from);
   return h.keys().length > 0 ? h : undefined;
+}
+
+/** The request's validation: undefined when it passes (or has none), else its error, counted as `schema_invalid`. */
+export function schemaError<T>(metrics: PublishMetrics, request: PublishRequest<T>): SchemaInvalidError | undefined {
+  const result = request.validate?.(request.event);
+  if (result === undefined || result.ok) return undefined;
+  metrics.published.inc({ topic: topicOf(request.subject), status: "schema_invalid" });
+  return new SchemaInvalidError(result.errors);
 }
 
 const inSpanContext = <T>(span: Span, work: () => Promise<T>): Promise<T> =>
