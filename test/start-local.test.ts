@@ -45,11 +45,11 @@ function whyNotHidden(): string | false {
   if (missing) return `needs ${missing}`;
   const embedded = embeddedCandidate();
   if (embedded.missing !== undefined) return embedded.missing;
-  // The cluster runs as postgres: it must reach the binaries and .data (not so in a clone under /root).
-  const reach = spawnSync("runuser", ["-u", "postgres", "--", join(embedded.dir, "postgres"), "--version"], {
-    cwd: ROOT,
-  });
-  if (reach.status !== 0) return `the OS user postgres cannot run ${embedded.dir} (a private parent directory?)`;
+  // The cluster runs as postgres under .data/pg: it must reach the checkout (not so in a clone under /root).
+  // The binaries it reaches anyway (a copy under the temp directory when it cannot reach node_modules).
+  const reach = spawnSync("runuser", ["-u", "postgres", "--", "test", "-r", join(ROOT, "package.json")]);
+  if (reach.status !== 0)
+    return `the OS user postgres cannot reach ${ROOT}, where .data/pg would be (a private parent directory?)`;
   const allowed = spawnSync("unshare", ["--mount", "--net", "--pid", "--fork", "true"]).status === 0;
   return allowed ? false : "unshare --mount --net --pid is not allowed here";
 }
