@@ -199,7 +199,9 @@ describe("Prometheus alert rules", () => {
       /increase\(ingest_requests_rejected_total\{job="ingest-service", reason="unauthenticated"\}\[10m\]\)\) > 0/,
     );
     // Every route that takes data counts: /ingest/* and /webhooks/oura, in numerator and denominator.
-    const routes = [...expr("IngestHttp5xxRatioHigh").matchAll(/route=~"([^"]+)"/g)].map((m) => new RegExp(`^(?:${m[1]})$`));
+    const routes = [...expr("IngestHttp5xxRatioHigh").matchAll(/route=~"([^"]+)"/g)].map(
+      (m) => new RegExp(`^(?:${m[1]})$`),
+    );
     assert.equal(routes.length, 2);
     for (const route of routes) {
       for (const path of ["/ingest/hrv", "/api/v1/ingest/sleep", "/webhooks/oura"]) assert.match(path, route);
