@@ -528,7 +528,8 @@ describe("the rendered production overlay (issue 13 part 5, issue 17)", () => {
         deleted >= 0 && deleted < applied,
         `the runbook deletes job ${job} before applying it (its pod template is immutable)`,
       );
-      assert.ok(runbook.includes(`kubectl wait --for=condition=complete job/${job}`), `a kubectl wait gate on ${job}`);
+      // job_wait (the runbook's Settings) returns on Failed too: test/runbook-gates.test.ts.
+      assert.ok(runbook.includes(`\njob_wait ${job} `), `a Job gate on ${job}`);
     }
   });
 });
