@@ -12,6 +12,7 @@ import {
 } from "../../tools/ops/src/soak/criteria.js";
 import type { Sample } from "../../tools/ops/src/prometheus.js";
 import { soakQueries } from "../../tools/ops/src/soak/queries.js";
+import { runbookLinkWarning } from "../../tools/ops/src/soak/runbook-links.js";
 import { namespaceOf } from "../../tools/ops/src/commands/soak-check.js";
 
 const END = new Date("2026-01-03T00:00:00Z");
@@ -172,4 +173,13 @@ test("namespaceOf: --namespace, else POD_NAMESPACE (the aa-ops pod's), else none
     /--namespace must be a Kubernetes namespace name/,
   );
   assert.throws(() => namespaceOf(input({}, { POD_NAMESPACE: "Prod" })), /POD_NAMESPACE must be/);
+});
+
+test("runbookLinkWarning: an absolute runbook_base_url is quiet; missing, relative or slash-ended is named", () => {
+  const config = (label: string) => `global:\n  external_labels:\n    ${label}\nrule_files: []\n`;
+  assert.equal(runbookLinkWarning(config("runbook_base_url: https://git.example.test/aa/blob/v1")), undefined);
+  assert.equal(runbookLinkWarning(config('runbook_base_url: "https://git.example.test/aa/blob/v1"')), undefined);
+  assert.match(runbookLinkWarning(config("region: eu")) ?? "", /no runbook_base_url external label/);
+  assert.match(runbookLinkWarning(config("runbook_base_url: /docs")) ?? "", /not an absolute http\(s\) URL/);
+  assert.match(runbookLinkWarning(config("runbook_base_url: https://git.example.test/")) ?? "", /ends with "\/"/);
 });

@@ -6,7 +6,7 @@ import { nanos } from "@nats-io/nats-core";
 import { checksExitCode, countChecks, resultLine, writeChecks, type Check } from "../checks.js";
 import { durationMs } from "../duration.js";
 import { errorMessage, footer, header, writeJson, type Writer } from "../output.js";
-import { queryPrometheus, samplesOf, scrape, type Sample } from "../prometheus.js";
+import { prometheusConfigYaml, queryPrometheus, samplesOf, scrape, type Sample } from "../prometheus.js";
 import { usageError, type CliExitCode, type Command, type CommandInput } from "./command.js";
 import {
   DATABASE_OPTIONS,
@@ -32,6 +32,7 @@ import {
   type SoakWindow,
 } from "../soak/criteria.js";
 import { NAMESPACE_PATTERN, soakQueries } from "../soak/queries.js";
+import { runbookLinkWarning } from "../soak/runbook-links.js";
 
 const HRV = Subjects.hrvRawReceived;
 const DEFAULT_SELECTOR = 'job=~"ingest-service|normalize-service"';
@@ -263,8 +264,21 @@ function verdict(checks: readonly Check[], t: SoakTarget): string {
   return `✅ Success criteria met over the last ${t.since.text}`;
 }
 
-function writeReport(write: Writer, checks: readonly Check[], t: SoakTarget): void {
+/**
+ * What is wrong with the monitoring itself, not a criterion (the exit code ignores it): alerts
+ * whose runbook links open nowhere.
+ */
+async function monitoringWarnings(prometheus: PrometheusSource | undefined): Promise<string[]> {
+  if (prometheus === undefined) return [];
+  const yaml = await attempt(() => prometheusConfigYaml(prometheus.url));
+  if (yaml instanceof Error) return [`cannot check runbook_base_url: ${yaml.message}`];
+  const warning = runbookLinkWarning(yaml);
+  return warning === undefined ? [] : [warning];
+}
+
+function writeReport(write: Writer, checks: readonly Check[], t: SoakTarget, warnings: readonly string[]): void {
   writeChecks(write, checks);
+  for (const warning of warnings) write(`⚠️  Monitoring: ${warning}`);
   footer(write, [resultLine(checks), verdict(checks, t)]);
   write("");
   write(`Not judged here: ${NOT_JUDGED}.`);
@@ -295,7 +309,8 @@ const soakCheckCommand: Command = {
     "written), no restarts (process_start_time_seconds). With --prometheus-url: range queries over the window.",
     "Without: one scrape of each service; criteria a single scrape cannot judge are UNKNOWN (and say so).",
     "Exit 1 on FAIL or UNKNOWN (UNKNOWN allowed with --allow-unknown). Counting DLQ messages in the window",
-    "creates a temporary consumer on the DLQ stream and deletes it at once.",
+    "creates a temporary consumer on the DLQ stream and deletes it at once. With --prometheus-url it also warns",
+    "(without changing the exit code) when Prometheus has no absolute runbook_base_url: alert links open nowhere.",
   ],
   options: {
     since: {
@@ -337,6 +352,7 @@ const soakCheckCommand: Command = {
       const w: SoakWindow = { ...t.since, start: new Date(end.getTime() - t.since.seconds * 1000), end };
       if (!input.json) header(out, "aa-ops soak-check: Success Criteria", headerRows(t, w, input.natsUrl));
       const checks = t.prometheus ? await fromPrometheus(jsm, t, t.prometheus, w) : await fromScrape(jsm, t, w);
+      const warnings = await monitoringWarnings(t.prometheus);
       const code = checksExitCode(checks, t.allowUnknown);
       const source = t.prometheus
         ? { prometheus: t.prometheus }
@@ -350,8 +366,9 @@ const soakCheckCommand: Command = {
           ok: code === 0,
           checks,
           notJudged: [NOT_JUDGED],
+          warnings,
         });
-      else writeReport(out, checks, t);
+      else writeReport(out, checks, t, warnings);
       return code;
     };
   },
