@@ -5,6 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { promisify } from "node:util";
+import { parseAllDocuments } from "yaml";
 import { ROOT } from "./helpers/ops-scripts.js";
 
 const RUNBOOK = join(ROOT, "docs/phase-3/ops/PHASE_B_RUNBOOK.md");
@@ -93,5 +94,25 @@ describe("the runbook's monitoring gates", () => {
     assert.match(section, /api\/v1\/rules\?type=alert/);
     assert.match(section, /`nats`/);
     assert.match(section, /up\{job="nats",namespace="'\$NS'"\} == 0/);
+  });
+});
+
+describe("Oura webhooks are configured, or the 503s page", () => {
+  test("the runbook creates ingest-oura-webhook with every key ingest reads from it, and gates on it", async () => {
+    const runbook = await readFile(RUNBOOK, "utf8");
+    const manifest = await readFile(join(ROOT, "deploy/k8s/base/ingest.yaml"), "utf8");
+    const keys = parseAllDocuments(manifest)
+      .map((d) => d.toJS() as { kind?: string; spec?: { template?: { spec?: { containers?: unknown[] } } } })
+      .filter((d) => d.kind === "Deployment")
+      .flatMap((d) => (d.spec?.template?.spec?.containers ?? []) as { env?: { valueFrom?: unknown }[] }[])
+      .flatMap((c) => c.env ?? [])
+      .map((e) => (e.valueFrom as { secretKeyRef?: { name: string; key: string } } | undefined)?.secretKeyRef)
+      .filter((ref) => ref?.name === "ingest-oura-webhook")
+      .map((ref) => ref!.key);
+    assert.deepEqual(keys.sort(), ["OURA_VERIFICATION_TOKEN", "OURA_WEBHOOK_SECRET"]);
+    const create = /kubectl create secret generic ingest-oura-webhook (?:[^\n\\]|\\\n)*/.exec(runbook)?.[0] ?? "";
+    for (const key of keys) assert.match(create, new RegExp(`--from-literal=${key}=`), key);
+    assert.match(runbook, /kubectl get secret -n "\$NS" ingest-oura-webhook/);
+    assert.match(runbook, /grep -m1 'Oura webhooks'/, "Deployment Step 1 checks ingest logged them enabled");
   });
 });
