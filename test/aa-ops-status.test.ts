@@ -279,6 +279,29 @@ describe("aa-ops verify and soak-check on a running stack", () => {
         assert.match(restarts, /^✅ PASS +No restarts: .*before the window$/);
         for (const job of ["ingest-service", "normalize-service"])
           assert.ok(restarts.includes(`${job} 127.0.0.1:`), restarts);
+        // This Prometheus has no external labels: the alerts' links would be bare paths (a warning, exit 0).
+        assert.match(run.stdout, /^⚠️ {2}Monitoring: Prometheus has no runbook_base_url external label/m);
+
+        // Its targets carry no namespace label: scoped to one, soak-check sees none of their series
+        // (in a Prometheus shared by staging and production, never the other environment's).
+        const scoped = await aaOps([
+          "soak-check",
+          "--nats-url",
+          stack.nats.url,
+          "--prometheus-url",
+          prometheus.url,
+          ...database(),
+          "--since",
+          since,
+          "--namespace",
+          "production",
+          "--json",
+        ]);
+        assert.equal(scoped.code, 1, showRun(scoped));
+        const scopedReport = JSON.parse(scoped.stdout);
+        assert.equal(scopedReport.prometheus.namespace, "production");
+        assert.equal(statusOf(scopedReport.checks, "No fallback binding"), "UNKNOWN");
+        assert.equal(statusOf(scopedReport.checks, "No restarts"), "UNKNOWN");
 
         const long = await aaOps([
           "soak-check",

@@ -77,7 +77,7 @@ describe("Grafana dashboard: Event Bus - Multi-Stream Overview", () => {
     assert.match(JSON.stringify(namespace?.query), /label_values\(up[^)]*, namespace\)/);
   });
 
-  test("has the runbook's 8 panels and the NATS connection, with unique ids, on the grid without overlap", async () => {
+  test("has the runbook's 8 panels, the NATS connection and the rejected requests, with unique ids, on the grid without overlap", async () => {
     const panels = (await load()).panels ?? [];
     const titles = panels.map((p) => p.title ?? "");
     const wanted = [
@@ -90,6 +90,7 @@ describe("Grafana dashboard: Event Bus - Multi-Stream Overview", () => {
       /fallback detection/i,
       /service up/i,
       /nats connection/i,
+      /rejected requests/i,
     ];
     assert.equal(panels.length, wanted.length, titles.join(", "));
     for (const pattern of wanted)
@@ -140,6 +141,16 @@ describe("Grafana dashboard: Event Bus - Multi-Stream Overview", () => {
         );
       }
     }
+  });
+
+  test("the producer-key watch of the runbook: rejected requests by reason, unauthenticated among them", async () => {
+    const panel = ((await load()).panels ?? []).find((p) => /rejected requests/i.test(p.title ?? ""));
+    assert.ok(panel, "a Rejected requests panel");
+    assert.match(panel.title ?? "", /unauthenticated/);
+    const expr = panel.targets?.[0]?.expr ?? "";
+    assert.match(expr, /sum by \(reason\) \(rate\(ingest_requests_rejected_total\{/, "every reason, one line each");
+    const runbook = await readFile(join(ROOT, "docs/phase-3/ops/PHASE_B_RUNBOOK.md"), "utf8");
+    assert.ok(runbook.includes(`"${panel.title}"`), "the runbook names the panel it tells the operator to watch");
   });
 
   test("every query is valid PromQL (parsed by promtool)", async () => {

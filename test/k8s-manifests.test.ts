@@ -349,6 +349,54 @@ describe("Kubernetes manifests (deploy/k8s)", () => {
   }
 });
 
+/**
+ * The database URLs say sslmode=verify-full: a pod that connects without the server's CA fails
+ * its first query. Every container given a DATABASE_URL must point PGSSLROOTCERT (or the URL's
+ * sslrootcert) at a file of the postgres-ca Secret, mounted into that container.
+ */
+function databaseCaProblems(docs: Obj[]): string[] {
+  const problems: string[] = [];
+  for (const { owner, spec } of podSpecs(docs)) {
+    for (const c of spec.containers as Obj[]) {
+      if (!(c.env as Obj[] | undefined)?.some((e) => e.name === "DATABASE_URL")) continue;
+      const path = envOf(c, "PGSSLROOTCERT");
+      if (path === undefined) {
+        problems.push(`${owner}/${c.name}: DATABASE_URL without PGSSLROOTCERT`);
+        continue;
+      }
+      const mount = (c.volumeMounts as Obj[] | undefined)?.find((m) => path.startsWith(`${m.mountPath}/`));
+      const volume = (spec.volumes as Obj[] | undefined)?.find((v) => v.name === mount?.name);
+      if (volume?.secret?.secretName !== "postgres-ca")
+        problems.push(`${owner}/${c.name}: PGSSLROOTCERT ${path} is not in a mounted postgres-ca Secret`);
+    }
+  }
+  return problems;
+}
+
+describe("the database CA reaches every pod with a DATABASE_URL", () => {
+  test("as written (base and ops) and as rendered for staging and production", async () => {
+    const written = await loadBase();
+    assert.ok(podSpecs(written).length >= 4, "the Deployments, the Jobs and the aa-ops pod");
+    assert.deepEqual(databaseCaProblems(written), []);
+    for (const overlay of ["staging", "production", "staging/ops", "production/ops"])
+      assert.deepEqual(databaseCaProblems(await kustomize(overlay)), [], overlay);
+  });
+
+  test("the check itself names a pod that connects without the CA", async () => {
+    const docs = await loadBase();
+    const migrate = find(docs, "Job", "normalize-migrate")!;
+    const container = migrate.spec.template.spec.containers[0] as Obj;
+    container.env = (container.env as Obj[]).filter((e) => e.name !== "PGSSLROOTCERT");
+    assert.deepEqual(databaseCaProblems(docs), ["Job/normalize-migrate/migrate: DATABASE_URL without PGSSLROOTCERT"]);
+  });
+
+  test("the runbook's Secret step creates postgres-ca and its gate checks it", async () => {
+    const runbook = await readFile(join(ROOT, "docs/phase-3/ops/PHASE_B_RUNBOOK.md"), "utf8");
+    assert.match(runbook, /kubectl create secret generic postgres-ca -n "\$NS" --from-file=ca\.crt=/);
+    assert.match(runbook, /kubectl get secret -n "\$NS" [^\n]*\bpostgres-ca\b/);
+  });
+});
+
 describe("the rendered production overlay (issue 13 part 5, issue 17)", () => {
   let all: Obj[] = [];
   before(async () => {
@@ -480,7 +528,8 @@ describe("the rendered production overlay (issue 13 part 5, issue 17)", () => {
         deleted >= 0 && deleted < applied,
         `the runbook deletes job ${job} before applying it (its pod template is immutable)`,
       );
-      assert.ok(runbook.includes(`kubectl wait --for=condition=complete job/${job}`), `a kubectl wait gate on ${job}`);
+      // job_wait (the runbook's Settings) returns on Failed too: test/runbook-gates.test.ts.
+      assert.ok(runbook.includes(`\njob_wait ${job} `), `a Job gate on ${job}`);
     }
   });
 });

@@ -158,7 +158,8 @@ describe("Prometheus alert rules", () => {
       Object.fromEntries(c.relabel_configs.map((r) => [r.target_label, r.replacement])),
     );
     for (const environment of ["staging", "production"]) {
-      for (const job of ["ingest-service", "normalize-service"]) {
+      // nats: the NATS servers through prometheus-nats-exporter (the NATS alerts read it).
+      for (const job of ["ingest-service", "normalize-service", "nats"]) {
         assert.ok(
           labelled.some((l) => l.job === job && l.environment === environment && l.namespace === environment),
           `${job} in ${environment}`,
@@ -185,6 +186,30 @@ describe("Prometheus alert rules", () => {
         .join("\n");
     assert.match(expr("EventBusNatsDisconnected"), /event_bus_nats_connected == 0/);
     assert.match(expr("IngestNoReadyEndpoints"), /event_bus_nats_connected\{job="ingest-service"\} == 1/);
+  });
+
+  test("silent failures page: producers without a key, Oura's 5xx, the NATS servers themselves", () => {
+    const expr = (name: string) =>
+      rules
+        .filter((r) => r.alert === name)
+        .map((r) => r.expr)
+        .join("\n");
+    assert.match(
+      expr("IngestUnauthenticatedRequests"),
+      /increase\(ingest_requests_rejected_total\{job="ingest-service", reason="unauthenticated"\}\[10m\]\)\) > 0/,
+    );
+    // Every route that takes data counts: /ingest/* and /webhooks/oura, in numerator and denominator.
+    const routes = [...expr("IngestHttp5xxRatioHigh").matchAll(/route=~"([^"]+)"/g)].map(
+      (m) => new RegExp(`^(?:${m[1]})$`),
+    );
+    assert.equal(routes.length, 2);
+    for (const route of routes) {
+      for (const path of ["/ingest/hrv", "/api/v1/ingest/sleep", "/webhooks/oura"]) assert.match(path, route);
+      for (const path of ["/health", "/metrics", "/oura/link"]) assert.doesNotMatch(path, route);
+    }
+    assert.match(expr("NatsServerDown"), /up\{job="nats"\} == 0/);
+    assert.match(expr("NatsServerDown"), /absent\(up\{job="nats"\}\)/);
+    assert.match(expr("NatsJetStreamStorageNearlyFull"), /gnatsd_varz_jetstream_stats_storage/);
   });
 
   test("the runbook's alerts exist, corrected as issue 7 says", () => {

@@ -11,6 +11,9 @@ import {
   type SoakWindow,
 } from "../../tools/ops/src/soak/criteria.js";
 import type { Sample } from "../../tools/ops/src/prometheus.js";
+import { soakQueries } from "../../tools/ops/src/soak/queries.js";
+import { runbookLinkWarning } from "../../tools/ops/src/soak/runbook-links.js";
+import { namespaceOf } from "../../tools/ops/src/commands/soak-check.js";
 
 const END = new Date("2026-01-03T00:00:00Z");
 const window: SoakWindow = {
@@ -112,4 +115,71 @@ test("judgeRestarts: a start before the window passes; one inside it, or a down 
   );
   assert.equal(judgeRestarts(before, ["ingest 10.0.0.1:4101"], window, "prometheus").status, "FAIL");
   assert.equal(judgeRestarts([], [], window, "prometheus").status, "UNKNOWN");
+});
+
+const scope = {
+  seconds: 172800,
+  namespace: "production",
+  selector: 'job=~"ingest-service|normalize-service"',
+  hrvTopic: "hrv_raw_received",
+  hrvDurable: "normalize-hrv-durable",
+};
+
+test("soakQueries: every query is scoped to the namespace (one Prometheus scrapes staging and production)", () => {
+  const q = soakQueries(scope);
+  const all = [q.bound, q.successes, q.dlqPeakPerMinute, q.starts, q.down, q.acceptedSamples, q.published("success")];
+  for (const query of all) assert.match(query, /namespace="production"/, query);
+  assert.equal(q.bound, 'max_over_time(event_bus_consumer_bound{namespace="production"}[172800s])');
+  assert.equal(
+    q.successes,
+    'sum by (stream) (increase(normalize_hrv_messages_total{result="success",durable="normalize-hrv-durable",namespace="production"}[172800s]))',
+  );
+  assert.equal(
+    q.dlqPeakPerMinute,
+    'max_over_time((sum(rate(dlq_messages_total{namespace="production"}[1m])) * 60)[172800s:1m])',
+  );
+  assert.equal(
+    q.starts,
+    'max_over_time(process_start_time_seconds{job=~"ingest-service|normalize-service",namespace="production"}[172800s])',
+  );
+  assert.equal(
+    q.down,
+    'min_over_time(up{job=~"ingest-service|normalize-service",namespace="production"}[172800s]) == 0',
+  );
+  assert.equal(
+    q.published("duplicate"),
+    'sum(increase(event_bus_events_published_total{topic="hrv_raw_received",status="duplicate",namespace="production"}[172800s]))',
+  );
+  assert.equal(
+    q.acceptedSamples,
+    'min(count_over_time(event_bus_events_published_total{topic="hrv_raw_received",status="success",namespace="production"}[172800s]))',
+  );
+});
+
+test("soakQueries without a namespace: the queries as before, every namespace (a Prometheus of one environment)", () => {
+  const q = soakQueries({ ...scope, namespace: undefined });
+  assert.equal(q.bound, "max_over_time(event_bus_consumer_bound{}[172800s])");
+  assert.equal(q.dlqPeakPerMinute, "max_over_time((sum(rate(dlq_messages_total{}[1m])) * 60)[172800s:1m])");
+  assert.doesNotMatch([q.successes, q.starts, q.down].join("\n"), /namespace/);
+});
+
+test("namespaceOf: --namespace, else POD_NAMESPACE (the aa-ops pod's), else none; a bad name is a usage error", () => {
+  const input = (options: Record<string, string>, env: Record<string, string>) => ({ options, env });
+  assert.equal(namespaceOf(input({ namespace: "staging" }, { POD_NAMESPACE: "production" })), "staging");
+  assert.equal(namespaceOf(input({}, { POD_NAMESPACE: "production" })), "production");
+  assert.equal(namespaceOf(input({}, {})), undefined);
+  assert.throws(
+    () => namespaceOf(input({ namespace: 'prod"}) or vector(1' }, {})),
+    /--namespace must be a Kubernetes namespace name/,
+  );
+  assert.throws(() => namespaceOf(input({}, { POD_NAMESPACE: "Prod" })), /POD_NAMESPACE must be/);
+});
+
+test("runbookLinkWarning: an absolute runbook_base_url is quiet; missing, relative or slash-ended is named", () => {
+  const config = (label: string) => `global:\n  external_labels:\n    ${label}\nrule_files: []\n`;
+  assert.equal(runbookLinkWarning(config("runbook_base_url: https://git.example.test/aa/blob/v1")), undefined);
+  assert.equal(runbookLinkWarning(config('runbook_base_url: "https://git.example.test/aa/blob/v1"')), undefined);
+  assert.match(runbookLinkWarning(config("region: eu")) ?? "", /no runbook_base_url external label/);
+  assert.match(runbookLinkWarning(config("runbook_base_url: /docs")) ?? "", /not an absolute http\(s\) URL/);
+  assert.match(runbookLinkWarning(config("runbook_base_url: https://git.example.test/")) ?? "", /ends with "\/"/);
 });

@@ -61,6 +61,17 @@ export async function scrape(baseUrl: string): Promise<Sample[]> {
   return parseMetrics(await response.text());
 }
 
+/** The configuration Prometheus has loaded, as YAML (`/api/v1/status/config`); throws a one-line error. */
+export async function prometheusConfigYaml(baseUrl: string): Promise<string> {
+  const url = `${baseUrl}/api/v1/status/config`;
+  const response = await fetch(url, { signal: AbortSignal.timeout(HTTP_TIMEOUT_MS) }).catch((error: unknown) => {
+    throw new Error(`Prometheus at ${baseUrl} did not answer: ${fetchErrorMessage(error)}`);
+  });
+  const body = (await response.json().catch(() => ({}))) as { data?: { yaml?: unknown } };
+  if (typeof body.data?.yaml !== "string") throw new Error(`${url} answered HTTP ${response.status} without data.yaml`);
+  return body.data.yaml;
+}
+
 interface QueryResponse {
   status: "success" | "error";
   error?: string;

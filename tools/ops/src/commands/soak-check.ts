@@ -6,7 +6,7 @@ import { nanos } from "@nats-io/nats-core";
 import { checksExitCode, countChecks, resultLine, writeChecks, type Check } from "../checks.js";
 import { durationMs } from "../duration.js";
 import { errorMessage, footer, header, writeJson, type Writer } from "../output.js";
-import { queryPrometheus, samplesOf, scrape, type Sample } from "../prometheus.js";
+import { prometheusConfigYaml, queryPrometheus, samplesOf, scrape, type Sample } from "../prometheus.js";
 import { usageError, type CliExitCode, type Command, type CommandInput } from "./command.js";
 import {
   DATABASE_OPTIONS,
@@ -31,16 +31,25 @@ import {
   type Read,
   type SoakWindow,
 } from "../soak/criteria.js";
+import { NAMESPACE_PATTERN, soakQueries } from "../soak/queries.js";
+import { runbookLinkWarning } from "../soak/runbook-links.js";
 
 const HRV = Subjects.hrvRawReceived;
 const DEFAULT_SELECTOR = 'job=~"ingest-service|normalize-service"';
 const NOT_JUDGED = "E2E tests pass consistently (10 consecutive runs over 24 h): run `aa-ops verify` on a schedule";
 
+/** Prometheus and the scope of its queries (namespace undefined: every namespace it scrapes). */
+interface PrometheusSource {
+  url: string;
+  selector: string;
+  namespace: string | undefined;
+}
+
 interface SoakTarget {
   topology: Topology;
   names: TopologyNames;
   since: { text: string; seconds: number };
-  prometheus: { url: string; selector: string } | undefined;
+  prometheus: PrometheusSource | undefined;
   ingestUrl: string;
   normalizeUrl: string;
   database: DatabaseTarget;
@@ -106,33 +115,28 @@ const targetStream = (t: SoakTarget): string => owningStream(t.topology.streams,
 async function fromPrometheus(
   jsm: JetStreamManager,
   t: SoakTarget,
-  prometheus: { url: string; selector: string },
+  prometheus: PrometheusSource,
   w: SoakWindow,
 ): Promise<Check[]> {
   const q = (query: string) => attempt(() => queryPrometheus(prometheus.url, query, w.end));
-  const range = `[${w.seconds}s]`;
-  const accepted = `event_bus_events_published_total{topic="${HRV.topic}",status="success"}`;
-  const published = (status: string) =>
-    q(`sum(increase(event_bus_events_published_total{topic="${HRV.topic}",status="${status}"}${range}))`);
-  const bound = await q(`max_over_time(event_bus_consumer_bound${range})`);
-  const successes = await q(
-    "sum by (stream) " +
-      `(increase(normalize_hrv_messages_total{result="success",durable="${t.names.hrvDurable}"}${range}))`,
-  );
-  const peak = mapRead(
-    await q(`max_over_time((sum(rate(dlq_messages_total[1m])) * 60)[${w.seconds}s:1m])`),
-    (s) => s[0]?.value ?? null,
-  );
-  const starts = mapRead(await q(`max_over_time(process_start_time_seconds{${prometheus.selector}}${range})`), (s) =>
+  const queries = soakQueries({
+    seconds: w.seconds,
+    namespace: prometheus.namespace,
+    selector: prometheus.selector,
+    hrvTopic: HRV.topic,
+    hrvDurable: t.names.hrvDurable,
+  });
+  const bound = await q(queries.bound);
+  const successes = await q(queries.successes);
+  const peak = mapRead(await q(queries.dlqPeakPerMinute), (s) => s[0]?.value ?? null);
+  const starts = mapRead(await q(queries.starts), (s) =>
     s.map((x) => ({ who: processName(x.labels), startedAt: x.value })),
   );
-  const down = mapRead(await q(`min_over_time(up{${prometheus.selector}}${range}) == 0`), (s) =>
-    s.map((x) => processName(x.labels)),
-  );
-  const samples = mapRead(await q(`min(count_over_time(${accepted}${range}))`), (s) => s[0]?.value ?? null);
+  const down = mapRead(await q(queries.down), (s) => s.map((x) => processName(x.labels)));
+  const samples = mapRead(await q(queries.acceptedSamples), (s) => s[0]?.value ?? null);
   const rows = {
-    accepted: await published("success"),
-    duplicates: await published("duplicate"),
+    accepted: await q(queries.published("success")),
+    duplicates: await q(queries.published("duplicate")),
     samples,
     rows: await attempt(() => rowsWritten(t.database, w)),
     tolerancePercent: t.tolerancePercent,
@@ -207,14 +211,32 @@ function toleranceOf(option: string | boolean | undefined): number {
 
 function prometheusOf(input: CommandInput): SoakTarget["prometheus"] {
   const { options } = input;
-  if (typeof options["prometheus-url"] !== "string") return undefined;
+  if (typeof options["prometheus-url"] !== "string") {
+    if (typeof options.namespace === "string")
+      throw usageError("--namespace scopes the Prometheus queries: give --prometheus-url too");
+    return undefined;
+  }
   if (typeof options["ingest-url"] === "string" || typeof options["normalize-url"] === "string") {
     throw usageError(
       "--prometheus-url reads the services' metrics from Prometheus: leave out --ingest-url and --normalize-url",
     );
   }
   const selector = typeof options.selector === "string" ? options.selector : DEFAULT_SELECTOR;
-  return { url: options["prometheus-url"].replace(/\/+$/, ""), selector };
+  return { url: options["prometheus-url"].replace(/\/+$/, ""), selector, namespace: namespaceOf(input) };
+}
+
+/**
+ * `--namespace`, else POD_NAMESPACE (the aa-ops pod's own namespace, from the downward API): the
+ * environment judged. Unset: every namespace, which is right only for a Prometheus of one environment.
+ */
+export function namespaceOf(input: Pick<CommandInput, "options" | "env">): string | undefined {
+  const option = input.options.namespace;
+  const raw = typeof option === "string" ? option : input.env.POD_NAMESPACE?.trim() || undefined;
+  if (raw === undefined) return undefined;
+  const from = typeof option === "string" ? "--namespace" : "POD_NAMESPACE";
+  if (!NAMESPACE_PATTERN.test(raw))
+    throw usageError(`${from} must be a Kubernetes namespace name, got ${JSON.stringify(raw)}`);
+  return raw;
 }
 
 function targetOf(input: CommandInput): SoakTarget {
@@ -242,16 +264,31 @@ function verdict(checks: readonly Check[], t: SoakTarget): string {
   return `✅ Success criteria met over the last ${t.since.text}`;
 }
 
-function writeReport(write: Writer, checks: readonly Check[], t: SoakTarget): void {
+/**
+ * What is wrong with the monitoring itself, not a criterion (the exit code ignores it): alerts
+ * whose runbook links open nowhere.
+ */
+async function monitoringWarnings(prometheus: PrometheusSource | undefined): Promise<string[]> {
+  if (prometheus === undefined) return [];
+  const yaml = await attempt(() => prometheusConfigYaml(prometheus.url));
+  if (yaml instanceof Error) return [`cannot check runbook_base_url: ${yaml.message}`];
+  const warning = runbookLinkWarning(yaml);
+  return warning === undefined ? [] : [warning];
+}
+
+function writeReport(write: Writer, checks: readonly Check[], t: SoakTarget, warnings: readonly string[]): void {
   writeChecks(write, checks);
+  for (const warning of warnings) write(`⚠️  Monitoring: ${warning}`);
   footer(write, [resultLine(checks), verdict(checks, t)]);
   write("");
   write(`Not judged here: ${NOT_JUDGED}.`);
 }
 
 function headerRows(t: SoakTarget, w: SoakWindow, natsUrl: string): [string, string][] {
+  const scope = (ns: string | undefined) =>
+    ns === undefined ? "every namespace: no --namespace or POD_NAMESPACE" : `namespace="${ns}"`;
   const source = t.prometheus
-    ? `Prometheus ${t.prometheus.url} (processes {${t.prometheus.selector}})`
+    ? `Prometheus ${t.prometheus.url} (${scope(t.prometheus.namespace)}; processes {${t.prometheus.selector}})`
     : `one scrape of ${t.ingestUrl} and ${t.normalizeUrl}`;
   const rows: [string, string][] = [
     ["NATS URL", natsUrl],
@@ -272,7 +309,8 @@ const soakCheckCommand: Command = {
     "written), no restarts (process_start_time_seconds). With --prometheus-url: range queries over the window.",
     "Without: one scrape of each service; criteria a single scrape cannot judge are UNKNOWN (and say so).",
     "Exit 1 on FAIL or UNKNOWN (UNKNOWN allowed with --allow-unknown). Counting DLQ messages in the window",
-    "creates a temporary consumer on the DLQ stream and deletes it at once.",
+    "creates a temporary consumer on the DLQ stream and deletes it at once. With --prometheus-url it also warns",
+    "(without changing the exit code) when Prometheus has no absolute runbook_base_url: alert links open nowhere.",
   ],
   options: {
     since: {
@@ -284,6 +322,13 @@ const soakCheckCommand: Command = {
       type: "string",
       value: "<url>",
       help: "Prometheus base URL: judge the whole window with range queries",
+    },
+    namespace: {
+      type: "string",
+      value: "<namespace>",
+      help:
+        "with --prometheus-url: judge only this environment's series (namespace label); default POD_NAMESPACE " +
+        "(the aa-ops pod's namespace), else every namespace",
     },
     selector: {
       type: "string",
@@ -307,6 +352,7 @@ const soakCheckCommand: Command = {
       const w: SoakWindow = { ...t.since, start: new Date(end.getTime() - t.since.seconds * 1000), end };
       if (!input.json) header(out, "aa-ops soak-check: Success Criteria", headerRows(t, w, input.natsUrl));
       const checks = t.prometheus ? await fromPrometheus(jsm, t, t.prometheus, w) : await fromScrape(jsm, t, w);
+      const warnings = await monitoringWarnings(t.prometheus);
       const code = checksExitCode(checks, t.allowUnknown);
       const source = t.prometheus
         ? { prometheus: t.prometheus }
@@ -320,8 +366,9 @@ const soakCheckCommand: Command = {
           ok: code === 0,
           checks,
           notJudged: [NOT_JUDGED],
+          warnings,
         });
-      else writeReport(out, checks, t);
+      else writeReport(out, checks, t, warnings);
       return code;
     };
   },
