@@ -2,7 +2,7 @@
 import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { chmodSync, chownSync, lstatSync, mkdirSync } from "node:fs";
-import { basename, join } from "node:path";
+import { basename, join, resolve } from "node:path";
 import type { ClusterOwner } from "../index.js";
 import { DATA, StartError } from "./common.js";
 
@@ -26,8 +26,9 @@ function reaches(owner: ClusterOwner, dir: string): boolean {
 
 /** The same directory for every run of the checkout at `root`, and a different one for another checkout. */
 export function checkoutKey(root: string): string {
-  const hash = createHash("sha256").update(root).digest("hex").slice(0, 12);
-  return `${basename(root).replace(/[^\w.-]+/g, "_")}-${hash}`;
+  const path = resolve(root); // one spelling per directory: no trailing slash, no ..
+  const hash = createHash("sha256").update(path).digest("hex").slice(0, 12);
+  return `${basename(path).replace(/[^\w.-]+/g, "_")}-${hash}`;
 }
 
 /**
