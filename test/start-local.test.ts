@@ -76,7 +76,9 @@ async function scratchDirs(prefix: string): Promise<string> {
 
 /** The scratch directory that stands for the cluster's home inside the namespaces. */
 const scratchHome = (scratch: string, home: string) =>
-  home.startsWith("/var/lib/") ? join(scratch, "var-lib", home.slice("/var/lib/".length)) : join(scratch, home);
+  home.startsWith("/var/lib/")
+    ? join(scratch, "var-lib", home.slice("/var/lib/".length))
+    : join(scratch, "data", home.slice(".data/".length));
 
 const HIDDEN = "npm run start:check with PostgreSQL hidden (nothing on 5432, no /usr/lib/postgresql)";
 
