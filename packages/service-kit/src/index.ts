@@ -38,6 +38,7 @@ export { createHttpServer, metricOnce, parseTrustProxy, registerMetricsRoute, ty
 export { crashPoint } from "./crash-point.js";
 export {
   startTracing,
+  registerTracerProvider,
   tracingSettings,
   OTLP_PROTOCOLS,
   type OtlpProtocol,

@@ -53,7 +53,10 @@ function untrusted(error: Error, security: NatsSecurity): string {
     caFile === undefined
       ? "set NATS_TLS_CA_FILE to the CA certificate that signed it"
       : `NATS_TLS_CA_FILE (${caFile}) is not the CA that signed it`;
-  return `the server's TLS certificate is not trusted (${error.message}): ${fix}`;
+  // OpenSSL's reason alone: Node 26 appends "; if the root CA is installed locally, try running Node.js
+  // with --use-system-ca", which points away from the fix here (the CA is NATS_TLS_CA_FILE's to name).
+  const reason = error.message.split(";")[0];
+  return `the server's TLS certificate is not trusted (${reason}): ${fix}`;
 }
 
 // A server with `verify: true` ends the TLS 1.3 session after the handshake; the client only sees no answer.

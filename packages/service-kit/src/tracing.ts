@@ -1,5 +1,5 @@
-import { diag, DiagLogLevel } from "@opentelemetry/api";
-import type { SpanExporter } from "@opentelemetry/sdk-trace-node";
+import { context, diag, DiagLogLevel, propagation, trace } from "@opentelemetry/api";
+import type { SpanExporter, TracerProvider } from "@opentelemetry/sdk-trace";
 import type { Logger } from "pino";
 import { ConfigError } from "./config.js";
 import { withoutPassword } from "./postgres.js";
@@ -79,6 +79,26 @@ function routeDiagnostics(logger: Logger): void {
 }
 
 /**
+ * Registers `provider` globally with the context manager that follows async calls (AsyncLocalStorage)
+ * and the W3C trace context propagator only. The SDK's generic TracerProvider has no Node-specific
+ * `register()`: this is what it did. Returns the undo, for tests.
+ */
+export async function registerTracerProvider(provider: TracerProvider): Promise<() => void> {
+  const [{ AsyncLocalStorageContextManager }, { W3CTraceContextPropagator }] = await Promise.all([
+    import("@opentelemetry/context-async-hooks"),
+    import("@opentelemetry/core"),
+  ]);
+  context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
+  propagation.setGlobalPropagator(new W3CTraceContextPropagator());
+  trace.setGlobalTracerProvider(provider);
+  return () => {
+    trace.disable();
+    propagation.disable();
+    context.disable();
+  };
+}
+
+/**
  * Starts the tracing SDK, registered globally, so libraries (event bus, HTTP server) that use
  * `@opentelemetry/api` produce spans. Call once, first thing in `main`. Only the W3C trace context
  * is propagated (no baggage: clients' baggage would travel on in message headers unchecked).
@@ -97,19 +117,15 @@ export async function startTracing(settings: TracingSettings, logger: Logger): P
     return { shutdown: async () => undefined };
   }
   routeDiagnostics(logger);
-  const [{ W3CTraceContextPropagator }, resources, sdk] = await Promise.all([
-    import("@opentelemetry/core"),
-    import("@opentelemetry/resources"),
-    import("@opentelemetry/sdk-trace-node"),
-  ]);
+  const [resources, sdk] = await Promise.all([import("@opentelemetry/resources"), import("@opentelemetry/sdk-trace")]);
   const { defaultResource, detectResources, envDetector, resourceFromAttributes } = resources;
   const resource = defaultResource()
     .merge(resourceFromAttributes({ "service.name": settings.serviceName }))
     .merge(detectResources({ detectors: [envDetector] }));
   const exporter = settings.endpoint === undefined ? undefined : await exporterFor(settings.protocol);
-  const spanProcessors = exporter === undefined ? [] : [new sdk.BatchSpanProcessor(exporter)];
-  const provider = new sdk.NodeTracerProvider({ resource, spanProcessors });
-  provider.register({ propagator: new W3CTraceContextPropagator() });
+  const spanProcessors = exporter === undefined ? [] : [new sdk.BatchSpanProcessor({ exporter })];
+  const provider = new sdk.TracerProvider({ resource, spanProcessors });
+  await registerTracerProvider(provider);
   logger.info(
     settings.endpoint === undefined
       ? `${tag} Tracing on without export (OTEL_TRACES_EXPORTER=none): trace context propagated and trace ids logged`

