@@ -86,7 +86,10 @@ function isNewer(a: ReadingKey & { capturedAt: string }, b: ReadingKey & { captu
   return a.eventId > b.eventId;
 }
 
-/** Within one batch only the newest reading per (user_id, date, source) is written: one statement cannot update a row twice. */
+/**
+ * Within one batch only the newest reading per (user_id, date, source) is written: one statement cannot update a row
+ * twice.
+ */
 function newestPerKey<R extends ReadingKey & { capturedAt: string }>(rows: readonly R[]): Map<string, R> {
   const newest = new Map<string, R>();
   for (const row of rows) {
@@ -152,8 +155,8 @@ async function writeGuardedBatch<R extends ReadingKey & { capturedAt: string }>(
 }
 
 /**
- * A reading table keyed by (user_id, date, source) with captured_at, event_id, source and raw: the columns in between and
- * their SQL types.
+ * A reading table keyed by (user_id, date, source) with captured_at, event_id, source and raw: the columns in
+ * between and their SQL types.
  */
 export interface ReadingTable<R> {
   name: string;
@@ -199,13 +202,14 @@ function guardedStatements(table: ReadingTable<unknown>): { single: GuardedState
 RETURNING user_id, event_id, source`;
   const current = "t.user_id, to_char(t.date, 'YYYY-MM-DD') AS date, t.event_id, t.source";
   const row = types.map((type, i) => `$${i + 1}::${type}`).join(", ");
+  const arrays = types.map((type, i) => `$${i + 1}::${type}[]`).join(", ");
   return {
     single: {
       upsert: `${insert}\nSELECT * FROM (VALUES (${row})) ${admitted}\n${guard}`,
       currentEvent: `SELECT ${current} FROM ${table.name} t WHERE user_id = $1 AND date = $2 AND source = $3`,
     },
     batch: {
-      upsert: `${insert}\nSELECT * FROM unnest(${types.map((type, i) => `$${i + 1}::${type}[]`).join(", ")}) ${admitted}\n${guard}`,
+      upsert: `${insert}\nSELECT * FROM unnest(${arrays}) ${admitted}\n${guard}`,
       currentEvents:
         `SELECT ${current} FROM ${table.name} t ` +
         `JOIN unnest($1::text[], $2::date[], $3::text[]) AS k(user_id, date, source) USING (user_id, date, source)`,
