@@ -130,3 +130,50 @@ test("0005 keeps existing rows as 'unscoped' readings and scopes uniqueness to (
     await old.drop();
   }
 });
+
+test("0006_reading-row-per-source: one row per source for a day; the previous normalize's upsert is refused, not misapplied", async () => {
+  const old = await createTestSchema();
+  try {
+    await runner({
+      databaseUrl: old.url,
+      dir: MIGRATIONS_DIR,
+      direction: "up",
+      count: 6,
+      migrationsTable: "pgmigrations",
+      schema: old.schema,
+      log: () => undefined,
+    });
+    // The previous release's write shape: one row per (user_id, date), its conflict target.
+    const previousUpsert = (source: string, eventId: string) =>
+      old.pool.query(
+        `INSERT INTO hrv_data (user_id, date, rmssd, ln_rmssd, captured_at, event_id, source)
+         VALUES ('u1', '2025-10-02', 50, ln(50), now(), $2, $1)
+         ON CONFLICT (user_id, date) DO UPDATE SET rmssd = EXCLUDED.rmssd`,
+        [source, eventId],
+      );
+    await previousUpsert("tenant:a", "A");
+    await run(process.execPath, ["services/normalize/dist/migrate-cli.js"], {
+      cwd: ROOT,
+      env: { PATH: process.env.PATH, DATABASE_URL: old.url, DATABASE_SCHEMA: old.schema },
+    });
+    // 42P10: no constraint matches the conflict target. normalize retries it (not a data error), nothing is written.
+    await assert.rejects(previousUpsert("tenant:b", "B"), (error: { code?: string }) => error.code === "42P10");
+    await old.pool.query(
+      "INSERT INTO hrv_data (user_id, date, rmssd, ln_rmssd, captured_at, event_id, source) VALUES ('u1', '2025-10-02', 60, ln(60), now(), 'B', 'tenant:b')",
+    );
+    await assert.rejects(
+      old.pool.query(
+        "INSERT INTO hrv_data (user_id, date, rmssd, ln_rmssd, captured_at, event_id, source) VALUES ('u1', '2025-10-02', 70, ln(70), now(), 'C', 'tenant:b')",
+      ),
+      /hrv_data_user_id_date_source_key/,
+    );
+    const rows = await old.pool.query("SELECT source, event_id FROM hrv_data ORDER BY source");
+    assert.deepEqual(rows.rows, [
+      { source: "tenant:a", event_id: "A" },
+      { source: "tenant:b", event_id: "B" },
+    ]);
+    assert.equal((await old.pool.query("SELECT count(*)::int AS n FROM erased_users")).rows[0].n, 0);
+  } finally {
+    await old.drop();
+  }
+});
