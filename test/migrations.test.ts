@@ -37,7 +37,7 @@ test("two migrators starting at once apply each migration exactly once", async (
       "0004_create-ingest-api-keys",
       "0005_scope-reading-identity",
       "0006_oura-link-binding",
-      "0006_reading-row-per-source",
+      "0006_reading-received-at",
     ],
   );
 });
@@ -131,7 +131,16 @@ test("0005 keeps existing rows as 'unscoped' readings and scopes uniqueness to (
   }
 });
 
-test("0006_reading-row-per-source: one row per source for a day; the previous normalize's upsert is refused, not misapplied", async () => {
+// 1.0's guarded upsert, exactly as that release's normalize sends it: one row per (user_id, date), `source` never named.
+const RELEASE_1_0_HRV_UPSERT = `INSERT INTO hrv_data AS t (user_id, date, rmssd, ln_rmssd, captured_at, event_id, raw)
+VALUES ($1, $2, $3, $4, $5, $6, $7)
+ON CONFLICT (user_id, date) DO UPDATE
+   SET rmssd = EXCLUDED.rmssd, ln_rmssd = EXCLUDED.ln_rmssd, captured_at = EXCLUDED.captured_at,
+       event_id = EXCLUDED.event_id, raw = EXCLUDED.raw, updated_at = now()
+ WHERE (t.captured_at, t.event_id) < (EXCLUDED.captured_at, EXCLUDED.event_id)
+RETURNING event_id`;
+
+test("0006_reading-received-at is additive: 1.0's upsert still inserts and updates after it", async () => {
   const old = await createTestSchema();
   try {
     await runner({
@@ -143,34 +152,30 @@ test("0006_reading-row-per-source: one row per source for a day; the previous no
       schema: old.schema,
       log: () => undefined,
     });
-    // The previous release's write shape: one row per (user_id, date), its conflict target.
-    const previousUpsert = (source: string, eventId: string) =>
-      old.pool.query(
-        `INSERT INTO hrv_data (user_id, date, rmssd, ln_rmssd, captured_at, event_id, source)
-         VALUES ('u1', '2025-10-02', 50, ln(50), now(), $2, $1)
-         ON CONFLICT (user_id, date) DO UPDATE SET rmssd = EXCLUDED.rmssd`,
-        [source, eventId],
-      );
-    await previousUpsert("tenant:a", "A");
+    const release10 = (eventId: string, rmssd: number, capturedAt: string) =>
+      old.pool.query(RELEASE_1_0_HRV_UPSERT, ["u1", "2025-10-02", rmssd, Math.log(rmssd), capturedAt, eventId, null]);
+    await release10("A", 50, "2025-10-02T07:00:00Z");
     await run(process.execPath, ["services/normalize/dist/migrate-cli.js"], {
       cwd: ROOT,
       env: { PATH: process.env.PATH, DATABASE_URL: old.url, DATABASE_SCHEMA: old.schema },
     });
-    // 42P10: no constraint matches the conflict target. normalize retries it (not a data error), nothing is written.
-    await assert.rejects(previousUpsert("tenant:b", "B"), (error: { code?: string }) => error.code === "42P10");
-    await old.pool.query(
-      "INSERT INTO hrv_data (user_id, date, rmssd, ln_rmssd, captured_at, event_id, source) VALUES ('u1', '2025-10-02', 60, ln(60), now(), 'B', 'tenant:b')",
-    );
-    await assert.rejects(
-      old.pool.query(
-        "INSERT INTO hrv_data (user_id, date, rmssd, ln_rmssd, captured_at, event_id, source) VALUES ('u1', '2025-10-02', 70, ln(70), now(), 'C', 'tenant:b')",
-      ),
-      /hrv_data_user_id_date_source_key/,
-    );
-    const rows = await old.pool.query("SELECT source, event_id FROM hrv_data ORDER BY source");
+    // The previous release keeps writing on the migrated schema: a newer reading updates, an older one does not.
+    assert.deepEqual((await release10("B", 60, "2025-10-02T08:00:00Z")).rows, [{ event_id: "B" }]);
+    assert.deepEqual((await release10("C", 70, "2025-10-02T06:00:00Z")).rows, []);
+    const insert = await old.pool.query(RELEASE_1_0_HRV_UPSERT, [
+      "u2",
+      "2025-10-02",
+      40,
+      Math.log(40),
+      "2025-10-02T07:00:00Z",
+      "D",
+      null,
+    ]);
+    assert.deepEqual(insert.rows, [{ event_id: "D" }]);
+    const rows = await old.pool.query("SELECT user_id, event_id, source, received_at FROM hrv_data ORDER BY user_id");
     assert.deepEqual(rows.rows, [
-      { source: "tenant:a", event_id: "A" },
-      { source: "tenant:b", event_id: "B" },
+      { user_id: "u1", event_id: "B", source: "unscoped", received_at: null },
+      { user_id: "u2", event_id: "D", source: "unscoped", received_at: null },
     ]);
     assert.equal((await old.pool.query("SELECT count(*)::int AS n FROM erased_users")).rows[0].n, 0);
   } finally {
