@@ -1,10 +1,11 @@
 import { compileValidator, UserId } from "@aa/contracts";
-import { topologyNamesFromEnv } from "@aa/event-bus";
+import { topologyNamesFromEnv, type TopologyNames } from "@aa/event-bus";
 import { DEFAULT_REVOKE_URL, revokeToken, unseal } from "@aa/oura";
 import { userIdHasher } from "@aa/service-kit";
 import type { JetStreamManager } from "@nats-io/jetstream";
 import type pg from "pg";
 import { openAuditLog } from "../dlq/audit.js";
+import type { DlqMessage } from "../dlq/entry.js";
 import { eraseRows, footprintOf, type LinkedOura, type UserFootprint } from "../erase/database.js";
 import { auditRecord, tombstoneUntil, type ErasedPerson, type Remaining } from "../erase/plan.js";
 import {
@@ -103,7 +104,18 @@ async function streamsLeft(
   return left;
 }
 
-async function erase(jsm: JetStreamManager, input: CommandInput, db: pg.Pool): Promise<Erasure> {
+/** What the dry run found, and what acting on it needs. */
+interface Found {
+  settings: EraseSettings;
+  names: TopologyNames;
+  person: ErasedPerson;
+  erasure: Erasure;
+  letters: DlqMessage[];
+  hot: StreamRetention[];
+}
+
+/** Reads everything erasure concerns; changes nothing. */
+async function find(jsm: JetStreamManager, input: CommandInput, db: pg.Pool): Promise<Found> {
   const settings = settingsOf(input);
   const names = topologyNamesFromEnv(input.env);
   const footprint = await footprintOf(db, settings.userId);
@@ -118,15 +130,19 @@ async function erase(jsm: JetStreamManager, input: CommandInput, db: pg.Pool): P
     streams.map((r) => r.maxAgeMs),
   );
   const erasure: Erasure = { userId: settings.userId, act: settings.act, footprint, until, dlq: names.dlq };
-  if (!settings.act) return { ...erasure, deadLetters: letters.length, remaining: await streamsLeft(jsm, hot, person) };
+  return { settings, names, person, erasure: { ...erasure, deadLetters: letters.length }, letters, hot };
+}
 
-  const ouraFailure =
-    footprint.oura && !settings.skipOuraRevoke ? await revokeAtOura(settings, footprint.oura) : undefined;
-  const counts = await eraseRows(db, settings.userId, until);
+/** Oura first (the token is needed to revoke), then the rows and tombstone, then the DLQ; then what is left. */
+async function act(jsm: JetStreamManager, db: pg.Pool, found: Found): Promise<Erasure> {
+  const { settings, names, erasure } = found;
+  const oura = erasure.footprint.oura;
+  const ouraFailure = oura && !settings.skipOuraRevoke ? await revokeAtOura(settings, oura) : undefined;
+  const counts = await eraseRows(db, settings.userId, erasure.until);
   const dlqAudit = await openAuditLog(jsm, jsm.jetstream(), names.dlq, names.dlqAdvisories);
-  const purged = await purgeDeadLetters(jsm, names.dlq, dlqAudit, letters);
-  const left = await streamsLeft(jsm, hot, person);
-  const ouraRevoked = footprint.oura ? ouraFailure === undefined && !settings.skipOuraRevoke : null;
+  const purged = await purgeDeadLetters(jsm, names.dlq, dlqAudit, found.letters);
+  const left = await streamsLeft(jsm, found.hot, found.person);
+  const ouraRevoked = oura ? ouraFailure === undefined && !settings.skipOuraRevoke : null;
   const removed = purged.filter((p) => p.removed).length;
   if (!settings.hash) throw new CliError("LOG_HASH_KEY is needed for the audit line");
   const audit = auditRecord({
@@ -135,21 +151,17 @@ async function erase(jsm: JetStreamManager, input: CommandInput, db: pg.Pool): P
     counts,
     ouraRevoked,
     dlqPurged: removed,
-    tombstoneUntil: until,
+    tombstoneUntil: erasure.until,
     remaining: left,
   });
   const purgeFailure = purged.find((p) => !p.removed)?.error;
-  return {
-    ...erasure,
-    counts,
-    ouraRevoked,
-    ouraFailure,
-    deadLetters: letters.length,
-    purged: removed,
-    purgeFailure,
-    remaining: left,
-    audit,
-  };
+  return { ...erasure, counts, ouraRevoked, ouraFailure, purged: removed, purgeFailure, remaining: left, audit };
+}
+
+async function erase(jsm: JetStreamManager, input: CommandInput, db: pg.Pool): Promise<Erasure> {
+  const found = await find(jsm, input, db);
+  if (found.settings.act) return act(jsm, db, found);
+  return { ...found.erasure, remaining: await streamsLeft(jsm, found.hot, found.person) };
 }
 
 const exitOf = (erasure: Erasure): CliExitCode =>
