@@ -44,7 +44,9 @@ function checkNotInFuture(reading: { date: string; capturedAt?: string }, now: D
     const bound = new Date(now.getTime() + aheadMs).toISOString();
     errors.push({
       field: "capturedAt",
-      message: `must not be more than ${describeAhead(aheadMs)} after the time received (at most ${bound}), got "${reading.capturedAt}"`,
+      message:
+        `must not be more than ${describeAhead(aheadMs)} after the time received (at most ${bound}), ` +
+        `got "${reading.capturedAt}"`,
     });
   }
   return errors;

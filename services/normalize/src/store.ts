@@ -9,7 +9,7 @@ import { replaces, ROW_REPLACED_SQL, SAME_READING_SQL, type RankedReading } from
  */
 export type WriteOutcome = "stored" | "stale";
 
-/** The statements of a table keyed by (user_id, date) whose upsert only lets a different reading that ranks higher win. */
+/** The statements of a table keyed by (user_id, date) whose upsert lets only a different, higher-ranked reading win. */
 interface GuardedStatements {
   /** Returns a row only when it inserted or updated one. */
   upsert: string;
