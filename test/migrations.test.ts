@@ -37,6 +37,7 @@ test("two migrators starting at once apply each migration exactly once", async (
       "0004_create-ingest-api-keys",
       "0005_scope-reading-identity",
       "0006_oura-link-binding",
+      "0006_reading-received-at",
     ],
   );
 });
@@ -125,6 +126,58 @@ test("0005 keeps existing rows as 'unscoped' readings and scopes uniqueness to (
       ),
       /hrv_data_user_id_source_event_id_key/,
     );
+  } finally {
+    await old.drop();
+  }
+});
+
+// 1.0's guarded upsert, exactly as that release's normalize sends it: one row per (user_id, date), `source` never named.
+const RELEASE_1_0_HRV_UPSERT = `INSERT INTO hrv_data AS t (user_id, date, rmssd, ln_rmssd, captured_at, event_id, raw)
+VALUES ($1, $2, $3, $4, $5, $6, $7)
+ON CONFLICT (user_id, date) DO UPDATE
+   SET rmssd = EXCLUDED.rmssd, ln_rmssd = EXCLUDED.ln_rmssd, captured_at = EXCLUDED.captured_at,
+       event_id = EXCLUDED.event_id, raw = EXCLUDED.raw, updated_at = now()
+ WHERE (t.captured_at, t.event_id) < (EXCLUDED.captured_at, EXCLUDED.event_id)
+RETURNING event_id`;
+
+test("0006_reading-received-at is additive: 1.0's upsert still inserts and updates after it", async () => {
+  const old = await createTestSchema();
+  try {
+    await runner({
+      databaseUrl: old.url,
+      dir: MIGRATIONS_DIR,
+      direction: "up",
+      count: 6,
+      migrationsTable: "pgmigrations",
+      schema: old.schema,
+      log: () => undefined,
+    });
+    const release10 = (eventId: string, rmssd: number, capturedAt: string) =>
+      old.pool.query(RELEASE_1_0_HRV_UPSERT, ["u1", "2025-10-02", rmssd, Math.log(rmssd), capturedAt, eventId, null]);
+    await release10("A", 50, "2025-10-02T07:00:00Z");
+    await run(process.execPath, ["services/normalize/dist/migrate-cli.js"], {
+      cwd: ROOT,
+      env: { PATH: process.env.PATH, DATABASE_URL: old.url, DATABASE_SCHEMA: old.schema },
+    });
+    // The previous release keeps writing on the migrated schema: a newer reading updates, an older one does not.
+    assert.deepEqual((await release10("B", 60, "2025-10-02T08:00:00Z")).rows, [{ event_id: "B" }]);
+    assert.deepEqual((await release10("C", 70, "2025-10-02T06:00:00Z")).rows, []);
+    const insert = await old.pool.query(RELEASE_1_0_HRV_UPSERT, [
+      "u2",
+      "2025-10-02",
+      40,
+      Math.log(40),
+      "2025-10-02T07:00:00Z",
+      "D",
+      null,
+    ]);
+    assert.deepEqual(insert.rows, [{ event_id: "D" }]);
+    const rows = await old.pool.query("SELECT user_id, event_id, source, received_at FROM hrv_data ORDER BY user_id");
+    assert.deepEqual(rows.rows, [
+      { user_id: "u1", event_id: "B", source: "unscoped", received_at: null },
+      { user_id: "u2", event_id: "D", source: "unscoped", received_at: null },
+    ]);
+    assert.equal((await old.pool.query("SELECT count(*)::int AS n FROM erased_users")).rows[0].n, 0);
   } finally {
     await old.drop();
   }

@@ -345,6 +345,19 @@ describe("PostgreSQL over TLS with passwords and least-privilege roles", { skip:
     assertNoPassword(verify.stdout + verify.stderr);
   });
 
+  test("users erase as the ops role deletes the user's rows and records the tombstone normalize reads", async () => {
+    const erase = await aaOps(["users", "erase", "--user", "pgsec-tls-user", "--yes", "--nats-url", stack.nats.url], {
+      DATABASE_URL: urlOf("ops"),
+      DATABASE_SCHEMA: stack.db.schema,
+      LOG_HASH_KEY: "pgsec-log-hash-key-of-at-least-32-chars",
+    });
+    assert.equal(erase.code, 0, showRun(erase));
+    const left = await stack.db.pool.query("SELECT 1 FROM hrv_data WHERE user_id = 'pgsec-tls-user'");
+    assert.equal(left.rowCount, 0);
+    assert.equal(await outcome("normalize", "SELECT count(*) FROM erased_users"), "ok");
+    assertNoPassword(erase.stdout + erase.stderr);
+  });
+
   test("least privilege: normalize has no DDL and no DELETE on readings; ingest reads only the API keys; ops reads readings and manages keys", async () => {
     const schema = stack.db.schema;
     const expected: [Role, string, string][] = [
@@ -380,6 +393,17 @@ describe("PostgreSQL over TLS with passwords and least-privilege roles", { skip:
       ["ops", "UPDATE hrv_data SET rmssd = 1", "42501"],
       ["ops", "SELECT * FROM oura_accounts", "42501"],
       ["ops", "SELECT * FROM oura_link_tokens_used", "42501"],
+      ["ops", "SELECT refresh_token FROM oura_accounts", "42501"],
+      ["ops", "SELECT code_verifier FROM oura_link_states", "42501"],
+      ["ops", "DELETE FROM oura_accounts WHERE user_id = 'nobody'", "ok"],
+      ["ops", "DELETE FROM hrv_data WHERE user_id = 'nobody'", "ok"],
+      [
+        "ops",
+        "INSERT INTO hrv_data (user_id, date, rmssd, ln_rmssd, captured_at, event_id) VALUES ('u', '2025-10-02', 1, 0, now(), 'e')",
+        "42501",
+      ],
+      ["normalize", "SELECT 1 FROM erased_users", "ok"],
+      ["normalize", "DELETE FROM erased_users", "42501"],
       ["ops", `CREATE TABLE ${schema}.pgsec_probe (id int)`, "42501"],
     ];
     const seen: [Role, string, string][] = [];

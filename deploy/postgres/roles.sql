@@ -55,7 +55,7 @@ GRANT USAGE ON SCHEMA :"schema" TO :"normalize_role", :"ingest_role", :"ops_role
 
 -- Tables created before this role model (e.g. by RUN_MIGRATIONS=true as another role) move to the owner.
 SELECT format('ALTER TABLE %I.%I OWNER TO %I', :'schema', name, :'owner_role')
-  FROM unnest(ARRAY['pgmigrations', 'hrv_data', 'sleep_data', 'oura_link_states', 'oura_accounts', 'ingest_api_keys', 'oura_link_tokens_used']) AS name
+  FROM unnest(ARRAY['pgmigrations', 'hrv_data', 'sleep_data', 'oura_link_states', 'oura_accounts', 'ingest_api_keys', 'oura_link_tokens_used', 'erased_users']) AS name
  WHERE to_regclass(format('%I.%I', :'schema', name)) IS NOT NULL
 \gexec
 
@@ -63,12 +63,16 @@ SELECT format('ALTER TABLE %I.%I OWNER TO %I', :'schema', name, :'owner_role')
 --   normalize: upserts readings (INSERT … ON CONFLICT DO UPDATE … RETURNING), links Oura accounts
 --     (a link state is deleted when used or expired, a spent link token once expired), reads pgmigrations at startup.
 --   ingest: loads the API keys.
+--   normalize also reads erased_users: a reading of an erased user is not stored again while its tombstone lives.
 --   ops: reads readings (verify, soak-check); creates and revokes API keys (no DELETE: revoked keys stay).
+--     `users erase` deletes a user's rows in every user table (the DELETE on hrv_data and sleep_data also lets
+--     it LOCK them against concurrent writes), reads a linked account's sealed access token to revoke it at Oura
+--     (never the refresh token nor a link's PKCE verifier), and records, extends and expires tombstones in erased_users.
 --     It may set revoked_at and nothing else of an existing key: a key's secret hash, user scope,
 --     expiry, name and tenant cannot be rewritten. REVOKE ALL above also drops column rights, so a
 --     re-run replaces an older table-wide UPDATE with this one.
 SELECT format('REVOKE ALL ON %I.%I FROM %I, %I, %I', :'schema', name, :'normalize_role', :'ingest_role', :'ops_role')
-  FROM unnest(ARRAY['pgmigrations', 'hrv_data', 'sleep_data', 'oura_link_states', 'oura_accounts', 'ingest_api_keys', 'oura_link_tokens_used']) AS name
+  FROM unnest(ARRAY['pgmigrations', 'hrv_data', 'sleep_data', 'oura_link_states', 'oura_accounts', 'ingest_api_keys', 'oura_link_tokens_used', 'erased_users']) AS name
  WHERE to_regclass(format('%I.%I', :'schema', name)) IS NOT NULL
 \gexec
 SELECT format('GRANT %s ON %I.%I TO %I', rights, :'schema', name, role)
@@ -79,9 +83,14 @@ SELECT format('GRANT %s ON %I.%I TO %I', rights, :'schema', name, role)
     (:'normalize_role', 'oura_link_states', 'SELECT, INSERT, DELETE'),
     (:'normalize_role', 'oura_accounts',    'SELECT, INSERT, UPDATE'),
     (:'normalize_role', 'oura_link_tokens_used', 'SELECT, INSERT, DELETE'),
+    (:'normalize_role', 'erased_users',     'SELECT'),
     (:'ingest_role',    'ingest_api_keys',  'SELECT'),
-    (:'ops_role',       'hrv_data',         'SELECT'),
-    (:'ops_role',       'sleep_data',       'SELECT'),
+    (:'ops_role',       'hrv_data',         'SELECT, DELETE'),
+    (:'ops_role',       'sleep_data',       'SELECT, DELETE'),
+    (:'ops_role',       'oura_accounts',    'SELECT (user_id, oura_user_id, access_token), DELETE'),
+    (:'ops_role',       'oura_link_states', 'SELECT (user_id), DELETE'),
+    (:'ops_role',       'oura_link_tokens_used', 'SELECT (user_id), DELETE'),
+    (:'ops_role',       'erased_users',     'SELECT, INSERT, UPDATE, DELETE'),
     (:'ops_role',       'ingest_api_keys',  'SELECT, INSERT, UPDATE (revoked_at)')
   ) AS grants (role, name, rights)
  WHERE to_regclass(format('%I.%I', :'schema', name)) IS NOT NULL

@@ -4,7 +4,7 @@ import type { AddressInfo } from "node:net";
 
 /**
  * A loopback stand-in for Oura's cloud, following the documented endpoints and shapes:
- * OAuth (`/oauth/authorize`, `/oauth/token` with authorization_code + PKCE S256 and
+ * OAuth (`/oauth/authorize`, `/oauth/revoke`, `/oauth/token` with authorization_code + PKCE S256 and
  * single-use refresh tokens), `/v2/usercollection/personal_info`,
  * `/v2/usercollection/sleep/{document_id}` and `/v2/webhook/subscription` (client id/secret
  * headers; create performs the GET handshake against the callback, as Oura does).
@@ -33,6 +33,8 @@ export interface FakeOura {
   expireAccessToken(token: string): void;
   /** Tokens issued, newest last: access and refresh token per grant. */
   issued: { accessToken: string; refreshToken: string; ouraUserId: string; grant: string }[];
+  /** Access tokens revoked with `GET /oauth/revoke?access_token=…`, in order. */
+  revoked: string[];
   close(): Promise<void>;
 }
 
@@ -95,6 +97,7 @@ export async function startFakeOura(): Promise<FakeOura> {
     subscriptions: new Map(),
     nextOuraUserId: "oura-user-1",
     issued: [],
+    revoked: [],
     script: (path, answer) => scripted.set(path, [...(scripted.get(path) ?? []), answer]),
     expireAccessToken: (t) => void access.delete(t),
     close: () => new Promise((resolve) => server.close(() => resolve())),
@@ -189,6 +192,17 @@ export async function startFakeOura(): Promise<FakeOura> {
     return json(res, 201, sub);
   }
 
+  // Oura's revocation: the access token's grant ends (its refresh tokens too); an unknown token is a 400.
+  function revoke(url: URL, res: ServerResponse) {
+    const accessToken = url.searchParams.get("access_token") ?? "";
+    const ouraUserId = access.get(accessToken);
+    if (ouraUserId === undefined) return json(res, 400, { detail: "invalid token" });
+    access.delete(accessToken);
+    for (const [t, owner] of refresh) if (owner === ouraUserId) refresh.delete(t);
+    fake.revoked.push(accessToken);
+    res.writeHead(200).end();
+  }
+
   async function route(req: IncomingMessage, res: ServerResponse) {
     const url = new URL(req.url ?? "/", "http://fake");
     const body = await readBody(req);
@@ -206,6 +220,7 @@ export async function startFakeOura(): Promise<FakeOura> {
     if (queued) return json(res, queued.status, queued.body ?? {}, queued.headers);
     if (url.pathname === "/oauth/authorize") return authorize(url, res);
     if (url.pathname === "/oauth/token" && req.method === "POST") return tokenGrant(form ?? {}, res);
+    if (url.pathname === "/oauth/revoke") return revoke(url, res);
     if (url.pathname.startsWith("/v2/usercollection/")) return userCollection(url.pathname, req, res);
     if (url.pathname.startsWith("/v2/webhook/subscription")) return subscriptions(req, url.pathname, body, res);
     return json(res, 404, { detail: "Not found" });

@@ -1,5 +1,13 @@
 import { Type, type Static } from "@sinclair/typebox";
-import { CalendarDate, EventId, RawDocument, Timestamp, UserId, withDateRules } from "./common.js";
+import {
+  CAPTURED_AT_MAX_SKEW_MS,
+  CalendarDate,
+  EventId,
+  RawDocument,
+  Timestamp,
+  UserId,
+  withDateRules,
+} from "./common.js";
 import { EventSource } from "./identity.js";
 import { compileValidator } from "./validation.js";
 
@@ -50,6 +58,8 @@ export const HrvNormalizedStoredSchema = Type.Object(
 );
 export type HrvNormalizedStored = Static<typeof HrvNormalizedStoredSchema>;
 
-export const validateHrvReading = withDateRules(compileValidator(HrvReadingSchema));
+export const validateHrvReading = withDateRules(compileValidator(HrvReadingSchema), {
+  capturedAtAheadMs: CAPTURED_AT_MAX_SKEW_MS,
+});
 export const validateHrvRawReceived = withDateRules(compileValidator(HrvRawReceivedSchema));
 export const validateHrvNormalizedStored = compileValidator(HrvNormalizedStoredSchema);

@@ -1,5 +1,13 @@
 import { Type, type Static } from "@sinclair/typebox";
-import { CalendarDate, EventId, RawDocument, Timestamp, UserId, withDateRules } from "./common.js";
+import {
+  CAPTURED_AT_MAX_SKEW_MS,
+  CalendarDate,
+  EventId,
+  RawDocument,
+  Timestamp,
+  UserId,
+  withDateRules,
+} from "./common.js";
 import { EventSource } from "./identity.js";
 import { compileValidator } from "./validation.js";
 
@@ -56,6 +64,8 @@ export const SleepNormalizedStoredSchema = Type.Object(
 );
 export type SleepNormalizedStored = Static<typeof SleepNormalizedStoredSchema>;
 
-export const validateSleepReading = withDateRules(compileValidator(SleepReadingSchema));
+export const validateSleepReading = withDateRules(compileValidator(SleepReadingSchema), {
+  capturedAtAheadMs: CAPTURED_AT_MAX_SKEW_MS,
+});
 export const validateSleepRawReceived = withDateRules(compileValidator(SleepRawReceivedSchema));
 export const validateSleepNormalizedStored = compileValidator(SleepNormalizedStoredSchema);

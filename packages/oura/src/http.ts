@@ -116,7 +116,8 @@ export async function ouraRequest<T>(http: OuraHttp, request: OuraRequest<T>): P
   }
   let value: unknown;
   try {
-    value = JSON.parse(text);
+    // An empty 2xx body (as the token revocation may answer) is `null` for the validator to judge.
+    value = text.trim() === "" ? null : JSON.parse(text);
   } catch {
     throw new OuraApiError(
       `${request.what}: Oura answered HTTP ${response.status} with a body that is not JSON`,

@@ -132,3 +132,22 @@ export function refreshTokens(
   };
   return tokenRequest(http, tokenUrl, form, "POST oauth/token (refresh_token)", now);
 }
+
+/** Oura's token revocation endpoint (OURA_REVOKE_URL): `GET …?access_token=<token>`. */
+export const DEFAULT_REVOKE_URL = "https://api.ouraring.com/oauth/revoke";
+
+/**
+ * Revokes an access token (and with it the user's grant to this app) at Oura. Resolves when Oura
+ * answered 2xx; any other answer is an OuraApiError (`not_found`/`unauthorized` usually mean the
+ * grant is already gone). The token is sent as Oura documents it, in the query string.
+ */
+export async function revokeToken(http: OuraHttp, revokeUrl: string, accessToken: string): Promise<void> {
+  const url = new URL(revokeUrl);
+  url.searchParams.set("access_token", accessToken);
+  await ouraRequest(http, {
+    method: "GET",
+    url: url.toString(),
+    validate: (value) => ({ ok: true, value }),
+    what: "GET oauth/revoke",
+  });
+}

@@ -10,7 +10,17 @@ const hrvData = tracedWrites(
       { name: "rmssd", type: "float8" },
       { name: "ln_rmssd", type: "float8" },
     ],
-    values: (row) => [row.userId, row.date, row.rmssd, row.lnRmssd, row.capturedAt, row.eventId, row.source, row.raw],
+    values: (row) => [
+      row.userId,
+      row.date,
+      row.rmssd,
+      row.lnRmssd,
+      row.capturedAt,
+      row.receivedAt,
+      row.eventId,
+      row.source,
+      row.raw,
+    ],
   }),
 );
 

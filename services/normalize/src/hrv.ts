@@ -8,6 +8,8 @@ export interface HrvRow {
   lnRmssd: number;
   /** The reading's capture time, else when ingest received it: orders replays. */
   capturedAt: string;
+  /** When ingest received the reading (set by the server): orders readings of different sources. */
+  receivedAt: string;
   eventId: string;
   /** Who sent it (`EventSource`); `unscoped` for an event published before scoped identity. */
   source: string;
@@ -22,6 +24,7 @@ export function normalizeHrv(event: HrvRawReceived): HrvRow {
     // The schema guarantees 0 < rmssd <= 1000, so the log is finite.
     lnRmssd: Math.log(event.rmssd),
     capturedAt: new Date(event.capturedAt ?? event.receivedAt).toISOString(),
+    receivedAt: new Date(event.receivedAt).toISOString(),
     eventId: event.eventId,
     source: event.source ?? EventSources.unscoped,
     raw: event.raw ?? null,

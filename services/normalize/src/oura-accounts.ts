@@ -1,8 +1,7 @@
 import { createHash } from "node:crypto";
-import { OuraApiError, type OuraTokens } from "@aa/oura";
+import { OuraApiError, seal, unseal, type OuraTokens } from "@aa/oura";
 import type pg from "pg";
 import { classifyDbError } from "./db.js";
-import { seal, unseal } from "./token-crypto.js";
 
 /** A linked Oura account with its tokens decrypted (in memory only). */
 export interface OuraAccount {

@@ -8,7 +8,7 @@ export interface OuraSleepEvents {
   hrv?: HrvRawReceived;
 }
 
-/** Only the night's main sleep: `sleep_data` holds one row per user and day, a nap must not replace it. */
+/** Only the night's main sleep: `sleep_data` holds one Oura row per user and day, a nap must not replace it. */
 const MAPPED_SLEEP_TYPES: ReadonlySet<string> = new Set(["long_sleep"]);
 
 /** An id token for the Oura object: the id itself when it is short and plain, else a digest of it. */

@@ -16,6 +16,7 @@ const sleepData = tracedWrites(
       row.durationMinutes,
       row.qualityScore,
       row.capturedAt,
+      row.receivedAt,
       row.eventId,
       row.source,
       row.raw,

@@ -9,6 +9,8 @@ export interface SleepRow {
   qualityScore: number | null;
   /** The reading's capture time, else when ingest received it: orders replays. */
   capturedAt: string;
+  /** When ingest received the reading (set by the server): orders readings of different sources. */
+  receivedAt: string;
   eventId: string;
   /** Who sent it (`EventSource`); `unscoped` for an event published before scoped identity. */
   source: string;
@@ -22,6 +24,7 @@ export function normalizeSleep(event: SleepRawReceived): SleepRow {
     durationMinutes: event.durationMinutes,
     qualityScore: event.qualityScore ?? null,
     capturedAt: new Date(event.capturedAt ?? event.receivedAt).toISOString(),
+    receivedAt: new Date(event.receivedAt).toISOString(),
     eventId: event.eventId,
     source: event.source ?? EventSources.unscoped,
     raw: event.raw ?? null,

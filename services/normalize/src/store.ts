@@ -1,14 +1,15 @@
 import type pg from "pg";
-import { EventSources } from "@aa/contracts";
 import { classifyDbError } from "./db.js";
+import { replaces, ROW_REPLACED_SQL, SAME_READING_SQL, type RankedReading } from "./reading-order.js";
 
 /**
  * `stored`: this event's values are now in the row (inserted, updated, or already there).
- * `stale`: the row holds a newer reading, or this one under its pre-upgrade identity; this one changed nothing.
+ * `stale`: changed nothing: the row holds a reading that ranks above it (see `replaces`), or this one under its
+ * pre-upgrade identity, or its user was erased (`erased_users`) less than the tombstone's lifetime ago.
  */
 export type WriteOutcome = "stored" | "stale";
 
-/** The statements of a table keyed by (user_id, date) whose upsert only lets a newer, different reading win. */
+/** The statements of a table keyed by (user_id, date) whose upsert lets only a different, higher-ranked reading win. */
 interface GuardedStatements {
   /** Returns a row only when it inserted or updated one. */
   upsert: string;
@@ -73,18 +74,18 @@ interface GuardedBatchStatements {
 
 const keyOf = (r: { userId: string; date: string }): string => `${r.userId}\u0000${r.date}`;
 
-/** The guard's order: (captured_at, event_id, source), as the SQL row comparison. */
-function isNewer(a: ReadingKey & { capturedAt: string }, b: ReadingKey & { capturedAt: string }): boolean {
-  if (a.capturedAt !== b.capturedAt) return a.capturedAt > b.capturedAt;
-  return a.eventId !== b.eventId ? a.eventId > b.eventId : a.source > b.source;
-}
+/** A reading the guarded writes take: its identity, its day, and what ranks it against the row's. */
+type GuardedReading = ReadingKey & RankedReading;
 
-/** Within one batch only the newest reading per (user_id, date) is written: one statement cannot update a row twice. */
-function newestPerKey<R extends ReadingKey & { capturedAt: string }>(rows: readonly R[]): Map<string, R> {
+/**
+ * Within one batch only the reading per (user_id, date) that ranks highest (the guard's order, `replaces`) is written:
+ * one statement cannot update a row twice.
+ */
+function newestPerKey<R extends GuardedReading>(rows: readonly R[]): Map<string, R> {
   const newest = new Map<string, R>();
   for (const row of rows) {
     const held = newest.get(keyOf(row));
-    if (!held || isNewer(row, held)) newest.set(keyOf(row), row);
+    if (!held || replaces(row, held)) newest.set(keyOf(row), row);
   }
   return newest;
 }
@@ -105,9 +106,9 @@ type CurrentRow = { user_id: string; date: string; event_id: string; source: str
 /**
  * Writes many readings with the same guard as `writeGuarded`, in one statement (so one
  * transaction): committed when it resolves. Returns each reading's outcome by `identityOf`;
- * a reading superseded inside the batch by a newer one for the same day is `stale`.
+ * a reading superseded inside the batch by one that ranks higher for the same day is `stale`.
  */
-async function writeGuardedBatch<R extends ReadingKey & { capturedAt: string }>(
+async function writeGuardedBatch<R extends GuardedReading>(
   pool: pg.Pool,
   statements: GuardedBatchStatements,
   rows: readonly R[],
@@ -142,51 +143,63 @@ async function writeGuardedBatch<R extends ReadingKey & { capturedAt: string }>(
 }
 
 /**
- * A reading table keyed by (user_id, date) with captured_at, event_id, source and raw: the columns in between and
- * their SQL types.
+ * A reading table keyed by (user_id, date) with captured_at, received_at, event_id, source and raw: the columns in
+ * between and their SQL types.
  */
 export interface ReadingTable<R> {
   name: string;
   /** The value columns between `date` and `captured_at`, with the array element type `unnest` needs. */
   columns: readonly { name: string; type: string }[];
-  /** The row's values for user_id, date, the value columns, captured_at, event_id, source and raw, in that order. */
+  /**
+   * The row's values for user_id, date, the value columns, captured_at, received_at, event_id, source and raw, in that
+   * order.
+   */
   values: (row: R) => unknown[];
 }
 
 /**
- * The row `t` already holds the reading being written, so it must not be rewritten: the same
- * event id and source, or the same event id where one side is `unscoped` (from before scoped
- * identity). The latter is one reading retried across a rolling upgrade (old ingest, then new, or
- * back): it stays as first stored, and `holdsReading` calls it `stale`, so it is not announced twice.
+ * Which readings may be written at all (`n` is the reading): not one of a user erased less than the tombstone's
+ * lifetime ago, so a message still in a stream when the user was erased cannot bring rows back.
  */
-const SAME_READING_SQL = `t.event_id = EXCLUDED.event_id
-   AND (t.source = EXCLUDED.source OR '${EventSources.unscoped}' IN (t.source, EXCLUDED.source))`;
+const ADMITTED_SQL = `NOT EXISTS (SELECT 1 FROM erased_users e
+   WHERE e.user_sha256 = encode(sha256(convert_to(n.user_id, 'UTF8')), 'hex') AND e.expires_at > now())`;
 
 /**
- * The guarded statements of a reading table, single and batch, written once for every table:
- * another reading that is newer by (captured_at, event_id, source) wins; an older one, or the
- * same reading again (a redelivery, a retry), changes nothing.
+ * The guarded statements of a reading table, single and batch, written once for every table: one row per user and
+ * day, which another reading replaces only when it ranks higher (`ROW_REPLACED_SQL`: the newer capturedAt within a
+ * source, the later-received reading across sources); an older one, or the same reading again (a redelivery, a
+ * retry), changes nothing. The conflict target stays (user_id, date), the previous release's too.
  */
 function guardedStatements(table: ReadingTable<unknown>): { single: GuardedStatements; batch: GuardedBatchStatements } {
-  const names = ["user_id", "date", ...table.columns.map((c) => c.name), "captured_at", "event_id", "source", "raw"];
-  const types = ["text", "date", ...table.columns.map((c) => c.type), "timestamptz", "text", "text", "jsonb"];
+  const tail = {
+    captured_at: "timestamptz",
+    received_at: "timestamptz",
+    event_id: "text",
+    source: "text",
+    raw: "jsonb",
+  };
+  const names = ["user_id", "date", ...table.columns.map((c) => c.name), ...Object.keys(tail)];
+  const types = ["text", "date", ...table.columns.map((c) => c.type), ...Object.values(tail)];
   const insert = `INSERT INTO ${table.name} AS t (${names.join(", ")})`;
+  const admitted = `AS n (${names.join(", ")})\n WHERE ${ADMITTED_SQL}`;
   const guard = `ON CONFLICT (user_id, date) DO UPDATE
    SET ${names
      .slice(2)
      .map((n) => `${n} = EXCLUDED.${n}`)
      .join(", ")}, updated_at = now()
- WHERE (t.captured_at, t.event_id, t.source) < (EXCLUDED.captured_at, EXCLUDED.event_id, EXCLUDED.source)
+ WHERE ${ROW_REPLACED_SQL}
    AND NOT (${SAME_READING_SQL})
 RETURNING user_id, event_id, source`;
   const current = "t.user_id, to_char(t.date, 'YYYY-MM-DD') AS date, t.event_id, t.source";
+  const row = types.map((type, i) => `$${i + 1}::${type}`).join(", ");
+  const arrays = types.map((type, i) => `$${i + 1}::${type}[]`).join(", ");
   return {
     single: {
-      upsert: `${insert}\nVALUES (${names.map((_, i) => `$${i + 1}`).join(", ")})\n${guard}`,
+      upsert: `${insert}\nSELECT * FROM (VALUES (${row})) ${admitted}\n${guard}`,
       currentEvent: `SELECT ${current} FROM ${table.name} t WHERE user_id = $1 AND date = $2`,
     },
     batch: {
-      upsert: `${insert}\nSELECT * FROM unnest(${types.map((type, i) => `$${i + 1}::${type}[]`).join(", ")})\n${guard}`,
+      upsert: `${insert}\nSELECT * FROM unnest(${arrays}) ${admitted}\n${guard}`,
       currentEvents:
         `SELECT ${current} FROM ${table.name} t ` +
         `JOIN unnest($1::text[], $2::date[]) AS k(user_id, date) USING (user_id, date)`,
@@ -195,7 +208,7 @@ RETURNING user_id, event_id, source`;
 }
 
 /** Guarded writes of one reading table: a row at a time, or a batch in one statement. */
-export function readingStore<R extends ReadingKey & { capturedAt: string }>(table: ReadingTable<R>) {
+export function readingStore<R extends GuardedReading>(table: ReadingTable<R>) {
   const statements = guardedStatements(table as ReadingTable<unknown>);
   return {
     write: (pool: pg.Pool, row: R): Promise<WriteOutcome> =>

@@ -18,6 +18,7 @@ import { verifyCommands } from "./commands/verify.js";
 import { soakCheckCommands } from "./commands/soak-check.js";
 import { ouraCommands } from "./commands/oura.js";
 import { keysCommands } from "./commands/keys.js";
+import { usersCommands } from "./commands/users.js";
 import { openJetStream } from "./connection.js";
 import { commandUsage, GLOBAL_OPTIONS, groupUsage, usage } from "./help.js";
 import { errorMessage, type Writer } from "./output.js";
@@ -35,6 +36,7 @@ export const COMMANDS: readonly Command[] = [
   ...soakCheckCommands,
   ...ouraCommands,
   ...keysCommands,
+  ...usersCommands,
 ];
 
 /** What the CLI needs from its process; `cli.ts` passes stdout, stderr and process.env. */
