@@ -143,6 +143,20 @@ describe("Oura account linking is authenticated, browser-bound, never a silent r
     assert.equal(await account("victim"), undefined);
   });
 
+  test("a used link token stays used through the verifier's clock tolerance after exp", async () => {
+    // exp 5 s ago: the verifier still accepts it (30 s tolerance), so its used-marker must still be there.
+    const now = Math.floor(Date.now() / 1000);
+    const token = await linkToken(SECRET, "athlete-late", { iat: now - 120, exp: now - 5 });
+    await startLink(stack.normalizeUrl, token);
+    const again = await get(linkUrl(`link_token=${encodeURIComponent(token)}`));
+    assert.equal(again.status, 401, JSON.stringify(again.body));
+    assert.match(String(again.body.error), /already used/);
+    const kept = await stack.db.pool.query(
+      "SELECT expires_at > now() AS kept FROM oura_link_tokens_used WHERE user_id = 'athlete-late'",
+    );
+    assert.deepEqual(kept.rows, [{ kept: true }], "the marker outlives exp");
+  });
+
   test("the state is bound to the starting browser by a __Host- HttpOnly SameSite cookie, stored only hashed", async () => {
     const started = await startLink(stack.normalizeUrl, await linkToken(SECRET, "athlete-cookie"));
     const attributes = started.setCookie.split(";").map((a) => a.trim());

@@ -21,10 +21,14 @@ export interface LinkState {
   browserHash: string;
 }
 
-/** The link token that authorized a link: its `jti`, remembered until it expires. */
+/** The link token that authorized a link: its `jti`, remembered until the verifier would no longer accept it. */
 export interface LinkTokenUse {
   tokenId: string;
-  expiresAt: Date;
+  /**
+   * Stored as the row's `expires_at`: the token's last accepted instant (`exp` plus the verifier's clock tolerance).
+   * Dropping the row at `exp` would let the token start a second link in the tolerance that follows.
+   */
+  keepUntil: Date;
 }
 
 /** The Oura account is already linked to another of our users. */
@@ -76,7 +80,7 @@ WITH spent AS (
 INSERT INTO oura_link_states (state_hash, user_id, code_verifier, browser_hash, expires_at)
 SELECT $1, $2, $3, $4, now() + $7 * interval '1 millisecond' FROM spent`;
     const sealed = seal(this.key, link.codeVerifier, link.userId);
-    const values = [hashState(state), link.userId, sealed, link.browserHash, token.tokenId, token.expiresAt, ttlMs];
+    const values = [hashState(state), link.userId, sealed, link.browserHash, token.tokenId, token.keepUntil, ttlMs];
     const result = await this.pool.query(sql, values);
     return result.rowCount === 1;
   }

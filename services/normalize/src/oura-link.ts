@@ -93,12 +93,12 @@ function link(deps: OuraLinkDeps) {
     if (!verified.ok) {
       return reply.code(401).send({ error: `Invalid link token: ${verified.message}; ask the app for a new one` });
     }
-    const { userId, tokenId, expiresAt } = verified.claims;
+    const { userId, tokenId, acceptedUntil } = verified.claims;
     const { verifier, challenge } = createPkce();
     const state = createState();
     const browser = randomBytes(32).toString("base64url");
     const pending = { userId, codeVerifier: verifier, browserHash: sha256(browser) };
-    if (!(await deps.store.startLink(state, pending, LINK_STATE_TTL_MS, { tokenId, expiresAt }))) {
+    if (!(await deps.store.startLink(state, pending, LINK_STATE_TTL_MS, { tokenId, keepUntil: acceptedUntil }))) {
       return reply.code(401).send({ error: TOKEN_USED });
     }
     const { settings } = deps;
