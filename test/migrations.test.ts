@@ -37,6 +37,7 @@ test("two migrators starting at once apply each migration exactly once", async (
       "0004_create-ingest-api-keys",
       "0005_scope-reading-identity",
       "0006_oura-link-binding",
+      "0007_oura-link-confirmation",
     ],
   );
 });
