@@ -79,7 +79,10 @@ interface HeldRow {
 const hashState = (state: string): string => createHash("sha256").update(state, "utf8").digest("hex");
 const ACCOUNT_COLUMNS = "user_id, oura_user_id, access_token, refresh_token, expires_at";
 
-/** `oura_link_states`, `oura_link_pending` and `oura_accounts`: every secret sealed with the key, bound to its row's user id. */
+/**
+ * `oura_link_states`, `oura_link_pending` and `oura_accounts`: every secret sealed with the key, bound to its row's
+ * user id.
+ */
 export class OuraAccountStore {
   constructor(
     private readonly pool: pg.Pool,
