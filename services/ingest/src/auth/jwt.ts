@@ -6,8 +6,10 @@ import type { JwtSettings } from "./settings.js";
 
 export type JwtOutcome =
   | { ok: true; principal: Principal }
-  /** `invalid`: the token is refused (401); `unavailable`: the key set could not be fetched (503). */
-  | { ok: false; kind: "invalid" | "unavailable"; message: string };
+  /** The token is refused (401); `message` names the problem with the token. */
+  | { ok: false; kind: "invalid"; message: string }
+  /** The key set could not be fetched (503): `message` for the client, `detail` (the fetch error) for the log only. */
+  | { ok: false; kind: "unavailable"; message: string; detail: string };
 
 /** Claims we read beyond the registered ones. */
 interface IngestClaims extends JWTPayload {
@@ -37,8 +39,10 @@ export function createJwtVerifier(settings: JwtSettings): (token: string) => Pro
         clockTolerance: CLOCK_TOLERANCE_S,
       }));
     } catch (error) {
-      if (keySetUnavailable(error))
-        return { ok: false, kind: "unavailable", message: `cannot fetch the JWT key set: ${(error as Error).message}` };
+      if (keySetUnavailable(error)) {
+        const detail = `cannot fetch the JWT key set: ${(error as Error).message}`;
+        return { ok: false, kind: "unavailable", message: "the token issuer's key set could not be fetched", detail };
+      }
       return { ok: false, kind: "invalid", message: `invalid JWT: ${(error as Error).message}` };
     }
     const tenant = payload.tenant === undefined ? payload.sub : payload.tenant;
