@@ -1,5 +1,6 @@
 import type { FastifyRequest } from "fastify";
 import { API_KEY_PREFIX, parseApiKey, secretMatches, stateOf } from "@aa/api-keys";
+import { tenantSource } from "@aa/contracts";
 import { addressKey } from "../limits/client-address.js";
 import { retryAfterSeconds, type WindowLimiter } from "../limits/window-limiter.js";
 import type { ApiKeyCache, KeyLookup } from "./api-key-cache.js";
@@ -216,6 +217,7 @@ async function apiKeyOutcome(token: string, field: string, check: KeyCheck): Pro
       id: `key:${key.keyId}`,
       tenant: key.tenant,
       userIds: key.userIds === undefined ? undefined : new Set(key.userIds),
+      source: tenantSource(key.tenant),
     },
   };
 }

@@ -5,7 +5,7 @@ import { RETRY_AFTER_SECONDS } from "../routes/reading.js";
 import { MAX_BATCH_ITEMS } from "../routes/reading-batch.js";
 import { retryAfterSeconds, WindowLimiter } from "../limits/window-limiter.js";
 import { authenticate, type AuthOutcome, type Authenticators } from "./authenticate.js";
-import { outOfScope, type Principal } from "./principal.js";
+import { anonymousPrincipal, outOfScope, type Principal } from "./principal.js";
 
 declare module "fastify" {
   interface FastifyRequest {
@@ -66,7 +66,7 @@ export async function guardIngestRoutes(scope: FastifyInstance, options: GuardOp
   const logUnavailable = unavailableLogger();
   scope.addHook("onRequest", async (request: FastifyRequest, reply: FastifyReply) => {
     if (!auth) {
-      request.principal = { kind: "none", id: `ip:${request.ip}`, tenant: "anonymous", userIds: undefined };
+      request.principal = anonymousPrincipal(request.ip);
       return;
     }
     const outcome = await authenticate(request, auth);
