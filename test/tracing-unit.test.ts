@@ -14,6 +14,7 @@ describe("tracing settings from the standard OTEL_* variables", () => {
       endpoint: undefined,
       exporter: "otlp",
       protocol: "http/protobuf",
+      sampler: { root: "always_on", ratio: 1 },
     };
     assert.deepEqual(tracingSettings({}, "ingest-service"), expected);
   });
@@ -32,6 +33,7 @@ describe("tracing settings from the standard OTEL_* variables", () => {
       endpoint: "http://tempo:4318/v1/traces",
       exporter: "otlp",
       protocol: "http/json",
+      sampler: { root: "always_on", ratio: 1 },
     };
     assert.deepEqual(tracingSettings(env, "ingest-service"), expected);
   });

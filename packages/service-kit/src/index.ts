@@ -37,8 +37,10 @@ export { exitOnStartupError, onShutdownSignal } from "./lifecycle.js";
 export { createHttpServer, metricOnce, parseTrustProxy, registerMetricsRoute, type HttpServerOptions } from "./http.js";
 export { crashPoint } from "./crash-point.js";
 export {
+  samplerOf,
   startTracing,
   tracingSettings,
+  type SamplerSetting,
   OTLP_PROTOCOLS,
   type OtlpProtocol,
   type Tracing,
