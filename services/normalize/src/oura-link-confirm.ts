@@ -54,9 +54,10 @@ export function confirmRoute(deps: OuraLinkDeps) {
     if (taken.kind === "token-used") return reply.code(401).send({ error: TOKEN_USED });
     if (taken.kind === "unknown") return reply.code(400).send({ error: UNKNOWN_COMPLETION });
     if (taken.link.userId !== userId) {
+      // `userIds`, not a field of its own: the logger hashes user ids by field name.
       request.log.warn(
-        { userId: taken.link.userId, confirmedBy: userId },
-        "[normalize-oura] Oura link refused (403): confirmed by another user than the one it was started for",
+        { userIds: [taken.link.userId, userId] },
+        "[normalize-oura] Oura link refused (403): started for the first user, confirmed by the second",
       );
       return reply.code(403).send({ error: OTHER_USER });
     }
