@@ -372,6 +372,19 @@ describe("Oura account linking is authenticated, browser-bound, never a silent r
       OURA_REDIRECT_URI: "http://normalize.example/auth/oura/callback",
     });
     assert.match(plainHttp, /OURA_REDIRECT_URI must be https/);
+    const plainOura = await refusedStart({
+      OURA_LINK_TOKEN_SECRET: SECRET,
+      OURA_TOKEN_URL: "http://oura.example/oauth/token",
+      OURA_API_BASE_URL: "http://10.0.0.8:8080",
+    });
+    for (const name of ["OURA_TOKEN_URL", "OURA_API_BASE_URL"])
+      assert.match(plainOura, new RegExp(`${name} must be an https:// URL .*http:// is accepted for loopback only`));
+    const opsPlain = await aaOps(["oura", "subscriptions", "list", "--api-url", "http://oura.example"], {
+      OURA_CLIENT_ID: "id",
+      OURA_CLIENT_SECRET: "secret",
+    });
+    assert.equal(opsPlain.code, 2, showRun(opsPlain));
+    assert.match(opsPlain.stderr, /--api-url must be an https:\/\/ URL/);
     const noReturn = await refusedStart({ OURA_LINK_TOKEN_SECRET: SECRET, OURA_LINK_RETURN_URL: "" });
     assert.match(noReturn, /OURA_LINK_RETURN_URL is required when Oura is enabled: the app's page the browser returns/);
   });

@@ -1,4 +1,4 @@
-import type { OuraClientCredentials, OuraHttp } from "@aa/oura";
+import { insecureUrlProblem, type OuraClientCredentials, type OuraHttp } from "@aa/oura";
 import { ConfigError } from "@aa/service-kit";
 import type { NormalizeConfig } from "./config.js";
 
@@ -73,6 +73,10 @@ function problemsOf(config: NormalizeConfig): string[] {
   const redirect = config.OURA_REDIRECT_URI === undefined ? undefined : redirectProblem(config.OURA_REDIRECT_URI);
   if (redirect) problems.push(redirect);
   if (config.OURA_LINK_TOKEN_SECRET === undefined) problems.push(NO_LINK_SECRET);
+  for (const name of ["OURA_TOKEN_URL", "OURA_API_BASE_URL", "OURA_AUTHORIZE_URL"] as const) {
+    const problem = insecureUrlProblem(name, config[name]);
+    if (problem) problems.push(problem);
+  }
   if (config.OURA_LINK_RETURN_URL === undefined) problems.push(NO_RETURN_URL);
   else if (!httpsOrLoopback(config.OURA_LINK_RETURN_URL))
     problems.push(
