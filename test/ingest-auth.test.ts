@@ -280,7 +280,10 @@ describe("ingest authentication, authorization and abuse limits", () => {
   });
 
   test("HS256 JWTs: valid accepted; wrong audience, wrong key, expired, alg none refused; user_ids claim scopes", async () => {
-    assert.equal((await postJson(ingest, reading("auth-jwt-1"), bearer(await hsToken({})))).status, 202);
+    assert.equal(
+      (await postJson(ingest, reading("auth-jwt-1"), bearer(await hsToken({ all_users: true })))).status,
+      202,
+    );
     const cases: [string, string, RegExp][] = [
       ["wrong audience", await hsToken({}, { audience: "someone-else" }), /invalid JWT: unexpected "aud" claim value/],
       [
@@ -308,6 +311,35 @@ describe("ingest authentication, authorization and abuse limits", () => {
       what: "JWT rows",
     });
     assert.equal(await rowCount("auth-jwt-bad"), 0);
+  });
+
+  test("a JWT without user_ids or all_users is refused naming both claims; nothing published", async () => {
+    const token = await hsToken({});
+    const reply = await publishesNothing(() => postJson(ingest, reading("auth-jwt-unscoped"), bearer(token)));
+    assert.equal(reply.status, 401, JSON.stringify(reply.body));
+    assert.match(
+      String(reply.body.error),
+      /invalid JWT: the token must say which users it may write for: a user_ids claim \(a non-empty array of user ids\) or all_users: true/,
+    );
+  });
+
+  test("a JWT whose sub names an API key's tenant is another source: it cannot pass for that key's readings", async () => {
+    // The key of tenant bridge-service and a JWT with sub bridge-service send the same eventId for the same user.
+    const key = await createKey(stack, "--name", "bridge", "--tenant", "bridge-service");
+    const eventId = "shared-event-id-1";
+    const fromKey = await postJson(ingest, { ...reading("auth-ns"), eventId }, bearer(key.token));
+    assert.equal(fromKey.status, 202, JSON.stringify(fromKey.body));
+    const yesterday = new Date(Date.now() - 86_400_000).toISOString().slice(0, 10);
+    const jwt = await hsToken({ all_users: true });
+    const fromJwt = await postJson(ingest, { ...reading("auth-ns"), date: yesterday, eventId }, bearer(jwt));
+    assert.equal(fromJwt.status, 202, JSON.stringify(fromJwt.body));
+    assert.equal(fromJwt.body.duplicate, undefined, "not taken for the key's reading");
+    const sources = async () =>
+      (await stack.db.pool.query("SELECT source FROM hrv_data WHERE user_id = 'auth-ns' ORDER BY source", [])).rows.map(
+        (r) => r.source as string,
+      );
+    await waitFor(async () => (await sources()).length === 2, { what: "both readings stored" });
+    assert.deepEqual(await sources(), [`jwt:${ISSUER}#bridge-service`, "tenant:bridge-service"]);
   });
 
   test("rate limit per credential: 429 with Retry-After past the limit; another credential is unaffected", async () => {
@@ -465,7 +497,7 @@ describe("ingest auth configuration, JWKS keys, admin port, proxies and load she
   }
 
   const signed = async (alg: "RS256" | "ES256", kid: string, audience = AUDIENCE) =>
-    new SignJWT({ tenant: "acme" })
+    new SignJWT({ tenant: "acme", all_users: true })
       .setProtectedHeader({ alg, kid })
       .setIssuer(ISSUER)
       .setAudience(audience)

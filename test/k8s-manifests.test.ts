@@ -462,9 +462,52 @@ describe("the rendered production overlay (issue 13 part 5, issue 17)", () => {
     const nats = policies(docs).find((p) => p.metadata.name === "nats")!;
     const clientRule = (nats.spec.ingress as Obj[]).find((r) => (r.ports as Obj[]).some((x) => x.port === 4222))!;
     assert.deepEqual(
-      clientRule.from.map((f: Obj) => f.podSelector?.matchLabels),
-      [{ [PART_OF]: "athlete-ally-event-pipeline" }],
+      clientRule.from.map((f: Obj) => [f.namespaceSelector, f.podSelector?.matchLabels]),
+      [
+        [undefined, { [PART_OF]: "athlete-ally-event-pipeline" }],
+        [undefined, { "app.kubernetes.io/component": "nats-box" }],
+      ],
+      "pipeline pods and the nats CLI box of this namespace only",
     );
+  });
+
+  test("peers are pinned: other namespaces by kubernetes.io/metadata.name, egress off the cluster never wide open", () => {
+    const rules = policies(all).flatMap((p) =>
+      [
+        ...((p.spec.ingress ?? []) as Obj[]).map((r) => ({ peers: r.from as Obj[] | undefined, r })),
+        ...((p.spec.egress ?? []) as Obj[]).map((r) => ({ peers: r.to as Obj[] | undefined, r })),
+      ].map((x) => ({
+        ...x,
+        policy: p.metadata.name as string,
+      })),
+    );
+    const PRIVATE = ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "169.254.0.0/16"];
+    for (const { policy, peers, r } of rules) {
+      for (const peer of peers ?? []) {
+        const where = `${policy}: ${JSON.stringify(peer)}`;
+        if (peer.namespaceSelector !== undefined)
+          assert.equal(
+            typeof peer.namespaceSelector.matchLabels?.["kubernetes.io/metadata.name"],
+            "string",
+            `${where}: a namespace by name, not any namespace`,
+          );
+        if (peer.ipBlock?.cidr === "0.0.0.0/0") {
+          assert.deepEqual(
+            (r.ports as Obj[]).map((x) => x.port),
+            [443],
+            `${where}: only https goes to the internet`,
+          );
+          for (const cidr of PRIVATE) assert.ok(peer.ipBlock.except?.includes(cidr), `${where}: excepts ${cidr}`);
+        }
+      }
+    }
+    const pg = rules.filter((x) => (x.r.ports as Obj[]).some((p) => p.port === 5432));
+    assert.ok(pg.length > 0);
+    for (const { policy, peers } of pg)
+      assert.ok(
+        (peers ?? []).every((peer) => peer.ipBlock === undefined || peer.ipBlock.cidr !== "0.0.0.0/0"),
+        `${policy}: PostgreSQL only at private addresses or in-cluster pods`,
+      );
   });
 
   test("`apply -k …/ops -l app=<name>` brings each ops object with its own NetworkPolicy, DNS included", () => {

@@ -38,6 +38,7 @@ test("two migrators starting at once apply each migration exactly once", async (
       "0005_scope-reading-identity",
       "0006_oura-link-binding",
       "0006_reading-received-at",
+      "0007_oura-link-confirmation",
     ],
   );
 });

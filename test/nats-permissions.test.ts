@@ -111,6 +111,7 @@ const ouraEnv = (): Env => ({
   OURA_TOKEN_URL: `${oura.url}/oauth/token`,
   OURA_AUTHORIZE_URL: `${oura.url}/oauth/authorize`,
   OURA_LINK_TOKEN_SECRET: randomBytes(32).toString("base64"),
+  OURA_LINK_RETURN_URL: "http://127.0.0.1/app/oura",
 });
 
 /** A signed notification for an Oura user nobody linked: ingest publishes it, normalize dead-letters it `not_linked`. */

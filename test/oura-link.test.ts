@@ -4,11 +4,14 @@ import { after, before, describe, test } from "node:test";
 import { decodeJwt, UnsecuredJWT } from "jose";
 import { linkTokenVerifier, mintLinkToken } from "@aa/oura";
 import { aaOps, showRun } from "./helpers/cli.js";
-import { normalizeOuraEnv, startFakeOura, type FakeOura } from "./helpers/fake-oura.js";
+import { APP_RETURN_URL, normalizeOuraEnv, startFakeOura, type FakeOura } from "./helpers/fake-oura.js";
 import { freePort } from "./helpers/nats.js";
 import {
   BROWSER_COOKIE,
   consent,
+  completionOf,
+  confirmInApp,
+  finishAndConfirm,
   finishLink,
   LINK_AUDIENCE,
   linkInBrowser,
@@ -137,10 +140,25 @@ describe("Oura account linking is authenticated, browser-bound, never a silent r
     assert.equal(reused.status, 401);
     assert.match(String(reused.body.error), /already used/);
     assert.equal(await count("oura_link_states"), 1, "the reuse stored no second state");
-    const done = await finishLink(await consent(fake, started.authorize, "oura-token"), started.cookie);
+    const finished = await finishLink(await consent(fake, started.authorize, "oura-token"), started.cookie);
+    const done = await finishAndConfirm(stack.normalizeUrl, SECRET, "athlete-token", finished);
     assert.deepEqual([done.status, done.body], [200, { status: "linked", userId: "athlete-token" }]);
     assert.equal((await account("athlete-token"))?.oura_user_id, "oura-token");
     assert.equal(await account("victim"), undefined);
+  });
+
+  test("a used link token stays used through the verifier's clock tolerance after exp", async () => {
+    // exp 5 s ago: the verifier still accepts it (30 s tolerance), so its used-marker must still be there.
+    const now = Math.floor(Date.now() / 1000);
+    const token = await linkToken(SECRET, "athlete-late", { iat: now - 120, exp: now - 5 });
+    await startLink(stack.normalizeUrl, token);
+    const again = await get(linkUrl(`link_token=${encodeURIComponent(token)}`));
+    assert.equal(again.status, 401, JSON.stringify(again.body));
+    assert.match(String(again.body.error), /already used/);
+    const kept = await stack.db.pool.query(
+      "SELECT expires_at > now() AS kept FROM oura_link_tokens_used WHERE user_id = 'athlete-late'",
+    );
+    assert.deepEqual(kept.rows, [{ kept: true }], "the marker outlives exp");
   });
 
   test("the state is bound to the starting browser by a __Host- HttpOnly SameSite cookie, stored only hashed", async () => {
@@ -160,7 +178,7 @@ describe("Oura account linking is authenticated, browser-bound, never a silent r
     assert.deepEqual(stored, [{ browser_hash: sha256(value) }]);
 
     const done = await finishLink(await consent(fake, started.authorize, "oura-cookie"), started.cookie);
-    assert.equal(done.status, 200, JSON.stringify(done.body));
+    assert.equal(done.status, 303, JSON.stringify(done.body));
     assert.ok(
       done.setCookie.some((c) => c.startsWith(`${BROWSER_COOKIE}=;`) && c.includes("Max-Age=0")),
       "the callback clears the cookie",
@@ -189,6 +207,56 @@ describe("Oura account linking is authenticated, browser-bound, never a silent r
     const wrongCookie = await finishLink(await consent(fake, second.authorize, "oura-victim"), other.cookie);
     assert.equal(wrongCookie.status, 403, "another browser's cookie does not match");
     assert.equal(await account("attacker"), undefined);
+  });
+
+  test("a link URL opened in the victim's browser links nothing: the app confirms for its own signed-in user (403)", async () => {
+    // The attacker mints a link token for her own account and sends the victim the /auth/oura/link URL. The
+    // victim's browser starts the link (the cookie is the victim's), approves at Oura and comes back: the cookie
+    // check passes. Only the app, where the victim is signed in, can tell the two people apart.
+    const victimBrowser = await startLink(stack.normalizeUrl, await linkToken(SECRET, "attacker-2"));
+    const back = await finishLink(await consent(fake, victimBrowser.authorize, "oura-of-victim"), victimBrowser.cookie);
+    assert.equal(back.status, 303, `nothing is linked at the callback: ${JSON.stringify(back.body)}`);
+    assert.equal(back.location.startsWith(`${APP_RETURN_URL}&oura_link_completion=`), true, back.location);
+    assert.equal(await account("attacker-2"), undefined, "not linked before the app confirms");
+    const completion = completionOf(back);
+
+    const confirmed = await confirmInApp(stack.normalizeUrl, SECRET, "victim-2", completion);
+    assert.equal(confirmed.status, 403, JSON.stringify(confirmed.body));
+    assert.match(String(confirmed.body.error), /started for another user than the one signed in to the app/);
+    assert.deepEqual([await account("attacker-2"), await account("victim-2")], [undefined, undefined]);
+    const retried = await confirmInApp(stack.normalizeUrl, SECRET, "attacker-2", completion);
+    assert.equal(retried.status, 400, "the refused link is burnt: not even its own user can confirm it later");
+    assert.equal(await account("attacker-2"), undefined);
+    const held = await stack.db.pool.query(
+      "SELECT count(*)::int AS n FROM oura_link_pending WHERE user_id = 'attacker-2'",
+    );
+    assert.equal(held.rows[0].n, 0, "the victim's Oura tokens are not kept");
+  });
+
+  test("POST /auth/oura/confirm wants a completion and a fresh, valid link token", async () => {
+    const started = await startLink(stack.normalizeUrl, await linkToken(SECRET, "athlete-confirm"));
+    const completion = completionOf(
+      await finishLink(await consent(fake, started.authorize, "oura-confirm"), started.cookie),
+    );
+    const post = async (body: unknown) => {
+      const reply = await fetch(`${stack.normalizeUrl}/auth/oura/confirm`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify(body),
+      });
+      return { status: reply.status, body: (await reply.json()) as Record<string, unknown> };
+    };
+    assert.equal((await post({ completion })).status, 400);
+    const forged = await post({ completion, link_token: await linkToken(`x${SECRET}`, "athlete-confirm") });
+    assert.deepEqual([forged.status, /Invalid link token/.test(String(forged.body.error))], [401, true]);
+    const token = await linkToken(SECRET, "athlete-confirm");
+    const unknown = await post({ completion: "not-a-completion", link_token: token });
+    assert.equal(unknown.status, 400, JSON.stringify(unknown.body));
+    const reused = await post({ completion, link_token: token });
+    assert.deepEqual([reused.status, /already used/.test(String(reused.body.error))], [401, true]);
+    const done = await confirmInApp(stack.normalizeUrl, SECRET, "athlete-confirm", completion);
+    assert.deepEqual([done.status, done.body], [200, { status: "linked", userId: "athlete-confirm" }]);
+    assert.equal((await account("athlete-confirm"))?.oura_user_id, "oura-confirm");
   });
 
   test("an existing link is never replaced by another Oura account (409); the same account refreshes its tokens", async () => {
@@ -224,7 +292,8 @@ describe("Oura account linking is authenticated, browser-bound, never a silent r
     assert.equal(minted.code, 0, showRun(minted));
     const url = new URL(minted.stdout.trim());
     const started = await startLink(stack.normalizeUrl, url.searchParams.get("link_token") ?? "");
-    const done = await finishLink(await consent(fake, started.authorize, "oura-ops"), started.cookie);
+    const finished = await finishLink(await consent(fake, started.authorize, "oura-ops"), started.cookie);
+    const done = await finishAndConfirm(stack.normalizeUrl, SECRET, "athlete-ops", finished);
     assert.deepEqual([done.status, done.body], [200, { status: "linked", userId: "athlete-ops" }]);
 
     const noSecret = await aaOps(["oura", "link-token", "--user", "athlete-ops"]);
@@ -303,5 +372,20 @@ describe("Oura account linking is authenticated, browser-bound, never a silent r
       OURA_REDIRECT_URI: "http://normalize.example/auth/oura/callback",
     });
     assert.match(plainHttp, /OURA_REDIRECT_URI must be https/);
+    const plainOura = await refusedStart({
+      OURA_LINK_TOKEN_SECRET: SECRET,
+      OURA_TOKEN_URL: "http://oura.example/oauth/token",
+      OURA_API_BASE_URL: "http://10.0.0.8:8080",
+    });
+    for (const name of ["OURA_TOKEN_URL", "OURA_API_BASE_URL"])
+      assert.match(plainOura, new RegExp(`${name} must be an https:// URL .*http:// is accepted for loopback only`));
+    const opsPlain = await aaOps(["oura", "subscriptions", "list", "--api-url", "http://oura.example"], {
+      OURA_CLIENT_ID: "id",
+      OURA_CLIENT_SECRET: "secret",
+    });
+    assert.equal(opsPlain.code, 2, showRun(opsPlain));
+    assert.match(opsPlain.stderr, /--api-url must be an https:\/\/ URL/);
+    const noReturn = await refusedStart({ OURA_LINK_TOKEN_SECRET: SECRET, OURA_LINK_RETURN_URL: "" });
+    assert.match(noReturn, /OURA_LINK_RETURN_URL is required when Oura is enabled: the app's page the browser returns/);
   });
 });

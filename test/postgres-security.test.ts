@@ -373,6 +373,7 @@ describe("PostgreSQL over TLS with passwords and least-privilege roles", { skip:
         "ok",
       ],
       ["normalize", "DELETE FROM oura_link_tokens_used WHERE expires_at < now()", "ok"],
+      ["normalize", "DELETE FROM oura_link_pending WHERE expires_at < now()", "ok"],
       ["ingest", "SELECT key_id, secret_sha256 FROM ingest_api_keys", "ok"],
       ["ingest", "SELECT * FROM hrv_data", "42501"],
       ["ingest", "SELECT * FROM oura_accounts", "42501"],
@@ -404,6 +405,7 @@ describe("PostgreSQL over TLS with passwords and least-privilege roles", { skip:
       ],
       ["normalize", "SELECT 1 FROM erased_users", "ok"],
       ["normalize", "DELETE FROM erased_users", "42501"],
+      ["ops", "SELECT * FROM oura_link_pending", "42501"],
       ["ops", `CREATE TABLE ${schema}.pgsec_probe (id int)`, "42501"],
     ];
     const seen: [Role, string, string][] = [];

@@ -20,6 +20,7 @@ describe("tracing settings from the standard OTEL_* variables", () => {
       endpoint: undefined,
       exporter: "otlp",
       protocol: "http/protobuf",
+      sampler: { root: "always_on", ratio: 1 },
     };
     assert.deepEqual(tracingSettings({}, "ingest-service"), expected);
   });
@@ -38,6 +39,7 @@ describe("tracing settings from the standard OTEL_* variables", () => {
       endpoint: "http://tempo:4318/v1/traces",
       exporter: "otlp",
       protocol: "http/json",
+      sampler: { root: "always_on", ratio: 1 },
     };
     assert.deepEqual(tracingSettings(env, "ingest-service"), expected);
   });

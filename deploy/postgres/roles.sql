@@ -84,6 +84,7 @@ SELECT format('GRANT %s ON %I.%I TO %I', rights, :'schema', name, role)
     (:'normalize_role', 'oura_accounts',    'SELECT, INSERT, UPDATE'),
     (:'normalize_role', 'oura_link_tokens_used', 'SELECT, INSERT, DELETE'),
     (:'normalize_role', 'erased_users',     'SELECT'),
+    (:'normalize_role', 'oura_link_pending', 'SELECT, INSERT, DELETE'),
     (:'ingest_role',    'ingest_api_keys',  'SELECT'),
     (:'ops_role',       'hrv_data',         'SELECT, DELETE'),
     (:'ops_role',       'sleep_data',       'SELECT, DELETE'),

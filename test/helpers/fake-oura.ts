@@ -80,8 +80,12 @@ export function normalizeOuraEnv(fake: FakeOura, normalizeUrl: string, encryptio
     OURA_API_BASE_URL: fake.url,
     OURA_TOKEN_URL: `${fake.url}/oauth/token`,
     OURA_AUTHORIZE_URL: `${fake.url}/oauth/authorize`,
+    OURA_LINK_RETURN_URL: APP_RETURN_URL,
   };
 }
+
+/** The app's page the callback sends the browser to; tests read its query and play the app's backend themselves. */
+export const APP_RETURN_URL = "https://app.example/settings/oura?from=oura";
 
 export async function startFakeOura(): Promise<FakeOura> {
   const codes = new Map<string, Grant>();

@@ -57,19 +57,57 @@ export interface CallbackResult {
   status: number;
   body: Record<string, unknown>;
   setCookie: string[];
+  /** Where the callback sent the browser (the app's return URL), or "". */
+  location: string;
 }
 
-/** The browser's last hop, with the cookie it holds (or none). */
+/** The browser's hop back from Oura, with the cookie it holds (or none): 303 to the app when all is well. */
 export async function finishLink(callbackUrl: string, cookie: string | undefined): Promise<CallbackResult> {
-  const done = await fetch(callbackUrl, { headers: cookie === undefined ? {} : { cookie } });
+  const done = await fetch(callbackUrl, { headers: cookie === undefined ? {} : { cookie }, redirect: "manual" });
   return {
     status: done.status,
     body: (await done.json()) as Record<string, unknown>,
     setCookie: done.headers.getSetCookie(),
+    location: done.headers.get("location") ?? "",
   };
 }
 
-/** The whole trip in one browser: link token → /auth/oura/link → Oura consent → /auth/oura/callback. */
+/** The completion code the callback sent the browser to the app with. */
+export function completionOf(finished: CallbackResult): string {
+  assert.equal(finished.status, 303, `the callback sends the browser to the app: ${JSON.stringify(finished.body)}`);
+  return new URL(finished.location).searchParams.get("oura_link_completion") ?? "";
+}
+
+/** The app's backend, for its signed-in user, confirms the link the browser came back with. */
+export async function confirmInApp(
+  normalizeUrl: string,
+  secret: string,
+  signedInUser: string,
+  completion: string,
+): Promise<{ status: number; body: Record<string, unknown> }> {
+  const reply = await fetch(`${normalizeUrl}/auth/oura/confirm`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ completion, link_token: await linkToken(secret, signedInUser) }),
+  });
+  return { status: reply.status, body: (await reply.json()) as Record<string, unknown> };
+}
+
+/** The callback's answer, then (when it sent the browser to the app) the app's confirmation as `signedInUser`. */
+export async function finishAndConfirm(
+  normalizeUrl: string,
+  secret: string,
+  signedInUser: string,
+  finished: CallbackResult,
+): Promise<CallbackResult> {
+  if (finished.status !== 303) return finished;
+  return { ...finished, ...(await confirmInApp(normalizeUrl, secret, signedInUser, completionOf(finished))) };
+}
+
+/**
+ * The whole trip in one browser, the app's signed-in user being `userId`: link token → /auth/oura/link → Oura
+ * consent → /auth/oura/callback → the app's return page → POST /auth/oura/confirm.
+ */
 export async function linkInBrowser(
   normalizeUrl: string,
   fake: FakeOura,
@@ -80,5 +118,6 @@ export async function linkInBrowser(
   const token = await linkToken(secret, userId);
   const started = await startLink(normalizeUrl, token);
   const callbackUrl = await consent(fake, started.authorize, ouraUserId);
-  return { ...started, token, callbackUrl, ...(await finishLink(callbackUrl, started.cookie)) };
+  const finished = await finishLink(callbackUrl, started.cookie);
+  return { ...started, token, callbackUrl, ...(await finishAndConfirm(normalizeUrl, secret, userId, finished)) };
 }

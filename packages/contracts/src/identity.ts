@@ -3,9 +3,10 @@ import { Type } from "@sinclair/typebox";
 
 /**
  * Who a reading came from, the part of its identity the client does not choose:
- * `tenant:<tenant>` for an API key or JWT, `anonymous` when ingest runs without
- * authentication, `vendor:oura` for readings normalize derives from Oura documents.
- * The fixed values have no `tenant:` prefix, so no tenant name can collide with them.
+ * `tenant:<tenant>` for an API key, `jwt:<issuer>#<tenant>` for a JWT, `anonymous` when ingest
+ * runs without authentication, `vendor:oura` for readings normalize derives from Oura documents.
+ * Each kind of credential has its own prefix, so no name chosen in one (a key's tenant, a token's
+ * `sub`) can take the identity of another.
  */
 export const EventSource = Type.String({ minLength: 1, maxLength: 256, pattern: "^[^\\p{C}]+$" });
 
@@ -21,8 +22,14 @@ export const EventSources = {
   unscoped: "unscoped",
 } as const;
 
-/** The source of a reading sent with a credential of `tenant`. */
+/** The source of a reading sent with an API key of `tenant`. */
 export const tenantSource = (tenant: string): string => `tenant:${tenant}`;
+
+/**
+ * The source of a reading sent with a JWT from `issuer` (its `iss`) for `tenant` (its `tenant` claim, else `sub`):
+ * apart from API-key tenants, and from every other issuer's tenants.
+ */
+export const jwtSource = (issuer: string, tenant: string): string => `jwt:${issuer}#${tenant}`;
 
 /** The kinds of reading with their own identity space (and table). */
 export type ReadingKind = "hrv" | "sleep";

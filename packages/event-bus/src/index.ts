@@ -42,6 +42,7 @@ export { startDlqDepthRefresher } from "./dlq-depth.js";
 // Topology as data: spec → plan → apply.
 export {
   DEFAULT_TOPOLOGY_NAMES,
+  DUPLICATE_WINDOW_MS,
   consumerSpecs,
   otherModeStreams,
   streamCandidates,

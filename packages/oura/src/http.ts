@@ -25,6 +25,26 @@ export class OuraApiError extends Error {
   }
 }
 
+const LOOPBACK_HOSTS = new Set(["localhost", "[::1]"]);
+
+/**
+ * Why `url` is not a safe place to send Oura credentials and tokens, or undefined: it must be https, or plain http
+ * to this machine (a fake Oura in tests, a local proxy). Over plain http anyone on the path reads the client secret,
+ * the authorization code and every user's tokens. Never quotes the URL, which may carry credentials.
+ */
+export function insecureUrlProblem(name: string, url: string): string | undefined {
+  if (URL.canParse(url)) {
+    const { protocol, hostname } = new URL(url);
+    if (protocol === "https:") return undefined;
+    const loopback = LOOPBACK_HOSTS.has(hostname) || /^127(\.\d{1,3}){3}$/.test(hostname);
+    if (protocol === "http:" && loopback) return undefined;
+  }
+  return (
+    `${name} must be an https:// URL (over plain http the client secret, codes and tokens travel readable); ` +
+    "http:// is accepted for loopback only (127.0.0.1, [::1], localhost)"
+  );
+}
+
 /** Where and how to call Oura. */
 export interface OuraHttp {
   /** API base URL, e.g. `https://api.ouraring.com` (OURA_API_BASE_URL). */

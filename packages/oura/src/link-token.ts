@@ -15,7 +15,8 @@ export const LINK_TOKEN_SECRET_MIN_LENGTH = 32;
 
 // Pinned: jose never accepts `alg: none`, and a single HMAC algorithm leaves no algorithm choice to the token.
 const ALGORITHMS = ["HS256"];
-const CLOCK_TOLERANCE_S = 30;
+/** Seconds of clock skew the verifier forgives: a token is accepted until `exp` plus this. */
+export const LINK_TOKEN_CLOCK_TOLERANCE_S = 30;
 const TOKEN_ID = /^[A-Za-z0-9._:-]{8,128}$/;
 const validateUserId = compileValidator(UserId);
 
@@ -23,9 +24,15 @@ const validateUserId = compileValidator(UserId);
 export interface LinkTokenClaims {
   /** Our user id (`sub`). */
   userId: string;
-  /** `jti`: remembered until `expiresAt` so the token starts one link only. */
+  /** `jti`: remembered until `acceptedUntil` so the token starts one link only. */
   tokenId: string;
+  /** `exp`. */
   expiresAt: Date;
+  /**
+   * The last instant this verifier accepts the token: `exp` plus the clock tolerance. A record of its use must
+   * outlive this instant, not `exp`, or the token works again in between.
+   */
+  acceptedUntil: Date;
 }
 
 export type LinkTokenOutcome = { ok: true; claims: LinkTokenClaims } | { ok: false; message: string };
@@ -83,14 +90,16 @@ export function linkTokenVerifier(secret: string): (token: string) => Promise<Li
         algorithms: ALGORITHMS,
         requiredClaims: ["exp", "iat", "sub", "jti"],
         maxTokenAge: LINK_TOKEN_MAX_LIFETIME_S,
-        clockTolerance: CLOCK_TOLERANCE_S,
+        clockTolerance: LINK_TOKEN_CLOCK_TOLERANCE_S,
       }));
     } catch (error) {
       return { ok: false, message: (error as Error).message };
     }
     const problem = claimsProblem(payload);
     if (problem !== undefined) return { ok: false, message: problem };
-    const claims = { userId: payload.sub!, tokenId: payload.jti!, expiresAt: new Date(payload.exp! * 1000) };
+    const expiresAt = new Date(payload.exp! * 1000);
+    const acceptedUntil = new Date((payload.exp! + LINK_TOKEN_CLOCK_TOLERANCE_S) * 1000);
+    const claims = { userId: payload.sub!, tokenId: payload.jti!, expiresAt, acceptedUntil };
     return { ok: true, claims };
   };
 }

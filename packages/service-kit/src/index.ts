@@ -37,9 +37,11 @@ export { exitOnStartupError, onShutdownSignal } from "./lifecycle.js";
 export { createHttpServer, metricOnce, parseTrustProxy, registerMetricsRoute, type HttpServerOptions } from "./http.js";
 export { crashPoint } from "./crash-point.js";
 export {
+  samplerOf,
   startTracing,
   registerTracerProvider,
   tracingSettings,
+  type SamplerSetting,
   OTLP_PROTOCOLS,
   type OtlpProtocol,
   type Tracing,

@@ -56,6 +56,8 @@ export function serviceConfigProperties(port: number) {
     OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: optionalText(),
     OTEL_EXPORTER_OTLP_PROTOCOL: optionalText(),
     OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: optionalText(),
+    OTEL_TRACES_SAMPLER: optionalText(),
+    OTEL_TRACES_SAMPLER_ARG: optionalText(),
     /** Test-only (fault suite): a crash point of this service, e.g. `ingest:after-puback-before-reply`. */
     AA_CRASH_POINT: optionalText(),
     /** Test-only: SIGKILL on this occurrence of AA_CRASH_POINT. */

@@ -23,6 +23,62 @@ export interface TracingSettings {
   exporter: "otlp" | "none";
   /** `OTEL_EXPORTER_OTLP_(TRACES_)PROTOCOL`, default `http/protobuf` as the specification says. */
   protocol: OtlpProtocol;
+  /** `OTEL_TRACES_SAMPLER` / `_ARG`: how a trace's root is sampled (see `samplerOf`). */
+  sampler: SamplerSetting;
+}
+
+/** The root decision: keep every trace, none, or `ratio` of them (0 to 1) by trace id. */
+export interface SamplerSetting {
+  root: "always_on" | "always_off" | "traceidratio";
+  ratio: number;
+}
+
+const SAMPLERS: Record<string, SamplerSetting["root"]> = {
+  always_on: "always_on",
+  parentbased_always_on: "always_on",
+  always_off: "always_off",
+  parentbased_always_off: "always_off",
+  traceidratio: "traceidratio",
+  parentbased_traceidratio: "traceidratio",
+};
+
+/** OTEL_TRACES_SAMPLER and _ARG, or the problem (added to `problems`). */
+function samplerSetting(env: Record<string, string | undefined>, problems: string[]): SamplerSetting {
+  const name = set(env.OTEL_TRACES_SAMPLER) ?? "parentbased_always_on";
+  const root = SAMPLERS[name];
+  if (root === undefined) {
+    problems.push(
+      `OTEL_TRACES_SAMPLER must be one of ${Object.keys(SAMPLERS).join(", ")}, got ${JSON.stringify(name)}`,
+    );
+  }
+  const arg = set(env.OTEL_TRACES_SAMPLER_ARG);
+  const ratio = arg === undefined ? 1 : Number(arg);
+  if (root === "traceidratio" && !(ratio >= 0 && ratio <= 1)) {
+    problems.push(`OTEL_TRACES_SAMPLER_ARG must be a number from 0 to 1, got ${JSON.stringify(arg)}`);
+  }
+  return { root: root ?? "always_on", ratio };
+}
+
+type TraceSdk = typeof import("@opentelemetry/sdk-trace");
+
+/**
+ * The sampler: a trace's root, and a span whose parent came from outside the process, are decided by
+ * the root rule; only a parent in this process is followed. An HTTP client's `traceparent` is
+ * unauthenticated: following its sampled flag (the SDK's parent-based default) let any client force
+ * its requests into the traces, or out of them. Decided by trace id, a ratio keeps the same traces in
+ * ingest and in normalize (which sees ingest's context in the message), so a kept trace stays whole.
+ */
+export function samplerOf(
+  sdk: Pick<TraceSdk, "AlwaysOnSampler" | "AlwaysOffSampler" | "TraceIdRatioBasedSampler" | "ParentBasedSampler">,
+  setting: SamplerSetting,
+) {
+  const root =
+    setting.root === "always_on"
+      ? new sdk.AlwaysOnSampler()
+      : setting.root === "always_off"
+        ? new sdk.AlwaysOffSampler()
+        : new sdk.TraceIdRatioBasedSampler(setting.ratio);
+  return new sdk.ParentBasedSampler({ root, remoteParentSampled: root, remoteParentNotSampled: root });
 }
 
 /** The trimmed value; empty counts as unset, as the specification says. */
@@ -30,7 +86,7 @@ const set = (value: string | undefined): string | undefined => value?.trim() || 
 
 /**
  * Reads the `OTEL_*` variables this process decides on, reporting every problem at once. The SDK
- * reads the others itself (sampler, headers, timeouts, batch sizes, resource attributes).
+ * reads the others itself (headers, timeouts, batch sizes, resource attributes).
  */
 export function tracingSettings(env: Record<string, string | undefined>, defaultServiceName: string): TracingSettings {
   const problems: string[] = [];
@@ -45,6 +101,7 @@ export function tracingSettings(env: Record<string, string | undefined>, default
   if (exporter !== "otlp" && exporter !== "none") {
     problems.push(`OTEL_TRACES_EXPORTER must be otlp or none, got ${JSON.stringify(exporter)}`);
   }
+  const sampler = samplerSetting(env, problems);
   if (problems.length > 0) throw new ConfigError(problems);
   const endpoint = set(env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT) ?? set(env.OTEL_EXPORTER_OTLP_ENDPOINT);
   return {
@@ -53,6 +110,7 @@ export function tracingSettings(env: Record<string, string | undefined>, default
     endpoint: exporter === "none" ? undefined : endpoint,
     exporter: exporter as TracingSettings["exporter"],
     protocol: protocol as OtlpProtocol,
+    sampler,
   };
 }
 
@@ -124,7 +182,8 @@ export async function startTracing(settings: TracingSettings, logger: Logger): P
     .merge(detectResources({ detectors: [envDetector] }));
   const exporter = settings.endpoint === undefined ? undefined : await exporterFor(settings.protocol);
   const spanProcessors = exporter === undefined ? [] : [new sdk.BatchSpanProcessor({ exporter })];
-  const provider = new sdk.TracerProvider({ resource, spanProcessors });
+  const sampler = samplerOf(sdk, settings.sampler);
+  const provider = new sdk.TracerProvider({ resource, spanProcessors, sampler });
   await registerTracerProvider(provider);
   logger.info(
     settings.endpoint === undefined

@@ -5,10 +5,17 @@ import {
   type OuraWebhookReceived,
   type Validation,
 } from "@aa/contracts";
+import { DUPLICATE_WINDOW_MS } from "@aa/event-bus";
 import { MAX_BODY_DEPTH, nestedDeeperThan } from "./depth.js";
 
-/** How far `x-oura-timestamp` may be from our clock, either way, in seconds. */
-export const TIMESTAMP_TOLERANCE_SECONDS = 300;
+/**
+ * How far `x-oura-timestamp` may be from our clock, either way, in seconds: half the stream's duplicate window. A
+ * captured request replays until its timestamp is this far in the past; the original may have arrived this far
+ * before its timestamp (a sender's clock ahead of ours), so a replay is accepted at most twice this after the
+ * original was published, and JetStream still drops it then as a duplicate. (It was 300 s against a 120 s window:
+ * a replay after two minutes was published again.)
+ */
+export const TIMESTAMP_TOLERANCE_SECONDS = DUPLICATE_WINDOW_MS / 1000 / 2;
 
 /** What `/webhooks/oura` is configured with. Pure data: no Fastify, no NATS. */
 export interface OuraWebhookSettings {

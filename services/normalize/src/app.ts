@@ -1,4 +1,5 @@
-import type { FastifyInstance } from "fastify";
+import { STATUS_CODES } from "node:http";
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import type { BindingProgress } from "@aa/event-bus";
 import { createHttpServer, type Logger, type NatsLink } from "@aa/service-kit";
 import type pg from "pg";
@@ -35,9 +36,30 @@ function overallStatus(
   return working && consumers.length > 0 ? "healthy" : "degraded";
 }
 
+/**
+ * A failure of ours (a database error, a token that does not decrypt) is logged with its detail and answered with a
+ * fixed text and the request id to quote: `/auth/oura/*` is reached by anonymous browsers, which must not read
+ * database or crypto messages. Client errors (4xx: bad JSON, rate limited) keep Fastify's shape and message.
+ */
+export function errorHandler(error: FastifyError, request: FastifyRequest, reply: FastifyReply) {
+  const status = error.statusCode ?? 500;
+  if (status < 500) {
+    return reply.code(status).send({ statusCode: status, error: STATUS_CODES[status], message: error.message });
+  }
+  request.log.error(
+    { err: error },
+    `[normalize] ${request.method} ${request.routeOptions.url ?? "(unmatched)"} failed`,
+  );
+  const advice = `retry, and if it keeps failing give the operator the id ${request.id}`;
+  return reply
+    .code(500)
+    .send({ error: `Internal error: the request was not completed; ${advice}`, requestId: request.id });
+}
+
 /** The normalize HTTP surface: health, metrics and Oura account linking; consuming happens in main. */
 export async function buildApp(deps: NormalizeAppDeps): Promise<FastifyInstance> {
   const app = createHttpServer({ logger: deps.logger, registry: deps.registry, trustProxy: deps.trustProxy });
+  app.setErrorHandler(errorHandler);
   await app.register(ouraLinkRoutes(deps.oura));
   app.get("/health", async (_request, reply) => {
     const database = await databaseAnswers(deps.pool);

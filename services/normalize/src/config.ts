@@ -44,6 +44,11 @@ export const NormalizeConfigSchema = Type.Object({
    * signed-in user, or `aa-ops oura link-token`); required when Oura is enabled.
    */
   OURA_LINK_TOKEN_SECRET: Type.Optional(Type.String({ minLength: 32 })),
+  /**
+   * The app's page the browser returns to after Oura's consent, with `oura_link_completion`; the app's backend
+   * confirms the link for its signed-in user (`POST /auth/oura/confirm`). Required when Oura is enabled.
+   */
+  OURA_LINK_RETURN_URL: Type.Optional(Type.String({ pattern: "^https?://" })),
   /** Requests to `/auth/oura/link` and `/auth/oura/callback` per client address per window; 0 turns the limit off. */
   OURA_LINK_RATE_LIMIT_MAX: Type.Integer({ minimum: 0, default: 30 }),
   OURA_LINK_RATE_LIMIT_WINDOW_MS: Type.Integer({ minimum: 1_000, default: 60_000 }),

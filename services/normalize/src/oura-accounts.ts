@@ -20,11 +20,25 @@ export interface LinkState {
   browserHash: string;
 }
 
-/** The link token that authorized a link: its `jti`, remembered until it expires. */
+/** The link token that authorized a link: its `jti`, remembered until the verifier would no longer accept it. */
 export interface LinkTokenUse {
   tokenId: string;
-  expiresAt: Date;
+  /**
+   * Stored as the row's `expires_at`: the token's last accepted instant (`exp` plus the verifier's clock tolerance).
+   * Dropping the row at `exp` would let the token start a second link in the tolerance that follows.
+   */
+  keepUntil: Date;
 }
+
+/** A link whose tokens are exchanged, waiting for the app to confirm its user. */
+export interface HeldLink {
+  userId: string;
+  ouraUserId: string;
+  tokens: OuraTokens;
+}
+
+/** What confirming a held link found: the token already used, no such (live) link, or the link (now deleted). */
+export type HeldLinkTake = { kind: "token-used" } | { kind: "unknown" } | { kind: "held"; link: HeldLink };
 
 /** The Oura account is already linked to another of our users. */
 export class OuraAccountTakenError extends Error {
@@ -50,10 +64,24 @@ interface AccountRow {
   expires_at: Date;
 }
 
+interface HeldRow {
+  spent: number;
+  user_id: string | null;
+  oura_user_id: string;
+  access_token: Buffer;
+  refresh_token: Buffer;
+  token_expires_at: Date;
+  scope: string | null;
+  live: boolean;
+}
+
 const hashState = (state: string): string => createHash("sha256").update(state, "utf8").digest("hex");
 const ACCOUNT_COLUMNS = "user_id, oura_user_id, access_token, refresh_token, expires_at";
 
-/** `oura_link_states` and `oura_accounts`: every secret sealed with the key, bound to its row's user id. */
+/**
+ * `oura_link_states`, `oura_link_pending` and `oura_accounts`: every secret sealed with the key, bound to its row's
+ * user id.
+ */
 export class OuraAccountStore {
   constructor(
     private readonly pool: pg.Pool,
@@ -75,7 +103,7 @@ WITH spent AS (
 INSERT INTO oura_link_states (state_hash, user_id, code_verifier, browser_hash, expires_at)
 SELECT $1, $2, $3, $4, now() + $7 * interval '1 millisecond' FROM spent`;
     const sealed = seal(this.key, link.codeVerifier, link.userId);
-    const values = [hashState(state), link.userId, sealed, link.browserHash, token.tokenId, token.expiresAt, ttlMs];
+    const values = [hashState(state), link.userId, sealed, link.browserHash, token.tokenId, token.keepUntil, ttlMs];
     const result = await this.pool.query(sql, values);
     return result.rowCount === 1;
   }
@@ -96,6 +124,53 @@ SELECT $1, $2, $3, $4, now() + $7 * interval '1 millisecond' FROM spent`;
     if (!row?.live) return undefined;
     const codeVerifier = unseal(this.key, row.code_verifier, row.user_id);
     return { userId: row.user_id, codeVerifier, browserHash: row.browser_hash };
+  }
+
+  /** Stores an exchanged link under its completion code (by its hash) until the app confirms it. */
+  async holdLink(completion: string, link: HeldLink, ttlMs: number): Promise<void> {
+    await this.pool.query("DELETE FROM oura_link_pending WHERE expires_at < now()");
+    const { userId, tokens } = link;
+    await this.pool.query(
+      `INSERT INTO oura_link_pending
+         (completion_hash, user_id, oura_user_id, access_token, refresh_token, token_expires_at, scope, expires_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, now() + $8 * interval '1 millisecond')`,
+      [
+        hashState(completion),
+        userId,
+        link.ouraUserId,
+        seal(this.key, tokens.accessToken, userId),
+        seal(this.key, tokens.refreshToken, userId),
+        tokens.expiresAt,
+        tokens.scope,
+        ttlMs,
+      ],
+    );
+  }
+
+  /**
+   * Spends the confirming link token and deletes the held link, in one statement, whoever the token names: a
+   * completion code presented with the wrong user's token is burnt, never tried again.
+   */
+  async takeHeldLink(completion: string, token: LinkTokenUse & { userId: string }): Promise<HeldLinkTake> {
+    const sql = `
+WITH spent AS (
+  INSERT INTO oura_link_tokens_used (token_id, user_id, expires_at) VALUES ($2, $3, $4)
+  ON CONFLICT (token_id) DO NOTHING RETURNING token_id
+), taken AS (
+  DELETE FROM oura_link_pending WHERE completion_hash = $1 AND EXISTS (SELECT 1 FROM spent)
+  RETURNING user_id, oura_user_id, access_token, refresh_token, token_expires_at, scope, expires_at > now() AS live
+)
+SELECT (SELECT count(*) FROM spent)::int AS spent, taken.* FROM (SELECT 1) AS one LEFT JOIN taken ON true`;
+    const { rows } = await this.pool.query<HeldRow>(sql, [
+      hashState(completion),
+      token.tokenId,
+      token.userId,
+      token.keepUntil,
+    ]);
+    const row = rows[0];
+    if (!row || row.spent === 0) return { kind: "token-used" };
+    if (row.user_id === null || !row.live) return { kind: "unknown" };
+    return { kind: "held", link: this.#openHeld(row, row.user_id) };
   }
 
   /**
@@ -180,6 +255,16 @@ ON CONFLICT (user_id) DO UPDATE
         tokens.scope,
       ],
     );
+  }
+
+  #openHeld(row: HeldRow, userId: string): HeldLink {
+    const tokens = {
+      accessToken: unseal(this.key, row.access_token, userId),
+      refreshToken: unseal(this.key, row.refresh_token, userId),
+      expiresAt: row.token_expires_at,
+      scope: row.scope,
+    };
+    return { userId, ouraUserId: row.oura_user_id, tokens };
   }
 
   #open(row: AccountRow): OuraAccount {

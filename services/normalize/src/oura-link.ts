@@ -11,12 +11,8 @@ import {
   type LinkTokenOutcome,
   type OuraTokens,
 } from "@aa/oura";
-import {
-  OuraAccountTakenError,
-  UserLinkedElsewhereError,
-  type LinkState,
-  type OuraAccountStore,
-} from "./oura-accounts.js";
+import type { LinkState, OuraAccountStore } from "./oura-accounts.js";
+import { confirmRoute } from "./oura-link-confirm.js";
 import type { OuraSettings } from "./oura-settings.js";
 
 /** How long a started link may take to come back through the callback. */
@@ -32,6 +28,9 @@ export const BROWSER_COOKIE = "__Host-aa-oura-link";
 /** The query parameter carrying the link token (a browser navigation cannot send a header). */
 export const LINK_TOKEN_PARAM = "link_token";
 
+/** The query parameter of OURA_LINK_RETURN_URL carrying the completion code the app confirms. */
+export const COMPLETION_PARAM = "oura_link_completion";
+
 export interface OuraLinkDeps {
   store: OuraAccountStore;
   settings: OuraSettings;
@@ -41,7 +40,7 @@ export interface OuraLinkDeps {
 
 const NOT_CONFIGURED =
   "Oura linking is not configured: set OURA_CLIENT_ID, OURA_CLIENT_SECRET, OURA_TOKEN_ENCRYPTION_KEY, " +
-  "OURA_REDIRECT_URI and OURA_LINK_TOKEN_SECRET on normalize";
+  "OURA_REDIRECT_URI, OURA_LINK_TOKEN_SECRET and OURA_LINK_RETURN_URL on normalize";
 const notConfigured = (reply: FastifyReply) => reply.code(503).send({ error: NOT_CONFIGURED });
 
 const sha256 = (text: string): string => createHash("sha256").update(text, "utf8").digest("hex");
@@ -93,12 +92,12 @@ function link(deps: OuraLinkDeps) {
     if (!verified.ok) {
       return reply.code(401).send({ error: `Invalid link token: ${verified.message}; ask the app for a new one` });
     }
-    const { userId, tokenId, expiresAt } = verified.claims;
+    const { userId, tokenId, acceptedUntil } = verified.claims;
     const { verifier, challenge } = createPkce();
     const state = createState();
     const browser = randomBytes(32).toString("base64url");
     const pending = { userId, codeVerifier: verifier, browserHash: sha256(browser) };
-    if (!(await deps.store.startLink(state, pending, LINK_STATE_TTL_MS, { tokenId, expiresAt }))) {
+    if (!(await deps.store.startLink(state, pending, LINK_STATE_TTL_MS, { tokenId, keepUntil: acceptedUntil }))) {
       return reply.code(401).send({ error: TOKEN_USED });
     }
     const { settings } = deps;
@@ -133,7 +132,12 @@ async function exchange(
   return { tokens, ouraUserId: await getOuraUserId(settings.http, tokens.accessToken) };
 }
 
-/** Exchanges the code and stores the account: 200, 409 (a link would be replaced or stolen) or 502. */
+/**
+ * Exchanges the code and holds the result for the app's confirmation: 303 to OURA_LINK_RETURN_URL with a
+ * single-use completion code, or 502. Nothing is linked here: the browser that came back from Oura may
+ * not belong to the user the link token named (its holder can send the link URL to anyone), and only the
+ * app knows who is signed in there.
+ */
 async function complete(
   deps: OuraLinkDeps,
   request: FastifyRequest,
@@ -142,26 +146,27 @@ async function complete(
   started: LinkState,
 ) {
   const { userId, codeVerifier } = started;
+  let exchanged: Awaited<ReturnType<typeof exchange>>;
   try {
-    const { tokens, ouraUserId } = await exchange(deps.settings, code, codeVerifier);
-    await deps.store.saveAccount(userId, ouraUserId, tokens);
-    request.log.info({ userId }, "[normalize-oura] Oura account linked");
-    return reply.code(200).send({ status: "linked", userId });
+    exchanged = await exchange(deps.settings, code, codeVerifier);
   } catch (error) {
-    if (error instanceof OuraAccountTakenError || error instanceof UserLinkedElsewhereError) {
-      request.log.warn({ userId, reason: error.name }, "[normalize-oura] Oura link refused (409)");
-      return reply.code(409).send({ error: `Not linked: ${error.message}` });
-    }
     if (!(error instanceof OuraApiError)) throw error;
     request.log.warn({ err: error, userId }, "[normalize-oura] Oura code exchange failed");
     const message = `Oura did not complete the link: ${error.failure}; start again at /auth/oura/link`;
     return reply.code(502).send({ error: message });
   }
+  const completion = createState();
+  await deps.store.holdLink(completion, { userId, ...exchanged }, LINK_STATE_TTL_MS);
+  const location = new URL(deps.settings.linkReturnUrl);
+  location.searchParams.set(COMPLETION_PARAM, completion);
+  // The app's page must not leak the completion code onward either (docs/security.md).
+  reply.header("referrer-policy", "no-referrer");
+  return reply.code(303).header("location", location.href).send({ status: "confirm_in_app" });
 }
 
 /**
  * `GET /auth/oura/callback`: consumes the state (once), checks the browser cookie, exchanges
- * the code, stores the tokens encrypted. A state is burnt even when the cookie is wrong, so a
+ * the code, holds the tokens (encrypted) for the app to confirm. A state is burnt even when the cookie is wrong, so a
  * consent URL sent to someone else can never complete.
  */
 function callback(deps: OuraLinkDeps) {
@@ -204,18 +209,23 @@ async function limitRate(scope: FastifyInstance, limit: OuraSettings["linkRateLi
 }
 
 /**
- * `/auth/oura/link` and `/auth/oura/callback`, rate limited; without Oura settings both answer 503 naming what to
- * set.
+ * `/auth/oura/link` and `/auth/oura/callback`, rate limited per client address, and `POST /auth/oura/confirm`, not
+ * (the app's backend calls it for all its users from a few addresses; a link token authenticates each call).
+ * Without Oura settings all answer 503 naming what to set.
  */
 export function ouraLinkRoutes(deps: OuraLinkDeps | undefined) {
   return async (app: FastifyInstance): Promise<void> => {
     if (!deps) {
       app.get("/auth/oura/link", async (_request, reply) => notConfigured(reply));
       app.get("/auth/oura/callback", async (_request, reply) => notConfigured(reply));
+      app.post("/auth/oura/confirm", async (_request, reply) => notConfigured(reply));
       return;
     }
-    await limitRate(app, deps.settings.linkRateLimit);
-    app.get("/auth/oura/link", link(deps));
-    app.get("/auth/oura/callback", callback(deps));
+    await app.register(async (browser) => {
+      await limitRate(browser, deps.settings.linkRateLimit);
+      browser.get("/auth/oura/link", link(deps));
+      browser.get("/auth/oura/callback", callback(deps));
+    });
+    app.post("/auth/oura/confirm", confirmRoute(deps));
   };
 }

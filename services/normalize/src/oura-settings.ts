@@ -1,4 +1,4 @@
-import type { OuraClientCredentials, OuraHttp } from "@aa/oura";
+import { insecureUrlProblem, type OuraClientCredentials, type OuraHttp } from "@aa/oura";
 import { ConfigError } from "@aa/service-kit";
 import type { NormalizeConfig } from "./config.js";
 
@@ -13,6 +13,8 @@ export interface OuraSettings {
   redirectUri: string;
   /** OURA_LINK_TOKEN_SECRET: the HS256 key of the link tokens `/auth/oura/link` accepts. */
   linkTokenSecret: string;
+  /** OURA_LINK_RETURN_URL: where the callback sends the browser for the app to confirm the link. */
+  linkReturnUrl: string;
   /** `/auth/oura/link` and `/auth/oura/callback` requests per client address per window; max 0: no limit. */
   linkRateLimit: { max: number; windowMs: number };
   scope: string;
@@ -25,6 +27,10 @@ const NO_LINK_SECRET =
   "OURA_LINK_TOKEN_SECRET is required when Oura is enabled: /auth/oura/link accepts only link tokens " +
   "the app's backend signs with it (HS256, at least 32 characters, e.g. `openssl rand -base64 32`; " +
   "see docs/security.md)";
+const NO_RETURN_URL =
+  "OURA_LINK_RETURN_URL is required when Oura is enabled: the app's page the browser returns to after Oura's " +
+  "consent; the app's backend then confirms the link for its signed-in user with POST /auth/oura/confirm, so an " +
+  "account is never linked through someone else's browser (see docs/security.md)";
 const LOOPBACK = new Set(["localhost", "127.0.0.1", "[::1]"]);
 
 /** The key's problem, or undefined when it is 32 bytes of canonical base64. */
@@ -41,10 +47,15 @@ function keyProblem(text: string): string | undefined {
   return undefined;
 }
 
+const httpsOrLoopback = (uri: string): boolean => {
+  const url = new URL(uri);
+  return url.protocol === "https:" || LOOPBACK.has(url.hostname);
+};
+
 /** The browser-binding cookie is `__Host-` (Secure): a browser keeps it only over https, or on loopback. */
 function redirectProblem(uri: string): string | undefined {
   const url = new URL(uri);
-  if (url.protocol === "https:" || LOOPBACK.has(url.hostname)) return undefined;
+  if (httpsOrLoopback(uri)) return undefined;
   return (
     `OURA_REDIRECT_URI must be https (the link's browser cookie is Secure); ` +
     `plain http is accepted only for localhost, ` +
@@ -62,13 +73,23 @@ function problemsOf(config: NormalizeConfig): string[] {
   const redirect = config.OURA_REDIRECT_URI === undefined ? undefined : redirectProblem(config.OURA_REDIRECT_URI);
   if (redirect) problems.push(redirect);
   if (config.OURA_LINK_TOKEN_SECRET === undefined) problems.push(NO_LINK_SECRET);
+  for (const name of ["OURA_TOKEN_URL", "OURA_API_BASE_URL", "OURA_AUTHORIZE_URL"] as const) {
+    const problem = insecureUrlProblem(name, config[name]);
+    if (problem) problems.push(problem);
+  }
+  if (config.OURA_LINK_RETURN_URL === undefined) problems.push(NO_RETURN_URL);
+  else if (!httpsOrLoopback(config.OURA_LINK_RETURN_URL))
+    problems.push(
+      "OURA_LINK_RETURN_URL must be https (it carries the single-use completion code); " +
+        "plain http is accepted only for localhost",
+    );
   return problems;
 }
 
 /**
  * Oura settings, or undefined (Oura disabled) when none of the four required variables is
- * set. Some but not all, a malformed key, or no OURA_LINK_TOKEN_SECRET (linking could not be
- * authenticated) is a startup error naming each problem (never the values).
+ * set. Some but not all, a malformed key, or no OURA_LINK_TOKEN_SECRET or OURA_LINK_RETURN_URL (linking could not
+ * be authenticated or confirmed) is a startup error naming each problem (never the values).
  */
 export function ouraSettings(config: NormalizeConfig): OuraSettings | undefined {
   if (REQUIRED.every((name) => config[name] === undefined)) return undefined;
@@ -82,6 +103,7 @@ export function ouraSettings(config: NormalizeConfig): OuraSettings | undefined 
     authorizeUrl: config.OURA_AUTHORIZE_URL,
     redirectUri: config.OURA_REDIRECT_URI!,
     linkTokenSecret: config.OURA_LINK_TOKEN_SECRET!,
+    linkReturnUrl: config.OURA_LINK_RETURN_URL!,
     linkRateLimit: { max: config.OURA_LINK_RATE_LIMIT_MAX, windowMs: config.OURA_LINK_RATE_LIMIT_WINDOW_MS },
     scope: config.OURA_SCOPES,
     subscriptionCheckIntervalMs: config.OURA_SUBSCRIPTION_CHECK_INTERVAL_MS,

@@ -79,7 +79,8 @@ export interface Topology {
   consumers: ConsumerSpec[];
 }
 
-const DUPLICATE_WINDOW_MS = 2 * 60_000;
+/** Every stream's duplicate window: a message id seen again within it is dropped (`PubAck.duplicate`). */
+export const DUPLICATE_WINDOW_MS = 2 * 60_000;
 
 function stream(
   name: string,

@@ -2,7 +2,11 @@ import type pg from "pg";
 import { findApiKey, loadApiKeys, type StoredApiKey } from "@aa/api-keys";
 import type { Logger } from "@aa/service-kit";
 
-export type KeyLookup = { found: StoredApiKey } | { found: undefined } | { unavailable: string };
+/**
+ * `unavailable`: why no answer, in words a client may read (never a database message); `detail`: the underlying
+ * error, for the log only.
+ */
+export type KeyLookup = { found: StoredApiKey } | { found: undefined } | { unavailable: string; detail?: string };
 
 type Queryable = Pick<pg.Pool, "query">;
 
@@ -69,13 +73,14 @@ export class ApiKeyCache {
     if (known) return known;
     if (!this.loaded) {
       await this.reload();
-      if (!this.loaded) return { unavailable: "the API key store (PostgreSQL) has not answered since startup" };
+      if (!this.loaded) return { unavailable: "the API key store has not answered since startup" };
       return { found: this.keys.get(keyId) };
     }
     const pending = this.inFlight.get(keyId);
     if (pending) return pending;
     if (this.inFlight.size >= this.options.maxLookupsInFlight) {
-      return { unavailable: `${this.inFlight.size} API key lookups are already running` };
+      const detail = `${this.inFlight.size} API key lookups are already running`;
+      return { unavailable: "too many API key lookups are running", detail };
     }
     const lookup = this.find(keyId).finally(() => this.inFlight.delete(keyId));
     this.inFlight.set(keyId, lookup);
@@ -89,7 +94,8 @@ export class ApiKeyCache {
       else this.misses.add(keyId);
       return { found: key };
     } catch (error) {
-      return { unavailable: `the API key store (PostgreSQL) did not answer: ${(error as Error).message}` };
+      const detail = `the API key lookup in PostgreSQL failed: ${(error as Error).message}`;
+      return { unavailable: "the API key store did not answer", detail };
     }
   }
 

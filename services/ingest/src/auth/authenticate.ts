@@ -1,5 +1,6 @@
 import type { FastifyRequest } from "fastify";
 import { API_KEY_PREFIX, parseApiKey, secretMatches, stateOf } from "@aa/api-keys";
+import { tenantSource } from "@aa/contracts";
 import { addressKey } from "../limits/client-address.js";
 import { retryAfterSeconds, type WindowLimiter } from "../limits/window-limiter.js";
 import type { ApiKeyCache, KeyLookup } from "./api-key-cache.js";
@@ -9,7 +10,12 @@ import type { AuthMethod } from "./settings.js";
 
 export type AuthOutcome =
   | { ok: true; principal: Principal }
-  | { ok: false; status: 401 | 503; error: string; field: string; message: string }
+  | { ok: false; status: 401; error: string; field: string; message: string }
+  /**
+   * Credentials could not be checked: `error` and `message` are generic and stable (clients see them, so no database
+   * or fetch error text); `detail` says what failed, for the log only.
+   */
+  | { ok: false; status: 503; error: string; field: string; message: string; detail: string | undefined }
   /** The client's address used up its failed authentications and this credential would need a database lookup. */
   | { ok: false; status: 429; error: string; field: string; message: string; retryAfterSeconds: number };
 
@@ -158,15 +164,14 @@ async function verify(credential: Presented, auth: Authenticators, account: Fail
     );
   const outcome = await auth.verifyJwt(credential.token);
   if (outcome.ok) return outcome;
-  if (outcome.kind === "unavailable")
-    return {
-      ok: false,
-      status: 503,
-      error: `Cannot verify credentials right now: ${outcome.message}. Retry later.`,
-      field: credential.field,
-      message: outcome.message,
-    };
+  if (outcome.kind === "unavailable") return unavailable(credential.field, outcome.message, outcome.detail);
   return refuse(credential.field, outcome.message);
+}
+
+/** 503: `reason` is public (fixed words), `detail` goes to the log. */
+function unavailable(field: string, reason: string, detail: string | undefined): AuthOutcome {
+  const error = `Cannot verify credentials right now: ${reason}. Retry later.`;
+  return { ok: false, status: 503, error, field, message: reason, detail };
 }
 
 interface KeyCheck {
@@ -198,14 +203,7 @@ async function apiKeyOutcome(token: string, field: string, check: KeyCheck): Pro
   if (!parsed) return refuse(field, `malformed API key (expected ${API_KEY_PREFIX}<16 hex>_<43 base64url characters>)`);
   const lookup = await findKey(parsed.keyId, field, check);
   if ("ok" in lookup) return lookup;
-  if ("unavailable" in lookup)
-    return {
-      ok: false,
-      status: 503,
-      error: `Cannot verify the API key right now: ${lookup.unavailable}. Retry later.`,
-      field,
-      message: lookup.unavailable,
-    };
+  if ("unavailable" in lookup) return unavailable(field, lookup.unavailable, lookup.detail);
   const key = lookup.found;
   // Unknown id and wrong secret read the same: the answer must not help guess keys.
   if (!key || !secretMatches(parsed.secret, key.secretSha256)) return refuse(field, "unknown API key");
@@ -219,6 +217,7 @@ async function apiKeyOutcome(token: string, field: string, check: KeyCheck): Pro
       id: `key:${key.keyId}`,
       tenant: key.tenant,
       userIds: key.userIds === undefined ? undefined : new Set(key.userIds),
+      source: tenantSource(key.tenant),
     },
   };
 }

@@ -5,7 +5,7 @@ import { RETRY_AFTER_SECONDS } from "../routes/reading.js";
 import { MAX_BATCH_ITEMS } from "../routes/reading-batch.js";
 import { retryAfterSeconds, WindowLimiter } from "../limits/window-limiter.js";
 import { authenticate, type AuthOutcome, type Authenticators } from "./authenticate.js";
-import { outOfScope, type Principal } from "./principal.js";
+import { anonymousPrincipal, outOfScope, type Principal } from "./principal.js";
 
 declare module "fastify" {
   interface FastifyRequest {
@@ -63,9 +63,10 @@ export interface GuardOptions {
  */
 export async function guardIngestRoutes(scope: FastifyInstance, options: GuardOptions): Promise<void> {
   const { auth, rejected } = options;
+  const logUnavailable = unavailableLogger();
   scope.addHook("onRequest", async (request: FastifyRequest, reply: FastifyReply) => {
     if (!auth) {
-      request.principal = { kind: "none", id: `ip:${request.ip}`, tenant: "anonymous", userIds: undefined };
+      request.principal = anonymousPrincipal(request.ip);
       return;
     }
     const outcome = await authenticate(request, auth);
@@ -74,6 +75,7 @@ export async function guardIngestRoutes(scope: FastifyInstance, options: GuardOp
       return;
     }
     rejected(REJECTION_OF[outcome.status]);
+    if (outcome.status === 503) logUnavailable(request, outcome.detail ?? outcome.message);
     // Debug only: a stranger hammering the port must not flood the logs; the counter above is the signal.
     request.log.debug(
       { field: outcome.field, reason: outcome.message },
@@ -137,6 +139,26 @@ export async function guardIngestRoutes(scope: FastifyInstance, options: GuardOp
     const details = [{ field: "(credential)", message }];
     return reply.code(429).send({ error: `Rate limit exceeded: ${message}`, details });
   });
+}
+
+const UNAVAILABLE_LOG_INTERVAL_MS = 10_000;
+
+/**
+ * Logs why credentials could not be checked (the database or fetch error the client is not shown), at most once per
+ * interval: during an outage every request fails the same way, and the counter carries the rate.
+ */
+function unavailableLogger(): (request: FastifyRequest, detail: string) => void {
+  let last = 0;
+  let suppressed = 0;
+  return (request, detail) => {
+    const now = Date.now();
+    if (now - last < UNAVAILABLE_LOG_INTERVAL_MS) {
+      suppressed += 1;
+      return;
+    }
+    request.log.warn({ detail, suppressed }, "[ingest] request refused (503): credentials could not be checked");
+    [last, suppressed] = [now, 0];
+  };
 }
 
 const REJECTION_OF = {

@@ -1,20 +1,25 @@
 import { readFileSync } from "node:fs";
 import { createLocalJWKSet, createRemoteJWKSet, errors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from "jose";
+import { jwtSource } from "@aa/contracts";
 import { ConfigError } from "@aa/service-kit";
 import type { Principal } from "./principal.js";
 import type { JwtSettings } from "./settings.js";
 
 export type JwtOutcome =
   | { ok: true; principal: Principal }
-  /** `invalid`: the token is refused (401); `unavailable`: the key set could not be fetched (503). */
-  | { ok: false; kind: "invalid" | "unavailable"; message: string };
+  /** The token is refused (401); `message` names the problem with the token. */
+  | { ok: false; kind: "invalid"; message: string }
+  /** The key set could not be fetched (503): `message` for the client, `detail` (the fetch error) for the log only. */
+  | { ok: false; kind: "unavailable"; message: string; detail: string };
 
 /** Claims we read beyond the registered ones. */
-interface IngestClaims extends JWTPayload {
+export interface IngestClaims extends JWTPayload {
   /** The tenant or service; defaults to `sub`. */
   tenant?: unknown;
-  /** The only user ids the token may write for; absent: any user. */
+  /** The only user ids the token may write for. This or `all_users` is required. */
   user_ids?: unknown;
+  /** `true`: the token may write for every user (a trusted service). This or `user_ids` is required. */
+  all_users?: unknown;
 }
 
 // Allow-listed per key kind: jose never accepts `alg: none` for jwtVerify, and pinning the
@@ -37,34 +42,49 @@ export function createJwtVerifier(settings: JwtSettings): (token: string) => Pro
         clockTolerance: CLOCK_TOLERANCE_S,
       }));
     } catch (error) {
-      if (keySetUnavailable(error))
-        return { ok: false, kind: "unavailable", message: `cannot fetch the JWT key set: ${(error as Error).message}` };
+      if (keySetUnavailable(error)) {
+        const detail = `cannot fetch the JWT key set: ${(error as Error).message}`;
+        return { ok: false, kind: "unavailable", message: "the token issuer's key set could not be fetched", detail };
+      }
       return { ok: false, kind: "invalid", message: `invalid JWT: ${(error as Error).message}` };
     }
-    const tenant = payload.tenant === undefined ? payload.sub : payload.tenant;
-    if (typeof tenant !== "string" || tenant === "")
-      return { ok: false, kind: "invalid", message: "invalid JWT: the tenant claim must be a non-empty string" };
-    const userIds = payload.user_ids;
-    if (
-      userIds !== undefined &&
-      (!Array.isArray(userIds) || userIds.length === 0 || !userIds.every((u) => typeof u === "string"))
-    ) {
-      return {
-        ok: false,
-        kind: "invalid",
-        message: "invalid JWT: the user_ids claim must be a non-empty array of strings",
-      };
-    }
-    return {
-      ok: true,
-      principal: {
-        kind: "jwt",
-        id: `jwt:${payload.iss}#${payload.sub}`,
-        tenant,
-        userIds: userIds === undefined ? undefined : new Set(userIds as string[]),
-      },
-    };
+    const principal = principalOf(payload);
+    if (typeof principal === "string") return { ok: false, kind: "invalid", message: `invalid JWT: ${principal}` };
+    return { ok: true, principal };
   };
+}
+
+/** Tenants longer than this are refused: the reading's source (`jwt:<iss>#<tenant>`) must stay short. */
+const MAX_TENANT_LENGTH = 128;
+
+const NO_SCOPE =
+  "the token must say which users it may write for: a user_ids claim (a non-empty array of user ids) " +
+  "or all_users: true for a service that writes for every user; ask the token's issuer to add one";
+
+/** The users a token may write for: a set, undefined (every user: `all_users: true`), or the problem. */
+function scopeOf(payload: IngestClaims): ReadonlySet<string> | undefined | string {
+  const { user_ids: userIds, all_users: allUsers } = payload;
+  if (userIds !== undefined && allUsers !== undefined) return "set user_ids or all_users, not both";
+  if (allUsers !== undefined) return allUsers === true ? undefined : "the all_users claim must be true when present";
+  if (userIds === undefined) return NO_SCOPE;
+  if (!Array.isArray(userIds) || userIds.length === 0 || !userIds.every((u) => typeof u === "string"))
+    return "the user_ids claim must be a non-empty array of strings";
+  return new Set(userIds as string[]);
+}
+
+/**
+ * The Principal a verified token's claims make, or the problem with them. Pure: `iss` and `sub` are already checked
+ * present by the verifier. The token's tenant lives under its issuer (`jwt:<iss>#<tenant>`), never in the API keys'
+ * `tenant:` space: a token with `sub: garmin-bridge` is not the API key of tenant `garmin-bridge`.
+ */
+export function principalOf(payload: IngestClaims): Principal | string {
+  const tenant = payload.tenant === undefined ? payload.sub : payload.tenant;
+  if (typeof tenant !== "string" || tenant === "") return "the tenant claim must be a non-empty string";
+  if (tenant.length > MAX_TENANT_LENGTH) return `the tenant (or sub) must be at most ${MAX_TENANT_LENGTH} characters`;
+  const userIds = scopeOf(payload);
+  if (typeof userIds === "string") return userIds;
+  const issuer = String(payload.iss);
+  return { kind: "jwt", id: `jwt:${issuer}#${payload.sub}`, tenant, userIds, source: jwtSource(issuer, tenant) };
 }
 
 function verificationKey(settings: JwtSettings): { key: Uint8Array | JWTVerifyGetKey; algorithms: string[] } {

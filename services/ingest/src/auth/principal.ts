@@ -1,4 +1,4 @@
-import { EventSources, tenantSource } from "@aa/contracts";
+import { EventSources } from "@aa/contracts";
 
 /** Who sent a request, as authentication established it. */
 export interface Principal {
@@ -12,6 +12,8 @@ export interface Principal {
   tenant: string;
   /** The only user ids it may write for; undefined: any user. */
   userIds: ReadonlySet<string> | undefined;
+  /** The source part of its readings' identity (`tenantSource`, `jwtSource`, or `anonymous`). */
+  source: string;
 }
 
 /** The user ids among `userIds` this principal may not write for (empty: all allowed). */
@@ -21,9 +23,16 @@ export function outOfScope(principal: Principal, userIds: readonly string[]): st
   return [...new Set(userIds.filter((id) => !allowed.has(id)))];
 }
 
-/**
- * The source part of a reading's identity: the credential's tenant, or the one anonymous source without authentication.
- */
+/** The source part of a reading's identity: decided when the credential was checked. */
 export function sourceOf(principal: Principal): string {
-  return principal.kind === "none" ? EventSources.anonymous : tenantSource(principal.tenant);
+  return principal.source;
 }
+
+/** Every request when INGEST_AUTH_MODE=none: one anonymous source, rate limited per address. */
+export const anonymousPrincipal = (address: string): Principal => ({
+  kind: "none",
+  id: `ip:${address}`,
+  tenant: "anonymous",
+  userIds: undefined,
+  source: EventSources.anonymous,
+});

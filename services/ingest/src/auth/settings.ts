@@ -16,6 +16,8 @@ export interface JwtSettings {
 }
 
 const METHODS: readonly AuthMethod[] = ["api-key", "jwt"];
+// With a tenant of at most 128 characters, a source `jwt:<issuer>#<tenant>` fits the 256 an event's source may have.
+const MAX_ISSUER_LENGTH = 120;
 
 /** Reads INGEST_AUTH_MODE and INGEST_JWT_*; every inconsistency is a ConfigError that says what to set. */
 export function authSettingsOf(config: IngestConfig): AuthSettings {
@@ -53,6 +55,11 @@ function jwtSettingsOf(config: IngestConfig): JwtSettings {
   const problems: string[] = [];
   if (config.INGEST_JWT_ISSUER === undefined)
     problems.push("INGEST_JWT_ISSUER must be set when INGEST_AUTH_MODE accepts jwt (the `iss` every token must carry)");
+  else if (config.INGEST_JWT_ISSUER.length > MAX_ISSUER_LENGTH)
+    problems.push(
+      `INGEST_JWT_ISSUER must be at most ${MAX_ISSUER_LENGTH} characters: it is part of every reading's source ` +
+        "(jwt:<issuer>#<tenant>, at most 256)",
+    );
   if (config.INGEST_JWT_AUDIENCE === undefined)
     problems.push(
       "INGEST_JWT_AUDIENCE must be set when INGEST_AUTH_MODE accepts jwt (the `aud` every token must carry)",

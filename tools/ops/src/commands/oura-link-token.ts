@@ -84,7 +84,9 @@ export const linkTokenCommand: OfflineCommand = {
     "OURA_LINK_TOKEN_SECRET, exactly as the app's backend does for its signed-in user; needs no NATS.",
     `Open <normalize>/auth/oura/link?${LINK_TOKEN_PARAM}=<token> in the user's own browser: the link is bound`,
     "to that browser, and the token is spent by its first use. Anyone holding the token can link an Oura",
-    "account to this user until then: hand it only to that user. See docs/security.md.",
+    "account to this user until then: hand it only to that user. The link is stored only once the app",
+    "confirms it for the same user (POST /auth/oura/confirm with a second token; docs/oura.md).",
+    "See docs/security.md.",
   ],
   options: OPTIONS,
   prepare(input) {

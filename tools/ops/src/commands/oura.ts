@@ -1,5 +1,6 @@
 import {
   createSubscription,
+  insecureUrlProblem,
   listSubscriptions,
   renewSubscription,
   type OuraClientCredentials,
@@ -57,6 +58,8 @@ function targetOf(input: CommandInput): OuraTarget {
     throw usageError("OURA_CLIENT_ID and OURA_CLIENT_SECRET must be set (the subscription API authenticates the app)");
   const option = input.options["api-url"];
   const baseUrl = typeof option === "string" ? option : input.env.OURA_API_BASE_URL?.trim() || DEFAULT_API_URL;
+  const insecure = insecureUrlProblem(typeof option === "string" ? "--api-url" : "OURA_API_BASE_URL", baseUrl);
+  if (insecure) throw usageError(insecure);
   return { http: { baseUrl }, credentials: { clientId: id, clientSecret: secret } };
 }
 
