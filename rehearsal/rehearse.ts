@@ -20,9 +20,8 @@ export async function rehearsePath(name: string, options: RehearsalOptions): Pro
     for (const step of steps) {
       const t = Date.now();
       await step.play(world);
-      log(
-        `[${name}] ${step.section}: ${step.heading} ✓ (${Date.now() - t} ms, ${world.producers.ledger.count("acked")} accepted so far)`,
-      );
+      const accepted = world.producers.ledger.count("acked");
+      log(`[${name}] ${step.section}: ${step.heading} ✓ (${Date.now() - t} ms, ${accepted} accepted so far)`);
     }
     return await auditPath(world, startedAt);
   } catch (error) {
