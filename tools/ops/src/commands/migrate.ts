@@ -11,7 +11,8 @@ import {
   ingestAdminUrlOf,
   normalizeUrlOf,
 } from "./service-options.js";
-import { desiredTopology } from "./topology.js";
+import { asUsage, desiredTopology } from "./topology.js";
+import { natsUrlSource, productionReplicasRefusal, replicasSettingWithSource } from "../settings.js";
 
 function drainTimeoutMs(option: string | boolean | undefined): number {
   if (option === undefined) return 30 * 60_000;
@@ -44,17 +45,23 @@ function healthTargets(input: CommandInput): HealthTarget[] {
   ];
 }
 
-function optionsOf(input: CommandInput): Omit<MigrateOptions, "write"> {
+type CheckedOptions = Omit<MigrateOptions, "write"> & { replicasFrom: string };
+
+function optionsOf(input: CommandInput): CheckedOptions {
   if (typeof input.options.to !== "string")
     throw usageError("--to is required: multi (the cutover) or single (the rollback)");
   const desired = desiredTopology({
     options: { mode: input.options.to, replicas: input.options.replicas },
     env: input.env,
   });
+  const replicas = asUsage(() => replicasSettingWithSource(input.options.replicas, input.env));
+  const refusal = productionReplicasRefusal(replicas, input.env);
   return {
     to: desired.mode,
     names: topologyNamesFromEnv(input.env),
-    replicas: desired.streams[0]?.replicas ?? 1,
+    replicas: replicas.value,
+    replicasFrom: replicas.from,
+    ...(refusal !== undefined ? { replicasRefusal: refusal } : {}),
     dryRun: input.options["dry-run"] === true,
     health: healthTargets(input),
     allowUnknownConsumers: input.options["allow-unknown-consumers"] === true,
@@ -95,7 +102,9 @@ const migrateCommand: Command = {
     replicas: {
       type: "string",
       value: "<n>",
-      help: "replicas of streams it creates (default REPLICAS, else 3 in production, 1 otherwise)",
+      help:
+        "replicas of streams it creates (default REPLICAS, else 3 in production, 1 otherwise; " +
+        "in production fewer than 3 only when given here)",
     },
     "ingest-url": {
       type: "string",
@@ -135,11 +144,18 @@ const migrateCommand: Command = {
     const checked = optionsOf(input);
     return async (jsm, out) => {
       const write = input.json ? () => undefined : out;
-      const options: MigrateOptions = { ...checked, write };
+      const { replicasFrom, ...rest } = checked;
+      const options: MigrateOptions = { ...rest, write };
+      // Each setting with its source: an environment read when the ops pod started may be stale.
       header(write, `JetStream topology migration → ${options.to}`, [
-        ["NATS URL", input.natsUrl],
-        ["Target mode", options.to],
+        ["NATS URL", `${input.natsUrl} (${natsUrlSource(input.options["nats-url"], input.env)})`],
+        ["Target mode", `${options.to} (--to)`],
+        ["Replicas", `${options.replicas} (${replicasFrom}) for streams it creates`],
+        ["Environment", `${input.env.NODE_ENV?.trim() || "development"} (NODE_ENV)`],
         ["Dry Run", options.dryRun ? "YES" : "NO"],
+        ...(options.forwardUnprocessed
+          ? [["Forward unprocessed", `YES, to ${options.names.legacy}`] as [string, string]]
+          : []),
       ]);
       const report = await migrate(jsm, options);
       if (input.json) writeJson(out, report);

@@ -25,6 +25,11 @@ export interface MigrateOptions {
   to: StreamMode;
   names: TopologyNames;
   replicas: number;
+  /**
+   * Set when `replicas` must not be used to create streams (production with fewer than 3 replicas
+   * not typed as --replicas): the run stops before creating any, saying why.
+   */
+  replicasRefusal?: string;
   dryRun: boolean;
   /** `/health` endpoints that must answer 200 before anything moves (empty: --skip-health-check). */
   health: readonly HealthTarget[];
@@ -101,6 +106,10 @@ function checkUnknownConsumers(plan: MigrationPlan, o: MigrateOptions): void {
 
 /** Creates missing target streams parked (a placeholder subject), so they exist before the handoff. */
 async function createMissingStreams(jsm: JetStreamManager, plan: MigrationPlan, o: MigrateOptions): Promise<void> {
+  if (plan.missingStreams.length > 0 && o.replicasRefusal !== undefined) {
+    const streams = plan.missingStreams.map((s) => s.name).join(", ");
+    throw new MigrationError(`not creating ${streams} with ${o.replicas} replica(s): ${o.replicasRefusal}`);
+  }
   for (const spec of plan.missingStreams) {
     const config = toStreamConfig(spec);
     const parked = plan.moves.some((m) => m.to === spec.name);
