@@ -131,6 +131,7 @@ async function copyDeliverable(jsm: JetStreamManager, f: Forwarder): Promise<voi
     const batch = await consumer.fetch({ max_messages: FETCH_BATCH, expires: FETCH_EXPIRES_MS });
     for await (const m of batch) {
       got += 1;
+      // A failed copy throws before the ack: the message stays on the durable for the re-run.
       await f.copy({ subject: m.subject, seq: m.info.streamSequence, data: m.data, headers: m.headers });
       if (await m.ackAck()) f.ledger.acked += 1;
     }
@@ -142,9 +143,7 @@ async function copyDeliverable(jsm: JetStreamManager, f: Forwarder): Promise<voi
 async function pass(jsm: JetStreamManager, f: Forwarder, o: ForwardOptions): Promise<number> {
   const before = f.ledger.found;
   if (!(await ifExists(jsm.consumers.info(f.watch.stream, f.watch.durable)))) return 0;
-  if (!o.dryRun) {
-    await copyDeliverable(jsm, f);
-  }
+  if (!o.dryRun) await copyDeliverable(jsm, f);
   f.ledger.left = await leftOn(jsm, f.watch);
   return f.ledger.found - before;
 }
@@ -161,9 +160,9 @@ export function ledgerLine(l: ForwardLedger): string {
 /**
  * The rollback that does not need the new normalize: each hot-stream durable's unprocessed
  * messages are copied to their own subjects (owned by the legacy stream again) in the 1.0
- * envelope with the same msg id, then acked on the hot stream. Passes repeat until one finds
- * nothing, so a message published to a hot stream during a pass (a producer retrying into the
- * handoff) is carried too.
+ * envelope with the same msg id, then acked on the hot stream. Passes repeat until every durable
+ * is empty and a last pass found nothing new: messages a crashed worker held come back only after
+ * the ack wait. Run after the handoff, when nothing can publish to the hot streams any more.
  */
 export async function forwardUnprocessed(
   jsm: JetStreamManager,
