@@ -18,6 +18,8 @@ export interface PathReport {
   legacyErrors: string[];
   /** 1.0's disconnects during the planned nats-server restart of the transition (reconnected, nothing lost). */
   plannedDisconnects: number;
+  /** Notes of the path's steps (aa-ops's forward ledger lines). */
+  notes: string[];
 }
 
 export async function auditPath(world: World, startedAt: number): Promise<PathReport> {
@@ -51,6 +53,7 @@ export async function auditPath(world: World, startedAt: number): Promise<PathRe
     lost: acked.filter((id) => !stored.has(id) && !dlq.has(id)).length,
     legacyErrors,
     plannedDisconnects: world.legacyLog.slice(blip.from, blip.to).filter(disconnect).length,
+    notes: world.notes,
   };
 }
 

@@ -1,4 +1,4 @@
-import { RETIRE_STEP, ROLLBACK_STEPS } from "./rollback-steps.js";
+import { BROKEN_NORMALIZE_STEPS, RETIRE_STEP, ROLLBACK_STEPS } from "./rollback-steps.js";
 import { STEPS, type Step } from "./steps.js";
 
 const S = STEPS;
@@ -34,7 +34,22 @@ export const PATHS: Record<string, Step[]> = {
     R.health,
     R.imageRollback,
   ],
+  /** The new normalize crash-loops after the handoff: aa-ops forwards the hot streams' messages to 1.0. */
+  "rollback-normalize-broken": [
+    ...UP_TO_KEYS,
+    S.newImage,
+    S.handoff,
+    S.modeFlip,
+    S.soak,
+    BROKEN_NORMALIZE_STEPS.forwardUnprocessed,
+    BROKEN_NORMALIZE_STEPS.legacyNormalize,
+  ],
 };
 
 /** Every step any path plays (the runbook parity test checks these headings). */
-export const ALL_STEPS: Step[] = [...Object.values(STEPS), ...Object.values(ROLLBACK_STEPS), RETIRE_STEP];
+export const ALL_STEPS: Step[] = [
+  ...Object.values(STEPS),
+  ...Object.values(ROLLBACK_STEPS),
+  ...Object.values(BROKEN_NORMALIZE_STEPS),
+  RETIRE_STEP,
+];

@@ -57,6 +57,46 @@ export const ROLLBACK_STEPS = {
   },
 } satisfies Record<string, Step>;
 
+/** The new normalize crash-loops after the handoff: the rollback that does not need it (no new image at the end). */
+export const BROKEN_NORMALIZE_STEPS = {
+  forwardUnprocessed: {
+    section: "Rollback Procedure",
+    heading: "Step 1: Move the subjects back",
+    async play(world) {
+      // The crash: killed under load, holding messages it never acked; nothing restarts it.
+      world.services.normalize?.process.kill("SIGKILL");
+      await world.services.normalize?.exited;
+      world.services.normalize = undefined;
+      // Ingest back to 1.0 first (its events carry no source), then the forward with the ledger.
+      await world.startLegacy("ingest");
+      world.producers.retarget(legacyIngestTarget(world));
+      await world.stopNew("ingest");
+      const { stdout } = await world.ops([
+        "migrate",
+        "--to",
+        "single",
+        "--skip-health-check",
+        "--forward-unprocessed",
+        "--drain-ignore",
+        "normalize-oura",
+        ...serviceFlags(world),
+      ]);
+      if (!/left 0/.test(stdout) || /left [1-9]/.test(stdout)) throw new Error(`forward ledger: ${stdout}`);
+      world.notes.push(...stdout.split("\n").filter((line) => line.startsWith("✅ AA_")));
+    },
+  },
+  legacyNormalize: {
+    section: "Rollback Procedure",
+    heading: "Step 2: Revert the configuration and restart",
+    async play(world) {
+      world.mode = "single";
+      await world.startLegacy("normalize");
+      for (const durable of RAW_DURABLES.slice(0, 1)) await drained(world, LEGACY_STREAM, durable);
+      if (Object.values(world.services).some(Boolean)) throw new Error("a process of the new image still runs");
+    },
+  },
+} satisfies Record<string, Step>;
+
 export const RETIRE_STEP = {
   section: "Deployment Steps",
   heading: "Step 4: Retire 1.0's access",

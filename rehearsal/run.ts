@@ -20,6 +20,9 @@ for (const name of names.length > 0 ? names : Object.keys(PATHS)) {
   }
 }
 console.log(`\n${REPORT_HEADER}\n${reports.map(formatReport).join("\n")}`);
+for (const r of reports) for (const note of r.notes) console.log(`${r.path}: ${note}`);
+for (const r of reports)
+  console.log(`${r.path}: 1.0 disconnects during the planned NATS restart: ${r.plannedDisconnects}`);
 const dirty = reports.filter((r) => r.lost + r.duplicates + r.dlq + r.unknown > 0 || r.legacyErrors.length > 0);
 for (const r of dirty) console.error(`${r.path}: ledger not clean; 1.0 errors:\n${r.legacyErrors.join("\n")}`);
 process.exit(failed || dirty.length > 0 ? 1 : 0);

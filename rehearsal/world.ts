@@ -33,6 +33,8 @@ export interface World {
   /** Index into legacyLog: 1.0's lines from the planned NATS restart (the transition) up to here are expected. */
   plannedBlip?: { from: number; to: number };
   producers: Producers;
+  /** Lines worth keeping in the report (e.g. aa-ops's forward ledger). */
+  notes: string[];
   apiKey?: string;
   mode: StreamMode;
   psql(file: string, vars?: string[]): Promise<string>;
@@ -94,6 +96,7 @@ export async function createWorld(path: string, load: { perSecond: number; maxEv
     services: {},
     legacyLog,
     producers: undefined as unknown as Producers,
+    notes: [],
     mode: "single",
     async psql(file, vars = []) {
       const args = [url("postgres"), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-v", "schema=public"];
