@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
-import { runProcess } from "../test/helpers/cli.js";
+import { aaOps, runProcess, showRun } from "../test/helpers/cli.js";
 import { ROOT } from "../test/helpers/ops-scripts.js";
 import { waitFor } from "../test/helpers/wait.js";
 import { LEGACY_HRV_DURABLE, LEGACY_STREAM } from "./legacy/contract.js";
@@ -50,7 +50,7 @@ const legacyIngestTarget = (world: World) => ({ url: `http://127.0.0.1:${world.p
 async function restartNew(world: World): Promise<void> {
   await world.stopNew("normalize");
   await world.startNew("normalize");
-  await world.startNew("ingest").then(async () => undefined);
+  await world.startNew("ingest");
 }
 
 export const STEPS = {
@@ -216,7 +216,6 @@ export const STEPS = {
 } satisfies Record<string, Step>;
 
 async function aaVerify(world: World, mode: string): Promise<void> {
-  const { aaOps, showRun } = await import("../test/helpers/cli.js");
   const result = await aaOps(
     ["verify", "--mode", mode, ...serviceFlags(world), "--database-url", world.url("athlete_ops")],
     {
