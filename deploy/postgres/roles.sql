@@ -10,6 +10,8 @@
 --   normalize_role  athlete_normalize  normalize-service, with RUN_MIGRATIONS=false
 --   ingest_role     athlete_ingest     ingest-service: reads the API keys
 --   ops_role        athlete_ops        aa-ops verify, soak-check and keys
+--   legacy_role     (unset)            the running 1.0 pipeline's role (`athlete`), during a migration only:
+--                                      keeps what 1.0 needs (below) until deploy/postgres/retire-legacy-role.sql
 --
 -- The roles are created with LOGIN and no password: set one with psql's `\password <role>`
 -- (sent as a SCRAM verifier, never in clear) or from your secret manager.
@@ -102,5 +104,23 @@ SELECT format('GRANT USAGE ON SEQUENCE %s TO %I', pg_get_serial_sequence(format(
   FROM unnest(ARRAY['hrv_data', 'sleep_data']) AS name
  WHERE to_regclass(format('%I.%I', :'schema', name)) IS NOT NULL
 \gexec
+
+-- The 1.0 pipeline still running during a migration (legacy_role, e.g. -v legacy_role=athlete). It owned
+-- the tables moved above; without these grants its normalize gets `permission denied` from this moment
+-- and a restarted 1.0 pod crash-loops on its startup migrations. Until the runbook's retirement step
+-- (retire-legacy-role.sql) it gets:
+--   - normalize's table rights, as a member of normalize_role (new tables' grants follow);
+--   - CREATE on the schema: 1.0's startup migration refuses to run without it (it checks before
+--     node-pg-migrate, which then finds nothing to apply: 1.0's migrations are a prefix of ours);
+--   - REFERENCES on pgmigrations beside SELECT: information_schema lists a table's primary key only to
+--     a role with a right other than SELECT, and node-pg-migrate adds a primary key it cannot see.
+\if :{?legacy_role}
+SELECT format('GRANT %I TO %I', :'normalize_role', :'legacy_role')
+\gexec
+GRANT USAGE, CREATE ON SCHEMA :"schema" TO :"legacy_role";
+SELECT format('GRANT SELECT, REFERENCES ON %I.pgmigrations TO %I', :'schema', :'legacy_role')
+ WHERE to_regclass(format('%I.pgmigrations', :'schema')) IS NOT NULL
+\gexec
+\endif
 
 COMMIT;

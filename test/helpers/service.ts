@@ -26,9 +26,14 @@ const DEFAULTS: Record<"ingest" | "normalize", Record<string, string>> = {
 
 /** Starts a built service (`services/<name>/dist/main.js`) with only the env given plus PATH. */
 export function startService(name: "ingest" | "normalize", env: Record<string, string>): RunningService {
-  const child = spawn(process.execPath, [`services/${name}/dist/main.js`], {
+  return startNodeProgram(name, [`services/${name}/dist/main.js`], { ...DEFAULTS[name], ...env });
+}
+
+/** Runs `node <args>` in the repository with only the env given plus PATH, collecting its log lines. */
+export function startNodeProgram(name: string, args: string[], env: Record<string, string>): RunningService {
+  const child = spawn(process.execPath, args, {
     cwd: ROOT,
-    env: { PATH: process.env.PATH ?? "", LOG_LEVEL: "info", ...DEFAULTS[name], ...env },
+    env: { PATH: process.env.PATH ?? "", LOG_LEVEL: "info", ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
   const lines: string[] = [];

@@ -12,6 +12,8 @@ export {
 } from "./settings.js";
 export { migrate, type MigrateOptions, type MigrationReport } from "./migration/execute.js";
 export { planMigration, type MigrationPlan } from "./migration/plan.js";
+export { FORWARDED_FROM_HEADER, type ForwardLedger } from "./migration/forward.js";
+export { legacyMsgId, toLegacyEnvelope, type LegacyCopy } from "./migration/legacy-envelope.js";
 export type { DlqEntry } from "./dlq/entry.js";
 export { dlqSubjectFits, refusalOf, replayableSubjects } from "./dlq/replay-rule.js";
 export {

@@ -81,18 +81,55 @@ export function streamModeSetting(option: OptionValue, env: OpsEnv, required: bo
   }
 }
 
+/** A setting's value and where it came from, shown beside it so a stale environment is visible. */
+export interface SourcedSetting<T> {
+  value: T;
+  /** `--replicas`, `REPLICAS`, `default (NODE_ENV=production)`, ... */
+  from: string;
+}
+
 /**
  * The one replicas parser: `--replicas` when given, else REPLICAS; unset means 3 when
  * NODE_ENV=production, else 1, so a plan run there does not propose shrinking R3 streams to R1.
  */
 export function replicasSetting(option: OptionValue, env: OpsEnv): number {
+  return replicasSettingWithSource(option, env).value;
+}
+
+/** `replicasSetting` with where the value came from. */
+export function replicasSettingWithSource(option: OptionValue, env: OpsEnv): SourcedSetting<number> {
   const raw = given(option) ? option : text(env, "REPLICAS");
-  if (raw === undefined) return text(env, "NODE_ENV") === "production" ? 3 : 1;
-  if (/^[0-9]+$/.test(raw) && Number(raw) > 0) return Number(raw);
-  const source = given(option) ? "--replicas" : "REPLICAS";
+  const production = text(env, "NODE_ENV") === "production";
+  if (raw === undefined)
+    return production ? { value: 3, from: "default (NODE_ENV=production)" } : { value: 1, from: "default" };
+  const from = given(option) ? "--replicas" : "REPLICAS";
+  if (/^[0-9]+$/.test(raw) && Number(raw) > 0) return { value: Number(raw), from };
   throw new SettingError(
-    `${source} must be a positive integer (1 for staging, 3 for production), got ${JSON.stringify(raw)}`,
+    `${from} must be a positive integer (1 for staging, 3 for production), got ${JSON.stringify(raw)}`,
   );
+}
+
+/**
+ * Pure: why streams must not be created or changed with `replicas`, or undefined when they may.
+ * A long-lived ops pod reads REPLICAS once, from the ConfigMap in force when it started (perhaps
+ * the release before), so in the `production` namespace (POD_NAMESPACE, set by the aa-ops pod from
+ * the downward API; NODE_ENV cannot tell: staging's images say production too) fewer than 3
+ * replicas count only when the operator typed them: `--replicas`.
+ */
+export function productionReplicasRefusal(replicas: SourcedSetting<number>, env: OpsEnv): string | undefined {
+  if (text(env, "POD_NAMESPACE") !== "production" || replicas.value >= 3 || replicas.from === "--replicas")
+    return undefined;
+  return (
+    `namespace production but ${replicas.from}=${replicas.value}: production streams are R3, and settings ` +
+    "read when this pod started may be stale (event-bus-config of the release before). Pass --replicas 3, " +
+    `or --replicas ${replicas.value} to mean it`
+  );
+}
+
+/** Where the NATS URL came from: `--nats-url`, `NATS_URL` or the default. */
+export function natsUrlSource(option: OptionValue, env: OpsEnv): string {
+  if (given(option) && option.trim() !== "") return "--nats-url";
+  return text(env, "NATS_URL") !== undefined ? "NATS_URL" : "default";
 }
 
 /** A setting's value, or `fallback` with its problem added to the list (to report all at once). */

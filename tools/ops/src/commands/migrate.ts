@@ -11,7 +11,8 @@ import {
   ingestAdminUrlOf,
   normalizeUrlOf,
 } from "./service-options.js";
-import { desiredTopology } from "./topology.js";
+import { asUsage, desiredTopology } from "./topology.js";
+import { natsUrlSource, productionReplicasRefusal, replicasSettingWithSource } from "../settings.js";
 
 function drainTimeoutMs(option: string | boolean | undefined): number {
   if (option === undefined) return 30 * 60_000;
@@ -30,6 +31,12 @@ function drainIgnoreOf(option: string | boolean | undefined): string[] {
   throw usageError("--drain-ignore takes durable names, comma-separated");
 }
 
+function forwardUnprocessedOf(input: CommandInput, to: string): boolean {
+  if (input.options["forward-unprocessed"] !== true) return false;
+  if (to !== "single") throw usageError("--forward-unprocessed is a rollback path: it goes with --to single only");
+  return true;
+}
+
 function healthTargets(input: CommandInput): HealthTarget[] {
   if (input.options["skip-health-check"] === true) return [];
   return [
@@ -38,22 +45,29 @@ function healthTargets(input: CommandInput): HealthTarget[] {
   ];
 }
 
-function optionsOf(input: CommandInput): Omit<MigrateOptions, "write"> {
+type CheckedOptions = Omit<MigrateOptions, "write"> & { replicasFrom: string };
+
+function optionsOf(input: CommandInput): CheckedOptions {
   if (typeof input.options.to !== "string")
     throw usageError("--to is required: multi (the cutover) or single (the rollback)");
   const desired = desiredTopology({
     options: { mode: input.options.to, replicas: input.options.replicas },
     env: input.env,
   });
+  const replicas = asUsage(() => replicasSettingWithSource(input.options.replicas, input.env));
+  const refusal = productionReplicasRefusal(replicas, input.env);
   return {
     to: desired.mode,
     names: topologyNamesFromEnv(input.env),
-    replicas: desired.streams[0]?.replicas ?? 1,
+    replicas: replicas.value,
+    replicasFrom: replicas.from,
+    ...(refusal !== undefined ? { replicasRefusal: refusal } : {}),
     dryRun: input.options["dry-run"] === true,
     health: healthTargets(input),
     allowUnknownConsumers: input.options["allow-unknown-consumers"] === true,
     drainIgnore: drainIgnoreOf(input.options["drain-ignore"]),
     drainTimeoutMs: drainTimeoutMs(input.options["drain-timeout"]),
+    forwardUnprocessed: forwardUnprocessedOf(input, desired.mode),
     pollMs: 2_000,
   };
 }
@@ -72,6 +86,15 @@ const migrateCommand: Command = {
     "Afterwards set EVENT_STREAM_MODE to the new mode and restart normalize-service, then ingest-service.",
     "When the services are unhealthy (a rollback), the pre-flight says for each /health whether",
     "--skip-health-check is safe; on a drain timeout the subjects are already moved: re-run to keep waiting.",
+    "",
+    "When the new normalize is broken (crash-looping, OOM-killed) nothing drains the hot streams: scale it",
+    "to 0, roll ingest back to 1.0, then run --to single --skip-health-check --forward-unprocessed. After",
+    "the handoff it copies each hot durable's unprocessed messages (unacked ones included) to their own",
+    "subjects, now stored by the legacy stream, for the 1.0 normalize: same Nats-Msg-Id, raw-received",
+    "readings without `source` (1.0 rejects it; 1.0 stores them unscoped), and acks each on the hot stream",
+    "only after its PubAck (a duplicate PubAck is a success). Passes repeat until one finds nothing. The",
+    "ledger per durable: found, forwarded (PubAck new/duplicate), acked, left; exit 1 when anything is left.",
+    "Interrupted or timed out: re-run; nothing is lost, and a copy made again within 2 min is stored once.",
   ],
   options: {
     to: { type: "string", value: "<single|multi>", help: "the topology to move to" },
@@ -79,7 +102,9 @@ const migrateCommand: Command = {
     replicas: {
       type: "string",
       value: "<n>",
-      help: "replicas of streams it creates (default REPLICAS, else 3 in production, 1 otherwise)",
+      help:
+        "replicas of streams it creates (default REPLICAS, else 3 in production, 1 otherwise; " +
+        "in production fewer than 3 only when given here)",
     },
     "ingest-url": {
       type: "string",
@@ -105,6 +130,10 @@ const migrateCommand: Command = {
       value: "<durable,...>",
       help: "source durables not to wait for (left until max_age), e.g. normalize-oura when Oura is off",
     },
+    "forward-unprocessed": {
+      type: "boolean",
+      help: "rollback without the new normalize: copy the hot durables' unprocessed messages to 1.0 (see above)",
+    },
     "drain-timeout": {
       type: "string",
       value: "<seconds>",
@@ -115,15 +144,28 @@ const migrateCommand: Command = {
     const checked = optionsOf(input);
     return async (jsm, out) => {
       const write = input.json ? () => undefined : out;
-      const options: MigrateOptions = { ...checked, write };
+      const { replicasFrom, ...rest } = checked;
+      const options: MigrateOptions = { ...rest, write };
+      // Each setting with its source: an environment read when the ops pod started may be stale.
       header(write, `JetStream topology migration → ${options.to}`, [
-        ["NATS URL", input.natsUrl],
-        ["Target mode", options.to],
+        ["NATS URL", `${input.natsUrl} (${natsUrlSource(input.options["nats-url"], input.env)})`],
+        ["Target mode", `${options.to} (--to)`],
+        ["Replicas", `${options.replicas} (${replicasFrom}) for streams it creates`],
+        ["Environment", `${input.env.NODE_ENV?.trim() || "development"} (NODE_ENV)`],
         ["Dry Run", options.dryRun ? "YES" : "NO"],
+        ...(options.forwardUnprocessed
+          ? [["Forward unprocessed", `YES, to ${options.names.legacy}`] as [string, string]]
+          : []),
       ]);
       const report = await migrate(jsm, options);
       if (input.json) writeJson(out, report);
-      else if (report.ok) {
+      else if (report.ok && options.forwardUnprocessed) {
+        write("");
+        write(
+          `✅ Rolled back to single without the new normalize${options.dryRun ? " (dry run: nothing changed)" : ""}.`,
+        );
+        write("   Next: deploy normalize 1.0 (EVENT_STREAM_MODE=single) to consume the forwarded messages.");
+      } else if (report.ok) {
         write("");
         write(
           report.alreadyDone

@@ -13,8 +13,14 @@ import {
 } from "@aa/event-bus";
 import type { JetStreamManager } from "@nats-io/jetstream";
 import { errorMessage, writeJson, type Writer } from "../output.js";
-import { replicasSetting, SettingError, streamModeSetting } from "../settings.js";
-import { usageError, type CliExitCode, type Command, type CommandInput } from "./command.js";
+import {
+  productionReplicasRefusal,
+  replicasSetting,
+  replicasSettingWithSource,
+  SettingError,
+  streamModeSetting,
+} from "../settings.js";
+import { CliError, usageError, type CliExitCode, type Command, type CommandInput } from "./command.js";
 import { callLine, consumerDetails, consumerLabel, planJson, streamDetails, writePlan } from "../topology/report.js";
 
 /** The desired topology from `--mode`/EVENT_STREAM_MODE, `--replicas`/REPLICAS and the name env vars. */
@@ -41,6 +47,8 @@ export function asUsage<T>(parse: () => T): T {
 /** What `topology plan` and `topology apply` work towards, and where. */
 export interface TopologyTarget {
   desired: Topology;
+  /** Why the desired replicas must not be applied to streams (see `productionReplicasRefusal`). */
+  replicasRefusal?: string;
   /** Only shown, so the operator sees which server the plan is about. */
   natsUrl: string;
 }
@@ -136,6 +144,9 @@ export async function topologyApply(
   json: boolean,
 ): Promise<CliExitCode> {
   const plan = planTopology(await readTopology(jsm), target.desired);
+  const changesStreams = plan.streams.some((c) => c.kind === "create" || c.kind === "update");
+  if (changesStreams && target.replicasRefusal !== undefined && !dryRun)
+    throw new CliError(`not creating or updating streams: ${target.replicasRefusal}`);
   if (!json) writeHeading(write, dryRun ? "Topology apply (dry run)" : "Topology apply", target);
   const outcomes: ApplyOutcome[] = [];
   const onChange = (outcome: ChangeOutcome): void => {
@@ -198,7 +209,15 @@ export const topologyCommands: readonly Command[] = [
       "dry-run": { type: "boolean", help: "Print the API calls (subject and JSON body); send nothing" },
     },
     prepare: (input) => {
-      const target = { desired: desiredTopology(input), natsUrl: input.natsUrl };
+      const refusal = productionReplicasRefusal(
+        asUsage(() => replicasSettingWithSource(input.options.replicas, input.env)),
+        input.env,
+      );
+      const target = {
+        desired: desiredTopology(input),
+        natsUrl: input.natsUrl,
+        ...(refusal !== undefined ? { replicasRefusal: refusal } : {}),
+      };
       const dryRun = input.options["dry-run"] === true;
       return (jsm, out) => topologyApply(jsm, target, dryRun, out, input.json);
     },

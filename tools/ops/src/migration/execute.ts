@@ -19,11 +19,17 @@ import {
   type UnknownConsumer,
 } from "./plan.js";
 import { checkHealth, type HealthTarget } from "./preflight.js";
+import { forwardUnprocessed, type ForwardLedger } from "./forward.js";
 
 export interface MigrateOptions {
   to: StreamMode;
   names: TopologyNames;
   replicas: number;
+  /**
+   * Set when `replicas` must not be used to create streams (production with fewer than 3 replicas
+   * not typed as --replicas): the run stops before creating any, saying why.
+   */
+  replicasRefusal?: string;
   dryRun: boolean;
   /** `/health` endpoints that must answer 200 before anything moves (empty: --skip-health-check). */
   health: readonly HealthTarget[];
@@ -36,6 +42,14 @@ export interface MigrateOptions {
   allowUnknownConsumers: boolean;
   /** Give up waiting for the source durables to drain after this long, in ms. */
   drainTimeoutMs: number;
+  /**
+   * Rollback without the new normalize (`--forward-unprocessed`, only with `to: "single"`): instead of
+   * waiting for it to drain the hot-stream durables, copy their unprocessed messages to the legacy
+   * stream in the 1.0 envelope and ack them there. Bounded by `drainTimeoutMs`.
+   */
+  forwardUnprocessed?: boolean;
+  /** Test hook: stop the forward right after this many copies got their PubAck, before acking the last. */
+  interruptForwardAfterCopies?: number;
   /** How often drain progress is polled and shown, in ms. */
   pollMs: number;
   write: Writer;
@@ -50,6 +64,8 @@ export interface MigrationReport {
   moved: { pattern: string; from: string; to: string; gapMs: number }[];
   probes: { subject: string; stream: string }[];
   drainMs: number;
+  /** Per hot-stream durable, what `forwardUnprocessed` copied (absent when it was not asked for). */
+  forwarded?: ForwardLedger[];
   /** Consumers cut off (or, refused, that would be) by the move: not the pipeline's durables. */
   unknownConsumers: UnknownConsumer[];
   ok: boolean;
@@ -90,6 +106,10 @@ function checkUnknownConsumers(plan: MigrationPlan, o: MigrateOptions): void {
 
 /** Creates missing target streams parked (a placeholder subject), so they exist before the handoff. */
 async function createMissingStreams(jsm: JetStreamManager, plan: MigrationPlan, o: MigrateOptions): Promise<void> {
+  if (plan.missingStreams.length > 0 && o.replicasRefusal !== undefined) {
+    const streams = plan.missingStreams.map((s) => s.name).join(", ");
+    throw new MigrationError(`not creating ${streams} with ${o.replicas} replica(s): ${o.replicasRefusal}`);
+  }
   for (const spec of plan.missingStreams) {
     const config = toStreamConfig(spec);
     const parked = plan.moves.some((m) => m.to === spec.name);
@@ -233,6 +253,8 @@ function alreadyDone(plan: MigrationPlan): boolean {
  * single: the reverse). Resumable: each step starts from what the server shows.
  */
 export async function migrate(jsm: JetStreamManager, o: MigrateOptions): Promise<MigrationReport> {
+  if (o.forwardUnprocessed && o.to !== "single")
+    throw new MigrationError("forwarding unprocessed messages is a rollback step: only with --to single");
   const report: MigrationReport = {
     to: o.to,
     alreadyDone: false,
@@ -265,6 +287,25 @@ export async function migrate(jsm: JetStreamManager, o: MigrateOptions): Promise
     if (!report.alreadyDone) {
       o.write("── Probes");
       report.probes = await probe(jsm, plan, o);
+    }
+    if (o.forwardUnprocessed) {
+      o.write(`── Forward unprocessed messages to ${o.names.legacy} (1.0 envelope, same msg id)`);
+      const watched = plan.drains.filter((d) => !o.drainIgnore.includes(d.durable));
+      report.forwarded = await forwardUnprocessed(jsm, watched, {
+        legacyStream: o.names.legacy,
+        timeoutMs: o.drainTimeoutMs,
+        pollMs: o.pollMs,
+        ...(o.interruptForwardAfterCopies !== undefined ? { interruptAfterCopies: o.interruptForwardAfterCopies } : {}),
+        dryRun: o.dryRun,
+        write: o.write,
+      });
+      const left = report.forwarded.filter((l) => l.left > 0);
+      if (left.length > 0 && !o.dryRun)
+        throw new MigrationError(
+          `${left.map((l) => `${l.stream}/${l.durable} ${l.left}`).join(", ")} message(s) left on the hot ` +
+            "stream (copies already made are kept; nothing is lost): is the new normalize still running? " +
+            "Scale it to 0 and re-run this command",
+        );
     }
     o.write("── Drain");
     report.drainMs = await drain(jsm, plan, o);
