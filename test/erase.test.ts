@@ -109,6 +109,12 @@ describe("aa-ops users erase", () => {
       "INSERT INTO oura_link_tokens_used (token_id, user_id, expires_at) VALUES ('jti-1', $1, now() + interval '1 hour')",
       [USER],
     );
+    // A link the app has not confirmed yet holds the user's sealed Oura tokens too.
+    await stack.db.pool.query(
+      `INSERT INTO oura_link_pending (completion_hash, user_id, oura_user_id, access_token, refresh_token,
+         token_expires_at, expires_at) VALUES ('held-1', $1, $2, $3, $4, $5, now() + interval '10 minutes')`,
+      [USER, OURA_USER, seal(ENCRYPTION_KEY, "held-a", USER), seal(ENCRYPTION_KEY, "held-r", USER), tokens.expiresAt],
+    );
     for (const [userId, msgId] of [
       [USER, "dead-1"],
       [OTHER, "dead-2"],
@@ -136,6 +142,7 @@ describe("aa-ops users erase", () => {
       oura_accounts: 1,
       oura_link_states: 0,
       oura_link_tokens_used: 1,
+      oura_link_pending: 1,
     });
     assert.equal(report.ouraLinked, true);
     assert.equal(report.dlq.deadLetters, 1);
@@ -166,12 +173,13 @@ describe("aa-ops users erase", () => {
       oura_accounts: 1,
       oura_link_states: 0,
       oura_link_tokens_used: 1,
+      oura_link_pending: 1,
     });
     assert.equal(report.ouraRevoked, true);
     assert.deepEqual(fake.revoked, [accessToken]);
     assert.equal(report.dlq.purged, 1);
     assert.equal((await dlqSeqs(stack.jsm)).length, 1, "the other user's dead letter stays");
-    for (const table of ["hrv_data", "sleep_data", "oura_accounts", "oura_link_tokens_used"])
+    for (const table of ["hrv_data", "sleep_data", "oura_accounts", "oura_link_tokens_used", "oura_link_pending"])
       assert.equal(await count(table, USER), 0, table);
     assert.equal(await count("hrv_data", OTHER), 1);
     // The audit line names the user only by its keyed hash, as the logs do.

@@ -57,7 +57,7 @@ GRANT USAGE ON SCHEMA :"schema" TO :"normalize_role", :"ingest_role", :"ops_role
 
 -- Tables created before this role model (e.g. by RUN_MIGRATIONS=true as another role) move to the owner.
 SELECT format('ALTER TABLE %I.%I OWNER TO %I', :'schema', name, :'owner_role')
-  FROM unnest(ARRAY['pgmigrations', 'hrv_data', 'sleep_data', 'oura_link_states', 'oura_accounts', 'ingest_api_keys', 'oura_link_tokens_used', 'erased_users']) AS name
+  FROM unnest(ARRAY['pgmigrations', 'hrv_data', 'sleep_data', 'oura_link_states', 'oura_accounts', 'ingest_api_keys', 'oura_link_tokens_used', 'oura_link_pending', 'erased_users']) AS name
  WHERE to_regclass(format('%I.%I', :'schema', name)) IS NOT NULL
 \gexec
 
@@ -74,7 +74,7 @@ SELECT format('ALTER TABLE %I.%I OWNER TO %I', :'schema', name, :'owner_role')
 --     expiry, name and tenant cannot be rewritten. REVOKE ALL above also drops column rights, so a
 --     re-run replaces an older table-wide UPDATE with this one.
 SELECT format('REVOKE ALL ON %I.%I FROM %I, %I, %I', :'schema', name, :'normalize_role', :'ingest_role', :'ops_role')
-  FROM unnest(ARRAY['pgmigrations', 'hrv_data', 'sleep_data', 'oura_link_states', 'oura_accounts', 'ingest_api_keys', 'oura_link_tokens_used', 'erased_users']) AS name
+  FROM unnest(ARRAY['pgmigrations', 'hrv_data', 'sleep_data', 'oura_link_states', 'oura_accounts', 'ingest_api_keys', 'oura_link_tokens_used', 'oura_link_pending', 'erased_users']) AS name
  WHERE to_regclass(format('%I.%I', :'schema', name)) IS NOT NULL
 \gexec
 SELECT format('GRANT %s ON %I.%I TO %I', rights, :'schema', name, role)
@@ -93,6 +93,7 @@ SELECT format('GRANT %s ON %I.%I TO %I', rights, :'schema', name, role)
     (:'ops_role',       'oura_accounts',    'SELECT (user_id, oura_user_id, access_token), DELETE'),
     (:'ops_role',       'oura_link_states', 'SELECT (user_id), DELETE'),
     (:'ops_role',       'oura_link_tokens_used', 'SELECT (user_id), DELETE'),
+    (:'ops_role',       'oura_link_pending', 'SELECT (user_id), DELETE'),
     (:'ops_role',       'erased_users',     'SELECT, INSERT, UPDATE, DELETE'),
     (:'ops_role',       'ingest_api_keys',  'SELECT, INSERT, UPDATE (revoked_at)')
   ) AS grants (role, name, rights)

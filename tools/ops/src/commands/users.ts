@@ -173,7 +173,7 @@ const eraseCommand: Command = {
   summary: "Erase a user's data: rows, Oura link and tokens, dead letters (dry run unless --yes)",
   details: [
     "Deletes the user's rows in every table keyed by user (hrv_data, sleep_data, oura_accounts, oura_link_states,",
-    "oura_link_tokens_used), revokes the linked Oura account's grant at Oura (OURA_TOKEN_ENCRYPTION_KEY, as",
+    "oura_link_tokens_used, oura_link_pending), revokes the linked Oura account's grant at Oura (OURA_TOKEN_ENCRYPTION_KEY, as",
     "normalize's; OURA_REVOKE_URL, default https://api.ouraring.com/oauth/revoke), purges the user's entries from",
     "the DLQ and records a tombstone in erased_users: readings of the user still in a stream are not stored again",
     "until it expires (the longest stream retention plus an hour). Says what it cannot erase: messages still in a",

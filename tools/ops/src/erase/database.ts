@@ -11,6 +11,7 @@ export const USER_TABLES = [
   "oura_accounts",
   "oura_link_states",
   "oura_link_tokens_used",
+  "oura_link_pending",
 ] as const;
 
 /** The linked Oura account: its Oura user id and the sealed access token (decrypted only to revoke it). */
