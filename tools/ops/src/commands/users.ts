@@ -173,9 +173,9 @@ const eraseCommand: Command = {
   summary: "Erase a user's data: rows, Oura link and tokens, dead letters (dry run unless --yes)",
   details: [
     "Deletes the user's rows in every table keyed by user (hrv_data, sleep_data, oura_accounts, oura_link_states,",
-    "oura_link_tokens_used, oura_link_pending), revokes the linked Oura account's grant at Oura (OURA_TOKEN_ENCRYPTION_KEY, as",
-    "normalize's; OURA_REVOKE_URL, default https://api.ouraring.com/oauth/revoke), purges the user's entries from",
-    "the DLQ and records a tombstone in erased_users: readings of the user still in a stream are not stored again",
+    "oura_link_tokens_used, oura_link_pending), revokes the linked Oura account's grant at Oura",
+    "(OURA_TOKEN_ENCRYPTION_KEY, as normalize's; OURA_REVOKE_URL, default https://api.ouraring.com/oauth/revoke),",
+    "purges the user's entries from the DLQ and records a tombstone in erased_users: readings of the user still in a stream are not stored again",
     "until it expires (the longest stream retention plus an hour). Says what it cannot erase: messages still in a",
     "stream (with the time they age out) and API keys whose user scope names the user. With --yes it prints one",
     "audit line naming the user only by its HMAC under LOG_HASH_KEY (required).",
