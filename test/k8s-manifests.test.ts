@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { access, readdir, readFile } from "node:fs/promises";
+import { access, cp, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { before, describe, test } from "node:test";
 import { promisify } from "node:util";
@@ -13,6 +14,13 @@ import { ROOT } from "./helpers/ops-scripts.js";
 const BASE = join(ROOT, "deploy/k8s/base");
 const OPS = join(ROOT, "deploy/k8s/ops");
 const OVERLAYS = join(ROOT, "deploy/k8s/overlays");
+/** The workloads that connect to NATS in production. */
+const NATS_WORKLOADS = [
+  ["Deployment", "ingest-service"],
+  ["Deployment", "normalize-service"],
+  ["Job", "event-bus-topology"],
+  ["Pod", "aa-ops"],
+] as const;
 const DOCKERFILE = join(ROOT, "deploy/docker/Dockerfile");
 /** The services' shutdown grace (onShutdownSignal): the Pod must be given longer. */
 const SERVICE_SHUTDOWN_GRACE_S = 25;
@@ -71,9 +79,9 @@ const envOf = (container: Obj, name: string): string | undefined =>
   (container.env as Obj[] | undefined)?.find((e) => e.name === name)?.value;
 
 /** The rendered overlay. Without kubectl this fails (never skips): a green run must have built the manifests. */
-async function kustomize(overlay: string): Promise<Obj[]> {
+async function kustomize(overlay: string, overlays = OVERLAYS): Promise<Obj[]> {
   try {
-    const { stdout } = await promisify(execFile)("kubectl", ["kustomize", join(OVERLAYS, overlay)], {
+    const { stdout } = await promisify(execFile)("kubectl", ["kustomize", join(overlays, overlay)], {
       timeout: 60_000,
     });
     return parseAllDocuments(stdout).map((d) => d.toJS() as Obj);
@@ -525,20 +533,14 @@ describe("the rendered production overlay (issue 13 part 5, issue 17)", () => {
     }
   });
 
-  test("NATS credentials and TLS come from one Secret per component, required, with a tls:// URL", () => {
-    const docs = all;
-    assert.match(find(docs, "ConfigMap", "event-bus-config")!.data.NATS_URL, /^tls:\/\//);
+  /** Per workload: the NATS files its container is given, each a file of a required, mounted Secret. */
+  function natsFiles(docs: Obj[], variables: readonly string[]): Map<string, string> {
     const seen = new Map<string, string>();
-    for (const [kind, name] of [
-      ["Deployment", "ingest-service"],
-      ["Deployment", "normalize-service"],
-      ["Job", "event-bus-topology"],
-      ["Pod", "aa-ops"],
-    ] as const) {
+    for (const [kind, name] of NATS_WORKLOADS) {
       const spec: Obj = podSpecs(docs).find((p) => p.owner === `${kind}/${name}`)!.spec;
       const container = spec.containers[0] as Obj;
       const mounts = new Map((container.volumeMounts as Obj[]).map((m) => [m.name as string, m.mountPath as string]));
-      for (const variable of ["NATS_NKEY_SEED_FILE", "NATS_TLS_CA_FILE", "NATS_TLS_CERT_FILE", "NATS_TLS_KEY_FILE"]) {
+      for (const variable of variables) {
         const file = envOf(container, variable);
         assert.ok(file, `${name}: ${variable}`);
         const volume = (spec.volumes as Obj[]).find((v) => file.startsWith(`${mounts.get(v.name)}/`));
@@ -549,14 +551,63 @@ describe("the rendered production overlay (issue 13 part 5, issue 17)", () => {
       assert.equal(spec.securityContext.fsGroup, 1000, `${name}: uid 1000 can read the 0440 files`);
       assert.match(envOf(container, "NATS_INBOX_PREFIX") ?? "", /^_INBOX_/, `${name}: its own inbox prefix`);
     }
-    const secrets = new Set(
-      [...seen].filter(([key]) => key.endsWith("NATS_NKEY_SEED_FILE")).map(([, secret]) => secret),
+    return seen;
+  }
+  const tlsVariables = (docs: Obj[]) =>
+    podSpecs(docs).flatMap((p) =>
+      (((p.spec.containers as Obj[])[0]!.env as Obj[] | undefined) ?? [])
+        .filter((e) => /^NATS_TLS_/.test(e.name))
+        .map((e) => e.name),
     );
+
+  test("while 1.0 runs beside: an NKey per component from its own required Secret, nats://, no TLS settings", () => {
+    // nats-server 2.9 cannot make TLS optional, and a client given TLS settings refuses a server without it.
+    assert.match(find(all, "ConfigMap", "event-bus-config")!.data.NATS_URL, /^nats:\/\//);
+    const seen = natsFiles(all, ["NATS_NKEY_SEED_FILE"]);
+    assert.deepEqual(tlsVariables(all), []);
     assert.equal(
-      secrets.size,
+      new Set(seen.values()).size,
       3,
       "ingest, normalize and ops each have their own seed (the topology Job and aa-ops share ops')",
     );
+  });
+
+  test("after the runbook's Deployment Step 4: tls:// and a client certificate from the same Secrets", async () => {
+    // The step's edits, on a copy: components/nats-tls in both overlays, the URL to tls://.
+    const copy = await mkdtemp(join(tmpdir(), "aa-k8s-"));
+    try {
+      await cp(join(ROOT, "deploy/k8s"), copy, { recursive: true });
+      for (const [dir, component] of [
+        ["overlays/production", "../../components/nats-tls"],
+        ["overlays/production/ops", "../../../components/nats-tls"],
+      ] as const) {
+        const file = join(copy, dir, "kustomization.yaml");
+        const kustomization = parse(await readFile(file, "utf8")) as Obj;
+        kustomization.components = [...(kustomization.components as string[]), component];
+        await writeFile(file, JSON.stringify(kustomization));
+      }
+      const config = join(copy, "overlays/production/event-bus-config.yaml");
+      await writeFile(config, (await readFile(config, "utf8")).replace(/^( {2}NATS_URL: )nats:\/\//m, "$1tls://"));
+      const docs = [
+        ...(await kustomize("production", join(copy, "overlays"))),
+        ...(await kustomize("production/ops", join(copy, "overlays"))),
+      ];
+      assert.match(find(docs, "ConfigMap", "event-bus-config")!.data.NATS_URL, /^tls:\/\//);
+      const seen = natsFiles(docs, [
+        "NATS_NKEY_SEED_FILE",
+        "NATS_TLS_CA_FILE",
+        "NATS_TLS_CERT_FILE",
+        "NATS_TLS_KEY_FILE",
+      ]);
+      for (const [kind, name] of NATS_WORKLOADS)
+        assert.equal(
+          seen.get(`${name} NATS_TLS_CERT_FILE`),
+          seen.get(`${name} NATS_NKEY_SEED_FILE`),
+          `${kind}/${name}: its certificate comes from its NKey's Secret`,
+        );
+    } finally {
+      await rm(copy, { recursive: true, force: true });
+    }
   });
 
   test("every pod runs without a service account token; the Jobs can be run again with a new image (delete, then apply)", async () => {
