@@ -11,7 +11,7 @@ import { connect } from "@nats-io/transport-node";
 import { DeliverPolicy, jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { DEFAULT_TOPOLOGY_NAMES } from "@aa/event-bus";
-import { migrate } from "@aa/ops";
+import { migrate, type ForwardLedger as Ledger } from "@aa/ops";
 import { startNats, type PrivateNats } from "./helpers/nats.js";
 import { applyTopology } from "./helpers/stack.js";
 
@@ -20,18 +20,6 @@ const names = DEFAULT_TOPOLOGY_NAMES;
 const HRV = "athlete-ally.hrv.raw-received";
 const SLEEP = "athlete-ally.sleep.raw-received";
 const OURA = "vendor.oura.webhook.received";
-
-interface Ledger {
-  stream: string;
-  durable: string;
-  found: number;
-  forwarded: number;
-  pubAckNew: number;
-  pubAckDuplicate: number;
-  downConverted: number;
-  acked: number;
-  left: number;
-}
 
 interface Copy {
   subject: string;
