@@ -1,6 +1,15 @@
+import pg from "pg";
 import { waitFor } from "../test/helpers/wait.js";
 import { LEGACY_STREAM } from "./legacy/contract.js";
-import { aaVerify, drained, legacyIngestTarget, restartNew, serviceFlags, type Step } from "./steps.js";
+import {
+  aaVerify,
+  drained,
+  legacyIngestTarget,
+  newIngestTarget,
+  restartNew,
+  serviceFlags,
+  type Step,
+} from "./steps.js";
 import type { World } from "./world.js";
 
 const RAW_DURABLES = ["normalize-hrv-durable", "normalize-sleep-durable"];
@@ -33,11 +42,29 @@ export const ROLLBACK_STEPS = {
     section: "Rollback Procedure",
     heading: "Step 4: Health Check",
     async play(world) {
-      const acked = world.producers.ledger.count("acked");
-      await waitFor(() => world.producers.ledger.count("acked") > acked + 5, {
-        timeoutMs: 30_000,
-        what: "readings accepted after the rollback",
+      // The runbook's check: one reading through the ingest in service, then its row. Not the producers'
+      // next readings: their budget (a count) may be spent by now on a slow machine.
+      const eventId = `rollback-verification-${world.path}`;
+      const target = newIngestTarget(world);
+      const response = await fetch(`${target.url}/ingest/hrv`, {
+        method: "POST",
+        headers: { "content-type": "application/json", authorization: `Bearer ${target.apiKey ?? ""}` },
+        body: JSON.stringify({ userId: "rollback-verification-test", date: "2026-12-01", rmssd: 60, eventId }),
       });
+      if (response.status !== 202) throw new Error(`POST /ingest/hrv: ${response.status} ${await response.text()}`);
+      const db = new pg.Client({ connectionString: world.url("postgres") });
+      await db.connect();
+      try {
+        await waitFor(
+          async () => (await db.query("SELECT 1 FROM hrv_data WHERE event_id = $1", [eventId])).rowCount === 1,
+          {
+            timeoutMs: 30_000,
+            what: "the rollback verification reading in hrv_data",
+          },
+        );
+      } finally {
+        await db.end();
+      }
     },
   },
   imageRollback: {
