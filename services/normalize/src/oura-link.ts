@@ -8,12 +8,14 @@ import {
   exchangeCode,
   getOuraUserId,
   OuraApiError,
-  type LinkTokenOutcome,
   type OuraTokens,
 } from "@aa/oura";
-import type { LinkState, OuraAccountStore } from "./oura-accounts.js";
+import type { LinkState } from "./oura-accounts.js";
 import { confirmRoute } from "./oura-link-confirm.js";
+import type { OuraLinkDeps } from "./oura-link-deps.js";
 import type { OuraSettings } from "./oura-settings.js";
+
+export type { OuraLinkDeps } from "./oura-link-deps.js";
 
 /** How long a started link may take to come back through the callback. */
 export const LINK_STATE_TTL_MS = 10 * 60_000;
@@ -30,13 +32,6 @@ export const LINK_TOKEN_PARAM = "link_token";
 
 /** The query parameter of OURA_LINK_RETURN_URL carrying the completion code the app confirms. */
 export const COMPLETION_PARAM = "oura_link_completion";
-
-export interface OuraLinkDeps {
-  store: OuraAccountStore;
-  settings: OuraSettings;
-  /** Checks a link token (signature, audience, expiry): who the caller is acting for. */
-  verifyLinkToken: (token: string) => Promise<LinkTokenOutcome>;
-}
 
 const NOT_CONFIGURED =
   "Oura linking is not configured: set OURA_CLIENT_ID, OURA_CLIENT_SECRET, OURA_TOKEN_ENCRYPTION_KEY, " +
