@@ -56,8 +56,10 @@ export {
 export { toConsumerConfig, toStreamConfig } from "./topology/server-config.js";
 export {
   diffConsumer,
+  diffStream,
   owningStream,
   planTopology,
+  subjectsChange,
   type ChangeKind,
   type ConsumerChange,
   type CurrentTopology,
