@@ -14,6 +14,7 @@ import type { NatsConnection } from "@nats-io/nats-core";
 import { DEFAULT_TOPOLOGY_NAMES } from "@aa/event-bus";
 import { healthFailureMessage, healthVerdict, migrate, type HealthTarget } from "@aa/ops";
 import { startNats, type PrivateNats } from "./helpers/nats.js";
+import { watchMutations } from "./helpers/ops-scripts.js";
 import { applyTopology } from "./helpers/stack.js";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
@@ -152,6 +153,45 @@ describe("migrate gates against a real NATS", () => {
     assert.match(refused.out, /--allow-unknown-consumers/);
     assert.deepEqual(await legacySubjects(), ["athlete-ally.>", "sleep.*", "vendor.>"]);
     assert.equal(await jsm.streams.info(names.core).catch(() => undefined), undefined, "no target stream created");
+  });
+
+  test("--dry-run prints every change as topology apply does, each handoff on what the one before leaves; sends nothing", async () => {
+    const mutations = watchMutations(nc);
+    const dry = await aaOps([
+      "migrate",
+      "--to",
+      "multi",
+      "--skip-health-check",
+      "--allow-unknown-consumers",
+      "--dry-run",
+    ]);
+    assert.deepEqual(await mutations.stop(), [], "nothing sent");
+    assert.equal(dry.code, 0, dry.out);
+    const sent = dry.out.split("\n").filter((line) => line.startsWith("   Would send: "));
+    assert.deepEqual(
+      sent.map((line) => line.split(" ")[5]),
+      [
+        "$JS.API.STREAM.CREATE.AA_CORE_HOT",
+        "$JS.API.STREAM.CREATE.AA_VENDOR_HOT",
+        "$JS.API.STREAM.UPDATE.ATHLETE_ALLY_EVENTS",
+        "$JS.API.STREAM.UPDATE.AA_CORE_HOT",
+        "$JS.API.STREAM.UPDATE.ATHLETE_ALLY_EVENTS",
+        "$JS.API.STREAM.UPDATE.AA_VENDOR_HOT",
+        "$JS.API.CONSUMER.CREATE.AA_CORE_HOT.normalize-hrv-durable.athlete-ally.hrv.raw-received",
+        "$JS.API.CONSUMER.CREATE.AA_CORE_HOT.normalize-sleep-durable.athlete-ally.sleep.raw-received",
+        "$JS.API.CONSUMER.CREATE.AA_VENDOR_HOT.normalize-oura.vendor.oura.webhook.received",
+      ],
+    );
+    assert.match(
+      dry.out,
+      /^🔍 stream AA_CORE_HOT: would create\n {3}Would send: \S+ \{.*"subjects":\["aa-ops\.parked\.AA_CORE_HOT"\]/m,
+    );
+    // The second handoff takes vendor.> from what the first left on the legacy stream: only the placeholder remains.
+    assert.match(
+      dry.out,
+      /^ {3}Would send: \$JS\.API\.STREAM\.UPDATE\.ATHLETE_ALLY_EVENTS \{"name":"ATHLETE_ALLY_EVENTS","subjects":\["aa-ops\.parked\.ATHLETE_ALLY_EVENTS"\]\}$/m,
+    );
+    assert.deepEqual(await legacySubjects(), ["athlete-ally.>", "sleep.*", "vendor.>"]);
   });
 
   test("--allow-unknown-consumers moves with a warning; --drain-ignore leaves the unconsumed Oura backlog behind", async () => {

@@ -88,3 +88,50 @@ test("planMigration back to single: the patterns move from the multi streams to 
     ["normalize-hrv-durable@AA_CORE_HOT", "normalize-sleep-durable@AA_CORE_HOT", "normalize-oura@AA_VENDOR_HOT"],
   );
 });
+
+test("planMigration to multi: parked creations and each handoff planned on the subjects the one before leaves", () => {
+  const plan = planMigration(
+    serverState([
+      { name: "ATHLETE_ALLY_EVENTS", subjects: LEGACY_SUBJECTS, max_age: 86_400_000_000_000 },
+      ...topologyFor("multi", names, 1).streams.slice(2).map(toStreamConfig),
+    ]),
+    "multi",
+    names,
+    1,
+  );
+  assert.deepEqual(
+    plan.creates.map((c) => `${c.kind} ${c.spec.name} ${JSON.stringify(c.config.subjects)}`),
+    ['create AA_CORE_HOT ["aa-ops.parked.AA_CORE_HOT"]', 'create AA_VENDOR_HOT ["aa-ops.parked.AA_VENDOR_HOT"]'],
+  );
+  const updates = plan.handoffs.flatMap((h) => [h.release, h.take]);
+  assert.deepEqual(
+    updates.map((c) => `${c?.kind} ${JSON.stringify(c?.config)}`),
+    [
+      'update {"name":"ATHLETE_ALLY_EVENTS","subjects":["vendor.>"]}',
+      'update {"name":"AA_CORE_HOT","subjects":["athlete-ally.>","sleep.*"]}',
+      // The second pair starts from what the first left: only the placeholder remains on the legacy stream.
+      'update {"name":"ATHLETE_ALLY_EVENTS","subjects":["aa-ops.parked.ATHLETE_ALLY_EVENTS"]}',
+      'update {"name":"AA_VENDOR_HOT","subjects":["vendor.>"]}',
+    ],
+  );
+  // Only the subjects are sent: the update merges onto the server's config, whose max_age stays.
+  assert.equal(plan.handoffs[0]?.release?.spec.maxAgeMs, 86_400_000);
+});
+
+test("planMigration resuming an interrupted handoff: the source already gave the pattern up, only the target is updated", () => {
+  const current = serverState([
+    { name: "ATHLETE_ALLY_EVENTS", subjects: ["vendor.>", "sleep.*"] },
+    { name: "AA_CORE_HOT", subjects: ["aa-ops.parked.AA_CORE_HOT"] },
+  ]);
+  const [first] = planMigration(current, "multi", names, 1).handoffs;
+  assert.deepEqual(first?.release?.config, { name: "ATHLETE_ALLY_EVENTS", subjects: ["vendor.>"] });
+  assert.deepEqual(first?.take.config, { name: "AA_CORE_HOT", subjects: ["athlete-ally.>", "sleep.*"] });
+  const done = serverState([
+    { name: "ATHLETE_ALLY_EVENTS", subjects: ["aa-ops.parked.ATHLETE_ALLY_EVENTS"] },
+    { name: "AA_CORE_HOT", subjects: ["aa-ops.parked.AA_CORE_HOT"] },
+    { name: "AA_VENDOR_HOT", subjects: ["vendor.>"] },
+  ]);
+  const gap = planMigration(done, "multi", names, 1).handoffs[0];
+  assert.equal(gap?.release?.kind, "none", "nothing left to remove from the source");
+  assert.equal(gap?.take.kind, "update");
+});

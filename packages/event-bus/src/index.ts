@@ -23,7 +23,14 @@ export { BatchPublisher } from "./publish-batch.js";
 export { DurableConsumer, type BindingProgress } from "./consumer/runtime.js";
 export { type MessageHandler } from "./consumer/routing.js";
 export { retryDelayMs } from "./consumer/retry.js";
-export { resolveBindings } from "./consumer/binding.js";
+export {
+  classifyBindings,
+  resolveBindings,
+  type Binding,
+  type BindingNote,
+  type BindingScope,
+  type StreamObservation,
+} from "./consumer/binding.js";
 
 // Process startup: settings, stream management, metrics.
 export { eventBusSettings, manageStreams, type EventBusSettings } from "./startup.js";
@@ -56,8 +63,10 @@ export {
 export { toConsumerConfig, toStreamConfig } from "./topology/server-config.js";
 export {
   diffConsumer,
+  diffStream,
   owningStream,
   planTopology,
+  subjectsChange,
   type ChangeKind,
   type ConsumerChange,
   type CurrentTopology,

@@ -1,5 +1,5 @@
 // `npm start`: brings up the whole pipeline on this machine: NATS, PostgreSQL, the multi-mode topology
-// (via the runbook's ops scripts), normalize, then ingest. `--check` also proves one HRV reading
+// (the runbook's ops steps, called as a library), normalize, then ingest. `--check` also proves one HRV reading
 // reaches hrv_data, then stops everything (CI runs this).
 //
 // PostgreSQL is a real server, never PGlite: PGlite serves one connection at a time,
@@ -10,6 +10,7 @@ import { userInfo } from "node:os";
 import { dirname, join } from "node:path";
 import { createInterface } from "node:readline";
 import pg from "pg";
+import { runCreateConsumers, runCreateStreams } from "@aa/ops";
 import { DATA, DEV_KEY_FILE, LOGS, ROOT, rel, say, StartError } from "./start-local/common.js";
 import { clusterHome } from "./start-local/cluster-home.js";
 import { checkReadingStored, printReady } from "./start-local/ready.js";
@@ -216,26 +217,22 @@ async function preparePostgres(): Promise<string> {
 
 // ---------------------------------------------------------------- topology and services
 
-/** Runs a child to completion, each output line prefixed; resolves with its exit code. */
-function runPrefixed(tag: string, args: string[], childEnv: NodeJS.ProcessEnv): Promise<number | null> {
-  const child = spawn(process.execPath, args, { cwd: ROOT, env: childEnv, stdio: ["ignore", "pipe", "pipe"] });
-  pipeLines(child, (line) => console.log(`${tag.padEnd(9)} | ${line}`));
-  return new Promise((resolve) => child.once("close", resolve));
-}
-
 function pipeLines(child: ChildProcess, onLine: (line: string) => void) {
   if (child.stdout) createInterface({ input: child.stdout }).on("line", onLine);
   if (child.stderr) createInterface({ input: child.stderr }).on("line", onLine);
 }
 
-/** The runbook's steps 2 and 3: streams, then every durable (idempotent; compares before changing). */
+/**
+ * The runbook's steps 2 and 3: streams, then every durable (idempotent; compares before changing).
+ * The same library calls as its scripts, docs/phase-3/ops/create-streams.js and create-consumers.js.
+ */
 async function applyTopology(natsUrl: string, mode: string) {
   const opsEnv = { ...env, NATS_URL: natsUrl, EVENT_STREAM_MODE: mode, REPLICAS: env.REPLICAS || "1" };
-  for (const script of ["create-streams", "create-consumers"]) {
-    const path = join(ROOT, "docs/phase-3/ops", `${script}.js`);
-    if (!existsSync(path)) throw new StartError(`${rel(path)} is missing`);
-    const code = await runPrefixed("ops", [path], opsEnv);
-    if (code !== 0) throw new StartError(`${rel(path)} failed (exit code ${code}); see its output above`);
+  const write = (line: string) => console.log(`${"ops".padEnd(9)} | ${line}`);
+  const steps = { "create-streams": runCreateStreams, "create-consumers": runCreateConsumers };
+  for (const [step, run] of Object.entries(steps)) {
+    const code = await run({ env: opsEnv, write });
+    if (code !== 0) throw new StartError(`${step} failed (exit code ${code}); see its output above`);
   }
 }
 

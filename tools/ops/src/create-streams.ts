@@ -12,6 +12,7 @@ import { openJetStream } from "./connection.js";
 import { errorMessage, fieldLines, footer, formatMs, header, type Writer } from "./output.js";
 import { loadOrReport, yesNo, type ExitCode, type OpsRunOptions } from "./run.js";
 import { streamSettingsFromEnv, type StreamSettings } from "./settings.js";
+import { callLine } from "./topology/report.js";
 
 /** The command that hands subjects from one stream to another (see DESIGN-NOTES fact 1). */
 export const migrateCommand = (mode: string): string => `npx aa-ops migrate --to ${mode}`;
@@ -97,7 +98,7 @@ export function reportSent(
 ): void {
   const what = `${noun === "stream" ? "Stream" : "Consumer"} ${name}`;
   if (outcome.result === "would_apply") {
-    if (outcome.call !== undefined) write(`   Would send: ${outcome.call.api} ${JSON.stringify(outcome.call.body)}`);
+    if (outcome.call !== undefined) write(`   Would send: ${callLine(outcome.call)}`);
     write(`🔍 Dry run: ${noun} ${name} not ${done}`);
   } else if (outcome.result === "failed") {
     write(`❌ ${what} could not be ${done}: ${errorMessage(outcome.error)}`);

@@ -1,6 +1,6 @@
 import type { ConsumerConfig, StreamConfig } from "@nats-io/jetstream";
 import { patternCovers, patternsOverlap } from "../subjects.js";
-import { toConsumerConfig, toStreamConfig } from "./server-config.js";
+import { fromStreamConfig, toConsumerConfig, toStreamConfig } from "./server-config.js";
 import type { ConsumerSpec, StreamSpec, Topology } from "./spec.js";
 
 /** One field whose current value differs from the desired one. */
@@ -106,6 +106,21 @@ export function diffStream(spec: StreamSpec, current: CurrentTopology): StreamCh
   const kind: ChangeKind =
     fixed.length > 0 ? "forbidden" : conflicts.length > 0 ? "needs_migration" : fields.length > 0 ? "update" : "none";
   return { kind, spec, config, fields, conflicts };
+}
+
+/**
+ * Only the subjects of an existing stream; every other field stays as the server has it (the update
+ * merges onto the server's config). One step of a subject handoff: the change `planTopology` marks
+ * `needs_migration`, made by the migration alone, and sent like any other through `applyPlan`.
+ */
+export function subjectsChange(
+  current: Partial<StreamConfig> & { name: string },
+  subjects: readonly string[],
+): StreamChange {
+  const config = { name: current.name, subjects: [...subjects] };
+  const fields = compare(current, config, ["subjects"]);
+  const spec = { ...fromStreamConfig(current), subjects: [...subjects] };
+  return { kind: fields.length > 0 ? "update" : "none", spec, config, fields, conflicts: [] };
 }
 
 /** The desired stream that will own a subject, by the desired topology. */

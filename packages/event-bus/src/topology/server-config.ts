@@ -7,7 +7,7 @@ import {
   type ConsumerConfig,
   type StreamConfig,
 } from "@nats-io/jetstream";
-import { nanos } from "@nats-io/nats-core";
+import { millis, nanos } from "@nats-io/nats-core";
 import type { ConsumerSpec, StreamSpec } from "./spec.js";
 
 /**
@@ -38,5 +38,17 @@ export function toConsumerConfig(spec: ConsumerSpec): Partial<ConsumerConfig> & 
     max_deliver: spec.maxDeliver,
     ack_wait: nanos(spec.ackWaitMs),
     max_ack_pending: spec.maxAckPending,
+  };
+}
+
+/** A stream as the server has it, in the spec's terms (the inverse of `toStreamConfig` on the fields it sends). */
+export function fromStreamConfig(config: Partial<StreamConfig> & { name: string }): StreamSpec {
+  return {
+    name: config.name,
+    description: config.description ?? "",
+    subjects: [...(config.subjects ?? [])],
+    maxAgeMs: millis(config.max_age ?? 0),
+    duplicateWindowMs: millis(config.duplicate_window ?? 0),
+    replicas: config.num_replicas ?? 1,
   };
 }

@@ -4,15 +4,12 @@ import {
   readTopology,
   topologyFor,
   topologyNamesFromEnv,
-  type ApiCall,
-  type ApplyResult,
-  type ChangeKind,
   type ChangeOutcome,
   type StreamMode,
   type Topology,
 } from "@aa/event-bus";
 import type { JetStreamManager } from "@nats-io/jetstream";
-import { errorMessage, writeJson, type Writer } from "../output.js";
+import { writeJson, type Writer } from "../output.js";
 import {
   productionReplicasRefusal,
   replicasSetting,
@@ -21,7 +18,7 @@ import {
   streamModeSetting,
 } from "../settings.js";
 import { CliError, usageError, type CliExitCode, type Command, type CommandInput } from "./command.js";
-import { callLine, consumerDetails, consumerLabel, planJson, streamDetails, writePlan } from "../topology/report.js";
+import { describeOutcome, planJson, writeOutcome, writePlan, type ApplyOutcome } from "../topology/report.js";
 
 /** The desired topology from `--mode`/EVENT_STREAM_MODE, `--replicas`/REPLICAS and the name env vars. */
 export function desiredTopology(input: Pick<CommandInput, "options" | "env">): Topology {
@@ -80,45 +77,6 @@ export async function topologyPlan(
   writeHeading(write, "Topology plan", target);
   writePlan(write, plan);
   return 0;
-}
-
-/** What happened to one change during `topology apply`, as printed and as `--json` shows it. */
-export interface ApplyOutcome {
-  type: "stream" | "consumer";
-  name: string;
-  kind: ChangeKind;
-  result: ApplyResult;
-  call?: ApiCall;
-  reasons: string[];
-}
-
-/** The report of one outcome of the shared applier: its label, and why it was skipped or failed. */
-function describeOutcome(outcome: ChangeOutcome): ApplyOutcome {
-  const { type, result, call } = outcome;
-  const base = { type, kind: outcome.change.kind, result, ...(call ? { call } : {}) };
-  const name = outcome.type === "stream" ? outcome.change.spec.name : consumerLabel(outcome.change);
-  if (result === "unchanged") return { ...base, name, reasons: [] };
-  if (result === "failed") return { ...base, name, reasons: [errorMessage(outcome.error)] };
-  if (outcome.type === "stream") return { ...base, name, reasons: streamDetails(outcome.change) };
-  if (outcome.blockedBy !== undefined) {
-    return { ...base, name, reasons: [`stream ${outcome.blockedBy} was not ${outcome.change.kind}d (see above)`] };
-  }
-  return { ...base, name, reasons: consumerDetails(outcome.change) };
-}
-
-const VERB: Record<string, string> = { create: "created", update: "updated" };
-
-function writeOutcome(write: Writer, o: ApplyOutcome): void {
-  const label = `${o.type} ${o.name}`;
-  if (o.result === "unchanged") write(`✓  ${label}: no change`);
-  if (o.result === "applied") write(`✅ ${label}: ${VERB[o.kind] ?? o.kind} (${o.call?.api ?? "?"})`);
-  if (o.result === "would_apply") {
-    write(`🔍 ${label}: would ${o.kind}`);
-    if (o.call) write(`   Would send: ${callLine(o.call)}`);
-  }
-  if (o.result === "skipped") write(`⏭  ${label}: skipped (${o.kind})`);
-  if (o.result === "failed") write(`❌ ${label}: ${o.kind} failed`);
-  if (o.result === "skipped" || o.result === "failed") for (const reason of o.reasons) write(`   - ${reason}`);
 }
 
 function writeApplySummary(write: Writer, outcomes: readonly ApplyOutcome[], dryRun: boolean, mode: StreamMode): void {

@@ -1,19 +1,24 @@
 import { randomUUID } from "node:crypto";
-import type { JetStreamManager, StreamConfig } from "@nats-io/jetstream";
+import type { JetStreamManager } from "@nats-io/jetstream";
 import {
+  applyPlan,
+  diffConsumer,
   ifExists,
   readTopology,
-  toConsumerConfig,
-  toStreamConfig,
+  unfinished,
+  type ChangeOutcome,
+  type StreamChange,
   type StreamMode,
   type TopologyNames,
+  type TopologyPlan,
 } from "@aa/event-bus";
 import { errorMessage, type Writer } from "../output.js";
+import { describeOutcome, writeOutcome } from "../topology/report.js";
 import {
   parkedSubject,
-  pendingHandoffs,
   planMigration,
   probeSubject,
+  type Handoff,
   type MigrationPlan,
   type SubjectMove,
   type UnknownConsumer,
@@ -104,47 +109,31 @@ function checkUnknownConsumers(plan: MigrationPlan, o: MigrateOptions): void {
   o.write(`⚠️  ${why} (--allow-unknown-consumers)`);
 }
 
+/** Sends changes through the shared applier, printing each in its format; the first one not made stops the run. */
+async function apply(jsm: JetStreamManager, plan: TopologyPlan, o: MigrateOptions): Promise<void> {
+  const onChange = (outcome: ChangeOutcome): void => writeOutcome(o.write, describeOutcome(outcome));
+  const [stopped] = unfinished(await applyPlan(jsm, plan, { dryRun: o.dryRun, onChange }));
+  if (stopped === undefined) return;
+  if (stopped.result === "failed") throw stopped.error;
+  throw new MigrationError(`${stopped.type} ${describeOutcome(stopped).name} was not changed (${stopped.change.kind})`);
+}
+
+const streamsOnly = (streams: StreamChange[]): TopologyPlan => ({ streams, consumers: [] });
+
 /** Creates missing target streams parked (a placeholder subject), so they exist before the handoff. */
 async function createMissingStreams(jsm: JetStreamManager, plan: MigrationPlan, o: MigrateOptions): Promise<void> {
-  if (plan.missingStreams.length > 0 && o.replicasRefusal !== undefined) {
-    const streams = plan.missingStreams.map((s) => s.name).join(", ");
+  if (plan.creates.length > 0 && o.replicasRefusal !== undefined) {
+    const streams = plan.creates.map((c) => c.spec.name).join(", ");
     throw new MigrationError(`not creating ${streams} with ${o.replicas} replica(s): ${o.replicasRefusal}`);
   }
-  for (const spec of plan.missingStreams) {
-    const config = toStreamConfig(spec);
-    const parked = plan.moves.some((m) => m.to === spec.name);
-    const body = parked ? { ...config, subjects: [parkedSubject(spec.name)] } : config;
+  for (const change of plan.creates) {
+    const name = change.spec.name;
+    const parked = change.spec.subjects.includes(parkedSubject(name));
     o.write(
-      `➕ Create stream ${spec.name}` +
-        (parked ? ` parked on ${parkedSubject(spec.name)} until it takes its subjects` : ""),
+      `➕ Create stream ${name}` + (parked ? ` parked on ${parkedSubject(name)} until it takes its subjects` : ""),
     );
-    o.write(`   $JS.API.STREAM.CREATE.${spec.name} ${JSON.stringify(body)}`);
-    if (!o.dryRun) await jsm.streams.add(body);
+    await apply(jsm, streamsOnly([change]), o);
   }
-}
-
-function withoutPatterns(config: StreamConfig, patterns: readonly string[]): string[] {
-  const left = (config.subjects ?? []).filter((s) => !patterns.includes(s));
-  return left.length > 0 ? left : [parkedSubject(config.name)];
-}
-
-function withPatterns(config: StreamConfig, patterns: readonly string[]): string[] {
-  const kept = (config.subjects ?? []).filter((s) => s !== parkedSubject(config.name) && !patterns.includes(s));
-  return [...kept, ...patterns];
-}
-
-async function updateSubjects(
-  jsm: JetStreamManager,
-  stream: string,
-  subjects: (config: StreamConfig) => string[],
-  o: MigrateOptions,
-): Promise<void> {
-  const config =
-    (await jsm.streams.info(stream).catch(() => undefined))?.config ??
-    ({ name: stream, subjects: [parkedSubject(stream)] } as StreamConfig);
-  const next = subjects(config);
-  o.write(`   $JS.API.STREAM.UPDATE.${stream} subjects=${JSON.stringify(next)}`);
-  if (!o.dryRun) await jsm.streams.update(stream, { ...config, subjects: next });
 }
 
 /**
@@ -152,31 +141,29 @@ async function updateSubjects(
  * once add them to the target. Publishers see "no responders" in between and retry
  * with the same msg id; nothing else can make the move atomic.
  */
-async function handoff(
-  jsm: JetStreamManager,
-  group: { from: string; to: string; moves: SubjectMove[] },
-  o: MigrateOptions,
-): Promise<number> {
-  const patterns = group.moves.map((m) => m.pattern);
-  o.write(`🔀 Hand over ${patterns.join(", ")}: ${group.from} → ${group.to}`);
+async function handoff(jsm: JetStreamManager, step: Handoff, o: MigrateOptions): Promise<number> {
+  const patterns = step.moves.map((m) => m.pattern).join(", ");
+  o.write(`🔀 Hand over ${patterns}: ${step.from} → ${step.to}`);
   const start = now();
-  if (group.moves.some((m) => m.state === "at_source"))
-    await updateSubjects(jsm, group.from, (c) => withoutPatterns(c, patterns), o);
+  if (step.release?.kind === "update") await apply(jsm, streamsOnly([step.release]), o);
   if (o.interruptAfterSourceUpdate)
-    throw new MigrationError(`interrupted after ${group.from} gave up ${patterns.join(", ")} (test hook)`);
-  await updateSubjects(jsm, group.to, (c) => withPatterns(c, patterns), o);
+    throw new MigrationError(`interrupted after ${step.from} gave up ${patterns} (test hook)`);
+  await apply(jsm, streamsOnly([step.take]), o);
   const gapMs = Math.round(now() - start);
-  o.write(`✅ ${group.to} owns ${patterns.join(", ")} (publish gap ${gapMs} ms)`);
+  o.write(`✅ ${step.to} owns ${patterns} (publish gap ${gapMs} ms)`);
   return gapMs;
 }
 
+/** Creates the target durables that are missing (deliver all); one that exists is left as it is configured. */
 async function ensureTargetDurables(jsm: JetStreamManager, plan: MigrationPlan, o: MigrateOptions): Promise<void> {
-  for (const { stream, spec } of plan.targetDurables) {
-    if (await ifExists(jsm.consumers.info(stream, spec.durable))) continue;
-    const config = toConsumerConfig(spec);
-    o.write(`➕ Create consumer ${spec.durable} on ${stream} (filter ${spec.filterSubject}, deliver all)`);
-    o.write(`   $JS.API.CONSUMER.CREATE.${stream}.${spec.durable}.${spec.filterSubject} ${JSON.stringify(config)}`);
-    if (!o.dryRun) await jsm.consumers.add(stream, config);
+  const current = await readTopology(jsm);
+  const consumers = plan.targetDurables
+    .map(({ stream, spec }) => diffConsumer(spec, stream, current))
+    .filter((change) => change.kind === "create");
+  for (const change of consumers) {
+    const { durable, filterSubject } = change.spec;
+    o.write(`➕ Create consumer ${durable} on ${change.stream ?? "?"} (filter ${filterSubject}, deliver all)`);
+    await apply(jsm, { streams: [], consumers: [change] }, o);
   }
 }
 
@@ -245,7 +232,7 @@ async function drain(jsm: JetStreamManager, plan: MigrationPlan, o: MigrateOptio
 }
 
 function alreadyDone(plan: MigrationPlan): boolean {
-  return plan.missingStreams.length === 0 && plan.moves.every((m) => m.state === "at_target");
+  return plan.creates.length === 0 && plan.moves.every((m) => m.state === "at_target");
 }
 
 /**
@@ -278,9 +265,9 @@ export async function migrate(jsm: JetStreamManager, o: MigrateOptions): Promise
       if (unhealthy !== undefined) throw new MigrationError(unhealthy);
       await createMissingStreams(jsm, plan, o);
       o.write("── Subject handoff");
-      for (const group of pendingHandoffs(plan)) {
-        const gapMs = await handoff(jsm, group, o);
-        report.moved.push(...group.moves.map((m) => ({ pattern: m.pattern, from: group.from, to: group.to, gapMs })));
+      for (const step of plan.handoffs) {
+        const gapMs = await handoff(jsm, step, o);
+        report.moved.push(...step.moves.map((m) => ({ pattern: m.pattern, from: step.from, to: step.to, gapMs })));
       }
     }
     await ensureTargetDurables(jsm, plan, o);

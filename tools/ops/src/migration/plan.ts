@@ -1,10 +1,13 @@
 import type { StreamConfig } from "@nats-io/jetstream";
 import {
   consumerSpecs,
+  diffStream,
   patternCovers,
+  subjectsChange,
   topologyFor,
   type ConsumerSpec,
   type CurrentTopology,
+  type StreamChange,
   type StreamMode,
   type StreamSpec,
   type TopologyNames,
@@ -32,11 +35,26 @@ export interface DrainWatch {
   filterSubject: string;
 }
 
+/** One source → target pair still to move, with its two stream updates for the shared applier. */
+export interface Handoff {
+  from: string;
+  to: string;
+  moves: SubjectMove[];
+  /** The source's subjects without the moved patterns (`none` once it gave them up); absent without a source. */
+  release: StreamChange | undefined;
+  /** The target's subjects with the moved patterns, its placeholder dropped. */
+  take: StreamChange;
+}
+
 export interface MigrationPlan {
   to: StreamMode;
   /** Target streams (and the DLQ) that do not exist yet: created parked, without their subjects. */
   missingStreams: StreamSpec[];
+  /** Their creation for the shared applier: parked where subjects must first move to the stream. */
+  creates: StreamChange[];
   moves: SubjectMove[];
+  /** The moves still to make, per stream pair, each pair planned on the state the ones before it leave. */
+  handoffs: Handoff[];
   /** Durables to create on each target stream once it owns their subject. */
   targetDurables: { stream: string; spec: ConsumerSpec }[];
   drains: DrainWatch[];
@@ -103,10 +121,18 @@ export function planMigration(
     return stream && present ? [{ stream: stream.name, durable: spec.durable, filterSubject: spec.filterSubject }] : [];
   });
   const unknownConsumers = unknownConsumersOf(current, moves, names);
+  const missingStreams = target.streams.filter((s) => !existing.has(s.name));
+  const creates = missingStreams.map((spec) => {
+    const parked = moves.some((m) => m.to === spec.name);
+    return diffStream(parked ? { ...spec, subjects: [parkedSubject(spec.name)] } : spec, current);
+  });
+  const handoffs = planHandoffs(groupMoves(moves), [...current.streams, ...creates.map((c) => c.config)]);
   return {
     to,
-    missingStreams: target.streams.filter((s) => !existing.has(s.name)),
+    missingStreams,
+    creates,
     moves,
+    handoffs,
     targetDurables,
     drains,
     unknownConsumers,
@@ -132,10 +158,16 @@ function unknownConsumersOf(
   );
 }
 
+type MoveGroup = Pick<Handoff, "from" | "to" | "moves">;
+
 /** Moves that still need work, grouped by source → target pair so each pair is one pair of updates. */
-export function pendingHandoffs(plan: MigrationPlan): { from: string; to: string; moves: SubjectMove[] }[] {
-  const groups = new Map<string, { from: string; to: string; moves: SubjectMove[] }>();
-  for (const move of plan.moves.filter((m) => m.state !== "at_target")) {
+export function pendingHandoffs(plan: Pick<MigrationPlan, "moves">): MoveGroup[] {
+  return groupMoves(plan.moves);
+}
+
+function groupMoves(moves: readonly SubjectMove[]): MoveGroup[] {
+  const groups = new Map<string, MoveGroup>();
+  for (const move of moves.filter((m) => m.state !== "at_target")) {
     const key = `${move.from}→${move.to}`;
     const group = groups.get(key) ?? { from: move.from, to: move.to, moves: [] };
     group.moves.push(move);
@@ -147,4 +179,40 @@ export function pendingHandoffs(plan: MigrationPlan): { from: string; to: string
 /** A concrete subject inside a pattern, used for the probe publish (no durable filters on it). */
 export function probeSubject(pattern: string): string {
   return pattern.replace(/\.>$/, ".aa-ops.migration-probe").replace(/\*/g, "aa-ops-migration-probe");
+}
+
+type StreamState = Partial<StreamConfig> & { name: string };
+
+function withoutPatterns(config: StreamState, patterns: readonly string[]): string[] {
+  const left = (config.subjects ?? []).filter((s) => !patterns.includes(s));
+  return left.length > 0 ? left : [parkedSubject(config.name)];
+}
+
+function withPatterns(config: StreamState, patterns: readonly string[]): string[] {
+  const kept = (config.subjects ?? []).filter((s) => s !== parkedSubject(config.name) && !patterns.includes(s));
+  return [...kept, ...patterns];
+}
+
+/**
+ * The two subject updates of each pair, in order. Each pair is planned on the subjects the pairs before
+ * it leave (the legacy stream gives up `athlete-ally.>` first, then `vendor.>`), so a dry run prints what
+ * a real run sends.
+ */
+function planHandoffs(groups: readonly MoveGroup[], streams: readonly StreamState[]): Handoff[] {
+  const state = new Map(streams.map((s) => [s.name, s]));
+  const after = (change: StreamChange): void => {
+    const before = state.get(change.spec.name) ?? { name: change.spec.name };
+    state.set(change.spec.name, { ...before, subjects: change.spec.subjects });
+  };
+  return groups.map((group) => {
+    const patterns = group.moves.map((m) => m.pattern);
+    const source = state.get(group.from);
+    const release = source && subjectsChange(source, withoutPatterns(source, patterns));
+    if (release) after(release);
+    // Missing only when its creation is not planned either; the update then fails and says so.
+    const target = state.get(group.to) ?? { name: group.to, subjects: [parkedSubject(group.to)] };
+    const take = subjectsChange(target, withPatterns(target, patterns));
+    after(take);
+    return { ...group, release, take };
+  });
 }

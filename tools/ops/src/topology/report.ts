@@ -2,12 +2,14 @@ import {
   consumerCall,
   streamCall,
   type ApiCall,
+  type ApplyResult,
   type ChangeKind,
+  type ChangeOutcome,
   type ConsumerChange,
   type StreamChange,
   type TopologyPlan,
 } from "@aa/event-bus";
-import { fieldLines, formatValue, type Writer } from "../output.js";
+import { errorMessage, fieldLines, formatValue, type Writer } from "../output.js";
 
 const summary = (config: Record<string, unknown>): string =>
   Object.entries(config)
@@ -121,3 +123,43 @@ export function writePlan(write: Writer, plan: TopologyPlan): void {
 
 /** A one-line call as `--dry-run` prints it: the API subject, then the JSON body. */
 export const callLine = (call: ApiCall): string => `${call.api} ${JSON.stringify(call.body)}`;
+
+/** What happened to one change sent through the applier, as printed and as `--json` shows it. */
+export interface ApplyOutcome {
+  type: "stream" | "consumer";
+  name: string;
+  kind: ChangeKind;
+  result: ApplyResult;
+  call?: ApiCall;
+  reasons: string[];
+}
+
+/** The report of one outcome of the shared applier: its label, and why it was skipped or failed. */
+export function describeOutcome(outcome: ChangeOutcome): ApplyOutcome {
+  const { type, result, call } = outcome;
+  const base = { type, kind: outcome.change.kind, result, ...(call ? { call } : {}) };
+  const name = outcome.type === "stream" ? outcome.change.spec.name : consumerLabel(outcome.change);
+  if (result === "unchanged") return { ...base, name, reasons: [] };
+  if (result === "failed") return { ...base, name, reasons: [errorMessage(outcome.error)] };
+  if (outcome.type === "stream") return { ...base, name, reasons: streamDetails(outcome.change) };
+  if (outcome.blockedBy !== undefined) {
+    return { ...base, name, reasons: [`stream ${outcome.blockedBy} was not ${outcome.change.kind}d (see above)`] };
+  }
+  return { ...base, name, reasons: consumerDetails(outcome.change) };
+}
+
+const VERB: Record<string, string> = { create: "created", update: "updated" };
+
+/** The one format of a sent (or, in a dry run, unsent) change: `topology apply` and `migrate` print it. */
+export function writeOutcome(write: Writer, o: ApplyOutcome): void {
+  const label = `${o.type} ${o.name}`;
+  if (o.result === "unchanged") write(`✓  ${label}: no change`);
+  if (o.result === "applied") write(`✅ ${label}: ${VERB[o.kind] ?? o.kind} (${o.call?.api ?? "?"})`);
+  if (o.result === "would_apply") {
+    write(`🔍 ${label}: would ${o.kind}`);
+    if (o.call) write(`   Would send: ${callLine(o.call)}`);
+  }
+  if (o.result === "skipped") write(`⏭  ${label}: skipped (${o.kind})`);
+  if (o.result === "failed") write(`❌ ${label}: ${o.kind} failed`);
+  if (o.result === "skipped" || o.result === "failed") for (const reason of o.reasons) write(`   - ${reason}`);
+}
