@@ -1,6 +1,7 @@
 import type { ConsumerConfig, ConsumerInfo, JetStreamManager, SequenceInfo } from "@nats-io/jetstream";
 import { formatDuration, formatLimit, list, rows, table, writeJson, type Writer } from "../output.js";
-import { collect, request, type CliExitCode, type Command } from "./command.js";
+import { collect, request } from "../jetstream.js";
+import type { CliExitCode, Command } from "./command.js";
 
 const filterOf = (config: ConsumerConfig): string =>
   config.filter_subject ?? list(config.filter_subjects, "(all subjects of the stream)");

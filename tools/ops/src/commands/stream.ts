@@ -11,7 +11,8 @@ import {
   writeJson,
   type Writer,
 } from "../output.js";
-import { CliError, collect, request, usageError, type CliExitCode, type Command } from "./command.js";
+import { collect, request } from "../jetstream.js";
+import { CliError, usageError, type CliExitCode, type Command } from "./command.js";
 
 /** `aa-ops stream ls`: one row per stream; `--json` prints the servers' StreamInfo objects. */
 export async function streamList(jsm: JetStreamManager, write: Writer, json: boolean): Promise<CliExitCode> {
