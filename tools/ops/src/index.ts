@@ -29,6 +29,14 @@ export {
 export { OpsError, OpsRefusal } from "./errors.js";
 export { checksPassed, countChecks, type Check, type CheckStatus } from "./checks.js";
 export { describeDatabase, openDatabase, type DatabaseTarget } from "./database.js";
+export {
+  consumerInfo,
+  listConsumers,
+  listStreams,
+  storedMessage,
+  streamInfo,
+  type StoredMessageJson,
+} from "./inspect.js";
 export { readStatus, deriveMode, type DerivedMode, type DurableStatus, type ServerStatus } from "./topology/status.js";
 export { newProbe, type Probe, type ProbeTarget } from "./verify/probe.js";
 export { runVerify, type VerifyReport, type VerifyTarget } from "./verify/run.js";

@@ -4,7 +4,7 @@ import { durationMs, WHOLE_SECONDS } from "../duration.js";
 import { footer, header, writeJson, type Writer } from "../output.js";
 import { newProbe, type Probe } from "../verify/probe.js";
 import { runVerify, type VerifyReport, type VerifyTarget } from "../verify/run.js";
-import { checksExitCode, resultLine, writeChecks } from "./check-report.js";
+import { resultLine, writeChecks } from "./check-report.js";
 import { usageError, type CliExitCode, type Command, type CommandInput } from "./command.js";
 import {
   DATABASE_OPTIONS,
@@ -90,8 +90,6 @@ const verifyCommand: Command = {
         header(out, "aa-ops verify: Post-Deployment Verification", rows);
       }
       const report = await runVerify(jsm, target, probe);
-      const { checks } = report;
-      const code = checksExitCode(checks);
       if (input.json)
         writeJson(out, {
           natsUrl: input.natsUrl,
@@ -100,11 +98,11 @@ const verifyCommand: Command = {
           normalizeUrl: target.normalizeUrl,
           database: describeDatabase(target.database),
           probe: { ...probe, accepted: report.probeAccepted, kept: report.probeAccepted },
-          ok: code === 0,
-          checks,
+          ok: report.passed,
+          checks: report.checks,
         });
       else writeReport(out, report, probe);
-      return code;
+      return report.passed ? 0 : 1;
     };
   },
 };
