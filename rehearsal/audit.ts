@@ -1,5 +1,7 @@
 import pg from "pg";
-import { dlqEntries, quiesce } from "../test/faults/auditor.js";
+import { DEFAULT_TOPOLOGY_NAMES } from "@aa/event-bus";
+import { selectDlq, type DlqMessage } from "@aa/ops";
+import { quiesce } from "../test/faults/auditor.js";
 import type { World } from "./world.js";
 
 /** A path's ledger: what producers were told against what PostgreSQL and the DLQ hold. */
@@ -22,6 +24,16 @@ export interface PathReport {
   notes: string[];
 }
 
+/** The producers' eventId of a dead letter (its payload's), else the DLQ copy's original msg id. */
+function deadEventId({ data, entry }: DlqMessage): string {
+  try {
+    const { eventId } = JSON.parse(new TextDecoder().decode(data)) as { eventId?: unknown };
+    return typeof eventId === "string" ? eventId : entry.originalMsgId;
+  } catch {
+    return entry.originalMsgId;
+  }
+}
+
 export async function auditPath(world: World, startedAt: number): Promise<PathReport> {
   const ledger = await world.producers.stop();
   await world.withJsm((jsm) => quiesce(jsm, 120_000));
@@ -34,7 +46,9 @@ export async function auditPath(world: World, startedAt: number): Promise<PathRe
   );
   await db.end();
   const stored = new Map(rows.map((r) => [r.event_id, r.n]));
-  const dlq = await world.withJsm((jsm) => dlqEntries(jsm));
+  // The DLQ as `aa-ops dlq ls` reads it.
+  const { messages } = await world.withJsm((jsm) => selectDlq(jsm, DEFAULT_TOPOLOGY_NAMES.dlq, {}));
+  const dlq = new Set(messages.map(deadEventId));
   const blip = world.plannedBlip ?? { from: 0, to: 0 };
   const disconnect = (line: string) => line.includes("NATS disconnected") || line.includes("NATS error");
   const legacyErrors = world.legacyLog.filter(

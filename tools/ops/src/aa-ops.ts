@@ -20,6 +20,7 @@ import { ouraCommands } from "./commands/oura.js";
 import { keysCommands } from "./commands/keys.js";
 import { usersCommands } from "./commands/users.js";
 import { openJetStream } from "./connection.js";
+import { OpsRefusal } from "./errors.js";
 import { commandUsage, GLOBAL_OPTIONS, groupUsage, usage } from "./help.js";
 import { errorMessage, type Writer } from "./output.js";
 import { DEFAULT_NATS_URL, type OpsEnv } from "./settings.js";
@@ -125,7 +126,9 @@ async function reported(run: () => Promise<CliExitCode>, fail: Writer): Promise<
     return await run();
   } catch (error) {
     fail(errorMessage(error));
-    return error instanceof CliError ? error.exitCode : 1;
+    if (error instanceof CliError) return error.exitCode;
+    // Refused before anything changed: the request must change, as a wrong command line.
+    return error instanceof OpsRefusal ? 2 : 1;
   }
 }
 

@@ -1,6 +1,3 @@
-import type { CliExitCode } from "./commands/command.js";
-import type { Writer } from "./output.js";
-
 /** PASS: shown to hold. FAIL: shown not to hold. UNKNOWN: the data to judge it is absent (never a pass). */
 export type CheckStatus = "PASS" | "FAIL" | "UNKNOWN";
 
@@ -42,37 +39,13 @@ const notPassed =
 export const fail = notPassed("FAIL");
 export const unknown = notPassed("UNKNOWN");
 
-const MARK: Record<CheckStatus, string> = { PASS: "✅ PASS   ", FAIL: "❌ FAIL   ", UNKNOWN: "❔ UNKNOWN" };
-const INDENT = " ".repeat(12);
-
-/** The checks as text, grouped under their sections in the order they first appear. */
-export function writeChecks(write: Writer, checks: readonly Check[]): void {
-  let section: string | undefined;
-  for (const check of checks) {
-    if (check.section !== section) {
-      if (section !== undefined) write("");
-      section = check.section;
-      write(`${section}:`);
-    }
-    write(`${MARK[check.status]}  ${check.name}: ${check.detail}`);
-    for (const reason of check.reasons) write(`${INDENT}- ${reason}`);
-    if (check.investigate !== undefined) write(`${INDENT}investigate: ${check.investigate}`);
-  }
-}
-
 export function countChecks(checks: readonly Check[]): Record<CheckStatus, number> {
   const count = (status: CheckStatus) => checks.filter((c) => c.status === status).length;
   return { PASS: count("PASS"), FAIL: count("FAIL"), UNKNOWN: count("UNKNOWN") };
 }
 
-/** `Result: 9 PASS, 1 FAIL, 2 UNKNOWN`. */
-export function resultLine(checks: readonly Check[]): string {
+/** True unless anything failed, or anything is unknown and unknowns are not allowed. */
+export function checksPassed(checks: readonly Check[], allowUnknown = false): boolean {
   const n = countChecks(checks);
-  return `Result: ${n.PASS} PASS, ${n.FAIL} FAIL, ${n.UNKNOWN} UNKNOWN`;
-}
-
-/** 1 when anything failed, or anything is unknown and unknowns are not allowed. */
-export function checksExitCode(checks: readonly Check[], allowUnknown = false): CliExitCode {
-  const n = countChecks(checks);
-  return n.FAIL > 0 || (n.UNKNOWN > 0 && !allowUnknown) ? 1 : 0;
+  return n.FAIL === 0 && (n.UNKNOWN === 0 || allowUnknown);
 }

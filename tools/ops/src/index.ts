@@ -24,3 +24,43 @@ export {
   type HealthTarget,
   type HealthVerdict,
 } from "./migration/preflight.js";
+
+// The ops library under the aa-ops CLI: typed inputs and results, no process.env, argv or printing.
+export { OpsError, OpsRefusal } from "./errors.js";
+export { checksPassed, countChecks, type Check, type CheckStatus } from "./checks.js";
+export { describeDatabase, openDatabase, type DatabaseTarget } from "./database.js";
+export {
+  consumerInfo,
+  listConsumers,
+  listStreams,
+  storedMessage,
+  streamInfo,
+  type StoredMessageJson,
+} from "./inspect.js";
+export { readStatus, deriveMode, type DerivedMode, type DurableStatus, type ServerStatus } from "./topology/status.js";
+export { newProbe, type Probe, type ProbeTarget } from "./verify/probe.js";
+export { runVerify, type VerifyReport, type VerifyTarget } from "./verify/run.js";
+export {
+  evaluateSoak,
+  monitoringWarnings,
+  soakWindow,
+  type PrometheusSource,
+  type SoakTarget,
+} from "./soak/evaluate.js";
+export type { SoakWindow } from "./soak/criteria.js";
+export type { DlqFilter, DlqMessage } from "./dlq/entry.js";
+export { getDlqMessage, selectDlq, type Selection } from "./dlq/read.js";
+export { listAdvisories, type AdvisoryQuery, type AdvisoryRow } from "./dlq/advisories.js";
+export { replayMsgId, type ReplayOutcome, type ReplayResult } from "./dlq/replay.js";
+export type { PurgeOutcome } from "./dlq/purge.js";
+export { purgeDlq, replayDlq, type DlqReplayEvents, type DlqReplayRequest, type DlqReplayResult } from "./dlq/run.js";
+export { eraseUser, ouraRevocationRefusal, type EraseRequest, type Erasure } from "./erase/erase.js";
+export { apiKeyView, withApiKeyTable, type ApiKeyView } from "./keys/keys.js";
+export {
+  createSubscriptions,
+  listAppSubscriptions,
+  renewSubscriptions,
+  type OuraApp,
+  type RenewalChoice,
+  type SubscriptionRequest,
+} from "./oura/subscriptions.js";

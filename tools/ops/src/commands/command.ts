@@ -1,4 +1,5 @@
-import { JetStreamApiCodes, JetStreamApiError, type JetStreamManager } from "@nats-io/jetstream";
+import type { JetStreamManager } from "@nats-io/jetstream";
+import { OpsError } from "../errors.js";
 import type { Writer } from "../output.js";
 import type { OpsEnv } from "../settings.js";
 
@@ -6,12 +7,12 @@ import type { OpsEnv } from "../settings.js";
 export type CliExitCode = 0 | 1 | 2;
 
 /** A failure said in one line; exit code 2 marks a mistake in the command line. */
-export class CliError extends Error {
+export class CliError extends OpsError {
   constructor(
     message: string,
     readonly exitCode: 1 | 2 = 1,
   ) {
-    super(message);
+    super(message, exitCode === 2 ? "USAGE" : "OPS_FAILED");
     this.name = "CliError";
   }
 }
@@ -71,34 +72,3 @@ export interface OfflineCommand extends CommandShape {
 }
 
 export type Command = NatsCommand | OfflineCommand;
-
-/** The stream and consumer a request named, for a readable "not found". */
-export interface Target {
-  stream: string;
-  consumer?: string;
-}
-
-function notFoundMessage(error: unknown, target: Target): string | undefined {
-  if (!(error instanceof JetStreamApiError)) return undefined;
-  if (error.code === JetStreamApiCodes.StreamNotFound) return `stream ${target.stream} not found`;
-  if (error.code === JetStreamApiCodes.ConsumerNotFound)
-    return `consumer ${target.consumer ?? "?"} not found on stream ${target.stream}`;
-  return undefined;
-}
-
-/** Awaits a JetStream request, turning "stream/consumer not found" into a one-line CliError. */
-export async function request<T>(promise: Promise<T>, target: Target): Promise<T> {
-  try {
-    return await promise;
-  } catch (error) {
-    const message = notFoundMessage(error, target);
-    throw message === undefined ? error : new CliError(message);
-  }
-}
-
-/** Collects an async listing (such as `jsm.streams.list()`). */
-export async function collect<T>(items: AsyncIterable<T>): Promise<T[]> {
-  const all: T[] = [];
-  for await (const item of items) all.push(item);
-  return all;
-}

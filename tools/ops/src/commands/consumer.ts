@@ -1,6 +1,7 @@
 import type { ConsumerConfig, ConsumerInfo, JetStreamManager, SequenceInfo } from "@nats-io/jetstream";
 import { formatDuration, formatLimit, list, rows, table, writeJson, type Writer } from "../output.js";
-import { collect, request, type CliExitCode, type Command } from "./command.js";
+import { consumerInfo as readConsumerInfo, listConsumers } from "../inspect.js";
+import type { CliExitCode, Command } from "./command.js";
 
 const filterOf = (config: ConsumerConfig): string =>
   config.filter_subject ?? list(config.filter_subjects, "(all subjects of the stream)");
@@ -20,9 +21,7 @@ export async function consumerList(
   write: Writer,
   json: boolean,
 ): Promise<CliExitCode> {
-  const infos = (await request(collect(jsm.consumers.list(stream)), { stream })).sort((a, b) =>
-    a.name.localeCompare(b.name),
-  );
+  const infos = await listConsumers(jsm, stream);
   if (json) {
     writeJson(write, infos);
     return 0;
@@ -73,7 +72,7 @@ export async function consumerInfo(
   write: Writer,
   json: boolean,
 ): Promise<CliExitCode> {
-  const info = await request(jsm.consumers.info(stream, name), { stream, consumer: name });
+  const info = await readConsumerInfo(jsm, stream, name);
   if (json) writeJson(write, info);
   else writeConsumerInfo(info, write);
   return 0;

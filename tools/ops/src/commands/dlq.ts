@@ -1,16 +1,24 @@
 import { topologyNamesFromEnv, type TopologyNames } from "@aa/event-bus";
 import type { JetStreamManager } from "@nats-io/jetstream";
 import { listAdvisories } from "../dlq/advisories.js";
-import { openAuditLog, type AuditLog } from "../dlq/audit.js";
 import type { DlqFilter, DlqMessage } from "../dlq/entry.js";
-import { purge } from "../dlq/purge.js";
 import { getDlqMessage, selectDlq } from "../dlq/read.js";
-import { replay, type ReplayOutcome, type ReplayResult } from "../dlq/replay.js";
-import { replayableSubjects } from "../dlq/replay-rule.js";
-import { purgeLine, replayLine, writeAdvisories, writeEntries, writeShow } from "../dlq/view.js";
+import { countResults } from "../dlq/replay.js";
+import { purgeDlq, replayDlq } from "../dlq/run.js";
+import { OpsError } from "../errors.js";
+import { request } from "../jetstream.js";
 import { writeJson, type Writer } from "../output.js";
-import { CliError, request, type CliExitCode, type Command, type CommandInput, type OptionSpec } from "./command.js";
+import { CliError, type CliExitCode, type Command, type CommandInput, type OptionSpec } from "./command.js";
 import { dlqFilterOf, positiveInt, purgeCommandLine, rateOf, SELECTION_DETAILS } from "./dlq-options.js";
+import {
+  purgeLine,
+  refusedMessage,
+  replayLine,
+  replaySummary,
+  writeAdvisories,
+  writeEntries,
+  writeShow,
+} from "./dlq-view.js";
 
 const FILTER_OPTIONS: Readonly<Record<string, OptionSpec>> = {
   subject: {
@@ -33,7 +41,6 @@ const FILTER_OPTIONS: Readonly<Record<string, OptionSpec>> = {
 const limitOption = (help: string): Record<string, OptionSpec> => ({ limit: { type: "string", value: "<n>", help } });
 
 const names = (input: CommandInput): TopologyNames => topologyNamesFromEnv(input.env);
-const disabledAudit: AuditLog = { enabled: false, record: async () => undefined };
 
 async function lsEntries(jsm: JetStreamManager, input: CommandInput, out: Writer): Promise<CliExitCode> {
   const stream = names(input).dlq;
@@ -53,7 +60,7 @@ async function lsAdvisories(jsm: JetStreamManager, input: CommandInput, out: Wri
   const query = { dlqStream: dlq, advisoryStream: dlqAdvisories, sinceMs: filter.sinceMs, limit: filter.limit ?? 50 };
   const { rows, more } = await request(listAdvisories(jsm, query), { stream: dlqAdvisories }).catch(
     (error: unknown) => {
-      if (error instanceof CliError) throw new CliError(`${error.message} (create it with: aa-ops topology apply)`);
+      if (error instanceof OpsError) throw new CliError(`${error.message} (create it with: aa-ops topology apply)`);
       throw error;
     },
   );
@@ -105,85 +112,40 @@ const showCommand: Command = {
   },
 };
 
-const count = (outcomes: readonly ReplayOutcome[], result: ReplayResult): number =>
-  outcomes.filter((o) => o.result === result).length;
-
-function replaySummary(outcomes: readonly ReplayOutcome[], selected: number, elapsedMs: number): string {
-  const deleted = outcomes.filter((o) => o.deleted).length;
-  const counts = (["republished", "duplicate", "would_replay", "refused", "failed"] as const)
-    .map((r) => `${count(outcomes, r)} ${r}`)
-    .join(", ");
-  return (
-    `Replay: ${counts}; ${deleted} DLQ entries deleted; ${selected - outcomes.length} not attempted ` +
-    `(${(elapsedMs / 1000).toFixed(1)} s)`
-  );
-}
-
-const MAX_LISTED = 20;
-const plural = (n: number, one: string, many: string): string => (n === 1 ? one : many);
-
-/** The loud end of a run that refused entries: which, where they stay, what to do (exit 1). */
-function refusedError(outcomes: readonly ReplayOutcome[], dlq: string, subjects: ReadonlySet<string>): CliError {
-  const refused = outcomes.filter((o) => o.result === "refused");
-  const listed = refused
-    .slice(0, MAX_LISTED)
-    .map((o) => `#${o.seq}`)
-    .join(", ");
-  const seqs = refused.length > MAX_LISTED ? `${listed}, …` : listed;
-  const sent = count(outcomes, "republished") + count(outcomes, "duplicate");
-  const listedOnly = count(outcomes, "would_replay");
-  const others = listedOnly > 0 ? `${listedOnly} would be replayed (🔍 lines)` : `${sent} replayed (✅ lines)`;
-  const n = refused.length;
-  return new CliError(
-    [
-      `refused ${n} dead ${plural(n, "letter", "letters")} (${seqs}): ` +
-        `nothing was sent for ${plural(n, "it", "them")}, ` +
-        `${plural(n, "it stays", "they stay")} in ${dlq}; each ⛔ line says why.`,
-      `Replay publishes only to the pipeline's raw subjects (${[...subjects].join(", ")}), and only when ` +
-        "X-Dlq-Original-Subject matches the DLQ subject (dlq.<service>.<subject without athlete-ally.>.<reason>).",
-      `The other selected entries went ahead: ${others}.`,
-      "Inspect one with: aa-ops dlq show <seq>; once understood, remove it with: " +
-        "aa-ops dlq purge --up-to <seq> --limit 1 --yes",
-    ].join("\n"),
-  );
-}
-
 async function runReplay(jsm: JetStreamManager, input: CommandInput, out: Writer): Promise<CliExitCode> {
-  const { dlq, dlqAdvisories } = names(input);
-  const subjects = replayableSubjects(names(input));
+  const topology = names(input);
   const dryRun = input.options["dry-run"] === true;
   const keep = input.options.keep === true;
   const ratePerSecond = rateOf(input.options.rate);
   const write = input.json ? () => undefined : out;
-  const { messages } = await selectDlq(jsm, dlq, dlqFilterOf(input, undefined));
-  const js = jsm.jetstream();
-  const audit = dryRun ? disabledAudit : await openAuditLog(jsm, js, dlq, dlqAdvisories);
-  write(
-    `Replaying ${messages.length} dead letter${messages.length === 1 ? "" : "s"} from ${dlq}, ` +
-      `oldest first, at most ${ratePerSecond}/s` +
-      (dryRun ? " (dry run: nothing is sent)" : "") +
-      (keep ? " (--keep: DLQ entries stay)" : ""),
-  );
-  if (!dryRun && !audit.enabled)
+  const started = (selected: number, audited: boolean): void => {
     write(
-      `⚠️  Stream ${dlqAdvisories} is missing: replays are not recorded for dlq ls --advisories ` +
-        "(aa-ops topology apply creates it)",
+      `Replaying ${selected} dead letter${selected === 1 ? "" : "s"} from ${topology.dlq}, ` +
+        `oldest first, at most ${ratePerSecond}/s` +
+        (dryRun ? " (dry run: nothing is sent)" : "") +
+        (keep ? " (--keep: DLQ entries stay)" : ""),
     );
-  const start = Date.now();
-  const report = (o: ReplayOutcome): void => write(replayLine(o));
-  const options = { js, jsm, dlqStream: dlq, subjects, audit, dryRun, keep, ratePerSecond, report };
-  const outcomes = await replay([...messages].reverse(), options);
-  const summary = replaySummary(outcomes, messages.length, Date.now() - start);
+    if (!dryRun && !audited)
+      write(
+        `⚠️  Stream ${topology.dlqAdvisories} is missing: replays are not recorded for dlq ls --advisories ` +
+          "(aa-ops topology apply creates it)",
+      );
+  };
+  const filter = dlqFilterOf(input, undefined);
+  const request = { names: topology, filter, dryRun, keep, ratePerSecond };
+  const result = await replayDlq(jsm, request, { started, outcome: (o) => write(replayLine(o)) });
+  const { outcomes, selected, dlqStream } = result;
   const failed = outcomes.some((o) => o.result === "failed");
-  if (input.json) writeJson(out, { dlqStream: dlq, dryRun, keep, ratePerSecond, selected: messages.length, outcomes });
+  if (input.json) writeJson(out, { dlqStream, dryRun, keep, ratePerSecond, selected, outcomes });
   write("");
-  write(summary);
+  write(replaySummary(outcomes, selected, result.elapsedMs));
   if (failed)
     write(
       "Stopped at the first broker error: the entries after it were not attempted and are still in " +
         "the DLQ. Fix the cause and run the same command again (nothing is stored twice).",
     );
-  if (count(outcomes, "refused") > 0) throw refusedError(outcomes, dlq, subjects);
+  // Exit 1, loudly: the refused entries stay in the DLQ and need a person.
+  if (countResults(outcomes, "refused") > 0) throw new CliError(refusedMessage(outcomes, dlqStream, result.subjects));
   return failed ? 1 : 0;
 }
 
@@ -243,9 +205,8 @@ async function runPurge(jsm: JetStreamManager, input: CommandInput, out: Writer)
     return 0;
   }
   if (input.options.yes !== true) refusePurge(input, filter, messages, out, dlq);
-  const audit = await openAuditLog(jsm, jsm.jetstream(), dlq, dlqAdvisories);
   const write = input.json ? () => undefined : out;
-  const outcomes = await purge(jsm, dlq, audit, [...messages].reverse(), (o) => write(purgeLine(o)));
+  const outcomes = await purgeDlq(jsm, { dlq, dlqAdvisories }, messages, (o) => write(purgeLine(o)));
   const removed = outcomes.filter((o) => o.removed).length;
   if (input.json)
     writeJson(out, { removed: outcomes.filter((o) => o.removed), failed: outcomes.filter((o) => !o.removed) });

@@ -1,7 +1,9 @@
 import { createApiKey, listApiKeys, revokeApiKey, stateOf, type ApiKeyRecord } from "@aa/api-keys";
 import { compileValidator, UserId } from "@aa/contracts";
 import type pg from "pg";
-import { errorMessage, shellQuote, table, writeJson, type Writer } from "../output.js";
+import { describeDatabase, openDatabase, type DatabaseTarget } from "../database.js";
+import { apiKeyView, withApiKeyTable } from "../keys/keys.js";
+import { shellQuote, table, writeJson, type Writer } from "../output.js";
 import {
   CliError,
   usageError,
@@ -12,13 +14,7 @@ import {
   type OptionSpec,
 } from "./command.js";
 import { durationMs } from "../duration.js";
-import {
-  DATABASE_OPTIONS,
-  databaseTargetOf,
-  describeDatabase,
-  openDatabase,
-  type DatabaseTarget,
-} from "./service-options.js";
+import { DATABASE_OPTIONS, databaseTargetOf } from "./service-options.js";
 
 const validateUserId = compileValidator(UserId);
 const TENANT = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -131,42 +127,22 @@ const CREATE_HINT = "npx aa-ops keys create --name <name> --tenant <tenant> --us
 
 const when = (date: Date | undefined, none: string): string => date?.toISOString() ?? none;
 
-function asJson(key: ApiKeyRecord, now: Date) {
-  return {
-    keyId: key.keyId,
-    name: key.name,
-    tenant: key.tenant,
-    userIds: key.userIds ?? null,
-    state: stateOf(key, now),
-    createdAt: key.createdAt.toISOString(),
-    expiresAt: key.expiresAt?.toISOString() ?? null,
-    revokedAt: key.revokedAt?.toISOString() ?? null,
-  };
-}
-
 function describeUsers(key: ApiKeyRecord): string {
   return key.userIds === undefined ? "any user" : `users ${key.userIds.join(", ")}`;
 }
 
-/** Runs a database action; "no table" says which migration is missing, other failures name the database. */
+/** Opens the database for one command and ends it after; library errors keep their one line. */
 async function withDatabase<T>(target: DatabaseTarget, action: (db: pg.Pool) => Promise<T>): Promise<T> {
   const db = openDatabase(target);
   try {
-    return await action(db);
-  } catch (error) {
-    if ((error as { code?: string }).code === "42P01")
-      throw new CliError(
-        `ingest_api_keys does not exist in ${describeDatabase(target)}: apply the migrations first ` +
-          "(npm run migrate, with the same DATABASE_URL / DATABASE_SCHEMA)",
-      );
-    throw new CliError(`cannot use ingest_api_keys in ${describeDatabase(target)}: ${errorMessage(error)}`);
+    return await withApiKeyTable(db, describeDatabase(target), action);
   } finally {
     await db.end();
   }
 }
 
 function writeCreated(out: Writer, token: string, key: ApiKeyRecord, json: boolean): void {
-  if (json) return writeJson(out, { ...asJson(key, new Date()), token });
+  if (json) return writeJson(out, { ...apiKeyView(key, new Date()), token });
   out(
     `✅ Created API key ${key.keyId} (${key.name}) for tenant ${key.tenant}, ${describeUsers(key)}, ` +
       `expires ${when(key.expiresAt, "never")}`,
@@ -215,7 +191,7 @@ const listCommand: OfflineCommand = {
       if (input.json)
         writeJson(
           out,
-          keys.map((key) => asJson(key, now)),
+          keys.map((key) => apiKeyView(key, now)),
         );
       else if (keys.length === 0) out(`No API keys. Create one with: ${CREATE_HINT}`);
       else
@@ -255,7 +231,7 @@ const revokeCommand: OfflineCommand = {
     return async (out): Promise<CliExitCode> => {
       const key = await withDatabase(target, (db) => revokeApiKey(db, keyId));
       if (!key) throw new CliError(`no API key ${keyId} in ${describeDatabase(target)} (see: npx aa-ops keys list)`);
-      if (input.json) writeJson(out, asJson(key, new Date()));
+      if (input.json) writeJson(out, apiKeyView(key, new Date()));
       else
         out(
           `✅ Revoked API key ${key.keyId} (${key.name}, tenant ${key.tenant}) at ${when(key.revokedAt, "?")}; ` +

@@ -1,12 +1,5 @@
-import {
-  createSubscription,
-  insecureUrlProblem,
-  listSubscriptions,
-  renewSubscription,
-  type OuraClientCredentials,
-  type OuraHttp,
-  type OuraSubscription,
-} from "@aa/oura";
+import { insecureUrlProblem, type OuraSubscription } from "@aa/oura";
+import { createSubscriptions, listAppSubscriptions, renewSubscriptions, type OuraApp } from "../oura/subscriptions.js";
 import { table, writeJson, type Writer } from "../output.js";
 import {
   CliError,
@@ -46,12 +39,7 @@ const OPTIONS: Readonly<Record<string, OptionSpec>> = {
   },
 };
 
-interface OuraTarget {
-  http: OuraHttp;
-  credentials: OuraClientCredentials;
-}
-
-function targetOf(input: CommandInput): OuraTarget {
+function targetOf(input: CommandInput): OuraApp {
   const id = input.env.OURA_CLIENT_ID?.trim();
   const secret = input.env.OURA_CLIENT_SECRET?.trim();
   if (!id || !secret)
@@ -106,41 +94,26 @@ function writeSubscriptions(out: Writer, subscriptions: readonly OuraSubscriptio
   );
 }
 
-async function create(target: OuraTarget, input: CommandInput, out: Writer): Promise<CliExitCode> {
+async function create(app: OuraApp, input: CommandInput, out: Writer): Promise<CliExitCode> {
   const callbackUrl = input.options["callback-url"];
   if (typeof callbackUrl !== "string" || !/^https?:\/\//.test(callbackUrl))
     throw usageError("create needs --callback-url <url> (ingest's /webhooks/oura as Oura reaches it)");
   const verificationToken = input.env.OURA_VERIFICATION_TOKEN?.trim();
   if (!verificationToken) throw usageError("create needs OURA_VERIFICATION_TOKEN set (the same value as ingest's)");
-  const created: OuraSubscription[] = [];
-  for (const dataType of listOf(input.options["data-type"], "sleep")) {
-    for (const eventType of listOf(input.options["event-type"], "create,update")) {
-      created.push(
-        await createSubscription(target.http, target.credentials, {
-          callbackUrl,
-          verificationToken,
-          eventType,
-          dataType,
-        }),
-      );
-    }
-  }
+  const created = await createSubscriptions(app, {
+    callbackUrl,
+    verificationToken,
+    dataTypes: listOf(input.options["data-type"], "sleep"),
+    eventTypes: listOf(input.options["event-type"], "create,update"),
+  });
   writeSubscriptions(out, created, input.json);
   return 0;
 }
 
-async function renew(target: OuraTarget, input: CommandInput, out: Writer): Promise<CliExitCode> {
+async function renew(app: OuraApp, input: CommandInput, out: Writer): Promise<CliExitCode> {
   const id = input.options.id;
-  const horizon = Date.now() + withinMs(input.options.within);
-  const due =
-    typeof id === "string"
-      ? [id]
-      : (await listSubscriptions(target.http, target.credentials))
-          .filter((s) => Date.parse(s.expiration_time) <= horizon)
-          .map((s) => s.id);
-  const renewed: OuraSubscription[] = [];
-  for (const subscriptionId of due)
-    renewed.push(await renewSubscription(target.http, target.credentials, subscriptionId));
+  const expiringBy = new Date(Date.now() + withinMs(input.options.within));
+  const renewed = await renewSubscriptions(app, typeof id === "string" ? { id } : { expiringBy });
   if (!input.json && renewed.length === 0)
     out(`No subscription expires within ${String(input.options.within ?? DEFAULT_RENEW_WITHIN)}; nothing renewed.`);
   else writeSubscriptions(out, renewed, input.json);
@@ -155,10 +128,10 @@ function actionOf(raw: string | undefined): Action {
 }
 
 /** Runs an action; an Oura failure becomes a one-line error (exit 1). */
-async function run(action: Action, target: OuraTarget, input: CommandInput, out: Writer): Promise<CliExitCode> {
+async function run(action: Action, target: OuraApp, input: CommandInput, out: Writer): Promise<CliExitCode> {
   try {
     if (action === "list") {
-      writeSubscriptions(out, await listSubscriptions(target.http, target.credentials), input.json);
+      writeSubscriptions(out, await listAppSubscriptions(target), input.json);
       return 0;
     }
     return await (action === "create" ? create : renew)(target, input, out);

@@ -1,6 +1,5 @@
 import type { StreamMode, Topology } from "@aa/event-bus";
-import { createPostgresPool, withoutPassword, type PostgresTlsEnv } from "@aa/service-kit";
-import type pg from "pg";
+import type { DatabaseTarget } from "../database.js";
 import { usageError, type CommandInput, type OptionSpec } from "./command.js";
 import { streamModeSetting } from "../settings.js";
 import { asUsage, desiredTopology } from "./topology.js";
@@ -47,14 +46,6 @@ export const SERVICE_OPTIONS: Readonly<Record<string, OptionSpec>> = {
   ...INGEST_ADMIN_URL_OPTION,
 };
 
-/** Where `hrv_data` is: the connection string and, when given, the schema put on the search_path. */
-export interface DatabaseTarget {
-  url: string;
-  schema: string | undefined;
-  /** PGSSLMODE / PGSSLROOTCERT, as the services read them. */
-  tls: PostgresTlsEnv;
-}
-
 export const DATABASE_OPTIONS: Readonly<Record<string, OptionSpec>> = {
   "database-url": {
     type: "string",
@@ -79,27 +70,6 @@ export function databaseTargetOf(input: Input): DatabaseTarget {
       `--database-schema must match [a-z_][a-z0-9_]* (at most 63 characters), got ${JSON.stringify(schema)}`,
     );
   return { url, schema, tls: { PGSSLMODE: input.env.PGSSLMODE, PGSSLROOTCERT: input.env.PGSSLROOTCERT } };
-}
-
-/**
- * A pool of at most two connections, with the services' TLS settings; the schema, when set, is the
- * search_path as normalize sets it.
- */
-export function openDatabase(target: DatabaseTarget): pg.Pool {
-  // A command's query reports its own failure; an idle connection's has nobody to tell.
-  return createPostgresPool({
-    url: target.url,
-    tls: target.tls,
-    schema: target.schema,
-    max: 2,
-    onIdleError: () => undefined,
-  });
-}
-
-/** The URL without its password, for headers and reasons. */
-export function describeDatabase(target: DatabaseTarget): string {
-  const shown = withoutPassword(target.url);
-  return target.schema === undefined ? shown : `${shown} (schema ${target.schema})`;
 }
 
 /** `--mode`, else EVENT_STREAM_MODE, else multi: the mode the services run in with this env. */

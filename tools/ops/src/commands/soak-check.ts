@@ -1,199 +1,33 @@
-import { randomBytes } from "node:crypto";
-import { Subjects } from "@aa/contracts";
-import { isNotFound, owningStream, topologyNamesFromEnv, type Topology, type TopologyNames } from "@aa/event-bus";
-import { AckPolicy, DeliverPolicy, type JetStreamManager } from "@nats-io/jetstream";
-import { nanos } from "@nats-io/nats-core";
-import { checksExitCode, countChecks, resultLine, writeChecks, type Check } from "../checks.js";
+import { topologyNamesFromEnv } from "@aa/event-bus";
+import { countChecks, type Check } from "../checks.js";
+import { describeDatabase } from "../database.js";
 import { durationMs } from "../duration.js";
-import { errorMessage, footer, header, writeJson, type Writer } from "../output.js";
-import { prometheusConfigYaml, queryPrometheus, samplesOf, scrape, type Sample } from "../prometheus.js";
+import { footer, header, writeJson, type Writer } from "../output.js";
+import type { SoakWindow } from "../soak/criteria.js";
+import { evaluateSoak, monitoringWarnings, soakWindow, type SoakTarget } from "../soak/evaluate.js";
+import { NAMESPACE_PATTERN } from "../soak/queries.js";
+import { checksExitCode, resultLine, writeChecks } from "./check-report.js";
 import { usageError, type CliExitCode, type Command, type CommandInput } from "./command.js";
 import {
   DATABASE_OPTIONS,
   databaseTargetOf,
-  describeDatabase,
   expectedTopology,
   ingestUrlOf,
   MODE_OPTIONS,
   normalizeUrlOf,
-  openDatabase,
   SERVICE_OPTIONS,
-  type DatabaseTarget,
 } from "./service-options.js";
-import {
-  judgeBindings,
-  judgeDlq,
-  judgeRestarts,
-  judgeRows,
-  judgeSuccesses,
-  processName,
-  type ProcessStart,
-  type Read,
-  type SoakWindow,
-} from "../soak/criteria.js";
-import { NAMESPACE_PATTERN, soakQueries } from "../soak/queries.js";
-import { runbookLinkWarning } from "../soak/runbook-links.js";
 
-const HRV = Subjects.hrvRawReceived;
 const DEFAULT_SELECTOR = 'job=~"ingest-service|normalize-service"';
 const NOT_JUDGED = "E2E tests pass consistently (10 consecutive runs over 24 h): run `aa-ops verify` on a schedule";
 
-/** Prometheus and the scope of its queries (namespace undefined: every namespace it scrapes). */
-interface PrometheusSource {
-  url: string;
-  selector: string;
-  namespace: string | undefined;
-}
-
-interface SoakTarget {
-  topology: Topology;
-  names: TopologyNames;
+/** The command line's request: the library's target, plus the window and how UNKNOWN counts. */
+interface SoakRequest extends SoakTarget {
   since: { text: string; seconds: number };
-  prometheus: PrometheusSource | undefined;
-  ingestUrl: string;
-  normalizeUrl: string;
-  database: DatabaseTarget;
-  tolerancePercent: number;
   allowUnknown: boolean;
 }
 
-async function attempt<T>(read: () => Promise<T>): Promise<Read<T>> {
-  try {
-    return await read();
-  } catch (error) {
-    return error instanceof Error ? error : new Error(errorMessage(error));
-  }
-}
-
-const mapRead = <T, U>(value: Read<T>, f: (v: T) => U): Read<U> => (value instanceof Error ? value : f(value));
-
-/**
- * Messages stored in the stream since `start`: the num_pending of a temporary consumer that
- * starts there (memory, no acks, deleted at once and expiring by itself after a minute).
- */
-async function enteredSince(jsm: JetStreamManager, stream: string, start: Date): Promise<number> {
-  try {
-    const info = await jsm.consumers.add(stream, {
-      name: `aa-ops-soak-${randomBytes(4).toString("hex")}`,
-      description: "aa-ops soak-check: counts messages since the window start (temporary)",
-      ack_policy: AckPolicy.None,
-      deliver_policy: DeliverPolicy.StartTime,
-      opt_start_time: start.toISOString(),
-      inactive_threshold: nanos(60_000),
-      mem_storage: true,
-    });
-    await jsm.consumers.delete(stream, info.name).catch(() => undefined);
-    return info.num_pending;
-  } catch (error) {
-    throw isNotFound(error) ? new Error(`stream ${stream} does not exist`) : error;
-  }
-}
-
-async function rowsWritten(database: DatabaseTarget, w: SoakWindow): Promise<number> {
-  const pool = openDatabase(database);
-  try {
-    const { rows } = await pool.query<{ n: number }>(
-      "SELECT count(*)::int AS n FROM hrv_data WHERE updated_at >= $1 AND updated_at <= $2",
-      [w.start, w.end],
-    );
-    return rows[0]?.n ?? 0;
-  } finally {
-    await pool.end().catch(() => undefined);
-  }
-}
-
-function expectedStream(topology: Topology): (durable: string) => string | undefined {
-  return (durable) => {
-    const spec = topology.consumers.find((c) => c.durable === durable);
-    return spec && owningStream(topology.streams, spec.filterSubject);
-  };
-}
-
-const targetStream = (t: SoakTarget): string => owningStream(t.topology.streams, HRV.subject) ?? "?";
-
-/** Every criterion from Prometheus range queries over the window, plus the DLQ stream and hrv_data. */
-async function fromPrometheus(
-  jsm: JetStreamManager,
-  t: SoakTarget,
-  prometheus: PrometheusSource,
-  w: SoakWindow,
-): Promise<Check[]> {
-  const q = (query: string) => attempt(() => queryPrometheus(prometheus.url, query, w.end));
-  const queries = soakQueries({
-    seconds: w.seconds,
-    namespace: prometheus.namespace,
-    selector: prometheus.selector,
-    hrvTopic: HRV.topic,
-    hrvDurable: t.names.hrvDurable,
-  });
-  const bound = await q(queries.bound);
-  const successes = await q(queries.successes);
-  const peak = mapRead(await q(queries.dlqPeakPerMinute), (s) => s[0]?.value ?? null);
-  const starts = mapRead(await q(queries.starts), (s) =>
-    s.map((x) => ({ who: processName(x.labels), startedAt: x.value })),
-  );
-  const down = mapRead(await q(queries.down), (s) => s.map((x) => processName(x.labels)));
-  const samples = mapRead(await q(queries.acceptedSamples), (s) => s[0]?.value ?? null);
-  const rows = {
-    accepted: await q(queries.published("success")),
-    duplicates: await q(queries.published("duplicate")),
-    samples,
-    rows: await attempt(() => rowsWritten(t.database, w)),
-    tolerancePercent: t.tolerancePercent,
-  };
-  return [
-    judgeBindings(bound, expectedStream(t.topology), "prometheus"),
-    judgeSuccesses(successes, targetStream(t), w, undefined),
-    judgeDlq(t.names.dlq, await attempt(() => enteredSince(jsm, t.names.dlq, w.start)), peak, w),
-    judgeRows(rows),
-    judgeRestarts(starts, down, w, "prometheus"),
-  ];
-}
-
-const startOf = (samples: readonly Sample[]): number | undefined =>
-  samplesOf(samples, "process_start_time_seconds")[0]?.value;
-
-function scrapedStarts(scrapes: { who: string; samples: Read<Sample[]> }[]): {
-  starts: Read<ProcessStart[]>;
-  down: Read<string[]>;
-} {
-  const starts = scrapes.flatMap(({ who, samples }) => {
-    const startedAt = samples instanceof Error ? undefined : startOf(samples);
-    return startedAt === undefined ? [] : [{ who, startedAt }];
-  });
-  const failed = scrapes.flatMap(({ samples }) => (samples instanceof Error ? [samples.message] : []));
-  if (starts.length === 0)
-    return { starts: new Error(failed.join("; ") || "no process_start_time_seconds in /metrics"), down: [] };
-  return { starts, down: failed.length > 0 ? new Error(failed.join("; ")) : [] };
-}
-
-/** One scrape of each service: what the present shows; window-based criteria stay UNKNOWN unless already failed. */
-async function fromScrape(jsm: JetStreamManager, t: SoakTarget, w: SoakWindow): Promise<Check[]> {
-  const normalize = await attempt(() => scrape(t.normalizeUrl));
-  const ingest = await attempt(() => scrape(t.ingestUrl));
-  const successes = mapRead(normalize, (s) =>
-    samplesOf(s, "normalize_hrv_messages_total", { result: "success", durable: t.names.hrvDurable }),
-  );
-  const { starts, down } = scrapedStarts([
-    { who: `ingest-service ${t.ingestUrl}`, samples: ingest },
-    { who: `normalize-service ${t.normalizeUrl}`, samples: normalize },
-  ]);
-  return [
-    judgeBindings(
-      mapRead(normalize, (s) => samplesOf(s, "event_bus_consumer_bound")),
-      expectedStream(t.topology),
-      "scrape",
-    ),
-    judgeSuccesses(successes, targetStream(t), w, {
-      startedAt: normalize instanceof Error ? undefined : startOf(normalize),
-    }),
-    judgeDlq(t.names.dlq, await attempt(() => enteredSince(jsm, t.names.dlq, w.start)), undefined, w),
-    judgeRows(undefined),
-    judgeRestarts(starts, down, w, "scrape"),
-  ];
-}
-
-function sinceOf(option: string | boolean | undefined): SoakTarget["since"] {
+function sinceOf(option: string | boolean | undefined): SoakRequest["since"] {
   const ms = typeof option === "string" ? durationMs(option, { units: ["s", "m", "h", "d", "w"] }) : undefined;
   if (ms === undefined)
     throw usageError(
@@ -239,7 +73,7 @@ export function namespaceOf(input: Pick<CommandInput, "options" | "env">): strin
   return raw;
 }
 
-function targetOf(input: CommandInput): SoakTarget {
+function targetOf(input: CommandInput): SoakRequest {
   return {
     topology: expectedTopology(input),
     names: topologyNamesFromEnv(input.env),
@@ -253,7 +87,7 @@ function targetOf(input: CommandInput): SoakTarget {
   };
 }
 
-function verdict(checks: readonly Check[], t: SoakTarget): string {
+function verdict(checks: readonly Check[], t: SoakRequest): string {
   const n = countChecks(checks);
   if (n.FAIL > 0) return `❌ Success criteria NOT met over the last ${t.since.text}`;
   if (n.UNKNOWN > 0)
@@ -264,19 +98,7 @@ function verdict(checks: readonly Check[], t: SoakTarget): string {
   return `✅ Success criteria met over the last ${t.since.text}`;
 }
 
-/**
- * What is wrong with the monitoring itself, not a criterion (the exit code ignores it): alerts
- * whose runbook links open nowhere.
- */
-async function monitoringWarnings(prometheus: PrometheusSource | undefined): Promise<string[]> {
-  if (prometheus === undefined) return [];
-  const yaml = await attempt(() => prometheusConfigYaml(prometheus.url));
-  if (yaml instanceof Error) return [`cannot check runbook_base_url: ${yaml.message}`];
-  const warning = runbookLinkWarning(yaml);
-  return warning === undefined ? [] : [warning];
-}
-
-function writeReport(write: Writer, checks: readonly Check[], t: SoakTarget, warnings: readonly string[]): void {
+function writeReport(write: Writer, checks: readonly Check[], t: SoakRequest, warnings: readonly string[]): void {
   writeChecks(write, checks);
   for (const warning of warnings) write(`⚠️  Monitoring: ${warning}`);
   footer(write, [resultLine(checks), verdict(checks, t)]);
@@ -284,7 +106,7 @@ function writeReport(write: Writer, checks: readonly Check[], t: SoakTarget, war
   write(`Not judged here: ${NOT_JUDGED}.`);
 }
 
-function headerRows(t: SoakTarget, w: SoakWindow, natsUrl: string): [string, string][] {
+function headerRows(t: SoakRequest, w: SoakWindow, natsUrl: string): [string, string][] {
   const scope = (ns: string | undefined) =>
     ns === undefined ? "every namespace: no --namespace or POD_NAMESPACE" : `namespace="${ns}"`;
   const source = t.prometheus
@@ -348,10 +170,9 @@ const soakCheckCommand: Command = {
   prepare(input) {
     const t = targetOf(input);
     return async (jsm, out): Promise<CliExitCode> => {
-      const end = new Date();
-      const w: SoakWindow = { ...t.since, start: new Date(end.getTime() - t.since.seconds * 1000), end };
+      const w = soakWindow(t.since, new Date());
       if (!input.json) header(out, "aa-ops soak-check: Success Criteria", headerRows(t, w, input.natsUrl));
-      const checks = t.prometheus ? await fromPrometheus(jsm, t, t.prometheus, w) : await fromScrape(jsm, t, w);
+      const checks = await evaluateSoak(jsm, t, w);
       const warnings = await monitoringWarnings(t.prometheus);
       const code = checksExitCode(checks, t.allowUnknown);
       const source = t.prometheus

@@ -1,9 +1,9 @@
-import type { JetStreamManager, StoredMsg, StreamInfo } from "@nats-io/jetstream";
+import type { JetStreamManager, StreamInfo } from "@nats-io/jetstream";
+import { listStreams, storedMessage, streamInfo as readStreamInfo } from "../inspect.js";
 import {
   formatBytes,
   formatDuration,
   formatLimit,
-  headerRecord,
   list,
   payloadLines,
   rows,
@@ -11,11 +11,11 @@ import {
   writeJson,
   type Writer,
 } from "../output.js";
-import { CliError, collect, request, usageError, type CliExitCode, type Command } from "./command.js";
+import { usageError, type CliExitCode, type Command } from "./command.js";
 
 /** `aa-ops stream ls`: one row per stream; `--json` prints the servers' StreamInfo objects. */
 export async function streamList(jsm: JetStreamManager, write: Writer, json: boolean): Promise<CliExitCode> {
-  const infos = (await collect(jsm.streams.list())).sort((a, b) => a.config.name.localeCompare(b.config.name));
+  const infos = await listStreams(jsm);
   if (json) {
     writeJson(write, infos);
     return 0;
@@ -42,7 +42,7 @@ export async function streamInfo(
   write: Writer,
   json: boolean,
 ): Promise<CliExitCode> {
-  const info = await request(jsm.streams.info(name), { stream: name });
+  const info = await readStreamInfo(jsm, name);
   if (json) writeJson(write, info);
   else writeStreamInfo(info, write);
   return 0;
@@ -76,25 +76,6 @@ function writeStreamInfo(info: StreamInfo, write: Writer): void {
   ]);
 }
 
-/** The JSON form of one stored message; `data` is the payload as UTF-8 text. */
-export interface StoredMessageJson {
-  subject: string;
-  seq: number;
-  time: string;
-  headers: Record<string, string>;
-  data: string;
-}
-
-export function storedMessageJson(msg: StoredMsg): StoredMessageJson {
-  return {
-    subject: msg.subject,
-    seq: msg.seq,
-    time: msg.timestamp,
-    headers: headerRecord(msg.header),
-    data: new TextDecoder().decode(msg.data),
-  };
-}
-
 /** `aa-ops stream get <stream> <seq>`: one stored message with its headers and payload. */
 export async function streamGet(
   jsm: JetStreamManager,
@@ -103,9 +84,7 @@ export async function streamGet(
   write: Writer,
   json: boolean,
 ): Promise<CliExitCode> {
-  const msg = await request(jsm.streams.getMessage(name, { seq }), { stream: name });
-  if (msg === null) throw new CliError(`stream ${name} has no message with sequence ${seq}`);
-  const view = storedMessageJson(msg);
+  const view = await storedMessage(jsm, name, seq);
   if (json) {
     writeJson(write, view);
     return 0;

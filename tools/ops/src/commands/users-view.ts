@@ -1,27 +1,6 @@
-import type { UserFootprint } from "../erase/database.js";
-import type { EraseAudit, Remaining, TableCount } from "../erase/plan.js";
+import type { Erasure } from "../erase/erase.js";
+import type { Remaining } from "../erase/plan.js";
 import { writeJson, type Writer } from "../output.js";
-
-/** What `users erase` found and, with --yes, did. */
-export interface Erasure {
-  userId: string;
-  act: boolean;
-  footprint: UserFootprint;
-  /** The tombstone's expiry (recorded with --yes; what it would be in a dry run). */
-  until: Date;
-  dlq: string;
-  /** Rows deleted per table (--yes). */
-  counts?: TableCount[];
-  /** null: no Oura account linked. */
-  ouraRevoked?: boolean | null;
-  ouraFailure?: string;
-  /** The user's dead letters found (and, with --yes, the ones removed). */
-  deadLetters?: number;
-  purged?: number;
-  purgeFailure?: string;
-  remaining?: Remaining[];
-  audit?: EraseAudit;
-}
 
 const plural = (n: number, word: string): string => `${n} ${word}${n === 1 ? "" : "s"}`;
 

@@ -1,5 +1,6 @@
 import type { JetStreamManager, StoredMsg } from "@nats-io/jetstream";
-import { CliError, request } from "../commands/command.js";
+import { OpsError } from "../errors.js";
+import { request } from "../jetstream.js";
 import { matches, toDlqMessage, type DlqFilter, type DlqMessage } from "./entry.js";
 
 // Messages fetched at once while walking backwards: few round trips, bounded load on the server.
@@ -64,6 +65,6 @@ export async function selectDlq(jsm: JetStreamManager, stream: string, filter: D
 /** One DLQ message by sequence; a one-line error when there is none. */
 export async function getDlqMessage(jsm: JetStreamManager, stream: string, seq: number): Promise<DlqMessage> {
   const msg = await request(jsm.streams.getMessage(stream, { seq }), { stream });
-  if (msg === null) throw new CliError(`stream ${stream} has no message with sequence ${seq}`);
+  if (msg === null) throw new OpsError(`stream ${stream} has no message with sequence ${seq}`);
   return toDlqMessage(msg);
 }

@@ -9,6 +9,10 @@ import { refusalOf } from "./replay-rule.js";
 /** `refused`: the entry names no subject replay may publish to (see replay-rule.ts); it stays in the DLQ. */
 export type ReplayResult = "republished" | "duplicate" | "would_replay" | "refused" | "failed";
 
+/** How many outcomes have `result`. */
+export const countResults = (outcomes: readonly ReplayOutcome[], result: ReplayResult): number =>
+  outcomes.filter((o) => o.result === result).length;
+
 /** What happened to one selected DLQ entry. */
 export interface ReplayOutcome {
   seq: number;

@@ -1,7 +1,7 @@
 import { SubjectPatterns } from "@aa/contracts";
 import { coveringPattern, patternsOverlap, type TopologyNames } from "@aa/event-bus";
 import type { ConsumerInfo, JetStreamManager, StreamInfo } from "@nats-io/jetstream";
-import { collect } from "../commands/command.js";
+import { collect } from "../jetstream.js";
 import { list } from "../output.js";
 import { parkedSubject } from "../migration/plan.js";
 

@@ -1,8 +1,8 @@
 import { payloadLines, rows, table, type Writer } from "../output.js";
-import type { AdvisoryRow } from "./advisories.js";
-import type { DlqEntry, DlqMessage } from "./entry.js";
-import type { PurgeOutcome } from "./purge.js";
-import type { ReplayOutcome } from "./replay.js";
+import type { AdvisoryRow } from "../dlq/advisories.js";
+import type { DlqEntry, DlqMessage } from "../dlq/entry.js";
+import type { PurgeOutcome } from "../dlq/purge.js";
+import { countResults, type ReplayOutcome } from "../dlq/replay.js";
 
 const ERROR_WIDTH = 60;
 
@@ -151,4 +151,43 @@ export function replayLine(o: ReplayOutcome): string {
 export function purgeLine(o: PurgeOutcome): string {
   const what = `${orDash(o.reason)}, ${orDash(o.originalSubject)}, msg id ${orDash(o.originalMsgId)}`;
   return o.removed ? `🗑  #${o.seq} removed (${what})` : `❌ #${o.seq} not removed: ${o.error ?? "?"}`;
+}
+
+/** `Replay: 3 republished, 0 duplicate, …; 3 DLQ entries deleted; 0 not attempted (0.1 s)`. */
+export function replaySummary(outcomes: readonly ReplayOutcome[], selected: number, elapsedMs: number): string {
+  const deleted = outcomes.filter((o) => o.deleted).length;
+  const counts = (["republished", "duplicate", "would_replay", "refused", "failed"] as const)
+    .map((r) => `${countResults(outcomes, r)} ${r}`)
+    .join(", ");
+  return (
+    `Replay: ${counts}; ${deleted} DLQ entries deleted; ${selected - outcomes.length} not attempted ` +
+    `(${(elapsedMs / 1000).toFixed(1)} s)`
+  );
+}
+
+const MAX_LISTED = 20;
+const plural = (n: number, one: string, many: string): string => (n === 1 ? one : many);
+
+/** The loud end of a run that refused entries: which, where they stay, what to do. */
+export function refusedMessage(outcomes: readonly ReplayOutcome[], dlq: string, subjects: ReadonlySet<string>): string {
+  const refused = outcomes.filter((o) => o.result === "refused");
+  const listed = refused
+    .slice(0, MAX_LISTED)
+    .map((o) => `#${o.seq}`)
+    .join(", ");
+  const seqs = refused.length > MAX_LISTED ? `${listed}, …` : listed;
+  const sent = countResults(outcomes, "republished") + countResults(outcomes, "duplicate");
+  const listedOnly = countResults(outcomes, "would_replay");
+  const others = listedOnly > 0 ? `${listedOnly} would be replayed (🔍 lines)` : `${sent} replayed (✅ lines)`;
+  const n = refused.length;
+  return [
+    `refused ${n} dead ${plural(n, "letter", "letters")} (${seqs}): ` +
+      `nothing was sent for ${plural(n, "it", "them")}, ` +
+      `${plural(n, "it stays", "they stay")} in ${dlq}; each ⛔ line says why.`,
+    `Replay publishes only to the pipeline's raw subjects (${[...subjects].join(", ")}), and only when ` +
+      "X-Dlq-Original-Subject matches the DLQ subject (dlq.<service>.<subject without athlete-ally.>.<reason>).",
+    `The other selected entries went ahead: ${others}.`,
+    "Inspect one with: aa-ops dlq show <seq>; once understood, remove it with: " +
+      "aa-ops dlq purge --up-to <seq> --limit 1 --yes",
+  ].join("\n");
 }
