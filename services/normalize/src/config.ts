@@ -1,6 +1,6 @@
 import { Type, type Static } from "@sinclair/typebox";
 import { collect, loadConfig, loadServiceConfig, serviceConfigProperties, type Env } from "@aa/service-kit";
-import { ouraSettings } from "./oura-settings.js";
+import { ouraSettings } from "./oura/settings.js";
 
 /**
  * Every env var normalize reads: the shared ones (NATS, event bus, HTTP, logging, tracing; crash points

@@ -1,6 +1,6 @@
 import { insecureUrlProblem, type OuraClientCredentials, type OuraHttp } from "@aa/oura";
 import { ConfigError } from "@aa/service-kit";
-import type { NormalizeConfig } from "./config.js";
+import type { NormalizeConfig } from "../config.js";
 
 /** Everything the Oura consumer, the linking routes and the subscription gauge need. */
 export interface OuraSettings {
