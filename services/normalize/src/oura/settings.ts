@@ -2,6 +2,25 @@ import { Type, type Static } from "@sinclair/typebox";
 import { insecureUrlProblem, type OuraClientCredentials, type OuraHttp } from "@aa/oura";
 import { ConfigError } from "@aa/service-kit";
 
+/** Everything the Oura consumer, the linking routes and the subscription gauge need. */
+export interface OuraSettings {
+  credentials: OuraClientCredentials;
+  /** 32-byte AES-256-GCM key for tokens at rest. */
+  encryptionKey: Buffer;
+  http: OuraHttp;
+  tokenUrl: string;
+  authorizeUrl: string;
+  redirectUri: string;
+  /** OURA_LINK_TOKEN_SECRET: the HS256 key of the link tokens `/auth/oura/link` accepts. */
+  linkTokenSecret: string;
+  /** OURA_LINK_RETURN_URL: where the callback sends the browser for the app to confirm the link. */
+  linkReturnUrl: string;
+  /** `/auth/oura/link` and `/auth/oura/callback` requests per client address per window; max 0: no limit. */
+  linkRateLimit: { max: number; windowMs: number };
+  scope: string;
+  subscriptionCheckIntervalMs: number;
+}
+
 /** Oura's env vars, spread into normalize's config schema (the config module imports this one, never back). */
 export const OuraConfigSchema = Type.Object({
   /**
@@ -38,25 +57,6 @@ export const OuraConfigSchema = Type.Object({
   OURA_SUBSCRIPTION_CHECK_INTERVAL_MS: Type.Integer({ minimum: 1_000, default: 900_000 }),
 });
 export type OuraConfig = Static<typeof OuraConfigSchema>;
-
-/** Everything the Oura consumer, the linking routes and the subscription gauge need. */
-export interface OuraSettings {
-  credentials: OuraClientCredentials;
-  /** 32-byte AES-256-GCM key for tokens at rest. */
-  encryptionKey: Buffer;
-  http: OuraHttp;
-  tokenUrl: string;
-  authorizeUrl: string;
-  redirectUri: string;
-  /** OURA_LINK_TOKEN_SECRET: the HS256 key of the link tokens `/auth/oura/link` accepts. */
-  linkTokenSecret: string;
-  /** OURA_LINK_RETURN_URL: where the callback sends the browser for the app to confirm the link. */
-  linkReturnUrl: string;
-  /** `/auth/oura/link` and `/auth/oura/callback` requests per client address per window; max 0: no limit. */
-  linkRateLimit: { max: number; windowMs: number };
-  scope: string;
-  subscriptionCheckIntervalMs: number;
-}
 
 const REQUIRED = ["OURA_CLIENT_ID", "OURA_CLIENT_SECRET", "OURA_TOKEN_ENCRYPTION_KEY", "OURA_REDIRECT_URI"] as const;
 
