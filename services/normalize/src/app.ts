@@ -5,7 +5,7 @@ import { createHttpServer, type Logger, type NatsLink } from "@aa/service-kit";
 import type pg from "pg";
 import type { Registry } from "prom-client";
 import { databaseAnswers } from "./db.js";
-import { ouraLinkRoutes, type OuraLinkDeps } from "./oura-link.js";
+import { ouraLinkRoutes, type OuraLinkDeps } from "./oura/link.js";
 
 export interface NormalizeAppDeps {
   pool: pg.Pool;

@@ -21,7 +21,7 @@ import { loadNormalizeConfig } from "./config.js";
 import { checkConnection, createPool } from "./db.js";
 import { hrvConsumer } from "./hrv-consumer.js";
 import { assertMigrated, migrate } from "./migrate.js";
-import { setUpOura } from "./oura.js";
+import { setUpOura } from "./oura/setup.js";
 import { startConsumers } from "./reading-flow.js";
 import { sleepConsumer } from "./sleep-consumer.js";
 

@@ -1,6 +1,6 @@
 import type { LinkTokenOutcome } from "@aa/oura";
-import type { OuraAccountStore } from "./oura-accounts.js";
-import type { OuraSettings } from "./oura-settings.js";
+import type { OuraAccountStore } from "./accounts.js";
+import type { OuraSettings } from "./settings.js";
 
 /** What the Oura link routes (start, callback, the app's confirmation) need: one file both route files import. */
 export interface OuraLinkDeps {

@@ -4,13 +4,13 @@ import { linkTokenVerifier } from "@aa/oura";
 import type { Logger } from "@aa/service-kit";
 import type pg from "pg";
 import type { Registry } from "prom-client";
-import { OuraAccountStore } from "./oura-accounts.js";
-import { ouraConsumer } from "./oura-consumer.js";
-import type { OuraLinkDeps } from "./oura-link.js";
-import type { OuraSettings } from "./oura-settings.js";
-import { startSubscriptionGauge } from "./oura-subscription-gauge.js";
-import { OuraTokenSource } from "./oura-tokens.js";
-import type { ConsumerDeps } from "./reading-flow.js";
+import { OuraAccountStore } from "./accounts.js";
+import { ouraConsumer } from "./consumer.js";
+import type { OuraLinkDeps } from "./link.js";
+import type { OuraSettings } from "./settings.js";
+import { startSubscriptionGauge } from "./subscription-gauge.js";
+import { OuraTokenSource } from "./tokens.js";
+import type { ConsumerDeps } from "../reading-flow.js";
 
 /** The Oura pieces of normalize, or none of them when Oura is not configured. */
 export interface OuraComponents {

@@ -10,12 +10,12 @@ import {
   OuraApiError,
   type OuraTokens,
 } from "@aa/oura";
-import type { LinkState } from "./oura-accounts.js";
-import { confirmRoute } from "./oura-link-confirm.js";
-import type { OuraLinkDeps } from "./oura-link-deps.js";
-import type { OuraSettings } from "./oura-settings.js";
+import type { LinkState } from "./accounts.js";
+import { confirmRoute } from "./link-confirm.js";
+import type { OuraLinkDeps } from "./link-deps.js";
+import type { OuraSettings } from "./settings.js";
 
-export type { OuraLinkDeps } from "./oura-link-deps.js";
+export type { OuraLinkDeps } from "./link-deps.js";
 
 /** How long a started link may take to come back through the callback. */
 export const LINK_STATE_TTL_MS = 10 * 60_000;

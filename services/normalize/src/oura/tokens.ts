@@ -1,6 +1,6 @@
 import { OuraApiError, refreshTokens, type OuraTokens } from "@aa/oura";
-import type { OuraAccount, OuraAccountStore } from "./oura-accounts.js";
-import type { OuraSettings } from "./oura-settings.js";
+import type { OuraAccount, OuraAccountStore } from "./accounts.js";
+import type { OuraSettings } from "./settings.js";
 
 /** Refresh this long before `expires_at`, so a token does not expire between check and use. */
 const EXPIRY_MARGIN_MS = 60_000;

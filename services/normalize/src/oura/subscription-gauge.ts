@@ -1,7 +1,7 @@
 import { listSubscriptions, nearestExpiry } from "@aa/oura";
 import type { Logger } from "@aa/service-kit";
 import { Gauge, type Registry } from "prom-client";
-import type { OuraSettings } from "./oura-settings.js";
+import type { OuraSettings } from "./settings.js";
 
 export interface SubscriptionGauge {
   /** Lists the subscriptions now; never throws (a failure is logged, the last known expiry kept). */

@@ -1,6 +1,6 @@
+import { Type, type Static } from "@sinclair/typebox";
 import { insecureUrlProblem, type OuraClientCredentials, type OuraHttp } from "@aa/oura";
 import { ConfigError } from "@aa/service-kit";
-import type { NormalizeConfig } from "./config.js";
 
 /** Everything the Oura consumer, the linking routes and the subscription gauge need. */
 export interface OuraSettings {
@@ -20,6 +20,43 @@ export interface OuraSettings {
   scope: string;
   subscriptionCheckIntervalMs: number;
 }
+
+/** Oura's env vars, spread into normalize's config schema (the config module imports this one, never back). */
+export const OuraConfigSchema = Type.Object({
+  /**
+   * Oura OAuth app; with OURA_CLIENT_SECRET, OURA_TOKEN_ENCRYPTION_KEY and OURA_REDIRECT_URI it enables Oura
+   * (all four or none).
+   */
+  OURA_CLIENT_ID: Type.Optional(Type.String()),
+  OURA_CLIENT_SECRET: Type.Optional(Type.String()),
+  /** AES-256-GCM key for tokens at rest: 32 bytes, base64 (`openssl rand -base64 32`). */
+  OURA_TOKEN_ENCRYPTION_KEY: Type.Optional(Type.String()),
+  /** The callback registered with Oura: this service's `/auth/oura/callback` as the browser reaches it. */
+  OURA_REDIRECT_URI: Type.Optional(Type.String({ pattern: "^https?://" })),
+  /**
+   * HS256 key of the link tokens that authorize `/auth/oura/link` (minted by the app's backend for its
+   * signed-in user, or `aa-ops oura link-token`); required when Oura is enabled.
+   */
+  OURA_LINK_TOKEN_SECRET: Type.Optional(Type.String({ minLength: 32 })),
+  /**
+   * The app's page the browser returns to after Oura's consent, with `oura_link_completion`; the app's backend
+   * confirms the link for its signed-in user (`POST /auth/oura/confirm`). Required when Oura is enabled.
+   */
+  OURA_LINK_RETURN_URL: Type.Optional(Type.String({ pattern: "^https?://" })),
+  /** Requests to `/auth/oura/link` and `/auth/oura/callback` per client address per window; 0 turns the limit off. */
+  OURA_LINK_RATE_LIMIT_MAX: Type.Integer({ minimum: 0, default: 30 }),
+  OURA_LINK_RATE_LIMIT_WINDOW_MS: Type.Integer({ minimum: 1_000, default: 60_000 }),
+  OURA_API_BASE_URL: Type.String({ pattern: "^https?://", default: "https://api.ouraring.com" }),
+  OURA_TOKEN_URL: Type.String({ pattern: "^https?://", default: "https://api.ouraring.com/oauth/token" }),
+  OURA_AUTHORIZE_URL: Type.String({ pattern: "^https?://", default: "https://cloud.ouraring.com/oauth/authorize" }),
+  /** Space-separated OAuth scopes requested at linking (`daily` covers sleep documents). */
+  OURA_SCOPES: Type.String({ minLength: 1, default: "personal daily" }),
+  /** Per Oura request, in ms; three calls (fetch, refresh, fetch) must fit in the durable's 15 s ack wait. */
+  OURA_API_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 60_000, default: 4_000 }),
+  /** How often the webhook subscriptions are listed for `oura_webhook_subscription_expiry_seconds`, in ms. */
+  OURA_SUBSCRIPTION_CHECK_INTERVAL_MS: Type.Integer({ minimum: 1_000, default: 900_000 }),
+});
+export type OuraConfig = Static<typeof OuraConfigSchema>;
 
 const REQUIRED = ["OURA_CLIENT_ID", "OURA_CLIENT_SECRET", "OURA_TOKEN_ENCRYPTION_KEY", "OURA_REDIRECT_URI"] as const;
 
@@ -64,7 +101,7 @@ function redirectProblem(uri: string): string | undefined {
 }
 
 /** Every problem of an enabled Oura config, each naming its variable (never a value). */
-function problemsOf(config: NormalizeConfig): string[] {
+function problemsOf(config: OuraConfig): string[] {
   const missing = REQUIRED.filter((name) => config[name] === undefined);
   const problems = missing.map((name) => `${name} is required when any of ${REQUIRED.join(", ")} is set`);
   const key = config.OURA_TOKEN_ENCRYPTION_KEY;
@@ -91,7 +128,7 @@ function problemsOf(config: NormalizeConfig): string[] {
  * set. Some but not all, a malformed key, or no OURA_LINK_TOKEN_SECRET or OURA_LINK_RETURN_URL (linking could not
  * be authenticated or confirmed) is a startup error naming each problem (never the values).
  */
-export function ouraSettings(config: NormalizeConfig): OuraSettings | undefined {
+export function ouraSettings(config: OuraConfig): OuraSettings | undefined {
   if (REQUIRED.every((name) => config[name] === undefined)) return undefined;
   const problems = problemsOf(config);
   if (problems.length > 0) throw new ConfigError(problems);

@@ -1,6 +1,6 @@
 import type { FastifyReply, FastifyRequest } from "fastify";
-import { OuraAccountTakenError, UserLinkedElsewhereError, type HeldLink } from "./oura-accounts.js";
-import type { OuraLinkDeps } from "./oura-link-deps.js";
+import { OuraAccountTakenError, UserLinkedElsewhereError, type HeldLink } from "./accounts.js";
+import type { OuraLinkDeps } from "./link-deps.js";
 
 const BAD_BODY =
   'Send JSON {"completion":"<oura_link_completion from the return URL>","link_token":"<a link token for the ' +

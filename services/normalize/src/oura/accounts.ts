@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import { OuraApiError, seal, unseal, type OuraTokens } from "@aa/oura";
 import type pg from "pg";
-import { classifyDbError } from "./db.js";
+import { classifyDbError } from "../db.js";
 
 /** A linked Oura account with its tokens decrypted (in memory only). */
 export interface OuraAccount {

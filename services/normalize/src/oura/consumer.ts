@@ -20,11 +20,11 @@ import {
 } from "@aa/event-bus";
 import { DEFAULT_RETRY_AFTER_MS, getSleepDocument, OuraApiError, type OuraSleepDocument } from "@aa/oura";
 import { Counter, type Registry } from "prom-client";
-import type { OuraAccount, OuraAccountStore } from "./oura-accounts.js";
-import { ouraSleepEvents, type OuraSleepEvents } from "./oura-mapping.js";
-import type { OuraSettings } from "./oura-settings.js";
-import type { OuraTokenSource } from "./oura-tokens.js";
-import { decodeJson, normalizeConsumer, type ConsumerDeps } from "./reading-flow.js";
+import type { OuraAccount, OuraAccountStore } from "./accounts.js";
+import { ouraSleepEvents, type OuraSleepEvents } from "./mapping.js";
+import type { OuraSettings } from "./settings.js";
+import type { OuraTokenSource } from "./tokens.js";
+import { decodeJson, normalizeConsumer, type ConsumerDeps } from "../reading-flow.js";
 
 /** What the Oura handler needs besides the event bus. */
 export interface OuraDeps {
