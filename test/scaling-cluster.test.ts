@@ -219,7 +219,7 @@ async function setUp(f: Fixture): Promise<Setup> {
 
   // Migrated once up front, as ops would, so the replicas start alike and race only for messages.
   const db = (f.db = await createTestSchema());
-  await promisify(execFile)(process.execPath, ["services/normalize/dist/migrate-cli.js"], {
+  await promisify(execFile)(process.execPath, ["services/normalize/dist/schema-migrate-cli.js"], {
     cwd: ROOT,
     env: { PATH: process.env.PATH, DATABASE_URL: db.url, DATABASE_SCHEMA: db.schema },
   });

@@ -157,7 +157,7 @@ async function withDatabase<T>(target: DatabaseTarget, action: (db: pg.Pool) => 
     if ((error as { code?: string }).code === "42P01")
       throw new CliError(
         `ingest_api_keys does not exist in ${describeDatabase(target)}: apply the migrations first ` +
-          "(npm run migrate, with the same DATABASE_URL / DATABASE_SCHEMA)",
+          "(npm run db:migrate, with the same DATABASE_URL / DATABASE_SCHEMA)",
       );
     throw new CliError(`cannot use ingest_api_keys in ${describeDatabase(target)}: ${errorMessage(error)}`);
   } finally {
