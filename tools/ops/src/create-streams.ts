@@ -13,7 +13,10 @@ import { errorMessage, fieldLines, footer, formatMs, header, type Writer } from 
 import { loadOrReport, yesNo, type ExitCode, type OpsRunOptions } from "./run.js";
 import { streamSettingsFromEnv, type StreamSettings } from "./settings.js";
 
-/** The command that hands subjects from one stream to another (see DESIGN-NOTES fact 1). */
+/**
+ * The command that hands subjects from one stream to another: two streams cannot own overlapping subjects
+ * (JetStream error 10065), so subjects move by removal from one and addition to the other, then a drain.
+ */
 export const migrateCommand = (mode: string): string => `npx aa-ops migrate --to ${mode}`;
 
 /**
