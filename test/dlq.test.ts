@@ -210,8 +210,10 @@ describe("dead-letter operations (aa-ops dlq)", () => {
     const a = await seed("schema_invalid", HRV, "a");
     const b = await seed("max_deliver", SLEEP, "b");
     const c = await seed("non_retryable", OURA, "c");
-    await new Promise((resolve) => setTimeout(resolve, 50));
-    const mid = new Date().toISOString();
+    // --since takes milliseconds: mid is the millisecond after c was stored, and d is seeded once it has passed.
+    const cStoredMs = (await stack.jsm.streams.getMessage("AA_DLQ", { seq: c }))!.time.getTime();
+    const mid = new Date(cStoredMs + 1).toISOString();
+    await waitFor(() => Date.now() > cStoredMs + 1, { what: "the clock past mid", intervalMs: 1 });
     const d = await seed("max_deliver", HRV, "d");
     const e = await seed("schema_invalid", SLEEP, "e");
     const seqs = async (...args: string[]) => (await lsJson(...args)).map((x) => x.seq);
