@@ -1,4 +1,4 @@
-// normalize's peak memory during a migration drain (issue 17: size the Pod's limit from it).
+// normalize's peak memory during a migration drain (the Pod's memory limit is sized from it).
 //   npm run build && N=60000 RAW_BYTES=0 node --import tsx bench/migration-rss.ts
 // A legacy backlog of N HRV and N sleep events, normalize started (multi mode: it binds the legacy
 // stream while that owns the subjects), `aa-ops migrate --to multi`, then N more of each on the

@@ -2,7 +2,7 @@
 export interface BenchSizes {
   /** Raw JetStream publish and consume + ack, messages. */
   rawMessages: number;
-  /** Un-acked publishes kept in flight by the pipelined publishers (issue 18's raw figure: 256). */
+  /** Un-acked publishes kept in flight by the pipelined publishers (the raw publish limit's window: 256). */
   publishWindow: number;
   /** Raw PostgreSQL upsert: rows, and rows per statement. */
   upsertRows: number;

@@ -1,39 +1,11 @@
-import type { CpuPerEvent } from "./cpu.js";
 import type { DrainResult } from "./drain.js";
 import type { LatencyResult, ThroughputResult } from "./e2e.js";
+import { figures } from "./figures.js";
+import { fmt, pct, renderTable } from "./format.js";
 import type { RawLimits } from "./raw.js";
-import type { SeedResult } from "./seed.js";
-import type { RssSample } from "./services.js";
+import type { BenchRun } from "./run-result.js";
 import { cpuTable, medianFigures, medianFiguresTable, summaryTable, targetsJson } from "./summary.js";
-import type { TracingResult } from "./tracing.js";
-import type { Audit, PhaseAudit } from "./verify.js";
-
-/** Everything one run measured. */
-export interface BenchRun {
-  quick: boolean;
-  /** Other work on the machine skews every figure: the 1-minute load average when the bench began. */
-  machine: { cpus: number; loadAverageAtStart: number; startedAt: string };
-  /** A private cluster (its CPU is the bench's alone) or BENCH_DATABASE_URL's server (all postgres processes). */
-  postgres: "private" | "shared";
-  raw: RawLimits;
-  /** The seed design (bench/seed-app.ts) under the single-event load. */
-  seed: SeedResult;
-  single: ThroughputResult;
-  batch: ThroughputResult;
-  latency: LatencyResult;
-  drainOne: DrainResult;
-  drainTwo: DrainResult;
-  /** One normalize with ANNOUNCE_STORED=false: the drain without the per-event announcement. */
-  drainQuiet: DrainResult;
-  /** e2e single-event POSTs with tracing off, without an endpoint (no SDK), exporting to a local sink. */
-  tracing: TracingResult[];
-  rss: RssSample[];
-  peakRssMb: { ingest: number; normalize: number };
-  audit: Audit;
-  dlqMessages: number;
-  /** CPU per committed event of each component, per phase. */
-  cpu: { single: CpuPerEvent; batch: CpuPerEvent; drainOne: CpuPerEvent; drainQuiet: CpuPerEvent };
-}
+import type { PhaseAudit } from "./verify.js";
 
 interface Bound {
   limit: string;
@@ -43,7 +15,7 @@ interface Bound {
   ratio: number;
 }
 
-/** One line of the table: a figure, the raw limits it is bounded by, and the issue's target. */
+/** One line of the table: a figure, the raw limits it is bounded by, and its absolute target. */
 export interface Comparison {
   figure: string;
   value: number;
@@ -226,12 +198,6 @@ function pipelineComparisons(run: BenchRun): Comparison[] {
   ];
 }
 
-const TRACING_FIGURES: Record<TracingResult["mode"], string> = {
-  off: "e2eSingleTracingOffEventsPerSec",
-  "no endpoint": "e2eSingleTracingNoEndpointEventsPerSec",
-  exporting: "e2eSingleTracingExportingEventsPerSec",
-};
-
 const tracingOff = (run: BenchRun): number | undefined =>
   run.tracing.find((t) => t.mode === "off")?.single.eventsPerSec;
 
@@ -244,34 +210,6 @@ function latencyDetails(latency: LatencyResult): [string, number][] {
     [`  hop p99: received → stored in JetStream`, latency.parts.storedP99Ms],
     [`  hop p99: stored → row inserted by normalize`, latency.parts.insertedP99Ms],
   ];
-}
-
-/** The figures the smoke test checks: every one a number, positive except the hops (which can round to 0 ms). */
-export function figures(run: BenchRun): Record<string, number> {
-  return {
-    jsPublishMsgPerSec: run.raw.jsPublishMsgPerSec,
-    jsConsumeAckMsgPerSec: run.raw.jsConsumeAckMsgPerSec,
-    pgUpsertRowsPerSec: run.raw.pgUpsertRowsPerSec,
-    fastifyReqPerSec: run.raw.fastifyReqPerSec,
-    seedE2eEventsPerSec: run.seed.eventsPerSec,
-    seedAcceptedPerSec: run.seed.acceptedPerSec,
-    e2eSingleEventsPerSec: run.single.eventsPerSec,
-    e2eSingleAcceptedPerSec: run.single.acceptedPerSec,
-    e2eBatchEventsPerSec: run.batch.eventsPerSec,
-    latencyP50Ms: run.latency.p50Ms,
-    latencyP99Ms: run.latency.p99Ms,
-    latencyMaxMs: run.latency.maxMs,
-    latencyWarmupP99Ms: run.latency.warmup.p99Ms,
-    latencyP99HopIngestMs: run.latency.parts.receivedP99Ms,
-    latencyP99HopStreamMs: run.latency.parts.storedP99Ms,
-    latencyP99HopRowMs: run.latency.parts.insertedP99Ms,
-    drainOneEventsPerSec: run.drainOne.eventsPerSec,
-    drainTwoEventsPerSec: run.drainTwo.eventsPerSec,
-    drainQuietEventsPerSec: run.drainQuiet.eventsPerSec,
-    ...Object.fromEntries(run.tracing.map((t) => [TRACING_FIGURES[t.mode], t.single.eventsPerSec])),
-    ingestPeakRssMb: run.peakRssMb.ingest,
-    normalizePeakRssMb: run.peakRssMb.normalize,
-  };
 }
 
 /** One run's JSON document. */
@@ -306,27 +244,9 @@ export function toJson(runs: readonly BenchRun[]) {
   };
 }
 
-export const fmt = (value: number, unit: string): string => {
-  const digits = unit === "ms" ? 1 : 0;
-  return `${value.toLocaleString("en-US", { minimumFractionDigits: digits, maximumFractionDigits: digits })} ${unit}`;
-};
-
-export const pct = (ratio: number): string => `${(ratio * 100).toFixed(0)}%`;
-
-/** Columns padded to their widest cell; `numeric` columns are right-aligned. */
-export function renderTable(header: string[], rows: string[][], numeric: ReadonlySet<number>): string[] {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
-  const render = (cells: string[]) =>
-    cells
-      .map((cell, i) => (numeric.has(i) ? cell.padStart(widths[i] ?? 0) : cell.padEnd(widths[i] ?? 0)))
-      .join("  ")
-      .trimEnd();
-  return [render(header), widths.map((w) => "-".repeat(w)).join("  "), ...rows.map(render)];
-}
-
 /** One run's figures: a figure per line, one extra line per further raw limit it is bounded by. */
 function figuresTable(run: BenchRun): string[] {
-  const header = ["figure", "value", "bounded by (raw limit)", "ratio", "target (issue 6)", "met"];
+  const header = ["figure", "value", "bounded by (raw limit)", "ratio", "absolute target", "met"];
   const rows: string[][] = [];
   for (const c of [...rawComparisons(run.raw), ...pipelineComparisons(run)]) {
     const met = c.met === null ? "" : c.met ? "yes" : "NO";
@@ -345,7 +265,7 @@ function figuresTable(run: BenchRun): string[] {
 }
 
 /**
- * The text report: issue 18's targets (medians when several runs), CPU per event per component,
+ * The text report: the targets against same-run limits (medians when several runs), CPU per event per component,
  * then one run's figures table and notes, or with several runs each figure's median and per-run values.
  */
 export function toTable(runs: readonly BenchRun[]): string {

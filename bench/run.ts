@@ -1,7 +1,7 @@
 /**
  * `npm run bench`: the pipeline's throughput, latency and drain rate beside the raw limits of
  * this machine, measured in one run on a private nats-server, a private PostgreSQL cluster and a
- * schema of its own (issues 6 and 18). `--json` prints JSON instead of the table; `--quick` is a
+ * schema of its own. `--json` prints JSON instead of the table; `--quick` is a
  * short smoke run; `--runs N` measures N times and reports each figure's median.
  */
 import { cpus, loadavg } from "node:os";
@@ -13,7 +13,8 @@ import { e2eBatch, e2eLatency, e2eSingle, type PhaseContext } from "./e2e.js";
 import { Cleanup, createBenchEnv, type BenchEnv } from "./env.js";
 import { parseOptions, type BenchOptions } from "./options.js";
 import { measureRawLimits } from "./raw.js";
-import { toJson, toTable, type BenchRun } from "./report.js";
+import { toJson, toTable } from "./report.js";
+import type { BenchRun } from "./run-result.js";
 import { e2eSeed } from "./seed.js";
 import { ServiceRunner, type BenchService } from "./services.js";
 import { e2eTracing, TRACING_MODES } from "./tracing.js";

@@ -1,5 +1,5 @@
 /**
- * The seed design, the baseline issue 18 measures the pipeline against, written from its
+ * The seed design, the baseline the bench's targets measure the pipeline against, written from its
  * description: `ingest` is a Fastify route that validates with a JSON schema and awaits one
  * JetStream publish per request; `consumer` fetches 10 messages at a time and, per message, runs
  * one INSERT … ON CONFLICT in its own transaction and acks it. Run by bench/seed.ts as two child

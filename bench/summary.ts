@@ -1,5 +1,7 @@
 import { CPU_COMPONENTS } from "./cpu.js";
-import { figures, fmt, pct, renderTable, type BenchRun } from "./report.js";
+import { figures } from "./figures.js";
+import { fmt, pct, renderTable } from "./format.js";
+import type { BenchRun } from "./run-result.js";
 import { CPU_PHASES, median, medianCpu, summarizeTargets, type CpuPhase, type TargetSummary } from "./targets.js";
 
 /** "3.41×" for a multiple target, "73%" for a share. */
@@ -12,11 +14,11 @@ const perRun = (t: TargetSummary): string =>
     ? t.values.map((v) => fmt(v, t.unit)).join(" / ")
     : t.ratios.map((r) => ratioText(t, r)).join(" / ");
 
-/** Issue 18's targets: figure, same-run limit, ratio, target, PASS/MISS; medians and each run's when several. */
+/** The targets: figure, same-run limit, ratio, target, PASS/MISS; medians and each run's when several. */
 export function summaryTable(runs: readonly BenchRun[]): string[] {
   const several = runs.length > 1;
   const header = [
-    several ? `issue 18 target (median of ${runs.length} runs)` : "issue 18 target",
+    several ? `target figure (median of ${runs.length} runs)` : "target figure",
     "value",
     "same-run limit",
     "ratio",
@@ -60,7 +62,7 @@ export function medianFigures(runs: readonly BenchRun[]): Record<string, number>
   return Object.fromEntries(Object.keys(all[0] ?? {}).map((key) => [key, median(all.map((f) => f[key] ?? NaN))]));
 }
 
-/** What `--json` adds for issue 18: the targets (per run and median) and CPU per event per component. */
+/** What `--json` adds: the targets (per run and median) and CPU per event per component. */
 export function targetsJson(runs: readonly BenchRun[]) {
   const cpu = medianCpu(runs);
   return {

@@ -1,10 +1,10 @@
 import { CPU_COMPONENTS, type CpuComponent, type CpuPerEvent } from "./cpu.js";
-import type { BenchRun } from "./report.js";
+import type { BenchRun } from "./run-result.js";
 
 /** How a target is judged: a ratio to its same-run limit at least so much, or a value at most so much. */
 type Goal = { kind: "ratio"; atLeast: number } | { kind: "value"; atMost: number };
 
-/** One of issue 18's targets, as one run measured it. */
+/** One target (most are a ratio to a limit measured in the same run), as one run measured it. */
 export interface TargetCheck {
   figure: string;
   value: number;
@@ -42,7 +42,7 @@ const valueTarget = (figure: string, value: number, unit: string, atMost: number
   goal: { kind: "value", atMost },
 });
 
-/** Issue 18's targets list, each with its same-run limit. */
+/** The targets, each with its same-run limit. */
 export function targetChecks(run: BenchRun): TargetCheck[] {
   const publish = { name: "raw JetStream publish, window 256", value: run.raw.jsPublishMsgPerSec, unit: "msg/s" };
   return [
@@ -106,7 +106,7 @@ export interface TargetSummary {
 const meets = (goal: Goal, value: number, ratio: number | null): boolean =>
   goal.kind === "ratio" ? ratio !== null && ratio >= goal.atLeast : value <= goal.atMost;
 
-/** Issue 18's targets over `runs`: judged on the median ratio (or the median value for absolute targets). */
+/** The targets over `runs`: judged on the median ratio (or the median value for absolute targets). */
 export function summarizeTargets(runs: readonly BenchRun[]): TargetSummary[] {
   const perRun = runs.map(targetChecks);
   return (perRun[0] ?? []).map((first, i) => {

@@ -136,7 +136,7 @@ export const STEPS = {
     section: "Pre-Deployment",
     heading: "Step 5: Migrate the database with the new image",
     async play(world) {
-      const result = await runProcess(process.execPath, ["services/normalize/dist/migrate-cli.js"], {
+      const result = await runProcess(process.execPath, ["services/normalize/dist/schema-migrate-cli.js"], {
         PATH: process.env.PATH ?? "",
         DATABASE_URL: world.url("athlete_owner"),
       });

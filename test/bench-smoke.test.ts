@@ -80,7 +80,7 @@ test("bench --quick measures every figure and loses or duplicates nothing", { ti
   assert.equal(report.lost, 0);
   assert.equal(report.duplicated, 0);
 
-  // Issue 18: every target with its same-run ratio, and CPU per event of each component.
+  // Every target with its same-run ratio, and CPU per event of each component.
   assert.deepEqual(
     report.targets.map((t) => t.figure.replace(/ @ .*/, "")),
     [...TARGETS],

@@ -186,6 +186,21 @@ describe("dead-letter operations (aa-ops dlq)", () => {
       what: "depth back to 0",
       timeoutMs: 15_000,
     });
+
+    // The dead-letter metrics under both names: every deprecated dlq_* sample has its event_bus_dlq_* twin.
+    const samples = (await (await fetch(`${stack.normalizeUrl}/metrics`)).text()).split("\n");
+    const deprecated = samples.filter((line) => /^dlq_(messages_total|depth_messages|replayed_total)\b/.test(line));
+    assert.deepEqual(
+      new Set(deprecated.map((line) => line.replace(/[{ ].*/, ""))),
+      new Set(["dlq_messages_total", "dlq_depth_messages", "dlq_replayed_total"]),
+    );
+    const prefixed = samples.filter((line) => line.startsWith("event_bus_dlq_"));
+    assert.deepEqual(
+      prefixed.map((line) => line.replace(/^event_bus_/, "")),
+      deprecated,
+      "same series, same values",
+    );
+    assert.ok(prefixed.includes('event_bus_dlq_replayed_total{result="success"} 40'), prefixed.join("\n"));
   });
 
   test("filters select exactly what they say; show prints one entry; purge refuses without --yes", async () => {
@@ -195,8 +210,10 @@ describe("dead-letter operations (aa-ops dlq)", () => {
     const a = await seed("schema_invalid", HRV, "a");
     const b = await seed("max_deliver", SLEEP, "b");
     const c = await seed("non_retryable", OURA, "c");
-    await new Promise((resolve) => setTimeout(resolve, 50));
-    const mid = new Date().toISOString();
+    // --since takes milliseconds: mid is the millisecond after c was stored, and d is seeded once it has passed.
+    const cStoredMs = (await stack.jsm.streams.getMessage("AA_DLQ", { seq: c }))!.time.getTime();
+    const mid = new Date(cStoredMs + 1).toISOString();
+    await waitFor(() => Date.now() > cStoredMs + 1, { what: "the clock past mid", intervalMs: 1 });
     const d = await seed("max_deliver", HRV, "d");
     const e = await seed("schema_invalid", SLEEP, "e");
     const seqs = async (...args: string[]) => (await lsJson(...args)).map((x) => x.seq);

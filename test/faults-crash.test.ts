@@ -1,6 +1,15 @@
 import { describe, test } from "node:test";
 import { startLedgerLoad } from "./faults/ledger.js";
-import { faultStack, finishAndAudit, publishPoison, restartAfterCrash, setAckWait, sleep } from "./faults/scenario.js";
+import {
+  faultStack,
+  finishAndAudit,
+  moreAcked,
+  publishPoison,
+  restartAfterCrash,
+  setAckWait,
+} from "./faults/scenario.js";
+import { getJson } from "./helpers/stack.js";
+import { waitFor } from "./helpers/wait.js";
 
 // The fast fault scenarios (also in `npm run test:faults`): crash points and broker kills under load.
 describe("faults: crashes under load", { concurrency: false }, () => {
@@ -65,9 +74,14 @@ describe("faults: crashes under load", { concurrency: false }, () => {
         ratePerSecond: 100,
         maxSeconds: 5,
       });
-      await sleep(1_500);
-      stack.normalize!.process.kill("SIGKILL");
-      await sleep(1_500);
+      await moreAcked(load.ledger, 150, "load running");
+      const killed = stack.normalize!;
+      await waitFor(async () => (await stack.db.pool.query("SELECT 1 FROM hrv_data LIMIT 1")).rowCount === 1, {
+        what: "normalize storing rows",
+      });
+      killed.process.kill("SIGKILL");
+      await killed.exited;
+      await moreAcked(load.ledger, 100, "ingest accepting while normalize is down");
       await stack.startNormalize();
       await finishAndAudit(stack, load, "normalize SIGKILL under load (in flight)");
     } finally {
@@ -81,10 +95,17 @@ describe("faults: crashes under load", { concurrency: false }, () => {
       const load = startLedgerLoad({ url: stack.ingestUrl, prefix: "nats-kill", ratePerSecond: 100, maxSeconds: 12 });
       const poisonIds: string[] = [];
       for (let round = 1; round <= 3; round++) {
-        await sleep(2_000);
+        await moreAcked(load.ledger, 150, `load running before kill ${round}`);
         poisonIds.push(...(await publishPoison(stack, load.ledger, `nats-kill-${round}`, 3)));
         await stack.nats.kill("SIGKILL");
-        await sleep(1_500);
+        // The outage is felt before the broker returns: both services have noticed it.
+        await waitFor(
+          async () =>
+            (await getJson(`${stack.ingestUrl}/health`)).body.eventBus !== "connected" &&
+            ((await getJson(`${stack.normalizeUrl}/health`)).body.services as { nats?: string } | undefined)?.nats !==
+              "connected",
+          { what: `ingest and normalize see broker kill ${round}` },
+        );
         await stack.nats.start();
       }
       await finishAndAudit(stack, load, "nats-server SIGKILL+restart x3 (+poison)", { poisonIds });

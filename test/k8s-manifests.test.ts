@@ -405,7 +405,7 @@ describe("the database CA reaches every pod with a DATABASE_URL", () => {
   });
 });
 
-describe("the rendered production overlay (issue 13 part 5, issue 17)", () => {
+describe("the rendered production overlay (network policies, Jobs, limits)", () => {
   let all: Obj[] = [];
   before(async () => {
     all = [...(await kustomize("production")), ...(await kustomize("production/ops"))];

@@ -59,7 +59,7 @@ describe("the 1.0 role through roles.sql, the new migrations and its retirement"
   test("roles.sql with legacy_role, then the new migrations as the owner: 1.0 writes and restarts", async () => {
     await psql("deploy/postgres/roles.sql", ["legacy_role=athlete"]);
     await asLegacy((c) => storeLegacyHrv(c, reading(2)));
-    await run(process.execPath, ["services/normalize/dist/migrate-cli.js"], {
+    await run(process.execPath, ["services/normalize/dist/schema-migrate-cli.js"], {
       cwd: ROOT,
       env: { ...process.env, DATABASE_URL: url("athlete_owner") },
     });

@@ -1,4 +1,4 @@
-// The gates of `aa-ops migrate` a production change depends on (issue 17): it refuses to cut off
+// The gates of `aa-ops migrate` a production change depends on: it refuses to cut off
 // consumers it does not know, its pre-flight says which health failures are safe to skip, and
 // --drain-ignore lets a durable nothing consumes stay behind.
 import assert from "node:assert/strict";

@@ -85,14 +85,26 @@ describe("migration under load", () => {
       await stack.startIngest();
 
       const load = startLoad({ url: stack.ingestUrl, ratePerSecond: 250, prefix: "mig", maxSeconds: 300 });
-      await new Promise((resolve) => setTimeout(resolve, 3_000));
+      // Before and after each handoff, traffic flows: 500 more answers (2 s of load), the newest accepted one stored.
+      const trafficFlows = async () => {
+        const answered = load.results.length + 500;
+        await waitFor(() => load.results.length >= answered, { what: "500 more answers", timeoutMs: 30_000 });
+        const newest = load.results.filter((r) => r.status === 202).at(-1);
+        assert.ok(newest, "an accepted reading");
+        await waitFor(
+          async () =>
+            (await stack.db.pool.query("SELECT 1 FROM hrv_data WHERE event_id = $1", [newest.eventId])).rowCount === 1,
+          { what: `${newest.eventId} stored`, timeoutMs: 60_000 },
+        );
+      };
+      await trafficFlows();
       const health = [stack.ingestUrl, stack.normalizeUrl];
       const reports: Record<string, unknown>[] = [];
       for (const to of ["multi", "single", "multi"]) {
         const result = await aaOps(stack, ["migrate", "--to", to, "--drain-timeout", "120"], health);
         assert.equal(result.code, 0, result.stdout);
         reports.push(result.report!);
-        await new Promise((resolve) => setTimeout(resolve, 3_000));
+        await trafficFlows();
       }
       const results = await load.stop();
 

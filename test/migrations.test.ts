@@ -17,7 +17,7 @@ before(async () => {
 after(async () => db.drop());
 
 const migrate = () =>
-  run(process.execPath, ["services/normalize/dist/migrate-cli.js"], {
+  run(process.execPath, ["services/normalize/dist/schema-migrate-cli.js"], {
     cwd: ROOT,
     env: { PATH: process.env.PATH, DATABASE_URL: db.url, DATABASE_SCHEMA: db.schema },
   });
@@ -41,6 +41,17 @@ test("two migrators starting at once apply each migration exactly once", async (
       "0007_oura-link-confirmation",
     ],
   );
+});
+
+test("npm run migrate, the deprecated name, still migrates and names npm run db:migrate in one line", async () => {
+  const { stdout, stderr } = await run("npm", ["run", "--silent", "migrate"], {
+    cwd: ROOT,
+    env: { PATH: process.env.PATH, HOME: process.env.HOME, DATABASE_URL: db.url, DATABASE_SCHEMA: db.schema },
+  });
+  assert.match(stdout, /Database schema is up to date/);
+  assert.deepEqual(stderr.trim().split("\n"), [
+    "npm run migrate is deprecated, use npm run db:migrate (SQL migrations; aa-ops migrate is the stream handoff)",
+  ]);
 });
 
 test("hrv_data has the runbook's snake_case columns", async () => {
@@ -103,7 +114,7 @@ test("0005 keeps existing rows as 'unscoped' readings and scopes uniqueness to (
     await old.pool.query(
       "INSERT INTO hrv_data (user_id, date, rmssd, ln_rmssd, captured_at, event_id) VALUES ('u1', '2025-10-02', 50, ln(50), now(), 'X')",
     );
-    await run(process.execPath, ["services/normalize/dist/migrate-cli.js"], {
+    await run(process.execPath, ["services/normalize/dist/schema-migrate-cli.js"], {
       cwd: ROOT,
       env: { PATH: process.env.PATH, DATABASE_URL: old.url, DATABASE_SCHEMA: old.schema },
     });
@@ -156,7 +167,7 @@ test("0006_reading-received-at is additive: 1.0's upsert still inserts and updat
     const release10 = (eventId: string, rmssd: number, capturedAt: string) =>
       old.pool.query(RELEASE_1_0_HRV_UPSERT, ["u1", "2025-10-02", rmssd, Math.log(rmssd), capturedAt, eventId, null]);
     await release10("A", 50, "2025-10-02T07:00:00Z");
-    await run(process.execPath, ["services/normalize/dist/migrate-cli.js"], {
+    await run(process.execPath, ["services/normalize/dist/schema-migrate-cli.js"], {
       cwd: ROOT,
       env: { PATH: process.env.PATH, DATABASE_URL: old.url, DATABASE_SCHEMA: old.schema },
     });

@@ -46,7 +46,7 @@ describe("link tokens (@aa/oura, pure)", () => {
   });
 });
 
-/** Issue 13, part 2: who may link an Oura account to which user, from which browser, how often. */
+/** Who may link an Oura account to which user, from which browser, how often. */
 describe("Oura account linking is authenticated, browser-bound, never a silent replacement, rate limited", () => {
   let stack: Stack;
   let fake: FakeOura;

@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
+import { freePort } from "./helpers/nats.js";
+import { baseUrl, startService } from "./helpers/service.js";
 import { getJson, postJson, startBoundPipeline, streamMessages, type Stack } from "./helpers/stack.js";
 import { waitFor } from "./helpers/wait.js";
 
@@ -149,20 +151,34 @@ for (const mode of ["multi", "single"] as const) {
     });
 
     test("a publish while no stream owns the subject (a handoff gap) is retried, not refused", async () => {
+      // An ingest of its own at debug level: its "publish failed; retrying" record shows the gap was hit.
+      const port = String(await freePort());
+      const ingest = startService("ingest", { ...stack.env, PORT: port, LOG_LEVEL: "debug" });
       const config = (await stack.jsm.streams.info(stream)).config;
-      await stack.jsm.streams.update(stream, {
-        ...config,
-        subjects: config.subjects.filter((s) => s !== "athlete-ally.>"),
-      });
-      const pending = postJson(`${stack.ingestUrl}/ingest/hrv`, {
-        userId: `gap-${mode}`,
-        date: "2025-10-06",
-        rmssd: 44,
-      });
-      await new Promise((resolve) => setTimeout(resolve, 700));
-      await stack.jsm.streams.update(stream, config);
-      const reply = await pending;
-      assert.equal(reply.status, 202, JSON.stringify(reply.body));
+      try {
+        await ingest.waitForLog("[ingest] Listening on");
+        await stack.jsm.streams.update(stream, {
+          ...config,
+          subjects: config.subjects.filter((s) => s !== "athlete-ally.>"),
+        });
+        const pending = postJson(`${baseUrl(port)}/ingest/hrv`, {
+          userId: `gap-${mode}`,
+          date: "2025-10-06",
+          rmssd: 44,
+        });
+        await ingest.waitForLog("publish failed; retrying");
+        await stack.jsm.streams.update(stream, config);
+        const reply = await pending;
+        assert.equal(reply.status, 202, JSON.stringify(reply.body));
+      } finally {
+        await stack.jsm.streams.update(stream, config);
+        await ingest.stop();
+      }
+      const retries = ingest.lines
+        .filter((line) => line.includes("publish failed; retrying"))
+        .map((line) => JSON.parse(line) as { subject?: string; attempt?: number });
+      assert.equal(retries[0]?.subject, "athlete-ally.hrv.raw-received");
+      assert.equal(retries[0]?.attempt, 1);
       await waitFor(async () => (await hrvRows(stack, `gap-${mode}`)).length === 1, { what: "row after the gap" });
     });
 

@@ -279,8 +279,8 @@ describe("PostgreSQL over TLS with passwords and least-privilege roles", { skip:
     assertNoPassword(denied + unmigrated);
   });
 
-  test("npm run migrate as the owner, with PGSSLMODE=verify-full and PGSSLROOTCERT", async () => {
-    const { stdout, stderr } = await run(process.execPath, ["services/normalize/dist/migrate-cli.js"], {
+  test("npm run db:migrate as the owner, with PGSSLMODE=verify-full and PGSSLROOTCERT", async () => {
+    const { stdout, stderr } = await run(process.execPath, ["services/normalize/dist/schema-migrate-cli.js"], {
       cwd: ROOT,
       env: {
         PATH: process.env.PATH ?? "",

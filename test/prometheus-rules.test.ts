@@ -212,7 +212,7 @@ describe("Prometheus alert rules", () => {
     assert.match(expr("NatsJetStreamStorageNearlyFull"), /gnatsd_varz_jetstream_stats_storage/);
   });
 
-  test("the runbook's alerts exist, corrected as issue 7 says", () => {
+  test("the runbook's alerts exist, corrected", () => {
     const expr = (name: string) =>
       rules
         .filter((r) => r.alert === name)

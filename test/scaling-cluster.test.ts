@@ -1,4 +1,4 @@
-// Issue #18, "Past one machine": two normalize replicas on the same durables against a 3-node
+// Past one machine: two normalize replicas on the same durables against a 3-node
 // JetStream cluster with R3 streams. JetStream hands each message to one puller and the guarded
 // upsert plus the announcement's Nats-Msg-Id absorb a redelivery, so no coordinator is needed;
 // this checks that prediction on a backlog: every event applied once, both replicas working.
@@ -219,7 +219,7 @@ async function setUp(f: Fixture): Promise<Setup> {
 
   // Migrated once up front, as ops would, so the replicas start alike and race only for messages.
   const db = (f.db = await createTestSchema());
-  await promisify(execFile)(process.execPath, ["services/normalize/dist/migrate-cli.js"], {
+  await promisify(execFile)(process.execPath, ["services/normalize/dist/schema-migrate-cli.js"], {
     cwd: ROOT,
     env: { PATH: process.env.PATH, DATABASE_URL: db.url, DATABASE_SCHEMA: db.schema },
   });

@@ -6,7 +6,7 @@
 --
 -- psql variables (-v name=value) and their defaults:
 --   schema          public             DATABASE_SCHEMA of the services
---   owner_role      athlete_owner      owns the schema and every table: `npm run migrate` (DDL)
+--   owner_role      athlete_owner      owns the schema and every table: `npm run db:migrate` (DDL)
 --   normalize_role  athlete_normalize  normalize-service, with RUN_MIGRATIONS=false
 --   ingest_role     athlete_ingest     ingest-service: reads the API keys
 --   ops_role        athlete_ops        aa-ops verify, soak-check and keys

@@ -10,7 +10,7 @@ import { waitFor } from "../helpers/wait.js";
 import { audit } from "./auditor.js";
 import { startCluster } from "./cluster.js";
 import { startLedgerLoad } from "./ledger.js";
-import { assertClean, sleep } from "./scenario.js";
+import { assertClean, moreAcked } from "./scenario.js";
 
 test("3-node cluster, R3 streams: the HRV stream leader is SIGKILLed under load and comes back", async () => {
   const cluster = await startCluster();
@@ -44,7 +44,7 @@ test("3-node cluster, R3 streams: the HRV stream leader is SIGKILLed under load 
       maxAttempts: 80,
       retryDelayMs: 1_000,
     });
-    await sleep(3_000);
+    await moreAcked(driver.ledger, 200, "load running on the first leader");
     const stream = await jsm.streams.find("athlete-ally.hrv.raw-received");
     const leader = (await jsm.streams.info(stream)).cluster?.leader;
     const node = cluster.nodes.find((n) => n.name === leader);
@@ -57,7 +57,7 @@ test("3-node cluster, R3 streams: the HRV stream leader is SIGKILLed under load 
       },
       { timeoutMs: 30_000, what: "a new stream leader" },
     );
-    await sleep(5_000);
+    await moreAcked(driver.ledger, 200, "load running on the new leader, the old one down");
     await node.start();
     const faultEndedAt = Date.now();
     const ledger = await driver.finish();

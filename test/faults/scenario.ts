@@ -99,4 +99,16 @@ export async function restartAfterCrash(
   else await stack.startNormalize(env);
 }
 
+/**
+ * Waits until `count` more events of `ledger` are acked than when called: the load is seen flowing (before a
+ * fault, or on while a component is down), not assumed after a fixed time.
+ */
+export async function moreAcked(ledger: Ledger, count: number, what: string): Promise<void> {
+  const target = ledger.count("acked") + count;
+  await waitFor(() => ledger.count("acked") >= target, {
+    what: `${count} more acked events: ${what}`,
+    timeoutMs: 60_000,
+  });
+}
+
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

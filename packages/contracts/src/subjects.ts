@@ -18,7 +18,7 @@ export type SubjectKey = keyof typeof Subjects;
 export type Subject = (typeof Subjects)[SubjectKey]["subject"];
 export type Topic = (typeof Subjects)[SubjectKey]["topic"];
 
-/** Subject patterns owned by each stream family (see DESIGN-NOTES, "Streams"). */
+/** Subject patterns owned by each stream family; two streams may not own overlapping subjects. */
 export const SubjectPatterns = {
   core: ["athlete-ally.>", "sleep.*"],
   vendor: ["vendor.>"],

@@ -5,6 +5,38 @@ function once<T>(registry: Registry, name: string, create: () => T): T {
   return (registry.getSingleMetric(name) as T | undefined) ?? create();
 }
 
+/** What `once` should register under a new name, and the name dashboards still query. */
+interface Renamed {
+  name: string;
+  deprecatedName: string;
+  help: string;
+}
+
+/** A scrape hook that copies `source`'s series into the metric being scraped. */
+const copyOf = (source: Counter | Gauge) =>
+  async function (this: Counter | Gauge): Promise<void> {
+    const { values } = await source.get();
+    this.reset();
+    for (const { labels, value } of values) {
+      if (this instanceof Gauge) this.set(labels, value);
+      else this.inc(labels, value);
+    }
+  };
+
+/**
+ * Registers `make(name)` and, beside it, `make(deprecatedName)` whose series are copied from the first at
+ * each scrape, so the two names always show the same values. The `dlq_*` metrics lacked the `event_bus_`
+ * prefix the others have; their old names stay until the dashboards and alerts query the new ones.
+ */
+function withDeprecatedName<M extends Counter | Gauge>(
+  names: Renamed,
+  make: (name: string, help: string, collect?: ReturnType<typeof copyOf>) => M,
+): M {
+  const metric = make(names.name, names.help);
+  make(names.deprecatedName, `Deprecated: use ${names.name} (the same series). ${names.help}`, copyOf(metric));
+  return metric;
+}
+
 export function publishMetrics(registry: Registry) {
   return {
     published: once(
@@ -34,28 +66,41 @@ export function publishMetrics(registry: Registry) {
 }
 export type PublishMetrics = ReturnType<typeof publishMetrics>;
 
+const DLQ_MESSAGES: Renamed = {
+  name: "event_bus_dlq_messages_total",
+  deprecatedName: "dlq_messages_total",
+  help: "Messages copied to the dead-letter stream, by consumer and reason",
+};
+const DLQ_REPLAYED: Renamed = {
+  name: "event_bus_dlq_replayed_total",
+  deprecatedName: "dlq_replayed_total",
+  help:
+    "Messages republished by `aa-ops dlq replay` (header X-Dlq-Replayed-From) as the consumer finished " +
+    "them: success, schema_invalid or dlq (dead-lettered again)",
+};
+const DLQ_DEPTH: Renamed = {
+  name: "event_bus_dlq_depth_messages",
+  deprecatedName: "dlq_depth_messages",
+  help:
+    "Messages held by the dead-letter stream, by reason (from the last token of their dlq.> subject); " +
+    "refreshed every few seconds",
+};
+
 export function consumerMetrics(registry: Registry) {
   return {
-    dlq: once(
-      registry,
-      "dlq_messages_total",
-      () =>
-        new Counter({
-          name: "dlq_messages_total",
-          help: "Messages copied to the dead-letter stream, by consumer and reason",
-          labelNames: ["consumer", "reason"] as const,
-          registers: [registry],
-        }),
+    dlq: once(registry, DLQ_MESSAGES.name, () =>
+      withDeprecatedName(
+        DLQ_MESSAGES,
+        (name, help, collect) =>
+          new Counter({ name, help, collect, labelNames: ["consumer", "reason"] as const, registers: [registry] }),
+      ),
     ),
-    replayed: once(registry, "dlq_replayed_total", () => {
-      const counter = new Counter({
-        name: "dlq_replayed_total",
-        help:
-          "Messages republished by `aa-ops dlq replay` (header X-Dlq-Replayed-From) as the consumer finished " +
-          "them: success, schema_invalid or dlq (dead-lettered again)",
-        labelNames: ["result"] as const,
-        registers: [registry],
-      });
+    replayed: once(registry, DLQ_REPLAYED.name, () => {
+      const counter = withDeprecatedName(
+        DLQ_REPLAYED,
+        (name, help, collect) =>
+          new Counter({ name, help, collect, labelNames: ["result"] as const, registers: [registry] }),
+      );
       for (const result of ["success", "schema_invalid", "dlq"]) counter.inc({ result }, 0);
       return counter;
     }),
@@ -124,19 +169,13 @@ export function recordStreamMode(registry: Registry, mode: string): void {
   info.set({ mode }, 1);
 }
 
-/** `dlq_depth_messages{reason}`: messages in the DLQ stream now, refreshed by `startDlqDepthRefresher`. */
+/** `event_bus_dlq_depth_messages{reason}`: messages in the DLQ stream now, refreshed by `startDlqDepthRefresher`. */
 export function dlqDepthMetric(registry: Registry) {
-  return once(
-    registry,
-    "dlq_depth_messages",
-    () =>
-      new Gauge({
-        name: "dlq_depth_messages",
-        help:
-          "Messages held by the dead-letter stream, by reason (from the last token of their dlq.> subject); " +
-          "refreshed every few seconds",
-        labelNames: ["reason"] as const,
-        registers: [registry],
-      }),
+  return once(registry, DLQ_DEPTH.name, () =>
+    withDeprecatedName(
+      DLQ_DEPTH,
+      (name, help, collect) =>
+        new Gauge({ name, help, collect, labelNames: ["reason"] as const, registers: [registry] }),
+    ),
   );
 }

@@ -1,5 +1,5 @@
 -- Up Migration
--- Issue 13: linking is authenticated (a link token minted by the app's backend) and bound to the
+-- Linking is authenticated (a link token minted by the app's backend) and bound to the
 -- browser that started it.
 
 -- A state now carries the SHA-256 (hex) of the random value in the starting browser's

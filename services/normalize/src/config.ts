@@ -15,7 +15,7 @@ export const NormalizeConfigSchema = Type.Object({
   /** libpq's TLS settings, used when DATABASE_URL has no sslmode / sslrootcert (see postgresConnectionConfig). */
   PGSSLMODE: Type.Optional(Type.String()),
   PGSSLROOTCERT: Type.Optional(Type.String()),
-  /** Apply pending migrations at startup; set false when ops runs `npm run migrate`. */
+  /** Apply pending migrations at startup; set false when ops runs `npm run db:migrate`. */
   RUN_MIGRATIONS: Type.Boolean({ default: true }),
   FEATURE_SERVICE_MANAGES_CONSUMERS: Type.Boolean({ default: false }),
   /** Most raw readings one consumer handles in one batch (one PostgreSQL statement, then the acks). */
@@ -40,7 +40,7 @@ export const loadNormalizeConfig = (env: Env) =>
     oura: collect(problems, () => ouraSettings(config)),
   }));
 
-/** `npm run migrate` reads only the database settings. */
+/** `npm run db:migrate` reads only the database settings. */
 export const MigrateConfigSchema = Type.Pick(NormalizeConfigSchema, [
   "DATABASE_URL",
   "DATABASE_SCHEMA",

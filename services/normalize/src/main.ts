@@ -20,8 +20,8 @@ import { buildApp } from "./app.js";
 import { loadNormalizeConfig } from "./config.js";
 import { checkConnection, createPool } from "./db.js";
 import { hrvConsumer } from "./hrv-consumer.js";
-import { assertMigrated, migrate } from "./migrate.js";
 import { setUpOura } from "./oura/setup.js";
+import { assertMigrated, migrateSchema } from "./schema-migrations.js";
 import { startConsumers } from "./reading-flow.js";
 import { sleepConsumer } from "./sleep-consumer.js";
 
@@ -45,7 +45,7 @@ async function main(): Promise<void> {
   });
   await checkConnection(pool, config.DATABASE_URL);
   // A role without DDL rights (RUN_MIGRATIONS=false) only checks that ops has migrated.
-  if (config.RUN_MIGRATIONS) await migrate(pool, config.DATABASE_SCHEMA, logger);
+  if (config.RUN_MIGRATIONS) await migrateSchema(pool, config.DATABASE_SCHEMA, logger);
   else await assertMigrated(pool, config.DATABASE_SCHEMA);
 
   const security = config.natsSecurity;

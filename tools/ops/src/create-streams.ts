@@ -14,7 +14,10 @@ import { loadOrReport, yesNo, type ExitCode, type OpsRunOptions } from "./run.js
 import { streamSettingsFromEnv, type StreamSettings } from "./settings.js";
 import { callLine } from "./topology/report.js";
 
-/** The command that hands subjects from one stream to another (see DESIGN-NOTES fact 1). */
+/**
+ * The command that hands subjects from one stream to another: two streams cannot own overlapping subjects
+ * (JetStream error 10065), so subjects move by removal from one and addition to the other, then a drain.
+ */
 export const migrateCommand = (mode: string): string => `npx aa-ops migrate --to ${mode}`;
 
 /**

@@ -95,8 +95,9 @@ async function send(
 
 /**
  * The one topology applier: sends the safe changes of a plan, streams before consumers, and
- * never deletes or recreates anything (DESIGN-NOTES facts 6 and 7). `none` sends nothing, so
- * re-running is free; `needs_migration` and `forbidden` are skipped; a durable whose stream
+ * never deletes or recreates anything (a stream or durable may hold data). `none` sends nothing, so
+ * re-running is free (re-applying an identical config can disturb delayed redeliveries on a cluster);
+ * `needs_migration` and `forbidden` are skipped; a durable whose stream
  * failed is skipped too, since its creation would fail the same way. A failed change does not
  * stop the others: every outcome is returned (and reported to `onChange`) for the caller to judge.
  */

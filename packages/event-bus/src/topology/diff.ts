@@ -75,7 +75,7 @@ function compare(
   return changes;
 }
 
-// Editable in place vs fixed at creation (DESIGN-NOTES fact 7).
+// Editable in place vs fixed at creation: JetStream rejects a change of a fixed field (a new stream or durable).
 const STREAM_EDITABLE = ["subjects", "description", "max_age", "duplicate_window", "num_replicas", "discard"] as const;
 const STREAM_FIXED = ["storage", "retention"] as const;
 const CONSUMER_EDITABLE = ["filter_subject", "description", "ack_wait", "max_deliver", "max_ack_pending"] as const;

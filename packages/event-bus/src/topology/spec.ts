@@ -120,7 +120,7 @@ export function consumerSpecs(names: TopologyNames): ConsumerSpec[] {
   ];
 }
 
-/** The desired topology of a mode: the stream table of DESIGN-NOTES as data. */
+/** The desired topology of a mode as data: each stream's subjects, max age and replicas (README's stream table). */
 export function topologyFor(mode: StreamMode, names: TopologyNames, replicas: number): Topology {
   const dlq = stream(names.dlq, "Dead letter queue for failed messages", SubjectPatterns.dlq, 14 * DAY_MS, replicas);
   const advisories = stream(

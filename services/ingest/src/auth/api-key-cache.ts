@@ -122,7 +122,7 @@ export class ApiKeyCache {
           { err: error },
           `[ingest] Cannot load API keys from ingest_api_keys; ` +
             `${this.loaded ? "keeping the keys loaded before" : "API-key requests get 503 until it answers"}. ` +
-            `Is the database migrated (npm run migrate) and reachable?`,
+            `Is the database migrated (npm run db:migrate) and reachable?`,
         );
       this.failing = true;
     }

@@ -63,7 +63,7 @@ function createCommandWith(input: CommandInput, name: string, tenant: string, sc
 
 /**
  * The user ids the key may write for; undefined for every user. A key for every user must be
- * asked for with --all-users: leaving --users out used to make one silently (issue #13).
+ * asked for with --all-users, so that leaving --users out never makes one silently.
  */
 function userScopeOf(input: CommandInput, name: string, tenant: string): string[] | undefined {
   const users = input.options.users;

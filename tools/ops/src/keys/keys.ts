@@ -40,7 +40,7 @@ export async function withApiKeyTable<T>(db: pg.Pool, label: string, action: (db
     if ((error as { code?: string }).code === "42P01")
       throw new OpsError(
         `ingest_api_keys does not exist in ${label}: apply the migrations first ` +
-          "(npm run migrate, with the same DATABASE_URL / DATABASE_SCHEMA)",
+          "(npm run db:migrate, with the same DATABASE_URL / DATABASE_SCHEMA)",
         "NO_API_KEY_TABLE",
         { cause: error },
       );

@@ -55,7 +55,7 @@ async function prepareSchema(client: pg.PoolClient, schema: string): Promise<voi
  * session (advisory locks are re-entrant per session), so two instances starting at
  * once apply each migration exactly once instead of one of them crashing.
  */
-export async function migrate(pool: pg.Pool, schema: string, logger: Logger): Promise<string[]> {
+export async function migrateSchema(pool: pg.Pool, schema: string, logger: Logger): Promise<string[]> {
   const client = await pool.connect();
   try {
     await client.query("SELECT pg_advisory_lock($1)", [PG_MIGRATE_LOCK_ID]);
