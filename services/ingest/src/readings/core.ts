@@ -1,3 +1,7 @@
+// What ingest decides about a reading request, as plain values: which event id, which batch items, what to publish
+// and which HTTP answer a publish outcome gets. Routes turn a request into these inputs and send the answer back.
+// Neither Fastify nor NATS is imported here (the publish request is only a type).
+
 import { randomUUID } from "node:crypto";
 import {
   EventId,
@@ -8,11 +12,6 @@ import {
   type Validation,
 } from "@aa/contracts";
 import type { PublishRequest } from "@aa/event-bus";
-
-/**
- * What ingest decides about a reading request, as plain values: which event id, which batch items, what to publish
- * and which HTTP answer a publish outcome gets. Routes turn a request into these inputs and send the answer back.
- */
 
 /** Seconds a client should wait before retrying when JetStream could not take the event. */
 export const RETRY_AFTER_SECONDS = 5;

@@ -23,10 +23,11 @@ export function readingRoutes<R extends { eventId?: string; userId: string }>(
       const receivedAt = now().toISOString();
       const source = sourceOf(request.principal);
       const outcome = await publishOutcome(publisher, readingPublish(route, reading, eventId, source, receivedAt));
-      if (outcome.accepted)
+      if (outcome.accepted) {
         afterPubAck?.(); // test-only crash point: stored in the stream, client not yet told
-      else
+      } else {
         request.log.warn({ err: outcome.error, eventId }, `${route.label} event not accepted: JetStream unavailable`);
+      }
       return sendAnswer(reply, readingAnswer(eventId, receivedAt, outcome));
     };
     app.post(`/ingest/${route.kind}`, handler);
