@@ -21,7 +21,12 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{1
 const NOW = new Date("2026-03-10T08:00:00.000Z");
 const RECEIVED_AT = "2026-03-10T08:00:01.000Z";
 const hrv = READING_ROUTES.find((r) => r.kind === "hrv")!;
-const reading = (extra: Record<string, unknown> = {}) => ({ userId: "u1", date: "2026-03-09", rmssd: 42, ...extra });
+type Reading = { userId: string; eventId?: string };
+/** An HRV reading, typed as the routes see every kind: a user id and perhaps an eventId, the rest the kind's own. */
+const reading = (extra: Record<string, unknown> = {}): Reading => {
+  const value = { userId: "u1", date: "2026-03-09", rmssd: 42, ...extra };
+  return value;
+};
 
 test("the event id is the body's eventId, else the Idempotency-Key, else a new UUID", () => {
   assert.deepEqual(chooseEventId("body-id", undefined), { ok: true, eventId: "body-id" });
