@@ -3,10 +3,11 @@ import underPressure from "@fastify/under-pressure";
 import type { EventPublisher } from "@aa/event-bus";
 import { createHttpServer, registerMetricsRoute, type Logger, type NatsLink } from "@aa/service-kit";
 import type { Registry } from "prom-client";
-import { hrvRoutes } from "./routes/hrv.js";
-import { sleepRoutes } from "./routes/sleep.js";
+import { readingRoutes } from "./routes/reading.js";
+import { readingBatchRoutes } from "./routes/reading-batch.js";
 import { ouraWebhookRoutes } from "./routes/oura-webhook.js";
-import { RETRY_AFTER_SECONDS } from "./routes/reading.js";
+import { RETRY_AFTER_SECONDS } from "./readings/core.js";
+import { READING_ROUTES } from "./readings/kinds.js";
 import type { OuraWebhookSettings } from "./oura.js";
 import { MAX_BODY_DEPTH, nestedDeeperThan } from "./depth.js";
 import type { Authenticators } from "./auth/authenticate.js";
@@ -107,8 +108,10 @@ export async function buildApp(deps: IngestDeps): Promise<FastifyInstance> {
       rateLimitWindowMs: deps.rateLimit?.windowMs ?? 1_000,
       rejected,
     });
-    await ingest.register(hrvRoutes(deps.publisher, now, batchLimit, deps.afterPubAck));
-    await ingest.register(sleepRoutes(deps.publisher, now, batchLimit, deps.afterPubAck));
+    for (const route of READING_ROUTES) {
+      await ingest.register(readingRoutes(route, deps.publisher, now, deps.afterPubAck));
+      await ingest.register(readingBatchRoutes(route, deps.publisher, now, batchLimit));
+    }
   });
   // Oura proves itself with the webhook signature, not with our credentials.
   await app.register(ouraWebhookRoutes(deps.oura, deps.publisher, now));

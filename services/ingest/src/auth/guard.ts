@@ -1,8 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { Counter, type Registry } from "prom-client";
 import { metricOnce } from "@aa/service-kit";
-import { RETRY_AFTER_SECONDS } from "../routes/reading.js";
-import { MAX_BATCH_ITEMS } from "../routes/reading-batch.js";
+import { MAX_BATCH_ITEMS, RETRY_AFTER_SECONDS } from "../readings/core.js";
 import { retryAfterSeconds, WindowLimiter } from "../limits/window-limiter.js";
 import { authenticate, type AuthOutcome, type Authenticators } from "./authenticate.js";
 import { anonymousPrincipal, outOfScope, type Principal } from "./principal.js";

@@ -1,5 +1,4 @@
 import { ConfigError } from "@aa/service-kit";
-import type { IngestConfig } from "../config.js";
 
 export type AuthMethod = "api-key" | "jwt";
 
@@ -15,12 +14,22 @@ export interface JwtSettings {
   key: { kind: "hs256"; secret: string } | { kind: "jwks-file"; path: string } | { kind: "jwks-url"; url: string };
 }
 
+/** The env vars authentication is decided from, as the ingest config schema loaded them. */
+export interface AuthEnv {
+  INGEST_AUTH_MODE: string;
+  INGEST_JWT_ISSUER?: string;
+  INGEST_JWT_AUDIENCE?: string;
+  INGEST_JWT_SECRET?: string;
+  INGEST_JWT_JWKS_FILE?: string;
+  INGEST_JWT_JWKS_URL?: string;
+}
+
 const METHODS: readonly AuthMethod[] = ["api-key", "jwt"];
 // With a tenant of at most 128 characters, a source `jwt:<issuer>#<tenant>` fits the 256 an event's source may have.
 const MAX_ISSUER_LENGTH = 120;
 
 /** Reads INGEST_AUTH_MODE and INGEST_JWT_*; every inconsistency is a ConfigError that says what to set. */
-export function authSettingsOf(config: IngestConfig): AuthSettings {
+export function authSettingsOf(config: AuthEnv): AuthSettings {
   const raw = config.INGEST_AUTH_MODE.trim().toLowerCase();
   const jwtVars = (
     [
@@ -51,7 +60,7 @@ export function authSettingsOf(config: IngestConfig): AuthSettings {
   return { methods, jwt: jwtSettingsOf(config) };
 }
 
-function jwtSettingsOf(config: IngestConfig): JwtSettings {
+function jwtSettingsOf(config: AuthEnv): JwtSettings {
   const problems: string[] = [];
   if (config.INGEST_JWT_ISSUER === undefined)
     problems.push("INGEST_JWT_ISSUER must be set when INGEST_AUTH_MODE accepts jwt (the `iss` every token must carry)");

@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { Subjects, validateOuraWebhookReceived } from "@aa/contracts";
 import { PublishError, type EventPublisher } from "@aa/event-bus";
-import { RETRY_AFTER_SECONDS } from "./reading.js";
+import { RETRY_AFTER_SECONDS } from "../readings/core.js";
 import {
   constantTimeEqual,
   parseNotification,
