@@ -75,6 +75,8 @@ export interface ReadingKindContract<K extends string, V extends TProperties, S 
 
 /** Any kind's contract, for code generic over kinds. */
 export type AnyReadingKind = ReadingKindContract<string, TProperties, TProperties>;
+/** The fields every `<kind>.raw-received` event has, whatever its kind. */
+export type RawReceivedEnvelope = Static<TObject<RawReceivedProperties<Record<never, never>>>>;
 /** The `<kind>.raw-received` event of a kind. */
 export type RawReceivedOf<C extends AnyReadingKind> = Static<C["rawReceivedSchema"]>;
 /** The `<kind>.normalized-stored` announcement of a kind. */

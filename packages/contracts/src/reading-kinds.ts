@@ -1,5 +1,5 @@
-import { Type, type Static } from "@sinclair/typebox";
-import { readingKind } from "./reading-kind.js";
+import { Type } from "@sinclair/typebox";
+import { readingKind, type RawReceivedOf } from "./reading-kind.js";
 
 /** Root mean square of successive differences, in milliseconds: (0, 1000]. */
 const Rmssd = Type.Number({ exclusiveMinimum: 0, maximum: 1000 });
@@ -27,28 +27,14 @@ export const ReadingKinds = {
 /** The kinds of reading with their own identity space (and table). */
 export type ReadingKind = keyof typeof ReadingKinds;
 
-// The first two kinds' schemas and validators by name, as ingest, normalize's Oura mapping, the rehearsal and tests
-// import them. A new kind needs no such names: `ReadingKinds.<kind>` and `RawReceivedOf<…>` say it all.
-export const {
-  readingSchema: HrvReadingSchema,
-  rawReceivedSchema: HrvRawReceivedSchema,
-  normalizedStoredSchema: HrvNormalizedStoredSchema,
-  validateReading: validateHrvReading,
-  validateRawReceived: validateHrvRawReceived,
-  validateNormalizedStored: validateHrvNormalizedStored,
-} = ReadingKinds.hrv;
-export type HrvReading = Static<typeof HrvReadingSchema>;
-export type HrvRawReceived = Static<typeof HrvRawReceivedSchema>;
-export type HrvNormalizedStored = Static<typeof HrvNormalizedStoredSchema>;
+// The first two kinds' names that ingest, normalize's Oura mapping, the rehearsal and tests import. A new kind needs
+// none: `ReadingKinds.<kind>` and `RawReceivedOf<typeof ReadingKinds.<kind>>` say it all.
+export const HrvRawReceivedSchema = ReadingKinds.hrv.rawReceivedSchema;
+export const validateHrvReading = ReadingKinds.hrv.validateReading;
+export const validateHrvRawReceived = ReadingKinds.hrv.validateRawReceived;
+export type HrvRawReceived = RawReceivedOf<typeof ReadingKinds.hrv>;
 
-export const {
-  readingSchema: SleepReadingSchema,
-  rawReceivedSchema: SleepRawReceivedSchema,
-  normalizedStoredSchema: SleepNormalizedStoredSchema,
-  validateReading: validateSleepReading,
-  validateRawReceived: validateSleepRawReceived,
-  validateNormalizedStored: validateSleepNormalizedStored,
-} = ReadingKinds.sleep;
-export type SleepReading = Static<typeof SleepReadingSchema>;
-export type SleepRawReceived = Static<typeof SleepRawReceivedSchema>;
-export type SleepNormalizedStored = Static<typeof SleepNormalizedStoredSchema>;
+export const SleepRawReceivedSchema = ReadingKinds.sleep.rawReceivedSchema;
+export const validateSleepReading = ReadingKinds.sleep.validateReading;
+export const validateSleepRawReceived = ReadingKinds.sleep.validateRawReceived;
+export type SleepRawReceived = RawReceivedOf<typeof ReadingKinds.sleep>;
