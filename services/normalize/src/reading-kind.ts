@@ -29,11 +29,8 @@ export type ReadingRow<C extends KindContract> = TableReading & RowValues<C>;
 export interface ReadingKindSpec<C extends KindContract> {
   /** The kind's contract: subjects, envelope and announcement schemas. */
   contract: C;
-  /**
-   * `HRV`, `Sleep`: the runbook's log lines; lower-cased, the `[normalize-<kind>]` prefix (so it is the kind in another
-   * case).
-   */
-  label: string;
+  /** `HRV`, `Sleep`: the runbook's log lines. The kind's name in capitals, so lower-cased it names the metrics. */
+  label: Uppercase<C["kind"]> | Capitalize<C["kind"]>;
   /** The table, one row per (user_id, date) with the columns every reading table has (a migration creates it). */
   table: string;
   /** Pure: the kind's values of the row (the contract's stored values), from the event. */
