@@ -13,6 +13,14 @@ export const Timestamp = Type.String({ format: "date-time" });
 export const EventId = Type.String({ minLength: 1, maxLength: 128, pattern: "^[A-Za-z0-9._:-]+$" });
 /** The source document of a reading, any JSON object, stored as-is. */
 export const RawDocument = Type.Record(Type.String(), Type.Unknown());
+/**
+ * Who a reading came from, the part of its identity the client does not choose:
+ * `tenant:<tenant>` for an API key, `jwt:<issuer>#<tenant>` for a JWT, `anonymous` when ingest
+ * runs without authentication, `vendor:oura` for readings normalize derives from Oura documents.
+ * Each kind of credential has its own prefix, so no name chosen in one (a key's tenant, a token's
+ * `sub`) can take the identity of another.
+ */
+export const EventSource = Type.String({ minLength: 1, maxLength: 256, pattern: "^[^\\p{C}]+$" });
 
 const DAY_MS = 86_400_000;
 

@@ -1,15 +1,7 @@
 import { createHash } from "node:crypto";
-import { Type } from "@sinclair/typebox";
+import type { ReadingKind } from "./reading-kinds.js";
 
-/**
- * Who a reading came from, the part of its identity the client does not choose:
- * `tenant:<tenant>` for an API key, `jwt:<issuer>#<tenant>` for a JWT, `anonymous` when ingest
- * runs without authentication, `vendor:oura` for readings normalize derives from Oura documents.
- * Each kind of credential has its own prefix, so no name chosen in one (a key's tenant, a token's
- * `sub`) can take the identity of another.
- */
-export const EventSource = Type.String({ minLength: 1, maxLength: 256, pattern: "^[^\\p{C}]+$" });
-
+/** The sources `EventSource` names that are not a credential's. */
 export const EventSources = {
   /** INGEST_AUTH_MODE=none: every request is anonymous, so all share one source. */
   anonymous: "anonymous",
@@ -30,9 +22,6 @@ export const tenantSource = (tenant: string): string => `tenant:${tenant}`;
  * apart from API-key tenants, and from every other issuer's tenants.
  */
 export const jwtSource = (issuer: string, tenant: string): string => `jwt:${issuer}#${tenant}`;
-
-/** The kinds of reading with their own identity space (and table). */
-export type ReadingKind = "hrv" | "sleep";
 
 /** What identifies a reading: a retry has all four equal; any other difference makes it another reading. */
 export interface ReadingIdentity {

@@ -1,12 +1,28 @@
+import { ReadingKinds } from "./reading-kinds.js";
+
+type Kinds = typeof ReadingKinds;
+/** `<kind>RawReceived` and `<kind>NormalizedStored` of every reading kind. */
+type ReadingSubjects = {
+  [K in keyof Kinds as `${K}RawReceived`]: Kinds[K]["subjects"]["rawReceived"];
+} & {
+  [K in keyof Kinds as `${K}NormalizedStored`]: Kinds[K]["subjects"]["normalizedStored"];
+};
+
+function readingSubjects(): ReadingSubjects {
+  const entries = Object.values(ReadingKinds).flatMap(({ kind, subjects }) => [
+    [`${kind}RawReceived`, subjects.rawReceived],
+    [`${kind}NormalizedStored`, subjects.normalizedStored],
+  ]);
+  return Object.fromEntries(entries) as ReadingSubjects;
+}
+
 /**
  * The subject catalogue: every subject the pipeline publishes or consumes, with the
  * `topic` key used as the bounded label value of `event_bus_events_published_total`.
+ * Each reading kind's two subjects come from its contract (`ReadingKinds`).
  */
 export const Subjects = {
-  hrvRawReceived: { subject: "athlete-ally.hrv.raw-received", topic: "hrv_raw_received" },
-  hrvNormalizedStored: { subject: "athlete-ally.hrv.normalized-stored", topic: "hrv_normalized_stored" },
-  sleepRawReceived: { subject: "athlete-ally.sleep.raw-received", topic: "sleep_raw_received" },
-  sleepNormalizedStored: { subject: "athlete-ally.sleep.normalized-stored", topic: "sleep_normalized_stored" },
+  ...readingSubjects(),
   onboardingCompleted: { subject: "athlete-ally.onboarding.completed", topic: "onboarding_completed" },
   planGenerationRequested: { subject: "athlete-ally.plan.generation-requested", topic: "plan_generation_requested" },
   planGenerated: { subject: "athlete-ally.plan.generated", topic: "plan_generated" },

@@ -19,11 +19,10 @@ import {
 import { buildApp } from "./app.js";
 import { loadNormalizeConfig } from "./config.js";
 import { checkConnection, createPool } from "./db.js";
-import { hrvConsumer } from "./hrv-consumer.js";
 import { setUpOura } from "./oura/setup.js";
 import { assertMigrated, migrateSchema } from "./schema-migrations.js";
 import { startConsumers } from "./reading-flow.js";
-import { sleepConsumer } from "./sleep-consumer.js";
+import { readingKinds } from "./reading-kinds.js";
 
 const bootLogger = createLogger({
   service: "normalize",
@@ -80,8 +79,7 @@ async function main(): Promise<void> {
   };
   const oura = setUpOura(config.oura, { pool, registry, logger });
   const consumers = [
-    { label: "HRV", consumer: hrvConsumer(deps) },
-    { label: "Sleep", consumer: sleepConsumer(deps) },
+    ...readingKinds.map((kind) => ({ label: kind.label, consumer: kind.consumer(deps) })),
     ...oura.consumers(deps),
   ];
   await startConsumers(consumers.map((c) => c.consumer));

@@ -19,8 +19,8 @@ import { readingMetrics } from "./metrics.js";
 import { identityOf, type ReadingKey, type WriteOutcome } from "./store.js";
 
 /**
- * What one kind of reading (HRV, sleep) brings; decoding, storing-then-announcing,
- * routing and consumer wiring are shared, so every kind has the same guarantees.
+ * What one kind of reading brings (`readingFlow` builds it from the kind's declaration in `reading-kinds.ts`);
+ * decoding, storing-then-announcing, routing and consumer wiring are shared, so every kind has the same guarantees.
  */
 export interface ReadingFlow<E, R extends ReadingKey, S> {
   /** Part of each reading's identity (with source, user and eventId): `readingKey`. */

@@ -142,6 +142,9 @@ async function writeGuardedBatch<R extends GuardedReading>(
   }
 }
 
+/** A row of any reading table: its identity, its rank and its source document. */
+export type TableReading = GuardedReading & { raw: Record<string, unknown> | null };
+
 /**
  * A reading table keyed by (user_id, date) with captured_at, received_at, event_id, source and raw: the columns in
  * between and their SQL types.
@@ -150,12 +153,32 @@ export interface ReadingTable<R> {
   name: string;
   /** The value columns between `date` and `captured_at`, with the array element type `unnest` needs. */
   columns: readonly { name: string; type: string }[];
-  /**
-   * The row's values for user_id, date, the value columns, captured_at, received_at, event_id, source and raw, in that
-   * order.
-   */
+  /** The row's values of those columns, in their order. */
   values: (row: R) => unknown[];
 }
+
+/** The columns every reading table has after its value columns, with their SQL types. */
+const TAIL_COLUMNS = {
+  captured_at: "timestamptz",
+  received_at: "timestamptz",
+  event_id: "text",
+  source: "text",
+  raw: "jsonb",
+};
+
+/** A row's statement parameters: user_id, date, the value columns, then `TAIL_COLUMNS` in their order. */
+const paramsOf =
+  <R extends TableReading>(table: ReadingTable<R>) =>
+  (row: R): unknown[] => [
+    row.userId,
+    row.date,
+    ...table.values(row),
+    row.capturedAt,
+    row.receivedAt,
+    row.eventId,
+    row.source,
+    row.raw,
+  ];
 
 /**
  * Which readings may be written at all (`n` is the reading): not one of a user erased less than the tombstone's
@@ -171,15 +194,8 @@ const ADMITTED_SQL = `NOT EXISTS (SELECT 1 FROM erased_users e
  * retry), changes nothing. The conflict target stays (user_id, date), the previous release's too.
  */
 function guardedStatements(table: ReadingTable<unknown>): { single: GuardedStatements; batch: GuardedBatchStatements } {
-  const tail = {
-    captured_at: "timestamptz",
-    received_at: "timestamptz",
-    event_id: "text",
-    source: "text",
-    raw: "jsonb",
-  };
-  const names = ["user_id", "date", ...table.columns.map((c) => c.name), ...Object.keys(tail)];
-  const types = ["text", "date", ...table.columns.map((c) => c.type), ...Object.values(tail)];
+  const names = ["user_id", "date", ...table.columns.map((c) => c.name), ...Object.keys(TAIL_COLUMNS)];
+  const types = ["text", "date", ...table.columns.map((c) => c.type), ...Object.values(TAIL_COLUMNS)];
   const insert = `INSERT INTO ${table.name} AS t (${names.join(", ")})`;
   const admitted = `AS n (${names.join(", ")})\n WHERE ${ADMITTED_SQL}`;
   const guard = `ON CONFLICT (user_id, date) DO UPDATE
@@ -208,12 +224,12 @@ RETURNING user_id, event_id, source`;
 }
 
 /** Guarded writes of one reading table: a row at a time, or a batch in one statement. */
-export function readingStore<R extends GuardedReading>(table: ReadingTable<R>) {
+export function readingStore<R extends TableReading>(table: ReadingTable<R>) {
   const statements = guardedStatements(table as ReadingTable<unknown>);
+  const params = paramsOf(table);
   return {
-    write: (pool: pg.Pool, row: R): Promise<WriteOutcome> =>
-      writeGuarded(pool, statements.single, table.values(row), row),
+    write: (pool: pg.Pool, row: R): Promise<WriteOutcome> => writeGuarded(pool, statements.single, params(row), row),
     writeBatch: (pool: pg.Pool, rows: readonly R[]): Promise<Map<string, WriteOutcome>> =>
-      writeGuardedBatch(pool, statements.batch, rows, table.values),
+      writeGuardedBatch(pool, statements.batch, rows, params),
   };
 }
