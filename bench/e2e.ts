@@ -91,20 +91,31 @@ export function singleLoad(
 /** Batch POSTs of `batchItems` readings at saturation. */
 export async function e2eBatch(ctx: PhaseContext): Promise<ThroughputResult> {
   const ids = new IdSequence("batch");
-  const load = await runLoad({
-    url: ctx.ingestUrl,
+  const load = await runLoad(batchLoad(ctx.sizes, ctx.ingestUrl, ids, ctx.headers));
+  return await settle(ctx, ids, load);
+}
+
+/** The batch load: `batchItems` readings per request; the bare Fastify app gets the same. */
+export function batchLoad(
+  sizes: BenchSizes,
+  url: string,
+  ids: IdSequence,
+  headers?: Record<string, string>,
+  seconds = sizes.batchSeconds,
+): LoadSpec {
+  return {
+    url,
     path: "/ingest/hrv/batch",
-    headers: ctx.headers,
-    seconds: ctx.sizes.batchSeconds,
-    connections: ctx.sizes.batchConnections,
-    maxRequests: Math.ceil(ctx.sizes.maxRequests / ctx.sizes.batchItems),
+    ...(headers === undefined ? {} : { headers }),
+    seconds,
+    connections: sizes.batchConnections,
+    maxRequests: Math.ceil(sizes.maxRequests / sizes.batchItems),
     next: () => {
-      const batch = Array.from({ length: ctx.sizes.batchItems }, () => ids.next());
+      const batch = Array.from({ length: sizes.batchItems }, () => ids.next());
       return { body: `{"items":[${batch.map((id) => hrvReadingJson(id)).join(",")}]}`, ids: batch };
     },
     accepted: acceptedBatch,
-  });
-  return await settle(ctx, ids, load);
+  };
 }
 
 /**

@@ -3,7 +3,8 @@ import { nanos } from "@nats-io/nats-core";
 import type pg from "pg";
 import { freePort } from "../test/helpers/nats.js";
 import { startBenchChild } from "./child.js";
-import { singleLoad } from "./e2e.js";
+import type { CpuPerEvent, CpuProbe } from "./cpu.js";
+import { batchLoad, singleLoad } from "./e2e.js";
 import type { BenchEnv, Cleanup } from "./env.js";
 import { hrvRawEvent, IdSequence } from "./events.js";
 import { runLoad } from "./load.js";
@@ -20,15 +21,70 @@ export interface RawLimits {
   jsConsumeAckMsgPerSec: number;
   pgUpsertRowsPerSec: number;
   fastifyReqPerSec: number;
+  /** What each raw part cost in CPU per unit of work (message, row, reading), measured around it. */
+  cpu: RawCpu;
 }
 
-export async function measureRawLimits(env: BenchEnv, sizes: BenchSizes, cleanup: Cleanup): Promise<RawLimits> {
+/**
+ * CPU per unit of each raw part, per process: the bench process is the client of the JetStream and PostgreSQL parts
+ * (its `bench` share), the bare Fastify app is measured in the `ingest` slot and its load generator is not counted
+ * (as ingest's load generator is not counted in the pipeline's figure).
+ */
+export interface RawCpu {
+  /** Per message: pipelined publish with PubAck. */
+  publish: CpuPerEvent;
+  /** Per message: consume + ack. */
+  consumeAck: CpuPerEvent;
+  /** Per row: batched guarded upsert. */
+  upsert: CpuPerEvent;
+  /** Per request: one reading per POST. */
+  fastifySingle: CpuPerEvent;
+  /** Per reading, in batches of `batchItems`. */
+  fastifyBatch: CpuPerEvent;
+}
+
+/** What each raw part is, per unit of work, as the report names it. */
+export const RAW_PARTS: Record<keyof RawCpu, string> = {
+  publish: "JetStream publish with PubAck, pipelined, per message",
+  consumeAck: "JetStream consume + ack, per message",
+  upsert: "PostgreSQL batched upsert, per row",
+  fastifySingle: "bare Fastify POST with validation, per request",
+  fastifyBatch: "bare Fastify batch POST with validation, per reading",
+};
+
+/** Which process of a raw part is its client side: the bench for JetStream and PostgreSQL, the bare app for HTTP. */
+export const RAW_CLIENT: Record<keyof RawCpu, "bench" | "ingest"> = {
+  publish: "bench",
+  consumeAck: "bench",
+  upsert: "bench",
+  fastifySingle: "ingest",
+  fastifyBatch: "ingest",
+};
+
+export async function measureRawLimits(
+  env: BenchEnv,
+  sizes: BenchSizes,
+  cpu: CpuProbe,
+  cleanup: Cleanup,
+): Promise<RawLimits> {
+  const endPublish = await cpu.begin({});
   const jsPublishMsgPerSec = await measurePublish(env, sizes);
+  const publish = await endPublish(sizes.rawMessages);
+  const endConsume = await cpu.begin({});
   const jsConsumeAckMsgPerSec = await measureConsumeAck(env, sizes);
+  const consumeAck = await endConsume(sizes.rawMessages);
   await env.jsm.streams.delete(RAW_STREAM);
+  const endUpsert = await cpu.begin({});
   const pgUpsertRowsPerSec = await measureUpsert(env.db.pool, sizes);
-  const fastifyReqPerSec = await measureBareFastify(sizes, cleanup);
-  return { jsPublishMsgPerSec, jsConsumeAckMsgPerSec, pgUpsertRowsPerSec, fastifyReqPerSec };
+  const upsert = await endUpsert(sizes.upsertRows);
+  const fastify = await measureBareFastify(sizes, cpu, cleanup);
+  return {
+    jsPublishMsgPerSec,
+    jsConsumeAckMsgPerSec,
+    pgUpsertRowsPerSec,
+    fastifyReqPerSec: fastify.reqPerSec,
+    cpu: { publish, consumeAck, upsert, fastifySingle: fastify.single, fastifyBatch: fastify.batch },
+  };
 }
 
 /** Pipelined publishes with msg ids (as ingest sends them) to a file stream shaped like the real ones. */
@@ -113,8 +169,15 @@ function upsertColumns(from: number, count: number): unknown[][] {
   return [ids, ids.map(() => date), rmssd, rmssd.map(Math.log), ids.map(() => capturedAt), ids, ids.map(() => null)];
 }
 
-/** A child Fastify app that parses the JSON body and answers 200, loaded like the e2e single run. */
-async function measureBareFastify(sizes: BenchSizes, cleanup: Cleanup): Promise<number> {
+/**
+ * A child Fastify app that validates readings as ingest does and answers, loaded like the e2e single run, then like
+ * the e2e batch run: its request rate, and its CPU per request and per batched reading.
+ */
+async function measureBareFastify(
+  sizes: BenchSizes,
+  cpu: CpuProbe,
+  cleanup: Cleanup,
+): Promise<{ reqPerSec: number; single: CpuPerEvent; batch: CpuPerEvent }> {
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
   const app = await startBenchChild("bare Fastify app", "bench/bare-fastify.ts", {
@@ -122,7 +185,15 @@ async function measureBareFastify(sizes: BenchSizes, cleanup: Cleanup): Promise<
     health: `${url}/health`,
     cleanup,
   });
+  const pids = { ingest: [app.pid ?? 0] };
+  const endSingle = await cpu.begin(pids);
   const outcome = await runLoad(singleLoad(sizes, url, new IdSequence("bare"), undefined, sizes.bareSeconds));
+  const single = await endSingle(outcome.ok2xx);
+  const endBatch = await cpu.begin(pids);
+  const batches = await runLoad(batchLoad(sizes, url, new IdSequence("bare-batch"), undefined, sizes.bareSeconds));
+  const batch = await endBatch(batches.ok2xx * sizes.batchItems);
   await app.stop();
-  return outcome.ok2xx / outcome.seconds;
+  if (outcome.ok2xx === 0 || batches.ok2xx === 0)
+    throw new Error(`the bare Fastify app answered no 2xx: ${JSON.stringify([outcome.statuses, batches.statuses])}`);
+  return { reqPerSec: outcome.ok2xx / outcome.seconds, single, batch };
 }

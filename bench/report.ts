@@ -4,7 +4,15 @@ import { figures } from "./figures.js";
 import { fmt, pct, renderTable } from "./format.js";
 import type { RawLimits } from "./raw.js";
 import type { BenchRun } from "./run-result.js";
-import { cpuTable, medianFigures, medianFiguresTable, summaryTable, targetsJson } from "./summary.js";
+import {
+  cpuBudgetTable,
+  cpuTable,
+  medianFigures,
+  medianFiguresTable,
+  rawCpuTable,
+  summaryTable,
+  targetsJson,
+} from "./summary.js";
 import type { PhaseAudit } from "./verify.js";
 
 interface Bound {
@@ -275,7 +283,17 @@ export function toTable(runs: readonly BenchRun[]): string {
     runs.length === 1
       ? [...figuresTable(first), "", ...notes(first)]
       : [...medianFiguresTable(runs), "", ...runs.flatMap(runNotes)];
-  return [...summaryTable(runs), "", ...cpuTable(runs), "", ...details].join("\n");
+  return [
+    ...summaryTable(runs),
+    "",
+    ...cpuBudgetTable(runs),
+    "",
+    ...rawCpuTable(runs),
+    "",
+    ...cpuTable(runs),
+    "",
+    ...details,
+  ].join("\n");
 }
 
 /** The notes of one of several runs, headed by its number. */

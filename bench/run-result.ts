@@ -10,6 +10,8 @@ import type { Audit } from "./verify.js";
 /** Everything one run measured. */
 export interface BenchRun {
   quick: boolean;
+  /** Readings per request of the batch runs (the e2e batch and the bare Fastify batch). */
+  batchItems: number;
   /** Other work on the machine skews every figure: the 1-minute load average when the bench began. */
   machine: { cpus: number; loadAverageAtStart: number; startedAt: string };
   /** A private cluster (its CPU is the bench's alone) or BENCH_DATABASE_URL's server (all postgres processes). */

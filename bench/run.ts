@@ -33,8 +33,9 @@ async function benchmark(options: BenchOptions, cleanup: Cleanup, postgres: Benc
   const machine = { cpus: cpus().length, loadAverageAtStart: loadavg()[0] ?? 0, startedAt: new Date().toISOString() };
   const env = await createBenchEnv(postgres.url, cleanup);
   progress(`nats-server ${env.nats.url}, schema ${env.db.schema}${options.quick ? " (quick)" : ""}`);
-  progress("raw limits: JetStream publish, consume + ack, PostgreSQL upsert, bare Fastify");
-  const raw = await measureRawLimits(env, sizes, cleanup);
+  const cpu = new CpuProbe(env.nats.process.pid ?? 0, postgres.scope);
+  progress("raw limits and their CPU: JetStream publish, consume + ack, PostgreSQL upsert, bare Fastify");
+  const raw = await measureRawLimits(env, sizes, cpu, cleanup);
   progress(`seed design: single-event POSTs for ${sizes.seedSeconds} s, then its consumer's drain`);
   const seed = await e2eSeed(env, sizes, cleanup);
 
@@ -51,7 +52,7 @@ async function benchmark(options: BenchOptions, cleanup: Cleanup, postgres: Benc
     ingestUrl: ingest.url,
     headers: { authorization: `Bearer ${token}` },
     ledger: new Ledger(),
-    cpu: new CpuProbe(env.nats.process.pid ?? 0, postgres.scope),
+    cpu,
   };
   const pids = pidsOf(ingest, normalize);
   progress(`e2e single-event POSTs: ${sizes.singleSeconds} s, ${sizes.singleConnections} connections`);
@@ -79,6 +80,7 @@ async function benchmark(options: BenchOptions, cleanup: Cleanup, postgres: Benc
   const audit = await ctx.ledger.audit(env.db.pool);
   return {
     quick: options.quick,
+    batchItems: sizes.batchItems,
     machine,
     postgres: postgres.scope.kind,
     raw,

@@ -1,4 +1,6 @@
+import { CPU_PATHS, pathCpu, PIPELINE_PROCESSES, total, type PathCpu, type ProcessMicros } from "./cpu-budget.js";
 import { CPU_COMPONENTS } from "./cpu.js";
+import { RAW_CLIENT, RAW_PARTS, type RawCpu } from "./raw.js";
 import { figures } from "./figures.js";
 import { fmt, pct, renderTable } from "./format.js";
 import type { BenchRun } from "./run-result.js";
@@ -56,6 +58,55 @@ export function cpuTable(runs: readonly BenchRun[]): string[] {
   return [...renderTable(header, rows, new Set([1, 2, 3, 4, 5, 6])), scope];
 }
 
+/**
+ * Per path: the pipeline's CPU per stored event, the raw sum of the same work and their ratio, per process and in all;
+ * each cell the median over runs of its own per-run value.
+ */
+export function cpuBudgetTable(runs: readonly BenchRun[]): string[] {
+  const perRun = runs.map(pathCpu);
+  const header = [
+    runs.length > 1 ? "CPU µs per stored event (median)" : "CPU µs per stored event",
+    ...PIPELINE_PROCESSES,
+    "all",
+  ];
+  const rows = CPU_PATHS.flatMap((_, i) => {
+    const paths = perRun.map((run) => run[i]!);
+    const med = (of: (p: PathCpu) => number) => median(paths.map(of));
+    const micros = (what: (p: PathCpu) => ProcessMicros) => [
+      ...PIPELINE_PROCESSES.map((proc) => med((p) => what(p)[proc]).toFixed(0)),
+      med((p) => total(what(p))).toFixed(0),
+    ];
+    const ratio = (of: (m: ProcessMicros) => number) => {
+      if (paths.some((p) => of(p.raw) === 0)) return "–";
+      return `${med((p) => of(p.pipeline) / of(p.raw)).toFixed(2)}×`;
+    };
+    return [
+      [`${paths[0]!.label}: pipeline`, ...micros((p) => p.pipeline)],
+      ["  raw sum of its parts", ...micros((p) => p.raw)],
+      ["  pipeline / raw", ...PIPELINE_PROCESSES.map((proc) => ratio((m) => m[proc])), ratio(total)],
+    ];
+  });
+  return renderTable(header, rows, new Set([1, 2, 3, 4, 5]));
+}
+
+/** The raw parts' CPU per unit of work, per process (medians over runs). */
+export function rawCpuTable(runs: readonly BenchRun[]): string[] {
+  const parts = Object.keys(RAW_PARTS) as (keyof RawCpu)[];
+  const header = ["raw part, CPU µs per unit", "client", "nats-server", "postgres", "all"];
+  const rows = parts.map((part) => {
+    const med = (c: "bench" | "ingest" | "nats-server" | "postgres") =>
+      median(runs.map((r) => r.raw.cpu[part].micros[c]));
+    const client = med(RAW_CLIENT[part]);
+    const cells = [client, med("nats-server"), med("postgres")];
+    return [RAW_PARTS[part], ...cells.map((v) => v.toFixed(1)), cells.reduce((a, b) => a + b, 0).toFixed(1)];
+  });
+  return [
+    ...renderTable(header, rows, new Set([1, 2, 3, 4])),
+    "client: the bench process for JetStream and PostgreSQL, the bare Fastify app for HTTP " +
+      "(its load generator not counted)",
+  ];
+}
+
 /** Each figure's median over the runs. */
 export function medianFigures(runs: readonly BenchRun[]): Record<string, number> {
   const all = runs.map(figures);
@@ -67,6 +118,8 @@ export function targetsJson(runs: readonly BenchRun[]) {
   const cpu = medianCpu(runs);
   return {
     targets: summarizeTargets(runs),
+    /** Per run, per path: the pipeline's CPU per stored event and the raw sum of its parts, per process. */
+    cpuBudget: runs.map(pathCpu),
     cpuMicrosPerEvent: cpu,
     cpuComponents: CPU_COMPONENTS,
   };

@@ -1,8 +1,13 @@
+import { pathCpu, total } from "./cpu-budget.js";
 import { CPU_COMPONENTS, type CpuComponent, type CpuPerEvent } from "./cpu.js";
 import type { BenchRun } from "./run-result.js";
 
-/** How a target is judged: a ratio to its same-run limit at least so much, or a value at most so much. */
-type Goal = { kind: "ratio"; atLeast: number } | { kind: "value"; atMost: number };
+/**
+ * How a target is judged: a ratio to its same-run limit at least so much (a rate against a ceiling) or at most so much
+ * (a cost against a floor), or a value at most so much.
+ */
+type Goal =
+  { kind: "ratio"; atLeast: number } | { kind: "costRatio"; atMost: number } | { kind: "value"; atMost: number };
 
 /** One target (most are a ratio to a limit measured in the same run), as one run measured it. */
 export interface TargetCheck {
@@ -42,10 +47,27 @@ const valueTarget = (figure: string, value: number, unit: string, atMost: number
   goal: { kind: "value", atMost },
 });
 
+/** CPU per stored event of each path against the same run's raw sum of its parts. */
+const cpuTargets = (run: BenchRun): TargetCheck[] =>
+  pathCpu(run).map((path) => {
+    const value = total(path.pipeline);
+    const raw = total(path.raw);
+    return {
+      figure: `CPU per event, ${path.label}`,
+      value,
+      unit: "µs",
+      limit: { name: "raw sum", value: raw, unit: "µs" },
+      ratio: value / raw,
+      target: `≤ ${path.atMost.toFixed(1)}×`,
+      goal: { kind: "costRatio", atMost: path.atMost },
+    };
+  });
+
 /** The targets, each with its same-run limit. */
 export function targetChecks(run: BenchRun): TargetCheck[] {
   const publish = { name: "raw JetStream publish, window 256", value: run.raw.jsPublishMsgPerSec, unit: "msg/s" };
   return [
+    ...cpuTargets(run),
     ratioTarget(
       "e2e single-event POSTs",
       run.single.eventsPerSec,
@@ -103,8 +125,11 @@ export interface TargetSummary {
   met: boolean;
 }
 
-const meets = (goal: Goal, value: number, ratio: number | null): boolean =>
-  goal.kind === "ratio" ? ratio !== null && ratio >= goal.atLeast : value <= goal.atMost;
+function meets(goal: Goal, value: number, ratio: number | null): boolean {
+  if (goal.kind === "value") return value <= goal.atMost;
+  if (ratio === null) return false;
+  return goal.kind === "ratio" ? ratio >= goal.atLeast : ratio <= goal.atMost;
+}
 
 /** The targets over `runs`: judged on the median ratio (or the median value for absolute targets). */
 export function summarizeTargets(runs: readonly BenchRun[]): TargetSummary[] {

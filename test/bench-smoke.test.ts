@@ -36,6 +36,9 @@ const FIGURES = [
 ];
 
 const TARGETS = [
+  "CPU per event, single POST, end to end",
+  "CPU per event, batch of 100, end to end",
+  "CPU per event, backlog drain with announcements",
   "e2e single-event POSTs",
   "ingest accept rate, single, pipeline running",
   "e2e batch POSTs",
@@ -62,6 +65,7 @@ test("bench --quick measures every figure and loses or duplicates nothing", { ti
     duplicated: unknown;
     targets: Array<{ figure: string; medianRatio: number | null; values: number[] }>;
     cpuMicrosPerEvent: Record<string, Record<string, number>>;
+    cpuBudget: Array<Array<{ label: string; pipeline: Record<string, number>; raw: Record<string, number> }>>;
   };
 
   assert.deepEqual(Object.keys(report.figures).sort(), [...FIGURES].sort());
@@ -85,8 +89,24 @@ test("bench --quick measures every figure and loses or duplicates nothing", { ti
     report.targets.map((t) => t.figure.replace(/ @ .*/, "")),
     [...TARGETS],
   );
-  for (const t of report.targets.slice(0, 5))
+  for (const t of report.targets.slice(0, 8))
     assert.ok(t.medianRatio !== null && t.medianRatio > 0, `${t.figure}: ratio ${String(t.medianRatio)}`);
+  // Each path's raw sum has a share of every process that does part of its work, and of no other.
+  const [paths] = report.cpuBudget;
+  assert.deepEqual(
+    paths?.map((p) => p.label),
+    ["single POST, end to end", "batch of 100, end to end", "backlog drain with announcements"],
+  );
+  for (const path of paths ?? []) {
+    const doers = path.label.startsWith("backlog")
+      ? ["normalize", "nats-server", "postgres"]
+      : ["ingest", "normalize", "nats-server", "postgres"];
+    for (const proc of ["ingest", "normalize", "nats-server", "postgres"])
+      assert.ok(
+        doers.includes(proc) ? (path.raw[proc] ?? 0) > 0 : path.raw[proc] === 0,
+        `${path.label}: raw ${proc} ${path.raw[proc]} µs/event`,
+      );
+  }
   assert.deepEqual(Object.keys(report.cpuMicrosPerEvent), ["single", "batch", "drainOne", "drainQuiet"]);
   for (const [phase, micros] of Object.entries(report.cpuMicrosPerEvent)) {
     for (const component of ["normalize", "nats-server", "postgres"])
