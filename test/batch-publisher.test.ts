@@ -7,10 +7,11 @@ import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { jetstream, jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
-import { pino } from "pino";
+import { pino, type Logger } from "pino";
 import { Registry } from "prom-client";
 import { BatchPublisher, EventPublisher, NonRetryableError, type PublishRequest } from "@aa/event-bus";
 import { startNats, type PrivateNats } from "./helpers/nats.js";
+import { waitFor } from "./helpers/wait.js";
 
 const STREAM = "BATCH_PUBLISHER_TEST";
 let server: PrivateNats;
@@ -116,6 +117,77 @@ test("events whose PubAck did not come within the wait are published again with 
         .map((r) => r.msgId)
         .sort(),
       "same msg ids",
+    );
+  } finally {
+    slow.unsubscribe();
+  }
+});
+
+/** An EventPublisher given its connection: first attempts are plain publishes acknowledged through its inbox. */
+const leanPublisher = (options: { ackTimeoutMs?: number; retryBudgetMs?: number; logger?: Logger } = {}) =>
+  new EventPublisher({
+    js: jetstream(nc),
+    nc,
+    logger: pino({ level: "silent" }),
+    registry: new Registry(),
+    ...options,
+  });
+
+test("EventPublisher with its connection: every publish gets its own PubAck, a repeat is recognised as a duplicate", async () => {
+  const publisher = leanPublisher();
+  const first = await Promise.all(requests("bp.e", 100).map((r) => publisher.publish(r)));
+  assert.equal(new Set(first.map((r) => r.seq)).size, 100, "one stream sequence per event");
+  assert.ok(first.every((r) => r.stream === STREAM && !r.duplicate));
+  const again = await Promise.all(requests("bp.e", 100).map((r) => publisher.publish(r)));
+  assert.ok(
+    again.every((r) => r.duplicate),
+    "every msg id already stored",
+  );
+  assert.deepEqual(
+    again.map((r) => r.seq),
+    first.map((r) => r.seq),
+    "the duplicates name the originals",
+  );
+  assert.equal(await messagesOn("bp.e"), 100);
+});
+
+test("EventPublisher with its connection: no stream for the subject yet is retried until one takes it", async () => {
+  const retries: string[] = [];
+  const logger = pino({ level: "debug" }, { write: (line: string) => void retries.push(line) });
+  const publisher = leanPublisher({ retryBudgetMs: 10_000, logger });
+  const receipt = publisher.publish({ subject: "late.f", msgId: "late.f:1", event: { n: 1 } });
+  await waitFor(() => retries.some((line) => line.includes("no responders")), { what: "a no-responders retry" });
+  await jsm.streams.add({ name: "LATE_F", subjects: ["late.f"] });
+  try {
+    const stored = await receipt;
+    assert.equal(stored.stream, "LATE_F");
+    assert.equal((await jsm.streams.info("LATE_F")).state.messages, 1);
+  } finally {
+    await jsm.streams.delete("LATE_F");
+  }
+});
+
+test("EventPublisher with its connection: a PubAck later than the wait is asked for again with the same msg id", async () => {
+  // A core NATS responder that answers an id's first request 150 ms late (after the 30 ms wait), later ones at once.
+  const seen = new Map<string, number>();
+  const slow = nc.subscribe("slow.g", {
+    callback: (_error, msg) => {
+      const id = msg.headers?.get("Nats-Msg-Id") ?? "?";
+      const times = (seen.get(id) ?? 0) + 1;
+      seen.set(id, times);
+      const ack = JSON.stringify({ stream: "SLOW", seq: seen.size });
+      if (times === 1) setTimeout(() => msg.respond(ack), 150);
+      else msg.respond(ack);
+    },
+  });
+  try {
+    const publisher = leanPublisher({ ackTimeoutMs: 30 });
+    const receipts = await Promise.all(requests("slow.g", 10).map((r) => publisher.publish(r)));
+    assert.ok(receipts.every((r) => r.stream === "SLOW"));
+    assert.deepEqual(
+      [...seen.values()],
+      Array(10).fill(2),
+      "each sent once through the inbox, once more by js.publish",
     );
   } finally {
     slow.unsubscribe();

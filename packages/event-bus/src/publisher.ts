@@ -5,6 +5,7 @@ import {
   RequestError,
   TimeoutError,
   type MsgHdrs,
+  type NatsConnection,
 } from "@nats-io/nats-core";
 import { topicOf, type Validation } from "@aa/contracts";
 import { context, trace, type Context, type Span, type Tracer } from "@opentelemetry/api";
@@ -12,6 +13,7 @@ import type { Logger } from "pino";
 import type { Registry } from "prom-client";
 import { PublishError, SchemaInvalidError } from "./errors.js";
 import { publishMetrics, type PublishMetrics } from "./metrics.js";
+import { PubAckInbox, type PublishReceipt } from "./pub-ack-inbox.js";
 import { defaultTracer, injectTraceContext, markFailed, MessagingAttributes, startPublishSpan } from "./tracing.js";
 
 export interface PublisherOptions {
@@ -32,15 +34,16 @@ export interface PublisherOptions {
   maxInFlight?: number;
   /** PRODUCER span per publish, child of the active context; default the global API tracer (no-op without an SDK). */
   tracer?: Tracer;
+  /**
+   * The connection `js` publishes on: when given, each publish's first attempt is a plain publish whose PubAck comes
+   * back on one inbox subscription (PubAckInbox), and only its retries are `js.publish` requests.
+   */
+  nc?: NatsConnection;
+  /** The connection's NATS_INBOX_PREFIX, where its permissions let replies in; default `_INBOX`. */
+  inboxPrefix?: string;
 }
 
-/** What JetStream said about a stored event. */
-export interface PublishReceipt {
-  stream: string;
-  seq: number;
-  /** True when the stream already held this `Nats-Msg-Id`: the original was stored. */
-  duplicate: boolean;
-}
+export type { PublishReceipt };
 
 export interface PublishRequest<T> {
   subject: string;
@@ -83,6 +86,7 @@ export class EventPublisher {
   readonly #ackTimeoutMs: number;
   readonly #maxInFlight: number;
   readonly #tracer: Tracer;
+  readonly #inbox: PubAckInbox | undefined;
   #inFlight = 0;
   #turnEnd: Promise<void> | undefined;
 
@@ -94,6 +98,9 @@ export class EventPublisher {
     this.#ackTimeoutMs = options.ackTimeoutMs ?? 5_000;
     this.#maxInFlight = options.maxInFlight ?? Number.POSITIVE_INFINITY;
     this.#tracer = options.tracer ?? defaultTracer();
+    // The first attempt waits as long as a js.publish first attempt would: the ack timeout, within the retry budget.
+    const firstWaitMs = Math.max(100, Math.min(this.#ackTimeoutMs, this.#retryBudgetMs));
+    this.#inbox = options.nc === undefined ? undefined : new PubAckInbox(options.nc, firstWaitMs, options.inboxPrefix);
   }
 
   /**
@@ -146,6 +153,7 @@ export class EventPublisher {
     await this.#endOfTurn();
     for (let attempt = 1; ; attempt++) {
       try {
+        if (attempt === 1 && this.#inbox) return await this.#inbox.publish(request.subject, data, request.msgId, hdrs);
         const ack = await this.#js.publish(request.subject, data, {
           msgID: request.msgId,
           timeout: Math.max(100, Math.min(this.#ackTimeoutMs, deadline - Date.now())),

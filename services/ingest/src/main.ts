@@ -46,6 +46,8 @@ async function main(): Promise<void> {
     retryBudgetMs: config.PUBLISH_RETRY_BUDGET_MS,
     ackTimeoutMs: config.PUBLISH_ACK_TIMEOUT_MS,
     maxInFlight: config.PUBLISH_MAX_IN_FLIGHT,
+    nc: link.nc,
+    inboxPrefix: security.inboxPrefix,
   });
   const adminPort = config.ADMIN_PORT;
   const app = await buildApp({
