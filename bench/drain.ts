@@ -54,7 +54,9 @@ export async function drainBacklog(
   // (startup included, a few µs per event over a full backlog), the others' from here.
   const endCpu = await ctx.cpu.begin({ normalize: [] });
   const spawnedAt = Date.now();
-  const services = await Promise.all(Array.from({ length: instances }, () => runner.start("normalize", normalizeEnv)));
+  const services = await Promise.all(
+    Array.from({ length: instances }, () => runner.start("normalize", normalizeEnv, phase)),
+  );
   try {
     const committed = await waitCommitted(hrvProbe(ctx.env, phase), events, ctx.sizes.drainTimeoutMs);
     const cpu = await endCpu(committed.rows, { normalize: services.map((s) => s.run.process.pid ?? 0) });

@@ -37,6 +37,8 @@ export interface BenchOptions {
   runs: number;
   /** BENCH_DATABASE_URL; unset: the bench starts a private PostgreSQL cluster. */
   databaseUrl: string | undefined;
+  /** `--profile DIR`: each service process writes a V8 CPU profile under DIR (bench/profile-summary.ts reads them). */
+  profileDir: string | undefined;
   sizes: BenchSizes;
 }
 
@@ -82,9 +84,9 @@ const QUICK: BenchSizes = {
   runTimeoutMs: 240_000,
 };
 
-const USAGE = "usage: bench/run.ts [--json] [--quick] [--runs N]";
+const USAGE = "usage: bench/run.ts [--json] [--quick] [--runs N] [--profile DIR]";
 
-/** `--json`, `--quick`, `--runs N`; BENCH_DATABASE_URL picks a database to make the bench's schema in. */
+/** `--json`, `--quick`, `--runs N`, `--profile DIR`; BENCH_DATABASE_URL picks the database for the bench's schema. */
 export function parseOptions(argv: readonly string[], env: Record<string, string | undefined>): BenchOptions {
   const rest = [...argv];
   let runs = 1;
@@ -95,6 +97,14 @@ export function parseOptions(argv: readonly string[], env: Record<string, string
     runs = Number(value);
     rest.splice(at, 2);
   }
+  let profileDir: string | undefined;
+  const profileAt = rest.indexOf("--profile");
+  if (profileAt >= 0) {
+    profileDir = rest[profileAt + 1];
+    if (profileDir === undefined || profileDir.startsWith("--"))
+      throw new Error(`--profile takes a directory for the CPU profiles; ${USAGE}`);
+    rest.splice(profileAt, 2);
+  }
   const unknown = rest.filter((a) => a !== "--json" && a !== "--quick");
   if (unknown.length > 0) throw new Error(`unknown argument(s) ${unknown.join(" ")}; ${USAGE}`);
   const quick = rest.includes("--quick");
@@ -103,6 +113,7 @@ export function parseOptions(argv: readonly string[], env: Record<string, string
     quick,
     runs,
     databaseUrl: env.BENCH_DATABASE_URL || undefined,
+    profileDir,
     sizes: quick ? QUICK : FULL,
   };
 }

@@ -28,7 +28,12 @@ interface BenchPostgres {
   scope: PostgresScope;
 }
 
-async function benchmark(options: BenchOptions, cleanup: Cleanup, postgres: BenchPostgres): Promise<BenchRun> {
+async function benchmark(
+  options: BenchOptions,
+  cleanup: Cleanup,
+  postgres: BenchPostgres,
+  runNumber: number,
+): Promise<BenchRun> {
   const { sizes } = options;
   const machine = { cpus: cpus().length, loadAverageAtStart: loadavg()[0] ?? 0, startedAt: new Date().toISOString() };
   const env = await createBenchEnv(postgres.url, cleanup);
@@ -39,7 +44,11 @@ async function benchmark(options: BenchOptions, cleanup: Cleanup, postgres: Benc
   progress(`seed design: single-event POSTs for ${sizes.seedSeconds} s, then its consumer's drain`);
   const seed = await e2eSeed(env, sizes, cleanup);
 
-  const runner = new ServiceRunner(env.serviceEnv, cleanup);
+  const runner = new ServiceRunner(
+    env.serviceEnv,
+    cleanup,
+    options.profileDir && `${options.profileDir}/run-${runNumber}`,
+  );
   const normalize = await runner.start("normalize");
   // ingest as deployed: API keys (the key table exists once normalize has migrated). Rate limit
   // off: the bench measures capacity, and one credential would otherwise be capped at 1,000/s.
@@ -153,7 +162,7 @@ async function main(): Promise<void> {
       // Each run has its own nats-server, schema and services, torn down before the next starts.
       const runCleanup = new Cleanup();
       cleanup.add(`tear down run ${n}`, () => runCleanup.runAll().then(reportFailures));
-      runs.push(await benchmark(options, runCleanup, postgres));
+      runs.push(await benchmark(options, runCleanup, postgres, n));
       reportFailures(await runCleanup.runAll());
     }
     process.stdout.write(options.json ? `${JSON.stringify(toJson(runs), null, 2)}\n` : `${toTable(runs)}\n`);

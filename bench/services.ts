@@ -1,4 +1,5 @@
 import { readFile } from "node:fs/promises";
+import { resolve } from "node:path";
 import { freePort } from "../test/helpers/nats.js";
 import { baseUrl, startService, type RunningService } from "../test/helpers/service.js";
 import { waitFor } from "../test/helpers/wait.js";
@@ -24,21 +25,33 @@ export interface RssSample {
 export class ServiceRunner {
   readonly samples: RssSample[] = [];
   readonly #running = new Set<BenchService>();
+  #started = 0;
 
+  /** `profileDir`: each process started writes a V8 CPU profile (on a clean exit) to `<dir>/<n>-<name>-<phase>/`. */
   constructor(
     readonly env: Record<string, string>,
     readonly cleanup: Cleanup,
+    readonly profileDir?: string,
   ) {
     cleanup.add("stop the services", () => this.stopAll());
   }
 
-  /** Starts `services/<name>/dist/main.js` on a free port and waits for its /health to answer 200. */
-  async start(name: ServiceName, extraEnv: Record<string, string> = {}): Promise<BenchService> {
+  /**
+   * Starts `services/<name>/dist/main.js` on a free port and waits for its /health to answer 200. `phase` names the
+   * measurement it serves in the profile directory.
+   */
+  async start(name: ServiceName, extraEnv: Record<string, string> = {}, phase = "e2e"): Promise<BenchService> {
     const port = String(await freePort());
+    this.#started++;
+    const profile: Record<string, string> = {};
+    if (this.profileDir !== undefined) {
+      const dir = resolve(this.profileDir, `${this.#started}-${name}-${phase}`);
+      profile.NODE_OPTIONS = `--cpu-prof --cpu-prof-dir=${dir}`;
+    }
     const service: BenchService = {
       name,
       url: baseUrl(port),
-      run: startService(name, { ...this.env, ...extraEnv, PORT: port }),
+      run: startService(name, { ...this.env, ...extraEnv, ...profile, PORT: port }),
     };
     this.#running.add(service);
     this.cleanup.guard(service.run.process);

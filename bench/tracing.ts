@@ -52,8 +52,8 @@ export async function e2eTracing(
   const results: TracingResult[] = [];
   for (const [i, mode] of TRACING_MODES.entries()) {
     const env = envOf(mode, sink.url);
-    const normalize = await runner.start("normalize", env);
-    const ingest = await runner.start("ingest", { ...ingestEnv, ...env });
+    const normalize = await runner.start("normalize", env, `tracing-${mode.replace(" ", "-")}`);
+    const ingest = await runner.start("ingest", { ...ingestEnv, ...env }, `tracing-${mode.replace(" ", "-")}`);
     const [requests, bytes] = [sink.requests, sink.bytes];
     const single = await e2eSingle({ ...ctx, ingestUrl: ingest.url }, `tracing${i}`);
     await runner.stop(ingest);
