@@ -24,9 +24,17 @@ const DEFAULTS: Record<"ingest" | "normalize", Record<string, string>> = {
   normalize: {},
 };
 
-/** Starts a built service (`services/<name>/dist/main.js`) with only the env given plus PATH. */
-export function startService(name: "ingest" | "normalize", env: Record<string, string>): RunningService {
-  return startNodeProgram(name, [`services/${name}/dist/main.js`], { ...DEFAULTS[name], ...env });
+/**
+ * Starts a built service (`services/<name>/dist/main.js`) with only the env given plus PATH; `nodeFlags` go to node
+ * before the script (`--max-old-space-size=96`).
+ */
+export function startService(
+  name: "ingest" | "normalize",
+  env: Record<string, string>,
+  options: { nodeFlags?: readonly string[] } = {},
+): RunningService {
+  const args = [...(options.nodeFlags ?? []), `services/${name}/dist/main.js`];
+  return startNodeProgram(name, args, { ...DEFAULTS[name], ...env });
 }
 
 /** Runs `node <args>` in the repository with only the env given plus PATH, collecting its log lines. */

@@ -28,6 +28,18 @@ test("loadIngestConfig: a bad PORT, EVENT_STREAM_MODE and a too-short secret are
   assert.ok(!error.message.includes("too-short-to-guess"), "never quotes a secret");
 });
 
+test("SHED_HEAP_PERCENT: 85 by default, 0 turns it off, a whole percentage up to 100", () => {
+  assert.equal(loadIngestConfig({}).SHED_HEAP_PERCENT, 85);
+  assert.equal(loadIngestConfig({ SHED_HEAP_PERCENT: "0" }).SHED_HEAP_PERCENT, 0);
+  const error = configError(() => loadIngestConfig({ SHED_HEAP_PERCENT: "120", MAX_EVENT_LOOP_DELAY_MS: "-1" }));
+  assert.match(error.message, /SHED_HEAP_PERCENT must be <= 100, got 120/);
+  assert.match(error.message, /MAX_EVENT_LOOP_DELAY_MS must be >= 0, got -1/, "reported with the others");
+  assert.match(
+    configError(() => loadIngestConfig({ SHED_HEAP_PERCENT: "85.5" })).message,
+    /SHED_HEAP_PERCENT must be integer, got "85.5"/,
+  );
+});
+
 test("loadNormalizeConfig: NATS, tracing, logging and Oura problems come with the schema's, at once", () => {
   const error = configError(() =>
     loadNormalizeConfig({

@@ -12,6 +12,7 @@ import type { OuraWebhookSettings } from "./oura.js";
 import { MAX_BODY_DEPTH, nestedDeeperThan } from "./depth.js";
 import type { Authenticators } from "./auth/authenticate.js";
 import { guardIngestRoutes, rejectionCounter } from "./auth/guard.js";
+import { admitByHeap } from "./limits/heap-admission.js";
 
 export interface IngestDeps {
   publisher: EventPublisher;
@@ -24,6 +25,11 @@ export interface IngestDeps {
   rateLimit?: { max: number; windowMs: number };
   /** Shed load while the event loop lags more than this (ms); 0 turns it off. */
   maxEventLoopDelayMs?: number;
+  /**
+   * Heap `/ingest/*` requests may take the process to, in bytes, each request in flight counted at its estimated peak;
+   * past it 503 + Retry-After. 0 or unset turns it off.
+   */
+  heapBudgetBytes?: number;
   maxHeaderBytes?: number;
   /** Time a client has to send its whole request (408 past it); service-kit's default when unset. */
   requestTimeoutMs?: number;
@@ -108,6 +114,9 @@ export async function buildApp(deps: IngestDeps): Promise<FastifyInstance> {
       rateLimitWindowMs: deps.rateLimit?.windowMs ?? 1_000,
       rejected,
     });
+    // After the guard's onRequest: a stranger gets its 401 whatever the heap, and holds no reservation.
+    const budgetBytes = deps.heapBudgetBytes ?? 0;
+    if (budgetBytes > 0) admitByHeap(ingest, { budgetBytes, rejected, registry: deps.registry });
     for (const route of READING_ROUTES) {
       await ingest.register(readingRoutes(route, deps.publisher, now, deps.afterPubAck));
       await ingest.register(readingBatchRoutes(route, deps.publisher, now, batchLimit));

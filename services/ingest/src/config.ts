@@ -63,6 +63,11 @@ export const IngestConfigSchema = Type.Object({
   RATE_LIMIT_WINDOW_MS: Type.Integer({ minimum: 100, default: 1_000 }),
   /** Shed load (503 + Retry-After) while the event loop lags more than this; 0 turns it off. */
   MAX_EVENT_LOOP_DELAY_MS: Type.Integer({ minimum: 0, default: 1_000 }),
+  /**
+   * Shed `/ingest/*` requests (503 + Retry-After) that would take the heap past this percentage of V8's old space less
+   * a 32 MiB young-generation allowance, counting each request in flight at its estimated peak; 0 turns it off.
+   */
+  SHED_HEAP_PERCENT: Type.Integer({ minimum: 0, maximum: 100, default: 85 }),
   /** Largest request head (request line + headers); larger gets 431. */
   MAX_HEADER_BYTES: Type.Integer({ minimum: 1024, maximum: 65_536, default: 16_384 }),
   /**

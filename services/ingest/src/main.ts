@@ -1,8 +1,10 @@
+import { getHeapStatistics } from "node:v8";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import type pg from "pg";
 import { Subjects } from "@aa/contracts";
 import { EventPublisher, manageStreams, type StreamMode } from "@aa/event-bus";
 import {
+  ConfigError,
   connectNats,
   crashPoint,
   createLogger,
@@ -22,13 +24,16 @@ import { ApiKeyCache } from "./auth/api-key-cache.js";
 import { createJwtVerifier } from "./auth/jwt.js";
 import type { Authenticators } from "./auth/authenticate.js";
 import { WindowLimiter } from "./limits/window-limiter.js";
+import { heapBudgetBytes, heapCapBytes, YOUNG_GENERATION_ALLOWANCE_BYTES } from "./limits/heap-budget.js";
 
 const bootLogger = createLogger({ service: "ingest", format: process.env.LOG_FORMAT === "pretty" ? "pretty" : "json" });
 
 async function main(): Promise<void> {
   const config = loadIngestConfig(process.env);
+  const heap = heapBudgetOf(config.SHED_HEAP_PERCENT);
   const { oura, eventBus: settings } = config;
   const { logger, tracing } = await startServiceProcess(config);
+  logHeapBudget(heap, config.SHED_HEAP_PERCENT, logger);
   const security = config.natsSecurity;
   const link = await connectNats({ url: config.NATS_URL, name: "ingest-service", logger, security });
   const jsm = config.FEATURE_SERVICE_MANAGES_STREAMS
@@ -58,6 +63,7 @@ async function main(): Promise<void> {
     auth: auth?.authenticators,
     rateLimit: { max: config.RATE_LIMIT_MAX, windowMs: config.RATE_LIMIT_WINDOW_MS },
     maxEventLoopDelayMs: config.MAX_EVENT_LOOP_DELAY_MS,
+    heapBudgetBytes: heap.budgetBytes,
     maxHeaderBytes: config.MAX_HEADER_BYTES,
     requestTimeoutMs: config.REQUEST_TIMEOUT_MS,
     trustProxy: config.trustProxy,
@@ -94,6 +100,36 @@ async function main(): Promise<void> {
     await link.nc.drain();
     await tracing.shutdown();
   });
+}
+
+const MiB = 1024 * 1024;
+
+/** The heap budget of SHED_HEAP_PERCENT (0: off) in the old space this process was started with. */
+function heapBudgetOf(percent: number): { budgetBytes: number; capBytes: number } {
+  const capBytes = heapCapBytes({
+    execArgv: process.execArgv,
+    nodeOptions: process.env.NODE_OPTIONS,
+    heapSizeLimitBytes: getHeapStatistics().heap_size_limit,
+  });
+  if (percent > 0 && capBytes <= 0)
+    throw new ConfigError([
+      `SHED_HEAP_PERCENT=${percent} needs an old space larger than the ${YOUNG_GENERATION_ALLOWANCE_BYTES / MiB} MiB ` +
+        `kept for the young generation, got ${(capBytes + YOUNG_GENERATION_ALLOWANCE_BYTES) / MiB} MiB ` +
+        "(--max-old-space-size): raise it, or set SHED_HEAP_PERCENT=0",
+    ]);
+  return { budgetBytes: percent === 0 ? 0 : heapBudgetBytes(capBytes, percent), capBytes };
+}
+
+function logHeapBudget(heap: { budgetBytes: number; capBytes: number }, percent: number, logger: Logger): void {
+  if (heap.budgetBytes === 0)
+    return logger.warn(
+      "[ingest] SHED_HEAP_PERCENT=0: no heap-based load shedding; a burst of large batches can exhaust the heap",
+    );
+  const mib = (bytes: number) => (bytes / MiB).toFixed(1);
+  logger.info(
+    `[ingest] Heap budget ${mib(heap.budgetBytes)} MiB (${percent}% of ${mib(heap.capBytes)} MiB: the old space less ` +
+      `${YOUNG_GENERATION_ALLOWANCE_BYTES / MiB} MiB for the young generation); /ingest/* requests past it get 503`,
+  );
 }
 
 // Two connections, each lookup a millisecond: more than this in flight is a flood, answered 503 at once.

@@ -13,16 +13,16 @@ declare module "fastify" {
   }
 }
 
-export type RejectionReason =
-  "unauthenticated" | "forbidden" | "rate_limited" | "overloaded" | "auth_unavailable" | "auth_throttled";
-const REASONS: readonly RejectionReason[] = [
+const REASONS = [
   "unauthenticated",
   "forbidden",
   "rate_limited",
   "overloaded",
+  "overloaded_memory",
   "auth_unavailable",
   "auth_throttled",
-];
+] as const;
+export type RejectionReason = (typeof REASONS)[number];
 
 export type Rejections = (reason: RejectionReason) => void;
 
@@ -36,7 +36,8 @@ export function rejectionCounter(registry: Registry): Rejections {
         name: "ingest_requests_rejected_total",
         help:
           "Requests refused before publishing: unauthenticated (401), forbidden (403), rate_limited (429), " +
-          "overloaded (503 load shedding), auth_unavailable (503: credentials could not be checked), " +
+          "overloaded (503 load shedding: event-loop lag), overloaded_memory (503 load shedding: heap budget), " +
+          "auth_unavailable (503: credentials could not be checked), " +
           "auth_throttled (429: too many failed authentications from the client's address)",
         labelNames: ["reason"] as const,
         registers: [registry],

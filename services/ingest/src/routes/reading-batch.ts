@@ -7,6 +7,7 @@ import {
   batchItemsOf,
   invalidBatchAnswer,
   itemResult,
+  MAX_BATCH_ITEMS,
   readingPublish,
   type ItemResult,
   type ReadingRoute,
@@ -41,7 +42,7 @@ export function readingBatchRoutes<R extends { eventId?: string; userId: string 
       );
       return sendAnswer(reply, batchAnswer(results, receivedAt));
     };
-    const options = { bodyLimit: bodyLimitBytes };
+    const options = { bodyLimit: bodyLimitBytes, config: { maxReadings: MAX_BATCH_ITEMS } };
     app.post(`/ingest/${route.kind}/batch`, options, handler);
     app.post(`/api/v1/ingest/${route.kind}/batch`, options, handler);
   };
