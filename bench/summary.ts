@@ -34,10 +34,14 @@ export function summaryTable(runs: readonly BenchRun[]): string[] {
     t.medianLimit === null ? "" : `${t.limitName} ${fmt(t.medianLimit, t.limitUnit ?? "")}`,
     t.medianRatio === null ? "" : ratioText(t, t.medianRatio),
     t.target,
-    t.met ? "PASS" : "MISS",
+    t.met === null ? "–" : t.met ? "PASS" : "MISS",
     ...(several ? [perRun(t)] : []),
   ]);
-  const note = several ? ["ratios are each run's figure over that run's limit; the ratio shown is their median"] : [];
+  const note = [
+    "(was …): throughput against one component running alone, capped on shared cores by the other components' CPU; " +
+      "context, not judged",
+    ...(several ? ["ratios are each run's figure over that run's limit; the ratio shown is their median"] : []),
+  ];
   return [...renderTable(header, rows, new Set([1, 3])), ...note];
 }
 

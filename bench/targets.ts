@@ -4,10 +4,13 @@ import type { BenchRun } from "./run-result.js";
 
 /**
  * How a target is judged: a ratio to its same-run limit at least so much (a rate against a ceiling) or at most so much
- * (a cost against a floor), or a value at most so much.
+ * (a cost against a floor), or a value at most so much. A `context` row is printed with its ratio and not judged.
  */
 type Goal =
-  { kind: "ratio"; atLeast: number } | { kind: "costRatio"; atMost: number } | { kind: "value"; atMost: number };
+  | { kind: "ratio"; atLeast: number }
+  | { kind: "costRatio"; atMost: number }
+  | { kind: "value"; atMost: number }
+  | { kind: "context" };
 
 /** One target (most are a ratio to a limit measured in the same run), as one run measured it. */
 export interface TargetCheck {
@@ -63,6 +66,16 @@ const cpuTargets = (run: BenchRun): TargetCheck[] =>
     };
   });
 
+/**
+ * Throughput of the co-located pipeline against one component running alone. On two shared cores that ratio is capped
+ * by what the other components cost, so the CPU-per-event rows judge the pipeline; these stay as context.
+ */
+const context = (check: TargetCheck): TargetCheck => ({
+  ...check,
+  target: `(was ${check.target})`,
+  goal: { kind: "context" },
+});
+
 /** The targets, each with its same-run limit. */
 export function targetChecks(run: BenchRun): TargetCheck[] {
   const publish = { name: "raw JetStream publish, window 256", value: run.raw.jsPublishMsgPerSec, unit: "msg/s" };
@@ -76,29 +89,35 @@ export function targetChecks(run: BenchRun): TargetCheck[] {
       3,
       "≥ 3×",
     ),
-    ratioTarget(
-      "ingest accept rate, single, pipeline running",
-      run.single.acceptedPerSec,
-      "req/s",
-      { name: "bare Fastify POST", value: run.raw.fastifyReqPerSec, unit: "req/s" },
-      0.5,
-      "≥ 50%",
-    ),
-    ratioTarget("e2e batch POSTs", run.batch.eventsPerSec, "events/s", publish, 0.7, "≥ 70%"),
-    ratioTarget(
-      "drain, 1 normalize, no announce",
-      run.drainQuiet.eventsPerSec,
-      "events/s",
-      { name: "raw JetStream consume + ack", value: run.raw.jsConsumeAckMsgPerSec, unit: "msg/s" },
-      0.7,
-      "≥ 70%",
-    ),
-    ratioTarget("drain, 1 normalize, announcing", run.drainOne.eventsPerSec, "events/s", publish, 0.85, "≥ 85%"),
     valueTarget(`p99 capturedAt → committed @ ${run.latency.offeredRate}/s`, run.latency.p99Ms, "ms", 25, "≤ 25 ms"),
     valueTarget("peak RSS ingest", run.peakRssMb.ingest, "MB", 300, "≤ 300 MB"),
     valueTarget("peak RSS normalize", run.peakRssMb.normalize, "MB", 300, "≤ 300 MB"),
     valueTarget("lost (2xx without a row)", run.audit.lost, "events", 0, "0"),
     valueTarget("duplicated rows", run.audit.duplicated, "rows", 0, "0"),
+    context(
+      ratioTarget(
+        "ingest accept rate, single, pipeline running",
+        run.single.acceptedPerSec,
+        "req/s",
+        { name: "bare Fastify POST", value: run.raw.fastifyReqPerSec, unit: "req/s" },
+        0.5,
+        "≥ 50%",
+      ),
+    ),
+    context(ratioTarget("e2e batch POSTs", run.batch.eventsPerSec, "events/s", publish, 0.7, "≥ 70%")),
+    context(
+      ratioTarget(
+        "drain, 1 normalize, no announce",
+        run.drainQuiet.eventsPerSec,
+        "events/s",
+        { name: "raw JetStream consume + ack", value: run.raw.jsConsumeAckMsgPerSec, unit: "msg/s" },
+        0.7,
+        "≥ 70%",
+      ),
+    ),
+    context(
+      ratioTarget("drain, 1 normalize, announcing", run.drainOne.eventsPerSec, "events/s", publish, 0.85, "≥ 85%"),
+    ),
   ];
 }
 
@@ -122,10 +141,12 @@ export interface TargetSummary {
   medianLimit: number | null;
   /** The median of the per-run ratios (each run's figure over that run's limit). */
   medianRatio: number | null;
-  met: boolean;
+  /** null for a context row, which is not judged. */
+  met: boolean | null;
 }
 
-function meets(goal: Goal, value: number, ratio: number | null): boolean {
+function meets(goal: Goal, value: number, ratio: number | null): boolean | null {
+  if (goal.kind === "context") return null;
   if (goal.kind === "value") return value <= goal.atMost;
   if (ratio === null) return false;
   return goal.kind === "ratio" ? ratio >= goal.atLeast : ratio <= goal.atMost;
