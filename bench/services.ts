@@ -43,15 +43,15 @@ export class ServiceRunner {
   async start(name: ServiceName, extraEnv: Record<string, string> = {}, phase = "e2e"): Promise<BenchService> {
     const port = String(await freePort());
     this.#started++;
-    const profile: Record<string, string> = {};
-    if (this.profileDir !== undefined) {
-      const dir = resolve(this.profileDir, `${this.#started}-${name}-${phase}`);
-      profile.NODE_OPTIONS = `--cpu-prof --cpu-prof-dir=${dir}`;
-    }
+    // As flags, not NODE_OPTIONS: Node 20 refuses --cpu-prof there.
+    const nodeFlags =
+      this.profileDir === undefined
+        ? []
+        : ["--cpu-prof", `--cpu-prof-dir=${resolve(this.profileDir, `${this.#started}-${name}-${phase}`)}`];
     const service: BenchService = {
       name,
       url: baseUrl(port),
-      run: startService(name, { ...this.env, ...extraEnv, ...profile, PORT: port }),
+      run: startService(name, { ...this.env, ...extraEnv, PORT: port }, { nodeFlags }),
     };
     this.#running.add(service);
     this.cleanup.guard(service.run.process);
