@@ -64,12 +64,12 @@ describe("ingest under a burst of large batches: 503 + Retry-After before the he
     const port = String(await freePort());
     url = baseUrl(port);
     // 96 MiB of old space: 150 batches of 2 MiB, each holding about 6 MiB until its PubAcks, overrun it many times
-    // over. Event-loop shedding is off, so the heap budget alone decides.
+    // over. Event-loop shedding is off, so the heap budget alone decides. Semi-spaces pinned at 16 MiB, as deployed.
     const env = { NATS_URL: nats.url, EVENT_STREAM_MODE: "multi", HOST: "127.0.0.1", PORT: port };
     ingest = startService(
       "ingest",
       { ...env, MAX_EVENT_LOOP_DELAY_MS: "0", SHED_HEAP_PERCENT: "85" },
-      { nodeFlags: ["--max-old-space-size=96"] },
+      { nodeFlags: ["--max-old-space-size=96", "--max-semi-space-size=16"] },
     );
     await ingest.waitForLog("[ingest] Listening on");
   });

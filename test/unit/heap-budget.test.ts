@@ -5,7 +5,7 @@ import {
   HEAP_BYTES_PER_READING,
   HeapBudget,
   heapBudgetBytes,
-  heapCapBytes,
+  heapCap,
   maxOldSpaceMiB,
   requestCostBytes,
 } from "../../services/ingest/src/limits/heap-budget.js";
@@ -28,11 +28,24 @@ describe("heap cap from V8's flags", () => {
     assert.equal(maxOldSpaceMiB(["--max-old-space-size-percentage=50"], "--max-old-space-size"), undefined);
   });
 
-  test("the cap is the old space less 32 MiB; V8's heap_size_limit stands in without the flag", () => {
+  test("the cap is the old space less two of the three semi-spaces V8's heap_size_limit adds to it", () => {
+    // --max-old-space-size=96 with 16 MiB semi-spaces: heap_size_limit 144 MiB.
     const limits = { execArgv: ["--max-old-space-size=96"], nodeOptions: undefined, heapSizeLimitBytes: 144 * MiB };
-    assert.equal(heapCapBytes(limits), 64 * MiB);
-    assert.equal(heapCapBytes({ ...limits, execArgv: [] }), 112 * MiB);
-    assert.equal(heapCapBytes({ ...limits, execArgv: ["--max-old-space-size=32"] }), 0, "nothing left");
+    assert.deepEqual(heapCap(limits), { capBytes: 64 * MiB, youngAllowanceBytes: 32 * MiB });
+    // Node 26's default 32 MiB semi-spaces: heap_size_limit 192 MiB, 64 MiB kept back.
+    assert.deepEqual(heapCap({ ...limits, heapSizeLimitBytes: 192 * MiB }), {
+      capBytes: 32 * MiB,
+      youngAllowanceBytes: 64 * MiB,
+    });
+    assert.equal(
+      heapCap({ ...limits, execArgv: ["--max-old-space-size=32"], heapSizeLimitBytes: 80 * MiB }).capBytes,
+      0,
+    );
+  });
+
+  test("without the flag V8's heap_size_limit stands in for the old space, less two 16 MiB semi-spaces", () => {
+    const limits = { execArgv: [], nodeOptions: undefined, heapSizeLimitBytes: 144 * MiB };
+    assert.deepEqual(heapCap(limits), { capBytes: 112 * MiB, youngAllowanceBytes: 32 * MiB });
   });
 
   test("the budget is SHED_HEAP_PERCENT of the cap, in whole bytes", () => {

@@ -65,7 +65,7 @@ export const IngestConfigSchema = Type.Object({
   MAX_EVENT_LOOP_DELAY_MS: Type.Integer({ minimum: 0, default: 1_000 }),
   /**
    * Shed `/ingest/*` requests (503 + Retry-After) that would take the heap past this percentage of V8's old space less
-   * a 32 MiB young-generation allowance, counting each request in flight at its estimated peak; 0 turns it off.
+   * two semi-spaces for the young generation, counting each request in flight at its estimated peak; 0 turns it off.
    */
   SHED_HEAP_PERCENT: Type.Integer({ minimum: 0, maximum: 100, default: 85 }),
   /** Largest request head (request line + headers); larger gets 431. */

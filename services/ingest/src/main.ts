@@ -24,7 +24,7 @@ import { ApiKeyCache } from "./auth/api-key-cache.js";
 import { createJwtVerifier } from "./auth/jwt.js";
 import type { Authenticators } from "./auth/authenticate.js";
 import { WindowLimiter } from "./limits/window-limiter.js";
-import { heapBudgetBytes, heapCapBytes, YOUNG_GENERATION_ALLOWANCE_BYTES } from "./limits/heap-budget.js";
+import { heapBudgetBytes, heapCap, type HeapCap } from "./limits/heap-budget.js";
 
 const bootLogger = createLogger({ service: "ingest", format: process.env.LOG_FORMAT === "pretty" ? "pretty" : "json" });
 
@@ -105,22 +105,22 @@ async function main(): Promise<void> {
 const MiB = 1024 * 1024;
 
 /** The heap budget of SHED_HEAP_PERCENT (0: off) in the old space this process was started with. */
-function heapBudgetOf(percent: number): { budgetBytes: number; capBytes: number } {
-  const capBytes = heapCapBytes({
+function heapBudgetOf(percent: number): HeapCap & { budgetBytes: number } {
+  const cap = heapCap({
     execArgv: process.execArgv,
     nodeOptions: process.env.NODE_OPTIONS,
     heapSizeLimitBytes: getHeapStatistics().heap_size_limit,
   });
-  if (percent > 0 && capBytes <= 0)
+  if (percent > 0 && cap.capBytes <= 0)
     throw new ConfigError([
-      `SHED_HEAP_PERCENT=${percent} needs an old space larger than the ${YOUNG_GENERATION_ALLOWANCE_BYTES / MiB} MiB ` +
-        `kept for the young generation, got ${(capBytes + YOUNG_GENERATION_ALLOWANCE_BYTES) / MiB} MiB ` +
+      `SHED_HEAP_PERCENT=${percent} needs an old space larger than the ${cap.youngAllowanceBytes / MiB} MiB ` +
+        `kept for the young generation, got ${(cap.capBytes + cap.youngAllowanceBytes) / MiB} MiB ` +
         "(--max-old-space-size): raise it, or set SHED_HEAP_PERCENT=0",
     ]);
-  return { budgetBytes: percent === 0 ? 0 : heapBudgetBytes(capBytes, percent), capBytes };
+  return { ...cap, budgetBytes: percent === 0 ? 0 : heapBudgetBytes(cap.capBytes, percent) };
 }
 
-function logHeapBudget(heap: { budgetBytes: number; capBytes: number }, percent: number, logger: Logger): void {
+function logHeapBudget(heap: HeapCap & { budgetBytes: number }, percent: number, logger: Logger): void {
   if (heap.budgetBytes === 0)
     return logger.warn(
       "[ingest] SHED_HEAP_PERCENT=0: no heap-based load shedding; a burst of large batches can exhaust the heap",
@@ -128,7 +128,7 @@ function logHeapBudget(heap: { budgetBytes: number; capBytes: number }, percent:
   const mib = (bytes: number) => (bytes / MiB).toFixed(1);
   logger.info(
     `[ingest] Heap budget ${mib(heap.budgetBytes)} MiB (${percent}% of ${mib(heap.capBytes)} MiB: the old space less ` +
-      `${YOUNG_GENERATION_ALLOWANCE_BYTES / MiB} MiB for the young generation); /ingest/* requests past it get 503`,
+      `${mib(heap.youngAllowanceBytes)} MiB for the young generation); /ingest/* requests past it get 503`,
   );
 }
 

@@ -4,10 +4,10 @@
 const MiB = 1024 * 1024;
 
 /**
- * Kept free under V8's old-space limit: a scavenge promotes up to one semi-space (16 MiB by default on 64-bit) into old
- * space at once, and the used heap the budget is compared with counts new space too.
+ * Kept free under V8's old-space limit when the young generation's size is unknown (no `--max-old-space-size`): two
+ * 16 MiB semi-spaces, see `heapCap`.
  */
-export const YOUNG_GENERATION_ALLOWANCE_BYTES = 32 * MiB;
+export const DEFAULT_YOUNG_GENERATION_ALLOWANCE_BYTES = 32 * MiB;
 
 /**
  * Heap per body byte while a request is parsed and held: the body string (1 byte per byte) plus the parsed tree,
@@ -53,15 +53,30 @@ export interface HeapLimits {
   heapSizeLimitBytes: number;
 }
 
+/** The heap requests may grow into, and what was kept back from the old space for the young generation. */
+export interface HeapCap {
+  capBytes: number;
+  youngAllowanceBytes: number;
+}
+
 /**
- * The heap requests may grow into: V8's old space less the young-generation allowance. Without the flag V8's own
- * `heap_size_limit` stands in for the old space; it counts the young generation too (48 MiB by default), so the cap
- * is that much looser: deployments set the flag. Zero or less when the old space is too small to leave any.
+ * The old space less two semi-spaces: a scavenge promotes up to one semi-space into old space at once, and the used
+ * heap the budget is compared with counts new space too. With the flag, V8's `heap_size_limit` is the old space plus
+ * the young generation at its largest, three semi-spaces: 48 MiB with 16 MiB semi-spaces (Node 20's default, and what
+ * the deployments pin with `--max-semi-space-size=16`), 96 MiB with Node 26's 32 MiB ones. Without the flag the limit
+ * stands in for the old space and two 16 MiB semi-spaces are assumed, so the cap is looser: deployments set the flag.
+ * `capBytes` is zero or less when the old space is too small to leave any.
  */
-export function heapCapBytes(limits: HeapLimits): number {
+export function heapCap(limits: HeapLimits): HeapCap {
   const mib = maxOldSpaceMiB(limits.execArgv, limits.nodeOptions);
-  const oldSpace = mib === undefined ? limits.heapSizeLimitBytes : mib * MiB;
-  return oldSpace - YOUNG_GENERATION_ALLOWANCE_BYTES;
+  if (mib === undefined) {
+    const youngAllowanceBytes = DEFAULT_YOUNG_GENERATION_ALLOWANCE_BYTES;
+    return { capBytes: limits.heapSizeLimitBytes - youngAllowanceBytes, youngAllowanceBytes };
+  }
+  const oldSpaceBytes = mib * MiB;
+  const youngGenerationBytes = Math.max(0, limits.heapSizeLimitBytes - oldSpaceBytes);
+  const youngAllowanceBytes = Math.round((youngGenerationBytes * 2) / 3);
+  return { capBytes: oldSpaceBytes - youngAllowanceBytes, youngAllowanceBytes };
 }
 
 /** `percent` (SHED_HEAP_PERCENT) of the cap, in whole bytes. */
