@@ -15,7 +15,7 @@ export class IdSequence {
 }
 
 // The day the bench started (UTC): still a valid reading date should the run cross midnight.
-const DATE = new Date().toISOString().slice(0, 10);
+export const readingDate = new Date().toISOString().slice(0, 10);
 
 /**
  * A valid `POST /ingest/hrv` body as JSON text; `capturedAt` is the send time when given.
@@ -25,7 +25,7 @@ const DATE = new Date().toISOString().slice(0, 10);
 export function hrvReadingJson(eventId: string, capturedAt?: string): string {
   const rmssd = 20 + (eventId.charCodeAt(eventId.length - 1) % 80);
   const captured = capturedAt === undefined ? "" : `,"capturedAt":"${capturedAt}"`;
-  return `{"eventId":"${eventId}","userId":"${eventId}","date":"${DATE}","rmssd":${rmssd}${captured}}`;
+  return `{"eventId":"${eventId}","userId":"${eventId}","date":"${readingDate}","rmssd":${rmssd}${captured}}`;
 }
 
 /** A valid `athlete-ally.hrv.raw-received` event, as ingest would publish it. */

@@ -32,5 +32,7 @@ export function figures(run: BenchRun): Record<string, number> {
     ...Object.fromEntries(run.tracing.map((t) => [TRACING_FIGURES[t.mode], t.single.eventsPerSec])),
     ingestPeakRssMb: run.peakRssMb.ingest,
     normalizePeakRssMb: run.peakRssMb.normalize,
+    heapBurstShedBatches: run.heapBurst.shed,
+    heapBurstIngestPeakRssMb: run.heapBurst.peakRssMb,
   };
 }

@@ -22,6 +22,9 @@ export interface BenchSizes {
   /** Seconds at the latency rate before the measured window (reported on their own, not in the target). */
   latencyWarmupSeconds: number;
   latencyRate: number;
+  /** The heap burst: waves of concurrent 2 MiB batches, each wave's requests sent at once. */
+  burstWaves: number;
+  burstPerWave: number;
   /** Backlog drained by normalize (each of the one- and two-instance runs). */
   backlog: number;
   /** Longest wait for the pipeline to commit what was accepted, in ms. */
@@ -58,6 +61,8 @@ const FULL: BenchSizes = {
   latencySeconds: 10,
   latencyWarmupSeconds: 5,
   latencyRate: 1_000,
+  burstWaves: 3,
+  burstPerWave: 50,
   backlog: 200_000,
   drainTimeoutMs: 240_000,
   runTimeoutMs: 20 * 60_000, // per run
@@ -79,6 +84,8 @@ const QUICK: BenchSizes = {
   latencySeconds: 3,
   latencyWarmupSeconds: 1,
   latencyRate: 200,
+  burstWaves: 1,
+  burstPerWave: 20,
   backlog: 5_000,
   drainTimeoutMs: 45_000,
   runTimeoutMs: 240_000,

@@ -1,5 +1,6 @@
 import type { DrainResult } from "./drain.js";
 import type { LatencyResult, ThroughputResult } from "./e2e.js";
+import type { HeapBurstResult } from "./heap-burst.js";
 import { figures } from "./figures.js";
 import { fmt, pct, renderTable } from "./format.js";
 import type { RawLimits } from "./raw.js";
@@ -330,10 +331,24 @@ function notes(run: BenchRun): string[] {
         `tracing ${t.mode}: ${describe(t.single)}; OTLP export ${t.exportRequests} requests, ` +
         `${(t.exportBytes / 1e6).toFixed(1)} MB`,
     ),
+    heapBurstNote(run.heapBurst),
     `audit: ${run.audit.phases.map(auditLine).join("; ")}; rows never sent ${run.audit.unsentRows}, ` +
       `event ids stored twice ${run.audit.duplicateEventIds}, DLQ messages ${run.dlqMessages}`,
     `RSS (VmHWM per process): ${run.rss.map((s) => `${s.service}[${s.pid}] ${s.peakMb.toFixed(0)} MB`).join(", ")}`,
   ];
+}
+
+function heapBurstNote(b: HeapBurstResult): string {
+  const reasons = Object.entries(b.rejectedByReason)
+    .filter(([, n]) => n > 0)
+    .map(([reason, n]) => `${reason} ${n}`);
+  return (
+    `heap burst (NODE_OPTIONS=${b.deployed.nodeOptions}): ${b.waves} waves of ${b.perWave} batches of 2 MiB, ` +
+    `${b.accepted} accepted (202), ${b.shed} shed (503 + Retry-After), ${b.otherAnswers} other answers; ` +
+    `rejected by reason: ${reasons.join(", ") || "none"}; ` +
+    `${b.alive ? "alive" : "NOT ALIVE"} after it, peak RSS ${b.peakRssMb.toFixed(0)} MiB, ` +
+    `rows ${b.rows}${b.complete ? "" : " (INCOMPLETE)"}`
+  );
 }
 
 function auditLine(p: PhaseAudit): string {

@@ -1,6 +1,7 @@
 import type { CpuPerEvent } from "./cpu.js";
 import type { DrainResult } from "./drain.js";
 import type { LatencyResult, ThroughputResult } from "./e2e.js";
+import type { HeapBurstResult } from "./heap-burst.js";
 import type { RawLimits } from "./raw.js";
 import type { SeedResult } from "./seed.js";
 import type { RssSample } from "./services.js";
@@ -28,6 +29,8 @@ export interface BenchRun {
   drainQuiet: DrainResult;
   /** e2e single-event POSTs with tracing off, without an endpoint (no SDK), exporting to a local sink. */
   tracing: TracingResult[];
+  /** ingest as deployed (160 MB of old space) under waves of concurrent 2 MiB batches. */
+  heapBurst: HeapBurstResult;
   rss: RssSample[];
   peakRssMb: { ingest: number; normalize: number };
   audit: Audit;

@@ -11,6 +11,7 @@ import { CpuProbe, type PostgresScope, type ServicePids } from "./cpu.js";
 import { drainBacklog } from "./drain.js";
 import { e2eBatch, e2eLatency, e2eSingle, type PhaseContext } from "./e2e.js";
 import { Cleanup, createBenchEnv, type BenchEnv } from "./env.js";
+import { heapBurst } from "./heap-burst.js";
 import { parseOptions, type BenchOptions } from "./options.js";
 import { measureRawLimits } from "./raw.js";
 import { toJson, toTable } from "./report.js";
@@ -85,6 +86,12 @@ async function benchmark(
   const drainQuiet = await drainBacklog(ctx, runner, 1, "drain-quiet", { ANNOUNCE_STORED: "false" });
   progress(`e2e single-event POSTs with tracing ${TRACING_MODES.join(" / ")}: ${sizes.singleSeconds} s each`);
   const tracing = await e2eTracing(ctx, runner, cleanup, ingestEnv);
+  progress(
+    `heap burst: ${sizes.burstWaves} waves of ${sizes.burstPerWave} concurrent 2 MiB batches, ` +
+      "ingest with its manifest's NODE_OPTIONS",
+  );
+  // A runner of its own: the burst's RSS is judged against the memory limit, not in the saturation runs' peak.
+  const burst = await heapBurst(ctx, new ServiceRunner(env.serviceEnv, cleanup, runner.profileDir), ingestEnv);
   progress("audit: lost and duplicated events");
   const audit = await ctx.ledger.audit(env.db.pool);
   return {
@@ -101,6 +108,7 @@ async function benchmark(
     drainTwo,
     drainQuiet,
     tracing,
+    heapBurst: burst,
     rss: runner.samples,
     peakRssMb: peakRss(runner),
     audit,

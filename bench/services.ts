@@ -38,20 +38,25 @@ export class ServiceRunner {
 
   /**
    * Starts `services/<name>/dist/main.js` on a free port and waits for its /health to answer 200. `phase` names the
-   * measurement it serves in the profile directory.
+   * measurement it serves in the profile directory; `nodeFlags` go to node before the script.
    */
-  async start(name: ServiceName, extraEnv: Record<string, string> = {}, phase = "e2e"): Promise<BenchService> {
+  async start(
+    name: ServiceName,
+    extraEnv: Record<string, string> = {},
+    phase = "e2e",
+    nodeFlags: readonly string[] = [],
+  ): Promise<BenchService> {
     const port = String(await freePort());
     this.#started++;
     // As flags, not NODE_OPTIONS: Node 20 refuses --cpu-prof there.
-    const nodeFlags =
+    const profileFlags =
       this.profileDir === undefined
         ? []
         : ["--cpu-prof", `--cpu-prof-dir=${resolve(this.profileDir, `${this.#started}-${name}-${phase}`)}`];
     const service: BenchService = {
       name,
       url: baseUrl(port),
-      run: startService(name, { ...this.env, ...extraEnv, PORT: port }, { nodeFlags }),
+      run: startService(name, { ...this.env, ...extraEnv, PORT: port }, { nodeFlags: [...nodeFlags, ...profileFlags] }),
     };
     this.#running.add(service);
     this.cleanup.guard(service.run.process);

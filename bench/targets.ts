@@ -1,5 +1,6 @@
 import { pathCpu, total } from "./cpu-budget.js";
 import { CPU_COMPONENTS, type CpuComponent, type CpuPerEvent } from "./cpu.js";
+import { heapBurstFailures } from "./heap-burst.js";
 import type { BenchRun } from "./run-result.js";
 
 /**
@@ -92,6 +93,20 @@ export function targetChecks(run: BenchRun): TargetCheck[] {
     valueTarget(`p99 capturedAt → committed @ ${run.latency.offeredRate}/s`, run.latency.p99Ms, "ms", 25, "≤ 25 ms"),
     valueTarget("peak RSS ingest", run.peakRssMb.ingest, "MB", 300, "≤ 300 MB"),
     valueTarget("peak RSS normalize", run.peakRssMb.normalize, "MB", 300, "≤ 300 MB"),
+    valueTarget(
+      "heap burst: ingest exited, nothing shed, an answer not 202 or 503 + Retry-After, or accepted not stored",
+      heapBurstFailures(run.heapBurst),
+      "failures",
+      0,
+      "0",
+    ),
+    valueTarget(
+      "heap burst: peak RSS ingest",
+      run.heapBurst.peakRssMb,
+      "MiB",
+      run.heapBurst.deployed.memoryLimitMib,
+      `≤ ${run.heapBurst.deployed.memoryLimitMib} MiB (its memory limit)`,
+    ),
     valueTarget("lost (2xx without a row)", run.audit.lost, "events", 0, "0"),
     valueTarget("duplicated rows", run.audit.duplicated, "rows", 0, "0"),
     context(

@@ -33,6 +33,8 @@ const FIGURES = [
   "e2eSingleTracingExportingEventsPerSec",
   "ingestPeakRssMb",
   "normalizePeakRssMb",
+  "heapBurstShedBatches",
+  "heapBurstIngestPeakRssMb",
 ];
 
 const TARGETS = [
@@ -43,6 +45,8 @@ const TARGETS = [
   "p99 capturedAt → committed",
   "peak RSS ingest",
   "peak RSS normalize",
+  "heap burst: ingest exited, nothing shed, an answer not 202 or 503 + Retry-After, or accepted not stored",
+  "heap burst: peak RSS ingest",
   "lost (2xx without a row)",
   "duplicated rows",
   // Context, not judged: throughput against one component running alone.
@@ -100,6 +104,9 @@ test("bench --quick measures every figure and loses or duplicates nothing", { ti
   assert.equal(withLimit.length, 8, "the CPU paths, e2e single and the four context rows divide by a same-run limit");
   for (const t of withLimit)
     assert.ok(t.medianRatio !== null && t.medianRatio > 0, `${t.figure}: ratio ${String(t.medianRatio)}`);
+  // The quick burst (20 concurrent 2 MiB batches at the deployed old space) must shed and keep ingest up.
+  const burst = report.targets.find((t) => t.figure.startsWith("heap burst: ingest exited"));
+  assert.equal(burst?.met, true, `heap burst failures: ${JSON.stringify(burst?.values)}`);
   // Only the context rows go unjudged.
   assert.deepEqual(
     report.targets.filter((t) => t.met === null).map((t) => t.figure),
