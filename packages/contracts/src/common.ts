@@ -3,7 +3,7 @@ import type { FieldError, Validation } from "./validation.js";
 
 /** A user id: 1–128 characters, none of them control or format characters. */
 export const UserId = Type.String({ minLength: 1, maxLength: 128, pattern: "^[^\\p{C}]+$" });
-/** A real calendar day, `YYYY-MM-DD` (ajv-formats checks month lengths and leap years). */
+/** A real calendar day, `YYYY-MM-DD` (month lengths and leap years checked: formats.ts). */
 export const CalendarDate = Type.String({ format: "date" });
 /** ISO-8601 with an explicit offset or `Z`. */
 export const Timestamp = Type.String({ format: "date-time" });

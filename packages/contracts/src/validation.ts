@@ -1,9 +1,6 @@
 import { Ajv, type ErrorObject, type ValidateFunction } from "ajv";
-import addFormatsModule from "ajv-formats";
 import type { Static, TSchema } from "@sinclair/typebox";
-
-// ajv-formats is CommonJS; under NodeNext its default export is the module object.
-const addFormats = addFormatsModule as unknown as typeof addFormatsModule.default;
+import { isDateTime, isFullDate } from "./formats.js";
 
 /** One problem with one field, quoted back to the client as-is. */
 export interface FieldError {
@@ -15,7 +12,8 @@ export interface FieldError {
 export type Validation<T> = { ok: true; value: T } | { ok: false; errors: FieldError[] };
 
 const ajv = new Ajv({ allErrors: true, strict: true, coerceTypes: false, useDefaults: false });
-addFormats(ajv, ["date", "date-time"]);
+ajv.addFormat("date", { type: "string", validate: isFullDate });
+ajv.addFormat("date-time", { type: "string", validate: isDateTime });
 
 const FORMAT_HINTS: Record<string, string> = {
   date: "must be a real calendar date in YYYY-MM-DD form",
