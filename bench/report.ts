@@ -313,8 +313,9 @@ function notes(run: BenchRun): string[] {
       ? "private cluster (fsync on)"
       : "BENCH_DATABASE_URL's server: its CPU figure includes other load";
   return [
-    `machine: ${run.machine.cpus} CPUs, load average ${run.machine.loadAverageAtStart.toFixed(2)} when the ` +
-      `run began (${run.machine.startedAt})${run.quick ? "; quick run (small counts)" : ""}`,
+    `machine: ${run.machine.cpus} CPUs, Node ${run.machine.node}, load average ` +
+      `${run.machine.loadAverageAtStart.toFixed(2)} when the run began (${run.machine.startedAt})` +
+      `${run.quick ? "; quick run (small counts)" : ""}`,
     `postgres: ${postgres}; raw publish window 256`,
     `seed: ${describe(run.seed)}, lost ${run.seed.lost}`,
     `single: ${describe(run.single)}`,

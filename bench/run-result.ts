@@ -13,8 +13,11 @@ export interface BenchRun {
   quick: boolean;
   /** Readings per request of the batch runs (the e2e batch and the bare Fastify batch). */
   batchItems: number;
-  /** Other work on the machine skews every figure: the 1-minute load average when the bench began. */
-  machine: { cpus: number; loadAverageAtStart: number; startedAt: string };
+  /**
+   * Other work on the machine skews every figure: the 1-minute load average when the bench began. `node`: the
+   * release the bench and the services it starts ran on (process.execPath).
+   */
+  machine: { cpus: number; loadAverageAtStart: number; startedAt: string; node: string };
   /** A private cluster (its CPU is the bench's alone) or BENCH_DATABASE_URL's server (all postgres processes). */
   postgres: "private" | "shared";
   raw: RawLimits;

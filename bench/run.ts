@@ -36,7 +36,12 @@ async function benchmark(
   runNumber: number,
 ): Promise<BenchRun> {
   const { sizes } = options;
-  const machine = { cpus: cpus().length, loadAverageAtStart: loadavg()[0] ?? 0, startedAt: new Date().toISOString() };
+  const machine = {
+    cpus: cpus().length,
+    loadAverageAtStart: loadavg()[0] ?? 0,
+    startedAt: new Date().toISOString(),
+    node: process.version,
+  };
   const env = await createBenchEnv(postgres.url, cleanup);
   progress(`nats-server ${env.nats.url}, schema ${env.db.schema}${options.quick ? " (quick)" : ""}`);
   const cpu = new CpuProbe(env.nats.process.pid ?? 0, postgres.scope);
