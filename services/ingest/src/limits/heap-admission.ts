@@ -4,6 +4,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { Gauge, type Registry } from "prom-client";
 import { metricOnce } from "@aa/service-kit";
 import { RETRY_AFTER_SECONDS } from "../readings/core.js";
+import { sendAnswer } from "../routes/answer.js";
 import type { Rejections } from "../auth/guard.js";
 import { HeapBudget, requestCostBytes, type HeapReservation } from "./heap-budget.js";
 
@@ -82,8 +83,11 @@ function costOf(request: FastifyRequest): number {
 }
 
 function shed(reply: FastifyReply) {
-  reply.code(503).header("Retry-After", String(RETRY_AFTER_SECONDS));
-  return reply.send({ error: "Overloaded (heap): the request was not accepted. Retry later." });
+  return sendAnswer(reply, {
+    status: 503,
+    retryAfterSeconds: RETRY_AFTER_SECONDS,
+    body: { error: "Overloaded (heap): the request was not accepted. Retry later." },
+  });
 }
 
 /**
