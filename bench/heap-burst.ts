@@ -3,7 +3,7 @@ import { parseAllDocuments } from "yaml";
 import { IdSequence, readingDate } from "./events.js";
 import type { PhaseContext } from "./e2e.js";
 import { acceptedBatch } from "./load.js";
-import { peakRssMb, type ServiceRunner } from "./services.js";
+import { healthStatus, peakRssMb, type ServiceRunner } from "./services.js";
 import { hrvProbe, waitCommitted } from "./verify.js";
 
 /** The manifest the burst takes ingest's NODE_OPTIONS and memory limit from. */
@@ -91,7 +91,8 @@ export async function heapBurst(
         else outcome.other++;
       });
     }
-    const alive = ingest.run.process.exitCode === null && (await healthStatus(ingest.url)) === 200;
+    const health = await healthStatus(ingest.url, 5_000).catch(() => undefined);
+    const alive = ingest.run.process.exitCode === null && health === 200;
     const peak = (await peakRssMb(ingest.run.process.pid)) ?? NaN;
     const rejectedByReason = alive ? await rejectedReasons(ingest.url) : {};
     ctx.ledger.record({
@@ -161,16 +162,6 @@ async function post(ctx: PhaseContext, url: string, body: string): Promise<Answe
       signal: AbortSignal.timeout(60_000),
     });
     return { status: response.status, retryAfter: response.headers.get("retry-after"), text: await response.text() };
-  } catch {
-    return undefined;
-  }
-}
-
-async function healthStatus(url: string): Promise<number | undefined> {
-  try {
-    const response = await fetch(`${url}/health`, { signal: AbortSignal.timeout(5_000) });
-    await response.arrayBuffer();
-    return response.status;
   } catch {
     return undefined;
   }

@@ -94,11 +94,14 @@ export class ServiceRunner {
   }
 }
 
-async function healthy(service: BenchService): Promise<boolean> {
-  const response = await fetch(`${service.url}/health`, { signal: AbortSignal.timeout(2_000) });
+/** GET /health's status, its body drained; rejects when nothing answers within `timeoutMs`. */
+export async function healthStatus(url: string, timeoutMs = 2_000): Promise<number> {
+  const response = await fetch(`${url}/health`, { signal: AbortSignal.timeout(timeoutMs) });
   await response.arrayBuffer();
-  return response.status === 200;
+  return response.status;
 }
+
+const healthy = async (service: BenchService): Promise<boolean> => (await healthStatus(service.url)) === 200;
 
 /** VmHWM of a process from /proc, in MB; undefined when it is gone. */
 export async function peakRssMb(pid: number | undefined): Promise<number | undefined> {
